@@ -1,0 +1,16 @@
+"""Locate and edit values in YAML catalogs without disturbing anything else in the file."""
+
+from tagsync.catalog.edit import Catalog, Edit, apply_edits, get_value, write_atomic
+from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
+
+__all__ = [
+    "WILDCARD",
+    "Catalog",
+    "Edit",
+    "Path",
+    "apply_edits",
+    "format_path",
+    "get_value",
+    "parse_path",
+    "write_atomic",
+]

@@ -1,0 +1,179 @@
+"""Change values in YAML text without touching any other byte.
+
+The approach: parse once to learn where each target scalar starts and ends, render each new
+value in a style that keeps its meaning, and splice the pieces together. Nothing is re-emitted,
+so comments, anchors, indentation, quoting, line endings and key order stay as written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+from tagsync.catalog.document import (
+    Document,
+    Located,
+    Scalar,
+    decode,
+    encode,
+    locate,
+    parse_documents,
+    pick_document,
+    require_editable,
+)
+from tagsync.catalog.path import Path, format_path, parse_path
+from tagsync.catalog.scalar import render_scalar
+from tagsync.errors import EditConflictError, NotAScalarError, UnsupportedScalarError
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Set the scalar at `path` (in document `doc`) to the string `value`."""
+
+    path: Path
+    value: str
+    doc: int = 0
+
+    @classmethod
+    def parse(cls, path: str, value: str, doc: int = 0) -> Edit:
+        return cls(parse_path(path), value, doc)
+
+
+@dataclass(frozen=True)
+class Splice:
+    start: int
+    end: int
+    text: str
+    edit: Edit
+    old: str
+
+
+class Catalog:
+    """A parsed YAML file: its text and node trees, ready for lookups and edits."""
+
+    def __init__(self, data: bytes | str, file: str | None = None) -> None:
+        self.file = file
+        if isinstance(data, bytes):
+            self.text, self.had_bom = decode(data, file)
+        else:
+            self.had_bom = data.startswith("\ufeff")
+            self.text = data[1:] if self.had_bom else data
+        self.documents: list[Document] = parse_documents(self.text, file)
+
+    def document(self, index: int = 0) -> Document:
+        return pick_document(self.documents, index, self.file)
+
+    def locate(self, path: Path, doc: int = 0) -> Located:
+        return locate(self.document(doc), path, self.file)
+
+    def get(self, path: Path, doc: int = 0) -> str:
+        found = self.locate(path, doc)
+        if not isinstance(found.node, Scalar):
+            raise NotAScalarError(
+                f"{format_path(path)} is a collection, not a single value",
+                file=self.file, line=found.node.line, column=found.node.column,
+            )
+        return found.node.value
+
+    def plan_splice(self, edit: Edit, allow_anchor: bool = False) -> Splice | None:
+        """Where and what to write for one edit; None when the value is already right."""
+        found = self.locate(edit.path, edit.doc)
+        node = require_editable(found, edit.path, self.file, allow_anchor)
+        where = {"file": self.file, "line": node.line, "column": node.column}
+        if node.style in ("|", ">"):
+            raise UnsupportedScalarError(
+                f"{format_path(edit.path)} is a block scalar ({node.style}); tagsync rewrites "
+                "single-line values only",
+                **where,
+            )
+        if node.tag is not None and node.tag not in (_STR_TAG, "!"):
+            raise UnsupportedScalarError(
+                f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
+                "string under it",
+                **where,
+            )
+        if node.value == edit.value:
+            return None
+        rendered = render_scalar(edit.value, node.style, found.in_flow)
+        start, end = node.value_start, node.end
+        if start == end and (start == 0 or self.text[start - 1] not in " \t"):
+            rendered = " " + rendered  # empty value right after `key:` or `-`
+        return Splice(start, end, rendered, edit, node.value)
+
+    def apply(self, edits: Iterable[Edit], allow_anchor: bool = False) -> str:
+        """The new text with every edit applied, or an error and no partial result."""
+        splices: dict[int, Splice] = {}
+        for edit in edits:
+            splice = self.plan_splice(edit, allow_anchor)
+            if splice is None:
+                continue
+            other = splices.get(splice.start)
+            if other is not None and other.text != splice.text:
+                raise EditConflictError(
+                    f"{format_path(edit.path)} is edited twice with different values "
+                    f"({other.edit.value!r} and {edit.value!r})",
+                    file=self.file,
+                )
+            splices[splice.start] = splice
+        return splice_text(self.text, sorted(splices.values(), key=lambda s: s.start))
+
+    def render(self, text: str) -> bytes:
+        """Encode edited text the way the file was (UTF-8, BOM kept)."""
+        return encode(text, self.had_bom)
+
+
+def splice_text(text: str, ordered: Sequence[Splice]) -> str:
+    pieces: list[str] = []
+    pos = 0
+    for s in ordered:
+        pieces.append(text[pos : s.start])
+        pieces.append(s.text)
+        pos = s.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def get_value(data: bytes | str, path: str | Path, doc: int = 0, file: str | None = None) -> str:
+    parsed = parse_path(path) if isinstance(path, str) else path
+    return Catalog(data, file).get(parsed, doc)
+
+
+def apply_edits(
+    data: bytes,
+    edits: Iterable[Edit],
+    *,
+    file: str | None = None,
+    allow_anchor: bool = False,
+) -> bytes:
+    """Bytes in, bytes out: the whole engine behind one call."""
+    catalog = Catalog(data, file)
+    return catalog.render(catalog.apply(edits, allow_anchor))
+
+
+def write_atomic(path: FsPath, data: bytes) -> None:
+    """Replace a file in one rename, keeping its permissions; readers never see half a file."""
+    try:
+        mode: int | None = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagsync", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+

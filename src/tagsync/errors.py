@@ -1,0 +1,130 @@
+"""Typed errors: the library raises these, only the CLI turns them into messages and exit codes.
+
+Every error carries the context a user needs to fix the input (file, line, column, image),
+so that nothing downstream has to parse a message string.
+"""
+
+from __future__ import annotations
+
+
+class TagsyncError(Exception):
+    """Base of every error tagsync raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        image: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.image = image
+
+    def location(self) -> str:
+        """`file:line:column` as far as known, the prefix compilers and editors understand."""
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location() if (self.file or self.line is not None) else ""
+        prefix = f"{where}: " if where else ""
+        subject = f"{self.image}: " if self.image else ""
+        return f"{prefix}{subject}{self.message}"
+
+
+# --- catalog (YAML editing) -------------------------------------------------------------
+
+
+class CatalogError(TagsyncError):
+    """Something about a YAML file or a path into it."""
+
+
+class YamlSyntaxError(CatalogError):
+    """The file is not well-formed YAML."""
+
+
+class EncodingError(CatalogError):
+    """The file is not UTF-8 text."""
+
+
+class PathSyntaxError(CatalogError):
+    """A path expression such as `.images[0].tags` could not be parsed."""
+
+
+class PathNotFoundError(CatalogError):
+    """A path names a key or index the document does not have."""
+
+
+class NotAScalarError(CatalogError):
+    """A path ends at a mapping or a sequence where a single value was expected."""
+
+
+class SharedValueError(CatalogError):
+    """Editing this value would silently change every user of an anchor (alias or merge key)."""
+
+
+class UnsupportedScalarError(CatalogError):
+    """A scalar style the engine will not rewrite (block scalars, tagged values)."""
+
+
+class EditConflictError(CatalogError):
+    """Two edits in one pass target the same value with different results."""
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+class ConfigError(TagsyncError):
+    """The tagsync configuration is invalid."""
+
+    exit_code = 2
+
+
+# --- registries -------------------------------------------------------------------------
+
+
+class RegistryError(TagsyncError):
+    """A registry could not answer a question about an image."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused our credentials (or asked for some we do not have)."""
+
+
+class ImageNotFoundError(RegistryError):
+    """The repository or tag does not exist in the registry."""
+
+
+class InvalidReferenceError(RegistryError):
+    """A repository, tag or digest does not follow the OCI grammar."""
+
+
+# --- publishing -------------------------------------------------------------------------
+
+
+class PublishError(TagsyncError):
+    """A commit could not be published; the remote branch is left as it was."""
+
+
+class PushRejectedError(PublishError):
+    """The remote refused the push for a reason a retry cannot fix (protection, permissions)."""
+
+
+class PublishAuthError(PublishError):
+    """The remote refused our credentials."""
+
+
+class BranchMovedError(PublishError):
+    """The branch moved under us more times than we are willing to retry."""
