@@ -74,6 +74,9 @@ def _parse_bracket(s: str, start: int, original: str) -> tuple[int, Segment]:
                 j += 2
                 continue
             if s[j] == quote:
+                if quote == "'" and j + 1 < len(s) and s[j + 1] == "'":
+                    j += 2  # '' is an escaped quote inside single quotes
+                    continue
                 break
             j += 1
         if j >= len(s) or j + 1 >= len(s) or s[j + 1] != "]":

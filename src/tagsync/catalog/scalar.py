@@ -23,7 +23,7 @@ _YAML11_NON_STRING = re.compile(
     | [-+]?(?:0|[1-9][0-9_]*)
     | [-+]?0x[0-9a-fA-F_]+
     | [-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
-    | [-+]?(?:[0-9][0-9_]*)?\.[0-9.]*(?:[eE][-+]?[0-9]+)?
+    | [-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?
     | [-+]?[0-9][0-9_]*(?:[eE][-+]?[0-9]+)
     | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
     | [-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
@@ -49,6 +49,8 @@ _YAML12_NON_STRING = re.compile(
 _INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
 _FLOW_UNSAFE = set(",[]{}:")
 _PRINTABLE = re.compile("^[\t\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
+# NEL, LS and PS are line breaks to YAML 1.1 readers: never leave them raw outside "…".
+_LINE_BREAKS = re.compile("[\n\r\x85\u2028\u2029]")
 
 
 def resolves_to_string(value: str) -> bool:
@@ -57,7 +59,7 @@ def resolves_to_string(value: str) -> bool:
 
 
 def _plain_is_safe(value: str, in_flow: bool) -> bool:
-    if not value or value != value.strip(" \t") or "\n" in value or "\r" in value:
+    if not value or value != value.strip(" \t") or _LINE_BREAKS.search(value):
         return False
     if not _PRINTABLE.match(value) or "\t" in value or "\ufeff" in value:
         return False
@@ -90,7 +92,7 @@ def _reads_back(candidate: str, in_flow: bool) -> bool:
 
 def single_quoted(value: str) -> str | None:
     """A single-quoted scalar, or None when the style cannot hold the value on one line."""
-    if "\n" in value or "\r" in value or not _PRINTABLE.match(value) or "\t" in value:
+    if _LINE_BREAKS.search(value) or not _PRINTABLE.match(value) or "\t" in value:
         return None
     return "'" + value.replace("'", "''") + "'"
 

@@ -1,0 +1,142 @@
+"""The command line: the only place that turns typed errors into messages and exit codes.
+
+Exit codes:
+  0  success (including "nothing to change")
+  1  error: nothing was written or published
+  2  bad usage or configuration
+  3  partial: what could be updated was published, some images failed (see the summary)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tagsync import __version__
+from tagsync.errors import TagsyncError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+app = typer.Typer(
+    name="tagsync",
+    help=(
+        "Keep container image references in Git YAML catalogs in step with their registries.\n\n"
+        "Start with `tagsync run --dry-run` to see what would change, `tagsync get` / "
+        "`tagsync set` to read or edit one value without disturbing the rest of a file."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DocOption = Annotated[
+    int, typer.Option("--doc", help="Which document of a multi-document file (0 = first).")
+]
+
+
+def _read_input(file: Path) -> bytes:
+    if str(file) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise TagsyncError(f"cannot read: {exc.strerror}", file=str(file)) from exc
+
+
+@app.command()
+def get(
+    file: Annotated[Path, typer.Argument(help="YAML file ('-' for standard input).")],
+    path: Annotated[str, typer.Argument(help="yq-style path, e.g. .images[0].tags[1][1]")],
+    doc: DocOption = 0,
+) -> None:
+    """Print the value at PATH.
+
+    Example: tagsync get image-metadata.yml '.images[0].tags[1][1]'
+    """
+    from tagsync.catalog import get_value
+
+    typer.echo(get_value(_read_input(file), path, doc=doc, file=str(file)))
+
+
+@app.command("set")
+def set_(
+    file: Annotated[Path, typer.Argument(help="YAML file ('-' for standard input).")],
+    path: Annotated[str, typer.Argument(help="yq-style path, e.g. .images[0].tags[1][1]")],
+    value: Annotated[str, typer.Argument(help="The new value; it always stays a string.")],
+    doc: DocOption = 0,
+    in_place: Annotated[
+        bool, typer.Option("-i", "--in-place", help="Write the file (atomically) instead of stdout.")
+    ] = False,
+    allow_anchor: Annotated[
+        bool,
+        typer.Option(
+            "--allow-anchor",
+            help="Allow editing a value under an anchor (&name), which changes every alias of it.",
+        ),
+    ] = False,
+) -> None:
+    """Set the value at PATH, keeping every other byte of the file.
+
+    The value is quoted only when it must be to stay a string for YAML 1.1 and 1.2 readers
+    (`yes`, `01`, `1.10`, `a: b` ...); an existing quote style is kept.
+
+    Example: tagsync set -i image-metadata.yml '.images[0].tags[1][1]' 0a1b2c3d4e5f
+    """
+    from tagsync.catalog import Edit, apply_edits, write_atomic
+
+    data = _read_input(file)
+    out = apply_edits(
+        data, [Edit.parse(path, value, doc)], file=str(file), allow_anchor=allow_anchor
+    )
+    if in_place:
+        if str(file) == "-":
+            raise typer.BadParameter("-i cannot be used with standard input")
+        if out != data:
+            write_atomic(file, out)
+    else:
+        sys.stdout.buffer.write(out)
+        sys.stdout.buffer.flush()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tagsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, map library errors to messages and exit codes."""
+    try:
+        app(args=argv, prog_name="tagsync")  # click reports usage errors itself (exit 2)
+    except TagsyncError as exc:
+        typer.echo(f"tagsync: error: {exc}", err=True)
+        return exc.exit_code
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_ERROR)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

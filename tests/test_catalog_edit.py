@@ -1,0 +1,272 @@
+"""The edit engine changes exactly the targeted values and not one other byte."""
+
+from __future__ import annotations
+
+import yaml
+import pytest
+
+from tagsync.catalog import Edit, apply_edits, get_value
+from tagsync.errors import (
+    EditConflictError,
+    EncodingError,
+    NotAScalarError,
+    PathNotFoundError,
+    SharedValueError,
+    UnsupportedScalarError,
+    YamlSyntaxError,
+)
+
+
+def edit(text: str, path: str, value: str, **kw: object) -> str:
+    return apply_edits(text.encode(), [Edit.parse(path, value)], **kw).decode()  # type: ignore[arg-type]
+
+
+# --- layouts are kept -------------------------------------------------------------------
+
+
+def test_plain_value_in_block_mapping() -> None:
+    assert edit("a: 1\nb: old\n", ".b", "new") == "a: 1\nb: new\n"
+
+
+def test_comment_after_value_is_kept() -> None:
+    assert edit("tag: v1   # pinned\n", ".tag", "v2") == "tag: v2   # pinned\n"
+
+
+def test_value_in_flow_sequence_keeps_spacing() -> None:
+    src = 'tags:\n  - ["latest",     ":3.6"]\n  - ["3.6", "ca7b9f52b6c2"]\n'
+    out = edit(src, ".tags[1][1]", "0123456789ab")
+    assert out == 'tags:\n  - ["latest",     ":3.6"]\n  - ["3.6", "0123456789ab"]\n'
+
+
+def test_value_in_flow_mapping() -> None:
+    assert edit("img: {repo: a, tag: v1}\n", ".img.tag", "v2") == "img: {repo: a, tag: v2}\n"
+
+
+def test_crlf_line_endings_are_kept() -> None:
+    assert edit("a: x\r\nb: 'y'\r\n", ".b", "z") == "a: x\r\nb: 'z'\r\n"
+
+
+def test_bom_is_kept() -> None:
+    out = apply_edits("\ufeffa: x\nb: y\n".encode(), [Edit.parse(".b", "z")])
+    assert out == "\ufeffa: x\nb: z\n".encode()
+
+
+def test_unicode_before_the_value_does_not_shift_offsets() -> None:
+    src = "name: 日本語😀\ndigest: old # ✓\n"
+    assert edit(src, ".digest", "new") == "name: 日本語😀\ndigest: new # ✓\n"
+
+
+def test_trailing_whitespace_and_blank_lines_are_kept() -> None:
+    src = "a: x  \n\n\n# end  \nb: y\t\n"
+    assert edit(src, ".b", "z") == "a: x  \n\n\n# end  \nb: z\t\n"
+
+
+def test_anchor_on_the_value_is_kept_when_unused() -> None:
+    assert edit("a: &v old\n", ".a", "new") == "a: &v new\n"
+
+
+def test_multi_document_file_edits_the_chosen_document() -> None:
+    src = "---\na: 1\n...\n---\na: 2 # two\n"
+    out = apply_edits(src.encode(), [Edit.parse(".a", "3", doc=1)]).decode()
+    assert out == '---\na: 1\n...\n---\na: "3" # two\n'
+
+
+def test_very_long_line() -> None:
+    long = "x" * 100_000
+    src = f"pad: {long}\nd: old\n"
+    assert edit(src, ".d", "new") == f"pad: {long}\nd: new\n"
+
+
+def test_empty_value_gets_a_separating_space() -> None:
+    assert edit("a:\nb: 1\n", ".a", "v") == "a: v\nb: 1\n"
+
+
+def test_multi_line_plain_scalar_is_replaced_whole() -> None:
+    assert edit("a: multi\n  line\nb: x\n", ".a", "one") == "a: one\nb: x\n"
+
+
+def test_key_with_dots() -> None:
+    assert edit("a.b: 1\na: {b: 2}\n", '.["a.b"]', "x") == "a.b: x\na: {b: 2}\n"
+
+
+def test_many_edits_in_one_pass() -> None:
+    src = "".join(f"- [t{i}, d{i}]\n" for i in range(100))
+    edits = [Edit.parse(f".[{i}][1]", f"n{i}") for i in range(100)]
+    out = apply_edits(src.encode(), edits).decode()
+    assert out == "".join(f"- [t{i}, n{i}]\n" for i in range(100))
+
+
+def test_unchanged_value_leaves_the_file_identical() -> None:
+    src = "a: 'same'   # x\n"
+    assert edit(src, ".a", "same") == src
+
+
+# --- values keep their meaning ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yes", "no", "on", "Off", "y", "null", "~", "", "01", "1.10", "1e3", "0o17", "0x1f", "1_000",
+     "1:20", "2001-12-14", ".inf", "true", "a: b", "#x", " lead", "trail ", "- x", "[x]", "{a}",
+     "*ref", "&a", "!tag", "%x", "@x", "`x", "'q'", '"q"', "<<", "=", "x #y", "---", "...",
+     "tab\there", "line\nbreak", "nel\x85x", "\x00nul", "caf\u00e9"],
+)
+@pytest.mark.parametrize("style", ["plain", "single", "double"])
+def test_new_value_stays_a_string_for_yaml_1_1_and_1_2(value: str, style: str) -> None:
+    from ruamel.yaml import YAML
+
+    old = {"plain": "old", "single": "'old'", "double": '"old"'}[style]
+    for src, path, read in (
+        (f"k: {old}\n", ".k", lambda d: d["k"]),
+        (f"k: [{old}, z]\n", ".k[0]", lambda d: d["k"][0]),
+    ):
+        out = edit(src, path, value)
+        assert read(yaml.safe_load(out)) == value, out  # YAML 1.1 (PyYAML)
+        assert read(YAML(typ="safe", pure=True).load(out)) == value, out  # YAML 1.2 (ruamel)
+
+
+def test_single_quote_style_is_kept_when_it_can_hold_the_value() -> None:
+    assert edit("a: 'x'\n", ".a", "it's") == "a: 'it''s'\n"
+
+
+def test_single_quote_falls_back_to_double_for_control_characters() -> None:
+    assert edit("a: 'x'\n", ".a", "t\tb") == 'a: "t\\tb"\n'
+
+
+def test_double_quote_style_is_kept() -> None:
+    assert edit('a: "x"\n', ".a", "plain") == 'a: "plain"\n'
+
+
+def test_plain_stays_plain_when_safe() -> None:
+    assert edit("a: x\n", ".a", "3.6-ubuntu") == "a: 3.6-ubuntu\n"
+
+
+def test_colon_is_quoted_inside_flow_collections() -> None:
+    assert edit("a: [x]\n", ".a[0]", "sha256:ab") == 'a: ["sha256:ab"]\n'
+
+
+def test_colon_without_space_stays_plain_in_block_context() -> None:
+    assert edit("a: x\n", ".a", "sha256:ab") == "a: sha256:ab\n"
+
+
+# --- refusals ---------------------------------------------------------------------------
+
+
+def test_value_reached_through_a_merge_key_is_refused_naming_the_anchor() -> None:
+    src = "base: &default\n  cpu: 1\nimg:\n  <<: *default\n"
+    with pytest.raises(SharedValueError, match=r"&default defined at line 1") as err:
+        edit(src, ".img.cpu", "2", file="f.yml")
+    assert err.value.file == "f.yml"
+
+
+def test_value_reached_through_an_alias_is_refused() -> None:
+    src = "base: &b {cpu: 1}\nimg: *b\n"
+    with pytest.raises(SharedValueError, match=r"alias of anchor &b"):
+        edit(src, ".img.cpu", "2")
+
+
+def test_value_under_a_used_anchor_is_refused_by_default() -> None:
+    src = "base: &b {cpu: 1}\nimg: *b\n"
+    with pytest.raises(SharedValueError, match="--allow-anchor"):
+        edit(src, ".base.cpu", "2")
+
+
+def test_value_under_a_used_anchor_can_be_edited_when_allowed() -> None:
+    src = "base: &b {cpu: 1}\nimg: *b\n"
+    assert edit(src, ".base.cpu", "x", allow_anchor=True) == "base: &b {cpu: x}\nimg: *b\n"
+
+
+def test_own_keys_beside_a_merge_key_are_editable() -> None:
+    src = "base: &d {cpu: 1}\nimg:\n  <<: *d\n  cpu: 2\n"
+    assert edit(src, ".img.cpu", "3") == 'base: &d {cpu: 1}\nimg:\n  <<: *d\n  cpu: "3"\n'
+
+
+def test_block_scalar_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="block scalar"):
+        edit("a: |\n  x\n", ".a", "y")
+
+
+def test_custom_tag_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="!secret"):
+        edit("a: !secret x\n", ".a", "y")
+
+
+def test_malformed_yaml_names_line_and_column() -> None:
+    with pytest.raises(YamlSyntaxError) as err:
+        edit("a: [1, 2\nb: 3\n", ".a", "x", file="bad.yml")
+    assert (err.value.file, err.value.line) == ("bad.yml", 2)
+    assert str(err.value).startswith("bad.yml:2:")
+
+
+def test_missing_key_names_the_mapping_position() -> None:
+    with pytest.raises(PathNotFoundError, match=r"\.a\.c: no key 'c'") as err:
+        edit("a:\n  b: 1\n", ".a.c", "x")
+    assert err.value.line == 2
+
+
+def test_index_out_of_range() -> None:
+    with pytest.raises(PathNotFoundError, match="out of range"):
+        edit("a: [1]\n", ".a[3]", "x")
+
+
+def test_path_ending_at_a_collection_is_refused() -> None:
+    with pytest.raises(NotAScalarError, match="is a mapping"):
+        edit("a: {b: 1}\n", ".a", "x")
+
+
+def test_duplicate_keys_are_ambiguous() -> None:
+    with pytest.raises(PathNotFoundError, match="twice"):
+        edit("a: 1\na: 2\n", ".a", "x")
+
+
+def test_non_utf8_file_names_the_position() -> None:
+    with pytest.raises(EncodingError) as err:
+        apply_edits(b"a: ok\nb: caf\xe9\n", [Edit.parse(".a", "x")], file="latin1.yml")
+    assert (err.value.line, err.value.column) == (2, 7)
+
+
+def test_missing_document_index() -> None:
+    with pytest.raises(PathNotFoundError, match="document 2 does not exist"):
+        apply_edits(b"a: 1\n", [Edit.parse(".a", "x", doc=2)])
+
+
+def test_conflicting_edits_are_refused() -> None:
+    with pytest.raises(EditConflictError):
+        apply_edits(b"a: 1\n", [Edit.parse(".a", "x"), Edit.parse(".a", "y")])
+
+
+def test_one_bad_edit_means_no_output_at_all() -> None:
+    with pytest.raises(PathNotFoundError):
+        apply_edits(b"a: 1\nb: 2\n", [Edit.parse(".a", "x"), Edit.parse(".zzz", "y")])
+
+
+# --- the real catalog -------------------------------------------------------------------
+
+
+def test_real_catalog_digest_edit_changes_one_line(lablup_metadata: bytes) -> None:
+    out = apply_edits(lablup_metadata, [Edit.parse(".images[0].tags[1][1]", "0123456789ab")])
+    before, after = lablup_metadata.decode().splitlines(), out.decode().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [('      - ["3.6-ubuntu", "ca7b9f52b6c2"]', '      - ["3.6-ubuntu", "0123456789ab"]')]
+
+
+def test_real_catalog_every_digest_edited_keeps_data(lablup_metadata: bytes) -> None:
+    data = yaml.safe_load(lablup_metadata)
+    edits = []
+    for i, image in enumerate(data["images"]):
+        for j, pair in enumerate(image.get("tags") or []):
+            if not pair[1].startswith(":"):
+                edits.append(Edit.parse(f".images[{i}].tags[{j}][1]", f"{i:06d}{j:06d}"))
+                pair[1] = f"{i:06d}{j:06d}"
+    out = apply_edits(lablup_metadata, edits)
+    assert yaml.safe_load(out) == data
+    assert out.count(b"#") == lablup_metadata.count(b"#")
+
+
+def test_real_catalog_merge_key_user_is_refused(lablup_metadata: bytes) -> None:
+    with pytest.raises(SharedValueError, match="&default"):
+        apply_edits(lablup_metadata, [Edit.parse(".images[1].slots.cpu", "2")])
+
+
+def test_get_reads_through_merge_keys(lablup_metadata: bytes) -> None:
+    assert get_value(lablup_metadata, ".images[1].slots.mem") == "1.0"
