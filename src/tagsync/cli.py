@@ -105,6 +105,92 @@ def set_(
         sys.stdout.buffer.flush()
 
 
+@app.command("run")
+def run_(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Config file.", envvar="TAGSYNC_CONFIG")
+    ] = Path("tagsync.yaml"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Show the diff; write and push nothing.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
+    ] = False,
+) -> None:
+    """Look at the registries, update the catalogs where an image changed, and publish.
+
+    With `git:` in the config, the catalogs are read from that branch and one commit is pushed
+    (pure-Python Git, no git executable needed); without it, files beside the config are edited
+    in place. Entries whose digest is a placeholder or points at another tag are left alone.
+
+    Exit codes: 0 done (or nothing to change), 1 error (nothing written), 2 bad config or
+    usage, 3 partial (published what could be; some images failed).
+    """
+    import json
+
+    from tagsync.config import load_config
+    from tagsync.run import run
+
+    cfg = load_config(config)
+    progress_cb, finish = _progress(enabled=sys.stderr.isatty() and not json_out)
+    try:
+        summary = run(cfg, dry_run=dry_run, progress=progress_cb)
+    finally:
+        finish()
+    if json_out:
+        data = summary.to_dict()
+        if dry_run:
+            data["diff"] = summary.diff
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        _print_summary(summary)
+    if summary.partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _progress(enabled: bool) -> tuple[object, object]:
+    """A progress bar on stderr for long scans, only when a person is watching."""
+    if not enabled:
+        return None, lambda: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True, console=None)
+    task = bar.add_task("querying registries", total=None)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+def _print_summary(summary: object) -> None:
+    from tagsync.run import Summary
+
+    assert isinstance(summary, Summary)
+    out = typer.echo
+    if summary.dry_run and summary.diff:
+        out(summary.diff.rstrip("\n"))
+    for c in summary.changes:
+        out(f"{'would update' if summary.dry_run else 'updated'} {c.image}:{c.tag} "
+            f"{c.old or '(empty)'} -> {c.new}  ({c.file}:{c.line})")
+    for f in summary.failures:
+        typer.echo(f"failed {f.image}:{f.tag} ({f.file}:{f.line}): {f.error}", err=True)
+    for n in summary.skipped:
+        logging.getLogger("tagsync").info("left alone %s:%s (%s:%d): %s", n.image, n.tag,
+                                          n.file, n.line, n.reason)
+    counts = (f"{len(summary.changes)} changed, {summary.up_to_date} up to date, "
+              f"{len(summary.failures)} failed, {len(summary.skipped)} left alone")
+    if summary.dry_run:
+        out(f"dry run: {counts}; nothing written")
+    elif summary.pushed and summary.commit:
+        out(f"committed {summary.commit[:12]} to {summary.target}: {counts}")
+    elif summary.pushed:
+        out(f"wrote {summary.target}: {counts}")
+    else:
+        out(f"nothing to change: {counts}")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"tagsync {__version__}")

@@ -1,0 +1,154 @@
+"""Find the image references a catalog config describes: one `Slot` per (image, tag, digest).
+
+Pure: a parsed file and a config in, slots and notes out. Entries tagsync must leave alone
+(placeholders, pointers to another tag, values shared through anchors) become notes that say
+why, so the report can show them instead of silently skipping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tagsync.catalog.document import Located, Mapping, Node, Scalar, Sequence, locate
+from tagsync.catalog.edit import Catalog
+from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
+from tagsync.config import TEMPLATE_FIELD, CatalogConfig, DigestFormat
+from tagsync.errors import CatalogError, InvalidReferenceError, TagsyncError
+from tagsync.reference import ImageName
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A digest value in a file that follows (image, tag)."""
+
+    catalog: str
+    file: str
+    doc: int
+    path: Path
+    line: int
+    image: ImageName
+    tag: str
+    current: str
+    format: DigestFormat
+    platform: str | None
+
+
+@dataclass(frozen=True)
+class Note:
+    """An entry tagsync saw and deliberately did not follow."""
+
+    catalog: str
+    file: str
+    line: int
+    image: str
+    tag: str
+    reason: str
+
+
+def _expand(doc_root: Node | None, pattern: Path) -> list[tuple[Path, Node]]:
+    """All concrete paths matching a pattern with [*] wildcards, in document order."""
+    results: list[tuple[Path, Node]] = [((), doc_root)] if doc_root is not None else []
+    for seg in pattern:
+        nxt: list[tuple[Path, Node]] = []
+        for path, node in results:
+            target = node.target if hasattr(node, "target") and node.target is not None else node
+            if seg is WILDCARD:
+                if isinstance(target, Sequence):
+                    nxt.extend(((*path, i), item) for i, item in enumerate(target.items))
+                elif isinstance(target, Mapping):
+                    nxt.extend(((*path, k.value), v) for k, v in target.pairs
+                               if isinstance(k, Scalar) and k.value != "<<")
+            elif isinstance(seg, int) and isinstance(target, Sequence) and seg < len(target.items):
+                nxt.append(((*path, seg), target.items[seg]))
+            elif isinstance(seg, str) and isinstance(target, Mapping):
+                nxt.extend(((*path, seg), v) for k, v in target.pairs
+                           if isinstance(k, Scalar) and k.value == seg)
+        results = nxt
+    return results
+
+
+def _scalar(catalog: Catalog, doc: int, path: Path) -> Scalar | None:
+    try:
+        found: Located = locate(catalog.document(doc), path, catalog.file)
+    except CatalogError:
+        return None
+    return found.node if isinstance(found.node, Scalar) else None
+
+
+def _image_name(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> str:
+    def field(name: str) -> str:
+        node = _scalar(catalog, cfg.doc, entry + parse_path(name))
+        if node is None:
+            raise CatalogError(
+                f"entry {format_path(entry)} has no value {name!r} for the image template "
+                f"{cfg.image!r}", file=catalog.file,
+            )
+        return node.value
+
+    return TEMPLATE_FIELD.sub(lambda m: field(m.group(1)), cfg.image)
+
+
+def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[Note]]:
+    """Every digest reference the config describes in this file."""
+    file = catalog.file or cfg.file
+    slots: list[Slot] = []
+    notes: list[Note] = []
+    root = catalog.document(cfg.doc).root
+    entries = _expand(root, parse_path(cfg.entries))
+    if not entries:
+        raise CatalogError(f"`entries: {cfg.entries}` matches nothing", file=file)
+
+    for entry_path, entry_node in entries:
+        try:
+            name = _image_name(cfg, catalog, entry_path)
+            image = ImageName.parse(name)
+        except (CatalogError, InvalidReferenceError) as exc:
+            notes.append(Note(cfg.name, file, entry_node.line, "?", "", exc.message))
+            continue
+        for tag_path, digest_path in _pairs(cfg, catalog, entry_path):
+            tag_node = _scalar(catalog, cfg.doc, tag_path)
+            digest_node = _scalar(catalog, cfg.doc, digest_path)
+            if tag_node is None or digest_node is None:
+                continue
+            tag, current = tag_node.value, digest_node.value
+            reason = _leave_alone(cfg, tag, current)
+            if reason is None:
+                try:
+                    found = locate(catalog.document(cfg.doc), digest_path, file)
+                    if found.shared_by is not None:
+                        reason = (f"value is shared through anchor &{found.shared_by.name} "
+                                  f"(line {found.shared_by.line}); edit the anchor's entry")
+                except TagsyncError as exc:  # pragma: no cover - located just above
+                    reason = exc.message
+            if reason is not None:
+                notes.append(Note(cfg.name, file, digest_node.line, str(image), tag, reason))
+                continue
+            slots.append(Slot(cfg.name, file, cfg.doc, digest_path, digest_node.line, image, tag,
+                              current, cfg.digest_format, cfg.platform))
+    return slots, notes
+
+
+def _pairs(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> list[tuple[Path, Path]]:
+    if cfg.pairs is not None:
+        list_path = entry + parse_path(cfg.pairs)
+        try:
+            node = locate(catalog.document(cfg.doc), list_path, catalog.file).node
+        except CatalogError:
+            return []
+        if not isinstance(node, Sequence):
+            return []
+        out = []
+        for i, item in enumerate(node.items):
+            if isinstance(item, Sequence) and len(item.items) >= 2:
+                out.append(((*list_path, i, 0), (*list_path, i, 1)))
+        return out
+    assert cfg.tag is not None and cfg.digest is not None
+    return [(entry + parse_path(cfg.tag), entry + parse_path(cfg.digest))]
+
+
+def _leave_alone(cfg: CatalogConfig, tag: str, current: str) -> str | None:
+    if cfg.pointer_prefix and current.startswith(cfg.pointer_prefix):
+        return f"points at another tag ({current})"
+    if current in cfg.placeholders and not cfg.update_placeholders:
+        return f"placeholder digest {current!r} (set update_placeholders to fill it)"
+    return None

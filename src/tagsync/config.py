@@ -1,0 +1,250 @@
+"""`tagsync.yaml`: what to watch, where it is written, and where to publish.
+
+Validation errors name the key path and the line in the config file, because a user staring at
+"field required" with no position gives up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tagsync.catalog.path import parse_path
+from tagsync.errors import ConfigError, PathSyntaxError
+from tagsync.reference import ImageName
+
+TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+class DigestFormat(str, Enum):
+    """How a digest is written in the catalog."""
+
+    full = "full"  # sha256:<64 hex> of the manifest (or index)
+    short = "short"  # first 12 hex of the manifest digest
+    image_id = "image-id"  # first 12 hex of the config digest, as `docker images` shows
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CatalogConfig(_Model):
+    """One YAML file and how to find image references in it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    file: str
+    doc: int = Field(0, ge=0)
+    entries: str = "."
+    image: str
+    pairs: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    digest_format: DigestFormat = DigestFormat.full
+    platform: str | None = Field(None, pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9.]+)?$")
+    placeholders: tuple[str, ...] = ("x", "")
+    update_placeholders: bool = False
+    pointer_prefix: str = ":"
+
+    @field_validator("entries", "pairs", "tag", "digest")
+    @classmethod
+    def _is_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_path(value)
+            except PathSyntaxError as exc:
+                raise ValueError(exc.message) from exc
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _is_template(cls, value: str) -> str:
+        probe = TEMPLATE_FIELD.sub("x", value)
+        if "{" in probe or "}" in probe:
+            raise ValueError(f"unbalanced braces in image template {value!r}")
+        if not TEMPLATE_FIELD.search(value):
+            ImageName.parse(value)  # a fixed name must already be valid
+        return value
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> CatalogConfig:
+        if self.pairs is None and self.digest is None:
+            raise ValueError("set either `pairs` (a list of [tag, digest]) or `tag` + `digest`")
+        if self.pairs is not None and (self.digest is not None or self.tag is not None):
+            raise ValueError("`pairs` and `tag`/`digest` are two shapes; choose one")
+        if self.digest is not None and self.tag is None:
+            raise ValueError("`digest` needs `tag`: the field holding the tag to follow")
+        return self
+
+    def template_fields(self) -> list[str]:
+        return TEMPLATE_FIELD.findall(self.image)
+
+
+class RegistryConfig(_Model):
+    """How to reach one registry host named by the catalog's images."""
+
+    host: str
+    url: str | None = None
+    layout: str | None = None
+    insecure: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    max_concurrency: int = Field(8, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RegistryConfig:
+        if self.url and self.layout:
+            raise ValueError("a registry is either reached at `url` or read from `layout`")
+        return self
+
+    def password(self) -> str | None:
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"registry {self.host}: environment variable "
+                              f"{self.password_env} is not set")
+        return value
+
+
+class GitConfig(_Model):
+    """Where the catalogs live; omitted means "edit the files beside the config"."""
+
+    repo: str
+    branch: str = "main"
+    token_env: str | None = None
+    username: str = "x-access-token"
+    author: str = "tagsync <tagsync@localhost>"
+    message: str = "tagsync: update {count} image digest(s) in {catalogs}"
+    retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("author")
+    @classmethod
+    def _is_identity(cls, value: str) -> str:
+        if not re.match(r"^[^<>]+ <[^<>]*>$", value):
+            raise ValueError("author must look like 'Name <email>'")
+        return value
+
+    def token(self) -> str | None:
+        if not self.token_env:
+            return None
+        value = os.environ.get(self.token_env)
+        if value is None:
+            raise ConfigError(f"git: environment variable {self.token_env} is not set")
+        return value
+
+
+class RunConfig(_Model):
+    concurrency: int = Field(16, ge=1, le=512)
+    timeout: float = Field(20.0, gt=0)
+    retries: int = Field(4, ge=0, le=10)
+
+
+class Config(_Model):
+    catalogs: Annotated[list[CatalogConfig], Field(min_length=1)]
+    registries: list[RegistryConfig] = []
+    git: GitConfig | None = None
+    run: RunConfig = RunConfig()
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        names = [c.name for c in self.catalogs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"catalog names must be unique: {', '.join(dupes)}")
+        hosts = [r.host for r in self.registries]
+        dupes = sorted({h for h in hosts if hosts.count(h) > 1})
+        if dupes:
+            raise ValueError(f"registry hosts must be unique: {', '.join(dupes)}")
+        return self
+
+    def registry_for(self, host: str) -> RegistryConfig:
+        for reg in self.registries:
+            if reg.host == host:
+                return reg
+        return RegistryConfig(host=host)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == part), None)
+            if nxt is None:
+                break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    if node is None:
+        return None, None
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; every failure is a ConfigError with file and line."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=file) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config is not UTF-8", file=file) from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            str(exc.problem), file=file,
+            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping with at least `catalogs:`", file=file, line=1)
+    data.setdefault("base_dir", path.parent)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        line, column = _line_of(root, loc)
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{key}: {msg}{more}", file=file, line=line, column=column) from exc
+
+
+def dump_example() -> str:
+    """A starting point that expresses the Lablup-style catalog; kept in sync by a test."""
+    return EXAMPLE
+
+
+EXAMPLE = """\
+# tagsync.yaml: which images to follow and where their references are written.
+catalogs:
+  - name: kernels                     # used in commit messages
+    file: image-metadata.yml          # path inside the Git repository
+    entries: .images[*]               # every entry describes one image repository
+    image: "lablup/kernel-{name}"     # {field} comes from the entry
+    pairs: .tags                      # a list of ["<tag>", "<digest>"] under each entry
+    digest_format: image-id           # full | short | image-id (12 hex of the config digest)
+    placeholders: ["x", ""]           # digests never filled in; left alone
+    update_placeholders: false
+registries:
+  - host: docker.io                   # images without a host live on Docker Hub
+    # url: https://registry-1.docker.io
+    # username: mybot
+    # password_env: DOCKERHUB_TOKEN
+git:
+  repo: https://github.com/example/catalogs.git
+  branch: main
+  token_env: TAGSYNC_GIT_TOKEN
+  author: "tagsync <tagsync@example.com>"
+"""

@@ -1,0 +1,141 @@
+"""Write small OCI images ourselves: layouts on disk and pushes over the distribution API.
+
+Used by the offline demo, the test fixtures and the benchmarks, so none of them needs Docker.
+Layers are reproducible tarballs (sorted, fixed mtime, uid/gid 0): same input, same digest.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tagsync.registry.manifest import OCI_INDEX, OCI_MANIFEST
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(files[name]))
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Built:
+    """An image as blobs: what a layout or a registry needs to hold."""
+
+    blobs: dict[str, bytes]  # digest -> content: configs and layers
+    manifest: bytes
+    media_type: str
+    children: dict[str, bytes]  # digest -> platform manifest, when `manifest` is an index
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.manifest)
+
+    def config_digest(self, platform: str = "linux/amd64") -> str:
+        doc = json.loads(self.manifest)
+        if self.media_type == OCI_INDEX:
+            wanted = platform.split("/")
+            for m in doc["manifests"]:
+                if [m["platform"]["os"], m["platform"]["architecture"]] == wanted:
+                    doc = json.loads(self.children[m["digest"]])
+                    break
+        return str(doc["config"]["digest"])
+
+
+def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Built:
+    """A tiny image whose digests depend only on `content` (and the platforms)."""
+    blobs: dict[str, bytes] = {}
+    manifests: list[tuple[str, bytes]] = []
+    for platform in platforms:
+        os_, arch = platform.split("/")[:2]
+        layer = layer_tar({"etc/tagsync-demo": f"{content}\n{platform}\n".encode()})
+        diff_id = sha256(gzip.decompress(layer))
+        config = json.dumps({
+            "architecture": arch, "os": os_,
+            "config": {"Env": ["PATH=/usr/bin"], "Labels": {"content": content}},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }, sort_keys=True).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER, "digest": sha256(layer), "size": len(layer)}],
+        }, sort_keys=True).encode()
+        blobs[sha256(config)] = config
+        blobs[sha256(layer)] = layer
+        manifests.append((platform, manifest))
+    if len(manifests) == 1:
+        return Built(blobs, manifests[0][1], OCI_MANIFEST, {})
+    entries = []
+    children = {}
+    for platform, manifest in manifests:
+        os_, arch = platform.split("/")[:2]
+        children[sha256(manifest)] = manifest
+        entries.append({"mediaType": OCI_MANIFEST, "digest": sha256(manifest),
+                        "size": len(manifest), "platform": {"os": os_, "architecture": arch}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries},
+                       sort_keys=True).encode()
+    return Built(blobs, index, OCI_INDEX, children)
+
+
+def write_layout(directory: Path, tag: str, image: Built) -> None:
+    """Add `image` under `tag` to the OCI layout in `directory` (created when missing)."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    for digest, data in {**image.blobs, **image.children, image.digest: image.manifest}.items():
+        (blobs / digest.split(":", 1)[1]).write_bytes(data)
+    index_path = directory / "index.json"
+    index: dict[str, Any] = (json.loads(index_path.read_text()) if index_path.exists()
+                             else {"schemaVersion": 2, "manifests": []})
+    index["manifests"] = [m for m in index["manifests"]
+                          if (m.get("annotations") or {}).get(REF_NAME) != tag]
+    index["manifests"].append({"mediaType": image.media_type, "digest": image.digest,
+                               "size": len(image.manifest), "annotations": {REF_NAME: tag}})
+    index_path.write_text(json.dumps(index, indent=2))
+
+
+def push_image(client: httpx.Client, base_url: str, repository: str, tag: str, image: Built) -> str:
+    """Push blobs (skipping those present), then the manifest; returns the manifest digest."""
+    base = base_url.rstrip("/")
+    for digest, data in image.blobs.items():
+        if client.head(f"{base}/v2/{repository}/blobs/{digest}").status_code == 200:
+            continue
+        start = client.post(f"{base}/v2/{repository}/blobs/uploads/")
+        start.raise_for_status()
+        location = start.headers["Location"]
+        if location.startswith("/"):
+            location = base + location
+        sep = "&" if "?" in location else "?"
+        client.put(f"{location}{sep}digest={digest}", content=data,
+                   headers={"Content-Type": "application/octet-stream"}).raise_for_status()
+    for digest, child in image.children.items():
+        client.put(f"{base}/v2/{repository}/manifests/{digest}", content=child,
+                   headers={"Content-Type": OCI_MANIFEST}).raise_for_status()
+    client.put(f"{base}/v2/{repository}/manifests/{tag}", content=image.manifest,
+               headers={"Content-Type": image.media_type}).raise_for_status()
+    return image.digest

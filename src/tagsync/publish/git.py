@@ -1,0 +1,175 @@
+"""Publish with pure-Python Git (dulwich): no git executable, no working tree, no disk.
+
+One run = fetch the branch into memory, read the catalogs from its tree, write one commit with
+every edited file, push it with a compare-and-swap on the old head. If the branch moved, the
+push is refused and the caller re-plans on the new head.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dulwich.client import HTTPUnauthorized, get_transport_and_path
+from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.object_store import commit_tree_changes, tree_lookup_path
+from dulwich.objects import Blob, Commit
+from dulwich.repo import MemoryRepo
+
+from tagsync.errors import (
+    BranchMovedError,
+    CatalogError,
+    PublishAuthError,
+    PublishError,
+    PushRejectedError,
+)
+from tagsync.publish import PublishResult
+
+log = logging.getLogger(__name__)
+
+_FILE_MODE = 0o100644
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret, and any userinfo in URLs, from text bound for logs and errors."""
+    out = re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
+    if secret:
+        out = out.replace(secret, "***")
+    return out
+
+
+@dataclass
+class GitSnapshot:
+    repo: MemoryRepo
+    head: bytes
+    revision: str | None
+
+    def read(self, path: str) -> bytes:
+        commit = self.repo[self.head]
+        try:
+            _, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
+        except KeyError as exc:
+            raise CatalogError(f"no such file on the branch at {self.revision[:12] if self.revision else '?'}",
+                               file=path) from exc
+        blob = self.repo[sha]
+        if not isinstance(blob, Blob):
+            raise CatalogError("is a directory, not a file", file=path)
+        return bytes(blob.data)
+
+
+class GitPublisher:
+    def __init__(
+        self,
+        url: str,
+        branch: str,
+        *,
+        token: str | None = None,
+        username: str = "x-access-token",
+        author: str = "tagsync <tagsync@localhost>",
+    ) -> None:
+        self.url = url
+        self.branch = branch
+        self.ref = f"refs/heads/{branch}".encode()
+        self._token = token
+        self._username = username
+        self.author = author.encode()
+
+    def describe(self) -> str:
+        return f"{redact(self.url, self._token)} ({self.branch})"
+
+    def _client(self) -> tuple[Any, str]:
+        kwargs: dict[str, Any] = {}
+        if self._token is not None and self.url.startswith(("http://", "https://")):
+            kwargs = {"username": self._username, "password": self._token}
+        return get_transport_and_path(self.url, **kwargs)  # type: ignore[no-any-return]
+
+    def _fail(self, exc: Exception, doing: str) -> PublishError:
+        message = redact(f"{doing} {self.describe()} failed: {exc}", self._token)
+        if isinstance(exc, HTTPUnauthorized):
+            return PublishAuthError(redact(f"{doing} {self.describe()}: the server refused our "
+                                           "credentials (check the token)", self._token))
+        return PublishError(message)
+
+    def snapshot(self) -> GitSnapshot:
+        client, path = self._client()
+        repo = MemoryRepo()
+        found: dict[str, bytes] = {}
+
+        def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+            if self.ref not in refs:
+                return []
+            found["head"] = refs[self.ref]
+            return [refs[self.ref]]
+
+        try:
+            client.fetch(path, repo, determine_wants=wants)
+        except (HTTPUnauthorized, GitProtocolError, HangupException, NotGitRepository, OSError) as exc:
+            raise self._fail(exc, "fetching") from None
+        if "head" not in found:
+            raise PublishError(f"branch {self.branch!r} does not exist on {self.describe()}")
+        head = found["head"]
+        return GitSnapshot(repo, head, head.decode())
+
+    def publish(self, snapshot: object, files: dict[str, bytes], message: str) -> PublishResult:
+        assert isinstance(snapshot, GitSnapshot)
+        if not files:
+            return PublishResult(snapshot.revision, False)
+        repo = snapshot.repo
+        old = repo[snapshot.head]
+        changes = []
+        for path, data in sorted(files.items()):
+            blob = Blob.from_string(data)
+            repo.object_store.add_object(blob)
+            changes.append((path.encode(), _FILE_MODE, blob.id))
+        tree = commit_tree_changes(repo.object_store, old.tree, changes)
+        commit = Commit()
+        commit.tree = tree
+        commit.parents = [snapshot.head]
+        commit.author = commit.committer = self.author
+        commit.author_time = commit.commit_time = int(time.time())
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.encoding = b"UTF-8"
+        commit.message = message.encode()
+        repo.object_store.add_object(commit)
+
+        client, path = self._client()
+
+        def update_refs(refs: dict[bytes, bytes]) -> dict[bytes, bytes]:
+            current = refs.get(self.ref)
+            if current != snapshot.head:
+                raise _Moved(current)
+            return {**refs, self.ref: commit.id}
+
+        try:
+            result = client.send_pack(path, update_refs,
+                                      generate_pack_data=repo.generate_pack_data)
+        except _Moved as moved:
+            raise BranchMovedError(
+                f"{self.branch} moved to {moved.current!r} while we worked; re-planning"
+            ) from None
+        except HTTPUnauthorized as exc:
+            raise self._fail(exc, "pushing to") from None
+        except (GitProtocolError, HangupException, OSError) as exc:
+            text = str(exc)
+            if "non-fast-forward" in text or "stale" in text or "failed to lock" in text:
+                raise BranchMovedError(redact(text, self._token)) from None
+            raise PushRejectedError(redact(
+                f"the remote refused the push to {self.branch}: {text}", self._token)) from None
+        status = (getattr(result, "ref_status", None) or {}).get(self.ref)
+        if status is not None:
+            reason = status.decode() if isinstance(status, bytes) else str(status)
+            if "non-fast-forward" in reason or "stale" in reason or "failed to lock" in reason:
+                raise BranchMovedError(reason)
+            raise PushRejectedError(redact(
+                f"the remote refused the push to {self.branch}: {reason}", self._token))
+        log.info("pushed %s to %s", commit.id.decode()[:12], self.describe())
+        return PublishResult(commit.id.decode(), True)
+
+
+class _Moved(Exception):
+    def __init__(self, current: bytes | None) -> None:
+        super().__init__("moved")
+        self.current = current.decode() if current else None

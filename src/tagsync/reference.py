@@ -1,0 +1,79 @@
+"""Image references and the OCI grammar that guards everything a registry tells us.
+
+A registry is untrusted input: a tag or digest only reaches a catalog after it matched the
+grammar of the OCI distribution spec, so a hostile or broken registry cannot inject YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tagsync.errors import InvalidReferenceError
+
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+SHA512_RE = re.compile(r"^sha512:[a-f0-9]{128}$")
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+
+
+def validate_tag(tag: str, image: str | None = None) -> str:
+    if not TAG_RE.match(tag):
+        raise InvalidReferenceError(f"tag {tag!r} does not follow the OCI tag grammar", image=image)
+    return tag
+
+
+def validate_digest(digest: str, image: str | None = None) -> str:
+    """Accept only well-formed digests of registered algorithms (sha256, sha512)."""
+    if not DIGEST_RE.match(digest) or not (SHA256_RE.match(digest) or SHA512_RE.match(digest)):
+        raise InvalidReferenceError(f"digest {digest!r} is not a valid sha256/sha512 digest",
+                                    image=image)
+    return digest
+
+
+def validate_repository(name: str) -> str:
+    if len(name) > 255 or not REPOSITORY_RE.match(name):
+        raise InvalidReferenceError(f"repository name {name!r} does not follow the OCI grammar",
+                                    image=name)
+    return name
+
+
+@dataclass(frozen=True, order=True)
+class ImageName:
+    """A repository in a registry: `registry/repository` without tag or digest."""
+
+    registry: str
+    repository: str
+
+    @classmethod
+    def parse(cls, text: str) -> ImageName:
+        """Docker-style names: `python` → docker.io/library/python, `ghcr.io/o/n` keeps its host."""
+        name = text.strip()
+        if "@" in name or (":" in name.rsplit("/", 1)[-1]):
+            raise InvalidReferenceError(
+                f"{text!r}: give the repository only; tags and digests come from the catalog",
+                image=text,
+            )
+        first, _, rest = name.partition("/")
+        if rest and ("." in first or ":" in first or first == "localhost"):
+            registry, repository = first, rest
+        else:
+            registry, repository = DOCKER_HUB, name
+        if registry in (DOCKER_HUB, DOCKER_HUB_API, "index.docker.io"):
+            registry = DOCKER_HUB
+            if "/" not in repository:
+                repository = f"library/{repository}"
+        validate_repository(repository)
+        return cls(registry, repository)
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+def short(digest: str, length: int = 12) -> str:
+    """The first hex characters of a digest, as `docker images` shows them."""
+    return digest.split(":", 1)[-1][:length]

@@ -1,0 +1,99 @@
+"""Observe registries: one client per kind, all behind the `Source` protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagsync.config import Config, DigestFormat
+from tagsync.errors import TagsyncError
+from tagsync.reference import ImageName
+from tagsync.registry.base import Source, digest_value
+from tagsync.registry.layout import LayoutSource
+from tagsync.registry.oci import OciRegistry, RetryPolicy, Stats, default_url
+
+__all__ = ["Observation", "Source", "Want", "observe", "open_sources"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, order=True)
+class Want:
+    """One question for a registry: what should the catalog hold for this tag?"""
+
+    image: ImageName
+    tag: str
+    format: DigestFormat
+    platform: str | None
+
+
+@dataclass(frozen=True)
+class Observation:
+    want: Want
+    value: str | None
+    error: TagsyncError | None
+
+
+def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
+    """A client per registry host the catalogs name; nothing is contacted yet."""
+    sources: dict[str, Source] = {}
+    for host in sorted(set(hosts)):
+        reg = config.registry_for(host)
+        if reg.layout is not None:
+            root = Path(reg.layout)
+            sources[host] = LayoutSource(root if root.is_absolute() else config.base_dir / root)
+        else:
+            sources[host] = OciRegistry(
+                reg.url or default_url(host, reg.insecure),
+                username=reg.username,
+                password=reg.password(),
+                timeout=config.run.timeout,
+                max_concurrency=reg.max_concurrency,
+                retry=RetryPolicy(attempts=config.run.retries),
+            )
+    return sources
+
+
+def stats_of(sources: dict[str, Source]) -> Stats:
+    total = Stats()
+    for s in sources.values():
+        if isinstance(s, OciRegistry):
+            for k in ("requests", "heads", "manifest_gets", "token_requests", "retries"):
+                setattr(total, k, getattr(total, k) + getattr(s.stats, k))
+            total.ratelimit_remaining = s.stats.ratelimit_remaining or total.ratelimit_remaining
+    return total
+
+
+async def observe(
+    wants: Iterable[Want],
+    sources: dict[str, Source],
+    concurrency: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[Want, Observation]:
+    """Ask every question once, concurrently; a failure is recorded per image, never fatal."""
+    unique = sorted(set(wants))
+    gate = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def one(want: Want) -> Observation:
+        nonlocal done
+        async with gate:
+            try:
+                value = await digest_value(sources[want.image.registry], want.image, want.tag,
+                                           want.format, want.platform)
+                obs = Observation(want, value, None)
+            except TagsyncError as exc:
+                if exc.image is None:
+                    exc.image = f"{want.image}:{want.tag}"
+                log.info("%s", exc)
+                obs = Observation(want, None, exc)
+        done += 1
+        if progress is not None:
+            progress(done, len(unique))
+        return obs
+
+    results = await asyncio.gather(*(one(w) for w in unique))
+    return {o.want: o for o in results}

@@ -1,0 +1,67 @@
+"""An OCI image layout on disk as a registry: for the offline demo and air-gapped users.
+
+Layout: `<root>/<repository>/index.json` (what `skopeo copy … oci:<root>/<repository>:<tag>`
+writes), tags from the `org.opencontainers.image.ref.name` annotation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tagsync.errors import ImageNotFoundError, RegistryError
+from tagsync.reference import ImageName, validate_tag
+from tagsync.registry.manifest import Descriptor, media_type_of, parse_manifest
+
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+class LayoutSource:
+    """Read-only view of image layouts under a root folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, image: ImageName) -> Path:
+        d = self.root / image.repository
+        if not (d / "index.json").is_file():
+            raise ImageNotFoundError(f"no OCI layout at {d}", image=str(image))
+        return d
+
+    def _index(self, image: ImageName) -> list[dict[str, Any]]:
+        path = self._dir(image) / "index.json"
+        try:
+            doc = json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise RegistryError(f"{path} is not JSON", image=str(image)) from exc
+        return list(doc.get("manifests", []))
+
+    async def head(self, image: ImageName, reference: str) -> Descriptor:
+        if reference.startswith("sha"):
+            body, media_type = await self.get(image, reference)
+            return Descriptor(reference, media_type, len(body))
+        validate_tag(reference, str(image))
+        for entry in self._index(image):
+            if (entry.get("annotations") or {}).get(REF_NAME) == reference:
+                return Descriptor(entry["digest"], entry.get("mediaType", ""), entry.get("size"))
+        raise ImageNotFoundError(f"tag or digest {reference!r} not found", image=str(image))
+
+    async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
+        if not reference.startswith("sha"):
+            reference = (await self.head(image, reference)).digest
+        algo, _, hexpart = reference.partition(":")
+        blob = self._dir(image) / "blobs" / algo / hexpart
+        try:
+            body = blob.read_bytes()
+        except OSError as exc:
+            raise ImageNotFoundError(f"blob {reference} missing from layout",
+                                     image=str(image)) from exc
+        return body, media_type_of(parse_manifest(body, str(image)), None)
+
+    async def list_tags(self, image: ImageName) -> list[str]:
+        return [t for e in self._index(image)
+                if (t := (e.get("annotations") or {}).get(REF_NAME))]
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,294 @@
+"""OCI Distribution client (Docker Hub, GHCR, Quay, Harbor, ECR's HTTP API, self-hosted).
+
+Auth follows the registry's own `WWW-Authenticate` challenge instead of per-vendor code: Bearer
+(anonymous or with credentials, token cached per scope) or Basic. Digests come from `HEAD`, which
+Docker Hub does not count as a pull. Retries are polite: 429/502/503/504 and transport errors
+back off exponentially, honouring `Retry-After`, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError
+from tagsync.reference import DOCKER_HUB, DOCKER_HUB_API, ImageName, validate_tag
+from tagsync.registry.manifest import ACCEPT, Descriptor
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+@dataclass
+class Stats:
+    """Counters for the run summary and the benchmarks: what did polling cost?"""
+
+    requests: int = 0
+    heads: int = 0
+    manifest_gets: int = 0
+    token_requests: int = 0
+    retries: int = 0
+    ratelimit_remaining: str | None = None
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        backoff = self.base_delay * (2**attempt)
+        return float(min(backoff * (0.5 + random.random() / 2), self.max_delay))
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in _CHALLENGE_PARAM.finditer(rest)}
+    return scheme.lower(), params
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def default_url(host: str, insecure: bool = False) -> str:
+    if host == DOCKER_HUB:
+        host = DOCKER_HUB_API
+    return f"{'http' if insecure else 'https'}://{host}"
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+@dataclass
+class OciRegistry:
+    """One registry endpoint; share one instance per host so tokens and connections are reused."""
+
+    base_url: str
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 20.0
+    max_concurrency: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    transport: httpx.AsyncBaseTransport | None = None
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout,
+            transport=self.transport,
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=self.max_concurrency,
+                                max_keepalive_connections=self.max_concurrency),
+            headers={"User-Agent": "tagsync"},
+        )
+        self._gate = asyncio.Semaphore(self.max_concurrency)
+        self._tokens: dict[str, _Token] = {}
+        self._scheme: str | None = None  # learned from the first challenge
+        self._challenge: dict[str, str] = {}
+        self._token_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- public API ----------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """`GET /v2/`: is this a registry, and do our credentials work?"""
+        await self._request("GET", "/v2/", None, "ping")
+
+    async def head(self, image: ImageName, reference: str) -> Descriptor:
+        if not reference.startswith("sha"):
+            validate_tag(reference, str(image))
+        resp = await self._request(
+            "HEAD", f"/v2/{image.repository}/manifests/{reference}", image, "manifest",
+            headers={"Accept": ACCEPT},
+        )
+        self.stats.heads += 1
+        digest = resp.headers.get("Docker-Content-Digest")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        if not digest:  # some registries omit it on HEAD; the GET body is the source of truth
+            body, media_type = await self.get(image, reference)
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        size = resp.headers.get("Content-Length")
+        return Descriptor(digest, media_type, int(size) if size and size.isdigit() else None)
+
+    async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
+        resp = await self._request(
+            "GET", f"/v2/{image.repository}/manifests/{reference}", image, "manifest",
+            headers={"Accept": ACCEPT},
+        )
+        self.stats.manifest_gets += 1
+        return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
+
+    async def list_tags(self, image: ImageName, page_size: int = 1000) -> list[str]:
+        """Every tag, following `Link: <…>; rel="next"` pages; order as the registry gives it."""
+        tags: list[str] = []
+        url: str | None = f"/v2/{image.repository}/tags/list?n={page_size}"
+        while url:
+            resp = await self._request("GET", url, image, "tags")
+            body: dict[str, Any] = resp.json()
+            tags.extend(body.get("tags") or [])
+            link = _LINK_NEXT.search(resp.headers.get("Link", ""))
+            url = link.group(1) if link else None
+        return tags
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    async def _request(
+        self, method: str, url: str, image: ImageName | None, what: str,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        name = str(image) if image else self.base_url
+        scope = f"repository:{image.repository}:pull" if image else ""
+        full = url if url.startswith("http") else urljoin(self.base_url + "/", url.lstrip("/"))
+        authed_once = False
+        while True:
+            hdrs = dict(headers or {})
+            auth = await self._auth_header(scope)
+            if auth:
+                hdrs["Authorization"] = auth
+            resp = await self._send(method, full, hdrs, name)
+            if resp.status_code == 401 and not authed_once:
+                authed_once = True
+                await self._learn_challenge(resp, scope, name)
+                continue
+            break
+        self._note_ratelimit(resp)
+        if resp.status_code == 401:
+            raise RegistryAuthError(
+                f"the registry refused our credentials ({what})" if self.username
+                else f"the registry requires credentials ({what}); set username/password_env",
+                image=name,
+            )
+        if resp.status_code == 403:
+            raise RegistryAuthError(f"access denied ({what})", image=name)
+        if resp.status_code == 404:
+            raise ImageNotFoundError(_not_found(url, what), image=name)
+        if resp.status_code >= 400:
+            raise RegistryError(f"{method} {what} failed: HTTP {resp.status_code}", image=name)
+        return resp
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], name: str) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                async with self._gate:
+                    self.stats.requests += 1
+                    resp = await self._client.request(method, url, headers=headers)
+                    await resp.aread()
+            except httpx.TransportError as exc:
+                if attempt >= self.retry.attempts:
+                    raise RegistryError(
+                        f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}", image=name
+                    ) from None
+                retry_after = None
+            else:
+                if resp.status_code not in RETRY_STATUSES or attempt >= self.retry.attempts:
+                    return resp
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            delay = self.retry.delay(attempt, retry_after)
+            attempt += 1
+            self.stats.retries += 1
+            log.info("retrying %s %s in %.2fs (attempt %d)", method, url, delay, attempt)
+            await asyncio.sleep(delay)
+
+    async def _auth_header(self, scope: str) -> str | None:
+        if self._scheme == "basic" and self.username is not None:
+            raw = f"{self.username}:{self.password or ''}".encode()
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        if self._scheme == "bearer":
+            token = self._tokens.get(scope)
+            if token and token.expires > time.monotonic():
+                return f"Bearer {token.value}"
+            return await self._fetch_token(scope)
+        return None
+
+    async def _learn_challenge(self, resp: httpx.Response, scope: str, name: str) -> None:
+        header = resp.headers.get("WWW-Authenticate", "")
+        scheme, params = parse_challenge(header)
+        if scheme not in ("bearer", "basic"):
+            raise RegistryAuthError(f"unsupported auth challenge {header!r}", image=name)
+        self._scheme, self._challenge = scheme, params
+        if scheme == "basic" and self.username is None:
+            raise RegistryAuthError("the registry requires credentials (Basic); "
+                                    "set username/password_env", image=name)
+        if scheme == "bearer":
+            self._tokens.pop(scope, None)
+            await self._fetch_token(scope, params.get("scope"))
+
+    async def _fetch_token(self, scope: str, challenged_scope: str | None = None) -> str:
+        async with self._token_lock:
+            cached = self._tokens.get(scope)
+            if cached and cached.expires > time.monotonic():
+                return f"Bearer {cached.value}"
+            realm = self._challenge.get("realm")
+            if not realm:
+                raise RegistryAuthError("Bearer challenge without a realm", image=self.base_url)
+            params = {"service": self._challenge.get("service", "")}
+            wanted = scope or challenged_scope
+            if wanted:
+                params["scope"] = wanted
+            auth = httpx.BasicAuth(self.username, self.password or "") if self.username else None
+            self.stats.token_requests += 1
+            try:
+                resp = await self._client.get(realm, params=params, auth=auth)
+            except httpx.TransportError as exc:
+                raise RegistryError(f"cannot reach the token service: {type(exc).__name__}",
+                                    image=self.base_url) from None
+            if resp.status_code in (401, 403):
+                raise RegistryAuthError("the token service refused our credentials",
+                                        image=self.base_url)
+            if resp.status_code >= 400:
+                raise RegistryError(f"token service answered HTTP {resp.status_code}",
+                                    image=self.base_url)
+            body = resp.json()
+            value = body.get("token") or body.get("access_token")
+            if not value:
+                raise RegistryAuthError("token service returned no token", image=self.base_url)
+            ttl = float(body.get("expires_in") or 60)
+            self._tokens[scope] = _Token(value, time.monotonic() + max(ttl - 10, ttl / 2))
+            return f"Bearer {value}"
+
+    def _note_ratelimit(self, resp: httpx.Response) -> None:
+        remaining = resp.headers.get("ratelimit-remaining")
+        if remaining is not None:
+            self.stats.ratelimit_remaining = remaining
+
+
+def _not_found(url: str, what: str) -> str:
+    if what == "manifest":
+        ref = url.rsplit("/", 1)[-1]
+        return f"tag or digest {ref!r} not found"
+    return "repository not found"

@@ -1,0 +1,158 @@
+"""The job: config → observe registries → plan → edit text → publish → report.
+
+Everything is computed before anything is written: a run either publishes one complete change
+or nothing. When the branch moves under us, the run re-reads and re-plans (registry answers are
+kept, they do not depend on the branch) a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tagsync.catalog.edit import Catalog
+from tagsync.catalog.locate import Note, Slot, find_slots
+from tagsync.config import Config
+from tagsync.errors import BranchMovedError, RegistryError
+from tagsync.plan import Change, Failure, Plan, commit_message, make_plan, want_of
+from tagsync.publish import Publisher, Snapshot
+from tagsync.publish.files import FilesPublisher
+from tagsync.registry import Observation, Want, observe, open_sources, stats_of
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Summary:
+    """What a run did, for people (CLI) and machines (`--json`, the Lambda's return value)."""
+
+    dry_run: bool
+    target: str
+    changes: list[Change] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[Note] = field(default_factory=list)
+    up_to_date: int = 0
+    commit: str | None = None
+    pushed: bool = False
+    attempts: int = 1
+    requests: dict[str, Any] = field(default_factory=dict)
+    diff: str = ""
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = "partial" if self.partial else ("changed" if self.changes else "unchanged")
+        out.pop("diff")
+        return out
+
+
+def make_publisher(config: Config) -> Publisher:
+    if config.git is None:
+        return FilesPublisher(config.base_dir)
+    from tagsync.publish.git import GitPublisher
+
+    repo = config.git.repo
+    if "://" not in repo and not repo.startswith("git@") and not repo.startswith("/"):
+        repo = str((config.base_dir / repo).resolve())
+    return GitPublisher(repo, config.git.branch, token=config.git.token(),
+                        username=config.git.username, author=config.git.author)
+
+
+def _read_catalogs(config: Config, snap: Snapshot) -> tuple[dict[str, Catalog], list[Slot], list[Note]]:
+    catalogs: dict[str, Catalog] = {}
+    slots: list[Slot] = []
+    notes: list[Note] = []
+    for cfg in config.catalogs:
+        if cfg.file not in catalogs:
+            catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
+        found, skipped = find_slots(cfg, catalogs[cfg.file])
+        slots.extend(found)
+        notes.extend(skipped)
+    return catalogs, slots, notes
+
+
+async def _observe(config: Config, wants: set[Want], progress: Progress | None
+                   ) -> tuple[dict[Want, Observation], dict[str, Any]]:
+    sources = open_sources(config, {w.image.registry for w in wants})
+    try:
+        found = await observe(wants, sources, config.run.concurrency, progress)
+        stats = stats_of(sources)
+        return found, {k: v for k, v in asdict(stats).items() if v is not None}
+    finally:
+        for s in sources.values():
+            await s.aclose()
+
+
+def render_files(catalogs: dict[str, Catalog], plan: Plan) -> dict[str, bytes]:
+    """New bytes for every file the plan touches; raises before anything is written."""
+    out: dict[str, bytes] = {}
+    for file, changes in plan.by_file().items():
+        cat = catalogs[file]
+        out[file] = cat.render(cat.apply(c.edit() for c in changes))
+    return out
+
+
+def unified_diff(catalogs: dict[str, Catalog], files: dict[str, bytes]) -> str:
+    chunks = []
+    for file, new in sorted(files.items()):
+        old = catalogs[file].render(catalogs[file].text)
+        chunks.extend(difflib.unified_diff(
+            old.decode().splitlines(keepends=True), new.decode().splitlines(keepends=True),
+            fromfile=f"a/{file}", tofile=f"b/{file}",
+        ))
+    return "".join(chunks)
+
+
+def run(
+    config: Config,
+    *,
+    dry_run: bool = False,
+    publisher: Publisher | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    publisher = publisher or make_publisher(config)
+    summary = Summary(dry_run=dry_run, target=publisher.describe())
+    observations: dict[Want, Observation] = {}
+    attempts = (config.git.retries if config.git else 0) + 1
+    for attempt in range(1, attempts + 1):
+        summary.attempts = attempt
+        snap = publisher.snapshot()
+        catalogs, slots, notes = _read_catalogs(config, snap)
+        missing = {want_of(s) for s in slots} - observations.keys()
+        if missing:
+            found, stats = asyncio.run(_observe(config, missing, progress))
+            observations.update(found)
+            summary.requests = stats
+        if slots and all(o.value is None for o in observations.values()):
+            first = next(o.error for o in observations.values() if o.error is not None)
+            raise RegistryError(f"no registry answered; first error: {first.message}",
+                                image=first.image)
+        plan = make_plan(slots, observations, notes)
+        files = render_files(catalogs, plan)
+        summary.changes, summary.failures = plan.changes, plan.failures
+        summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date
+        summary.diff = unified_diff(catalogs, files)
+        if dry_run or not files:
+            summary.commit = snap.revision
+            return summary
+        message = commit_message(config, plan) if config.git else ""
+        try:
+            result = publisher.publish(snap, files, message)
+        except BranchMovedError as exc:
+            if attempt == attempts:
+                raise BranchMovedError(
+                    f"{exc.message}; gave up after {attempts} attempts") from None
+            log.warning("%s (attempt %d of %d)", exc.message, attempt, attempts)
+            continue
+        summary.commit, summary.pushed = result.revision, result.pushed
+        return summary
+    raise AssertionError("unreachable")  # pragma: no cover
