@@ -1,1 +1,442 @@
-"""Fixtures that start real servers on 127.0.0.1 (filled in below)."""
+"""Real servers on 127.0.0.1 with free ports, started and stopped by fixtures.
+
+- `registry`: the CNCF distribution registry (Debian `docker-registry`), no auth;
+- `basic_registry`: the same with htpasswd (bcrypt) auth;
+- `token_registry`: the same with Bearer token auth and our own token issuer (JWT, x5c);
+- `git_server`: dulwich's smart-HTTP server with token (Basic) auth and a pre-receive hook
+  that can refuse pushes to a protected branch.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from socketserver import ThreadingMixIn
+
+import httpx
+import pytest
+
+from tagsync.image import Built, build_image, push_image
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _need(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        pytest.skip(f"{binary} is not installed (make test installs it)")
+    return path
+
+
+def wait_http(url: str, timeout: float = 15.0, ok: Callable[[int], bool] = lambda s: s < 500) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if ok(httpx.get(url, timeout=1.0).status_code):
+                return
+        except httpx.TransportError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up: {last}")
+
+
+@dataclass
+class RegistryServer:
+    url: str
+    host: str  # host:port, as an image name's registry part
+    process: subprocess.Popen[bytes]
+    auth: tuple[str, str] | None = None
+    token_url: str | None = None
+    pushed: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(auth=self._auth_flow(), timeout=10)
+
+    def _auth_flow(self) -> httpx.Auth | None:
+        if self.token_url:
+            return _TokenAuth(self.token_url, self.auth)
+        return httpx.BasicAuth(*self.auth) if self.auth else None
+
+    def push(self, repository: str, tag: str, image: Built | str) -> Built:
+        """Push with our own client (blobs, then manifest) and return what was pushed."""
+        built = build_image(image) if isinstance(image, str) else image
+        with self.client() as c:
+            push_image(c, self.url, repository, tag, built)
+        self.pushed[f"{repository}:{tag}"] = built.digest
+        return built
+
+
+class _TokenAuth(httpx.Auth):
+    """Test-side Bearer flow for pushing to the token registry (push+pull scope)."""
+
+    def __init__(self, token_url: str, creds: tuple[str, str] | None) -> None:
+        self.token_url, self.creds = token_url, creds
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = response.headers["WWW-Authenticate"]
+        params = dict(p.split("=", 1) for p in challenge.split(" ", 1)[1].split('",'))
+        params = {k.strip(): v.strip('"') for k, v in params.items()}
+        scope = params.get("scope", "").replace(":pull", ":pull,push") if "scope" in params else ""
+        auth = httpx.BasicAuth(*self.creds) if self.creds else None
+        token = httpx.get(self.token_url, params={"service": params["service"], "scope": scope},
+                          auth=auth).json()["token"]
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def _start_registry(tmp: Path, extra: str = "") -> RegistryServer:
+    binary = _need("docker-registry")
+    port = free_port()
+    (tmp / "data").mkdir(parents=True, exist_ok=True)
+    cfg = tmp / "config.yml"
+    cfg.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n" + extra
+    )
+    proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/v2/")
+    except Exception:
+        proc.kill()
+        raise
+    return RegistryServer(url, f"127.0.0.1:{port}", proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    server = _start_registry(tmp_path_factory.mktemp("registry"))
+    yield server
+    _stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    import bcrypt
+
+    tmp = tmp_path_factory.mktemp("basic-registry")
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    (tmp / "htpasswd").write_text(f"robot:{hashed}\n")
+    server = _start_registry(
+        tmp, f"auth:\n  htpasswd:\n    realm: test\n    path: {tmp / 'htpasswd'}\n")
+    server.auth = ("robot", "s3cret")
+    yield server
+    _stop(server.process)
+
+
+# --- Bearer token auth: a token issuer of our own, as Docker Hub's auth.docker.io -----------
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class WsgiThread:
+    url: str
+    server: WSGIServer
+    thread: threading.Thread
+    hits: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_wsgi(app: Callable[..., Any]) -> WsgiThread:
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return WsgiThread(f"http://127.0.0.1:{port}", server, thread)
+
+
+def _token_issuer(key: Any, cert_der: bytes, users: dict[str, str], issued: list[dict[str, Any]]
+                  ) -> Callable[..., Any]:
+    import jwt
+    from urllib.parse import parse_qs
+
+    def app(environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        user = ""
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if header.startswith("Basic "):
+            name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            if users.get(name) != password:
+                start("401 Unauthorized", [("Content-Type", "application/json")])
+                return [b'{"details":"incorrect username or password"}']
+            user = name
+        access = []
+        for scope in query.get("scope", []):
+            kind, name, actions = scope.split(":")
+            allowed = actions.split(",") if user or name.startswith("public/") else []
+            access.append({"type": kind, "name": name, "actions": allowed})
+        now = int(time.time())
+        claims = {"iss": "tagsync-test-issuer", "sub": user, "aud": query.get("service", [""])[0],
+                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex,
+                  "access": access}
+        token = jwt.encode(claims, key, algorithm="RS256",
+                           headers={"x5c": [base64.b64encode(cert_der).decode()]})
+        issued.append({"user": user, "scope": query.get("scope", [])})
+        start("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"token": token, "expires_in": 300}).encode()]
+
+    return app
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    tmp = tmp_path_factory.mktemp("token-registry")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagsync test token issuer")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp / "root.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    issued: list[dict[str, Any]] = []
+    issuer = serve_wsgi(_token_issuer(key, cert.public_bytes(serialization.Encoding.DER),
+                                      {"robot": "s3cret"}, issued))
+    server = _start_registry(tmp, (
+        "auth:\n  token:\n"
+        f"    realm: {issuer.url}/token\n    service: test-registry\n"
+        f"    issuer: tagsync-test-issuer\n    rootcertbundle: {tmp / 'root.crt'}\n"))
+    server.auth = ("robot", "s3cret")
+    server.token_url = f"{issuer.url}/token"
+    server.issued = issued  # type: ignore[attr-defined]
+    yield server
+    _stop(server.process)
+    issuer.stop()
+
+
+# --- Git over smart HTTP (dulwich's server), token required, optional protected branch -------
+
+
+@dataclass
+class GitServer:
+    url: str  # http://127.0.0.1:port/repo.git
+    path: Path  # the served bare repository
+    token: str
+    wsgi: WsgiThread
+    requests: list[str]
+
+    def head(self, branch: str = "main") -> bytes:
+        from dulwich.repo import Repo
+
+        return Repo(str(self.path)).refs[f"refs/heads/{branch}".encode()]
+
+    def read(self, file: str, branch: str = "main") -> bytes:
+        from dulwich.object_store import tree_lookup_path
+        from dulwich.repo import Repo
+
+        repo = Repo(str(self.path))
+        commit = repo[repo.refs[f"refs/heads/{branch}".encode()]]
+        _, sha = tree_lookup_path(repo.__getitem__, commit.tree, file.encode())
+        return bytes(repo[sha].data)
+
+    def commit_count(self, branch: str = "main") -> int:
+        from dulwich.repo import Repo
+
+        repo = Repo(str(self.path))
+        return sum(1 for _ in repo.get_walker(include=[repo.refs[f"refs/heads/{branch}".encode()]]))
+
+    def commit_directly(self, files: dict[str, bytes], message: str = "someone else") -> bytes:
+        """A commit by somebody else, straight into the served repository."""
+        return commit_files(self.path, files, message)
+
+    def protect(self, branch: str = "main") -> None:
+        hook = self.path / "hooks" / "pre-receive"
+        hook.parent.mkdir(exist_ok=True)
+        hook.write_text(
+            "#!/bin/sh\n"
+            'while read old new ref || [ -n "$ref" ]; do\n'
+            f'  if [ "$ref" = "refs/heads/{branch}" ]; then\n'
+            f'    echo "branch {branch} is protected: open a pull request" >&2; exit 1\n'
+            "  fi\n"
+            "done\n"
+        )
+        os.chmod(hook, 0o755)
+
+
+def commit_files(path: Path, files: dict[str, bytes], message: str,
+                 branch: str = "main") -> bytes:
+    from dulwich.object_store import commit_tree_changes
+    from dulwich.objects import Blob, Commit, Tree
+    from dulwich.repo import Repo
+
+    repo = Repo(str(path))
+    ref = f"refs/heads/{branch}".encode()
+    parent = repo.refs[ref] if ref in repo.refs else None
+    base_tree = repo[parent].tree if parent else None
+    if base_tree is None:
+        empty = Tree()
+        repo.object_store.add_object(empty)
+        base_tree = empty.id
+    changes = []
+    for name, data in files.items():
+        blob = Blob.from_string(data)
+        repo.object_store.add_object(blob)
+        changes.append((name.encode(), 0o100644, blob.id))
+    commit = Commit()
+    commit.tree = commit_tree_changes(repo.object_store, base_tree, changes)
+    commit.parents = [parent] if parent else []
+    commit.author = commit.committer = b"someone <someone@localhost>"
+    commit.author_time = commit.commit_time = int(time.time())
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = message.encode()
+    repo.object_store.add_object(commit)
+    repo.refs[ref] = commit.id
+    return commit.id
+
+
+def _basic_auth(app: Callable[..., Any], token: str, log: list[str]) -> Callable[..., Any]:
+    def guarded(environ: dict[str, Any], start: Callable[..., Any]) -> Any:
+        log.append(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO')}?"
+                   f"{environ.get('QUERY_STRING', '')}")
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        ok = False
+        if header.startswith("Basic "):
+            _, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            ok = password == token
+        if not ok:
+            start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"'),
+                                       ("Content-Type", "text/plain")])
+            return [b"authentication required\n"]
+        return app(environ, start)
+
+    return guarded
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[GitServer]:
+    from dulwich.repo import Repo
+    from dulwich.server import DictBackend
+    from dulwich.web import make_wsgi_chain
+
+    path = tmp_path / "served.git"
+    Repo.init_bare(str(path), mkdir=True)
+    token = "ghs_" + uuid.uuid4().hex
+    requests: list[str] = []
+    app = make_wsgi_chain(DictBackend({"/repo.git": Repo(str(path))}))
+    wsgi = serve_wsgi(_basic_auth(app, token, requests))
+    server = GitServer(f"{wsgi.url}/repo.git", path, token, wsgi, requests)
+    yield server
+    wsgi.stop()
+
+
+# --- images made with umoci and pushed with skopeo, as a user's pipeline would --------------
+
+
+def skopeo_push_umoci_image(registry: RegistryServer, tmp: Path, repository: str, tag: str,
+                            content: str) -> str:
+    """Build with umoci (rootless), push with skopeo; returns the pushed manifest digest."""
+    umoci, skopeo = _need("umoci"), _need("skopeo")
+    layout = tmp / f"layout-{uuid.uuid4().hex[:8]}"
+    bundle = tmp / f"bundle-{uuid.uuid4().hex[:8]}"
+    subprocess.run([umoci, "init", "--layout", str(layout)], check=True)
+    subprocess.run([umoci, "new", "--image", f"{layout}:base"], check=True)
+    subprocess.run([umoci, "unpack", "--rootless", "--image", f"{layout}:base", str(bundle)],
+                   check=True, capture_output=True)
+    (bundle / "rootfs" / "content.txt").write_text(content)
+    subprocess.run([umoci, "repack", "--image", f"{layout}:{tag}", str(bundle)], check=True,
+                   capture_output=True)
+    digest_file = tmp / f"digest-{uuid.uuid4().hex[:8]}"
+    subprocess.run([skopeo, "copy", "--quiet", "--dest-tls-verify=false",
+                    "--digestfile", str(digest_file),
+                    f"oci:{layout}:{tag}", f"docker://{registry.host}/{repository}:{tag}"],
+                   check=True)
+    return digest_file.read_text().strip()
+
+
+# --- a misbehaving proxy in front of the real registry --------------------------------------
+
+
+@dataclass
+class FaultyRegistry:
+    url: str
+    host: str
+    faults: Any  # FaultPlan
+    upstream: RegistryServer
+
+
+_current = threading.local()
+
+
+class _DropHandler(_QuietHandler):
+    """Remembers its socket so a fault can cut the connection without an answer."""
+
+    def handle(self) -> None:
+        _current.connection = self.connection
+        super().handle()
+
+
+@pytest.fixture
+def faulty_registry(registry: RegistryServer) -> Iterator[FaultyRegistry]:
+    from tests.servers.proxy import FaultPlan, make_proxy
+
+    plan = FaultPlan()
+    port = free_port()
+    app = make_proxy(registry.url, plan)
+
+    def wrapped(environ: dict[str, Any], start: Callable[..., Any]) -> Any:
+        from tests.servers.proxy import ConnectionDropped
+
+        try:
+            return app(environ, start)
+        except ConnectionDropped:
+            _current.connection.shutdown(socket.SHUT_RDWR)
+            raise
+
+    server = make_server("127.0.0.1", port, wrapped, server_class=_ThreadingWSGIServer,
+                         handler_class=_DropHandler)
+    server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield FaultyRegistry(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", plan, registry)
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,48 @@
+# Two commands on a fresh Debian machine with Python 3.11:
+#   make demo   run the main job on the bundled example, offline
+#   make test   install everything the tests need (Debian packages too) and run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
+APT_STAMP := .cache/apt.stamp
+
+.PHONY: demo test lint typecheck bench check clean deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages for the real servers the tests start (registry, skopeo, umoci).
+$(APT_STAMP):
+	@mkdir -p .cache
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	touch $(APT_STAMP)
+
+deps: $(STAMP) $(APT_STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo/run_demo.py
+
+test: deps
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/mypy
+
+check: lint test
+
+bench: deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .cache demo-out build *.egg-info src/*.egg-info

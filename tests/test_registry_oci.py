@@ -1,0 +1,165 @@
+"""The OCI client against the real CNCF registry (plain, Basic auth, Bearer tokens)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagsync.config import DigestFormat
+from tagsync.errors import ImageNotFoundError, RegistryAuthError
+from tagsync.image import build_image
+from tagsync.reference import ImageName, short
+from tagsync.registry.base import digest_value
+from tagsync.registry.oci import OciRegistry
+from tests.servers.fixtures import RegistryServer, skopeo_push_umoci_image
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _with(client: OciRegistry, fn: Any) -> Any:
+    try:
+        return await fn(client)
+    finally:
+        await client.aclose()
+
+
+def name(server: RegistryServer, repo: str) -> ImageName:
+    return ImageName.parse(f"{server.host}/{repo}")
+
+
+def test_head_gives_the_pushed_digest_without_a_manifest_get(registry: RegistryServer) -> None:
+    built = registry.push("team/head", "v1", "head v1")
+    client = OciRegistry(registry.url)
+    desc = run(_with(client, lambda c: c.head(name(registry, "team/head"), "v1")))
+    assert desc.digest == built.digest
+    assert (client.stats.heads, client.stats.manifest_gets) == (1, 0)
+
+
+def test_short_digest_costs_one_head(registry: RegistryServer) -> None:
+    built = registry.push("team/short", "v1", "short v1")
+    client = OciRegistry(registry.url)
+    value = run(_with(client, lambda c: digest_value(
+        c, name(registry, "team/short"), "v1", DigestFormat.short, None)))
+    assert value == short(built.digest)
+    assert client.stats.requests == 1
+
+
+def test_image_id_reads_the_config_digest(registry: RegistryServer) -> None:
+    built = registry.push("team/imageid", "v1", "image id v1")
+    client = OciRegistry(registry.url)
+    value = run(_with(client, lambda c: digest_value(
+        c, name(registry, "team/imageid"), "v1", DigestFormat.image_id, None)))
+    assert value == short(built.config_digest())
+    assert client.stats.manifest_gets == 1
+
+
+def test_multi_arch_index_digest_by_default(registry: RegistryServer) -> None:
+    built = registry.push("team/multi", "v1", build_image("multi", ("linux/amd64", "linux/arm64")))
+    value = run(_with(OciRegistry(registry.url), lambda c: digest_value(
+        c, name(registry, "team/multi"), "v1", DigestFormat.full, None)))
+    assert value == built.digest
+
+
+def test_multi_arch_platform_manifest_digest_on_request(registry: RegistryServer) -> None:
+    built = registry.push("team/multi2", "v1", build_image("m2", ("linux/amd64", "linux/arm64")))
+    index = json.loads(built.manifest)
+    arm = next(m["digest"] for m in index["manifests"] if m["platform"]["architecture"] == "arm64")
+    value = run(_with(OciRegistry(registry.url), lambda c: digest_value(
+        c, name(registry, "team/multi2"), "v1", DigestFormat.full, "linux/arm64")))
+    assert value == arm
+
+
+def test_image_id_of_multi_arch_uses_the_platform(registry: RegistryServer) -> None:
+    built = registry.push("team/multi3", "v1", build_image("m3", ("linux/amd64", "linux/arm64")))
+    value = run(_with(OciRegistry(registry.url), lambda c: digest_value(
+        c, name(registry, "team/multi3"), "v1", DigestFormat.image_id, "linux/arm64")))
+    assert value == short(built.config_digest("linux/arm64"))
+
+
+
+def test_unknown_tag_is_not_found(registry: RegistryServer) -> None:
+    registry.push("team/known", "v1", "known")
+    with pytest.raises(ImageNotFoundError, match="'nope' not found"):
+        run(_with(OciRegistry(registry.url), lambda c: c.head(name(registry, "team/known"), "nope")))
+
+
+def test_image_built_by_umoci_and_pushed_by_skopeo(registry: RegistryServer, tmp_path: Path) -> None:
+    digest = skopeo_push_umoci_image(registry, tmp_path, "team/umoci", "1.0", "hello")
+    desc = run(_with(OciRegistry(registry.url), lambda c: c.head(name(registry, "team/umoci"), "1.0")))
+    assert desc.digest == digest
+
+
+# --- Basic auth -------------------------------------------------------------------------
+
+
+def test_basic_auth_with_credentials(basic_registry: RegistryServer) -> None:
+    built = basic_registry.push("private/app", "v1", "basic v1")
+    client = OciRegistry(basic_registry.url, username="robot", password="s3cret")
+    desc = run(_with(client, lambda c: c.head(name(basic_registry, "private/app"), "v1")))
+    assert desc.digest == built.digest
+
+
+def test_basic_auth_without_credentials_says_so(basic_registry: RegistryServer) -> None:
+    basic_registry.push("private/app2", "v1", "basic v1")
+    with pytest.raises(RegistryAuthError, match="requires credentials"):
+        run(_with(OciRegistry(basic_registry.url),
+                  lambda c: c.head(name(basic_registry, "private/app2"), "v1")))
+
+
+def test_basic_auth_wrong_password_is_refused(basic_registry: RegistryServer) -> None:
+    basic_registry.push("private/app3", "v1", "basic v1")
+    with pytest.raises(RegistryAuthError, match="refused our credentials"):
+        run(_with(OciRegistry(basic_registry.url, username="robot", password="wrong"),
+                  lambda c: c.head(name(basic_registry, "private/app3"), "v1")))
+
+
+# --- Bearer tokens (the Docker Hub flow) ------------------------------------------------
+
+
+def test_anonymous_bearer_token_for_public_images(token_registry: RegistryServer) -> None:
+    built = token_registry.push("public/web", "v1", "public v1")
+    desc = run(_with(OciRegistry(token_registry.url),
+                     lambda c: c.head(name(token_registry, "public/web"), "v1")))
+    assert desc.digest == built.digest
+    assert token_registry.issued[-1]["user"] == ""  # type: ignore[attr-defined]
+
+
+def test_credentialed_bearer_token_for_private_images(token_registry: RegistryServer) -> None:
+    built = token_registry.push("private/db", "v1", "private v1")
+    client = OciRegistry(token_registry.url, username="robot", password="s3cret")
+    desc = run(_with(client, lambda c: c.head(name(token_registry, "private/db"), "v1")))
+    assert desc.digest == built.digest
+    assert token_registry.issued[-1]["scope"] == ["repository:private/db:pull"]  # type: ignore[attr-defined]
+
+
+def test_token_is_reused_within_its_lifetime(token_registry: RegistryServer) -> None:
+    token_registry.push("private/cache", "v1", "c1")
+    token_registry.push("private/cache", "v2", "c2")
+    client = OciRegistry(token_registry.url, username="robot", password="s3cret")
+
+    async def both(c: OciRegistry) -> None:
+        await c.head(name(token_registry, "private/cache"), "v1")
+        await c.head(name(token_registry, "private/cache"), "v2")
+
+    run(_with(client, both))
+    assert client.stats.token_requests == 1
+
+
+def test_anonymous_pull_of_private_images_is_refused(token_registry: RegistryServer) -> None:
+    token_registry.push("private/secret", "v1", "s1")
+    with pytest.raises(RegistryAuthError):
+        run(_with(OciRegistry(token_registry.url),
+                  lambda c: c.head(name(token_registry, "private/secret"), "v1")))
+
+
+def test_wrong_password_at_the_token_service(token_registry: RegistryServer) -> None:
+    token_registry.push("private/wrong", "v1", "w1")
+    with pytest.raises(RegistryAuthError, match="token service refused"):
+        run(_with(OciRegistry(token_registry.url, username="robot", password="nope"),
+                  lambda c: c.head(name(token_registry, "private/wrong"), "v1")))
