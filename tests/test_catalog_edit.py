@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import yaml
 import pytest
+import yaml
 
 from tagsync.catalog import Edit, apply_edits, get_value
 from tagsync.errors import (
@@ -270,3 +270,11 @@ def test_real_catalog_merge_key_user_is_refused(lablup_metadata: bytes) -> None:
 
 def test_get_reads_through_merge_keys(lablup_metadata: bytes) -> None:
     assert get_value(lablup_metadata, ".images[1].slots.mem") == "1.0"
+
+
+def test_same_text_that_is_not_a_string_yet_gets_quoted() -> None:
+    assert edit("a: 1e3\n", ".a", "1e3") == 'a: "1e3"\n'
+
+
+def test_empty_value_set_to_empty_string_is_quoted() -> None:
+    assert edit("a:\n", ".a", "") == 'a: ""\n'

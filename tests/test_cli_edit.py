@@ -54,7 +54,7 @@ def test_error_names_file_line_column_and_writes_nothing(
 ) -> None:
     f = tmp_path / "c.yml"
     f.write_text("a: [1\nb: 2\n")
-    code, out, err = run(capsys, "set", "-i", str(f), ".a", "x")
+    code, _out, err = run(capsys, "set", "-i", str(f), ".a", "x")
     assert code == 1
     assert f"{f}:2:" in err
     assert f.read_text() == "a: [1\nb: 2\n"

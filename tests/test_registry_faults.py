@@ -86,7 +86,7 @@ def test_tag_outside_the_oci_grammar_is_refused_before_any_request() -> None:
 
 
 def test_unreachable_registry_is_a_clear_error() -> None:
-    with pytest.raises(RegistryError, match="cannot reach http://127.0.0.1"):
+    with pytest.raises(RegistryError, match=r"cannot reach http://127\.0\.0\.1"):
         head(f"http://127.0.0.1:{free_port()}", "f/x", "v1")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -148,7 +149,9 @@ def run_(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def _progress(enabled: bool) -> tuple[object, object]:
+def _progress(
+    enabled: bool,
+) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
     """A progress bar on stderr for long scans, only when a person is watching."""
     if not enabled:
         return None, lambda: None

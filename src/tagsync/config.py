@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +22,7 @@ from tagsync.reference import ImageName
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
-class DigestFormat(str, Enum):
+class DigestFormat(StrEnum):
     """How a digest is written in the catalog."""
 
     full = "full"  # sha256:<64 hex> of the manifest (or index)

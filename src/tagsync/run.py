@@ -67,7 +67,9 @@ def make_publisher(config: Config) -> Publisher:
                         username=config.git.username, author=config.git.author)
 
 
-def _read_catalogs(config: Config, snap: Snapshot) -> tuple[dict[str, Catalog], list[Slot], list[Note]]:
+def _read_catalogs(
+    config: Config, snap: Snapshot
+) -> tuple[dict[str, Catalog], list[Slot], list[Note]]:
     catalogs: dict[str, Catalog] = {}
     slots: list[Slot] = []
     notes: list[Note] = []
@@ -102,7 +104,7 @@ def render_files(catalogs: dict[str, Catalog], plan: Plan) -> dict[str, bytes]:
 
 
 def unified_diff(catalogs: dict[str, Catalog], files: dict[str, bytes]) -> str:
-    chunks = []
+    chunks: list[str] = []
     for file, new in sorted(files.items()):
         old = catalogs[file].render(catalogs[file].text)
         chunks.extend(difflib.unified_diff(

@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from socketserver import ThreadingMixIn
 
 import httpx
 import pytest
@@ -191,8 +191,9 @@ def serve_wsgi(app: Callable[..., Any]) -> WsgiThread:
 
 def _token_issuer(key: Any, cert_der: bytes, users: dict[str, str], issued: list[dict[str, Any]]
                   ) -> Callable[..., Any]:
-    import jwt
     from urllib.parse import parse_qs
+
+    import jwt
 
     def app(environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -232,7 +233,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     tmp = tmp_path_factory.mktemp("token-registry")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagsync test token issuer")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
@@ -268,22 +269,24 @@ class GitServer:
     def head(self, branch: str = "main") -> bytes:
         from dulwich.repo import Repo
 
-        return Repo(str(self.path)).refs[f"refs/heads/{branch}".encode()]
+        with Repo(str(self.path)) as repo:
+            return repo.refs[f"refs/heads/{branch}".encode()]
 
     def read(self, file: str, branch: str = "main") -> bytes:
         from dulwich.object_store import tree_lookup_path
         from dulwich.repo import Repo
 
-        repo = Repo(str(self.path))
-        commit = repo[repo.refs[f"refs/heads/{branch}".encode()]]
-        _, sha = tree_lookup_path(repo.__getitem__, commit.tree, file.encode())
-        return bytes(repo[sha].data)
+        with Repo(str(self.path)) as repo:
+            commit = repo[repo.refs[f"refs/heads/{branch}".encode()]]
+            _, sha = tree_lookup_path(repo.__getitem__, commit.tree, file.encode())
+            return bytes(repo[sha].data)
 
     def commit_count(self, branch: str = "main") -> int:
         from dulwich.repo import Repo
 
-        repo = Repo(str(self.path))
-        return sum(1 for _ in repo.get_walker(include=[repo.refs[f"refs/heads/{branch}".encode()]]))
+        with Repo(str(self.path)) as repo:
+            head = repo.refs[f"refs/heads/{branch}".encode()]
+            return sum(1 for _ in repo.get_walker(include=[head]))
 
     def commit_directly(self, files: dict[str, bytes], message: str = "someone else") -> bytes:
         """A commit by somebody else, straight into the served repository."""
@@ -305,13 +308,17 @@ class GitServer:
 
 def commit_files(path: Path, files: dict[str, bytes], message: str,
                  branch: str = "main") -> bytes:
-    from dulwich.object_store import commit_tree_changes
-    from dulwich.objects import Blob, Commit, Tree
     from dulwich.repo import Repo
 
-    repo = Repo(str(path))
-    ref = f"refs/heads/{branch}".encode()
-    parent = repo.refs[ref] if ref in repo.refs else None
+    with Repo(str(path)) as repo:
+        return _commit(repo, files, message, f"refs/heads/{branch}".encode())
+
+
+def _commit(repo: Any, files: dict[str, bytes], message: str, ref: bytes) -> bytes:
+    from dulwich.object_store import commit_tree_changes
+    from dulwich.objects import Blob, Commit, Tree
+
+    parent = repo.refs[ref] if ref in repo.refs else None  # noqa: SIM401 (refs has no .get)
     base_tree = repo[parent].tree if parent else None
     if base_tree is None:
         empty = Tree()
@@ -359,7 +366,9 @@ def git_server(tmp_path: Path) -> Iterator[GitServer]:
     from dulwich.web import make_wsgi_chain
 
     path = tmp_path / "served.git"
-    Repo.init_bare(str(path), mkdir=True)
+    Repo.init_bare(str(path), mkdir=True).close()
+    with Repo(str(path)) as repo:
+        repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
     token = "ghs_" + uuid.uuid4().hex
     requests: list[str] = []
     app = make_wsgi_chain(DictBackend({"/repo.git": Repo(str(path))}))

@@ -67,8 +67,9 @@ def make_proxy(upstream: str, plan: FaultPlan, page_tags: bool = True,
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.status is not None:
-            start(f"{fault.status} Injected", list(fault.headers.items()) +
-                  [("Content-Type", "application/json"), ("Content-Length", "2")])
+            start(f"{fault.status} Injected", [*fault.headers.items(),
+                                               ("Content-Type", "application/json"),
+                                               ("Content-Length", "2")])
             return [b"{}"]
         headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items()
                    if k.startswith("HTTP_") and k not in ("HTTP_HOST", "HTTP_CONNECTION")}
@@ -89,7 +90,7 @@ def make_proxy(upstream: str, plan: FaultPlan, page_tags: bool = True,
             import json
 
             data = json.dumps({"name": resp.json().get("name"), "tags": page}).encode()
-            start("200 OK", out_headers + [("Content-Length", str(len(data)))])
+            start("200 OK", [*out_headers, ("Content-Length", str(len(data)))])
             return [data]
         resp = client.request(method, f"{path}?{query}" if query else path, headers=headers,
                               content=body)

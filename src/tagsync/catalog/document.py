@@ -24,7 +24,7 @@ from tagsync.errors import (
 )
 
 try:  # pragma: no cover - depends on how PyYAML was built
-    from yaml.cyaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - pure-Python fallback, same events, slower
     from yaml.loader import BaseLoader as _Parser  # type: ignore[assignment]
 
@@ -164,6 +164,7 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
             if event is None:
                 break
             sm, em = event.start_mark, event.end_mark
+            assert sm is not None and em is not None  # both parsers always set marks
             if isinstance(event, yaml.ScalarEvent):
                 has_props = bool(event.anchor) or (event.tag is not None and text[sm.index] == "!")
                 scalar = Scalar(
@@ -192,7 +193,7 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
                 if isinstance(done, Mapping):
                     pending_key.pop()
             elif isinstance(event, yaml.AliasEvent):
-                target = anchors_by_name.get(event.anchor)
+                target = anchors_by_name.get(event.anchor or "")
                 if target is None:
                     raise YamlSyntaxError(
                         f"alias *{event.anchor} refers to an undefined anchor",
@@ -200,7 +201,7 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
                     )
                 anchor_facts[id(target)][3] = True
                 attach(Alias(sm.index, em.index, sm.line + 1, sm.column + 1, None,
-                             name=event.anchor, target=target))
+                             name=event.anchor or "", target=target))
             elif isinstance(event, yaml.DocumentEndEvent):
                 facts = {k: AnchorInfo(v[0], v[1], v[2], v[3]) for k, v in anchor_facts.items()}
                 docs.append(Document(root, facts))

@@ -86,22 +86,23 @@ class Catalog:
         """Where and what to write for one edit; None when the value is already right."""
         found = self.locate(edit.path, edit.doc)
         node = require_editable(found, edit.path, self.file, allow_anchor)
-        where = {"file": self.file, "line": node.line, "column": node.column}
         if node.style in ("|", ">"):
             raise UnsupportedScalarError(
                 f"{format_path(edit.path)} is a block scalar ({node.style}); tagsync rewrites "
                 "single-line values only",
-                **where,
+                file=self.file, line=node.line, column=node.column,
             )
         if node.tag is not None and node.tag not in (_STR_TAG, "!"):
             raise UnsupportedScalarError(
                 f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
                 "string under it",
-                **where,
+                file=self.file, line=node.line, column=node.column,
             )
-        if node.value == edit.value:
-            return None
         rendered = render_scalar(edit.value, node.style, found.in_flow)
+        # "Already right" means it already reads as that string: plain `1e3` has the right
+        # text but is a float to YAML 1.2 readers, and `key:` is null, not "".
+        if node.value == edit.value and (node.style or rendered == edit.value):
+            return None
         start, end = node.value_start, node.end
         if start == end and (start == 0 or self.text[start - 1] not in " \t"):
             rendered = " " + rendered  # empty value right after `key:` or `-`

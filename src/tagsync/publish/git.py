@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dulwich.client import HTTPUnauthorized, get_transport_and_path
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
@@ -49,11 +49,12 @@ class GitSnapshot:
 
     def read(self, path: str) -> bytes:
         commit = self.repo[self.head]
+        assert isinstance(commit, Commit)
         try:
             _, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
         except KeyError as exc:
-            raise CatalogError(f"no such file on the branch at {self.revision[:12] if self.revision else '?'}",
-                               file=path) from exc
+            where = (self.revision or "?")[:12]
+            raise CatalogError(f"no such file on branch head {where}", file=path) from exc
         blob = self.repo[sha]
         if not isinstance(blob, Blob):
             raise CatalogError("is a directory, not a file", file=path)
@@ -84,7 +85,7 @@ class GitPublisher:
         kwargs: dict[str, Any] = {}
         if self._token is not None and self.url.startswith(("http://", "https://")):
             kwargs = {"username": self._username, "password": self._token}
-        return get_transport_and_path(self.url, **kwargs)  # type: ignore[no-any-return]
+        return get_transport_and_path(self.url, **kwargs)
 
     def _fail(self, exc: Exception, doing: str) -> PublishError:
         message = redact(f"{doing} {self.describe()} failed: {exc}", self._token)
@@ -119,7 +120,8 @@ class GitPublisher:
             return PublishResult(snapshot.revision, False)
         repo = snapshot.repo
         old = repo[snapshot.head]
-        changes = []
+        assert isinstance(old, Commit)
+        changes: list[tuple[bytes, int | None, Any]] = []
         for path, data in sorted(files.items()):
             blob = Blob.from_string(data)
             repo.object_store.add_object(blob)
@@ -127,7 +129,7 @@ class GitPublisher:
         tree = commit_tree_changes(repo.object_store, old.tree, changes)
         commit = Commit()
         commit.tree = tree
-        commit.parents = [snapshot.head]
+        commit.parents = [cast(Any, snapshot.head)]
         commit.author = commit.committer = self.author
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
