@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tagsync.catalog.document import Located, Mapping, Node, Scalar, Sequence, locate
+from tagsync.catalog.document import Alias, Located, Mapping, Node, Scalar, Sequence, locate
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
 from tagsync.config import TEMPLATE_FIELD, CatalogConfig, DigestFormat
@@ -51,7 +51,7 @@ def _expand(doc_root: Node | None, pattern: Path) -> list[tuple[Path, Node]]:
     for seg in pattern:
         nxt: list[tuple[Path, Node]] = []
         for path, node in results:
-            target = node.target if hasattr(node, "target") and node.target is not None else node
+            target = node.target if isinstance(node, Alias) and node.target is not None else node
             if seg is WILDCARD:
                 if isinstance(target, Sequence):
                     nxt.extend(((*path, i), item) for i, item in enumerate(target.items))
@@ -139,7 +139,8 @@ def _pairs(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> list[tuple[Path
             return []
         out = []
         for i, item in enumerate(node.items):
-            if isinstance(item, Sequence) and len(item.items) >= 2:
+            pair = item.target if isinstance(item, Alias) else item  # reported as shared later
+            if isinstance(pair, Sequence) and len(pair.items) >= 2:
                 out.append(((*list_path, i, 0), (*list_path, i, 1)))
         return out
     assert cfg.tag is not None and cfg.digest is not None

@@ -1,0 +1,78 @@
+"""The config file: what it can express, and errors that point at the offending line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tagsync.config import EXAMPLE, DigestFormat, load_config
+from tagsync.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "tagsync.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_the_example_config_is_valid(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, EXAMPLE))
+    assert cfg.catalogs[0].digest_format is DigestFormat.image_id
+    assert cfg.base_dir == tmp_path
+
+
+def test_helm_values_shape(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, """\
+catalogs:
+  - name: web
+    file: values.yaml
+    image: "{image.repository}"
+    tag: .image.tag
+    digest: .image.digest
+"""))
+    assert cfg.catalogs[0].entries == "."
+
+
+def test_unknown_key_names_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs:\n  - name: a\n    file: f\n    image: x\n"
+                                    "    pairs: .tags\n    colour: blue\n"))
+    assert err.value.line == 6
+    assert "catalogs.0.colour" in err.value.message
+
+
+def test_missing_shape_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="set either `pairs`"):
+        load_config(write(tmp_path, "catalogs:\n  - name: a\n    file: f\n    image: x\n"))
+
+
+def test_bad_path_is_reported_with_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs:\n  - name: a\n    file: f\n    image: x\n"
+                                    "    pairs: .tags[oops]\n"))
+    assert err.value.line == 5
+    assert "neither an index nor a quoted key" in err.value.message
+
+
+def test_bad_yaml_in_config_names_line_and_column(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs: [\n"))
+    assert err.value.line is not None
+
+
+def test_config_errors_exit_with_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tagsync.cli import main
+
+    code = main(["run", "-c", str(write(tmp_path, "catalogs: []\n"))])
+    assert code == 2
+    assert "tagsync.yaml:1:" in capsys.readouterr().err
+
+
+def test_missing_token_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOPE_TOKEN", raising=False)
+    cfg = load_config(write(tmp_path, "catalogs:\n  - {name: a, file: f, image: x, pairs: .t}\n"
+                                      "git: {repo: r, token_env: NOPE_TOKEN}\n"))
+    assert cfg.git is not None
+    with pytest.raises(ConfigError, match="NOPE_TOKEN is not set"):
+        cfg.git.token()
