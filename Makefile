@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
 APT_STAMP := .cache/apt.stamp
 
-.PHONY: demo test lint typecheck bench check clean deps
+.PHONY: demo test lint bench clean deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,12 @@ deps: $(STAMP) $(APT_STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo/run_demo.py
 
-test: deps
+test: deps lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy
-
-check: lint test
 
 bench: deps
 	$(PY) bench/run.py

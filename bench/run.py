@@ -1,0 +1,175 @@
+"""`make bench`: speed and memory as ratios against baselines measured in the same run.
+
+1. Edit engine: a generated 10,000-entry catalog shaped like the Lablup file, 100 digest edits in
+   one pass, against a ruamel.yaml round-trip (load, set, dump). Target: >= 20x, byte-exact.
+2. Registry scan: 200 images x 3 tags on a local CNCF registry, through tagsync's observer,
+   against a sequential `skopeo inspect` loop over the same references.
+
+No timed assertions: numbers are printed for people to compare between commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tagsync.catalog import Edit, apply_edits  # noqa: E402
+from tagsync.config import DigestFormat  # noqa: E402
+from tagsync.reference import ImageName  # noqa: E402
+from tagsync.registry import Want, observe  # noqa: E402
+from tagsync.registry.oci import OciRegistry  # noqa: E402
+
+
+def best_of(n: int, fn):  # type: ignore[no-untyped-def]
+    times = []
+    result = None
+    for _ in range(n):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), result
+
+
+def catalog(entries: int) -> str:
+    rng = random.Random(7)
+    out = ["# generated catalog shaped like lablup image-metadata.yml\nimages:\n"]
+    for i in range(entries):
+        out.append(f"\n  - name: kernel-{i}\n    syntax: python\n    # comment for entry {i}\n"
+                   f"    tags:\n      - [\"latest\",     \":3.6-ubuntu\"]\n")
+        for tag in ("3.6-ubuntu", "3.7-debian"):
+            out.append(f'      - ["{tag}", "{rng.getrandbits(48):012x}"]\n')
+        if i == 0:
+            out.append("    slots: &default\n      cpu: 1    # cores\n      mem: 1.0  # GiB\n")
+        else:
+            out.append("    slots:\n      <<: *default\n")
+    return "".join(out)
+
+
+def _edits(entries: int) -> list[Edit]:
+    rng = random.Random(1)
+    picks = sorted(rng.sample(range(entries), 100))
+    return [Edit(("images", i, "tags", 1, 1), f"{rng.getrandbits(48):012x}") for i in picks]
+
+
+def edit_worker(kind: str, entries: int, out: str) -> None:
+    """One side of the comparison, alone in its process so its peak RSS is its own."""
+    import json
+    import resource
+
+    text = catalog(entries)
+    data = text.encode()
+    edits = _edits(entries)
+    if kind == "tagsync":
+        elapsed, result = best_of(3, lambda: apply_edits(data, edits))
+    else:
+        from ruamel.yaml import YAML
+
+        def roundtrip() -> bytes:
+            y = YAML()
+            y.preserve_quotes = True
+            doc = y.load(text)
+            for e in edits:
+                node = doc
+                for seg in e.path[:-1]:
+                    node = node[seg]
+                node[e.path[-1]] = e.value
+            buf = io.StringIO()
+            y.dump(doc, buf)
+            return buf.getvalue().encode()
+
+        elapsed, result = best_of(1, roundtrip)
+    changed = sum(1 for a, b in zip(data.splitlines(), result.splitlines(), strict=False) if a != b)
+    same_length = len(data.splitlines()) == len(result.splitlines())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_text(json.dumps({"seconds": elapsed, "rss_mb": rss, "changed": changed,
+                                     "same_lines": same_length, "bytes": len(data)}))
+
+
+def bench_edit() -> None:
+    import json
+
+    entries = int(os.environ.get("BENCH_ENTRIES", 10_000))
+    results = {}
+    for kind in ("tagsync", "ruamel"):
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            subprocess.run([sys.executable, __file__, "--edit-worker", kind, str(entries), f.name],
+                           check=True)
+            results[kind] = json.loads(Path(f.name).read_text())
+    ours, rt = results["tagsync"], results["ruamel"]
+    print(f"== edit engine: {entries:,}-entry catalog (anchors, merge keys, comments), "
+          "100 digest edits in one pass")
+    print(f"   file size                 {ours['bytes'] / 1e6:.2f} MB")
+    for name, r in (("tagsync", ours), ("ruamel.yaml round-trip", rt)):
+        exact = r["changed"] == 100 and r["same_lines"]
+        print(f"   {name:<25} {r['seconds'] * 1000:9.1f} ms   peak RSS {r['rss_mb']:6.1f} MB   "
+              f"lines changed {r['changed']} (byte-exact elsewhere: {exact})")
+    print(f"   speed-up                  {rt['seconds'] / ours['seconds']:9.1f}x  (target >= 20x)",
+          flush=True)
+
+
+def bench_scan() -> None:
+    from tests.servers.fixtures import _start_registry, _stop
+    from tagsync.image import build_image, push_image
+
+    if not shutil.which("docker-registry") or not shutil.which("skopeo"):
+        print("== registry scan: skipped (docker-registry or skopeo missing; `make deps`)")
+        return
+    images, tags = int(os.environ.get("BENCH_IMAGES", 200)), 3
+    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-"))
+    server = _start_registry(tmp)
+    try:
+        import httpx
+
+        refs = []
+        with httpx.Client(timeout=30) as c:
+            for i in range(images):
+                for t in range(tags):
+                    push_image(c, server.url, f"bench/img{i}", f"t{t}", build_image(f"{i}:{t}"))
+                    refs.append((f"bench/img{i}", f"t{t}"))
+        wants = [Want(ImageName(server.host, r), t, DigestFormat.full, None) for r, t in refs]
+
+        async def scan(concurrency: int) -> OciRegistry:
+            client = OciRegistry(server.url, max_concurrency=concurrency)
+            try:
+                found = await observe(wants, {server.host: client}, concurrency)
+                assert all(o.value for o in found.values())
+            finally:
+                await client.aclose()
+            return client
+
+        t0 = time.perf_counter()
+        client = asyncio.run(scan(16))
+        ours = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        for r, t in refs:
+            subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                            f"docker://{server.host}/{r}:{t}"], check=True, capture_output=True)
+        skopeo = time.perf_counter() - t0
+        print(f"== registry scan: {images} images x {tags} tags on a local registry")
+        print(f"   tagsync (concurrency 16)  {ours * 1000:8.1f} ms   requests {client.stats.requests}"
+              f" ({client.stats.requests / len(refs):.2f}/tag), manifest GETs "
+              f"{client.stats.manifest_gets}")
+        print(f"   sequential skopeo loop    {skopeo * 1000:8.1f} ms")
+        print(f"   speed-up                  {skopeo / ours:8.1f}x")
+    finally:
+        _stop(server.process)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
+        edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    else:
+        bench_edit()
+        bench_scan()
