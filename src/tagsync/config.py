@@ -30,6 +30,16 @@ class DigestFormat(StrEnum):
     image_id = "image-id"  # first 12 hex of the config digest, as `docker images` shows
 
 
+def secret_from_env(variable: str | None, owner: str) -> str | None:
+    """Secrets are named in the config, never written in it; a named one must exist."""
+    if not variable:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise ConfigError(f"{owner}: environment variable {variable} is not set")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -103,13 +113,7 @@ class RegistryConfig(_Model):
         return self
 
     def password(self) -> str | None:
-        if not self.password_env:
-            return None
-        value = os.environ.get(self.password_env)
-        if value is None:
-            raise ConfigError(f"registry {self.host}: environment variable "
-                              f"{self.password_env} is not set")
-        return value
+        return secret_from_env(self.password_env, f"registry {self.host}")
 
 
 class GitConfig(_Model):
@@ -131,12 +135,7 @@ class GitConfig(_Model):
         return value
 
     def token(self) -> str | None:
-        if not self.token_env:
-            return None
-        value = os.environ.get(self.token_env)
-        if value is None:
-            raise ConfigError(f"git: environment variable {self.token_env} is not set")
-        return value
+        return secret_from_env(self.token_env, "git")
 
 
 class RunConfig(_Model):
@@ -221,11 +220,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{key}: {msg}{more}", file=file, line=line, column=column) from exc
 
 
-def dump_example() -> str:
-    """A starting point that expresses the Lablup-style catalog; kept in sync by a test."""
-    return EXAMPLE
-
-
+# A starting point that expresses the Lablup-style catalog; a test keeps it valid.
 EXAMPLE = """\
 # tagsync.yaml: which images to follow and where their references are written.
 catalogs:
