@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tagsync.catalog import Edit, apply_edits  # noqa: E402
-from tagsync.config import DigestFormat  # noqa: E402
-from tagsync.reference import ImageName  # noqa: E402
-from tagsync.registry import Want, observe  # noqa: E402
-from tagsync.registry.oci import OciRegistry  # noqa: E402
+from tagsync.catalog import Edit, apply_edits
+from tagsync.config import DigestFormat
+from tagsync.reference import ImageName
+from tagsync.registry import Want, observe
+from tagsync.registry.oci import OciRegistry
 
 
 def best_of(n: int, fn):  # type: ignore[no-untyped-def]
@@ -119,6 +119,7 @@ def bench_edit() -> None:
 
 def bench_scan() -> None:
     from tests.servers.fixtures import _start_registry, _stop
+
     from tagsync.image import build_image, push_image
 
     if not shutil.which("docker-registry") or not shutil.which("skopeo"):
