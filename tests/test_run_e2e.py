@@ -116,8 +116,21 @@ def test_commit_message_and_author(world: World, capsys: pytest.CaptureFixture[s
 
     with Repo(str(world.git.path)) as repo:
         commit = repo[world.git.head()]
-    assert commit.author == b"tagsync bot <bot@example.com>"
+    assert commit.author == commit.committer == b"tagsync bot <bot@example.com>"
     assert commit.message.startswith(b"tagsync: update 2 image digest(s) in kernels\n")
+
+
+def test_committer_can_differ_from_the_author(world: World) -> None:
+    push_new_images(world)
+    world.config.write_text(world.config.read_text().replace(
+        "  author:", '  committer: "CI <ci@example.com>"\n  author:'))
+    run(load_config(world.config))
+    from dulwich.repo import Repo
+
+    with Repo(str(world.git.path)) as repo:
+        commit = repo[world.git.head()]
+    assert (commit.author, commit.committer) == (b"tagsync bot <bot@example.com>",
+                                                 b"CI <ci@example.com>")
 
 
 def test_second_run_makes_no_commit(world: World, capsys: pytest.CaptureFixture[str]) -> None:

@@ -124,14 +124,15 @@ class GitConfig(_Model):
     token_env: str | None = None
     username: str = "x-access-token"
     author: str = "tagsync <tagsync@localhost>"
+    committer: str | None = None  # defaults to the author
     message: str = "tagsync: update {count} image digest(s) in {catalogs}"
     retries: int = Field(3, ge=0, le=10)
 
-    @field_validator("author")
+    @field_validator("author", "committer")
     @classmethod
-    def _is_identity(cls, value: str) -> str:
-        if not re.match(r"^[^<>]+ <[^<>]*>$", value):
-            raise ValueError("author must look like 'Name <email>'")
+    def _is_identity(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[^<>]+ <[^<>]*>$", value):
+            raise ValueError("must look like 'Name <email>'")
         return value
 
     def token(self) -> str | None:

@@ -64,7 +64,8 @@ def make_publisher(config: Config) -> Publisher:
     if "://" not in repo and not repo.startswith("git@") and not repo.startswith("/"):
         repo = str((config.base_dir / repo).resolve())
     return GitPublisher(repo, config.git.branch, token=config.git.token(),
-                        username=config.git.username, author=config.git.author)
+                        username=config.git.username, author=config.git.author,
+                        committer=config.git.committer)
 
 
 def _read_catalogs(

@@ -70,6 +70,7 @@ class GitPublisher:
         token: str | None = None,
         username: str = "x-access-token",
         author: str = "tagsync <tagsync@localhost>",
+        committer: str | None = None,
     ) -> None:
         self.url = url
         self.branch = branch
@@ -77,6 +78,7 @@ class GitPublisher:
         self._token = token
         self._username = username
         self.author = author.encode()
+        self.committer = (committer or author).encode()
 
     def describe(self) -> str:
         return f"{redact(self.url, self._token)} ({self.branch})"
@@ -130,7 +132,7 @@ class GitPublisher:
         commit = Commit()
         commit.tree = tree
         commit.parents = [cast(Any, snapshot.head)]
-        commit.author = commit.committer = self.author
+        commit.author, commit.committer = self.author, self.committer
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
         commit.encoding = b"UTF-8"
