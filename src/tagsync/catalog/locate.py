@@ -13,7 +13,7 @@ from tagsync.catalog.document import Alias, Located, Mapping, Node, Scalar, Sequ
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
 from tagsync.config import TEMPLATE_FIELD, CatalogConfig, DigestFormat
-from tagsync.errors import CatalogError, InvalidReferenceError, TagsyncError
+from tagsync.errors import CatalogError, InvalidReferenceError
 from tagsync.reference import ImageName
 
 
@@ -67,12 +67,16 @@ def _expand(doc_root: Node | None, pattern: Path) -> list[tuple[Path, Node]]:
     return results
 
 
-def _scalar(catalog: Catalog, doc: int, path: Path) -> Scalar | None:
+def _located(catalog: Catalog, doc: int, path: Path) -> Located | None:
     try:
-        found: Located = locate(catalog.document(doc), path, catalog.file)
+        return locate(catalog.document(doc), path, catalog.file)
     except CatalogError:
         return None
-    return found.node if isinstance(found.node, Scalar) else None
+
+
+def _scalar(catalog: Catalog, doc: int, path: Path) -> Scalar | None:
+    found = _located(catalog, doc, path)
+    return found.node if found is not None and isinstance(found.node, Scalar) else None
 
 
 def _image_name(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> str:
@@ -107,19 +111,15 @@ def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[N
             continue
         for tag_path, digest_path in _pairs(cfg, catalog, entry_path):
             tag_node = _scalar(catalog, cfg.doc, tag_path)
-            digest_node = _scalar(catalog, cfg.doc, digest_path)
-            if tag_node is None or digest_node is None:
+            found = _located(catalog, cfg.doc, digest_path)
+            if tag_node is None or found is None or not isinstance(found.node, Scalar):
                 continue
+            digest_node = found.node
             tag, current = tag_node.value, digest_node.value
             reason = _leave_alone(cfg, tag, current)
-            if reason is None:
-                try:
-                    found = locate(catalog.document(cfg.doc), digest_path, file)
-                    if found.shared_by is not None:
-                        reason = (f"value is shared through anchor &{found.shared_by.name} "
-                                  f"(line {found.shared_by.line}); edit the anchor's entry")
-                except TagsyncError as exc:  # pragma: no cover - located just above
-                    reason = exc.message
+            if reason is None and found.shared_by is not None:
+                reason = (f"value is shared through anchor &{found.shared_by.name} "
+                          f"(line {found.shared_by.line}); edit the anchor's entry")
             if reason is not None:
                 notes.append(Note(cfg.name, file, digest_node.line, str(image), tag, reason))
                 continue
