@@ -33,6 +33,11 @@ def name(server: RegistryServer, repo: str) -> ImageName:
     return ImageName.parse(f"{server.host}/{repo}")
 
 
+def head_of(server: RegistryServer, repo: str, **client: Any) -> Any:
+    """HEAD `repo:v1` with a fresh client (its own auth state), closing it afterwards."""
+    return run(_with(OciRegistry(server.url, **client), lambda c: c.head(name(server, repo), "v1")))
+
+
 def test_head_gives_the_pushed_digest_without_a_manifest_get(registry: RegistryServer) -> None:
     built = registry.push("team/head", "v1", "head v1")
     client = OciRegistry(registry.url)
@@ -108,15 +113,13 @@ def test_basic_auth_with_credentials(basic_registry: RegistryServer) -> None:
 def test_basic_auth_without_credentials_says_so(basic_registry: RegistryServer) -> None:
     basic_registry.push("private/app2", "v1", "basic v1")
     with pytest.raises(RegistryAuthError, match="requires credentials"):
-        run(_with(OciRegistry(basic_registry.url),
-                  lambda c: c.head(name(basic_registry, "private/app2"), "v1")))
+        head_of(basic_registry, "private/app2")
 
 
 def test_basic_auth_wrong_password_is_refused(basic_registry: RegistryServer) -> None:
     basic_registry.push("private/app3", "v1", "basic v1")
     with pytest.raises(RegistryAuthError, match="refused our credentials"):
-        run(_with(OciRegistry(basic_registry.url, username="robot", password="wrong"),
-                  lambda c: c.head(name(basic_registry, "private/app3"), "v1")))
+        head_of(basic_registry, "private/app3", username="robot", password="wrong")
 
 
 # --- Bearer tokens (the Docker Hub flow) ------------------------------------------------
@@ -124,8 +127,7 @@ def test_basic_auth_wrong_password_is_refused(basic_registry: RegistryServer) ->
 
 def test_anonymous_bearer_token_for_public_images(token_registry: RegistryServer) -> None:
     built = token_registry.push("public/web", "v1", "public v1")
-    desc = run(_with(OciRegistry(token_registry.url),
-                     lambda c: c.head(name(token_registry, "public/web"), "v1")))
+    desc = head_of(token_registry, "public/web")
     assert desc.digest == built.digest
     assert token_registry.issued[-1]["user"] == ""  # type: ignore[attr-defined]
 
@@ -154,12 +156,10 @@ def test_token_is_reused_within_its_lifetime(token_registry: RegistryServer) -> 
 def test_anonymous_pull_of_private_images_is_refused(token_registry: RegistryServer) -> None:
     token_registry.push("private/secret", "v1", "s1")
     with pytest.raises(RegistryAuthError):
-        run(_with(OciRegistry(token_registry.url),
-                  lambda c: c.head(name(token_registry, "private/secret"), "v1")))
+        head_of(token_registry, "private/secret")
 
 
 def test_wrong_password_at_the_token_service(token_registry: RegistryServer) -> None:
     token_registry.push("private/wrong", "v1", "w1")
     with pytest.raises(RegistryAuthError, match="token service refused"):
-        run(_with(OciRegistry(token_registry.url, username="robot", password="nope"),
-                  lambda c: c.head(name(token_registry, "private/wrong"), "v1")))
+        head_of(token_registry, "private/wrong", username="robot", password="nope")

@@ -134,7 +134,11 @@ def run(
         if missing:
             found, stats = asyncio.run(_observe(config, missing, progress))
             observations.update(found)
-            summary.requests = stats
+            for key, value in stats.items():  # a re-plan adds to what the first pass cost
+                if isinstance(value, int):
+                    summary.requests[key] = summary.requests.get(key, 0) + value
+                else:
+                    summary.requests[key] = value
         if slots and all(o.value is None for o in observations.values()):
             first = next(o.error for o in observations.values() if o.error is not None)
             raise RegistryError(f"no registry answered; first error: {first.message}",
