@@ -75,4 +75,4 @@ def test_missing_token_variable_is_named(tmp_path: Path, monkeypatch: pytest.Mon
                                       "git: {repo: r, token_env: NOPE_TOKEN}\n"))
     assert cfg.git is not None
     with pytest.raises(ConfigError, match="NOPE_TOKEN is not set"):
-        cfg.git.token()
+        cfg.git.resolve_token()

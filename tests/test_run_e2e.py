@@ -249,11 +249,11 @@ class MovingPublisher(GitPublisher):
         self.server = server
         self.moved = False
 
-    def publish(self, snapshot, files, message):  # type: ignore[no-untyped-def]
+    def publish(self, snapshot, files, message, changes=()):  # type: ignore[no-untyped-def]
         if not self.moved:
             self.moved = True
             self.server.commit_directly({"OTHER.md": b"someone else's work\n"}, "concurrent")
-        return super().publish(snapshot, files, message)
+        return super().publish(snapshot, files, message, changes)
 
 
 def test_branch_moved_between_read_and_push_is_replanned(world: World) -> None:

@@ -10,7 +10,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tagsync.catalog.path import parse_path
 from tagsync.errors import ConfigError, PathSyntaxError
 from tagsync.reference import ImageName
+from tagsync.secrets import resolve, validate_ref
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
@@ -116,17 +117,25 @@ class RegistryConfig(_Model):
         return secret_from_env(self.password_env, f"registry {self.host}")
 
 
+DEFAULT_MESSAGE = "tagsync: update {count} image digest(s) in {catalogs}"
+
+
 class GitConfig(_Model):
-    """Where the catalogs live; omitted means "edit the files beside the config"."""
+    """Where the catalogs live, reached with pure-Python Git (HTTPS with a token, or SSH)."""
 
     repo: str
     branch: str = "main"
-    token_env: str | None = None
+    token: str | None = None  # a secret reference: env:NAME, file:PATH, aws-secretsmanager:ID, aws-ssm:NAME
+    token_env: str | None = None  # shorthand for token: env:NAME
     username: str = "x-access-token"
+    ssh_key: str | None = None  # a secret reference to a private key (PEM/OpenSSH), for ssh:// URLs
+    known_hosts: str | None = None  # a secret reference to known_hosts lines; unset = trust on first use
     author: str = "tagsync <tagsync@localhost>"
     committer: str | None = None  # defaults to the author
-    message: str = "tagsync: update {count} image digest(s) in {catalogs}"
+    message: str = DEFAULT_MESSAGE
     retries: int = Field(3, ge=0, le=10)
+
+    _refs = field_validator("token", "ssh_key", "known_hosts")(validate_ref)
 
     @field_validator("author", "committer")
     @classmethod
@@ -135,8 +144,58 @@ class GitConfig(_Model):
             raise ValueError("must look like 'Name <email>'")
         return value
 
-    def token(self) -> str | None:
-        return secret_from_env(self.token_env, "git")
+    @model_validator(mode="after")
+    def _one_token(self) -> GitConfig:
+        if self.token and self.token_env:
+            raise ValueError("`token` and `token_env` say the same thing; keep one")
+        return self
+
+    def resolve_token(self, base_dir: Path | None = None) -> str | None:
+        if self.token_env:
+            return secret_from_env(self.token_env, "git")
+        return resolve(self.token, "git.token", base_dir)
+
+
+class GitHubAppConfig(_Model):
+    """Authenticate as a GitHub App installation: commits show as the app, tokens expire in 1 h."""
+
+    app_id: int = Field(gt=0)
+    private_key: str  # a secret reference to the app's PEM private key
+    installation_id: int | None = Field(None, gt=0)  # found from the repository when omitted
+
+    _refs = field_validator("private_key")(validate_ref)
+
+
+class GitHubConfig(_Model):
+    """Publish through GitHub's API: no git, one request per commit, PRs for protected branches."""
+
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")  # owner/name
+    branch: str = "main"  # where changes land: pushed to, or the PR's base
+    mode: Literal["push", "pull-request"] = "push"
+    api: Literal["graphql", "rest"] = "graphql"  # rest: for GitHub Enterprise Server without GraphQL
+    api_url: str = "https://api.github.com"  # GHES: https://HOST/api/v3
+    graphql_url: str | None = None  # default: derived from api_url
+    token: str | None = None  # a secret reference, e.g. env:GITHUB_TOKEN
+    app: GitHubAppConfig | None = None
+    pr_branch: str | None = None  # default: tagsync/<first catalog name>
+    pr_title: str | None = None  # default: the commit subject
+    labels: list[str] = []
+    reviewers: list[str] = []
+    team_reviewers: list[str] = []
+    auto_merge: Literal["merge", "squash", "rebase"] | None = None
+    message: str = DEFAULT_MESSAGE
+    retries: int = Field(3, ge=0, le=10)
+    max_wait: float = Field(60.0, ge=0)  # longest rate-limit wait we sit out before failing
+
+    _refs = field_validator("token")(validate_ref)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> GitHubConfig:
+        if self.token and self.app:
+            raise ValueError("authenticate with `token` or `app`, not both")
+        if not self.token and not self.app:
+            raise ValueError("set `token` (e.g. env:GITHUB_TOKEN) or `app`")
+        return self
 
 
 class RunConfig(_Model):
@@ -149,11 +208,14 @@ class Config(_Model):
     catalogs: Annotated[list[CatalogConfig], Field(min_length=1)]
     registries: list[RegistryConfig] = []
     git: GitConfig | None = None
+    github: GitHubConfig | None = None
     run: RunConfig = RunConfig()
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
+        if self.git is not None and self.github is not None:
+            raise ValueError("publish with `git` or `github`, not both")
         names = [c.name for c in self.catalogs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -163,6 +225,12 @@ class Config(_Model):
         if dupes:
             raise ValueError(f"registry hosts must be unique: {', '.join(dupes)}")
         return self
+
+    @property
+    def publish_retries(self) -> int:
+        """How many times a moved branch is re-read and re-planned."""
+        target = self.git or self.github
+        return target.retries if target is not None else 0
 
     def registry_for(self, host: str) -> RegistryConfig:
         for reg in self.registries:

@@ -85,8 +85,9 @@ def make_plan(
 def commit_message(config: Config, plan: Plan) -> str:
     """Subject from the config template; body lists every change, one per line."""
     catalogs = sorted({c.catalog for c in plan.changes})
-    assert config.git is not None
-    subject = config.git.message.format(count=len(plan.changes), catalogs=", ".join(catalogs))
+    target = config.git or config.github
+    template = target.message if target is not None else "tagsync: update {count} image digest(s)"
+    subject = template.format(count=len(plan.changes), catalogs=", ".join(catalogs))
     body = [f"- {c.image}:{c.tag} {c.old or '(empty)'} -> {c.new} ({c.file}:{c.line})"
             for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"

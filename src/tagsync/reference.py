@@ -75,6 +75,21 @@ class ImageName:
         return f"{self.registry}/{self.repository}"
 
 
+def registry_page(image: ImageName) -> str | None:
+    """A human page listing the image's tags, where the registry has a well-known one."""
+    repo = image.repository
+    if image.registry == DOCKER_HUB:
+        if repo.startswith("library/"):
+            return f"https://hub.docker.com/_/{repo.removeprefix('library/')}/tags"
+        return f"https://hub.docker.com/r/{repo}/tags"
+    if image.registry == "quay.io":
+        return f"https://quay.io/repository/{repo}?tab=tags"
+    if image.registry == "ghcr.io" and "/" in repo:
+        owner, _, name = repo.partition("/")
+        return f"https://github.com/{owner}/{name}/pkgs/container/{name.rsplit('/', 1)[-1]}"
+    return None
+
+
 def short(digest: str, length: int = 12) -> str:
     """The first hex characters of a digest, as `docker images` shows them."""
     return digest.split(":", 1)[-1][:length]

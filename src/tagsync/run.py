@@ -40,6 +40,9 @@ class Summary:
     up_to_date: int = 0
     commit: str | None = None
     pushed: bool = False
+    url: str | None = None
+    pull_request: int | None = None
+    pull_request_action: str | None = None
     attempts: int = 1
     requests: dict[str, Any] = field(default_factory=dict)
     diff: str = ""
@@ -56,16 +59,15 @@ class Summary:
 
 
 def make_publisher(config: Config) -> Publisher:
+    if config.github is not None:
+        from tagsync.publish.github import github_publisher
+
+        return github_publisher(config.github, config.catalogs[0].name, config.base_dir)
     if config.git is None:
         return FilesPublisher(config.base_dir)
-    from tagsync.publish.git import GitPublisher
+    from tagsync.publish.git import git_publisher
 
-    repo = config.git.repo
-    if "://" not in repo and not repo.startswith("git@") and not repo.startswith("/"):
-        repo = str((config.base_dir / repo).resolve())
-    return GitPublisher(repo, config.git.branch, token=config.git.token(),
-                        username=config.git.username, author=config.git.author,
-                        committer=config.git.committer)
+    return git_publisher(config.git, config.base_dir)
 
 
 def _read_catalogs(
@@ -125,7 +127,7 @@ def run(
     publisher = publisher or make_publisher(config)
     summary = Summary(dry_run=dry_run, target=publisher.describe())
     observations: dict[Want, Observation] = {}
-    attempts = (config.git.retries if config.git else 0) + 1
+    attempts = config.publish_retries + 1
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
@@ -151,15 +153,16 @@ def run(
         if dry_run or not files:
             summary.commit = snap.revision
             return summary
-        message = commit_message(config, plan) if config.git else ""
+        message = commit_message(config, plan)
         try:
-            result = publisher.publish(snap, files, message)
+            result = publisher.publish(snap, files, message, plan.changes)
         except BranchMovedError as exc:
             if attempt == attempts:
                 raise BranchMovedError(
                     f"{exc.message}; gave up after {attempts} attempts") from None
             log.warning("%s (attempt %d of %d)", exc.message, attempt, attempts)
             continue
-        summary.commit, summary.pushed = result.revision, result.pushed
+        summary.commit, summary.pushed, summary.url = result.revision, result.pushed, result.url
+        summary.pull_request, summary.pull_request_action = result.pull_request, result.action
         return summary
     raise AssertionError("unreachable")  # pragma: no cover

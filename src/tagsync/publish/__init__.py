@@ -1,19 +1,27 @@
 """Publish edited files: the `Publisher` protocol and its implementations.
 
 - `files`: edit files in place in a working directory (a checkout in CI, or no Git at all);
-- `git`: pure-Python Git (dulwich) over HTTPS or to a local path, one commit per run.
+- `git`: pure-Python Git (dulwich) over HTTPS, SSH or to a local path, one commit per run;
+- `github`: GitHub's API (GraphQL or REST), pushing or through one pull request kept up to date.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tagsync.plan import Change
 
 
 @dataclass(frozen=True)
 class PublishResult:
     revision: str | None  # commit id, or None when the target has no history (files mode)
     pushed: bool
+    url: str | None = None  # the commit or pull request, for people
+    pull_request: int | None = None
+    action: str | None = None  # pull-request mode: opened | updated | unchanged
 
 
 class Snapshot(Protocol):
@@ -29,8 +37,12 @@ class Publisher(Protocol):
     def snapshot(self) -> Snapshot:
         ...
 
-    def publish(self, snapshot: Snapshot, files: dict[str, bytes], message: str) -> PublishResult:
-        """Write all files as one change; raise BranchMovedError if the target moved."""
+    def publish(self, snapshot: Snapshot, files: dict[str, bytes], message: str,
+                changes: Sequence[Change] = ()) -> PublishResult:
+        """Write all files as one change; raise BranchMovedError if the target moved.
+
+        `changes` is what the files say in words, for targets that describe it (a PR body).
+        """
         ...
 
     def describe(self) -> str:

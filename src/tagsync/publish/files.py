@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tagsync.catalog.edit import write_atomic
 from tagsync.errors import CatalogError
+from tagsync.plan import Change
 from tagsync.publish import PublishResult
 
 
@@ -30,7 +32,8 @@ class FilesPublisher:
     def snapshot(self) -> DirSnapshot:
         return DirSnapshot(self.root)
 
-    def publish(self, snapshot: object, files: dict[str, bytes], message: str) -> PublishResult:
+    def publish(self, snapshot: object, files: dict[str, bytes], message: str,
+                changes: Sequence[Change] = ()) -> PublishResult:
         # Every file was rendered before the first write; a rename per file keeps each whole.
         for path, data in sorted(files.items()):
             write_atomic(self.root / path, data)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from dulwich.client import HTTPUnauthorized, get_transport_and_path
@@ -19,6 +21,7 @@ from dulwich.object_store import commit_tree_changes, tree_lookup_path
 from dulwich.objects import Blob, Commit
 from dulwich.repo import MemoryRepo
 
+from tagsync.config import GitConfig
 from tagsync.errors import (
     BranchMovedError,
     CatalogError,
@@ -26,6 +29,7 @@ from tagsync.errors import (
     PublishError,
     PushRejectedError,
 )
+from tagsync.plan import Change
 from tagsync.publish import PublishResult
 
 log = logging.getLogger(__name__)
@@ -116,19 +120,20 @@ class GitPublisher:
         head = found["head"]
         return GitSnapshot(repo, head, head.decode())
 
-    def publish(self, snapshot: object, files: dict[str, bytes], message: str) -> PublishResult:
+    def publish(self, snapshot: object, files: dict[str, bytes], message: str,
+                changes: Sequence[Change] = ()) -> PublishResult:
         assert isinstance(snapshot, GitSnapshot)
         if not files:
             return PublishResult(snapshot.revision, False)
         repo = snapshot.repo
         old = repo[snapshot.head]
         assert isinstance(old, Commit)
-        changes: list[tuple[bytes, int | None, Any]] = []
+        entries: list[tuple[bytes, int | None, Any]] = []
         for path, data in sorted(files.items()):
             blob = Blob.from_string(data)
             repo.object_store.add_object(blob)
-            changes.append((path.encode(), _FILE_MODE, blob.id))
-        tree = commit_tree_changes(repo.object_store, old.tree, changes)
+            entries.append((path.encode(), _FILE_MODE, blob.id))
+        tree = commit_tree_changes(repo.object_store, old.tree, entries)
         commit = Commit()
         commit.tree = tree
         commit.parents = [cast(Any, snapshot.head)]
@@ -171,6 +176,14 @@ class GitPublisher:
                 f"the remote refused the push to {self.branch}: {reason}", self._token))
         log.info("pushed %s to %s", commit.id.decode()[:12], self.describe())
         return PublishResult(commit.id.decode(), True)
+
+
+def git_publisher(config: GitConfig, base_dir: Path) -> GitPublisher:
+    repo = config.repo
+    if "://" not in repo and not repo.startswith("git@") and not repo.startswith("/"):
+        repo = str((base_dir / repo).resolve())
+    return GitPublisher(repo, config.branch, token=config.resolve_token(base_dir),
+                        username=config.username, author=config.author, committer=config.committer)
 
 
 class _Moved(Exception):
