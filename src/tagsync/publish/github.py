@@ -180,6 +180,10 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     return PublishError(text)
 
 
+class GraphQLUnavailable(PublishError):
+    """The server has no GraphQL endpoint (older GitHub Enterprise Server): use REST instead."""
+
+
 class GitHubApi:
     """httpx with GitHub's headers, rate-limit waits and typed errors; nothing more."""
 
@@ -262,7 +266,12 @@ class GitHubApi:
         return response.json() if response.content else {}
 
     def graphql(self, query: str, variables: dict[str, Any], doing: str) -> dict[str, Any]:
-        body = self.json("POST", self.graphql_url, doing, json={"query": query, "variables": variables})
+        response = self.request("POST", self.graphql_url, doing, allow=(404,),
+                                json={"query": query, "variables": variables})
+        if response.status_code == 404:
+            raise GraphQLUnavailable(f"{doing}: {self.graphql_url} answered 404; this GitHub has "
+                                     "no GraphQL API (set `github.api: rest`)")
+        body = response.json()
         errors = body.get("errors") or []
         if errors:
             detail = "; ".join(f"{e.get('type', 'ERROR')}: {e.get('message', '')}" for e in errors)
@@ -377,17 +386,29 @@ class GitHubPublisher:
     def _commit(self, branch: str, parent: str, files: dict[str, bytes], message: str,
                 *, force: bool) -> tuple[str, str | None]:
         if self.use_graphql:
-            headline, _, body = message.partition("\n")
-            data = self.api.graphql(_COMMIT, {"input": {
-                "branch": {"repositoryNameWithOwner": self.repo, "branchName": branch},
-                "expectedHeadOid": parent,
-                "message": {"headline": headline, "body": body.strip("\n")},
-                "fileChanges": {"additions": [
-                    {"path": p, "contents": base64.b64encode(d).decode()}
-                    for p, d in sorted(files.items())]},
-            }}, f"committing to {branch} of {self.repo}")
-            commit = data["createCommitOnBranch"]["commit"]
-            return str(commit["oid"]), commit.get("url")
+            try:
+                return self._graphql_commit(branch, parent, files, message)
+            except GraphQLUnavailable as exc:
+                log.warning("%s; falling back to the REST Git Data API", exc.message)
+                self.use_graphql = False
+        return self._rest_commit(branch, parent, files, message, force=force)
+
+    def _graphql_commit(self, branch: str, parent: str, files: dict[str, bytes],
+                        message: str) -> tuple[str, str | None]:
+        headline, _, body = message.partition("\n")
+        data = self.api.graphql(_COMMIT, {"input": {
+            "branch": {"repositoryNameWithOwner": self.repo, "branchName": branch},
+            "expectedHeadOid": parent,
+            "message": {"headline": headline, "body": body.strip("\n")},
+            "fileChanges": {"additions": [
+                {"path": p, "contents": base64.b64encode(d).decode()}
+                for p, d in sorted(files.items())]},
+        }}, f"committing to {branch} of {self.repo}")
+        commit = data["createCommitOnBranch"]["commit"]
+        return str(commit["oid"]), commit.get("url")
+
+    def _rest_commit(self, branch: str, parent: str, files: dict[str, bytes], message: str,
+                     *, force: bool) -> tuple[str, str | None]:
         base = self.api.json("GET", f"/repos/{self.repo}/git/commits/{parent}", "reading the head commit")
         tree = self.api.json("POST", f"/repos/{self.repo}/git/trees", "writing the tree", json={
             "base_tree": base["tree"]["sha"],

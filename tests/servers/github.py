@@ -1,0 +1,758 @@
+"""A GitHub API contract server: just the endpoints tagsync uses, checked against GitHub's own spec.
+
+There is no GitHub to run on 127.0.0.1, and a hand-written fake drifts from the real thing. So
+every request this server receives and every response it sends is validated against GitHub's
+published OpenAPI description (npm `@octokit/openapi`), and every GraphQL document and its
+variables against the published schema (npm `@octokit/graphql-schema`); GraphQL answers are
+produced by executing the query on that schema, so their shape is the schema's. A mismatch is a
+*violation*: the request fails with 500 and the fixture fails the test.
+
+State is real Git: each repository is a dulwich MemoryRepo, so shas, trees and commits are the
+objects GitHub would compute.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from dulwich.object_store import commit_tree_changes, tree_lookup_path
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import MemoryRepo
+
+ROOT = Path(__file__).resolve().parents[2]
+NPM = ROOT / ".cache" / "npm" / "node_modules" / "@octokit"
+OPENAPI = NPM / "openapi" / "generated" / "api.github.com.json"
+GRAPHQL_SCHEMA = NPM / "graphql-schema" / "schema.graphql"
+
+
+class ContractViolation(AssertionError):
+    pass
+
+
+# --- the REST contract -------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    method: str
+    template: str
+    spec: dict[str, Any]
+    regex: re.Pattern[str]
+    literal: int
+
+
+@cache
+def rest_contract() -> RestContract:
+    return RestContract(json.loads(OPENAPI.read_text()))
+
+
+class RestContract:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.components = spec["components"]
+        self.ops: list[Operation] = []
+        for template, item in spec["paths"].items():
+            parts = []
+            for segment in template.strip("/").split("/"):
+                names = re.findall(r"\{([^}]+)\}", segment)
+                if not names:
+                    parts.append(re.escape(segment))
+                    continue
+                # `ref` and `path` may hold slashes (heads/tagsync/x, dir/file.yml).
+                pattern = re.escape(segment)
+                for name in names:
+                    value = r"(?P<%s>.+)" if name in ("ref", "path") else r"(?P<%s>[^/]+)"
+                    pattern = pattern.replace(re.escape("{" + name + "}"), value % name.replace("-", "_"))
+                parts.append(pattern)
+            regex = re.compile("^/" + "/".join(parts) + "$")
+            literal = template.count("/") - template.count("{")
+            for method, op in item.items():
+                if method in ("get", "post", "put", "patch", "delete"):
+                    self.ops.append(Operation(method.upper(), template, op, regex, literal))
+        self.ops.sort(key=lambda o: -o.literal)
+
+    def match(self, method: str, path: str) -> Operation | None:
+        for op in self.ops:
+            if op.method == method and op.regex.match(path):
+                return op
+        return None
+
+    def _deref(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            ptr = node["$ref"].removeprefix("#/").split("/")
+            cur: Any = self.spec
+            for p in ptr:
+                cur = cur[p.replace("~1", "/").replace("~0", "~")]
+            node = cur
+        return node
+
+    def _validate(self, schema: dict[str, Any], instance: Any, *, write: bool) -> list[str]:
+        from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
+
+        cls = OAS30WriteValidator if write else OAS30ReadValidator
+        validator = cls({**schema, "components": self.components})
+        return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}"
+                for e in validator.iter_errors(instance)]
+
+    def check_request(self, op: Operation, query: dict[str, list[str]], body: Any) -> list[str]:
+        problems: list[str] = []
+        params = [self._deref(p) for p in op.spec.get("parameters", [])]
+        known = {p["name"] for p in params if p["in"] == "query"}
+        for name in query:
+            if name not in known:
+                problems.append(
+                    f"query parameter {name!r} is not in the spec of {op.method} {op.template}")
+        for p in params:
+            if p["in"] == "query" and p.get("required") and p["name"] not in query:
+                problems.append(f"required query parameter {p['name']!r} missing")
+            if p["in"] == "query" and p["name"] in query and "schema" in p:
+                raw = query[p["name"]][0]
+                value: Any = int(raw) if p["schema"].get("type") == "integer" and raw.isdigit() else raw
+                found = self._validate(p["schema"], value, write=True)
+                problems += [f"query {p['name']}: {m}" for m in found]
+        rb = op.spec.get("requestBody")
+        if rb is not None:
+            rb = self._deref(rb)
+            if body is None and rb.get("required"):
+                problems.append("request body required")
+            elif body is not None:
+                schema = rb["content"].get("application/json", {}).get("schema")
+                if schema is not None:
+                    problems += [f"request body {m}" for m in self._validate(schema, body, write=True)]
+        elif body is not None:
+            problems.append(f"{op.method} {op.template} takes no request body")
+        return problems
+
+    def response_schema(self, op: Operation, status: int) -> dict[str, Any] | None:
+        responses = op.spec["responses"]
+        spec = responses.get(str(status)) or responses.get("default")
+        if spec is None:
+            return None
+        spec = self._deref(spec)
+        content = spec.get("content", {}).get("application/json")
+        return content.get("schema") if content else None
+
+    def check_response(self, op: Operation, status: int, body: Any) -> list[str]:
+        responses = op.spec["responses"]
+        if str(status) not in responses and status not in (401, 403, 404, 429, 500):
+            return [f"status {status} is not documented for {op.method} {op.template}"]
+        schema = self.response_schema(op, status)
+        if schema is None or body is None:
+            return []
+        return [f"response {status} {m}" for m in self._validate(schema, body, write=False)]
+
+    def instance(self, schema: dict[str, Any], depth: int = 0) -> Any:
+        """The smallest value the schema accepts: required fields only, nulls where allowed."""
+        schema = self._deref(schema)
+        if schema.get("nullable") and depth > 0 and "type" in schema:
+            return None
+        if "allOf" in schema:
+            out: dict[str, Any] = {}
+            for part in schema["allOf"]:
+                out.update(self.instance(part, depth + 1))
+            return out
+        for key in ("oneOf", "anyOf"):
+            if key in schema:
+                return self.instance(schema[key][0], depth + 1)
+        if "enum" in schema:
+            return schema["enum"][0]
+        kind = schema.get("type")
+        if kind == "object" or "properties" in schema:
+            props = schema.get("properties", {})
+            return {k: self.instance(props.get(k, {"type": "string"}), depth + 1)
+                    for k in schema.get("required", [])}
+        if kind == "array":
+            return []
+        if kind == "integer":
+            return 1
+        if kind == "number":
+            return 1.0
+        if kind == "boolean":
+            return False
+        fmt = schema.get("format")
+        if fmt == "uri":
+            return "https://github.invalid/"
+        if fmt == "date-time":
+            return "2026-01-01T00:00:00Z"
+        if fmt == "email":
+            return "bot@example.invalid"
+        return "x"
+
+
+# --- the GraphQL contract ----------------------------------------------------------------
+
+
+@cache
+def graphql_schema() -> Any:
+    from graphql import build_schema
+
+    # The published SDL repeats two fields and marks some interface fields deprecated in only one
+    # place; GitHub's own server accepts it, graphql-core's strict checks do not. Skip those checks
+    # for the *schema*; documents are still validated against it in full.
+    schema = build_schema(GRAPHQL_SCHEMA.read_text(), assume_valid_sdl=True)
+    schema._validation_errors = []
+    return schema
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+@dataclass
+class PullRequest:
+    number: int
+    head: str
+    base: str
+    title: str
+    body: str
+    state: str = "open"
+    labels: list[str] = field(default_factory=list)
+    reviewers: list[str] = field(default_factory=list)
+    auto_merge: str | None = None
+    opened_by: str = "tagsync-bot"
+
+
+@dataclass
+class Repository:
+    full_name: str
+    git: MemoryRepo
+    protected: set[str] = field(default_factory=set)
+    pulls: list[PullRequest] = field(default_factory=list)
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    status: int
+    graphql: str | None = None  # the mutation's root field, for POST /graphql
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET" and not (self.graphql or "").startswith("query")
+
+
+class GitHubServer:
+    """Repos, refs, commits and PRs in memory; tests set it up and look inside."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.contract = rest_contract()
+        self.repos: dict[str, Repository] = {}
+        self.tokens: dict[str, str] = {}  # token → scope: "write" | "read"
+        self.apps: dict[int, Any] = {}  # app id → RSA public key
+        self.installations: dict[int, tuple[int, str]] = {}  # installation id → (app id, repo)
+        self.issued: list[dict[str, Any]] = []  # installation tokens handed out
+        self.hits: list[Hit] = []
+        self.violations: list[str] = []
+        self.seen_headers: list[dict[str, str]] = []
+        self.before_write: Callable[[str, str], None] | None = None
+        self.throttle: list[tuple[int, dict[str, str]]] = []  # next answers: (status, headers)
+        self.graphql_enabled = True
+        self.lock = threading.Lock()
+        self._pr_numbers = iter(range(1, 10_000))
+
+    # -- set-up for tests ----------------------------------------------------------------
+
+    def create_repo(self, full_name: str, files: dict[str, bytes], branch: str = "main") -> Repository:
+        repo = Repository(full_name, MemoryRepo())
+        self.repos[full_name] = repo
+        self.commit_directly(full_name, files, "initial", branch=branch)
+        return repo
+
+    def commit_directly(self, full_name: str, files: dict[str, bytes], message: str = "someone else",
+                        branch: str = "main") -> str:
+        repo = self.repos[full_name].git
+        ref = f"refs/heads/{branch}".encode()
+        parent = repo.refs[ref] if ref in repo.refs else None  # noqa: SIM401 (dulwich refs: no .get)
+        return _commit(repo, parent, files, message, ref).decode()
+
+    def head(self, full_name: str, branch: str = "main") -> str | None:
+        refs = self.repos[full_name].git.refs
+        ref = f"refs/heads/{branch}".encode()
+        return refs[ref].decode() if ref in refs else None
+
+    def read(self, full_name: str, path: str, ref: str = "main") -> bytes:
+        repo = self.repos[full_name].git
+        sha = repo.refs[f"refs/heads/{ref}".encode()] if len(ref) != 40 else ref.encode()
+        return _read(repo, sha, path)
+
+    def commit(self, full_name: str, sha: str) -> Commit:
+        obj = self.repos[full_name].git[sha.encode()]
+        assert isinstance(obj, Commit)
+        return obj
+
+    def writes(self) -> list[Hit]:
+        return [h for h in self.hits if h.writes]
+
+    def open_pulls(self, full_name: str) -> list[PullRequest]:
+        return [p for p in self.repos[full_name].pulls if p.state == "open"]
+
+    # -- WSGI ------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = unquote(environ.get("PATH_INFO", ""))
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        with self.lock:
+            self.seen_headers.append(headers)
+            status, out, extra, gql = self._dispatch(method, path, query, body, headers)
+            self.hits.append(Hit(method, path, status, gql))
+        data = json.dumps(out).encode() if out is not None else b""
+        reason = {200: "OK", 201: "Created", 204: "No Content"}.get(status, "Error")
+        start(f"{status} {reason}", [("Content-Type", "application/json; charset=utf-8"),
+                                     ("Content-Length", str(len(data))), *extra.items()])
+        return [data]
+
+    def _dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any,
+                  headers: dict[str, str]) -> tuple[int, Any, dict[str, str], str | None]:
+        if headers.get("accept") != "application/vnd.github+json":
+            self.violations.append(f"{method} {path}: Accept is {headers.get('accept')!r}")
+        if headers.get("x-github-api-version") != "2022-11-28":
+            self.violations.append(f"{method} {path}: no X-GitHub-Api-Version header")
+        if self.throttle:
+            status, extra = self.throttle.pop(0)
+            return status, {"message": "You have exceeded a secondary rate limit.",
+                            "documentation_url": "https://docs.github.com/rest"}, extra, None
+        if path == "/graphql" and method == "POST":
+            if not self.graphql_enabled:
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com"}, {}, None
+            status, out = self._graphql(body, headers)
+            root = _root_field(body)
+            return status, out, {}, root
+        op = self.contract.match(method, path)
+        if op is None:
+            self.violations.append(f"{method} {path}: no such operation in GitHub's REST API")
+            return 500, {"message": "contract violation"}, {}, None
+        problems = self.contract.check_request(op, query, body)
+        if problems:
+            self.violations += [f"{method} {op.template}: {p}" for p in problems]
+            return 500, {"message": "contract violation: " + "; ".join(problems)}, {}, None
+        params = {k: v for k, v in (op.regex.match(path) or re.match("", "")).groupdict().items()}  # type: ignore[union-attr]
+        try:
+            status, out = self._rest(op, method, params, query, body, headers)
+        except _Answer as answer:
+            status, out = answer.status, {"message": answer.message,
+                                          "documentation_url": "https://docs.github.com/rest"}
+        problems = self.contract.check_response(op, status, out)
+        if problems:
+            self.violations += [f"{method} {op.template}: {p}" for p in problems]
+            return 500, {"message": "contract violation: " + "; ".join(problems)}, {}, None
+        return status, out, {}, None
+
+    # -- auth --------------------------------------------------------------------------------
+
+    def _user(self, headers: dict[str, str], *, write: bool) -> str:
+        auth = headers.get("authorization", "")
+        token = auth.split(" ", 1)[1] if " " in auth else ""
+        scope = self.tokens.get(token)
+        if scope is None:
+            for issued in self.issued:
+                if issued["token"] == token and issued["expires"] > time.time():
+                    scope = "write"
+        if scope is None:
+            raise _Answer(401, "Bad credentials")
+        if write and scope != "write":
+            raise _Answer(403, "Resource not accessible by personal access token")
+        return token
+
+    def _app(self, headers: dict[str, str]) -> int:
+        import jwt
+
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            raise _Answer(401, "A JSON web token could not be decoded")
+        token = auth[7:]
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            app_id = int(claims["iss"])
+            jwt.decode(token, self.apps[app_id], algorithms=["RS256"])
+        except Exception as exc:
+            raise _Answer(401, f"A JSON web token could not be decoded ({type(exc).__name__})") from None
+        if claims["exp"] - claims["iat"] > 660:
+            raise _Answer(401, "'Expiration time' claim ('exp') is too far in the future")
+        return app_id
+
+    # -- REST ---------------------------------------------------------------------------------
+
+    def _repo(self, params: dict[str, str]) -> Repository:
+        repo = self.repos.get(f"{params['owner']}/{params['repo']}")
+        if repo is None:
+            raise _Answer(404, "Not Found")
+        return repo
+
+    def _rest(self, op: Operation, method: str, params: dict[str, str], query: dict[str, list[str]],
+              body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+        t = op.template
+        if t == "/app/installations/{installation_id}/access_tokens":
+            app_id = self._app(headers)
+            inst = self.installations.get(int(params["installation_id"]))
+            if inst is None or inst[0] != app_id:
+                raise _Answer(404, "Not Found")
+            token = f"ghs_{len(self.issued):04d}installationtoken"
+            expires = time.time() + 3600
+            self.issued.append({"token": token, "expires": expires})
+            out = self.contract.instance(self.contract.response_schema(op, 201) or {})
+            out.update(token=token, expires_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)))
+            return 201, out
+        if t == "/repos/{owner}/{repo}/installation":
+            self._app(headers)
+            full = f"{params['owner']}/{params['repo']}"
+            for inst_id, (_, repo_name) in self.installations.items():
+                if repo_name == full:
+                    out = self.contract.instance(self.contract.response_schema(op, 200) or {})
+                    out["id"] = inst_id
+                    return 200, out
+            raise _Answer(404, "Not Found")
+
+        write = method != "GET"
+        self._user(headers, write=write)
+        repo = self._repo(params)
+        git = repo.git
+        if write and self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            hook(method, t)
+        base = f"https://api.github.invalid/repos/{repo.full_name}"
+
+        if t == "/repos/{owner}/{repo}/git/ref/{ref}":
+            ref = f"refs/{params['ref']}".encode()
+            if ref not in git.refs:
+                raise _Answer(404, "Not Found")
+            return 200, _ref_json(base, ref.decode(), git.refs[ref].decode())
+        if t == "/repos/{owner}/{repo}/contents/{path}":
+            sha = _resolve(git, query.get("ref", ["main"])[0])
+            try:
+                data = _read(git, sha, params["path"])
+            except KeyError:
+                raise _Answer(404, "Not Found") from None
+            blob_sha = Blob.from_string(data).id.decode()
+            out = self.contract.instance({"$ref": "#/components/schemas/content-file"})
+            out.update(type="file", encoding="base64", size=len(data), name=params["path"].rsplit("/", 1)[-1],
+                       path=params["path"], sha=blob_sha, content=base64.encodebytes(data).decode(),
+                       url=f"{base}/contents/{params['path']}")
+            return 200, out
+        if t == "/repos/{owner}/{repo}/git/blobs/{file_sha}":
+            blob = git[params["file_sha"].encode()]
+            return 200, {"content": base64.b64encode(blob.as_raw_string()).decode(), "encoding": "base64",
+                         "url": f"{base}/git/blobs/{blob.id.decode()}", "sha": blob.id.decode(),
+                         "size": len(blob.as_raw_string()), "node_id": "B_x"}
+        if t == "/repos/{owner}/{repo}/git/commits/{commit_sha}":
+            try:
+                commit = git[params["commit_sha"].encode()]
+            except KeyError:
+                raise _Answer(404, "Not Found") from None
+            return 200, _commit_json(base, commit)
+        if t == "/repos/{owner}/{repo}/git/trees":
+            return 201, self._create_tree(git, body, base)
+        if t == "/repos/{owner}/{repo}/git/commits":
+            commit = Commit()
+            commit.tree = body["tree"].encode()
+            commit.parents = [p.encode() for p in body.get("parents", [])]
+            commit.author = commit.committer = b"tagsync-bot <bot@example.invalid>"
+            commit.author_time = commit.commit_time = int(time.time())
+            commit.author_timezone = commit.commit_timezone = 0
+            commit.message = body["message"].encode()
+            git.object_store.add_object(commit)
+            return 201, _commit_json(base, commit)
+        if t == "/repos/{owner}/{repo}/git/refs/{ref}" and method == "PATCH":
+            ref = f"refs/{params['ref']}"
+            if ref.encode() not in git.refs:
+                raise _Answer(422, "Reference does not exist")
+            new = body["sha"]
+            if ref.removeprefix("refs/heads/") in repo.protected:
+                raise _Answer(422, f"Protected branch update failed for {ref}.")
+            if not body.get("force") and not _is_ancestor(git, git.refs[ref.encode()], new.encode()):
+                raise _Answer(422, "Update is not a fast forward")
+            git.refs[ref.encode()] = new.encode()
+            return 200, _ref_json(base, ref, new)
+        if t == "/repos/{owner}/{repo}/git/refs" and method == "POST":
+            ref = body["ref"]
+            if ref.encode() in git.refs:
+                raise _Answer(422, "Reference already exists")
+            git.refs[ref.encode()] = body["sha"].encode()
+            return 201, _ref_json(base, ref, body["sha"])
+        if t == "/repos/{owner}/{repo}/pulls" and method == "GET":
+            state = query.get("state", ["open"])[0]
+            head = query.get("head", [None])[0]
+            found = [p for p in repo.pulls if (state == "all" or p.state == state)
+                     and (head is None or f"{repo.full_name.split('/')[0]}:{p.head}" == head)]
+            schema = self.contract.response_schema(op, 200) or {}
+            return 200, [self._pr_json(repo, p, schema.get("items", schema)) for p in found]
+        if t == "/repos/{owner}/{repo}/pulls" and method == "POST":
+            if f"refs/heads/{body['head']}".encode() not in git.refs:
+                raise _Answer(422, "Validation Failed")
+            if any(p.head == body["head"] and p.state == "open" for p in repo.pulls):
+                raise _Answer(422, f"A pull request already exists for {body['head']}.")
+            pr = PullRequest(next(self._pr_numbers), body["head"], body["base"], body["title"],
+                             body.get("body") or "")
+            repo.pulls.append(pr)
+            return 201, self._pr_json(repo, pr, self.contract.response_schema(op, 201) or {})
+        if t == "/repos/{owner}/{repo}/pulls/{pull_number}" and method == "PATCH":
+            pr = self._pull(repo, params["pull_number"])
+            pr.title = body.get("title", pr.title)
+            pr.body = body.get("body", pr.body)
+            if body.get("state"):
+                pr.state = body["state"]
+            return 200, self._pr_json(repo, pr, self.contract.response_schema(op, 200) or {})
+        if t == "/repos/{owner}/{repo}/issues/{issue_number}/labels" and method == "POST":
+            pr = self._pull(repo, params["issue_number"])
+            pr.labels += [x for x in body["labels"] if x not in pr.labels]
+            schema = self.contract.response_schema(op, 200) or {}
+            item = schema.get("items", schema)
+            out = []
+            for name in pr.labels:
+                label = self.contract.instance(item)
+                label["name"] = name
+                out.append(label)
+            return 200, out
+        if t == "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers" and method == "POST":
+            pr = self._pull(repo, params["pull_number"])
+            pr.reviewers += body.get("reviewers", []) + [f"team:{x}" for x in body.get("team_reviewers", [])]
+            return 201, self._pr_json(repo, pr, self.contract.response_schema(op, 201) or {})
+        raise _Answer(404, f"contract server does not implement {method} {t}")
+
+    def _pull(self, repo: Repository, number: str) -> PullRequest:
+        for p in repo.pulls:
+            if p.number == int(number):
+                return p
+        raise _Answer(404, "Not Found")
+
+    def _pr_json(self, repo: Repository, pr: PullRequest, schema: dict[str, Any]) -> dict[str, Any]:
+        out = self.contract.instance(schema)
+        head_sha = self.head(repo.full_name, pr.head) or "0" * 40
+        out.update(number=pr.number, title=pr.title, body=pr.body, state=pr.state,
+                   node_id=f"PR_{pr.number}",
+                   html_url=f"https://github.invalid/{repo.full_name}/pull/{pr.number}")
+        out["head"] = {**out["head"], "ref": pr.head, "sha": head_sha}
+        out["base"] = {**out["base"], "ref": pr.base, "sha": self.head(repo.full_name, pr.base) or "0" * 40}
+        return out
+
+    def _create_tree(self, git: MemoryRepo, body: dict[str, Any], base: str) -> dict[str, Any]:
+        changes = []
+        for entry in body["tree"]:
+            if entry.get("content") is not None:
+                blob = Blob.from_string(entry["content"].encode())
+                git.object_store.add_object(blob)
+                sha = blob.id
+            else:
+                sha = entry["sha"].encode()
+            changes.append((entry["path"].encode(), int(entry["mode"], 8), sha))
+        base_tree = body.get("base_tree")
+        tree_id = commit_tree_changes(git.object_store, base_tree.encode() if base_tree else _empty_tree(git),
+                                      changes)
+        tree = git[tree_id]
+        assert isinstance(tree, Tree)
+        return {"sha": tree_id.decode(), "url": f"{base}/git/trees/{tree_id.decode()}", "truncated": False,
+                "tree": [{"path": e.path.decode(), "mode": f"{e.mode:06o}",
+                          "type": "tree" if e.mode == 0o040000 else "blob", "sha": e.sha.decode(),
+                          "url": f"{base}/git/blobs/{e.sha.decode()}"} for e in tree.iteritems()]}
+
+    # -- GraphQL --------------------------------------------------------------------------------
+
+    def _graphql(self, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+        from graphql import graphql_sync, parse, validate
+        from graphql.execution.values import get_variable_values
+        from graphql.language import OperationDefinitionNode
+
+        try:
+            self._user(headers, write=False)
+        except _Answer as answer:
+            return answer.status, {"message": answer.message, "documentation_url": "https://docs.github.com"}
+        schema = graphql_schema()
+        try:
+            doc = parse(body["query"])
+        except Exception as exc:
+            self.violations.append(f"GraphQL does not parse: {exc}")
+            return 500, {"message": "contract violation"}
+        errors = validate(schema, doc)
+        if errors:
+            self.violations += [f"GraphQL: {e.message}" for e in errors]
+            return 500, {"message": "contract violation"}
+        op = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
+        coerced = get_variable_values(schema, op.variable_definitions or (), body.get("variables") or {})
+        if isinstance(coerced, list):
+            self.violations += [f"GraphQL variables: {e.message}" for e in coerced]
+            return 500, {"message": "contract violation"}
+        root: dict[str, Any] = {}
+        errs: list[dict[str, Any]] = []
+        for sel in op.selection_set.selections:
+            name = sel.name.value  # type: ignore[attr-defined]
+            try:
+                self._user(headers, write=True)
+                if self.before_write is not None:
+                    hook, self.before_write = self.before_write, None
+                    hook("POST", f"graphql:{name}")
+                root[name] = self._mutation(name, (body.get("variables") or {})[_input_var(sel)])
+            except _Answer as answer:
+                root[name] = None
+                errs.append({"type": answer.kind, "message": answer.message, "path": [name]})
+        result = graphql_sync(schema, body["query"], root_value=root, variable_values=body.get("variables"))
+        if result.errors:
+            self.violations += [f"GraphQL answer does not fit the schema: {e.message}" for e in result.errors
+                                if root.get(e.path[0] if e.path else "") is not None]
+        out: dict[str, Any] = {"data": result.data}
+        if errs:
+            out["errors"] = errs
+        return 200, out
+
+    def _mutation(self, name: str, inp: dict[str, Any]) -> dict[str, Any]:
+        if name == "createCommitOnBranch":
+            full = inp["branch"]["repositoryNameWithOwner"]
+            repo = self.repos.get(full)
+            if repo is None:
+                raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
+            branch = inp["branch"]["branchName"]
+            ref = f"refs/heads/{branch}".encode()
+            if ref not in repo.git.refs:
+                raise _Answer(404, f"A ref named \"{branch}\" does not exist.", "NOT_FOUND")
+            head = repo.git.refs[ref].decode()
+            if head != inp["expectedHeadOid"]:
+                raise _Answer(422, f"Expected branch to point to \"{inp['expectedHeadOid']}\" but it "
+                                   f"did not. Pull and try again.", "STALE_DATA")
+            if branch in repo.protected:
+                raise _Answer(422, "Repository rule violations found\n\nChanges must be made through a "
+                                   "pull request.", "UNPROCESSABLE")
+            files = {a["path"]: base64.b64decode(a["contents"])
+                     for a in inp["fileChanges"].get("additions", [])}
+            message = inp["message"]["headline"] + ("\n\n" + inp["message"]["body"]
+                                                    if inp["message"].get("body") else "")
+            sha = _commit(repo.git, head.encode(), files, message, ref).decode()
+            return {"commit": {"oid": sha, "url": f"https://github.invalid/{full}/commit/{sha}"}}
+        if name == "enablePullRequestAutoMerge":
+            number = int(str(inp["pullRequestId"]).removeprefix("PR_"))
+            for repo in self.repos.values():
+                for pr in repo.pulls:
+                    if pr.number == number:
+                        pr.auto_merge = inp.get("mergeMethod") or "MERGE"
+                        return {"pullRequest": {"number": number}}
+            raise _Answer(404, "Could not resolve to a node", "NOT_FOUND")
+        raise _Answer(400, f"contract server does not implement {name}", "INTERNAL")
+
+
+class _Answer(Exception):
+    def __init__(self, status: int, message: str, kind: str = "UNPROCESSABLE") -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+def _root_field(body: Any) -> str | None:
+    m = re.search(r"\{\s*(\w+)", (body or {}).get("query", ""))
+    return m.group(1) if m else None
+
+
+def _input_var(sel: Any) -> str:
+    for arg in sel.arguments:
+        if arg.name.value == "input":
+            return str(arg.value.name.value)
+    raise _Answer(400, "mutation without $input", "INTERNAL")
+
+
+def _resolve(git: MemoryRepo, ref: str) -> bytes:
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref.encode()
+    for candidate in (ref, f"refs/heads/{ref}"):
+        if candidate.encode() in git.refs:
+            return git.refs[candidate.encode()]
+    raise _Answer(404, "No commit found for the ref")
+
+
+def _read(git: MemoryRepo, commit_sha: bytes, path: str) -> bytes:
+    commit = git[commit_sha]
+    _, sha = tree_lookup_path(git.__getitem__, commit.tree, path.encode())
+    blob = git[sha]
+    if not isinstance(blob, Blob):
+        raise KeyError(path)
+    return bytes(blob.data)
+
+
+def _commit(git: MemoryRepo, parent: bytes | None, files: dict[str, bytes], message: str,
+            ref: bytes) -> bytes:
+    changes = []
+    for path, data in files.items():
+        blob = Blob.from_string(data)
+        git.object_store.add_object(blob)
+        changes.append((path.encode(), 0o100644, blob.id))
+    tree = commit_tree_changes(git.object_store, git[parent].tree if parent else _empty_tree(git), changes)
+    commit = Commit()
+    commit.tree = tree
+    commit.parents = [parent] if parent else []
+    commit.author = commit.committer = b"someone <someone@example.invalid>"
+    commit.author_time = commit.commit_time = int(time.time())
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = message.encode()
+    git.object_store.add_object(commit)
+    git.refs[ref] = commit.id
+    return bytes(commit.id)
+
+
+def _empty_tree(git: MemoryRepo) -> bytes:
+    tree = Tree()
+    git.object_store.add_object(tree)
+    return bytes(tree.id)
+
+
+def _is_ancestor(git: MemoryRepo, old: bytes, new: bytes) -> bool:
+    todo, seen = [new], set()
+    while todo:
+        sha = todo.pop()
+        if sha == old:
+            return True
+        if sha in seen:
+            continue
+        seen.add(sha)
+        try:
+            commit = git[sha]
+        except KeyError:
+            continue
+        todo.extend(commit.parents)
+    return False
+
+
+def _ref_json(base: str, ref: str, sha: str) -> dict[str, Any]:
+    return {"ref": ref, "node_id": "REF_x", "url": f"{base}/git/{ref}",
+            "object": {"type": "commit", "sha": sha, "url": f"{base}/git/commits/{sha}"}}
+
+
+def _commit_json(base: str, commit: Commit) -> dict[str, Any]:
+    sha = commit.id.decode()
+
+    def person(raw: bytes) -> dict[str, str]:
+        name, _, email = raw.decode().partition(" <")
+        return {"name": name, "email": email.rstrip(">"), "date": "2026-01-01T00:00:00Z"}
+
+    return {
+        "sha": sha, "node_id": "C_x", "url": f"{base}/git/commits/{sha}",
+        "html_url": f"https://github.invalid/commit/{sha}",
+        "author": person(commit.author), "committer": person(commit.committer),
+        "message": commit.message.decode(),
+        "tree": {"sha": commit.tree.decode(), "url": f"{base}/git/trees/{commit.tree.decode()}"},
+        "parents": [{"sha": p.decode(), "url": f"{base}/git/commits/{p.decode()}",
+                     "html_url": f"https://github.invalid/commit/{p.decode()}"} for p in commit.parents],
+        "verification": {"verified": True, "reason": "valid", "signature": None, "payload": None,
+                         "verified_at": None},
+    }
+
+
+def contract_files_present() -> bool:
+    return OPENAPI.exists() and GRAPHQL_SCHEMA.exists()
+
+
+def serve(start: Callable[[Any], Any]) -> Iterator[GitHubServer]:
+    server = GitHubServer()
+    thread = start(server)
+    server.url = thread.url
+    yield server
+    thread.stop()
