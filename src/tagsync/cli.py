@@ -120,9 +120,14 @@ def run_(
 ) -> None:
     """Look at the registries, update the catalogs where an image changed, and publish.
 
-    With `git:` in the config, the catalogs are read from that branch and one commit is pushed
-    (pure-Python Git, no git executable needed); without it, files beside the config are edited
-    in place. Entries whose digest is a placeholder or points at another tag are left alone.
+    Where the catalogs are read and written depends on the config:
+
+    - `github:` reads and commits through GitHub's API (one verified commit per run; with
+      `mode: pull-request`, one PR from `tagsync/<catalog>` kept up to date);
+    - `git:` fetches the branch and pushes one commit with pure-Python Git (HTTPS or SSH);
+    - neither: the files beside the config are edited in place.
+
+    Entries whose digest is a placeholder or points at another tag are left alone.
 
     Exit codes: 0 done (or nothing to change), 1 error (nothing written), 2 bad config or
     usage, 3 partial (published what could be; some images failed).
@@ -186,6 +191,10 @@ def _print_summary(summary: object) -> None:
               f"{len(summary.failures)} failed, {len(summary.skipped)} left alone")
     if summary.dry_run:
         out(f"dry run: {counts}; nothing written")
+    elif summary.pull_request is not None:
+        verb = {"opened": "opened", "updated": "updated"}.get(summary.pull_request_action or "",
+                                                              "left as it is")
+        out(f"{verb} pull request #{summary.pull_request} {summary.url or ''}: {counts}")
     elif summary.pushed and summary.commit:
         out(f"committed {summary.commit[:12]} to {summary.target}: {counts}")
     elif summary.pushed:
