@@ -5,6 +5,9 @@
 2. Registry scan: 200 images x 3 tags on a local CNCF registry, through tagsync's observer,
    against a sequential `skopeo inspect` loop over the same references.
 
+3. Publishing: HTTP requests per published commit through GitHub's API (GraphQL, REST) against
+   the contract server, and clone-and-push with dulwich against the local git server.
+
 No timed assertions: numbers are printed for people to compare between commits.
 """
 
@@ -168,9 +171,63 @@ def bench_scan() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_publish() -> None:
+    from tests.servers.fixtures import serve_wsgi, start_git_server
+    from tests.servers.github import GitHubServer, contract_files_present, graphql_schema, rest_contract
+
+    from tagsync.publish.git import GitPublisher
+    from tagsync.publish.github import GitHubApi, GitHubPublisher, StaticToken
+
+    if not contract_files_present():
+        print("== publish: skipped (GitHub API description missing; `make deps`)")
+        return
+    rest_contract(), graphql_schema()  # load the spec before timing (the server validates with it)
+    old = catalog(200).encode()
+    new = old.replace(b"sha256:", b"sha256:0", 1)
+    rows = []
+    for api in ("graphql", "rest"):
+        server = GitHubServer()
+        server.create_repo("acme/c", {"images.yml": old, "README.md": b"x\n"})
+        server.tokens["t"] = "write"
+        wsgi = serve_wsgi(server)
+        try:
+            gh = GitHubApi(wsgi.url, StaticToken("t"))
+            pub = GitHubPublisher(gh, "acme/c", "main", use_graphql=api == "graphql")
+            t0 = time.perf_counter()
+            snap = pub.snapshot()
+            snap.read("images.yml")
+            pub.publish(snap, {"images.yml": new}, "bench")
+            took = time.perf_counter() - t0
+            rows.append((f"GitHub API, {api}", gh.requests, gh.writes, took))
+            gh.close()
+        finally:
+            wsgi.stop()
+    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-"))
+    git = start_git_server(tmp)
+    try:
+        git.commit_directly({"images.yml": old, "README.md": b"x\n"}, "initial")
+        git.requests.clear()
+        pub_git = GitPublisher(git.url, "main", token=git.token)
+        t0 = time.perf_counter()
+        gsnap = pub_git.snapshot()
+        gsnap.read("images.yml")
+        pub_git.publish(gsnap, {"images.yml": new}, "bench")
+        took = time.perf_counter() - t0
+        writes = sum("receive-pack" in r for r in git.requests)
+        rows.append(("clone-and-push (dulwich)", len(git.requests), writes, took))
+    finally:
+        git.wsgi.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("== publish: HTTP requests for one commit (read head + catalog, write one file);")
+    print("   times include the contract server validating every exchange against GitHub's spec")
+    for name, total, writes, took in rows:
+        print(f"   {name:26s} {total:3d} requests ({writes} writing)  {took * 1000:7.1f} ms")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
         edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
         bench_edit()
         bench_scan()
+        bench_publish()

@@ -361,6 +361,13 @@ def _basic_auth(app: Callable[..., Any], token: str, log: list[str]) -> Callable
 
 @pytest.fixture
 def git_server(tmp_path: Path) -> Iterator[GitServer]:
+    server = start_git_server(tmp_path)
+    yield server
+    server.wsgi.stop()
+
+
+def start_git_server(tmp_path: Path) -> GitServer:
+    """dulwich's smart-HTTP server over a bare repo with `main` as HEAD; the caller stops it."""
     from dulwich.repo import Repo
     from dulwich.server import DictBackend
     from dulwich.web import make_wsgi_chain
@@ -373,9 +380,7 @@ def git_server(tmp_path: Path) -> Iterator[GitServer]:
     requests: list[str] = []
     app = make_wsgi_chain(DictBackend({"/repo.git": Repo(str(path))}))
     wsgi = serve_wsgi(_basic_auth(app, token, requests))
-    server = GitServer(f"{wsgi.url}/repo.git", path, token, wsgi, requests)
-    yield server
-    wsgi.stop()
+    return GitServer(f"{wsgi.url}/repo.git", path, token, wsgi, requests)
 
 
 # --- images made with umoci and pushed with skopeo, as a user's pipeline would --------------
