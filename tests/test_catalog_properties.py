@@ -16,7 +16,9 @@ TRICKY = ["yes", "no", "null", "~", "", "01", "1.10", "0o17", "a: b", "#x", " x"
           "- x", "[", "}", ",", "'", '"', "\\", "\t", "\n", "sha256:" + "a" * 64, "ca7b9f52b6c2",
           "3.6-ubuntu", ":latest", "1e3", "2001-12-14", "<<", "é", "😀", "\x85", "\u2028"]
 values = st.one_of(st.sampled_from(TRICKY), st.text(max_size=20))
-keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-.", min_size=1, max_size=8)
+# Keys start with a letter: ruamel's 1.2 reader (a reference reader here) crashes on keys such as
+# `._`, which it takes for a float; the edit engine never touches keys, so nothing is lost.
+keys = st.from_regex(r"[a-z][a-z_.-]{0,7}", fullmatch=True)
 leaves = st.one_of(st.sampled_from(TRICKY), st.text(max_size=12))
 
 

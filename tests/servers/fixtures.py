@@ -520,3 +520,23 @@ def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer
     moto_server.reset()
     moto_server.env(monkeypatch)
     return moto_server
+
+
+# --- Git over SSH (paramiko server, dulwich handlers) -------------------------------------
+
+
+@dataclass
+class SshGit:
+    git: GitServer  # the same bare repository, for set-up and inspection helpers
+    ssh: Any  # tests.servers.ssh.SshGitServer
+
+
+@pytest.fixture
+def ssh_git(tmp_path: Path) -> Iterator[SshGit]:
+    from tests.servers.ssh import start_ssh_git_server
+
+    git = start_git_server(tmp_path)
+    ssh = start_ssh_git_server(git.path, free_port())
+    yield SshGit(git, ssh)
+    ssh.stop()
+    git.wsgi.stop()

@@ -25,12 +25,14 @@ from tagsync.config import GitConfig
 from tagsync.errors import (
     BranchMovedError,
     CatalogError,
+    ConfigError,
     PublishAuthError,
     PublishError,
     PushRejectedError,
 )
 from tagsync.plan import Change
 from tagsync.publish import PublishResult
+from tagsync.secrets import resolve
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,10 @@ class GitPublisher:
         username: str = "x-access-token",
         author: str = "tagsync <tagsync@localhost>",
         committer: str | None = None,
+        ssh_vendor: Any | None = None,
     ) -> None:
         self.url = url
+        self._ssh_vendor = ssh_vendor
         self.branch = branch
         self.ref = f"refs/heads/{branch}".encode()
         self._token = token
@@ -91,7 +95,10 @@ class GitPublisher:
         kwargs: dict[str, Any] = {}
         if self._token is not None and self.url.startswith(("http://", "https://")):
             kwargs = {"username": self._username, "password": self._token}
-        return get_transport_and_path(self.url, **kwargs)
+        client, path = get_transport_and_path(self.url, **kwargs)
+        if self._ssh_vendor is not None and hasattr(client, "ssh_vendor"):
+            client.ssh_vendor = self._ssh_vendor
+        return client, path
 
     def _fail(self, exc: Exception, doing: str) -> PublishError:
         message = redact(f"{doing} {self.describe()} failed: {exc}", self._token)
@@ -178,12 +185,28 @@ class GitPublisher:
         return PublishResult(commit.id.decode(), True)
 
 
+def is_ssh(url: str) -> bool:
+    return url.startswith("ssh://") or bool(re.match(r"^[\w.-]+@[\w.-]+:", url))
+
+
 def git_publisher(config: GitConfig, base_dir: Path) -> GitPublisher:
     repo = config.repo
-    if "://" not in repo and not repo.startswith("git@") and not repo.startswith("/"):
+    vendor = None
+    if is_ssh(repo):
+        if not config.ssh_key or not config.known_hosts:
+            raise ConfigError("git.repo is an SSH URL: set git.ssh_key (the deploy key) and "
+                              "git.known_hosts (the server's host key line, from ssh-keyscan)")
+        from tagsync.publish.ssh import ParamikoVendor
+
+        key = resolve(config.ssh_key, "git.ssh_key", base_dir)
+        hosts = resolve(config.known_hosts, "git.known_hosts", base_dir)
+        assert key is not None and hosts is not None
+        vendor = ParamikoVendor(key, hosts)
+    elif "://" not in repo and not repo.startswith("/"):
         repo = str((base_dir / repo).resolve())
     return GitPublisher(repo, config.branch, token=config.resolve_token(base_dir),
-                        username=config.username, author=config.author, committer=config.committer)
+                        username=config.username, author=config.author, committer=config.committer,
+                        ssh_vendor=vendor)
 
 
 class _Moved(Exception):
