@@ -265,6 +265,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=file) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("config is not UTF-8", file=file) from exc
+    return parse_config(text, file, path.parent)
+
+
+def parse_config(text: str, file: str, base_dir: Path) -> Config:
+    """Validate config text from anywhere (a file, S3, SSM); `file` names it in errors."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -276,7 +281,7 @@ def load_config(path: Path) -> Config:
         ) from exc
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping with at least `catalogs:`", file=file, line=1)
-    data.setdefault("base_dir", path.parent)
+    data.setdefault("base_dir", base_dir)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

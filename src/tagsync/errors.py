@@ -107,6 +107,10 @@ class ImageNotFoundError(RegistryError):
     """The repository or tag does not exist in the registry."""
 
 
+class DeadlineError(RegistryError):
+    """The run's time ran out before this question was asked; the next run picks it up."""
+
+
 class InvalidReferenceError(RegistryError):
     """A repository, tag or digest does not follow the OCI grammar."""
 

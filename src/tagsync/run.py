@@ -17,7 +17,7 @@ from typing import Any
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.locate import Note, Slot, find_slots
 from tagsync.config import Config
-from tagsync.errors import BranchMovedError, RegistryError
+from tagsync.errors import BranchMovedError, DeadlineError, RegistryError
 from tagsync.plan import Change, Failure, Plan, commit_message, make_plan, want_of
 from tagsync.publish import Publisher, Snapshot
 from tagsync.publish.files import FilesPublisher
@@ -44,6 +44,7 @@ class Summary:
     pull_request: int | None = None
     pull_request_action: str | None = None
     attempts: int = 1
+    deferred: list[str] = field(default_factory=list)  # images left for the next run (deadline)
     requests: dict[str, Any] = field(default_factory=dict)
     diff: str = ""
 
@@ -85,11 +86,11 @@ def _read_catalogs(
     return catalogs, slots, notes
 
 
-async def _observe(config: Config, wants: set[Want], progress: Progress | None
-                   ) -> tuple[dict[Want, Observation], dict[str, Any]]:
+async def _observe(config: Config, wants: set[Want], progress: Progress | None,
+                   deadline: float | None = None) -> tuple[dict[Want, Observation], dict[str, Any]]:
     sources = open_sources(config, {w.image.registry for w in wants})
     try:
-        found = await observe(wants, sources, config.run.concurrency, progress)
+        found = await observe(wants, sources, config.run.concurrency, progress, deadline)
         stats = stats_of(sources)
         return found, {k: v for k, v in asdict(stats).items() if v is not None}
     finally:
@@ -123,7 +124,9 @@ def run(
     dry_run: bool = False,
     publisher: Publisher | None = None,
     progress: Progress | None = None,
+    deadline: float | None = None,
 ) -> Summary:
+    """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known."""
     publisher = publisher or make_publisher(config)
     summary = Summary(dry_run=dry_run, target=publisher.describe())
     observations: dict[Want, Observation] = {}
@@ -134,14 +137,16 @@ def run(
         catalogs, slots, notes = _read_catalogs(config, snap)
         missing = {want_of(s) for s in slots} - observations.keys()
         if missing:
-            found, stats = asyncio.run(_observe(config, missing, progress))
+            found, stats = asyncio.run(_observe(config, missing, progress, deadline))
             observations.update(found)
             for key, value in stats.items():  # a re-plan adds to what the first pass cost
                 if isinstance(value, int):
                     summary.requests[key] = summary.requests.get(key, 0) + value
                 else:
                     summary.requests[key] = value
-        if slots and all(o.value is None for o in observations.values()):
+        deferred = [o for o in observations.values() if isinstance(o.error, DeadlineError)]
+        summary.deferred = sorted(f"{o.want.image}:{o.want.tag}" for o in deferred)
+        if slots and all(o.value is None for o in observations.values()) and not deferred:
             first = next(o.error for o in observations.values() if o.error is not None)
             raise RegistryError(f"no registry answered; first error: {first.message}",
                                 image=first.image)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tagsync.config import Config, DigestFormat
-from tagsync.errors import TagsyncError
+from tagsync.errors import DeadlineError, TagsyncError
 from tagsync.reference import ImageName
 from tagsync.registry.base import Source, digest_value
 from tagsync.registry.layout import LayoutSource
@@ -72,8 +73,13 @@ async def observe(
     sources: dict[str, Source],
     concurrency: int = 16,
     progress: Callable[[int, int], None] | None = None,
+    deadline: float | None = None,
 ) -> dict[Want, Observation]:
-    """Ask every question once, concurrently; a failure is recorded per image, never fatal."""
+    """Ask every question once, concurrently; a failure is recorded per image, never fatal.
+
+    `deadline` (a `time.monotonic()` value): questions not started by then are not asked; they
+    come back as DeadlineError observations, left for the next run (a Lambda's time is up).
+    """
     unique = sorted(set(wants))
     gate = asyncio.Semaphore(concurrency)
     done = 0
@@ -81,6 +87,11 @@ async def observe(
     async def one(want: Want) -> Observation:
         nonlocal done
         async with gate:
+            if deadline is not None and time.monotonic() >= deadline:
+                done += 1
+                return Observation(want, None, DeadlineError(
+                    "not checked: the run's time was up; left for the next run",
+                    image=f"{want.image}:{want.tag}"))
             try:
                 value = await digest_value(sources[want.image.registry], want.image, want.tag,
                                            want.format, want.platform)

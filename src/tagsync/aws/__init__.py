@@ -1,0 +1,1 @@
+"""AWS edges: the Lambda handler (`handler`) and `tagsync deploy` (`deploy`)."""

@@ -1,0 +1,141 @@
+"""The Lambda entry point: `tagsync.aws.handler.handler`, fired by an EventBridge schedule.
+
+The cold path stays light: this module imports only the standard library; the pipeline (httpx,
+pydantic, dulwich, boto3) is imported on the first invocation. The config comes from
+`TAGSYNC_CONFIG`: a path in the image (default `/var/task/tagsync.yaml`), `s3://bucket/key`, or
+`ssm:/parameter/name`. Secrets stay references inside the config (`aws-secretsmanager:…`,
+`aws-ssm:…`), read with the function's role.
+
+The run stops asking registries before the function's deadline, keeping `TAGSYNC_RESERVE_SECONDS`
+(default: a quarter of the time left, at most 30 s) to publish what it has; the summary lists the
+images left for the next run. Logs are one JSON object per line, for CloudWatch Logs Insights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Protocol
+
+DEFAULT_CONFIG = "/var/task/tagsync.yaml"
+log = logging.getLogger("tagsync.aws.handler")
+
+
+class LambdaContext(Protocol):
+    aws_request_id: str
+
+    def get_remaining_time_in_millis(self) -> int:
+        ...
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; the request id ties a run's lines together."""
+
+    request_id: str | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "time": round(record.created, 3),
+        }
+        if self.request_id:
+            out["request_id"] = self.request_id
+        for key in ("event_kind", "summary"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info and record.exc_info[0] is not None:
+            out["error_type"] = record.exc_info[0].__name__
+        return json.dumps(out, default=str)
+
+
+_FORMATTER = JsonFormatter()
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_FORMATTER)
+    root.handlers = [handler]  # the runtime's default handler prints plain text
+    root.setLevel(os.environ.get("TAGSYNC_LOG_LEVEL", "INFO").upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def event_kind(event: Any) -> str:
+    """EventBridge rule, EventBridge Scheduler (our input), or a manual test invocation."""
+    if isinstance(event, dict):
+        if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+            return "eventbridge-rule"
+        if event.get("source") == "tagsync.scheduler":
+            return "eventbridge-scheduler"
+    return "manual"
+
+
+def _config_text(ref: str) -> tuple[str, str]:
+    """(text, name for errors) of the config named by `ref`."""
+    import boto3
+
+    if ref.startswith("s3://"):
+        bucket, _, key = ref[5:].partition("/")
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode("utf-8"), ref
+    name = ref.removeprefix("ssm:")
+    value = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return str(value), ref
+
+
+def load(ref: str) -> Any:
+    from pathlib import Path
+
+    from tagsync.config import load_config, parse_config
+    from tagsync.errors import ConfigError
+
+    if ref.startswith(("s3://", "ssm:")):
+        try:
+            text, name = _config_text(ref)
+        except Exception as exc:  # botocore's errors are generated; the code says enough
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            raise ConfigError(f"cannot read the config from {ref}: {code}") from None
+        return parse_config(text, name, Path("/tmp"))
+    return load_config(Path(ref))
+
+
+def deadline_for(context: LambdaContext | None, now: float) -> float | None:
+    if context is None:
+        return None
+    left = context.get_remaining_time_in_millis() / 1000.0
+    reserve_env = os.environ.get("TAGSYNC_RESERVE_SECONDS")
+    reserve = float(reserve_env) if reserve_env else min(30.0, left / 4)
+    return now + max(0.0, left - reserve)
+
+
+def handler(event: Any, context: LambdaContext | None) -> dict[str, Any]:
+    """Run once; return the summary. Errors are logged as JSON and re-raised (a failed invocation)."""
+    now = time.monotonic()
+    _setup_logging()
+    _FORMATTER.request_id = getattr(context, "aws_request_id", None)
+    kind = event_kind(event)
+    dry_run = bool(event.get("dry_run")) if isinstance(event, dict) else False
+    log.info("tagsync run starting", extra={"event_kind": kind})
+
+    from tagsync.errors import TagsyncError
+    from tagsync.run import run
+
+    try:
+        config = load(os.environ.get("TAGSYNC_CONFIG", DEFAULT_CONFIG))
+        summary = run(config, dry_run=dry_run, deadline=deadline_for(context, now))
+    except TagsyncError as exc:
+        log.error("tagsync run failed: %s", exc, extra={"event_kind": kind})
+        raise
+    result = summary.to_dict()
+    result["event_kind"] = kind
+    if summary.dry_run:
+        result["diff"] = summary.diff
+    log.info("tagsync run finished: %s", result["status"],
+             extra={"event_kind": kind, "summary": {k: result[k] for k in (
+                 "status", "commit", "pushed", "url", "pull_request", "deferred", "attempts")}
+                 | {"changes": len(summary.changes), "failures": len(summary.failures)}})
+    return result
