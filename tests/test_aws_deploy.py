@@ -1,0 +1,209 @@
+"""`tagsync deploy`, rollback and destroy against a moto server (real AWS API shapes on loopback)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tagsync.aws.deploy import (
+    Deployer,
+    DeploySpec,
+    destroy,
+    environment_name,
+    least_privilege_policy,
+    rollback,
+    validate_schedule,
+)
+from tagsync.errors import ConfigError
+
+SHA1 = "a" * 40
+SHA2 = "b" * 40
+ACCOUNT = "123456789012"
+
+
+def spec(**kw: Any) -> DeploySpec:
+    base: dict[str, Any] = {"repo": "acme/catalogs", "branch": "main", "sha": SHA1,
+                            "secret_refs": ("aws-ssm:/tagsync/token",)}
+    return DeploySpec(**{**base, **kw})
+
+
+def deploy(moto: Any, **kw: Any) -> Deployer:
+    d = Deployer(spec(**kw), sleep=lambda s: None)
+    d.deploy()
+    return d
+
+
+def push_image(sha: str, name: str = "catalogs-main") -> None:
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": "sha256:" + sha[:1] * 64, "size": 2}, "layers": []})
+    boto3.client("ecr").put_image(repositoryName=name, imageManifest=manifest, imageTag=sha)
+
+
+def live_version() -> str:
+    return str(boto3.client("lambda").get_alias(FunctionName="catalogs-main", Name="live")["FunctionVersion"])
+
+
+@pytest.fixture
+def first(moto: Any) -> Deployer:
+    """A first deploy whose image is already in ECR (pushed as CI would)."""
+    boto3.client("ecr").create_repository(repositoryName="catalogs-main", imageTagMutability="IMMUTABLE",
+                                          imageScanningConfiguration={"scanOnPush": True})
+    push_image(SHA1)
+    return deploy(moto)
+
+
+def test_names_follow_every_services_rules() -> None:
+    assert environment_name("acme/catalogs", "feature/Foo_bar") == "catalogs-feature-foo-bar"
+    long = environment_name("acme/catalogs", "feature/" + "x" * 80)
+    assert len(long) <= 56 and long != environment_name("acme/catalogs", "feature/" + "x" * 81)
+
+
+@pytest.mark.parametrize("branch", ["bad..name", "-x", "a b", "x.lock", "a:b", ""])
+def test_bad_branch_names_are_refused_before_any_call(branch: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid Git branch name"):
+        spec(branch=branch).check()
+
+
+@pytest.mark.parametrize("expr", ["rate(1 hours)", "rate(5 minute)", "rate(0 minutes)", "cron(0 6 * * *)",
+                                  "cron(0 6 * * 1 *)", "every hour"])
+def test_bad_schedules_are_refused_with_a_teaching_message(expr: str) -> None:
+    with pytest.raises(ConfigError, match="schedule"):
+        validate_schedule(expr)
+
+
+def test_good_schedules_pass() -> None:
+    for expr in ("rate(1 hour)", "rate(15 minutes)", "cron(0 6 * * ? *)", "cron(0/30 8-18 ? * MON-FRI *)"):
+        validate_schedule(expr)
+
+
+def test_first_deploy_creates_everything_with_the_right_settings(first: Deployer) -> None:
+    ecr, lam, iam, events = (boto3.client(s) for s in ("ecr", "lambda", "iam", "events"))
+    repo = ecr.describe_repositories(repositoryNames=["catalogs-main"])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
+    assert "countNumber" in ecr.get_lifecycle_policy(repositoryName="catalogs-main")["lifecyclePolicyText"]
+    fn = lam.get_function(FunctionName="catalogs-main")
+    conf = fn["Configuration"]
+    assert fn["Code"]["ImageUri"].endswith(f"/catalogs-main:{SHA1}")
+    assert (conf["Timeout"], conf["MemorySize"], conf["Architectures"]) == (300, 512, ["x86_64"])
+    assert conf["Environment"]["Variables"]["TAGSYNC_CONFIG"] == "/var/task/tagsync.yaml"
+    alias = lam.get_alias(FunctionName="catalogs-main", Name="live")
+    assert alias["FunctionVersion"] == "1"
+    role = iam.get_role(RoleName="catalogs-main-role")["Role"]
+    attached = iam.list_attached_role_policies(RoleName="catalogs-main-role")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    rule = events.describe_rule(Name="catalogs-main")
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    targets = events.list_targets_by_rule(Rule="catalogs-main")["Targets"]
+    assert [t["Arn"] for t in targets] == [alias["AliasArn"]]
+    policy = json.loads(lam.get_policy(FunctionName="catalogs-main", Qualifier="live")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+
+
+def test_role_can_read_exactly_the_named_parameter(first: Deployer) -> None:
+    doc = boto3.client("iam").get_role_policy(RoleName="catalogs-main-role", PolicyName="tagsync-read")
+    document = doc["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    arn = f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/tagsync/token"
+    assert document["Statement"] == [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": [arn]}]
+
+
+def test_second_deploy_of_the_same_sha_changes_nothing(first: Deployer, moto: Any) -> None:
+    again = deploy(moto)
+    assert [s.action for s in again.steps] == ["none"] * len(again.steps)
+    assert live_version() == "1"
+
+
+def test_new_sha_updates_the_code_and_moves_the_alias(first: Deployer, moto: Any) -> None:
+    push_image(SHA2)
+    d = deploy(moto, sha=SHA2)
+    lam = boto3.client("lambda")
+    assert lam.get_function(FunctionName="catalogs-main")["Code"]["ImageUri"].endswith(SHA2)
+    assert lam.get_alias(FunctionName="catalogs-main", Name="live")["FunctionVersion"] == "2"
+    assert {s.resource.split(" ")[0]: s.action for s in d.steps}["Lambda"] == "update"
+
+
+def test_plan_reports_and_changes_nothing(moto: Any) -> None:
+    d = Deployer(spec(image=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/x:{SHA1}"), dry=True)
+    steps = d.deploy()
+    assert {s.action for s in steps} == {"create", "none"}
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+    assert boto3.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_role_propagation_error_is_retried_without_a_fixed_sleep(moto: Any) -> None:
+    """The first CreateFunction calls fail as a brand-new role does on AWS; deploy retries that error."""
+    session = boto3.session.Session()
+    failures = {"left": 3}
+
+    def not_yet(request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        if failures["left"] == 0:
+            return None
+        failures["left"] -= 1
+        body = json.dumps({"__type": "InvalidParameterValueException",
+                           "message": "The role defined for the function cannot be assumed by Lambda."})
+
+        class Raw:
+            def stream(self, **_: Any) -> Any:
+                yield body.encode()
+
+        return AWSResponse(request.url, 400, {"x-amzn-errortype": "InvalidParameterValueException"}, Raw())
+
+    slept: list[float] = []
+    d = Deployer(spec(image=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/x:{SHA1}"), session=session,
+                 sleep=slept.append)
+    d.client("lambda").meta.events.register("before-send.lambda.CreateFunction", not_yet)
+    d.deploy()
+    assert d.role_retries == 3 and slept == [1.0, 2.0, 4.0]
+    assert boto3.client("lambda").get_function(FunctionName="catalogs-main")
+
+
+def test_missing_image_without_docker_is_a_clear_error(moto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagsync.aws.deploy import DeployError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(DeployError, match="no Docker daemon"):
+        deploy(moto)
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+
+
+def test_missing_credentials_fail_before_anything_is_created(moto: Any, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Any) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ConfigError, match="no AWS credentials"):
+        deploy(moto)
+
+
+def test_rollback_moves_live_to_the_previous_version(first: Deployer, moto: Any) -> None:
+    push_image(SHA2)
+    deploy(moto, sha=SHA2)
+    assert rollback("acme/catalogs", "main") == ("2", "1")
+    assert live_version() == "1"
+
+
+def test_destroy_removes_what_tagsync_created_and_keeps_the_repository(first: Deployer) -> None:
+    steps = destroy("acme/catalogs", "main")
+    assert len(steps) == 3
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+    assert boto3.client("events").list_rules()["Rules"] == []
+    assert boto3.client("ecr").describe_repositories()["repositories"]
+
+
+def test_least_privilege_policy_for_a_secrets_manager_json_key() -> None:
+    doc = least_privilege_policy(("aws-secretsmanager:tagsync/github#token",), "s3://cfg/t.yaml",
+                                 ACCOUNT, "eu-west-1")
+    assert doc["Statement"] == [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": [f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:tagsync/github-??????"]},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::cfg/t.yaml"]}]
