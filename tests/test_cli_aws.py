@@ -72,7 +72,7 @@ def test_rollback_without_an_older_version_says_why(moto: Any, capsys: pytest.Ca
 def test_scaffold_writes_three_files_and_keeps_existing_ones(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "tagsync.yaml").write_text("mine\n")
-    code, out, _ = cli(capsys, "scaffold", str(tmp_path))
+    code, _, _ = cli(capsys, "scaffold", str(tmp_path))
     assert code == 0
     assert (tmp_path / "tagsync.yaml").read_text() == "mine\n"
     assert (tmp_path / "Dockerfile").read_text().startswith("# The tagsync Lambda image")
@@ -105,5 +105,6 @@ def test_scaffolded_workflow_passes_actionlint(tmp_path: Path) -> None:
 def test_actionlint_does_find_mistakes(tmp_path: Path) -> None:
     """Guards the guard: a broken workflow must not pass silently."""
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ github.nope }}\n")
     assert actionlint(bad)
