@@ -8,6 +8,8 @@
 3. Publishing: HTTP requests per published commit through GitHub's API (GraphQL, REST) against
    the contract server, and clone-and-push with dulwich against the local git server.
 
+4. Lambda: cold import time of the handler module, peak memory of the demo run.
+
 No timed assertions: numbers are printed for people to compare between commits.
 """
 
@@ -224,6 +226,46 @@ def bench_publish() -> None:
         print(f"   {name:26s} {total:3d} requests ({writes} writing)  {took * 1000:7.1f} ms")
 
 
+def _child(code: str) -> tuple[float, float]:
+    """(wall ms, peak RSS MB) of a fresh interpreter running `code`."""
+    import json
+    import resource
+
+    probe = ("import json, resource, time; t = time.perf_counter()\n" + code +
+             "\nprint(json.dumps([(time.perf_counter() - t) * 1000, "
+             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    ms, mb = json.loads(out.stdout.strip().splitlines()[-1])
+    del resource
+    return float(ms), float(mb)
+
+
+def bench_lambda() -> None:
+    """Cold import of the handler module and peak memory of the demo run (targets 150 ms, 80 MB)."""
+    runs = 5
+    imports = sorted(_child("import tagsync.aws.handler")[0] for _ in range(runs))
+    baseline = sorted(_child("import json, logging")[0] for _ in range(runs))
+    full = sorted(_child("import tagsync.run")[0] for _ in range(runs))
+    # The demo's set-up (a bare repo, image layouts), then one full run in this process, as a
+    # Lambda invocation would do it.
+    demo = ("import runpy, shutil\n"
+            "d = runpy.run_path('examples/demo/run_demo.py', run_name='bench')\n"
+            "out = d['OUT']; shutil.rmtree(out, ignore_errors=True); out.mkdir()\n"
+            "shutil.copy(d['HERE'] / 'tagsync.yaml', out / 'tagsync.yaml')\n"
+            "d['make_remote'](out / 'remote.git'); d['make_registry'](out / 'registry')\n"
+            "from tagsync.config import load_config; from tagsync.run import run\n"
+            "assert run(load_config(out / 'tagsync.yaml')).pushed")
+    _, demo_mb = _child(demo)
+    _, bare_mb = _child("pass")
+    print("== Lambda cold path (median of 5 fresh interpreters)")
+    print(f"   import tagsync.aws.handler   {imports[runs // 2]:7.1f} ms   (target <= 150 ms)")
+    print(f"   import json, logging         {baseline[runs // 2]:7.1f} ms   baseline")
+    print(f"   import tagsync.run           {full[runs // 2]:7.1f} ms   what the first invocation adds")
+    print(f"   demo run peak RSS            {demo_mb:7.1f} MB   (target <= 80 MB; bare interpreter "
+          f"{bare_mb:.1f} MB, ratio {demo_mb / bare_mb:.1f}x)")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
         edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
@@ -231,3 +273,4 @@ if __name__ == "__main__":
         bench_edit()
         bench_scan()
         bench_publish()
+        bench_lambda()

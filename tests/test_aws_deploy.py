@@ -207,3 +207,12 @@ def test_least_privilege_policy_for_a_secrets_manager_json_key() -> None:
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
          "Resource": [f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:tagsync/github-??????"]},
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::cfg/t.yaml"]}]
+
+
+def test_first_deploy_creates_the_ecr_repository_when_missing(moto: Any) -> None:
+    deploy(moto, image=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/elsewhere:{SHA1}")
+    ecr = boto3.client("ecr")
+    repo = ecr.describe_repositories(repositoryNames=["catalogs-main"])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
+    tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
+    assert {"Key": "tagsync:environment", "Value": "catalogs-main"} in tags
