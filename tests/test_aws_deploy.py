@@ -216,3 +216,20 @@ def test_first_deploy_creates_the_ecr_repository_when_missing(moto: Any) -> None
     assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
     tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
     assert {"Key": "tagsync:environment", "Value": "catalogs-main"} in tags
+
+
+def test_without_image_deploy_builds_and_pushes_with_the_docker_cli(moto: Any, tmp_path: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Docker daemon exists on the test machines: a `docker` stand-in records the calls."""
+    log = tmp_path / "docker.log"
+    stub = tmp_path / "docker"
+    stub.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexit 0\n")
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    deploy(moto, architecture="arm64")
+    calls = log.read_text().splitlines()
+    uri = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/catalogs-main:{SHA1}"
+    assert calls[0] == "info"
+    assert calls[1].startswith("login --username AWS --password-stdin ")
+    assert calls[2] == f"build --platform linux/arm64 --provenance=false -t {uri} ."
+    assert calls[3] == f"push {uri}"
