@@ -6,7 +6,6 @@ Validation errors name the key path and the line in the config file, because a u
 
 from __future__ import annotations
 
-import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -33,12 +32,7 @@ class DigestFormat(StrEnum):
 
 def secret_from_env(variable: str | None, owner: str) -> str | None:
     """Secrets are named in the config, never written in it; a named one must exist."""
-    if not variable:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        raise ConfigError(f"{owner}: environment variable {variable} is not set")
-    return value
+    return resolve(f"env:{variable}", owner) if variable else None
 
 
 class _Model(BaseModel):

@@ -311,10 +311,11 @@ def commit_files(path: Path, files: dict[str, bytes], message: str,
     from dulwich.repo import Repo
 
     with Repo(str(path)) as repo:
-        return _commit(repo, files, message, f"refs/heads/{branch}".encode())
+        return commit_to_ref(repo, files, message, f"refs/heads/{branch}".encode())
 
 
-def _commit(repo: Any, files: dict[str, bytes], message: str, ref: bytes) -> bytes:
+def commit_to_ref(repo: Any, files: dict[str, bytes], message: str, ref: bytes) -> bytes:
+    """One commit with `files` on top of `ref` (or a root commit), and `ref` moved to it."""
     from dulwich.object_store import commit_tree_changes
     from dulwich.objects import Blob, Commit, Tree
 

@@ -29,6 +29,8 @@ from dulwich.object_store import commit_tree_changes, tree_lookup_path
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import MemoryRepo
 
+from tests.servers.fixtures import commit_to_ref
+
 ROOT = Path(__file__).resolve().parents[2]
 NPM = ROOT / ".cache" / "npm" / "node_modules" / "@octokit"
 OPENAPI = NPM / "openapi" / "generated" / "api.github.com.json"
@@ -272,9 +274,7 @@ class GitHubServer:
     def commit_directly(self, full_name: str, files: dict[str, bytes], message: str = "someone else",
                         branch: str = "main") -> str:
         repo = self.repos[full_name].git
-        ref = f"refs/heads/{branch}".encode()
-        parent = repo.refs[ref] if ref in repo.refs else None  # noqa: SIM401 (dulwich refs: no .get)
-        return _commit(repo, parent, files, message, ref).decode()
+        return commit_to_ref(repo, files, message, f"refs/heads/{branch}".encode()).decode()
 
     def head(self, full_name: str, branch: str = "main") -> str | None:
         refs = self.repos[full_name].git.refs
@@ -629,7 +629,7 @@ class GitHubServer:
                      for a in inp["fileChanges"].get("additions", [])}
             message = inp["message"]["headline"] + ("\n\n" + inp["message"]["body"]
                                                     if inp["message"].get("body") else "")
-            sha = _commit(repo.git, head.encode(), files, message, ref).decode()
+            sha = commit_to_ref(repo.git, files, message, ref).decode()  # on `head`, checked above
             return {"commit": {"oid": sha, "url": f"https://github.invalid/{full}/commit/{sha}"}}
         if name == "enablePullRequestAutoMerge":
             number = int(str(inp["pullRequestId"]).removeprefix("PR_"))
@@ -676,26 +676,6 @@ def _read(git: MemoryRepo, commit_sha: bytes, path: str) -> bytes:
     if not isinstance(blob, Blob):
         raise KeyError(path)
     return bytes(blob.data)
-
-
-def _commit(git: MemoryRepo, parent: bytes | None, files: dict[str, bytes], message: str,
-            ref: bytes) -> bytes:
-    changes = []
-    for path, data in files.items():
-        blob = Blob.from_string(data)
-        git.object_store.add_object(blob)
-        changes.append((path.encode(), 0o100644, blob.id))
-    tree = commit_tree_changes(git.object_store, git[parent].tree if parent else _empty_tree(git), changes)
-    commit = Commit()
-    commit.tree = tree
-    commit.parents = [parent] if parent else []
-    commit.author = commit.committer = b"someone <someone@example.invalid>"
-    commit.author_time = commit.commit_time = int(time.time())
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = message.encode()
-    git.object_store.add_object(commit)
-    git.refs[ref] = commit.id
-    return bytes(commit.id)
 
 
 def _empty_tree(git: MemoryRepo) -> bytes:

@@ -167,6 +167,7 @@ class Deployer:
         self.tags = {"tagsync:environment": self.name, "tagsync:managed": "true",
                      "tagsync:repo": spec.repo, "tagsync:branch": spec.branch}
         self._clients: dict[str, Any] = {}
+        self._identity: tuple[str, str] | None = None
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -184,6 +185,11 @@ class Deployer:
 
     def identity(self) -> tuple[str, str]:
         """(account, region); fails clearly without credentials, before anything is created."""
+        if self._identity is None:
+            self._identity = self._ask_identity()
+        return self._identity
+
+    def _ask_identity(self) -> tuple[str, str]:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         region = self.session.region_name

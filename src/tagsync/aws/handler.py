@@ -74,32 +74,27 @@ def event_kind(event: Any) -> str:
     return "manual"
 
 
-def _config_text(ref: str) -> tuple[str, str]:
-    """(text, name for errors) of the config named by `ref`."""
-    import boto3
-
-    if ref.startswith("s3://"):
-        bucket, _, key = ref[5:].partition("/")
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body.decode("utf-8"), ref
-    name = ref.removeprefix("ssm:")
-    value = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    return str(value), ref
-
-
 def load(ref: str) -> Any:
     from pathlib import Path
 
     from tagsync.config import load_config, parse_config
     from tagsync.errors import ConfigError
+    from tagsync.secrets import resolve
 
-    if ref.startswith(("s3://", "ssm:")):
+    if ref.startswith("ssm:"):
+        text = resolve("aws-ssm:" + ref.removeprefix("ssm:"), "TAGSYNC_CONFIG")
+        assert text is not None
+        return parse_config(text, ref, Path("/tmp"))
+    if ref.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = ref[5:].partition("/")
         try:
-            text, name = _config_text(ref)
+            body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # botocore's errors are generated; the code says enough
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             raise ConfigError(f"cannot read the config from {ref}: {code}") from None
-        return parse_config(text, name, Path("/tmp"))
+        return parse_config(body.decode("utf-8"), ref, Path("/tmp"))
     return load_config(Path(ref))
 
 

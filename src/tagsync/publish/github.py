@@ -409,18 +409,10 @@ class GitHubPublisher:
 
     def _rest_commit(self, branch: str, parent: str, files: dict[str, bytes], message: str,
                      *, force: bool) -> tuple[str, str | None]:
-        base = self.api.json("GET", f"/repos/{self.repo}/git/commits/{parent}", "reading the head commit")
-        tree = self.api.json("POST", f"/repos/{self.repo}/git/trees", "writing the tree", json={
-            "base_tree": base["tree"]["sha"],
-            "tree": [{"path": p, "mode": "100644", "type": "blob", "content": d.decode("utf-8")}
-                     for p, d in sorted(files.items())],
-        })
-        commit = self.api.json("POST", f"/repos/{self.repo}/git/commits", "writing the commit",
-                               json={"message": message, "tree": tree["sha"], "parents": [parent]})
-        sha = str(commit["sha"])
+        sha, url = self._rest_commit_on(parent, files, message)
         self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
                       f"moving {branch} to the new commit", json={"sha": sha, "force": force})
-        return sha, commit.get("html_url")
+        return sha, url
 
     # -- pull-request mode -----------------------------------------------------------------
 
@@ -464,7 +456,7 @@ class GitHubPublisher:
             self._set_branch(branch, base, exists=pr_head is not None)
             sha, _ = self._commit(branch, base, files, message, force=True)
         else:
-            sha = self._rest_commit_on(base, files, message)
+            sha, _ = self._rest_commit_on(base, files, message)
             self._set_branch(branch, sha, exists=pr_head is not None)
         if existing:
             self._edit_pr(existing, title, body)
@@ -479,8 +471,9 @@ class GitHubPublisher:
         return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
                              action="opened")
 
-    def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str) -> str:
-        base = self.api.json("GET", f"/repos/{self.repo}/git/commits/{parent}", "reading the base commit")
+    def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str) -> tuple[str, str | None]:
+        """Tree (contents inline) and commit on `parent`; no ref moves yet."""
+        base = self.api.json("GET", f"/repos/{self.repo}/git/commits/{parent}", "reading the parent commit")
         tree = self.api.json("POST", f"/repos/{self.repo}/git/trees", "writing the tree", json={
             "base_tree": base["tree"]["sha"],
             "tree": [{"path": p, "mode": "100644", "type": "blob", "content": d.decode("utf-8")}
@@ -488,7 +481,7 @@ class GitHubPublisher:
         })
         commit = self.api.json("POST", f"/repos/{self.repo}/git/commits", "writing the commit",
                                json={"message": message, "tree": tree["sha"], "parents": [parent]})
-        return str(commit["sha"])
+        return str(commit["sha"]), commit.get("html_url")
 
     def _set_branch(self, branch: str, sha: str, *, exists: bool) -> None:
         if exists:
