@@ -1,0 +1,239 @@
+"""Tag policies: which of a repository's tags a catalog entry should follow.
+
+Pure functions over tag lists. `same` is the seed's case (the tag never changes, only its
+digest); the others choose the best tag among what the registry lists:
+
+- `semver`: highest version inside `range` (`>=1.2 <2`, `^1.2`, `~1.2.3`, `1.x || 2.0.1`);
+  pre-releases (`1.3.0-rc1`) only with `prerelease: true`; a leading `v` and missing minor/patch
+  (`3.12`) are accepted, and lose ties against the more specific tag.
+- `regex`: tags matching `include` (and not `exclude`); the capture groups order them, each
+  compared as a number when it is all digits (so `3.10` sorts after `3.9`).
+- `numeric`: tags that are numbers (or whose first `include` group is), highest first.
+- `newest`: the most recently created tag, when the registry says when (ECR, OCI config).
+
+`include`/`exclude` filter every kind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+
+class Kind(StrEnum):
+    same = "same"
+    semver = "semver"
+    regex = "regex"
+    numeric = "numeric"
+    newest = "newest"
+
+
+_SEMVER = re.compile(
+    r"^[vV]?(0|[1-9]\d*)(?:\.(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?)?(?:-([0-9A-Za-z.-]+))?$"
+)
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+_COMPARATOR = re.compile(r"^(>=|<=|>|<|==|=|!=|\^|~)?\s*(.+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """A semantic version; `parts` says how many of major.minor.patch the tag wrote."""
+
+    major: int
+    minor: int
+    patch: int
+    pre: tuple[tuple[int, int | str], ...]  # () = release; sorts after any pre-release
+    parts: int
+
+    @classmethod
+    def parse(cls, text: str) -> Version | None:
+        m = _SEMVER.match(text)
+        if m is None:
+            return None
+        major, minor, patch, pre = m.groups()
+        idents: list[tuple[int, int | str]] = []
+        for ident in (pre.split(".") if pre else []):
+            if not ident:
+                return None
+            idents.append((0, int(ident)) if ident.isdigit() else (1, ident))
+        parts = 1 + (minor is not None) + (patch is not None)
+        return cls(int(major), int(minor or 0), int(patch or 0), tuple(idents), parts)
+
+    @property
+    def core(self) -> tuple[int, int, int]:
+        return self.major, self.minor, self.patch
+
+    def key(self) -> tuple[Any, ...]:
+        # Release after its pre-releases; at equal value, the more specific tag wins (1.2 < 1.2.0).
+        return (self.core, 1 if not self.pre else 0, self.pre, self.parts)
+
+
+@dataclass(frozen=True)
+class _Bound:
+    op: str
+    version: Version
+
+    def allows(self, v: Version) -> bool:
+        a, b = (v.core, v.pre == (), v.pre), (self.version.core, self.version.pre == (), self.version.pre)
+        return {
+            ">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b, "=": a == b, "!=": a != b,
+        }[self.op]
+
+
+def _expand(op: str, text: str) -> list[_Bound]:
+    wildcard = re.sub(r"(\.[xX*])+$", "", text)
+    version = Version.parse(wildcard)
+    if version is None:
+        raise ValueError(f"{text!r} is not a version")
+    parts = version.parts if wildcard == text else len(wildcard.split("."))
+    if op in ("", "=", "==") and parts < 3 and not version.pre:
+        op = "~"  # `1.2` and `1.x` mean any 1.2.*
+    if op == "^":
+        if version.major > 0 or parts == 1:
+            upper = Version(version.major + 1, 0, 0, (), 3)
+        elif version.minor > 0 or parts == 2:
+            upper = Version(0, version.minor + 1, 0, (), 3)
+        else:
+            upper = Version(0, 0, version.patch + 1, (), 3)
+        return [_Bound(">=", version), _Bound("<", _floor(upper))]
+    if op == "~":
+        upper = (Version(version.major + 1, 0, 0, (), 3) if parts == 1
+                 else Version(version.major, version.minor + 1, 0, (), 3))
+        return [_Bound(">=", version), _Bound("<", _floor(upper))]
+    if op == "<" and not version.pre:
+        version = _floor(version)  # `<2` excludes 2.0.0-rc1 too
+    return [_Bound({"==": "=", "": "="}.get(op, op), version)]
+
+
+def _floor(v: Version) -> Version:
+    """The lowest pre-release of v, so `<2` also excludes `2.0.0-rc1`."""
+    return Version(v.major, v.minor, v.patch, ((0, 0),), 3)
+
+
+def parse_range(text: str) -> list[list[_Bound]]:
+    """`>=1.2 <2 || 3.x` → alternatives of ANDed bounds; ValueError names the bad part."""
+    alternatives: list[list[_Bound]] = []
+    for alt in text.split("||"):
+        bounds: list[_Bound] = []
+        tokens = re.findall(r"(?:>=|<=|==|!=|[<>=^~])?\s*[^\s,<>=!^~|]+", alt.replace(",", " "))
+        if not tokens and alt.strip() not in ("", "*"):
+            raise ValueError(f"cannot read version range {text!r}")
+        for token in tokens:
+            token = token.strip()
+            if token == "*":
+                continue
+            m = _COMPARATOR.match(token)
+            if m is None:
+                raise ValueError(f"cannot read {token!r} in version range {text!r}")
+            try:
+                bounds.extend(_expand(m.group(1) or "", m.group(2).strip()))
+            except ValueError as exc:
+                raise ValueError(f"version range {text!r}: {exc}") from None
+        alternatives.append(bounds)
+    return alternatives
+
+
+def _natural(part: str) -> tuple[int, int | str]:
+    return (0, int(part)) if part.isdigit() else (1, part)
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: Kind = Kind.same
+    range: str | None = None
+    prerelease: bool = False
+    include: str | None = None
+    exclude: str | None = None
+
+    def check(self) -> None:
+        """Raise ValueError for a policy that could never choose sensibly."""
+        for name in ("include", "exclude"):
+            pattern = getattr(self, name)
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{name}: invalid regular expression {pattern!r}: {exc}") from None
+        if self.range is not None:
+            if self.kind is not Kind.semver:
+                raise ValueError("`range` applies to `kind: semver` only")
+            parse_range(self.range)
+        if self.kind is Kind.regex and not self.include:
+            raise ValueError("`kind: regex` needs `include`, a pattern whose groups order the tags")
+
+    @cached_property
+    def _include(self) -> re.Pattern[str] | None:
+        return re.compile(self.include) if self.include else None
+
+    @cached_property
+    def _exclude(self) -> re.Pattern[str] | None:
+        return re.compile(self.exclude) if self.exclude else None
+
+    @cached_property
+    def _range(self) -> list[list[_Bound]] | None:
+        return parse_range(self.range) if self.range else None
+
+    def describe(self) -> str:
+        bits = [self.kind.value]
+        if self.range:
+            bits.append(self.range)
+        if self.include:
+            bits.append(f"include {self.include}")
+        if self.exclude:
+            bits.append(f"exclude {self.exclude}")
+        return " ".join(bits)
+
+    def sort_key(self, tag: str, created: Mapping[str, datetime] | None = None) -> tuple[Any, ...] | None:
+        """Where a tag ranks under this policy; None when the policy does not admit it."""
+        match = self._include.fullmatch(tag) if self._include else None
+        if self._include is not None and match is None:
+            return None
+        if self._exclude is not None and self._exclude.search(tag):
+            return None
+        if self.kind is Kind.same:
+            return (tag,)
+        if self.kind is Kind.semver:
+            text = match.group(1) if match is not None and match.groups() else tag
+            v = Version.parse(text)
+            if v is None or (v.pre and not self.prerelease):
+                return None
+            if self._range is not None and not any(all(b.allows(v) for b in alt) for alt in self._range):
+                return None
+            return (*v.key(), tag)
+        if self.kind is Kind.numeric:
+            text = match.group(1) if match is not None and match.groups() else tag
+            if not _NUMBER.match(text):
+                return None
+            return (float(text), tag)
+        if self.kind is Kind.regex:
+            assert match is not None
+            groups = match.groups() or (tag,)
+            return (*(_natural(g or "") for g in groups), tag)
+        when = (created or {}).get(tag)
+        if when is None:
+            return None
+        return (when.timestamp(), tag)
+
+    def admitted(self, tags: Iterable[str], created: Mapping[str, datetime] | None = None) -> list[str]:
+        """The tags this policy admits, lowest rank first."""
+        keyed = [(k, t) for t in set(tags) if (k := self.sort_key(t, created)) is not None]
+        return [t for _, t in sorted(keyed)]
+
+    def best(self, tags: Iterable[str], created: Mapping[str, datetime] | None = None) -> str | None:
+        ranked = self.admitted(tags, created)
+        return ranked[-1] if ranked else None
+
+    def newer(self, tags: Iterable[str], known: Iterable[str],
+              created: Mapping[str, datetime] | None = None) -> list[str]:
+        """Admitted tags not in `known` that rank above every admitted known tag (new releases,
+        not the history the catalog chose to leave out)."""
+        known_set = set(known)
+        ranked = self.admitted(set(tags) | known_set, created)
+        admitted_known = [i for i, t in enumerate(ranked) if t in known_set]
+        start = admitted_known[-1] + 1 if admitted_known else 0
+        return [t for t in ranked[start:] if t not in known_set]

@@ -1,0 +1,112 @@
+"""Tag policies choose which tag a catalog entry follows; pure functions over tag lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tagsync.policy import Kind, Policy, Version, parse_range
+
+TAGS = ["1.0.0", "1.2.0", "1.2.3", "1.10.0", "2.0.0-rc1", "2.0.0", "latest", "v1.11.0", "1.3"]
+
+
+def test_same_admits_every_tag_and_changes_nothing():
+    assert Policy().best(["3.6-ubuntu"]) == "3.6-ubuntu"
+
+
+def test_semver_picks_the_highest_release():
+    assert Policy(Kind.semver).best(TAGS) == "2.0.0"
+
+
+def test_semver_orders_numerically_not_lexically():
+    assert Policy(Kind.semver, range="<2").best(TAGS) == "v1.11.0"
+
+
+def test_semver_range_with_two_bounds():
+    assert Policy(Kind.semver, range=">=1.2 <1.10").best(TAGS) == "1.3"
+
+
+def test_semver_caret_and_tilde():
+    assert Policy(Kind.semver, range="^1.2").best(TAGS) == "v1.11.0"
+    assert Policy(Kind.semver, range="~1.2").best(TAGS) == "1.2.3"
+
+
+def test_semver_x_range_and_alternatives():
+    assert Policy(Kind.semver, range="1.2.x || 1.0.0").admitted(TAGS) == ["1.0.0", "1.2.0", "1.2.3"]
+
+
+def test_semver_skips_prereleases_by_default():
+    assert "2.0.0-rc1" not in Policy(Kind.semver).admitted(TAGS)
+
+
+def test_semver_prereleases_on_request_rank_below_their_release():
+    ranked = Policy(Kind.semver, prerelease=True).admitted(TAGS)
+    assert ranked[-2:] == ["2.0.0-rc1", "2.0.0"]
+
+
+def test_semver_upper_bound_excludes_its_prereleases():
+    assert Policy(Kind.semver, range="<2", prerelease=True).best(["1.9.0", "2.0.0-rc1"]) == "1.9.0"
+
+
+def test_semver_more_specific_tag_wins_a_tie():
+    assert Policy(Kind.semver).best(["1.2", "1.2.0"]) == "1.2.0"
+
+
+def test_semver_with_a_capture_group_reads_the_version_out_of_the_tag():
+    policy = Policy(Kind.semver, include=r"(.+)-alpine")
+    assert policy.best(["3.9.1-alpine", "3.10.0-alpine", "3.11.0"]) == "3.10.0-alpine"
+
+
+def test_regex_orders_by_capture_groups_numerically():
+    policy = Policy(Kind.regex, include=r"(\d+)\.(\d+)-ubuntu")
+    assert policy.best(["3.6-ubuntu", "3.10-ubuntu", "3.9-ubuntu", "3.11-debian"]) == "3.10-ubuntu"
+
+
+def test_exclude_filters_any_kind():
+    policy = Policy(Kind.semver, exclude=r"^1\.1")
+    assert policy.best(["1.0.0", "1.1.0", "1.10.0"]) == "1.0.0"
+
+
+def test_numeric():
+    assert Policy(Kind.numeric).best(["9", "10", "build-11", "latest"]) == "10"
+
+
+def test_newest_uses_creation_time_and_skips_undated_tags():
+    created = {"a": datetime(2024, 1, 1, tzinfo=UTC), "b": datetime(2025, 1, 1, tzinfo=UTC)}
+    assert Policy(Kind.newest).best(["a", "b", "c"], created) == "b"
+
+
+def test_nothing_admitted_gives_none():
+    assert Policy(Kind.semver, range=">=5").best(TAGS) is None
+
+
+def test_newer_lists_only_tags_above_what_the_catalog_knows():
+    policy = Policy(Kind.regex, include=r"(\d+)\.(\d+)-ubuntu")
+    tags = ["3.5-ubuntu", "3.6-ubuntu", "3.7-ubuntu", "3.8-ubuntu", "latest"]
+    assert policy.newer(tags, known=["3.6-ubuntu", "latest"]) == ["3.7-ubuntu", "3.8-ubuntu"]
+
+
+def test_newer_with_nothing_known_lists_every_admitted_tag():
+    assert Policy(Kind.numeric).newer(["2", "1", "x"], known=[]) == ["1", "2"]
+
+
+@pytest.mark.parametrize(("policy", "message"), [
+    (Policy(Kind.regex), "needs `include`"),
+    (Policy(Kind.semver, range=">=banana"), "not a version"),
+    (Policy(Kind.numeric, range=">=1"), "applies to"),
+    (Policy(Kind.regex, include="(unclosed"), "invalid regular expression"),
+])
+def test_invalid_policies_say_why(policy, message):
+    with pytest.raises(ValueError, match=message):
+        policy.check()
+
+
+def test_version_parse_rejects_non_versions():
+    assert Version.parse("3.6-ubuntu") is not None  # a pre-release to semver
+    assert Version.parse("latest") is None
+    assert Version.parse("01.2.3") is None
+
+
+def test_range_parse_accepts_commas():
+    assert len(parse_range(">=1.2, <2")[0]) == 2
