@@ -6,6 +6,7 @@ Validation errors name the key path and the line in the config file, because a u
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tagsync.catalog.path import parse_path
 from tagsync.errors import ConfigError, PathSyntaxError
+from tagsync.policy import Kind, Policy
 from tagsync.reference import ImageName
 from tagsync.secrets import resolve, validate_ref
 
@@ -39,6 +41,48 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class PolicyConfig(_Model):
+    """Which tag an entry follows (see `tagsync.policy`); `same` keeps the tag, follows its digest."""
+
+    kind: Kind = Kind.same
+    range: str | None = None
+    prerelease: bool = False
+    include: str | None = None
+    exclude: str | None = None
+
+    @model_validator(mode="after")
+    def _sensible(self) -> PolicyConfig:
+        self.to_policy().check()
+        return self
+
+    def to_policy(self) -> Policy:
+        return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude)
+
+
+class NewImagesConfig(_Model):
+    """Add repositories that appear in the registry as new catalog entries, from a template.
+
+    The namespace is the image template's (`lablup/kernel-{name}` → `lablup`, names matching
+    `kernel-*`). `template` is YAML for one entry; `${name}` (any image template field),
+    `${repository}`, `${tag}` and `${digest}` are filled in and written in the template's quoting.
+    """
+
+    template: str
+    tag: str = "latest"  # the tag a new entry starts with, unless the policy chooses one
+    exclude: list[str] = []  # repository names (globs) never added
+
+    @field_validator("template")
+    @classmethod
+    def _is_mapping(cls, value: str) -> str:
+        try:
+            data = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"template is not YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError("template must be a YAML mapping (one catalog entry)")
+        return value
+
+
 class CatalogConfig(_Model):
     """One YAML file and how to find image references in it."""
 
@@ -55,6 +99,10 @@ class CatalogConfig(_Model):
     placeholders: tuple[str, ...] = ("x", "")
     update_placeholders: bool = False
     pointer_prefix: str = ":"
+    policy: PolicyConfig = PolicyConfig()
+    policies: dict[str, PolicyConfig] = {}  # image name glob -> policy, first match wins
+    new_tags: bool = False  # append tags the policy admits as new [tag, digest] pairs
+    new_images: NewImagesConfig | None = None
 
     @field_validator("entries", "pairs", "tag", "digest")
     @classmethod
@@ -78,13 +126,28 @@ class CatalogConfig(_Model):
 
     @model_validator(mode="after")
     def _one_shape(self) -> CatalogConfig:
-        if self.pairs is None and self.digest is None:
-            raise ValueError("set either `pairs` (a list of [tag, digest]) or `tag` + `digest`")
+        if self.pairs is None and self.tag is None:
+            raise ValueError("set either `pairs` (a list of [tag, digest]) or `tag` (+ `digest`)")
         if self.pairs is not None and (self.digest is not None or self.tag is not None):
             raise ValueError("`pairs` and `tag`/`digest` are two shapes; choose one")
         if self.digest is not None and self.tag is None:
             raise ValueError("`digest` needs `tag`: the field holding the tag to follow")
+        policies = [self.policy, *self.policies.values()]
+        if self.tag is not None and self.digest is None and any(p.kind is Kind.same for p in policies):
+            raise ValueError("`tag` without `digest` only makes sense with a policy that moves the "
+                             "tag (semver, regex, numeric, newest)")
+        if self.new_tags and self.pairs is None:
+            raise ValueError("`new_tags` appends [tag, digest] pairs: it needs the `pairs` shape")
+        if self.new_tags and any(p.kind is Kind.same and not p.include for p in policies):
+            raise ValueError("`new_tags` needs a policy that says which tags to add "
+                             "(a kind other than `same`, or `include`)")
         return self
+
+    def policy_for(self, image: str) -> Policy:
+        for pattern, policy in self.policies.items():
+            if fnmatch.fnmatchcase(image, pattern):
+                return policy.to_policy()
+        return self.policy.to_policy()
 
     def template_fields(self) -> list[str]:
         return TEMPLATE_FIELD.findall(self.image)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 
+from tagsync.catalog.append import Append, check_appended, plan_append
 from tagsync.catalog.document import (
     Document,
     Located,
@@ -25,10 +26,17 @@ from tagsync.catalog.document import (
     parse_documents,
     pick_document,
     require_editable,
+    to_python,
 )
 from tagsync.catalog.path import Path, format_path, parse_path
 from tagsync.catalog.scalar import render_scalar
-from tagsync.errors import EditConflictError, NotAScalarError, UnsupportedScalarError
+from tagsync.catalog.document import Sequence as SeqNode
+from tagsync.errors import (
+    EditConflictError,
+    NotAScalarError,
+    SharedValueError,
+    UnsupportedScalarError,
+)
 
 _STR_TAG = "tag:yaml.org,2002:str"
 
@@ -51,7 +59,7 @@ class Splice:
     start: int
     end: int
     text: str
-    edit: Edit
+    edit: Edit | Append
     old: str
 
 
@@ -108,10 +116,23 @@ class Catalog:
             rendered = " " + rendered  # empty value right after `key:` or `-`
         return Splice(start, end, rendered, edit, node.value)
 
-    def apply(self, edits: Iterable[Edit], allow_anchor: bool = False) -> str:
+    def apply(self, edits: Iterable[Edit | Append], allow_anchor: bool = False) -> str:
         """The new text with every edit applied, or an error and no partial result."""
         splices: dict[int, Splice] = {}
+        inserts: list[Splice] = []
+        grown: dict[tuple[int, Path], list[Append]] = {}
         for edit in edits:
+            if isinstance(edit, Append):
+                found = self.locate(edit.path, edit.doc)
+                if found.shared_by is not None:
+                    raise SharedValueError(
+                        f"{format_path(edit.path)} is shared through anchor &{found.shared_by.name}; "
+                        "adding to it would change every user of that anchor",
+                        file=self.file, line=found.node.line, column=found.node.column)
+                at, text = plan_append(self.text, found.node, edit, self.file)
+                inserts.append(Splice(at, at, text, edit, ""))
+                grown.setdefault((edit.doc, edit.path), []).append(edit)
+                continue
             splice = self.plan_splice(edit, allow_anchor)
             if splice is None:
                 continue
@@ -123,11 +144,23 @@ class Catalog:
                     file=self.file,
                 )
             splices[splice.start] = splice
-        return splice_text(self.text, sorted(splices.values(), key=lambda s: s.start))
+        ordered = sorted([*inserts, *splices.values()], key=lambda s: (s.start, s.end > s.start))
+        new_text = splice_text(self.text, ordered)
+        for (doc, path), appends in grown.items():
+            before = self.locate(path, doc).node
+            assert isinstance(before, SeqNode)
+            expected = [a if a.entry is None else Append(a.path, a.values, a.entry, a.doc,
+                                                         _entry_value(a.entry)) for a in appends]
+            check_appended(new_text, doc, path, len(before.items), expected, self.file)
+        return new_text
 
     def render(self, text: str) -> bytes:
         """Encode edited text the way the file was (UTF-8, BOM kept)."""
         return encode(text, self.had_bom)
+
+
+def _entry_value(entry: str) -> object:
+    return to_python(parse_documents(entry, "template")[0].root)
 
 
 def splice_text(text: str, ordered: Sequence[Splice]) -> str:

@@ -14,21 +14,46 @@ from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
 from tagsync.config import TEMPLATE_FIELD, CatalogConfig, DigestFormat
 from tagsync.errors import CatalogError, InvalidReferenceError
+from tagsync.policy import Kind, Policy
 from tagsync.reference import ImageName
 
 
 @dataclass(frozen=True)
 class Slot:
-    """A digest value in a file that follows (image, tag)."""
+    """A reference in a file that follows (image, tag): a digest, and the tag itself when a
+    policy may move it (`tag_path`). `path` is None for a tag with no digest beside it."""
 
     catalog: str
     file: str
     doc: int
-    path: Path
+    path: Path | None
     line: int
     image: ImageName
     tag: str
     current: str
+    format: DigestFormat
+    platform: str | None
+    tag_path: Path | None = None  # set when the policy may rewrite the tag
+    tag_line: int = 0
+    policy: Policy = Policy()
+
+    @property
+    def moves(self) -> bool:
+        return self.tag_path is not None and self.policy.kind is not Kind.same
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A [tag, digest] list that may gain the new tags its policy admits (`new_tags`)."""
+
+    catalog: str
+    file: str
+    doc: int
+    path: Path  # the list
+    line: int
+    image: ImageName
+    known: tuple[str, ...]
+    policy: Policy
     format: DigestFormat
     platform: str | None
 
@@ -94,9 +119,18 @@ def _image_name(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> str:
 
 def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[Note]]:
     """Every digest reference the config describes in this file."""
+    slots, notes, _ = find_references(cfg, catalog)
+    return slots, notes
+
+
+def find_references(
+    cfg: CatalogConfig, catalog: Catalog
+) -> tuple[list[Slot], list[Note], list[Growth]]:
+    """Slots to follow, entries left alone (and why), and tag lists that may grow."""
     file = catalog.file or cfg.file
     slots: list[Slot] = []
     notes: list[Note] = []
+    growths: list[Growth] = []
     root = catalog.document(cfg.doc).root
     entries = _expand(root, parse_path(cfg.entries))
     if not entries:
@@ -109,7 +143,20 @@ def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[N
         except (CatalogError, InvalidReferenceError) as exc:
             notes.append(Note(cfg.name, file, entry_node.line, "?", "", exc.message))
             continue
-        for tag_path, digest_path in _pairs(cfg, catalog, entry_path):
+        policy = cfg.policy_for(str(image))
+        if cfg.tag is not None:
+            slot_or_note = _tag_slot(cfg, catalog, file, entry_path, image, policy)
+            if isinstance(slot_or_note, Slot):
+                slots.append(slot_or_note)
+            elif slot_or_note is not None:
+                notes.append(slot_or_note)
+            continue
+        pairs = _pairs(cfg, catalog, entry_path)
+        if cfg.new_tags:
+            growth = _growth(cfg, catalog, file, entry_path, image, policy, pairs)
+            if growth is not None:
+                growths.append(growth)
+        for tag_path, digest_path in pairs:
             tag_node = _scalar(catalog, cfg.doc, tag_path)
             found = _located(catalog, cfg.doc, digest_path)
             if tag_node is None or found is None or not isinstance(found.node, Scalar):
@@ -125,7 +172,52 @@ def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[N
                 continue
             slots.append(Slot(cfg.name, file, cfg.doc, digest_path, digest_node.line, image, tag,
                               current, cfg.digest_format, cfg.platform))
-    return slots, notes
+    return slots, notes, growths
+
+
+def _tag_slot(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, image: ImageName,
+              policy: Policy) -> Slot | Note | None:
+    """The `tag` (+ `digest`) shape: one slot per entry; a moving policy may rewrite the tag."""
+    assert cfg.tag is not None
+    tag_path = entry + parse_path(cfg.tag)
+    tag_found = _located(catalog, cfg.doc, tag_path)
+    if tag_found is None or not isinstance(tag_found.node, Scalar):
+        return None
+    tag_node = tag_found.node
+    tag = tag_node.value
+    moves = policy.kind is not Kind.same
+    if moves and tag_found.shared_by is not None:
+        return Note(cfg.name, file, tag_node.line, str(image), tag,
+                    f"tag is shared through anchor &{tag_found.shared_by.name} "
+                    f"(line {tag_found.shared_by.line}); the policy cannot move it here")
+    digest_path = entry + parse_path(cfg.digest) if cfg.digest is not None else None
+    current, line = "", tag_node.line
+    if digest_path is not None:
+        found = _located(catalog, cfg.doc, digest_path)
+        if found is None or not isinstance(found.node, Scalar):
+            return None
+        current, line = found.node.value, found.node.line
+        reason = _leave_alone(cfg, tag, current)
+        if reason is None and found.shared_by is not None:
+            reason = (f"value is shared through anchor &{found.shared_by.name} "
+                      f"(line {found.shared_by.line}); edit the anchor's entry")
+        if reason is not None:
+            return Note(cfg.name, file, line, str(image), tag, reason)
+    return Slot(cfg.name, file, cfg.doc, digest_path, line, image, tag, current,
+                cfg.digest_format, cfg.platform,
+                tag_path if moves else None, tag_node.line, policy)
+
+
+def _growth(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, image: ImageName,
+            policy: Policy, pairs: list[tuple[Path, Path]]) -> Growth | None:
+    assert cfg.pairs is not None
+    list_path = entry + parse_path(cfg.pairs)
+    found = _located(catalog, cfg.doc, list_path)
+    if found is None or not isinstance(found.node, Sequence) or found.shared_by is not None:
+        return None
+    known = tuple(n.value for p, _ in pairs if (n := _scalar(catalog, cfg.doc, p)) is not None)
+    return Growth(cfg.name, file, cfg.doc, list_path, found.node.line, image, known, policy,
+                  cfg.digest_format, cfg.platform)
 
 
 def _pairs(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> list[tuple[Path, Path]]:
