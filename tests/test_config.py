@@ -76,3 +76,38 @@ def test_missing_token_variable_is_named(tmp_path: Path, monkeypatch: pytest.Mon
     assert cfg.git is not None
     with pytest.raises(ConfigError, match="NOPE_TOKEN is not set"):
         cfg.git.resolve_token()
+
+
+POLICY_BASE = """\
+catalogs:
+  - name: a
+    file: a.yml
+    image: "x/{name}"
+"""
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("    tag: .tag\n", "`tag` without `digest`"),
+    ("    tag: .tag\n    digest: .d\n    policy: {kind: semver, range: '>=x'}\n", "not a version"),
+    ("    pairs: .tags\n    new_tags: true\n", "`new_tags` needs a policy"),
+    ("    tag: .tag\n    digest: .d\n    new_tags: true\n    policy: {kind: numeric}\n",
+     "needs the `pairs` shape"),
+    ("    pairs: .tags\n    policy: {kind: regex}\n", "needs `include`"),
+])
+def test_policy_mistakes_are_explained_with_their_line(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(write(tmp_path, POLICY_BASE + extra))
+    assert err.value.line is not None
+
+
+def test_per_image_policies_take_the_first_matching_glob(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, POLICY_BASE + """\
+    pairs: .tags
+    new_tags: true
+    policies:
+      "x/py*": {kind: numeric}
+      "*": {kind: semver}
+"""))
+    cat = config.catalogs[0]
+    assert cat.policy_for("x/python").kind == "numeric"
+    assert cat.policy_for("x/r").kind == "semver"

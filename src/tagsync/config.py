@@ -132,7 +132,8 @@ class CatalogConfig(_Model):
             raise ValueError("`pairs` and `tag`/`digest` are two shapes; choose one")
         if self.digest is not None and self.tag is None:
             raise ValueError("`digest` needs `tag`: the field holding the tag to follow")
-        policies = [self.policy, *self.policies.values()]
+        # The default applies unless a catch-all `"*"` entry shadows it.
+        policies = [*self.policies.values(), *([self.policy] if "*" not in self.policies else [])]
         if self.tag is not None and self.digest is None and any(p.kind is Kind.same for p in policies):
             raise ValueError("`tag` without `digest` only makes sense with a policy that moves the "
                              "tag (semver, regex, numeric, newest)")

@@ -67,7 +67,8 @@ class Built:
         return str(doc["config"]["digest"])
 
 
-def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> Built:
+def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",),
+                created: str | None = None) -> Built:
     """A tiny image whose digests depend only on `content` (and the platforms)."""
     blobs: dict[str, bytes] = {}
     manifests: list[tuple[str, bytes]] = []
@@ -76,7 +77,7 @@ def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",)) -> 
         layer = layer_tar({"etc/tagsync-demo": f"{content}\n{platform}\n".encode()})
         diff_id = sha256(gzip.decompress(layer))
         config = json.dumps({
-            "architecture": arch, "os": os_,
+            "architecture": arch, "os": os_, **({"created": created} if created else {}),
             "config": {"Env": ["PATH=/usr/bin"], "Labels": {"content": content}},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }, sort_keys=True).encode()

@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tagsync.catalog.append import Append
 from tagsync.catalog.edit import Edit
-from tagsync.catalog.locate import Note, Slot
-from tagsync.catalog.path import format_path
+from tagsync.catalog.locate import Growth, Note, Slot
+from tagsync.catalog.path import format_path, parse_path
 from tagsync.config import Config
-from tagsync.registry import Observation, Want
+from tagsync.registry import Observation, TagList, TagQuery, Want
 
 
 @dataclass(frozen=True)
 class Change:
+    """One edit: `set` a value (digest, or the tag a policy moved), or `append` a new
+    [tag, digest] item (`values`) or a new entry (`entry`, YAML text) to the list at `path`."""
+
     catalog: str
     file: str
     doc: int
@@ -28,9 +32,23 @@ class Change:
     old: str
     new: str
     reason: str
+    kind: str = "set"
+    values: tuple[str, ...] = ()
+    entry: str | None = None
 
-    def edit(self) -> Edit:
+    def edit(self) -> Edit | Append:
+        if self.kind == "append":
+            return Append(parse_path(self.path), self.values, self.entry, self.doc)
         return Edit.parse(self.path, self.new, self.doc)
+
+    def describe(self) -> str:
+        if self.kind == "append" and self.entry is not None:
+            return f"new entry {self.image}:{self.tag} @ {self.new}"
+        if self.kind == "append":
+            return f"new tag {self.image}:{self.tag} @ {self.new}"
+        if self.reason.startswith("policy"):
+            return f"{self.image} tag {self.old} -> {self.new} ({self.reason})"
+        return f"{self.image}:{self.tag} {self.old or '(empty)'} -> {self.new}"
 
 
 @dataclass(frozen=True)
@@ -57,28 +75,111 @@ class Plan:
         return out
 
 
-def want_of(slot: Slot) -> Want:
-    return Want(slot.image, slot.tag, slot.format, slot.platform)
+def want_of(slot: Slot, tag: str | None = None) -> Want:
+    return Want(slot.image, tag or slot.tag, slot.format, slot.platform)
+
+
+def tag_queries(slots: Iterable[Slot], growths: Iterable[Growth]) -> set[TagQuery]:
+    """Which repositories must list their tags: those whose entries a policy may move or grow."""
+    out = {TagQuery(s.image, s.policy.kind == "newest") for s in slots if s.moves}
+    out |= {TagQuery(g.image, g.policy.kind == "newest") for g in growths}
+    return out
+
+
+def _tag_list(tag_lists: Mapping[TagQuery, TagList], image: object, newest: bool) -> TagList | None:
+    return tag_lists.get(TagQuery(image, newest))  # type: ignore[arg-type]
+
+
+def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList]) -> dict[Slot, str | None]:
+    """The tag each slot should follow after this run (None: the registry could not say)."""
+    out: dict[Slot, str | None] = {}
+    for slot in slots:
+        if not slot.moves:
+            out[slot] = slot.tag
+            continue
+        listing = _tag_list(tag_lists, slot.image, slot.policy.kind == "newest")
+        if listing is None or listing.error is not None:
+            out[slot] = None
+        else:
+            out[slot] = slot.policy.best(listing.tags, listing.created)
+    return out
+
+
+def new_tags(growths: Iterable[Growth], tag_lists: Mapping[TagQuery, TagList]) -> dict[Growth, list[str]]:
+    """Tags each growing list should gain, in the policy's order."""
+    out: dict[Growth, list[str]] = {}
+    for g in growths:
+        listing = _tag_list(tag_lists, g.image, g.policy.kind == "newest")
+        if listing is not None and listing.error is None:
+            found = g.policy.newer(listing.tags, g.known, listing.created)
+            if found:
+                out[g] = found
+    return out
+
+
+def wants(targets: Mapping[Slot, str | None], growing: Mapping[Growth, list[str]]) -> set[Want]:
+    out = {want_of(s, t) for s, t in targets.items() if t is not None and s.path is not None}
+    out |= {Want(g.image, t, g.format, g.platform) for g, tags in growing.items() for t in tags}
+    return out
+
+
+def _error(obs: Observation | None) -> str:
+    return obs.error.message if obs is not None and obs.error else "not observed"
 
 
 def make_plan(
-    slots: Iterable[Slot], observations: Mapping[Want, Observation], notes: Iterable[Note] = ()
+    slots: Iterable[Slot],
+    observations: Mapping[Want, Observation],
+    notes: Iterable[Note] = (),
+    tag_lists: Mapping[TagQuery, TagList] | None = None,
+    growths: Iterable[Growth] = (),
 ) -> Plan:
+    tag_lists = tag_lists or {}
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
-    for slot in sorted(slots, key=lambda s: (s.file, s.doc, s.line, s.path)):
-        obs = observations.get(want_of(slot))
+    slot_list = sorted(slots, key=lambda s: (s.file, s.doc, s.line, format_path(s.path or ())))
+    targets = choose_tags(slot_list, tag_lists)
+    for slot in slot_list:
         image = str(slot.image)
-        if obs is None or obs.value is None:
-            error = obs.error.message if obs is not None and obs.error else "not observed"
+        target = targets[slot]
+        if target is None:
+            listing = _tag_list(tag_lists, slot.image, slot.policy.kind == "newest")
+            error = (listing.error.message if listing is not None and listing.error is not None
+                     else f"no tag matches the policy ({slot.policy.describe()})")
             plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, slot.tag, error))
-        elif obs.value == slot.current:
-            plan.up_to_date += 1
+            continue
+        changes: list[Change] = []
+        if slot.path is not None:
+            obs = observations.get(want_of(slot, target))
+            if obs is None or obs.value is None:  # never move a tag whose digest is unknown
+                plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
+                                             _error(obs)))
+                continue
+            if obs.value != slot.current or target != slot.tag:
+                changes.append(Change(
+                    slot.catalog, slot.file, slot.doc, format_path(slot.path), slot.line, image,
+                    target, slot.current, obs.value,
+                    "digest filled in" if not slot.current else
+                    "digest changed" if target == slot.tag else f"tag moved to {target}"))
+        if target != slot.tag and slot.tag_path is not None:
+            changes.insert(0, Change(
+                slot.catalog, slot.file, slot.doc, format_path(slot.tag_path), slot.tag_line, image,
+                slot.tag, slot.tag, target, f"policy {slot.policy.describe()}"))
+        if changes:
+            plan.changes.extend(changes)
         else:
+            plan.up_to_date += 1
+    for growth, tags in sorted(new_tags(growths, tag_lists).items(),
+                               key=lambda kv: (kv[0].file, kv[0].line)):
+        for tag in tags:
+            obs = observations.get(Want(growth.image, tag, growth.format, growth.platform))
+            if obs is None or obs.value is None:
+                plan.failures.append(Failure(growth.catalog, growth.file, growth.line,
+                                             str(growth.image), tag, _error(obs)))
+                continue
             plan.changes.append(Change(
-                slot.catalog, slot.file, slot.doc, format_path(slot.path), slot.line, image,
-                slot.tag, slot.current, obs.value,
-                "digest changed" if slot.current else "digest filled in",
-            ))
+                growth.catalog, growth.file, growth.doc, format_path(growth.path), growth.line,
+                str(growth.image), tag, "", obs.value, f"new tag ({growth.policy.describe()})",
+                kind="append", values=(tag, obs.value)))
     return plan
 
 
@@ -88,6 +189,5 @@ def commit_message(config: Config, plan: Plan) -> str:
     target = config.git or config.github
     template = target.message if target is not None else "tagsync: update {count} image digest(s)"
     subject = template.format(count=len(plan.changes), catalogs=", ".join(catalogs))
-    body = [f"- {c.image}:{c.tag} {c.old or '(empty)'} -> {c.new} ({c.file}:{c.line})"
-            for c in plan.changes]
+    body = [f"- {c.describe()} ({c.file}:{c.line})" for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"

@@ -15,13 +15,32 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.locate import Note, Slot, find_slots
+from tagsync.catalog.locate import Growth, Note, Slot, find_references
 from tagsync.config import Config
 from tagsync.errors import BranchMovedError, DeadlineError, RegistryError
-from tagsync.plan import Change, Failure, Plan, commit_message, make_plan, want_of
+from tagsync.plan import (
+    Change,
+    Failure,
+    Plan,
+    choose_tags,
+    commit_message,
+    make_plan,
+    new_tags,
+    tag_queries,
+    wants,
+)
 from tagsync.publish import Publisher, Snapshot
 from tagsync.publish.files import FilesPublisher
-from tagsync.registry import Observation, Want, observe, open_sources, stats_of
+from tagsync.registry import (
+    Observation,
+    TagList,
+    TagQuery,
+    Want,
+    list_tags,
+    observe,
+    open_sources,
+    stats_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,28 +90,53 @@ def make_publisher(config: Config) -> Publisher:
     return git_publisher(config.git, config.base_dir)
 
 
-def _read_catalogs(
-    config: Config, snap: Snapshot
-) -> tuple[dict[str, Catalog], list[Slot], list[Note]]:
-    catalogs: dict[str, Catalog] = {}
-    slots: list[Slot] = []
-    notes: list[Note] = []
+@dataclass
+class _Read:
+    catalogs: dict[str, Catalog]
+    slots: list[Slot]
+    notes: list[Note]
+    growths: list[Growth]
+
+
+def _read_catalogs(config: Config, snap: Snapshot) -> _Read:
+    read = _Read({}, [], [], [])
     for cfg in config.catalogs:
-        if cfg.file not in catalogs:
-            catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
-        found, skipped = find_slots(cfg, catalogs[cfg.file])
-        slots.extend(found)
-        notes.extend(skipped)
-    return catalogs, slots, notes
+        if cfg.file not in read.catalogs:
+            read.catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
+        found, skipped, growths = find_references(cfg, read.catalogs[cfg.file])
+        read.slots.extend(found)
+        read.notes.extend(skipped)
+        read.growths.extend(growths)
+    return read
 
 
-async def _observe(config: Config, wants: set[Want], progress: Progress | None,
-                   deadline: float | None = None) -> tuple[dict[Want, Observation], dict[str, Any]]:
-    sources = open_sources(config, {w.image.registry for w in wants})
+@dataclass
+class _Known:
+    """Registry answers kept across re-plans: they do not depend on the branch."""
+
+    tags: dict[TagQuery, TagList] = field(default_factory=dict)
+    digests: dict[Want, Observation] = field(default_factory=dict)
+
+
+async def _observe(config: Config, read: _Read, known: _Known, progress: Progress | None,
+                   deadline: float | None = None) -> dict[str, Any]:
+    """Ask the registries what the plan needs and `known` lacks: tag lists first (policies
+    choose tags from them), then one digest per (image, tag)."""
+    queries = tag_queries(read.slots, read.growths) - known.tags.keys()
+    hosts = {q.image.registry for q in queries} | {s.image.registry for s in read.slots}
+    if not hosts:
+        return {}
+    sources = open_sources(config, hosts)
     try:
-        found = await observe(wants, sources, config.run.concurrency, progress, deadline)
+        if queries:
+            known.tags.update(await list_tags(queries, sources, config.run.concurrency, deadline))
+        needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags))
+        missing = needed - known.digests.keys()
+        if missing:
+            known.digests.update(
+                await observe(missing, sources, config.run.concurrency, progress, deadline))
         stats = stats_of(sources)
-        return found, {k: v for k, v in asdict(stats).items() if v is not None}
+        return {k: v for k, v in asdict(stats).items() if v is not None}
     finally:
         for s in sources.values():
             await s.aclose()
@@ -129,28 +173,27 @@ def run(
     """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known."""
     publisher = publisher or make_publisher(config)
     summary = Summary(dry_run=dry_run, target=publisher.describe())
-    observations: dict[Want, Observation] = {}
+    known = _Known()
     attempts = config.publish_retries + 1
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        catalogs, slots, notes = _read_catalogs(config, snap)
-        missing = {want_of(s) for s in slots} - observations.keys()
-        if missing:
-            found, stats = asyncio.run(_observe(config, missing, progress, deadline))
-            observations.update(found)
-            for key, value in stats.items():  # a re-plan adds to what the first pass cost
-                if isinstance(value, int):
-                    summary.requests[key] = summary.requests.get(key, 0) + value
-                else:
-                    summary.requests[key] = value
-        deferred = [o for o in observations.values() if isinstance(o.error, DeadlineError)]
-        summary.deferred = sorted(f"{o.want.image}:{o.want.tag}" for o in deferred)
-        if slots and all(o.value is None for o in observations.values()) and not deferred:
-            first = next(o.error for o in observations.values() if o.error is not None)
+        read = _read_catalogs(config, snap)
+        stats = asyncio.run(_observe(config, read, known, progress, deadline))
+        for key, value in stats.items():  # a re-plan adds to what the first pass cost
+            if isinstance(value, int):
+                summary.requests[key] = summary.requests.get(key, 0) + value
+            else:
+                summary.requests[key] = value
+        errors = [o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
+        summary.deferred = sorted({e.image or "?" for e in errors if isinstance(e, DeadlineError)})
+        answered = [e for e in errors if e is None]
+        if errors and not answered and not summary.deferred:
+            first = next(e for e in errors if e is not None)
             raise RegistryError(f"no registry answered; first error: {first.message}",
                                 image=first.image)
-        plan = make_plan(slots, observations, notes)
+        plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths)
+        catalogs = read.catalogs
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date

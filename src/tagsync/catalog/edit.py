@@ -28,9 +28,9 @@ from tagsync.catalog.document import (
     require_editable,
     to_python,
 )
+from tagsync.catalog.document import Sequence as SeqNode
 from tagsync.catalog.path import Path, format_path, parse_path
 from tagsync.catalog.scalar import render_scalar
-from tagsync.catalog.document import Sequence as SeqNode
 from tagsync.errors import (
     EditConflictError,
     NotAScalarError,
@@ -138,6 +138,7 @@ class Catalog:
                 continue
             other = splices.get(splice.start)
             if other is not None and other.text != splice.text:
+                assert isinstance(other.edit, Edit)  # insertions are kept apart
                 raise EditConflictError(
                     f"{format_path(edit.path)} is edited twice with different values "
                     f"({other.edit.value!r} and {edit.value!r})",

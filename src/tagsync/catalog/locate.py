@@ -7,7 +7,7 @@ why, so the report can show them instead of silently skipping.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tagsync.catalog.document import Alias, Located, Mapping, Node, Scalar, Sequence, locate
 from tagsync.catalog.edit import Catalog
@@ -35,7 +35,7 @@ class Slot:
     platform: str | None
     tag_path: Path | None = None  # set when the policy may rewrite the tag
     tag_line: int = 0
-    policy: Policy = Policy()
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def moves(self) -> bool:

@@ -6,17 +6,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from tagsync.config import Config, DigestFormat
 from tagsync.errors import DeadlineError, TagsyncError
 from tagsync.reference import ImageName
-from tagsync.registry.base import Source, digest_value
+from tagsync.registry.base import Source, digest_value, tag_times
 from tagsync.registry.layout import LayoutSource
 from tagsync.registry.oci import OciRegistry, RetryPolicy, Stats, default_url
 
-__all__ = ["Observation", "Source", "Want", "observe", "open_sources"]
+__all__ = ["Observation", "Source", "TagList", "TagQuery", "Want", "list_tags", "observe",
+           "open_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,52 @@ class Observation:
     want: Want
     value: str | None
     error: TagsyncError | None
+
+
+@dataclass(frozen=True)
+class TagQuery:
+    """Which tags does this repository have (and, for `newest`, when was each created)?"""
+
+    image: ImageName
+    times: bool = False
+
+
+@dataclass(frozen=True)
+class TagList:
+    query: TagQuery
+    tags: tuple[str, ...] = ()
+    created: dict[str, datetime] = field(default_factory=dict, compare=False, hash=False)
+    error: TagsyncError | None = field(default=None, compare=False, hash=False)
+
+
+async def list_tags(
+    queries: Iterable[TagQuery],
+    sources: dict[str, Source],
+    concurrency: int = 16,
+    deadline: float | None = None,
+) -> dict[TagQuery, TagList]:
+    """List each repository's tags once; a failure is recorded per repository."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(q: TagQuery) -> TagList:
+        async with gate:
+            if deadline is not None and time.monotonic() >= deadline:
+                return TagList(q, error=DeadlineError(
+                    "tags not listed: the run's time was up; left for the next run",
+                    image=str(q.image)))
+            try:
+                source = sources[q.image.registry]
+                tags = tuple(await source.list_tags(q.image))
+                created = await tag_times(source, q.image, tags) if q.times else {}
+                return TagList(q, tags, created)
+            except TagsyncError as exc:
+                if exc.image is None:
+                    exc.image = str(q.image)
+                log.info("%s", exc)
+                return TagList(q, error=exc)
+
+    results = await asyncio.gather(*(one(q) for q in sorted(set(queries), key=str)))
+    return {r.query: r for r in results}
 
 
 def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+from datetime import datetime
 from typing import Protocol
 
 from tagsync.config import DigestFormat
+from tagsync.errors import RegistryError
 from tagsync.reference import ImageName, short, validate_digest
 from tagsync.registry.manifest import (
     INDEX_TYPES,
@@ -28,6 +33,10 @@ class Source(Protocol):
         ...
 
     async def list_tags(self, image: ImageName) -> list[str]:
+        ...
+
+    async def blob(self, image: ImageName, digest: str) -> bytes:
+        """A blob's bytes (image configs: small)."""
         ...
 
     async def aclose(self) -> None:
@@ -59,3 +68,45 @@ async def digest_value(
         body, media_type = await source.get(image, chosen)
         doc = parse_manifest(body, name)
     return short(validate_digest(config_digest(doc, name), name))
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(value: object) -> datetime | None:
+    """RFC 3339 as image configs write it (nanoseconds, `Z`); None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def created_at(source: Source, image: ImageName, tag: str) -> datetime | None:
+    """When the image behind a tag was built, from its config's `created` (one manifest GET,
+    one more for an index, one blob GET)."""
+    name = str(image)
+    body, media_type = await source.get(image, tag)
+    doc = parse_manifest(body, name)
+    if media_type_of(doc, media_type) in INDEX_TYPES:
+        manifests = doc.get("manifests") or []
+        if not manifests:
+            return None
+        body, _ = await source.get(image, str(manifests[0]["digest"]))
+        doc = parse_manifest(body, name)
+    try:
+        config = json.loads(await source.blob(image, config_digest(doc, name)))
+    except ValueError:
+        raise RegistryError("image config is not JSON", image=name) from None
+    return parse_time(config.get("created")) if isinstance(config, dict) else None
+
+
+async def tag_times(source: Source, image: ImageName, tags: tuple[str, ...]) -> dict[str, datetime]:
+    """Creation time per tag; sources that know push times cheaply (ECR) answer directly."""
+    direct = getattr(source, "pushed_at", None)
+    if direct is not None:
+        known: dict[str, datetime] = await direct(image)
+        return {t: known[t] for t in tags if t in known}
+    times = await asyncio.gather(*(created_at(source, image, t) for t in tags))
+    return {t: when for t, when in zip(tags, times, strict=True) if when is not None}

@@ -59,6 +59,13 @@ class LayoutSource:
                                      image=str(image)) from exc
         return body, media_type_of(parse_manifest(body, str(image)), None)
 
+    async def blob(self, image: ImageName, digest: str) -> bytes:
+        algo, _, hexpart = digest.partition(":")
+        try:
+            return (self._dir(image) / "blobs" / algo / hexpart).read_bytes()
+        except OSError as exc:
+            raise ImageNotFoundError(f"blob {digest} missing from layout", image=str(image)) from exc
+
     async def list_tags(self, image: ImageName) -> list[str]:
         return [t for e in self._index(image)
                 if (t := (e.get("annotations") or {}).get(REF_NAME))]

@@ -152,6 +152,10 @@ class OciRegistry:
         self.stats.manifest_gets += 1
         return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
 
+    async def blob(self, image: ImageName, digest: str) -> bytes:
+        resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image, "blob")
+        return resp.content
+
     async def list_tags(self, image: ImageName, page_size: int = 1000) -> list[str]:
         """Every tag, following `Link: <…>; rel="next"` pages; order as the registry gives it."""
         tags: list[str] = []

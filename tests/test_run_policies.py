@@ -1,0 +1,156 @@
+"""Tag policies end to end: a real registry's tags decide which tag an entry follows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tagsync.config import load_config
+from tagsync.image import build_image
+from tagsync.reference import short
+from tagsync.run import run
+from tests.servers.fixtures import RegistryServer
+
+
+def setup(tmp_path: Path, registry: RegistryServer, catalog: str, catalog_cfg: str) -> Path:
+    (tmp_path / "values.yaml").write_text(catalog)
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(f"""\
+catalogs:
+  - name: apps
+    file: values.yaml
+{catalog_cfg}
+registries:
+  - host: "{registry.host}"
+    url: {registry.url}
+""")
+    return config
+
+
+@pytest.fixture
+def ns(request: pytest.FixtureRequest) -> str:
+    return "pol" + str(abs(hash(request.node.name)) % 10**8)
+
+
+def test_semver_policy_moves_the_tag_and_its_digest_together(registry, tmp_path, ns):
+    for tag in ("1.2.0", "1.3.1", "1.10.0", "2.0.0"):
+        registry.push(f"{ns}/api", tag, f"{ns} api {tag}")
+    catalog = f"""\
+api:
+  image: {registry.host}/{ns}/api   # the service
+  tag: "1.2.0"
+  digest: sha256:old
+"""
+    config = setup(tmp_path, registry, catalog, """\
+    entries: .api
+    image: "{image}"
+    tag: .tag
+    digest: .digest
+    policy: {kind: semver, range: ">=1.2 <2"}
+""")
+    summary = run(load_config(config))
+    new = registry.pushed[f"{ns}/api:1.10.0"]
+    assert (tmp_path / "values.yaml").read_text() == catalog.replace('"1.2.0"', '"1.10.0"').replace(
+        "sha256:old", new)
+    assert [c.reason for c in summary.changes] == ["policy semver >=1.2 <2", "tag moved to 1.10.0"]
+
+
+def test_tag_without_a_digest_follows_the_policy_alone(registry, tmp_path, ns):
+    for tag in ("7", "9", "10"):
+        registry.push(f"{ns}/worker", tag, f"{ns} worker {tag}")
+    config = setup(tmp_path, registry, f"image: {registry.host}/{ns}/worker\ntag: 9  # pinned\n", """\
+    entries: .
+    image: "{image}"
+    tag: .tag
+    policy: {kind: numeric}
+""")
+    run(load_config(config))
+    text = (tmp_path / "values.yaml").read_text()
+    assert text.endswith('tag: "10"  # pinned\n')  # a string, as it was meant
+    assert yaml.safe_load(text)["tag"] == "10"
+
+
+def test_a_policy_nothing_matches_is_a_failure_and_the_file_is_untouched(registry, tmp_path, ns):
+    registry.push(f"{ns}/api", "1.0.0", f"{ns} api")
+    catalog = f"image: {registry.host}/{ns}/api\ntag: 1.0.0\ndigest: x1\n"
+    config = setup(tmp_path, registry, catalog, """\
+    entries: .
+    image: "{image}"
+    tag: .tag
+    digest: .digest
+    policy: {kind: semver, range: ">=5"}
+""")
+    summary = run(load_config(config))
+    assert "no tag matches the policy (semver >=5)" in summary.failures[0].error
+    assert (tmp_path / "values.yaml").read_text() == catalog
+
+
+def test_newest_policy_reads_creation_times_from_image_configs(registry, tmp_path, ns):
+    registry.push(f"{ns}/nightly", "b", build_image(f"{ns} b", created="2026-01-02T00:00:00Z"))
+    registry.push(f"{ns}/nightly", "a", build_image(f"{ns} a", created="2026-03-01T00:00:00.123456789Z"))
+    registry.push(f"{ns}/nightly", "c", build_image(f"{ns} c"))  # no creation time: not a candidate
+    config = setup(tmp_path, registry, f"image: {registry.host}/{ns}/nightly\ntag: b\n", """\
+    entries: .
+    image: "{image}"
+    tag: .tag
+    policy: {kind: newest}
+""")
+    run(load_config(config))
+    assert (tmp_path / "values.yaml").read_text().endswith("tag: a\n")
+
+
+LABLUP = """\
+images:
+  - name: python
+    tags:
+      - ["latest",     ":3.6-ubuntu"]
+      - ["3.6-ubuntu", "{d36}"]  # default
+  - name: r
+    tags:
+      - ['3.5', '{r}']
+"""
+
+
+def test_new_tags_are_appended_in_the_lists_style_and_nothing_else_moves(registry, tmp_path, ns):
+    py36 = registry.push(f"{ns}/kernel-python", "3.6-ubuntu", f"{ns} 3.6")
+    py37 = registry.push(f"{ns}/kernel-python", "3.7-ubuntu", f"{ns} 3.7")
+    py310 = registry.push(f"{ns}/kernel-python", "3.10-ubuntu", f"{ns} 3.10")
+    registry.push(f"{ns}/kernel-python", "3.5-ubuntu", f"{ns} 3.5")  # older: history, not new
+    registry.push(f"{ns}/kernel-python", "3.8-debian", f"{ns} deb")  # not admitted
+    r = registry.push(f"{ns}/kernel-r", "3.5", f"{ns} r")
+    before = LABLUP.format(d36=short(py36.digest), r=short(r.digest))
+    config = setup(tmp_path, registry, before, f"""\
+    entries: .images[*]
+    image: "{registry.host}/{ns}/kernel-{{name}}"
+    pairs: .tags
+    digest_format: short
+    new_tags: true
+    policies:
+      "*/kernel-python": {{kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}}
+      "*": {{kind: semver}}
+""")
+    summary = run(load_config(config))
+    assert (tmp_path / "values.yaml").read_text() == before.replace(
+        "  # default\n",
+        f'  # default\n      - ["3.7-ubuntu", "{short(py37.digest)}"]\n'
+        f'      - ["3.10-ubuntu", "{short(py310.digest)}"]\n')
+    assert [c.kind for c in summary.changes] == ["append", "append"]
+    again = run(load_config(config))
+    assert again.changes == []  # the catalog is the state: a second run adds nothing
+
+
+def test_new_tags_are_off_by_default(registry, tmp_path, ns):
+    py36 = registry.push(f"{ns}/kernel-python", "3.6-ubuntu", f"{ns} 3.6")
+    registry.push(f"{ns}/kernel-python", "3.7-ubuntu", f"{ns} 3.7")
+    r = registry.push(f"{ns}/kernel-r", "3.5", f"{ns} r")
+    before = LABLUP.format(d36=short(py36.digest), r=short(r.digest))
+    config = setup(tmp_path, registry, before, f"""\
+    entries: .images[*]
+    image: "{registry.host}/{ns}/kernel-{{name}}"
+    pairs: .tags
+    digest_format: short
+    policy: {{kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}}
+""")
+    assert run(load_config(config)).changes == []
