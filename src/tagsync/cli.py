@@ -180,8 +180,9 @@ def _print_summary(summary: object) -> None:
     if summary.dry_run and summary.diff:
         out(summary.diff.rstrip("\n"))
     for c in summary.changes:
-        out(f"{'would update' if summary.dry_run else 'updated'} {c.image}:{c.tag} "
-            f"{c.old or '(empty)'} -> {c.new}  ({c.file}:{c.line})")
+        verb = ("would add" if summary.dry_run else "added") if c.kind == "append" else (
+            "would update" if summary.dry_run else "updated")
+        out(f"{verb} {c.describe()}  ({c.file}:{c.line})")
     for f in summary.failures:
         typer.echo(f"failed {f.image}:{f.tag} ({f.file}:{f.line}): {f.error}", err=True)
     for n in summary.skipped:

@@ -158,8 +158,11 @@ class RegistryConfig(_Model):
     """How to reach one registry host named by the catalog's images."""
 
     host: str
+    kind: Literal["oci", "ecr", "layout"] | None = None  # default: from url/layout/the host name
     url: str | None = None
     layout: str | None = None
+    region: str | None = None  # ECR: default from the host name
+    registry_id: str | None = None  # ECR: the account id; default from the host name
     insecure: bool = False
     username: str | None = None
     password_env: str | None = None
@@ -169,7 +172,27 @@ class RegistryConfig(_Model):
     def _one_kind(self) -> RegistryConfig:
         if self.url and self.layout:
             raise ValueError("a registry is either reached at `url` or read from `layout`")
+        if self.kind == "layout" and not self.layout:
+            raise ValueError("`kind: layout` needs `layout`, the folder holding the OCI layouts")
+        if self.source_kind() == "ecr" and not (self.region and self.registry_id):
+            from tagsync.registry.ecr import parse_ecr_host
+
+            if parse_ecr_host(self.host) is None:
+                raise ValueError("`kind: ecr` on a host that is not ACCOUNT.dkr.ecr.REGION."
+                                 "amazonaws.com needs `region` and `registry_id`")
         return self
+
+    def source_kind(self) -> str:
+        """How this registry is read: explicit `kind`, else a layout, ECR by host name, or OCI."""
+        if self.kind:
+            return self.kind
+        if self.layout is not None:
+            return "layout"
+        from tagsync.registry.ecr import parse_ecr_host
+
+        if self.url is None and parse_ecr_host(self.host) is not None:
+            return "ecr"
+        return "oci"
 
     def password(self) -> str | None:
         return secret_from_env(self.password_env, f"registry {self.host}")

@@ -91,9 +91,17 @@ def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     for host in sorted(set(hosts)):
         reg = config.registry_for(host)
-        if reg.layout is not None:
+        kind = reg.source_kind()
+        if kind == "layout":
+            assert reg.layout is not None
             root = Path(reg.layout)
             sources[host] = LayoutSource(root if root.is_absolute() else config.base_dir / root)
+        elif kind == "ecr":
+            from tagsync.registry.ecr import EcrSource, parse_ecr_host
+
+            account, region = parse_ecr_host(host) or ("", "")
+            sources[host] = EcrSource(reg.registry_id or account, reg.region or region,
+                                      max_concurrency=reg.max_concurrency)
         else:
             sources[host] = OciRegistry(
                 reg.url or default_url(host, reg.insecure),
@@ -109,6 +117,9 @@ def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
 def stats_of(sources: dict[str, Source]) -> Stats:
     total = Stats()
     for s in sources.values():
+        ecr_requests = getattr(s, "requests", None)
+        if isinstance(ecr_requests, int):
+            total.requests += ecr_requests
         if isinstance(s, OciRegistry):
             for k in ("requests", "heads", "manifest_gets", "token_requests", "retries"):
                 setattr(total, k, getattr(total, k) + getattr(s.stats, k))

@@ -1,0 +1,155 @@
+"""Amazon ECR as a source, through ECR's own API (boto3) instead of the registry protocol.
+
+`DescribeImages` lists every tag of a repository with its manifest digest and push time in one
+paginated call, so a repository with many followed tags costs one request, not one per tag, and
+`newest` needs no image configs. Manifests (for `image-id` digests and platform choice) come from
+`BatchGetImage`. Credentials and endpoint are the usual AWS environment (role, profile,
+`AWS_ENDPOINT_URL`); the account and region come from the host name unless configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError
+from tagsync.reference import ImageName, validate_tag
+from tagsync.registry.manifest import ACCEPT, Descriptor, media_type_of, parse_manifest
+
+ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def parse_ecr_host(host: str) -> tuple[str, str] | None:
+    """(account, region) of an ECR registry host, or None for any other host."""
+    m = ECR_HOST.match(host)
+    return (m.group(1), m.group(2)) if m else None
+
+
+class EcrSource:
+    """One ECR registry (an account in a region); tag facts cached per repository for the run."""
+
+    def __init__(self, registry_id: str, region: str, max_concurrency: int = 8,
+                 client: Any = None) -> None:
+        self.registry_id, self.region = registry_id, region
+        if client is None:
+            import boto3
+
+            client = boto3.client("ecr", region_name=region)
+        self._ecr = client
+        self._gate = asyncio.Semaphore(max_concurrency)
+        self._tags: dict[str, dict[str, dict[str, Any]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.requests = 0
+
+    async def _call(self, image: ImageName | None, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        name = str(image) if image else f"{self.registry_id}.dkr.ecr.{self.region}"
+        async with self._gate:
+            self.requests += 1
+            try:
+                return await asyncio.to_thread(getattr(self._ecr, method), **kwargs)
+            except NoCredentialsError:
+                raise RegistryAuthError("no AWS credentials for ECR (role, profile or "
+                                        "AWS_ACCESS_KEY_ID)", image=name) from None
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                message = exc.response.get("Error", {}).get("Message", code)
+                if code in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                    raise ImageNotFoundError(message, image=name) from None
+                if code in ("AccessDeniedException", "UnrecognizedClientException",
+                            "ExpiredTokenException"):
+                    raise RegistryAuthError(f"ECR refused: {message}", image=name) from None
+                raise RegistryError(f"ECR {method}: {code}: {message}", image=name) from None
+            except BotoCoreError as exc:
+                raise RegistryError(f"cannot reach ECR: {exc}", image=name) from None
+
+    async def _repository(self, image: ImageName) -> dict[str, dict[str, Any]]:
+        """tag -> image detail, from one paginated DescribeImages per repository."""
+        repo = image.repository
+        lock = self._locks.setdefault(repo, asyncio.Lock())
+        async with lock:
+            if repo not in self._tags:
+                tags: dict[str, dict[str, Any]] = {}
+                token: str | None = None
+                while True:
+                    kwargs: dict[str, Any] = {"registryId": self.registry_id,
+                                              "repositoryName": repo, "maxResults": 1000,
+                                              "filter": {"tagStatus": "TAGGED"}}
+                    if token:
+                        kwargs["nextToken"] = token
+                    page = await self._call(image, "describe_images", **kwargs)
+                    for detail in page.get("imageDetails", []):
+                        for tag in detail.get("imageTags") or []:
+                            tags[tag] = detail
+                    token = page.get("nextToken")
+                    if not token:
+                        break
+                self._tags[repo] = tags
+            return self._tags[repo]
+
+    async def head(self, image: ImageName, reference: str) -> Descriptor:
+        if reference.startswith("sha"):
+            body, media_type = await self.get(image, reference)
+            return Descriptor(reference, media_type, len(body))
+        validate_tag(reference, str(image))
+        detail = (await self._repository(image)).get(reference)
+        if detail is None:
+            raise ImageNotFoundError(f"tag or digest {reference!r} not found", image=str(image))
+        return Descriptor(detail["imageDigest"], detail.get("imageManifestMediaType", ""),
+                          detail.get("imageSizeInBytes"))
+
+    async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
+        key = "imageDigest" if reference.startswith("sha") else "imageTag"
+        answer = await self._call(
+            image, "batch_get_image", registryId=self.registry_id, repositoryName=image.repository,
+            imageIds=[{key: reference}], acceptedMediaTypes=ACCEPT.split(", "))
+        images = answer.get("images") or []
+        if not images:
+            failure = (answer.get("failures") or [{}])[0]
+            raise ImageNotFoundError(
+                f"tag or digest {reference!r} not found ({failure.get('failureCode', 'no image')})",
+                image=str(image))
+        body = images[0]["imageManifest"].encode()
+        declared = images[0].get("imageManifestMediaType")
+        return body, media_type_of(parse_manifest(body, str(image)), declared)
+
+    async def blob(self, image: ImageName, digest: str) -> bytes:
+        answer = await self._call(image, "get_download_url_for_layer", registryId=self.registry_id,
+                                  repositoryName=image.repository, layerDigest=digest)
+        async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
+            resp = await client.get(answer["downloadUrl"])
+        if resp.status_code >= 400:
+            raise RegistryError(f"blob download failed: HTTP {resp.status_code}", image=str(image))
+        return resp.content
+
+    async def list_tags(self, image: ImageName) -> list[str]:
+        return sorted(await self._repository(image))
+
+    async def pushed_at(self, image: ImageName) -> dict[str, datetime]:
+        """Push time per tag, already known from DescribeImages: `newest` costs nothing more."""
+        return {tag: d["imagePushedAt"] for tag, d in (await self._repository(image)).items()
+                if isinstance(d.get("imagePushedAt"), datetime)}
+
+    async def list_repositories(self, namespace: str) -> list[str]:
+        """Repository names under `namespace/` (all when empty)."""
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"registryId": self.registry_id, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = await self._call(None, "describe_repositories", **kwargs)
+            names += [r["repositoryName"] for r in page.get("repositories", [])]
+            token = page.get("nextToken")
+            if not token:
+                break
+        prefix = f"{namespace}/" if namespace else ""
+        return sorted(n for n in names if n.startswith(prefix))
+
+    async def aclose(self) -> None:
+        return None
