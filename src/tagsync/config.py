@@ -165,13 +165,23 @@ class RegistryConfig(_Model):
     registry_id: str | None = None  # ECR: the account id; default from the host name
     insecure: bool = False
     username: str | None = None
-    password_env: str | None = None
+    password: str | None = None  # a secret reference: env:NAME, file:PATH, aws-secretsmanager:ID, ...
+    password_env: str | None = None  # shorthand for password: env:NAME
+    docker_config: bool = True  # without username: use `docker login`'s config.json auths
     max_concurrency: int = Field(8, ge=1, le=256)
+    requests_per_second: float | None = Field(None, gt=0)  # steady request rate; bursts up to 1 s
+    ratelimit_reserve: int = Field(10, ge=0)  # stop pulling (GETs) when ratelimit-remaining is this low
+
+    _refs = field_validator("password")(validate_ref)
 
     @model_validator(mode="after")
     def _one_kind(self) -> RegistryConfig:
         if self.url and self.layout:
             raise ValueError("a registry is either reached at `url` or read from `layout`")
+        if self.password and self.password_env:
+            raise ValueError("`password` and `password_env` say the same thing; keep one")
+        if (self.password or self.password_env) and self.username is None:
+            raise ValueError("a password needs `username`")
         if self.kind == "layout" and not self.layout:
             raise ValueError("`kind: layout` needs `layout`, the folder holding the OCI layouts")
         if self.source_kind() == "ecr" and not (self.region and self.registry_id):
@@ -194,8 +204,19 @@ class RegistryConfig(_Model):
             return "ecr"
         return "oci"
 
-    def password(self) -> str | None:
-        return secret_from_env(self.password_env, f"registry {self.host}")
+    def credentials(self, base_dir: Path | None = None) -> tuple[str | None, str | None]:
+        """(username, password): from the config, else Docker's config.json, else anonymous."""
+        if self.username is not None:
+            if self.password_env:
+                return self.username, secret_from_env(self.password_env, f"registry {self.host}")
+            return self.username, resolve(self.password, f"registry {self.host}", base_dir)
+        if self.docker_config:
+            from tagsync.registry.credentials import docker_credentials
+
+            found = docker_credentials(self.host)
+            if found is not None:
+                return found
+        return None, None
 
 
 DEFAULT_MESSAGE = "tagsync: update {count} image digest(s) in {catalogs}"
@@ -314,6 +335,7 @@ class Config(_Model):
             refs += [self.git.token, self.git.ssh_key, self.git.known_hosts]
         if self.github is not None:
             refs += [self.github.token, self.github.app.private_key if self.github.app else None]
+        refs += [r.password for r in self.registries]
         return tuple(r for r in refs if r)
 
     @property

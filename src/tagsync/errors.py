@@ -111,6 +111,10 @@ class DeadlineError(RegistryError):
     """The run's time ran out before this question was asked; the next run picks it up."""
 
 
+class RateLimitReserveError(DeadlineError):
+    """The registry's pull allowance is down to the reserve; the rest waits for the next run."""
+
+
 class InvalidReferenceError(RegistryError):
     """A repository, tag or digest does not follow the OCI grammar."""
 

@@ -103,10 +103,13 @@ def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
             sources[host] = EcrSource(reg.registry_id or account, reg.region or region,
                                       max_concurrency=reg.max_concurrency)
         else:
+            username, password = reg.credentials(config.base_dir)
             sources[host] = OciRegistry(
                 reg.url or default_url(host, reg.insecure),
-                username=reg.username,
-                password=reg.password(),
+                username=username,
+                password=password,
+                requests_per_second=reg.requests_per_second,
+                ratelimit_reserve=reg.ratelimit_reserve,
                 timeout=config.run.timeout,
                 max_concurrency=reg.max_concurrency,
                 retry=RetryPolicy(attempts=config.run.retries),

@@ -22,7 +22,12 @@ from urllib.parse import urljoin
 
 import httpx
 
-from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError
+from tagsync.errors import (
+    ImageNotFoundError,
+    RateLimitReserveError,
+    RegistryAuthError,
+    RegistryError,
+)
 from tagsync.reference import DOCKER_HUB, DOCKER_HUB_API, ImageName, validate_tag
 from tagsync.registry.manifest import ACCEPT, Descriptor
 
@@ -84,6 +89,39 @@ def default_url(host: str, insecure: bool = False) -> str:
     return f"{'http' if insecure else 'https'}://{host}"
 
 
+class RateLimiter:
+    """A token bucket: `rate` requests per second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.capacity
+        self._last = time.monotonic()
+        self._lock = asyncio.Lock()
+        self.waited = 0.0
+
+    async def acquire(self) -> None:
+        async with self._lock:  # waiters queue here, in order
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens < 1:
+                wait = (1 - self._tokens) / self.rate
+                self.waited += wait
+                await asyncio.sleep(wait)
+                self._last = time.monotonic()
+                self._tokens = 1.0
+            self._tokens -= 1
+
+
+def parse_ratelimit(value: str | None) -> int | None:
+    """`ratelimit-remaining: 76;w=21600` → 76."""
+    if not value:
+        return None
+    head = value.split(";", 1)[0].strip()
+    return int(head) if head.isdigit() else None
+
+
 @dataclass
 class _Token:
     value: str
@@ -102,8 +140,11 @@ class OciRegistry:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.AsyncBaseTransport | None = None
     stats: Stats = field(default_factory=Stats)
+    requests_per_second: float | None = None
+    ratelimit_reserve: int = 10  # no pulls (GETs) once `ratelimit-remaining` is this low
 
     def __post_init__(self) -> None:
+        self._limiter = RateLimiter(self.requests_per_second) if self.requests_per_second else None
         self.base_url = self.base_url.rstrip("/")
         self._client = httpx.AsyncClient(
             timeout=self.timeout,
@@ -144,7 +185,17 @@ class OciRegistry:
         size = resp.headers.get("Content-Length")
         return Descriptor(digest, media_type, int(size) if size and size.isdigit() else None)
 
+    def _check_allowance(self, image: ImageName) -> None:
+        """Docker Hub counts GETs (not HEADs) against a pull allowance it reports in
+        `ratelimit-remaining`; stop before it runs out so the next run starts with room."""
+        remaining = parse_ratelimit(self.stats.ratelimit_remaining)
+        if remaining is not None and remaining <= self.ratelimit_reserve:
+            raise RateLimitReserveError(
+                f"not pulled: the registry's allowance is down to {remaining} "
+                f"(reserve {self.ratelimit_reserve}); left for the next run", image=str(image))
+
     async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
+        self._check_allowance(image)
         resp = await self._request(
             "GET", f"/v2/{image.repository}/manifests/{reference}", image, "manifest",
             headers={"Accept": ACCEPT},
@@ -153,6 +204,7 @@ class OciRegistry:
         return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
 
     async def blob(self, image: ImageName, digest: str) -> bytes:
+        self._check_allowance(image)
         resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image, "blob")
         return resp.content
 
@@ -208,6 +260,8 @@ class OciRegistry:
         attempt = 0
         while True:
             try:
+                if self._limiter is not None:
+                    await self._limiter.acquire()
                 async with self._gate:
                     self.stats.requests += 1
                     resp = await self._client.request(method, url, headers=headers)

@@ -1,0 +1,65 @@
+"""Registry credentials from Docker's `config.json` (`auths`), as `docker login` leaves them.
+
+Only inline `auth` (base64 `user:password`) and `identitytoken` entries are read; credential
+helpers (`credsStore`, `credHelpers`) run programs and are out of scope, which is logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from tagsync.errors import ConfigError
+from tagsync.reference import DOCKER_HUB
+
+log = logging.getLogger(__name__)
+
+_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+
+
+def docker_config_path() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+
+
+def _host_of(key: str) -> str:
+    key = key.split("://", 1)[-1]
+    return key.split("/", 1)[0]
+
+
+def docker_credentials(host: str, path: Path | None = None) -> tuple[str, str] | None:
+    """(username, password) for a registry host, or None when the file has none for it."""
+    path = path or docker_config_path()
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read Docker credentials: {exc}", file=str(path)) from None
+    auths = data.get("auths") if isinstance(data, dict) else None
+    wanted = set(_HUB_KEYS) if host == DOCKER_HUB else {host}
+    for key, entry in (auths or {}).items():
+        if (_host_of(key) not in wanted and key not in wanted) or not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            return "<token>", str(entry["identitytoken"])
+        raw = entry.get("auth")
+        if not raw:
+            continue
+        try:
+            user, sep, password = base64.b64decode(raw, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            sep = ""
+        if not sep:
+            raise ConfigError(f"the `auth` entry for {key} is not base64 user:password",
+                              file=str(path))
+        return user, password
+    helpers = data.get("credHelpers") or {} if isinstance(data, dict) else {}
+    if host in helpers or (isinstance(data, dict) and data.get("credsStore")):
+        log.info("%s: credentials for %s are kept by a credential helper, which tagsync does not "
+                 "run; set username/password in tagsync.yaml", path, host)
+    return None
