@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tagsync.catalog.path import parse_path
+from tagsync.catalog.path import WILDCARD, parse_path
 from tagsync.errors import ConfigError, PathSyntaxError
 from tagsync.policy import Kind, Policy
 from tagsync.reference import ImageName
@@ -137,6 +137,14 @@ class CatalogConfig(_Model):
         if self.tag is not None and self.digest is None and any(p.kind is Kind.same for p in policies):
             raise ValueError("`tag` without `digest` only makes sense with a policy that moves the "
                              "tag (semver, regex, numeric, newest)")
+        if self.new_images is not None:
+            path = parse_path(self.entries)
+            if not path or path[-1] is not WILDCARD or WILDCARD in path[:-1]:
+                raise ValueError("`new_images` adds to the list `entries` walks: `entries` must end "
+                                 "in [*] with no other wildcard (e.g. .images[*])")
+            if not self.template_fields():
+                raise ValueError("`new_images` needs an image template with a {field}, "
+                                 "e.g. lablup/kernel-{name}")
         if self.new_tags and self.pairs is None:
             raise ValueError("`new_tags` appends [tag, digest] pairs: it needs the `pairs` shape")
         if self.new_tags and any(p.kind is Kind.same and not p.include for p in policies):
@@ -160,6 +168,7 @@ class RegistryConfig(_Model):
     host: str
     kind: Literal["oci", "ecr", "layout"] | None = None  # default: from url/layout/the host name
     url: str | None = None
+    hub_url: str | None = None  # docker.io: Docker Hub's API for listing a namespace
     layout: str | None = None
     region: str | None = None  # ECR: default from the host name
     registry_id: str | None = None  # ECR: the account id; default from the host name

@@ -6,15 +6,19 @@ then position), so dry-runs, commits and retries after a moved branch agree with
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tagsync.catalog.append import Append
+from tagsync.catalog.append import Append, fill_template
 from tagsync.catalog.edit import Edit
-from tagsync.catalog.locate import Growth, Note, Slot
+from tagsync.catalog.locate import Discovery, Growth, Note, Slot
 from tagsync.catalog.path import format_path, parse_path
 from tagsync.config import Config
-from tagsync.registry import Observation, TagList, TagQuery, Want
+from tagsync.errors import CatalogError
+from tagsync.reference import ImageName
+from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,55 @@ def new_tags(growths: Iterable[Growth], tag_lists: Mapping[TagQuery, TagList]) -
     return out
 
 
-def wants(targets: Mapping[Slot, str | None], growing: Mapping[Growth, list[str]]) -> set[Want]:
+@dataclass(frozen=True)
+class NewRepository:
+    discovery: Discovery
+    image: ImageName
+    fields: tuple[tuple[str, str], ...]  # template field -> value
+
+    @property
+    def query(self) -> TagQuery:
+        return TagQuery(self.image, self.discovery.policy.kind == "newest")
+
+
+def repo_queries(discoveries: Iterable[Discovery]) -> set[RepoQuery]:
+    return {RepoQuery(d.registry, d.namespace) for d in discoveries}
+
+
+def new_repositories(discoveries: Iterable[Discovery],
+                     repo_lists: Mapping[RepoQuery, RepoList]) -> list[NewRepository]:
+    """Repositories of the namespace that match the image template and the catalog lacks."""
+    out: list[NewRepository] = []
+    for d in discoveries:
+        listing = repo_lists.get(RepoQuery(d.registry, d.namespace))
+        if listing is None or listing.error is not None:
+            continue
+        for name in listing.names:
+            m = re.match(d.pattern, name)
+            if m is None or name in d.known or any(fnmatch.fnmatchcase(name, x) for x in d.exclude):
+                continue
+            fields = tuple((field, m.group(group)) for group, field in d.fields)
+            out.append(NewRepository(d, ImageName(d.registry, name), (*fields, ("repository", name))))
+    return out
+
+
+def new_repository_tag(repo: NewRepository, tag_lists: Mapping[TagQuery, TagList]) -> str | None:
+    policy = repo.discovery.policy
+    if policy.kind == "same":
+        return repo.discovery.tag
+    listing = tag_lists.get(repo.query)
+    return policy.best(listing.tags, listing.created) if listing and not listing.error else None
+
+
+def wants(targets: Mapping[Slot, str | None], growing: Mapping[Growth, list[str]],
+          repos: Iterable[NewRepository] = (), tag_lists: Mapping[TagQuery, TagList] | None = None,
+          ) -> set[Want]:
     out = {want_of(s, t) for s, t in targets.items() if t is not None and s.path is not None}
     out |= {Want(g.image, t, g.format, g.platform) for g, tags in growing.items() for t in tags}
+    for repo in repos:
+        tag = new_repository_tag(repo, tag_lists or {})
+        if tag is not None:
+            out.add(Want(repo.image, tag, repo.discovery.format, repo.discovery.platform))
     return out
 
 
@@ -133,6 +183,7 @@ def make_plan(
     notes: Iterable[Note] = (),
     tag_lists: Mapping[TagQuery, TagList] | None = None,
     growths: Iterable[Growth] = (),
+    repos: Iterable[NewRepository] = (),
 ) -> Plan:
     tag_lists = tag_lists or {}
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
@@ -180,6 +231,29 @@ def make_plan(
                 growth.catalog, growth.file, growth.doc, format_path(growth.path), growth.line,
                 str(growth.image), tag, "", obs.value, f"new tag ({growth.policy.describe()})",
                 kind="append", values=(tag, obs.value)))
+    for repo in sorted(repos, key=lambda r: (r.discovery.file, r.discovery.line, str(r.image))):
+        d = repo.discovery
+        new_tag = new_repository_tag(repo, tag_lists)
+        if new_tag is None:
+            plan.failures.append(Failure(d.catalog, d.file, d.line, str(repo.image), "",
+                                         f"new repository: no tag matches the policy "
+                                         f"({d.policy.describe()})"))
+            continue
+        obs = observations.get(Want(repo.image, new_tag, d.format, d.platform))
+        if obs is None or obs.value is None:
+            plan.failures.append(Failure(d.catalog, d.file, d.line, str(repo.image), new_tag,
+                                         _error(obs)))
+            continue
+        fields = {**dict(repo.fields), "tag": new_tag, "digest": obs.value}
+        try:
+            entry = fill_template(d.template, fields)
+        except CatalogError as exc:
+            plan.failures.append(Failure(d.catalog, d.file, d.line, str(repo.image), new_tag,
+                                         f"new_images.template: {exc.message}"))
+            continue
+        plan.changes.append(Change(
+            d.catalog, d.file, d.doc, format_path(d.path), d.line, str(repo.image), new_tag, "",
+            obs.value, "new repository", kind="append", entry=entry))
     return plan
 
 

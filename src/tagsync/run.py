@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.locate import Growth, Note, Slot, find_references
+from tagsync.catalog.locate import Discovery, Growth, Note, Slot, find_references
 from tagsync.config import Config
 from tagsync.errors import BranchMovedError, DeadlineError, RegistryError
 from tagsync.plan import (
@@ -25,7 +25,9 @@ from tagsync.plan import (
     choose_tags,
     commit_message,
     make_plan,
+    new_repositories,
     new_tags,
+    repo_queries,
     tag_queries,
     wants,
 )
@@ -33,11 +35,15 @@ from tagsync.publish import Publisher, Snapshot
 from tagsync.publish.files import FilesPublisher
 from tagsync.registry import (
     Observation,
+    RepoList,
+    RepoQuery,
     TagList,
     TagQuery,
     Want,
+    list_repositories,
     list_tags,
     observe,
+    open_listers,
     open_sources,
     stats_of,
 )
@@ -96,17 +102,19 @@ class _Read:
     slots: list[Slot]
     notes: list[Note]
     growths: list[Growth]
+    discoveries: list[Discovery]
 
 
 def _read_catalogs(config: Config, snap: Snapshot) -> _Read:
-    read = _Read({}, [], [], [])
+    read = _Read({}, [], [], [], [])
     for cfg in config.catalogs:
         if cfg.file not in read.catalogs:
             read.catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
-        found, skipped, growths = find_references(cfg, read.catalogs[cfg.file])
-        read.slots.extend(found)
-        read.notes.extend(skipped)
-        read.growths.extend(growths)
+        refs = find_references(cfg, read.catalogs[cfg.file])
+        read.slots.extend(refs.slots)
+        read.notes.extend(refs.notes)
+        read.growths.extend(refs.growths)
+        read.discoveries.extend(refs.discoveries)
     return read
 
 
@@ -114,32 +122,48 @@ def _read_catalogs(config: Config, snap: Snapshot) -> _Read:
 class _Known:
     """Registry answers kept across re-plans: they do not depend on the branch."""
 
+    repos: dict[RepoQuery, RepoList] = field(default_factory=dict)
     tags: dict[TagQuery, TagList] = field(default_factory=dict)
     digests: dict[Want, Observation] = field(default_factory=dict)
 
 
 async def _observe(config: Config, read: _Read, known: _Known, progress: Progress | None,
                    deadline: float | None = None) -> dict[str, Any]:
-    """Ask the registries what the plan needs and `known` lacks: tag lists first (policies
-    choose tags from them), then one digest per (image, tag)."""
-    queries = tag_queries(read.slots, read.growths) - known.tags.keys()
-    hosts = {q.image.registry for q in queries} | {s.image.registry for s in read.slots}
+    """Ask the registries what the plan needs and `known` lacks: namespaces first (new
+    repositories), then tag lists (policies choose tags from them), then one digest per tag."""
+    rqueries = repo_queries(read.discoveries) - known.repos.keys()
+    hosts = ({q.registry for q in repo_queries(read.discoveries)}
+             | {s.image.registry for s in read.slots} | {g.image.registry for g in read.growths})
     if not hosts:
         return {}
     sources = open_sources(config, hosts)
+    listers = open_listers(config, {q.registry for q in rqueries}, sources)
     try:
+        if rqueries:
+            known.repos.update(await list_repositories(rqueries, listers))
+        repos = new_repositories(read.discoveries, known.repos)
+        queries = (tag_queries(read.slots, read.growths)
+                   | {r.query for r in repos if r.discovery.policy.kind != "same"}) - known.tags.keys()
         if queries:
             known.tags.update(await list_tags(queries, sources, config.run.concurrency, deadline))
-        needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags))
+        needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags),
+                       repos, known.tags)
         missing = needed - known.digests.keys()
         if missing:
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
         stats = stats_of(sources)
-        return {k: v for k, v in asdict(stats).items() if v is not None}
+        out = {k: v for k, v in asdict(stats).items() if v is not None}
+        for lister in listers.values():
+            if lister not in sources.values():
+                out["requests"] = out.get("requests", 0) + lister.requests
+        return out
     finally:
         for s in sources.values():
             await s.aclose()
+        for lister in listers.values():
+            if lister not in sources.values():
+                await lister.aclose()
 
 
 def render_files(catalogs: dict[str, Catalog], plan: Plan) -> dict[str, bytes]:
@@ -185,14 +209,20 @@ def run(
                 summary.requests[key] = summary.requests.get(key, 0) + value
             else:
                 summary.requests[key] = value
-        errors = [o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
+        errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
+                  + [r.error for r in known.repos.values()])
         summary.deferred = sorted({e.image or "?" for e in errors if isinstance(e, DeadlineError)})
         answered = [e for e in errors if e is None]
         if errors and not answered and not summary.deferred:
             first = next(e for e in errors if e is not None)
             raise RegistryError(f"no registry answered; first error: {first.message}",
                                 image=first.image)
-        plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths)
+        plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
+                         new_repositories(read.discoveries, known.repos))
+        for r in known.repos.values():
+            if r.error is not None:
+                plan.failures.append(Failure("", "", 0, f"{r.query.registry}/{r.query.namespace}",
+                                             "", f"cannot list repositories: {r.error.message}"))
         catalogs = read.catalogs
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures

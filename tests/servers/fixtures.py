@@ -475,6 +475,22 @@ def github() -> Iterator[Any]:
     assert server.violations == [], "contract violations:\n" + "\n".join(server.violations)
 
 
+# --- Docker Hub listing API contract server --------------------------------------------------
+
+
+@pytest.fixture
+def hub() -> Iterator[Any]:
+    """Docker Hub's repository listing API as documented; fails the test on any off-spec exchange."""
+    from tests.servers.hub import HubServer
+
+    server = HubServer()
+    thread = serve_wsgi(server)
+    server.url = thread.url
+    yield server
+    thread.stop()
+    assert server.violations == [], "Hub contract violations:\n" + "\n".join(server.violations)
+
+
 # --- moto server (AWS APIs) ---------------------------------------------------------------
 
 

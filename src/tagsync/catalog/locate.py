@@ -7,6 +7,7 @@ why, so the report can show them instead of silently skipping.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from tagsync.catalog.document import Alias, Located, Mapping, Node, Scalar, Sequence, locate
@@ -56,6 +57,52 @@ class Growth:
     policy: Policy
     format: DigestFormat
     platform: str | None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """A catalog list that may gain entries for new repositories of a namespace (`new_images`)."""
+
+    catalog: str
+    file: str
+    doc: int
+    path: Path  # the entries list
+    line: int
+    registry: str
+    namespace: str
+    pattern: str  # regex over full repository names; named groups are template fields
+    fields: tuple[tuple[str, str], ...]  # (group name, template field)
+    known: frozenset[str]  # repositories the catalog already has
+    template: str
+    tag: str
+    exclude: tuple[str, ...]
+    policy: Policy
+    format: DigestFormat
+    platform: str | None
+
+
+def repository_pattern(image_template: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """`lablup/kernel-{name}` → (registry, namespace, regex, fields) for namespace discovery."""
+    sample = ImageName.parse(TEMPLATE_FIELD.sub("x", image_template))
+    registry = sample.registry
+    text = image_template
+    first = text.split("/", 1)[0]
+    if "/" in text and ("." in first or ":" in first or first == "localhost"):
+        text = text.split("/", 1)[1]
+    if registry == "docker.io" and "/" not in text:
+        text = "library/" + text
+    parts: list[str] = []
+    fields: list[tuple[str, str]] = []
+    pos = 0
+    for i, m in enumerate(TEMPLATE_FIELD.finditer(text)):
+        parts.append(re.escape(text[pos:m.start()]))
+        parts.append(f"(?P<f{i}>[^/]+)")
+        fields.append((f"f{i}", m.group(1)))
+        pos = m.end()
+    parts.append(re.escape(text[pos:]))
+    literal = text.split("{", 1)[0]
+    namespace = literal.rsplit("/", 1)[0] if "/" in literal else ""
+    return registry, namespace, "^" + "".join(parts) + "$", tuple(fields)
 
 
 @dataclass(frozen=True)
@@ -119,18 +166,24 @@ def _image_name(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> str:
 
 def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[Note]]:
     """Every digest reference the config describes in this file."""
-    slots, notes, _ = find_references(cfg, catalog)
-    return slots, notes
+    refs = find_references(cfg, catalog)
+    return refs.slots, refs.notes
 
 
-def find_references(
-    cfg: CatalogConfig, catalog: Catalog
-) -> tuple[list[Slot], list[Note], list[Growth]]:
-    """Slots to follow, entries left alone (and why), and tag lists that may grow."""
+@dataclass
+class References:
+    slots: list[Slot] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    growths: list[Growth] = field(default_factory=list)
+    discoveries: list[Discovery] = field(default_factory=list)
+
+
+def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
+    """Slots to follow, entries left alone (and why), lists that may grow."""
+    refs = References()
     file = catalog.file or cfg.file
-    slots: list[Slot] = []
-    notes: list[Note] = []
-    growths: list[Growth] = []
+    slots, notes, growths = refs.slots, refs.notes, refs.growths
+    repositories: set[str] = set()
     root = catalog.document(cfg.doc).root
     entries = _expand(root, parse_path(cfg.entries))
     if not entries:
@@ -143,6 +196,7 @@ def find_references(
         except (CatalogError, InvalidReferenceError) as exc:
             notes.append(Note(cfg.name, file, entry_node.line, "?", "", exc.message))
             continue
+        repositories.add(image.repository)
         policy = cfg.policy_for(str(image))
         if cfg.tag is not None:
             slot_or_note = _tag_slot(cfg, catalog, file, entry_path, image, policy)
@@ -172,7 +226,16 @@ def find_references(
                 continue
             slots.append(Slot(cfg.name, file, cfg.doc, digest_path, digest_node.line, image, tag,
                               current, cfg.digest_format, cfg.platform))
-    return slots, notes, growths
+    if cfg.new_images is not None:
+        list_path = parse_path(cfg.entries)[:-1]
+        found = _located(catalog, cfg.doc, list_path)
+        registry, namespace, pattern, fields = repository_pattern(cfg.image)
+        refs.discoveries.append(Discovery(
+            cfg.name, file, cfg.doc, list_path, found.node.line if found else 1, registry,
+            namespace, pattern, fields, frozenset(repositories), cfg.new_images.template,
+            cfg.new_images.tag, tuple(cfg.new_images.exclude), cfg.policy.to_policy(),
+            cfg.digest_format, cfg.platform))
+    return refs
 
 
 def _tag_slot(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, image: ImageName,

@@ -9,16 +9,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tagsync.config import Config, DigestFormat
-from tagsync.errors import DeadlineError, TagsyncError
+from tagsync.errors import DeadlineError, RegistryError, TagsyncError
 from tagsync.reference import ImageName
 from tagsync.registry.base import Source, digest_value, tag_times
 from tagsync.registry.layout import LayoutSource
 from tagsync.registry.oci import OciRegistry, RetryPolicy, Stats, default_url
 
-__all__ = ["Observation", "Source", "TagList", "TagQuery", "Want", "list_tags", "observe",
-           "open_sources"]
+__all__ = ["Observation", "RepoList", "RepoQuery", "Source", "TagList", "TagQuery", "Want",
+           "list_repositories", "list_tags", "observe", "open_listers", "open_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,56 @@ async def list_tags(
                     exc.image = str(q.image)
                 log.info("%s", exc)
                 return TagList(q, error=exc)
+
+    results = await asyncio.gather(*(one(q) for q in sorted(set(queries), key=str)))
+    return {r.query: r for r in results}
+
+
+@dataclass(frozen=True)
+class RepoQuery:
+    """Which repositories live under this namespace of this registry?"""
+
+    registry: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class RepoList:
+    query: RepoQuery
+    names: tuple[str, ...] = ()
+    error: TagsyncError | None = field(default=None, compare=False, hash=False)
+
+
+def open_listers(config: Config, hosts: Iterable[str], sources: dict[str, Source]) -> dict[str, Any]:
+    """Who lists a registry's repositories: Docker Hub's API for docker.io, else the source."""
+    from tagsync.reference import DOCKER_HUB
+    from tagsync.registry.discover import HUB_API, DockerHub
+
+    listers: dict[str, Any] = {}
+    for host in set(hosts):
+        if host == DOCKER_HUB:
+            reg = config.registry_for(host)
+            username, secret = reg.credentials(config.base_dir)
+            listers[host] = DockerHub(reg.hub_url or HUB_API, username, secret,
+                                      timeout=config.run.timeout)
+        else:
+            listers[host] = sources[host]
+    return listers
+
+
+async def list_repositories(
+    queries: Iterable[RepoQuery], listers: dict[str, Any]
+) -> dict[RepoQuery, RepoList]:
+    async def one(q: RepoQuery) -> RepoList:
+        lister = listers[q.registry]
+        if not hasattr(lister, "list_repositories"):
+            return RepoList(q, error=RegistryError("this registry cannot list its repositories",
+                                                   image=q.registry))
+        try:
+            return RepoList(q, tuple(await lister.list_repositories(q.namespace)))
+        except TagsyncError as exc:
+            log.info("%s", exc)
+            return RepoList(q, error=exc)
 
     results = await asyncio.gather(*(one(q) for q in sorted(set(queries), key=str)))
     return {r.query: r for r in results}

@@ -66,6 +66,10 @@ class LayoutSource:
         except OSError as exc:
             raise ImageNotFoundError(f"blob {digest} missing from layout", image=str(image)) from exc
 
+    async def list_repositories(self, namespace: str) -> list[str]:
+        base = self.root / namespace if namespace else self.root
+        return sorted(str(p.parent.relative_to(self.root)) for p in base.rglob("index.json"))
+
     async def list_tags(self, image: ImageName) -> list[str]:
         return [t for e in self._index(image)
                 if (t := (e.get("annotations") or {}).get(REF_NAME))]

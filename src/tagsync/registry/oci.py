@@ -203,6 +203,18 @@ class OciRegistry:
         self.stats.manifest_gets += 1
         return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
 
+    async def list_repositories(self, namespace: str, page_size: int = 1000) -> list[str]:
+        """Repositories under `namespace/` from `/v2/_catalog` (registries may disable it)."""
+        names: list[str] = []
+        url: str | None = f"/v2/_catalog?n={page_size}"
+        while url:
+            resp = await self._request("GET", url, None, "catalog", scope="registry:catalog:*")
+            names.extend(resp.json().get("repositories") or [])
+            link = _LINK_NEXT.search(resp.headers.get("Link", ""))
+            url = link.group(1) if link else None
+        prefix = f"{namespace}/" if namespace else ""
+        return sorted(n for n in names if n.startswith(prefix))
+
     async def blob(self, image: ImageName, digest: str) -> bytes:
         self._check_allowance(image)
         resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image, "blob")
@@ -224,10 +236,11 @@ class OciRegistry:
 
     async def _request(
         self, method: str, url: str, image: ImageName | None, what: str,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, scope: str | None = None,
     ) -> httpx.Response:
         name = str(image) if image else self.base_url
-        scope = f"repository:{image.repository}:pull" if image else ""
+        if scope is None:
+            scope = f"repository:{image.repository}:pull" if image else ""
         full = url if url.startswith("http") else urljoin(self.base_url + "/", url.lstrip("/"))
         authed_once = False
         while True:
