@@ -173,6 +173,82 @@ def bench_scan() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_scale() -> None:
+    """Issue 5's scale target: 500 repositories x 4 tags behind a proxy adding 20 ms a request."""
+    import math
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from tests.servers.fixtures import _start_registry, _stop, free_port
+
+    from tagsync.image import build_image, push_image
+
+    if not shutil.which("docker-registry") or not shutil.which("skopeo"):
+        print("== registry scan at scale: skipped (docker-registry or skopeo missing; `make deps`)")
+        return
+    repos, tags, delay_ms = int(os.environ.get("BENCH_REPOS", 500)), 4, 20
+    sample = int(os.environ.get("BENCH_SKOPEO_SAMPLE", 60))
+    tmp = Path(tempfile.mkdtemp(prefix="tagsync-scale-"))
+    server = _start_registry(tmp)
+    proxy = None
+    try:
+        def push(i: int) -> None:
+            built = build_image(f"scale {i}")
+            with httpx.Client(timeout=60) as c:
+                for t in range(tags):
+                    push_image(c, server.url, f"org/svc-{i}", f"1.{t}.0", built)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(push, range(repos)))
+        port = free_port()
+        upstream = int(server.url.rsplit(":", 1)[1])
+        proxy = subprocess.Popen([sys.executable, str(Path(__file__).with_name("latency_proxy.py")),
+                                  str(port), str(upstream), str(delay_ms)],
+                                 stdout=subprocess.PIPE, text=True)
+        assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
+        host, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+        refs = [(f"org/svc-{i}", f"1.{t}.0") for i in range(repos) for t in range(tags)]
+        wants = [Want(ImageName(host, r), t, DigestFormat.full, None) for r, t in refs]
+
+        async def scan(concurrency: int) -> OciRegistry:
+            client = OciRegistry(url, max_concurrency=concurrency)
+            try:
+                found = await observe(wants, {host: client}, concurrency)
+                assert all(o.value for o in found.values())
+            finally:
+                await client.aclose()
+            return client
+
+        print(f"== registry scan at scale: {repos} repositories x {tags} tags, every request "
+              f"delayed {delay_ms} ms by a proxy")
+        print("   concurrency   wall       latency-bound limit   ratio   requests/tag")
+        best = math.inf
+        for concurrency in (8, 16, 32, 64):
+            t0 = time.perf_counter()
+            client = asyncio.run(scan(concurrency))
+            wall = time.perf_counter() - t0
+            limit = math.ceil(client.stats.requests / concurrency) * delay_ms / 1000
+            best = min(best, wall)
+            print(f"   {concurrency:>11}   {wall * 1000:7.0f} ms   {limit * 1000:9.0f} ms"
+                  f"            {wall / limit:5.2f}x  {client.stats.requests / len(refs):.2f}"
+                  f"   (target <= 1.3x)")
+        t0 = time.perf_counter()
+        for r, t in refs[:sample]:
+            subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                            f"docker://{host}/{r}:{t}"], check=True, capture_output=True)
+        per_ref = (time.perf_counter() - t0) / sample
+        skopeo = per_ref * len(refs)
+        print(f"   sequential skopeo loop  {skopeo * 1000:8.0f} ms   ({sample} references timed, "
+              f"{per_ref * 1000:.0f} ms each, scaled to {len(refs)})")
+        print(f"   speed-up (best tagsync)  {skopeo / best:7.1f}x   (target >= 20x)", flush=True)
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait()
+        _stop(server.process)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def bench_publish() -> None:
     from tests.servers.fixtures import serve_wsgi, start_git_server
     from tests.servers.github import GitHubServer, contract_files_present, graphql_schema, rest_contract
@@ -270,7 +346,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
         edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
-        bench_edit()
-        bench_scan()
-        bench_publish()
-        bench_lambda()
+        only = os.environ.get("BENCH_ONLY")
+        for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda):
+            if not only or bench.__name__.removeprefix("bench_") in only.split(","):
+                bench()
