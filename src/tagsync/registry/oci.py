@@ -149,7 +149,7 @@ class OciRegistry:
         self._limiter = RateLimiter(self.requests_per_second) if self.requests_per_second else None
         self.base_url = self.base_url.rstrip("/")
         # httpcore's pool rescans every connection for every queued request, so one big pool
-        # gets slower as concurrency grows (64 connections: 3x slower than 8 on loopback). Small
+        # gets slower as concurrency grows (64 connections: 2-3x slower than 8 on loopback). Small
         # pools used in turn keep that cost flat; `make bench` shows the effect.
         shards = max(1, -(-self.max_concurrency // _POOL_SHARD))
         per_shard = -(-self.max_concurrency // shards)
