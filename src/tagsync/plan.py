@@ -90,8 +90,8 @@ def tag_queries(slots: Iterable[Slot], growths: Iterable[Growth]) -> set[TagQuer
     return out
 
 
-def _tag_list(tag_lists: Mapping[TagQuery, TagList], image: object, newest: bool) -> TagList | None:
-    return tag_lists.get(TagQuery(image, newest))  # type: ignore[arg-type]
+def _tag_list(tag_lists: Mapping[TagQuery, TagList], image: ImageName, newest: bool) -> TagList | None:
+    return tag_lists.get(TagQuery(image, newest))
 
 
 def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList]) -> dict[Slot, str | None]:
@@ -183,10 +183,18 @@ def make_plan(
     notes: Iterable[Note] = (),
     tag_lists: Mapping[TagQuery, TagList] | None = None,
     growths: Iterable[Growth] = (),
-    repos: Iterable[NewRepository] = (),
+    discoveries: Iterable[Discovery] = (),
+    repo_lists: Mapping[RepoQuery, RepoList] | None = None,
 ) -> Plan:
-    tag_lists = tag_lists or {}
+    tag_lists, repo_lists = tag_lists or {}, repo_lists or {}
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
+    discoveries = list(discoveries)
+    for d in discoveries:
+        repo_list = repo_lists.get(RepoQuery(d.registry, d.namespace))
+        if repo_list is not None and repo_list.error is not None:
+            plan.failures.append(Failure(d.catalog, d.file, d.line, f"{d.registry}/{d.namespace}", "",
+                                         f"cannot list repositories: {repo_list.error.message}"))
+    repos = new_repositories(discoveries, repo_lists)
     slot_list = sorted(slots, key=lambda s: (s.file, s.doc, s.line, format_path(s.path or ())))
     targets = choose_tags(slot_list, tag_lists)
     for slot in slot_list:

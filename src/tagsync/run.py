@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.locate import Discovery, Growth, Note, Slot, find_references
+from tagsync.catalog.locate import Note, References, find_references
 from tagsync.config import Config
 from tagsync.errors import BranchMovedError, DeadlineError, RegistryError
 from tagsync.plan import (
@@ -96,26 +96,14 @@ def make_publisher(config: Config) -> Publisher:
     return git_publisher(config.git, config.base_dir)
 
 
-@dataclass
-class _Read:
-    catalogs: dict[str, Catalog]
-    slots: list[Slot]
-    notes: list[Note]
-    growths: list[Growth]
-    discoveries: list[Discovery]
-
-
-def _read_catalogs(config: Config, snap: Snapshot) -> _Read:
-    read = _Read({}, [], [], [], [])
+def _read_catalogs(config: Config, snap: Snapshot) -> tuple[dict[str, Catalog], References]:
+    catalogs: dict[str, Catalog] = {}
+    read = References()
     for cfg in config.catalogs:
-        if cfg.file not in read.catalogs:
-            read.catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
-        refs = find_references(cfg, read.catalogs[cfg.file])
-        read.slots.extend(refs.slots)
-        read.notes.extend(refs.notes)
-        read.growths.extend(refs.growths)
-        read.discoveries.extend(refs.discoveries)
-    return read
+        if cfg.file not in catalogs:
+            catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
+        read.extend(find_references(cfg, catalogs[cfg.file]))
+    return catalogs, read
 
 
 @dataclass
@@ -127,7 +115,7 @@ class _Known:
     digests: dict[Want, Observation] = field(default_factory=dict)
 
 
-async def _observe(config: Config, read: _Read, known: _Known, progress: Progress | None,
+async def _observe(config: Config, read: References, known: _Known, progress: Progress | None,
                    deadline: float | None = None) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag."""
@@ -138,6 +126,7 @@ async def _observe(config: Config, read: _Read, known: _Known, progress: Progres
         return {}
     sources = open_sources(config, hosts)
     listers = open_listers(config, {q.registry for q in rqueries}, sources)
+    own = [lister for lister in listers.values() if lister not in sources.values()]
     try:
         if rqueries:
             known.repos.update(await list_repositories(rqueries, listers))
@@ -153,17 +142,11 @@ async def _observe(config: Config, read: _Read, known: _Known, progress: Progres
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
         stats = stats_of(sources)
-        out = {k: v for k, v in asdict(stats).items() if v is not None}
-        for lister in listers.values():
-            if lister not in sources.values():
-                out["requests"] = out.get("requests", 0) + lister.requests
-        return out
+        stats.requests += sum(lister.requests for lister in own)
+        return {k: v for k, v in asdict(stats).items() if v is not None}
     finally:
-        for s in sources.values():
-            await s.aclose()
-        for lister in listers.values():
-            if lister not in sources.values():
-                await lister.aclose()
+        for closable in [*sources.values(), *own]:
+            await closable.aclose()
 
 
 def render_files(catalogs: dict[str, Catalog], plan: Plan) -> dict[str, bytes]:
@@ -202,7 +185,7 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        read = _read_catalogs(config, snap)
+        catalogs, read = _read_catalogs(config, snap)
         stats = asyncio.run(_observe(config, read, known, progress, deadline))
         for key, value in stats.items():  # a re-plan adds to what the first pass cost
             if isinstance(value, int):
@@ -218,12 +201,7 @@ def run(
             raise RegistryError(f"no registry answered; first error: {first.message}",
                                 image=first.image)
         plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
-                         new_repositories(read.discoveries, known.repos))
-        for r in known.repos.values():
-            if r.error is not None:
-                plan.failures.append(Failure("", "", 0, f"{r.query.registry}/{r.query.namespace}",
-                                             "", f"cannot list repositories: {r.error.message}"))
-        catalogs = read.catalogs
+                         read.discoveries, known.repos)
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date

@@ -177,6 +177,12 @@ class References:
     growths: list[Growth] = field(default_factory=list)
     discoveries: list[Discovery] = field(default_factory=list)
 
+    def extend(self, other: References) -> None:
+        self.slots += other.slots
+        self.notes += other.notes
+        self.growths += other.growths
+        self.discoveries += other.discoveries
+
 
 def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
     """Slots to follow, entries left alone (and why), lists that may grow."""
