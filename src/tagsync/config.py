@@ -427,6 +427,8 @@ catalogs:
     digest_format: image-id           # full | short | image-id (12 hex of the config digest)
     placeholders: ["x", ""]           # digests never filled in; left alone
     update_placeholders: false
+    # new_tags: true                  # append tags the policy admits as new [tag, digest] pairs
+    # policy: {kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}   # same | semver | regex | numeric | newest
 registries:
   - host: docker.io                   # images without a host live on Docker Hub
     # url: https://registry-1.docker.io
