@@ -113,44 +113,47 @@ images:
 """
 
 
-def test_new_tags_are_appended_in_the_lists_style_and_nothing_else_moves(registry, tmp_path, ns):
+def lablup(registry, ns, *more_python_tags: str) -> tuple[str, dict[str, str]]:
+    """The Lablup-shaped catalog with python 3.6-ubuntu and r 3.5 current; returns its text and
+    the digests of the extra python tags pushed."""
     py36 = registry.push(f"{ns}/kernel-python", "3.6-ubuntu", f"{ns} 3.6")
-    py37 = registry.push(f"{ns}/kernel-python", "3.7-ubuntu", f"{ns} 3.7")
-    py310 = registry.push(f"{ns}/kernel-python", "3.10-ubuntu", f"{ns} 3.10")
-    registry.push(f"{ns}/kernel-python", "3.5-ubuntu", f"{ns} 3.5")  # older: history, not new
-    registry.push(f"{ns}/kernel-python", "3.8-debian", f"{ns} deb")  # not admitted
+    pushed = {t: short(registry.push(f"{ns}/kernel-python", t, f"{ns} {t}").digest)
+              for t in more_python_tags}
     r = registry.push(f"{ns}/kernel-r", "3.5", f"{ns} r")
-    before = LABLUP.format(d36=short(py36.digest), r=short(r.digest))
-    config = setup(tmp_path, registry, before, f"""\
+    return LABLUP.format(d36=short(py36.digest), r=short(r.digest)), pushed
+
+
+def kernels(registry, ns: str, extra: str) -> str:
+    return f"""\
     entries: .images[*]
     image: "{registry.host}/{ns}/kernel-{{name}}"
     pairs: .tags
     digest_format: short
+""" + extra
+
+
+def test_new_tags_are_appended_in_the_lists_style_and_nothing_else_moves(registry, tmp_path, ns):
+    # 3.5-ubuntu is older (history, not new); 3.8-debian is not admitted
+    before, d = lablup(registry, ns, "3.7-ubuntu", "3.10-ubuntu", "3.5-ubuntu", "3.8-debian")
+    config = setup(tmp_path, registry, before, kernels(registry, ns, """\
     new_tags: true
     policies:
-      "*/kernel-python": {{kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}}
-      "*": {{kind: semver}}
-""")
+      "*/kernel-python": {kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}
+      "*": {kind: semver}
+"""))
     summary = run(load_config(config))
     assert (tmp_path / "values.yaml").read_text() == before.replace(
         "  # default\n",
-        f'  # default\n      - ["3.7-ubuntu", "{short(py37.digest)}"]\n'
-        f'      - ["3.10-ubuntu", "{short(py310.digest)}"]\n')
+        f'  # default\n      - ["3.7-ubuntu", "{d["3.7-ubuntu"]}"]\n'
+        f'      - ["3.10-ubuntu", "{d["3.10-ubuntu"]}"]\n')
     assert [c.kind for c in summary.changes] == ["append", "append"]
     again = run(load_config(config))
     assert again.changes == []  # the catalog is the state: a second run adds nothing
 
 
 def test_new_tags_are_off_by_default(registry, tmp_path, ns):
-    py36 = registry.push(f"{ns}/kernel-python", "3.6-ubuntu", f"{ns} 3.6")
-    registry.push(f"{ns}/kernel-python", "3.7-ubuntu", f"{ns} 3.7")
-    r = registry.push(f"{ns}/kernel-r", "3.5", f"{ns} r")
-    before = LABLUP.format(d36=short(py36.digest), r=short(r.digest))
-    config = setup(tmp_path, registry, before, f"""\
-    entries: .images[*]
-    image: "{registry.host}/{ns}/kernel-{{name}}"
-    pairs: .tags
-    digest_format: short
-    policy: {{kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}}
-""")
+    before, _ = lablup(registry, ns, "3.7-ubuntu")
+    config = setup(tmp_path, registry, before, kernels(registry, ns, """\
+    policy: {kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}
+"""))
     assert run(load_config(config)).changes == []

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tagsync.catalog.path import WILDCARD, parse_path
 from tagsync.errors import ConfigError, PathSyntaxError
 from tagsync.policy import Kind, Policy
-from tagsync.reference import ImageName
+from tagsync.reference import ImageName, parse_ecr_host
 from tagsync.secrets import resolve, validate_ref
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
@@ -193,12 +193,10 @@ class RegistryConfig(_Model):
             raise ValueError("a password needs `username`")
         if self.kind == "layout" and not self.layout:
             raise ValueError("`kind: layout` needs `layout`, the folder holding the OCI layouts")
-        if self.source_kind() == "ecr" and not (self.region and self.registry_id):
-            from tagsync.registry.ecr import parse_ecr_host
-
-            if parse_ecr_host(self.host) is None:
-                raise ValueError("`kind: ecr` on a host that is not ACCOUNT.dkr.ecr.REGION."
-                                 "amazonaws.com needs `region` and `registry_id`")
+        if (self.source_kind() == "ecr" and not (self.region and self.registry_id)
+                and parse_ecr_host(self.host) is None):
+            raise ValueError("`kind: ecr` on a host that is not ACCOUNT.dkr.ecr.REGION."
+                             "amazonaws.com needs `region` and `registry_id`")
         return self
 
     def source_kind(self) -> str:
@@ -207,25 +205,10 @@ class RegistryConfig(_Model):
             return self.kind
         if self.layout is not None:
             return "layout"
-        from tagsync.registry.ecr import parse_ecr_host
-
         if self.url is None and parse_ecr_host(self.host) is not None:
             return "ecr"
         return "oci"
 
-    def credentials(self, base_dir: Path | None = None) -> tuple[str | None, str | None]:
-        """(username, password): from the config, else Docker's config.json, else anonymous."""
-        if self.username is not None:
-            if self.password_env:
-                return self.username, secret_from_env(self.password_env, f"registry {self.host}")
-            return self.username, resolve(self.password, f"registry {self.host}", base_dir)
-        if self.docker_config:
-            from tagsync.registry.credentials import docker_credentials
-
-            found = docker_credentials(self.host)
-            if found is not None:
-                return found
-        return None, None
 
 
 DEFAULT_MESSAGE = "tagsync: update {count} image digest(s) in {catalogs}"

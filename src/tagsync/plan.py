@@ -17,6 +17,7 @@ from tagsync.catalog.locate import Discovery, Growth, Note, Slot
 from tagsync.catalog.path import format_path, parse_path
 from tagsync.config import Config
 from tagsync.errors import CatalogError
+from tagsync.policy import Kind, Policy
 from tagsync.reference import ImageName
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 
@@ -85,13 +86,18 @@ def want_of(slot: Slot, tag: str | None = None) -> Want:
 
 def tag_queries(slots: Iterable[Slot], growths: Iterable[Growth]) -> set[TagQuery]:
     """Which repositories must list their tags: those whose entries a policy may move or grow."""
-    out = {TagQuery(s.image, s.policy.kind == "newest") for s in slots if s.moves}
-    out |= {TagQuery(g.image, g.policy.kind == "newest") for g in growths}
+    out = {_query(s.image, s.policy) for s in slots if s.moves}
+    out |= {_query(g.image, g.policy) for g in growths}
     return out
 
 
-def _tag_list(tag_lists: Mapping[TagQuery, TagList], image: ImageName, newest: bool) -> TagList | None:
-    return tag_lists.get(TagQuery(image, newest))
+def _query(image: ImageName, policy: Policy) -> TagQuery:
+    """`newest` needs creation times with the tags; every other policy needs the names only."""
+    return TagQuery(image, policy.kind is Kind.newest)
+
+
+def _tag_list(tag_lists: Mapping[TagQuery, TagList], image: ImageName, policy: Policy) -> TagList | None:
+    return tag_lists.get(_query(image, policy))
 
 
 def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList]) -> dict[Slot, str | None]:
@@ -101,7 +107,7 @@ def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList]) ->
         if not slot.moves:
             out[slot] = slot.tag
             continue
-        listing = _tag_list(tag_lists, slot.image, slot.policy.kind == "newest")
+        listing = _tag_list(tag_lists, slot.image, slot.policy)
         if listing is None or listing.error is not None:
             out[slot] = None
         else:
@@ -113,7 +119,7 @@ def new_tags(growths: Iterable[Growth], tag_lists: Mapping[TagQuery, TagList]) -
     """Tags each growing list should gain, in the policy's order."""
     out: dict[Growth, list[str]] = {}
     for g in growths:
-        listing = _tag_list(tag_lists, g.image, g.policy.kind == "newest")
+        listing = _tag_list(tag_lists, g.image, g.policy)
         if listing is not None and listing.error is None:
             found = g.policy.newer(listing.tags, g.known, listing.created)
             if found:
@@ -129,7 +135,7 @@ class NewRepository:
 
     @property
     def query(self) -> TagQuery:
-        return TagQuery(self.image, self.discovery.policy.kind == "newest")
+        return _query(self.image, self.discovery.policy)
 
 
 def repo_queries(discoveries: Iterable[Discovery]) -> set[RepoQuery]:
@@ -155,7 +161,7 @@ def new_repositories(discoveries: Iterable[Discovery],
 
 def new_repository_tag(repo: NewRepository, tag_lists: Mapping[TagQuery, TagList]) -> str | None:
     policy = repo.discovery.policy
-    if policy.kind == "same":
+    if policy.kind is Kind.same:
         return repo.discovery.tag
     listing = tag_lists.get(repo.query)
     return policy.best(listing.tags, listing.created) if listing and not listing.error else None
@@ -201,7 +207,7 @@ def make_plan(
         image = str(slot.image)
         target = targets[slot]
         if target is None:
-            listing = _tag_list(tag_lists, slot.image, slot.policy.kind == "newest")
+            listing = _tag_list(tag_lists, slot.image, slot.policy)
             error = (listing.error.message if listing is not None and listing.error is not None
                      else f"no tag matches the policy ({slot.policy.describe()})")
             plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, slot.tag, error))

@@ -20,6 +20,13 @@ SHA512_RE = re.compile(r"^sha512:[a-f0-9]{128}$")
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
+ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def parse_ecr_host(host: str) -> tuple[str, str] | None:
+    """(account, region) of an ECR registry host, or None for any other host."""
+    m = ECR_HOST.match(host)
+    return (m.group(1), m.group(2)) if m else None
 
 
 def validate_tag(tag: str, image: str | None = None) -> str:

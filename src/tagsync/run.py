@@ -119,8 +119,9 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
                    deadline: float | None = None) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag."""
-    rqueries = repo_queries(read.discoveries) - known.repos.keys()
-    hosts = ({q.registry for q in repo_queries(read.discoveries)}
+    namespaces = repo_queries(read.discoveries)
+    rqueries = namespaces - known.repos.keys()
+    hosts = ({q.registry for q in namespaces}
              | {s.image.registry for s in read.slots} | {g.image.registry for g in read.growths})
     if not hosts:
         return {}

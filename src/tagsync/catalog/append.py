@@ -18,6 +18,7 @@ from tagsync.catalog.document import (
     Node,
     Scalar,
     Sequence,
+    locate,
     parse_documents,
     to_python,
 )
@@ -163,8 +164,6 @@ def plan_append(text: str, seq: Node, append: Append, file: str | None) -> tuple
 def check_appended(new_text: str, doc: int, path: Path, before: int, appends: list[Append],
                    file: str | None) -> None:
     """Parse the result: the list must have grown by exactly these items, reading as expected."""
-    from tagsync.catalog.document import locate
-
     try:
         docs = parse_documents(new_text, file)
         seq = locate(docs[doc], path, file).node

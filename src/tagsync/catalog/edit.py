@@ -28,7 +28,9 @@ from tagsync.catalog.document import (
     require_editable,
     to_python,
 )
-from tagsync.catalog.document import Sequence as SeqNode
+from tagsync.catalog.document import (
+    Sequence as SeqNode,
+)
 from tagsync.catalog.path import Path, format_path, parse_path
 from tagsync.catalog.scalar import render_scalar
 from tagsync.errors import (

@@ -13,8 +13,9 @@ from typing import Any
 
 from tagsync.config import Config, DigestFormat
 from tagsync.errors import DeadlineError, RegistryError, TagsyncError
-from tagsync.reference import ImageName
+from tagsync.reference import ImageName, parse_ecr_host
 from tagsync.registry.base import Source, digest_value, tag_times
+from tagsync.registry.credentials import registry_credentials
 from tagsync.registry.layout import LayoutSource
 from tagsync.registry.oci import OciRegistry, RetryPolicy, Stats, default_url
 
@@ -111,7 +112,7 @@ def open_listers(config: Config, hosts: Iterable[str], sources: dict[str, Source
     for host in set(hosts):
         if host == DOCKER_HUB:
             reg = config.registry_for(host)
-            username, secret = reg.credentials(config.base_dir)
+            username, secret = registry_credentials(reg, config.base_dir)
             listers[host] = DockerHub(reg.hub_url or HUB_API, username, secret,
                                       timeout=config.run.timeout)
         else:
@@ -148,13 +149,13 @@ def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
             root = Path(reg.layout)
             sources[host] = LayoutSource(root if root.is_absolute() else config.base_dir / root)
         elif kind == "ecr":
-            from tagsync.registry.ecr import EcrSource, parse_ecr_host
+            from tagsync.registry.ecr import EcrSource
 
             account, region = parse_ecr_host(host) or ("", "")
             sources[host] = EcrSource(reg.registry_id or account, reg.region or region,
                                       max_concurrency=reg.max_concurrency)
         else:
-            username, password = reg.credentials(config.base_dir)
+            username, password = registry_credentials(reg, config.base_dir)
             sources[host] = OciRegistry(
                 reg.url or default_url(host, reg.insecure),
                 username=username,

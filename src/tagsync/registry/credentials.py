@@ -14,12 +14,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tagsync.config import RegistryConfig, secret_from_env
 from tagsync.errors import ConfigError
 from tagsync.reference import DOCKER_HUB
+from tagsync.secrets import resolve
 
 log = logging.getLogger(__name__)
 
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+
+
+def registry_credentials(reg: RegistryConfig, base_dir: Path | None = None
+                         ) -> tuple[str | None, str | None]:
+    """(username, password): from the config, else Docker's config.json, else anonymous."""
+    if reg.username is not None:
+        if reg.password_env:
+            return reg.username, secret_from_env(reg.password_env, f"registry {reg.host}")
+        return reg.username, resolve(reg.password, f"registry {reg.host}", base_dir)
+    if reg.docker_config:
+        found = docker_credentials(reg.host)
+        if found is not None:
+            return found
+    return None, None
 
 
 def docker_config_path() -> Path:

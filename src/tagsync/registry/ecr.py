@@ -10,23 +10,16 @@ paginated call, so a repository with many followed tags costs one request, not o
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError
-from tagsync.reference import ImageName, validate_tag
+from tagsync.reference import ImageName, parse_ecr_host, validate_tag
 from tagsync.registry.manifest import ACCEPT, Descriptor, media_type_of, parse_manifest
 
-ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
-
-
-def parse_ecr_host(host: str) -> tuple[str, str] | None:
-    """(account, region) of an ECR registry host, or None for any other host."""
-    m = ECR_HOST.match(host)
-    return (m.group(1), m.group(2)) if m else None
+__all__ = ["EcrSource", "parse_ecr_host"]
 
 
 class EcrSource:
