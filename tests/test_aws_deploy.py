@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import boto3
@@ -165,13 +166,55 @@ def test_role_propagation_error_is_retried_without_a_fixed_sleep(moto: Any) -> N
     assert boto3.client("lambda").get_function(FunctionName="catalogs-main")
 
 
-def test_missing_image_without_docker_is_a_clear_error(moto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_docker_a_config_to_build_in_is_required(moto: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagsync.aws.deploy import DeployError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(DeployError, match="pass --config so it is built in"):
+        deploy(moto)
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+
+
+def test_the_docker_builder_without_a_daemon_is_a_clear_error(moto: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from tagsync.aws.deploy import DeployError
 
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(DeployError, match="no Docker daemon"):
-        deploy(moto)
+        deploy(moto, builder="docker")
     assert boto3.client("lambda").list_functions()["Functions"] == []
+
+
+def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
+        moto: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, lambda_base_ref: str,
+        wheelhouse: Any) -> None:
+    """The image is built by tagsync itself and pushed with ECR's token; the function runs it."""
+    from tagsync.build import BuildSpec, PipOptions
+    from tests.servers.fixtures import _stop, start_ecr_registry
+    from tests.test_build import pull_and_unpack_auth
+
+    host, server = start_ecr_registry(tmp_path / "ecr", ACCOUNT, "eu-west-1")
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", "/nonexistent")  # no docker at all
+    config = tmp_path / "tagsync.yaml"
+    config.write_text("catalogs: []\n")
+    try:
+        d = Deployer(spec(config_file=config, base_image=lambda_base_ref), sleep=lambda s: None,
+                     build_template=BuildSpec(requirements=("purepkg",), pip=PipOptions(
+                         find_links=(str(wheelhouse),), no_index=True)),
+                     registry_endpoints={host: server.url}, build_cache=tmp_path / "cache")
+        steps = d.deploy()
+        monkeypatch.setenv("PATH", path)
+        uri = f"{host}/catalogs-main:{SHA1}"
+        assert any(str(s).startswith(f"create    image {uri}") and "tagsync build" in str(s)
+                   for s in steps)
+        fn = boto3.client("lambda").get_function(FunctionName="catalogs-main")
+        assert fn["Code"]["ImageUri"] == uri
+        rootfs, _ = pull_and_unpack_auth(server, f"catalogs-main:{SHA1}", tmp_path)
+        assert (rootfs / "var" / "task" / "tagsync.yaml").read_text() == "catalogs: []\n"
+    finally:
+        _stop(server.process)
 
 
 def test_missing_credentials_fail_before_anything_is_created(moto: Any, monkeypatch: pytest.MonkeyPatch,

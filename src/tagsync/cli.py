@@ -235,7 +235,8 @@ def deploy(
     image: Annotated[str | None, typer.Option(
         "--image", help="Use this image URI instead of building one (no Docker needed).")] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="tagsync.yaml: the role may read exactly the AWS secrets it names.")] = None,
+        "--config", "-c", help="tagsync.yaml: the role may read exactly the AWS secrets it names; "
+                               "the tagsync builder puts it in the image at --config-ref.")] = None,
     config_ref: Annotated[str, typer.Option(
         "--config-ref", help="TAGSYNC_CONFIG for the function: a path in the image, s3://… or ssm:…")
     ] = "/var/task/tagsync.yaml",
@@ -247,14 +248,21 @@ def deploy(
                        ] = 300,
     keep_images: Annotated[int, typer.Option("--keep-images", help="ECR lifecycle: images kept.")] = 10,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; change nothing.")] = False,
+    builder: Annotated[str, typer.Option(
+        "--builder", help="How a missing image is built: docker, tagsync (no daemon needed), or "
+                          "auto (Docker when its daemon answers, else tagsync).")] = "auto",
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Base image for --builder tagsync; default public.ecr.aws/lambda/python.")] = None,
+    python: Annotated[str, typer.Option("--python", help="Python of the base image.")] = "3.11",
 ) -> None:
     """Deploy tagsync as a scheduled Lambda function for one branch, idempotently.
 
     Creates what is missing and updates what differs: the ECR repository (immutable tags, scan on
     push, lifecycle), the image tagged with the commit SHA (built with Docker when a daemon is
-    available, else give --image), the IAM role (basic execution + read access to exactly the
-    secrets the config names), the function (waits until it is ready), a published version, the
-    alias `live`, and the EventBridge schedule invoking it. A second deploy of the same SHA
+    available, else by `tagsync build` with --config built in; or give --image), the IAM role
+    (basic execution + read access to exactly the secrets the config names), the function (waits
+    until it is ready), a published version, the alias `live`, and the EventBridge schedule
+    invoking it. A second deploy of the same SHA
     changes nothing. Uses the usual AWS environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
     """
     from tagsync.aws.deploy import Deployer, DeploySpec
@@ -263,10 +271,93 @@ def deploy(
     refs = load_config(config).secret_refs() if config else ()
     spec = DeploySpec(repo=repo, branch=branch, sha=sha, image=image, architecture=arch, memory=memory,
                       timeout=timeout, schedule=schedule, config_ref=config_ref,
-                      secret_refs=tuple(r for r in refs if r.startswith("aws-")), keep_images=keep_images)
+                      secret_refs=tuple(r for r in refs if r.startswith("aws-")), keep_images=keep_images,
+                      builder=builder, base_image=base, python=python, config_file=config)
     deployer = Deployer(spec, dry=plan)
     typer.echo(f"environment {spec.name} ({repo} @ {branch}, {sha[:12]})")
     _print_steps(list(deployer.deploy()), plan)
+
+
+@app.command()
+def build(
+    arch: Annotated[str, typer.Option("--arch", help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
+    push: Annotated[str | None, typer.Option(
+        "--push", help="Push to REGISTRY/REPOSITORY:TAG (ECR logs in through boto3; other "
+                       "registries through `docker login`'s config.json).")] = None,
+    python: Annotated[str, typer.Option("--python", help="Python of the base image.")] = "3.11",
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Base image (tag or @digest); default public.ecr.aws/lambda/python:<python>.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="A tagsync.yaml to build in as <task root>/tagsync.yaml.")] = None,
+    revision: Annotated[str | None, typer.Option(
+        "--revision", envvar="GITHUB_SHA",
+        help="Source commit for the label; default $GITHUB_SHA, else the checkout's HEAD.")] = None,
+    extra: Annotated[list[str] | None, typer.Option(
+        "--extra", help="tagsync extras to install (repeat); default aws and ssh.")] = None,
+    requirement: Annotated[list[str] | None, typer.Option(
+        "--requirement", "-r", help="Install these instead of tagsync's declared dependencies.")
+    ] = None,
+    find_links: Annotated[list[str] | None, typer.Option(
+        "--find-links", help="A folder or page of wheels for pip (repeat).")] = None,
+    index_url: Annotated[str | None, typer.Option("--index-url", help="pip's index.")] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only --find-links.")] = False,
+    insecure: Annotated[list[str] | None, typer.Option(
+        "--insecure", help="Registry host reached over plain HTTP (loopback hosts always are).")
+    ] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        "--cache-dir", help="Blob cache; default $XDG_CACHE_HOME/tagsync.")] = None,
+    chunk_mb: Annotated[int, typer.Option("--chunk-mb", help="Upload blobs above this in chunks.")] = 16,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+) -> None:
+    """Build tagsync's Lambda image without Docker, reproducibly, and optionally push it.
+
+    Takes the base image's layers as they are (fetched only if the target registry lacks them
+    and cannot mount them), installs tagsync's dependencies with pip for the target platform
+    (manylinux wheels only: nothing is compiled here), and adds one layer holding them,
+    tagsync and the optional config. CMD is the tagsync handler; the base's environment stays.
+    The same inputs give the same image digest, so a rebuild pushes nothing new.
+
+    Example: tagsync build --arch arm64 --push 1234567890.dkr.ecr.eu-west-1.amazonaws.com/tagsync:v1
+    """
+    import json
+    import os
+
+    from tagsync.build import BlobCache, BuildSpec, PipOptions, Registries, Target, run_build, source_revision
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    spec = BuildSpec(
+        target=Target(arch, python), base=base,
+        requirements=tuple(requirement) if requirement else None,
+        extras=tuple(extra) if extra else ("aws", "ssh"),
+        files={"tagsync.yaml": config} if config else {},
+        revision=revision or source_revision(Path.cwd()),
+        source_url=_source_url(),
+        pip=PipOptions(index_url=index_url, find_links=tuple(find_links or ()), no_index=no_index),
+        epoch=int(epoch) if epoch and epoch.isdigit() else None,
+    )
+    cache = BlobCache(cache_dir) if cache_dir else None
+    result = run_build(spec, push, cache=cache, registries=Registries(insecure=frozenset(insecure or ())),
+                       chunk_size=chunk_mb << 20)
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    built = result.built
+    typer.echo(f"base   {built.base} ({built.base.digest[:19]})")
+    typer.echo(f"layer  {built.layer.digest[:19]}  {built.layer.size / 1e6:.1f} MB")
+    typer.echo(f"image  {built.digest}  ({spec.target.arch})")
+    if result.push:
+        r = result.push
+        typer.echo(f"pushed {r.reference}: {len(r.uploaded)} blob(s) uploaded "
+                   f"({r.bytes_uploaded / 1e6:.1f} MB), {len(r.mounted)} mounted, "
+                   f"{len(r.skipped)} already there")
+
+
+def _source_url() -> str | None:
+    import os
+
+    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    return f"{server}/{repo}" if server and repo else None
 
 
 @app.command()

@@ -136,3 +136,24 @@ class PublishAuthError(PublishError):
 
 class BranchMovedError(PublishError):
     """The branch moved under us more times than we are willing to retry."""
+
+
+# --- building the Lambda image ----------------------------------------------------------------
+
+
+class BuildError(TagsyncError):
+    """The image could not be built or pushed; nothing was tagged in the target registry."""
+
+
+class NoWheelError(BuildError):
+    """A dependency has no wheel for the target platform, so it cannot be installed without
+    compiling it for Amazon Linux."""
+
+    def __init__(self, package: str, platform: str, detail: str = "") -> None:
+        super().__init__(
+            f"{package} has no wheel for {platform}"
+            + (f" ({detail})" if detail else "")
+            + "; pin a version that publishes one, or build that package elsewhere",
+            image=None)
+        self.package = package
+        self.platform = platform

@@ -136,7 +136,8 @@ def push_image(client: httpx.Client, base_url: str, repository: str, tag: str, i
                    headers={"Content-Type": "application/octet-stream"}).raise_for_status()
     for digest, child in image.children.items():
         client.put(f"{base}/v2/{repository}/manifests/{digest}", content=child,
-                   headers={"Content-Type": OCI_MANIFEST}).raise_for_status()
+                   headers={"Content-Type": json.loads(child).get("mediaType", OCI_MANIFEST)}
+                   ).raise_for_status()
     client.put(f"{base}/v2/{repository}/manifests/{tag}", content=image.manifest,
                headers={"Content-Type": image.media_type}).raise_for_status()
     return image.digest

@@ -557,3 +557,39 @@ def ssh_git(tmp_path: Path) -> Iterator[SshGit]:
     yield SshGit(git, ssh)
     ssh.stop()
     git.wsgi.stop()
+
+
+# --- the image builder: a Lambda-like base, an offline wheelhouse, an ECR-like registry ------
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.servers.wheels import make_wheelhouse
+
+    return make_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture(scope="session")
+def lambda_base_ref(registry: RegistryServer) -> str:
+    """A multi-arch Lambda-shaped base in the local registry, as `--base` takes it."""
+    from tests.servers.images import lambda_base
+
+    registry.push("lambda/python", "3.11", lambda_base())
+    return f"{registry.host}/lambda/python:3.11"
+
+
+def start_ecr_registry(tmp: Path, account: str, region: str) -> tuple[str, RegistryServer]:
+    """A registry accepting exactly the password ECR's GetAuthorizationToken (moto) hands out,
+    and the ECR host name to route to it: the ECR login path, end to end."""
+    import bcrypt
+    import boto3
+
+    token = boto3.client("ecr", region_name=region).get_authorization_token(
+        registryIds=[account])["authorizationData"][0]["authorizationToken"]
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "htpasswd").write_text(f"{user}:{hashed}\n")
+    server = _start_registry(tmp, f"auth:\n  htpasswd:\n    realm: ecr\n    path: {tmp / 'htpasswd'}\n")
+    server.auth = (user, password)
+    return f"{account}.dkr.ecr.{region}.amazonaws.com", server

@@ -71,8 +71,12 @@ def make_proxy(upstream: str, plan: FaultPlan, page_tags: bool = True,
                                                ("Content-Type", "application/json"),
                                                ("Content-Length", "2")])
             return [b"{}"]
+        # Host goes upstream as a reverse proxy sends it, so the registry's upload Locations
+        # point back at the proxy and every request of a push is seen (and counted) here.
         headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items()
-                   if k.startswith("HTTP_") and k not in ("HTTP_HOST", "HTTP_CONNECTION")}
+                   if k.startswith("HTTP_") and k != "HTTP_CONNECTION"}
+        if environ.get("CONTENT_TYPE"):  # WSGI keeps it out of the HTTP_ keys
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else None
         params = parse_qs(query)

@@ -17,11 +17,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tagsync.errors import ConfigError, TagsyncError
+
+if TYPE_CHECKING:
+    from tagsync.build import BuildSpec
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 ALIAS = "live"
 STATEMENT_ID = "tagsync-schedule"
 TARGET_ID = "tagsync"
+TASK_ROOT = "/var/task"  # LAMBDA_TASK_ROOT of the AWS base images
 NAME_LIMIT = 56  # leaves room for "-role" within IAM's and Lambda's 64 characters
 
 
@@ -113,6 +118,10 @@ class DeploySpec:
     secret_refs: tuple[str, ...] = ()  # aws-secretsmanager:/aws-ssm: references the run reads
     keep_images: int = 10
     environment: dict[str, str] = field(default_factory=dict)
+    builder: str = "auto"  # docker | tagsync | auto: Docker when a daemon answers, else tagsync
+    base_image: str | None = None  # tagsync builder: default the Lambda Python image of `python`
+    python: str = "3.11"
+    config_file: Path | None = None  # built in at config_ref when that is a path in the image
 
     @property
     def name(self) -> str:
@@ -129,6 +138,8 @@ class DeploySpec:
             raise ConfigError("memory must be between 128 and 10240 MB")
         if not 1 <= self.timeout <= 900:
             raise ConfigError("timeout must be between 1 and 900 seconds")
+        if self.builder not in ("auto", "docker", "tagsync"):
+            raise ConfigError(f"builder {self.builder!r}: choose auto, docker or tagsync")
 
 
 @dataclass(frozen=True)
@@ -154,11 +165,18 @@ class Deployer:
     """The steps of one environment; `dry=True` reads state and reports, writing nothing."""
 
     def __init__(self, spec: DeploySpec, *, session: Any = None, dry: bool = False,
-                 sleep: Callable[[float], None] = time.sleep, role_retry_budget: float = 120.0) -> None:
+                 sleep: Callable[[float], None] = time.sleep, role_retry_budget: float = 120.0,
+                 build_template: BuildSpec | None = None,
+                 registry_endpoints: Mapping[str, str] | None = None,
+                 build_cache: Path | None = None) -> None:
         spec.check()
         import boto3
 
         self.spec, self.dry, self.sleep = spec, dry, sleep
+        # the tagsync builder's knobs that deploy does not decide (pip options, requirements)
+        self.build_template = build_template
+        self.registry_endpoints = dict(registry_endpoints or {})
+        self.build_cache = build_cache
         self.session = session or boto3.session.Session()
         self.steps: list[Step] = []
         self.role_retry_budget = role_retry_budget
@@ -256,9 +274,55 @@ class Deployer:
             return uri
         except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
             pass
-        if self._step(f"image {uri}", "create", "docker build and push"):
-            docker_build_and_push(uri, self.spec.architecture, ecr)
+        if self._builder(uri) == "docker":
+            if self._step(f"image {uri}", "create", "docker build and push"):
+                docker_build_and_push(uri, self.spec.architecture, ecr)
+        else:
+            files = self._baked_files()
+            if self._step(f"image {uri}", "create", "built by tagsync build, no Docker"):
+                self._tagsync_build(uri, files)
         return uri
+
+    def _builder(self, uri: str) -> str:
+        if self.spec.builder == "tagsync":
+            return "tagsync"
+        if docker_daemon():
+            return "docker"
+        if self.spec.builder == "docker":
+            raise DeployError(f"{uri} is not in ECR and there is no Docker daemon to build it; use "
+                              "--builder tagsync, or build and push it elsewhere and pass --image URI")
+        return "tagsync"
+
+    def _baked_files(self) -> dict[str, Path]:
+        """The config goes into the image when the function is to read it from there."""
+        ref = self.spec.config_ref
+        if not ref.startswith(TASK_ROOT + "/"):
+            return {}
+        if self.spec.config_file is None:
+            raise DeployError(f"the function reads its config from {ref} in the image: pass "
+                              "--config so it is built in, or --config-ref s3://… or ssm:…")
+        return {ref[len(TASK_ROOT) + 1:]: self.spec.config_file}
+
+    def _tagsync_build(self, uri: str, files: dict[str, Path]) -> None:
+        from tagsync.build import BlobCache, BuildSpec, Registries, Target, run_build
+        from tagsync.reference import parse_ecr_host
+        from tagsync.registry.credentials import ecr_credentials, push_credentials
+
+        ecr = self.client("ecr")
+        template = self.build_template or BuildSpec()
+        spec = replace(template, target=Target(self.spec.architecture, self.spec.python),
+                       base=self.spec.base_image or template.base, revision=self.spec.sha,
+                       files={**template.files, **files})
+
+        def credentials(host: str) -> tuple[str | None, str | None]:
+            return ecr_credentials(host, ecr) if parse_ecr_host(host) else push_credentials(host)
+
+        registries = Registries(credentials=credentials, endpoints=self.registry_endpoints)
+        result = run_build(spec, uri, registries=registries,
+                           cache=BlobCache(self.build_cache) if self.build_cache else None)
+        assert result.push is not None
+        log.info("pushed %s: %d blobs uploaded (%d bytes)", uri, len(result.push.uploaded),
+                 result.push.bytes_uploaded)
 
     def role(self, account: str, region: str) -> str:
         iam = self.client("iam")
@@ -470,16 +534,22 @@ def least_privilege_policy(refs: tuple[str, ...], config_ref: str, account: str,
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def docker_daemon() -> bool:
+    """Is there a Docker CLI whose daemon answers?"""
+    import shutil
+    import subprocess
+
+    docker = shutil.which("docker")
+    return docker is not None and subprocess.run([docker, "info"], capture_output=True).returncode == 0
+
+
 def docker_build_and_push(uri: str, architecture: str, ecr: Any) -> None:
     """Build the Dockerfile in the current directory and push it to ECR with the Docker CLI."""
     import base64
     import shutil
     import subprocess
 
-    docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
-        raise DeployError(f"{uri} is not in ECR and there is no Docker daemon to build it; build and "
-                          "push it elsewhere and pass --image URI")
+    docker = shutil.which("docker") or "docker"
     platform = "linux/amd64" if architecture == "x86_64" else "linux/arm64"
     auth = ecr.get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")

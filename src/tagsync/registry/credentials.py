@@ -1,4 +1,5 @@
-"""Registry credentials from Docker's `config.json` (`auths`), as `docker login` leaves them.
+"""Registry credentials: Docker's `config.json` (`auths`), as `docker login` leaves them, and
+ECR's token for pushing.
 
 Only inline `auth` (base64 `user:password`) and `identitytoken` entries are read; credential
 helpers (`credsStore`, `credHelpers`) run programs and are out of scope, which is logged.
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tagsync.config import RegistryConfig, secret_from_env
-from tagsync.errors import ConfigError
-from tagsync.reference import DOCKER_HUB
+from tagsync.errors import ConfigError, RegistryAuthError
+from tagsync.reference import DOCKER_HUB, parse_ecr_host
 from tagsync.secrets import resolve
 
 log = logging.getLogger(__name__)
@@ -79,3 +80,32 @@ def docker_credentials(host: str, path: Path | None = None) -> tuple[str, str] |
         log.info("%s: credentials for %s are kept by a credential helper, which tagsync does not "
                  "run; set username/password in tagsync.yaml", path, host)
     return None
+
+
+def ecr_credentials(host: str, client: Any = None) -> tuple[str, str]:
+    """ECR's registry password: a 12-hour token from `GetAuthorizationToken` (user `AWS`)."""
+    found = parse_ecr_host(host)
+    if found is None:
+        raise ConfigError(f"{host} is not an ECR registry host")
+    account, region = found
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if client is None:
+            import boto3
+
+            client = boto3.client("ecr", region_name=region)
+        data = client.get_authorization_token(registryIds=[account])["authorizationData"][0]
+        user, sep, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    except (BotoCoreError, ClientError) as exc:
+        raise RegistryAuthError(f"ECR gave no registry token: {exc}", image=host) from None
+    if not sep:
+        raise RegistryAuthError("ECR's authorization token is not user:password", image=host)
+    return user, password
+
+
+def push_credentials(host: str) -> tuple[str | None, str | None]:
+    """For pushing (and reading the base image): ECR's token, else `docker login`'s, else none."""
+    if parse_ecr_host(host):
+        return ecr_credentials(host)
+    return docker_credentials(host) or (None, None)

@@ -18,6 +18,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -122,6 +123,18 @@ def parse_ratelimit(value: str | None) -> int | None:
         return None
     head = value.split(";", 1)[0].strip()
     return int(head) if head.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An open blob upload session: where the next bytes go."""
+
+    location: str
+    min_chunk: int = 0  # OCI-Chunk-Min-Length, when the registry sets one
+
+
+def _push_scope(image: ImageName) -> str:
+    return f"repository:{image.repository}:pull,push"
 
 
 @dataclass
@@ -243,9 +256,101 @@ class OciRegistry:
 
     # --- plumbing ------------------------------------------------------------------------
 
+    # --- pushing (the image builder) ---------------------------------------------------------
+
+    async def has_blob(self, image: ImageName, digest: str) -> bool:
+        """`HEAD` a blob: present blobs are never uploaded again."""
+        try:
+            await self._request("HEAD", f"/v2/{image.repository}/blobs/{digest}", image, "blob",
+                                scope=_push_scope(image))
+        except ImageNotFoundError:
+            return False
+        return True
+
+    async def start_upload(self, image: ImageName, mount: str | None = None,
+                           mount_from: str | None = None) -> Upload | None:
+        """Open an upload session, or mount `mount` from another repository of this registry.
+
+        None means the blob was mounted (201): nothing to send. A registry that cannot mount
+        answers 202 with an ordinary session, so asking costs nothing extra.
+        """
+        url = f"/v2/{image.repository}/blobs/uploads/"
+        scope = _push_scope(image)
+        if mount and mount_from:
+            url += f"?mount={mount}&from={mount_from}"
+            scope += f" repository:{mount_from}:pull"
+        resp = await self._request("POST", url, image, "upload", scope=scope)
+        if resp.status_code == 201:
+            return None
+        location = resp.headers.get("Location")
+        if not location:
+            raise RegistryError("the registry opened an upload without a Location", image=str(image))
+        min_chunk = resp.headers.get("OCI-Chunk-Min-Length", "")
+        return Upload(urljoin(self.base_url + "/", location),
+                      int(min_chunk) if min_chunk.isdigit() else 0)
+
+    async def upload_chunk(self, image: ImageName, upload: Upload, data: bytes, offset: int) -> Upload:
+        """`PATCH` one chunk; the registry answers with where the next one goes."""
+        resp = await self._request(
+            "PATCH", upload.location, image, "upload", scope=_push_scope(image), content=data,
+            headers={"Content-Type": "application/octet-stream",
+                     "Content-Range": f"{offset}-{offset + len(data) - 1}"}, retry=False)
+        location = resp.headers.get("Location") or upload.location
+        return Upload(urljoin(self.base_url + "/", location), upload.min_chunk)
+
+    async def finish_upload(self, image: ImageName, upload: Upload, digest: str,
+                            data: bytes = b"") -> None:
+        """`PUT …?digest=`: with the whole blob (monolithic) or empty after chunks."""
+        sep = "&" if "?" in upload.location else "?"
+        await self._request(
+            "PUT", f"{upload.location}{sep}digest={digest}", image, "upload",
+            scope=_push_scope(image), content=data,
+            headers={"Content-Type": "application/octet-stream"}, retry=False)
+
+    async def put_manifest(self, image: ImageName, reference: str, body: bytes,
+                           media_type: str) -> str:
+        resp = await self._request(
+            "PUT", f"/v2/{image.repository}/manifests/{reference}", image, "manifest upload",
+            scope=_push_scope(image), content=body, headers={"Content-Type": media_type})
+        return resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+    async def download_blob(self, image: ImageName, digest: str, dest: Path) -> None:
+        """Stream a blob to `dest`, checking its digest; large base layers never sit in memory."""
+        self._check_allowance(image)
+        url = urljoin(self.base_url + "/", f"/v2/{image.repository}/blobs/{digest}".lstrip("/"))
+        scope = f"repository:{image.repository}:pull"
+        await self._request("HEAD", url, image, "blob")  # learns the auth challenge, finds 404s
+        headers = {}
+        auth = await self._auth_header(scope)
+        if auth:
+            headers["Authorization"] = auth
+        algorithm, _, expected = digest.partition(":")
+        hasher = hashlib.new(algorithm)
+        partial = dest.with_name(dest.name + ".part")
+        async with self._gate:
+            self.stats.requests += 1
+            try:
+                async with self._client.stream("GET", url, headers=headers) as resp:
+                    if resp.status_code >= 400:
+                        raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status_code}",
+                                            image=str(image))
+                    with partial.open("wb") as out:
+                        async for chunk in resp.aiter_bytes(1 << 20):
+                            hasher.update(chunk)
+                            out.write(chunk)
+            except httpx.TransportError as exc:
+                partial.unlink(missing_ok=True)
+                raise RegistryError(f"cannot download blob {digest}: {type(exc).__name__}",
+                                    image=str(image)) from None
+        if hasher.hexdigest() != expected:
+            partial.unlink(missing_ok=True)
+            raise RegistryError(f"blob {digest} arrived with a different digest", image=str(image))
+        partial.replace(dest)
+
     async def _request(
         self, method: str, url: str, image: ImageName | None, what: str,
         headers: dict[str, str] | None = None, scope: str | None = None,
+        content: bytes | None = None, retry: bool = True,
     ) -> httpx.Response:
         name = str(image) if image else self.base_url
         if scope is None:
@@ -257,7 +362,7 @@ class OciRegistry:
             auth = await self._auth_header(scope)
             if auth:
                 hdrs["Authorization"] = auth
-            resp = await self._send(method, full, hdrs, name)
+            resp = await self._send(method, full, hdrs, name, content, retry)
             if resp.status_code == 401 and not authed_once:
                 authed_once = True
                 await self._learn_challenge(resp, scope, name)
@@ -275,10 +380,13 @@ class OciRegistry:
         if resp.status_code == 404:
             raise ImageNotFoundError(_not_found(url, what), image=name)
         if resp.status_code >= 400:
-            raise RegistryError(f"{method} {what} failed: HTTP {resp.status_code}", image=name)
+            raise RegistryError(f"{method} {what} failed: HTTP {resp.status_code}"
+                                f"{_error_detail(resp)}", image=name)
         return resp
 
-    async def _send(self, method: str, url: str, headers: dict[str, str], name: str) -> httpx.Response:
+    async def _send(self, method: str, url: str, headers: dict[str, str], name: str,
+                    content: bytes | None = None, retry: bool = True) -> httpx.Response:
+        """One request, retried politely; `retry=False` for bodies a retry could apply twice."""
         attempt = 0
         while True:
             try:
@@ -286,10 +394,11 @@ class OciRegistry:
                     await self._limiter.acquire()
                 async with self._gate:
                     self.stats.requests += 1
-                    resp = await next(self._turn).request(method, url, headers=headers)
+                    resp = await next(self._turn).request(method, url, headers=headers,
+                                                          content=content)
                     await resp.aread()
             except httpx.TransportError as exc:
-                if attempt >= self.retry.attempts:
+                if attempt >= self.retry.attempts or not retry:
                     raise RegistryError(
                         f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}", image=name
                     ) from None
@@ -336,10 +445,11 @@ class OciRegistry:
             realm = self._challenge.get("realm")
             if not realm:
                 raise RegistryAuthError("Bearer challenge without a realm", image=self.base_url)
-            params = {"service": self._challenge.get("service", "")}
+            params: list[tuple[str, str | int | float | bool | None]] = [
+                ("service", self._challenge.get("service", ""))]
             wanted = scope or challenged_scope
-            if wanted:
-                params["scope"] = wanted
+            # several scopes (push here, pull from a mount's source) go as repeated parameters
+            params.extend(("scope", one) for one in (wanted or "").split())
             auth = httpx.BasicAuth(self.username, self.password or "") if self.username else None
             self.stats.token_requests += 1
             try:
@@ -365,6 +475,16 @@ class OciRegistry:
         remaining = resp.headers.get("ratelimit-remaining")
         if remaining is not None:
             self.stats.ratelimit_remaining = remaining
+
+
+def _error_detail(resp: httpx.Response) -> str:
+    """The distribution spec's `{"errors": [{"code", "message"}]}`, when the body has it."""
+    try:
+        errors = resp.json().get("errors") or []
+        first = errors[0]
+        return f" ({first.get('code')}: {first.get('message')})"
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
 
 
 def _not_found(url: str, what: str) -> str:
