@@ -38,7 +38,13 @@ $(NPM_STAMP): $(APT_STAMP)
 	npm install --silent --no-audit --no-fund --prefix .cache/npm $(NPM_PACKAGES)
 	touch $(NPM_STAMP)
 
-deps: $(STAMP) $(APT_STAMP) $(NPM_STAMP)
+# tagsync's real dependencies as wheels for this machine's arch: `tagsync build` tests build offline.
+WHEELHOUSE := .cache/wheelhouse
+$(WHEELHOUSE)/.complete: $(STAMP)
+	@mkdir -p $(WHEELHOUSE)
+	$(PY) -m tests.servers.wheels $(WHEELHOUSE)
+
+deps: $(STAMP) $(APT_STAMP) $(NPM_STAMP) $(WHEELHOUSE)/.complete
 
 demo: $(STAMP)
 	$(PY) examples/demo/run_demo.py

@@ -378,3 +378,35 @@ def test_cli_names_the_package_without_a_wheel_and_pushes_nothing(
     import httpx
 
     assert httpx.get(f"{registry.url}/v2/apps/never/tags/list").status_code == 404
+
+
+# --- the real thing: tagsync with its real dependencies --------------------------------------
+
+REAL_WHEELHOUSE = Path(__file__).resolve().parents[1] / ".cache" / "wheelhouse"
+
+
+def test_tagsync_with_its_real_dependencies_runs_from_the_built_layer(
+        registry: RegistryServer, base: str, tmp_path: Path) -> None:
+    """The image for this machine's arch, from the wheels `make test` downloaded: an isolated
+    interpreter (no site-packages) imports the whole pipeline from the unpacked task root."""
+    from tests.servers.wheels import host_target
+
+    if not (REAL_WHEELHOUSE / ".complete").exists():
+        pytest.skip("no wheelhouse: `make test` downloads it")
+    arch, python = host_target()
+    if arch != "x86_64":
+        pytest.skip("the synthetic base here is amd64/arm64 with Python 3.11 wheels")
+    spec = BuildSpec(target=Target(arch, python), base=base, revision=SHA,
+                     pip=PipOptions(find_links=(str(REAL_WHEELHOUSE),), no_index=True))
+    built, _ = build_and_push(spec, BlobCache(tmp_path / "c"), f"{registry.host}/apps/real:1")
+    raw = gzip.decompress(built.layer.path.read_bytes())
+    for here in (str(tmp_path), str(Path.cwd()), sys.prefix, sys.base_prefix):
+        assert here.encode() not in raw  # nothing of this machine, only the wheels' own bytes
+    rootfs, _ = pull_and_unpack(registry.host, "apps/real:1", tmp_path)
+    task = rootfs / "var" / "task"
+    code = (f"import sys; sys.path[:0] = [{str(task)!r}]; "
+            "import tagsync.run, tagsync.aws.handler, pydantic_core, boto3, yaml; "
+            "print(pydantic_core.__file__); print(yaml.__file__)")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert all(path.startswith(str(task)) for path in out)

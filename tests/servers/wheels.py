@@ -64,3 +64,38 @@ def make_wheelhouse(folder: Path) -> Path:
                 requires=("nativepkg>=1",), scripts={"purepkg-cli": "purepkg:main"})
     write_sdist(folder, "sdistonly", "1.0")
     return folder
+
+
+def host_target() -> tuple[str, str]:
+    """(Lambda arch, Python) of this machine, so a layer built for it can be imported here."""
+    import platform
+    import sys
+
+    return ("arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
+            f"{sys.version_info.major}.{sys.version_info.minor}")
+
+
+def download_real_wheelhouse(folder: Path) -> None:
+    """tagsync's real dependencies as wheels for this machine's arch, the way `tagsync build`
+    would choose them: `make test` fills it once so the suite can build offline."""
+    import subprocess
+    import sys
+
+    from tagsync.build.deps import own_requirements
+    from tagsync.build.platform import Target
+
+    arch, python = host_target()
+    target = Target(arch, python)
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--dest", str(folder), "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", python, "--abi", f"cp{python.replace('.', '')}"]
+    for tag in target.pip_platforms():
+        argv += ["--platform", tag]
+    subprocess.run([*argv, *own_requirements()], check=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    download_real_wheelhouse(Path(sys.argv[1]))
+    (Path(sys.argv[1]) / ".complete").touch()
