@@ -231,6 +231,19 @@ def test_building_twice_gives_the_same_digest(registry: RegistryServer, base: st
     assert first.layer.digest == second.layer.digest
 
 
+def test_a_rebuild_reuses_the_layer_compressed_before(base: str, wheelhouse: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = BlobCache(tmp_path / "c")
+    first, _ = build_and_push(spec_for(base, wheelhouse), cache)
+
+    def no_compressing(*args: Any) -> None:
+        raise AssertionError("compressed again")
+
+    monkeypatch.setattr("tagsync.build.compress", no_compressing)
+    again, _ = build_and_push(spec_for(base, wheelhouse), cache)
+    assert again.layer == first.layer
+
+
 def test_arm64_builds_on_the_arm64_base_with_arm64_wheels(registry: RegistryServer, base: str,
                                                           wheelhouse: Path, tmp_path: Path) -> None:
     built, _ = build_and_push(spec_for(base, wheelhouse, target=Target("arm64", "3.11")),
