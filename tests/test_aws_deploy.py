@@ -192,7 +192,7 @@ def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
     """The image is built by tagsync itself and pushed with ECR's token; the function runs it."""
     from tagsync.build import BuildSpec, PipOptions
     from tests.servers.fixtures import _stop, start_ecr_registry
-    from tests.test_build import pull_and_unpack_auth
+    from tests.test_build import pull_and_unpack
 
     host, server = start_ecr_registry(tmp_path / "ecr", ACCOUNT, "eu-west-1")
     path = os.environ["PATH"]
@@ -211,7 +211,7 @@ def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
                    for s in steps)
         fn = boto3.client("lambda").get_function(FunctionName="catalogs-main")
         assert fn["Code"]["ImageUri"] == uri
-        rootfs, _ = pull_and_unpack_auth(server, f"catalogs-main:{SHA1}", tmp_path)
+        rootfs, _ = pull_and_unpack(server.host, f"catalogs-main:{SHA1}", tmp_path, server.auth)
         assert (rootfs / "var" / "task" / "tagsync.yaml").read_text() == "catalogs: []\n"
     finally:
         _stop(server.process)

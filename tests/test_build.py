@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -54,16 +56,19 @@ def build_and_push(spec: BuildSpec, cache: BlobCache, reference: str | None = No
     return asyncio.run(go())
 
 
-def pull_and_unpack(host: str, reference: str, tmp: Path) -> tuple[Path, dict[str, Any]]:
+def pull_and_unpack(host: str, reference: str, tmp: Path,
+                    creds: tuple[str, str] | None = None) -> tuple[Path, dict[str, Any]]:
     """skopeo copy to an OCI layout, umoci unpack: (rootfs, image config)."""
     skopeo, umoci = _need("skopeo"), _need("umoci")
     layout, bundle = tmp / "pulled", tmp / "bundle"
+    login = ["--creds", ":".join(creds)] if creds else []
     subprocess.run([skopeo, "copy", "--quiet", "--src-tls-verify=false",
+                    *(["--src-creds", ":".join(creds)] if creds else []),
                     f"docker://{host}/{reference}", f"oci:{layout}:t"], check=True)
     subprocess.run([umoci, "unpack", "--rootless", "--image", f"{layout}:t", str(bundle)],
                    check=True, capture_output=True)
     config = json.loads(subprocess.run(
-        [skopeo, "inspect", "--config", "--tls-verify=false", f"docker://{host}/{reference}"],
+        [skopeo, "inspect", "--config", "--tls-verify=false", *login, f"docker://{host}/{reference}"],
         check=True, capture_output=True, text=True).stdout)
     return bundle / "rootfs", config
 
@@ -84,8 +89,6 @@ def test_same_files_give_the_same_layer_whatever_their_paths_times_and_modes(tmp
     one = _tree_with(tmp_path / "first-checkout", 0o600)
     two = _tree_with(tmp_path / "elsewhere" / "second", 0o664)
     for path in (two / "pkg" / "mod.py", two / "pkg" / "tool"):
-        import os
-
         os.utime(path, (1_700_000_000, 1_700_000_000))
     a = write_layer(tree(one, "var/task"), tmp_path / "a.tgz")
     b = write_layer(tree(two, "var/task"), tmp_path / "b.tgz")
@@ -97,7 +100,7 @@ def test_layer_entries_are_sorted_owned_by_root_and_carry_nothing_of_the_build_m
     root = _tree_with(tmp_path / "src", 0o640)
     layer = write_layer(tree(root, "var/task"), tmp_path / "l.tgz", mtime=0)
     raw = gzip.decompress(layer.path.read_bytes())
-    with tarfile.open(fileobj=__import__("io").BytesIO(raw)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         members = tar.getmembers()
     assert [m.name for m in members] == sorted(m.name for m in members)
     assert [m.name for m in members] == ["var", "var/task", "var/task/pkg", "var/task/pkg/mod.py",
@@ -324,20 +327,8 @@ def test_to_another_registry_base_layers_are_downloaded_once_and_large_blobs_go_
     assert report.chunks >= 4  # the 200 kB noise layer alone takes four 64 kB chunks
     for layer in built.base.layers:
         assert cache.path(layer["digest"]).exists()  # downloaded into the cache, by digest
-    rootfs, _ = pull_and_unpack_auth(basic_registry, "apps/chunked:1", tmp_path)
+    rootfs, _ = pull_and_unpack(basic_registry.host, "apps/chunked:1", tmp_path, basic_registry.auth)
     assert (rootfs / "var" / "lang" / "lib" / "noise.bin").stat().st_size == 200_000
-
-
-def pull_and_unpack_auth(server: RegistryServer, reference: str, tmp: Path) -> tuple[Path, Any]:
-    skopeo, umoci = _need("skopeo"), _need("umoci")
-    user, password = server.auth or ("", "")
-    layout, bundle = tmp / "pulled-auth", tmp / "bundle-auth"
-    subprocess.run([skopeo, "copy", "--quiet", "--src-tls-verify=false", "--src-creds",
-                    f"{user}:{password}", f"docker://{server.host}/{reference}", f"oci:{layout}:t"],
-                   check=True)
-    subprocess.run([umoci, "unpack", "--rootless", "--image", f"{layout}:t", str(bundle)],
-                   check=True, capture_output=True)
-    return bundle / "rootfs", None
 
 
 @pytest.fixture
@@ -354,7 +345,7 @@ def test_pushing_to_ecr_logs_in_with_the_token_ecr_hands_out(
     _, report = build_and_push(spec_for(base, wheelhouse), BlobCache(tmp_path / "c"),
                                f"{host}/tagsync-main:{SHA}", registries=registries)
     assert report.digest and len(report.uploaded) == 4
-    rootfs, _ = pull_and_unpack_auth(server, f"tagsync-main:{SHA}", tmp_path)
+    rootfs, _ = pull_and_unpack(server.host, f"tagsync-main:{SHA}", tmp_path, server.auth)
     assert (rootfs / "var" / "task" / "tagsync" / "aws" / "handler.py").is_file()
 
 

@@ -100,3 +100,15 @@ def registry_page(image: ImageName) -> str | None:
 def short(digest: str, length: int = 12) -> str:
     """The first hex characters of a digest, as `docker images` shows them."""
     return digest.split(":", 1)[-1][:length]
+
+
+def parse_reference(text: str) -> tuple[ImageName, str]:
+    """`name:tag` or `name@digest` → (name, tag or digest); a bare name means `latest`."""
+    name, at, digest = text.partition("@")
+    if at:
+        return ImageName.parse(name), validate_digest(digest, text)
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+        return ImageName.parse(name), validate_tag(tag, text)
+    return ImageName.parse(name), "latest"

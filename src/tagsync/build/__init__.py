@@ -19,12 +19,13 @@ from pathlib import Path, PurePosixPath
 
 import tagsync
 from tagsync.build.assemble import image_config, image_manifest, sha256, timestamp
-from tagsync.build.base import BaseImage, BlobCache, default_cache_dir, resolve_base, split_reference
+from tagsync.build.base import BaseImage, BlobCache, default_cache_dir, resolve_base
 from tagsync.build.deps import PipOptions, install, own_requirements
 from tagsync.build.layer import Layer, compress, tree, write_tar
 from tagsync.build.platform import Target
 from tagsync.build.push import DEFAULT_CHUNK, Blob, PushReport, push
 from tagsync.errors import BuildError
+from tagsync.reference import parse_reference
 from tagsync.registry.oci import OciRegistry, default_url
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def _layer(entries: dict[str, Path], scratch: Path, cache: BlobCache, mtime: int
 
 
 async def build(spec: BuildSpec, cache: BlobCache, registries: Registries) -> Built:
-    name, reference = split_reference(spec.base_reference)
+    name, reference = parse_reference(spec.base_reference)
     base = await resolve_base(registries.get(name.registry), name, reference, spec.target, cache)
     log.info("base %s → %s", base, base.digest)
     requirements = list(spec.requirements if spec.requirements is not None
@@ -197,7 +198,7 @@ async def push_built(built: Built, reference: str, cache: BlobCache, registries:
                      chunk_size: int = DEFAULT_CHUNK) -> PushReport:
     """Push to `registry/repository:tag`; base layers come from the cache, else the base's
     registry, and only when the target has neither the blob nor a way to mount it."""
-    name, tag = split_reference(reference)
+    name, tag = parse_reference(reference)
     if tag.startswith("sha256:"):
         raise BuildError(f"{reference!r}: push to a tag, not a digest")
     target = registries.get(name.registry)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from tagsync.build.platform import Target
 from tagsync.errors import BuildError
-from tagsync.reference import DIGEST_RE, ImageName
+from tagsync.reference import ImageName
 from tagsync.registry.manifest import INDEX_TYPES, media_type_of, parse_manifest, select_platform
 
 
@@ -105,20 +105,6 @@ class BaseImage:
     def __str__(self) -> str:
         sep = "@" if self.reference.startswith("sha256:") else ":"
         return f"{self.name}{sep}{self.reference}"
-
-
-def split_reference(text: str) -> tuple[ImageName, str]:
-    """`name:tag` or `name@digest` → (name, tag or digest); a bare name means `latest`."""
-    name, at, digest = text.partition("@")
-    if at:
-        if not DIGEST_RE.match(digest):
-            raise BuildError(f"{text!r}: {digest!r} is not a digest")
-        return ImageName.parse(name), digest
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, _, tag = name.rpartition(":")
-        return ImageName.parse(name), tag
-    return ImageName.parse(name), "latest"
 
 
 async def _document(source: ManifestSource, name: ImageName, digest: str, cache: BlobCache) -> bytes:

@@ -254,8 +254,6 @@ class OciRegistry:
             url = link.group(1) if link else None
         return tags
 
-    # --- plumbing ------------------------------------------------------------------------
-
     # --- pushing (the image builder) ---------------------------------------------------------
 
     async def has_blob(self, image: ImageName, digest: str) -> bool:
@@ -346,6 +344,8 @@ class OciRegistry:
             partial.unlink(missing_ok=True)
             raise RegistryError(f"blob {digest} arrived with a different digest", image=str(image))
         partial.replace(dest)
+
+    # --- plumbing ------------------------------------------------------------------------
 
     async def _request(
         self, method: str, url: str, image: ImageName | None, what: str,
