@@ -12,7 +12,7 @@ import pytest
 from tagsync.aws.handler import event_kind, handler
 from tagsync.errors import ConfigError
 from tagsync.reference import short
-from tests.servers.fixtures import FaultyRegistry, GitServer, RegistryServer
+from tests.servers.fixtures import FaultyRegistry, GitServer, RegistryServer, unique_namespace
 from tests.servers.proxy import Fault
 
 # As EventBridge delivers a rule's scheduled event (AWS documentation sample).
@@ -78,7 +78,7 @@ run:
 @pytest.fixture
 def setup(registry: RegistryServer, git_server: GitServer, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> dict[str, str]:
-    ns = "lambda" + str(abs(hash(request.node.name)) % 10**8)
+    ns = unique_namespace("lambda", request)
     git_server.commit_directly({"images.yml": CATALOG.format(a="0" * 12, b="0" * 12, c="0" * 12).encode()})
     new = {n: short(registry.push(f"{ns}/{n}", "1", f"{ns} {n}").digest) for n in "abc"}
     monkeypatch.setenv("TEST_GIT_TOKEN", git_server.token)

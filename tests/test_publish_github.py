@@ -18,7 +18,7 @@ from tagsync.errors import PublishAuthError, PublishError, PushRejectedError
 from tagsync.publish import github as gh
 from tagsync.reference import short
 from tagsync.run import run
-from tests.servers.fixtures import RegistryServer
+from tests.servers.fixtures import RegistryServer, kernels_yaml, unique_namespace
 from tests.servers.github import GitHubServer
 
 REPO = "acme/catalogs"
@@ -59,24 +59,14 @@ class World:
 @pytest.fixture
 def world(registry: RegistryServer, github: GitHubServer, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> World:
-    ns = "gh" + str(abs(hash(request.node.name)) % 10**8)
+    ns = unique_namespace("gh", request)
     old = {"py": "0123456789ab", "r": "ba9876543210"}
     github.create_repo(REPO, {"images.yml": CATALOG.format(**old).encode(), "README.md": b"hi\n"})
     github.tokens[TOKEN] = "write"
     monkeypatch.setenv("TEST_GITHUB_TOKEN", TOKEN)
     config = tmp_path / "tagsync.yaml"
     config.write_text(f"""\
-catalogs:
-  - name: kernels
-    file: images.yml
-    entries: .images[*]
-    image: "{registry.host}/{ns}/kernel-{{name}}"
-    pairs: .tags
-    digest_format: short
-registries:
-  - host: "{registry.host}"
-    url: {registry.url}
-github:
+{kernels_yaml(registry, ns)}github:
 """)
     w = World(registry, github, config, ns, old)
     w._base = f"  repo: {REPO}\n  api_url: {github.url}\n"

@@ -10,7 +10,7 @@ from tagsync.config import load_config
 from tagsync.errors import ConfigError, PublishAuthError, PublishError
 from tagsync.reference import short
 from tagsync.run import run
-from tests.servers.fixtures import RegistryServer, SshGit
+from tests.servers.fixtures import RegistryServer, SshGit, kernels_yaml, unique_namespace
 
 CATALOG = 'images:\n  - name: python\n    tags:\n      - ["3.6-ubuntu", "0123456789ab"]\n'
 
@@ -18,23 +18,13 @@ CATALOG = 'images:\n  - name: python\n    tags:\n      - ["3.6-ubuntu", "0123456
 @pytest.fixture
 def setup(registry: RegistryServer, ssh_git: SshGit, tmp_path: Path,
           request: pytest.FixtureRequest) -> tuple[Path, str]:
-    ns = "ssh" + str(abs(hash(request.node.name)) % 10**8)
+    ns = unique_namespace("ssh", request)
     ssh_git.git.commit_directly({"images.yml": CATALOG.encode()}, "initial")
     (tmp_path / "deploy_key").write_text(ssh_git.ssh.private_key_text())
     (tmp_path / "known_hosts").write_text(ssh_git.ssh.known_hosts())
     config = tmp_path / "tagsync.yaml"
     config.write_text(f"""\
-catalogs:
-  - name: kernels
-    file: images.yml
-    entries: .images[*]
-    image: "{registry.host}/{ns}/kernel-{{name}}"
-    pairs: .tags
-    digest_format: short
-registries:
-  - host: "{registry.host}"
-    url: {registry.url}
-git:
+{kernels_yaml(registry, ns)}git:
   repo: {ssh_git.ssh.url}
   ssh_key: file:deploy_key
   known_hosts: file:known_hosts

@@ -14,7 +14,7 @@ from tagsync.config import load_config
 from tagsync.publish.git import GitPublisher
 from tagsync.reference import short
 from tagsync.run import run
-from tests.servers.fixtures import GitServer, RegistryServer, free_port
+from tests.servers.fixtures import GitServer, RegistryServer, free_port, kernels_yaml, unique_namespace
 
 CATALOG = """\
 # kernels served to users
@@ -52,24 +52,14 @@ class World:
 @pytest.fixture
 def world(registry: RegistryServer, git_server: GitServer, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> World:
-    ns = "e2e" + str(abs(hash(request.node.name)) % 10**8)
+    ns = unique_namespace("e2e", request)
     go = registry.push(f"{ns}/kernel-go", "1.10", f"{ns} go 1.10")
     old = {"py": "0123456789ab", "r": "ba9876543210", "go": short(go.digest)}
     git_server.commit_directly({"catalog/images.yml": CATALOG.format(**old).encode(),
                                 "README.md": b"catalogs\n"}, "initial")
     config = tmp_path / "tagsync.yaml"
     config.write_text(f"""\
-catalogs:
-  - name: kernels
-    file: catalog/images.yml
-    entries: .images[*]
-    image: "{registry.host}/{ns}/kernel-{{name}}"
-    pairs: .tags
-    digest_format: short
-registries:
-  - host: "{registry.host}"
-    url: {registry.url}
-git:
+{kernels_yaml(registry, ns, "catalog/images.yml")}git:
   repo: {git_server.url}
   branch: main
   token_env: TEST_GIT_TOKEN

@@ -593,3 +593,27 @@ def start_ecr_registry(tmp: Path, account: str, region: str) -> tuple[str, Regis
     server = _start_registry(tmp, f"auth:\n  htpasswd:\n    realm: ecr\n    path: {tmp / 'htpasswd'}\n")
     server.auth = (user, password)
     return f"{account}.dkr.ecr.{region}.amazonaws.com", server
+
+
+# --- the kernel catalog most end-to-end tests share -------------------------------------------
+
+
+def unique_namespace(prefix: str, request: pytest.FixtureRequest) -> str:
+    """A registry namespace of this test's own, so tests sharing one registry never collide."""
+    return prefix + str(abs(hash(request.node.name)) % 10**8)
+
+
+def kernels_yaml(registry: RegistryServer, ns: str, file: str = "images.yml") -> str:
+    """The `catalogs:` and `registries:` part of a tagsync.yaml for the Lablup-shaped catalog."""
+    return f"""\
+catalogs:
+  - name: kernels
+    file: {file}
+    entries: .images[*]
+    image: "{registry.host}/{ns}/kernel-{{name}}"
+    pairs: .tags
+    digest_format: short
+registries:
+  - host: "{registry.host}"
+    url: {registry.url}
+"""
