@@ -52,9 +52,20 @@ def test_503_twice_then_success(faulty_registry: FaultyRegistry) -> None:
 def test_connection_reset_is_retried(faulty_registry: FaultyRegistry) -> None:
     built = faulty_registry.upstream.push("f/reset", "v1", "reset")
     faulty_registry.faults.add("HEAD .*/f/reset/", Fault(reset=True))
-    digest, client = head(faulty_registry.url, "f/reset", "v1")
+    digest, _ = head(faulty_registry.url, "f/reset", "v1")
     assert digest == built.digest
-    assert client.stats.retries == 1
+    # the HTTP client itself resends an idempotent request once on a dropped connection
+    # (RFC 9112, 9.3.1); our retry policy covers what happens after that
+    assert [s for s in faulty_registry.faults.seen if "f/reset" in s] == [
+        "HEAD /v2/f/reset/manifests/v1"] * 2
+
+
+def test_a_connection_that_keeps_dropping_ends_in_a_clear_error(
+        faulty_registry: FaultyRegistry) -> None:
+    faulty_registry.upstream.push("f/gone", "v1", "gone")
+    faulty_registry.faults.add("HEAD .*/f/gone/", *[Fault(reset=True)] * 20)
+    with pytest.raises(RegistryError, match=r"cannot reach .*ServerDisconnectedError"):
+        head(faulty_registry.url, "f/gone", "v1")
 
 
 def test_retries_are_bounded(faulty_registry: FaultyRegistry) -> None:
@@ -103,3 +114,24 @@ def test_tag_pages_are_followed(faulty_registry: FaultyRegistry) -> None:
 
     assert asyncio.run(go()) == [f"t{i}" for i in range(5)]
     assert client.stats.requests == 3
+
+
+def test_http_proxy_from_the_environment_carries_the_requests(
+        faulty_registry: FaultyRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = faulty_registry.upstream.push("f/proxied", "v1", "proxied")
+    monkeypatch.setenv("HTTP_PROXY", faulty_registry.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    digest, _ = head(faulty_registry.upstream.url, "f/proxied", "v1")
+    assert digest == built.digest
+    assert f"HEAD {faulty_registry.upstream.url}/v2/f/proxied/manifests/v1" in faulty_registry.faults.seen
+
+
+def test_no_proxy_sends_matching_hosts_directly(
+        faulty_registry: FaultyRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = faulty_registry.upstream.push("f/direct", "v1", "direct")
+    monkeypatch.setenv("HTTP_PROXY", faulty_registry.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    digest, _ = head(faulty_registry.upstream.url, "f/direct", "v1")
+    assert digest == built.digest
+    assert not [s for s in faulty_registry.faults.seen if "f/direct" in s]

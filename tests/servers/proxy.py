@@ -70,7 +70,7 @@ def make_proxy(upstream: str, plan: FaultPlan, page_tags: bool = True,
             start(f"{fault.status} Injected", [*fault.headers.items(),
                                                ("Content-Type", "application/json"),
                                                ("Content-Length", "2")])
-            return [b"{}"]
+            return [] if method == "HEAD" else [b"{}"]  # a HEAD answer has no body
         # Host goes upstream as a reverse proxy sends it, so the registry's upload Locations
         # point back at the proxy and every request of a push is seen (and counted) here.
         headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items()

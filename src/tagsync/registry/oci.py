@@ -3,7 +3,13 @@
 Auth follows the registry's own `WWW-Authenticate` challenge instead of per-vendor code: Bearer
 (anonymous or with credentials, token cached per scope) or Basic. Digests come from `HEAD`, which
 Docker Hub does not count as a pull. Retries are polite: 429/502/503/504 and transport errors
-back off exponentially, honouring `Retry-After`, a bounded number of times.
+back off exponentially, honouring `Retry-After`, a bounded number of times. (aiohttp itself
+resends an idempotent request once when a kept-alive connection turns out closed, RFC 9112 9.3.1;
+`Stats.retries` counts only ours.)
+
+The HTTP client is aiohttp: a scan sends thousands of small requests, and aiohttp's C parser and
+plain connection pool cost far less CPU per request than httpx (`make bench`, registry scan at
+scale). On a small Lambda that CPU is the scan's speed.
 """
 
 from __future__ import annotations
@@ -12,17 +18,23 @@ import asyncio
 import base64
 import email.utils
 import hashlib
-import itertools
+import json
 import logging
+import os
 import random
 import re
+import ssl
 import time
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
+import aiohttp
+import certifi
+from yarl import URL
 
 from tagsync.errors import (
     ImageNotFoundError,
@@ -37,7 +49,6 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
-_POOL_SHARD = 4  # connections per httpx pool; see OciRegistry.__post_init__
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -133,6 +144,29 @@ class Upload:
     min_chunk: int = 0  # OCI-Chunk-Min-Length, when the registry sets one
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One whole HTTP answer. Registry answers are small (manifests, tag lists, upload
+    sessions); blobs are streamed by `download_blob` instead."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDict)
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+# what a retry may fix: the connection failed or stalled, not what the registry answered
+_TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
+                     asyncio.TimeoutError)
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """certifi's roots, as httpx used them; `SSL_CERT_FILE` points at a private CA bundle."""
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+
+
 def _push_scope(image: ImageName) -> str:
     return f"repository:{image.repository}:pull,push"
 
@@ -153,7 +187,6 @@ class OciRegistry:
     timeout: float = 20.0
     max_concurrency: int = 8
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    transport: httpx.AsyncBaseTransport | None = None
     stats: Stats = field(default_factory=Stats)
     requests_per_second: float | None = None
     ratelimit_reserve: int = 10  # no pulls (GETs) once `ratelimit-remaining` is this low
@@ -161,29 +194,44 @@ class OciRegistry:
     def __post_init__(self) -> None:
         self._limiter = RateLimiter(self.requests_per_second) if self.requests_per_second else None
         self.base_url = self.base_url.rstrip("/")
-        # httpcore's pool rescans every connection for every queued request, so one big pool
-        # gets slower as concurrency grows (64 connections: 2-3x slower than 8 on loopback). Small
-        # pools used in turn keep that cost flat; `make bench` shows the effect.
-        shards = max(1, -(-self.max_concurrency // _POOL_SHARD))
-        per_shard = -(-self.max_concurrency // shards)
-        self._clients = [httpx.AsyncClient(
-            timeout=self.timeout,
-            transport=self.transport,
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
-            headers={"User-Agent": "tagsync"},
-        ) for _ in range(shards)]
-        self._turn = itertools.cycle(self._clients)
-        self._client = self._clients[0]
+        self._http: aiohttp.ClientSession | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
         self._gate = asyncio.Semaphore(self.max_concurrency)
         self._tokens: dict[str, _Token] = {}
         self._scheme: str | None = None  # learned from the first challenge
         self._challenge: dict[str, str] = {}
         self._token_lock = asyncio.Lock()
 
+    def _proxy(self, url: URL) -> str | None:
+        """HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as users of any HTTP client expect; read once per
+        host, because aiohttp's `trust_env` reads the environment on every request, which at
+        scan rates costs a fifth of the client's CPU (`make bench`)."""
+        key = (url.scheme, url.raw_authority)
+        if key not in self._proxies:
+            bypass = urllib.request.proxy_bypass(url.raw_authority)
+            self._proxies[key] = None if bypass else urllib.request.getproxies().get(url.scheme)
+        return self._proxies[key]
+
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        if self._http is not None and self._http_loop is asyncio.get_running_loop():
+            await self._http.close()
+        self._http = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        """One connection pool per event loop (a session cannot outlive the loop it was made in)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_concurrency, ssl=_ssl_context()),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout,
+                                              sock_read=self.timeout),
+                headers={"User-Agent": "tagsync"},
+                # digests are over the bytes as sent: never ask for, or undo, a compression
+                auto_decompress=False, skip_auto_headers=("Accept-Encoding",),
+            )
+            self._http_loop = loop
+        return self._http
 
     # --- public API ----------------------------------------------------------------------
 
@@ -278,7 +326,7 @@ class OciRegistry:
             url += f"?mount={mount}&from={mount_from}"
             scope += f" repository:{mount_from}:pull"
         resp = await self._request("POST", url, image, "upload", scope=scope)
-        if resp.status_code == 201:
+        if resp.status == 201:
             return None
         location = resp.headers.get("Location")
         if not location:
@@ -328,15 +376,17 @@ class OciRegistry:
         async with self._gate:
             self.stats.requests += 1
             try:
-                async with self._client.stream("GET", url, headers=headers) as resp:
-                    if resp.status_code >= 400:
-                        raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status_code}",
+                target = URL(url, encoded=True)
+                async with self._session().get(target, headers=headers,
+                                               proxy=self._proxy(target)) as resp:
+                    if resp.status >= 400:
+                        raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
                                             image=str(image))
                     with partial.open("wb") as out:
-                        async for chunk in resp.aiter_bytes(1 << 20):
+                        async for chunk in resp.content.iter_chunked(1 << 20):
                             hasher.update(chunk)
                             out.write(chunk)
-            except httpx.TransportError as exc:
+            except _TRANSPORT_ERRORS as exc:
                 partial.unlink(missing_ok=True)
                 raise RegistryError(f"cannot download blob {digest}: {type(exc).__name__}",
                                     image=str(image)) from None
@@ -351,11 +401,11 @@ class OciRegistry:
         self, method: str, url: str, image: ImageName | None, what: str,
         headers: dict[str, str] | None = None, scope: str | None = None,
         content: bytes | None = None, retry: bool = True,
-    ) -> httpx.Response:
+    ) -> Answer:
         name = str(image) if image else self.base_url
         if scope is None:
             scope = f"repository:{image.repository}:pull" if image else ""
-        full = url if url.startswith("http") else urljoin(self.base_url + "/", url.lstrip("/"))
+        full = url if url.startswith("http") else f"{self.base_url}/{url.lstrip('/')}"
         authed_once = False
         while True:
             hdrs = dict(headers or {})
@@ -363,29 +413,29 @@ class OciRegistry:
             if auth:
                 hdrs["Authorization"] = auth
             resp = await self._send(method, full, hdrs, name, content, retry)
-            if resp.status_code == 401 and not authed_once:
+            if resp.status == 401 and not authed_once:
                 authed_once = True
                 await self._learn_challenge(resp, scope, name)
                 continue
             break
         self._note_ratelimit(resp)
-        if resp.status_code == 401:
+        if resp.status == 401:
             raise RegistryAuthError(
                 f"the registry refused our credentials ({what})" if self.username
                 else f"the registry requires credentials ({what}); set username/password_env",
                 image=name,
             )
-        if resp.status_code == 403:
+        if resp.status == 403:
             raise RegistryAuthError(f"access denied ({what})", image=name)
-        if resp.status_code == 404:
+        if resp.status == 404:
             raise ImageNotFoundError(_not_found(url, what), image=name)
-        if resp.status_code >= 400:
-            raise RegistryError(f"{method} {what} failed: HTTP {resp.status_code}"
+        if resp.status >= 400:
+            raise RegistryError(f"{method} {what} failed: HTTP {resp.status}"
                                 f"{_error_detail(resp)}", image=name)
         return resp
 
     async def _send(self, method: str, url: str, headers: dict[str, str], name: str,
-                    content: bytes | None = None, retry: bool = True) -> httpx.Response:
+                    content: bytes | None = None, retry: bool = True) -> Answer:
         """One request, retried politely; `retry=False` for bodies a retry could apply twice."""
         attempt = 0
         while True:
@@ -394,17 +444,19 @@ class OciRegistry:
                     await self._limiter.acquire()
                 async with self._gate:
                     self.stats.requests += 1
-                    resp = await next(self._turn).request(method, url, headers=headers,
-                                                          content=content)
-                    await resp.aread()
-            except httpx.TransportError as exc:
+                    # the URL is ours or the registry's Location, already encoded: sent as is
+                    target = URL(url, encoded=True)
+                    async with self._session().request(method, target, headers=headers,
+                                                       data=content, proxy=self._proxy(target)) as r:
+                        resp = Answer(r.status, r.headers, await r.read())
+            except _TRANSPORT_ERRORS as exc:
                 if attempt >= self.retry.attempts or not retry:
                     raise RegistryError(
                         f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}", image=name
                     ) from None
                 retry_after = None
             else:
-                if resp.status_code not in RETRY_STATUSES or attempt >= self.retry.attempts:
+                if resp.status not in RETRY_STATUSES or attempt >= self.retry.attempts:
                     return resp
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             delay = self.retry.delay(attempt, retry_after)
@@ -415,8 +467,7 @@ class OciRegistry:
 
     async def _auth_header(self, scope: str) -> str | None:
         if self._scheme == "basic" and self.username is not None:
-            raw = f"{self.username}:{self.password or ''}".encode()
-            return "Basic " + base64.b64encode(raw).decode("ascii")
+            return self._basic()
         if self._scheme == "bearer":
             token = self._tokens.get(scope)
             if token and token.expires > time.monotonic():
@@ -424,7 +475,11 @@ class OciRegistry:
             return await self._fetch_token(scope)
         return None
 
-    async def _learn_challenge(self, resp: httpx.Response, scope: str, name: str) -> None:
+    def _basic(self) -> str:
+        raw = f"{self.username}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    async def _learn_challenge(self, resp: Answer, scope: str, name: str) -> None:
         header = resp.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)
         if scheme not in ("bearer", "basic"):
@@ -445,25 +500,30 @@ class OciRegistry:
             realm = self._challenge.get("realm")
             if not realm:
                 raise RegistryAuthError("Bearer challenge without a realm", image=self.base_url)
-            params: list[tuple[str, str | int | float | bool | None]] = [
+            params: list[tuple[str, str]] = [
                 ("service", self._challenge.get("service", ""))]
             wanted = scope or challenged_scope
             # several scopes (push here, pull from a mount's source) go as repeated parameters
             params.extend(("scope", one) for one in (wanted or "").split())
-            auth = httpx.BasicAuth(self.username, self.password or "") if self.username else None
+            headers = {"Authorization": self._basic()} if self.username else {}
             self.stats.token_requests += 1
             try:
-                resp = await self._client.get(realm, params=params, auth=auth)
-            except httpx.TransportError as exc:
+                async with self._session().get(realm, params=params, headers=headers,
+                                               proxy=self._proxy(URL(realm))) as r:
+                    status, raw = r.status, await r.read()
+            except _TRANSPORT_ERRORS as exc:
                 raise RegistryError(f"cannot reach the token service: {type(exc).__name__}",
                                     image=self.base_url) from None
-            if resp.status_code in (401, 403):
+            if status in (401, 403):
                 raise RegistryAuthError("the token service refused our credentials",
                                         image=self.base_url)
-            if resp.status_code >= 400:
-                raise RegistryError(f"token service answered HTTP {resp.status_code}",
-                                    image=self.base_url)
-            body = resp.json()
+            if status >= 400:
+                raise RegistryError(f"token service answered HTTP {status}", image=self.base_url)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise RegistryAuthError("the token service answered something other than JSON",
+                                        image=self.base_url) from None
             value = body.get("token") or body.get("access_token")
             if not value:
                 raise RegistryAuthError("token service returned no token", image=self.base_url)
@@ -471,13 +531,13 @@ class OciRegistry:
             self._tokens[scope] = _Token(value, time.monotonic() + max(ttl - 10, ttl / 2))
             return f"Bearer {value}"
 
-    def _note_ratelimit(self, resp: httpx.Response) -> None:
+    def _note_ratelimit(self, resp: Answer) -> None:
         remaining = resp.headers.get("ratelimit-remaining")
         if remaining is not None:
             self.stats.ratelimit_remaining = remaining
 
 
-def _error_detail(resp: httpx.Response) -> str:
+def _error_detail(resp: Answer) -> str:
     """The distribution spec's `{"errors": [{"code", "message"}]}`, when the body has it."""
     try:
         errors = resp.json().get("errors") or []
