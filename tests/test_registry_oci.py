@@ -163,3 +163,38 @@ def test_wrong_password_at_the_token_service(token_registry: RegistryServer) -> 
     token_registry.push("private/wrong", "v1", "w1")
     with pytest.raises(RegistryAuthError, match="token service refused"):
         head_of(token_registry, "private/wrong", username="robot", password="nope")
+
+
+def test_a_blob_redirected_to_another_host_is_fetched_without_our_credentials(
+        basic_registry: RegistryServer) -> None:
+    """Docker Hub answers blob GETs with a 307 to its CDN: follow it, but the registry's
+    credentials stay with the registry."""
+    from tests.servers.fixtures import serve_wsgi
+    from tests.servers.proxy import Fault, FaultPlan, make_proxy
+
+    blob = b'{"created": "2026-01-01T00:00:00Z"}'
+    cdn_saw: list[str | None] = []
+
+    def cdn(environ: dict[str, Any], start: Any) -> list[bytes]:
+        cdn_saw.append(environ.get("HTTP_AUTHORIZATION"))
+        start("200 OK", [("Content-Type", "application/octet-stream"),
+                         ("Content-Length", str(len(blob)))])
+        return [blob]
+
+    cdn_server = serve_wsgi(cdn)
+    plan = FaultPlan()
+    plan.add("GET .*/blobs/", Fault(307, {"Location": f"{cdn_server.url}/signed/blob?sig=x%3D"}))
+    front = serve_wsgi(make_proxy(basic_registry.url, plan))
+    try:
+        client = OciRegistry(front.url, username="robot", password="s3cret")
+
+        async def go(c: OciRegistry) -> bytes:
+            await c.ping()  # learns the Basic challenge: the blob GET then carries credentials
+            return await c.blob(ImageName("front", "private/app"), "sha256:" + "0" * 64)
+
+        assert run(_with(client, go)) == blob
+        assert cdn_saw == [None]
+        assert any(s.startswith("GET /v2/private/app/blobs/") for s in plan.seen)
+    finally:
+        front.stop()
+        cdn_server.stop()
