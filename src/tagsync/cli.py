@@ -18,12 +18,7 @@ from typing import Annotated
 import typer
 
 from tagsync import __version__
-from tagsync.errors import TagsyncError
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
+from tagsync.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, TagsyncError
 
 app = typer.Typer(
     name="tagsync",

@@ -6,11 +6,17 @@ so that nothing downstream has to parse a message string.
 
 from __future__ import annotations
 
+# The exit codes of `tagsync` (README "Exit codes"); the GitHub Action's report names them too.
+EXIT_OK = 0
+EXIT_ERROR = 1  # nothing written
+EXIT_USAGE = 2  # bad config or usage
+EXIT_PARTIAL = 3  # published what could be; some images failed
+
 
 class TagsyncError(Exception):
     """Base of every error tagsync raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
     def __init__(
         self,
@@ -89,7 +95,7 @@ class EditConflictError(CatalogError):
 class ConfigError(TagsyncError):
     """The tagsync configuration is invalid."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 # --- registries -------------------------------------------------------------------------

@@ -17,8 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_EXIT_WORDS = {0: "done", 1: "error (nothing written)", 2: "bad config or usage",
-               3: "partial (some images failed; the rest was published)"}
+from tagsync.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+
+_EXIT_WORDS = {EXIT_OK: "done", EXIT_ERROR: "error (nothing written)",
+               EXIT_USAGE: "bad config or usage",
+               EXIT_PARTIAL: "partial (some images failed; the rest was published)"}
 _MAX_ROWS = 200  # a job summary is capped at 1 MiB; a first run on a big catalog can be larger
 
 
