@@ -363,7 +363,7 @@ class OciRegistry:
     async def download_blob(self, image: ImageName, digest: str, dest: Path) -> None:
         """Stream a blob to `dest`, checking its digest; large base layers never sit in memory."""
         self._check_allowance(image)
-        url = urljoin(self.base_url + "/", f"/v2/{image.repository}/blobs/{digest}".lstrip("/"))
+        url = f"{self.base_url}/v2/{image.repository}/blobs/{digest}"
         scope = f"repository:{image.repository}:pull"
         await self._request("HEAD", url, image, "blob")  # learns the auth challenge, finds 404s
         headers = {}
