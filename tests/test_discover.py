@@ -9,7 +9,7 @@ import httpx
 import pytest
 import yaml
 
-from tagsync.catalog.locate import repository_pattern
+from tagsync.find.paths import repository_pattern
 from tagsync.config import load_config
 from tagsync.errors import RegistryAuthError
 from tagsync.reference import short

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tagsync.catalog import Catalog
-from tagsync.catalog.locate import find_slots
+from tagsync.find.paths import find_slots
 from tagsync.config import CatalogConfig, DigestFormat
 from tagsync.errors import ImageNotFoundError
 from tagsync.plan import make_plan, want_of

@@ -83,14 +83,43 @@ class NewImagesConfig(_Model):
         return value
 
 
+SHAPES = ("paths", "auto", "kubernetes", "helm", "kustomize", "compose", "actions", "dockerfile",
+          "markers")
+Shape = Literal["paths", "auto", "kubernetes", "helm", "kustomize", "compose", "actions", "dockerfile",
+                "markers"]
+
+
+class MarkerPolicy(_Model):
+    """What a marker comment names: the image it follows and the policy that picks its tag.
+
+    Keyed by the marker's name: Flux's `# {"$imagepolicy": "flux-system:podinfo"}` names
+    `flux-system:podinfo`; tagsync's own `# tagsync: podinfo` names `podinfo`.
+    """
+
+    image: str
+    policy: PolicyConfig = PolicyConfig()
+
+    @field_validator("image")
+    @classmethod
+    def _is_name(cls, value: str) -> str:
+        ImageName.parse(value)
+        return value
+
+
 class CatalogConfig(_Model):
-    """One YAML file and how to find image references in it."""
+    """Where image references are written and how to follow them.
+
+    `kind: paths` (the default when `image:` is set) describes a catalog field by field;
+    every other kind finds references by the file's shape (`auto` detects it per file).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    file: str
+    file: str | None = None
+    files: list[str] | None = None  # globs in the tree (`**` crosses folders); `!glob` excludes
+    kind: Shape | None = None  # default: `paths` with `image:`, else `auto`
     doc: int = Field(0, ge=0)
     entries: str = "."
-    image: str
+    image: str | None = None
     pairs: str | None = None
     tag: str | None = None
     digest: str | None = None
@@ -103,6 +132,17 @@ class CatalogConfig(_Model):
     policies: dict[str, PolicyConfig] = {}  # image name glob -> policy, first match wins
     new_tags: bool = False  # append tags the policy admits as new [tag, digest] pairs
     new_images: NewImagesConfig | None = None
+    pin_digests: bool = False  # add @sha256:… (or a digest key) to references written without one
+    markers: dict[str, MarkerPolicy] = {}  # marker name -> image and policy
+
+    @property
+    def shape(self) -> str:
+        return self.kind or ("paths" if self.image is not None else "auto")
+
+    @property
+    def patterns(self) -> list[str]:
+        """The file globs, `file:` included (a plain path is a glob matching itself)."""
+        return [*([self.file] if self.file else []), *(self.files or [])]
 
     @field_validator("entries", "pairs", "tag", "digest")
     @classmethod
@@ -116,7 +156,9 @@ class CatalogConfig(_Model):
 
     @field_validator("image")
     @classmethod
-    def _is_template(cls, value: str) -> str:
+    def _is_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         probe = TEMPLATE_FIELD.sub("x", value)
         if "{" in probe or "}" in probe:
             raise ValueError(f"unbalanced braces in image template {value!r}")
@@ -126,6 +168,24 @@ class CatalogConfig(_Model):
 
     @model_validator(mode="after")
     def _one_shape(self) -> CatalogConfig:
+        if not self.patterns:
+            raise ValueError("set `file` (one path) or `files` (globs such as deploy/**/*.yaml)")
+        if any(not p.lstrip("!") or p.lstrip("!").startswith("/") or ".." in p.split("/")
+               for p in self.patterns):
+            raise ValueError("file patterns are relative to the repository root, without `..`")
+        if self.file is None and all(p.startswith("!") for p in self.files or []):
+            raise ValueError("`files` needs at least one pattern that is not an exclusion (`!…`)")
+        if self.shape != "paths":
+            extra = [k for k in ("image", "pairs", "tag", "digest", "new_images") if getattr(self, k)]
+            extra += ["new_tags"] if self.new_tags else []
+            extra += ["entries"] if self.entries != "." else []
+            extra += ["digest_format"] if self.digest_format is not DigestFormat.full else []
+            if extra:
+                raise ValueError(f"`{extra[0]}` describes a catalog field by field (`kind: paths`); "
+                                 f"`kind: {self.shape}` finds references by the file's shape")
+            return self
+        if self.image is None:
+            raise ValueError("`kind: paths` needs `image:` (e.g. lablup/kernel-{name})")
         if self.pairs is None and self.tag is None:
             raise ValueError("set either `pairs` (a list of [tag, digest]) or `tag` (+ `digest`)")
         if self.pairs is not None and (self.digest is not None or self.tag is not None):
@@ -159,7 +219,7 @@ class CatalogConfig(_Model):
         return self.policy.to_policy()
 
     def template_fields(self) -> list[str]:
-        return TEMPLATE_FIELD.findall(self.image)
+        return TEMPLATE_FIELD.findall(self.image or "")
 
 
 class RegistryConfig(_Model):

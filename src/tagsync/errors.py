@@ -101,6 +101,10 @@ class ConfigError(TagsyncError):
 # --- registries -------------------------------------------------------------------------
 
 
+class NothingFoundError(ConfigError):
+    """A catalog found no image reference at all: a misconfigured job must not pass for done."""
+
+
 class RegistryError(TagsyncError):
     """A registry could not answer a question about an image."""
 

@@ -13,19 +13,23 @@ from dataclasses import dataclass, field
 
 from tagsync.catalog.append import Append, fill_template
 from tagsync.catalog.edit import Edit
-from tagsync.catalog.locate import Discovery, Growth, Note, Slot
+from tagsync.catalog.insert import InsertKey
 from tagsync.catalog.path import format_path, parse_path
+from tagsync.catalog.text import SpliceAt
 from tagsync.config import Config
 from tagsync.errors import CatalogError
+from tagsync.find.model import Discovery, Growth, Note, Slot
 from tagsync.policy import Kind, Policy
-from tagsync.reference import ImageName
+from tagsync.reference import ImageName, Reference, short
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 
 
 @dataclass(frozen=True)
 class Change:
-    """One edit: `set` a value (digest, or the tag a policy moved), or `append` a new
-    [tag, digest] item (`values`) or a new entry (`entry`, YAML text) to the list at `path`."""
+    """One edit: `set` a value (digest, the tag a policy moved, or a whole reference), `insert`
+    a key (`key`) into the mapping at `path`, or `append` a new [tag, digest] item (`values`) or
+    a new entry (`entry`, YAML text) to the list at `path`. Outside YAML, `span` locates the
+    value (a Dockerfile) and `path` is empty."""
 
     catalog: str
     file: str
@@ -40,17 +44,36 @@ class Change:
     kind: str = "set"
     values: tuple[str, ...] = ()
     entry: str | None = None
+    key: str | None = None
+    span: tuple[int, int] | None = None
+    old_tag: str | None = None  # a whole reference's tag before the change
 
-    def edit(self) -> Edit | Append:
+    def edit(self) -> Edit | Append | InsertKey | SpliceAt:
+        if self.span is not None:
+            return SpliceAt(self.span[0], self.span[1], self.old, self.new)
         if self.kind == "append":
             return Append(parse_path(self.path), self.values, self.entry, self.doc)
+        if self.kind == "insert":
+            assert self.key is not None
+            return InsertKey(parse_path(self.path), self.key, self.new, self.doc)
         return Edit.parse(self.path, self.new, self.doc)
 
     def describe(self) -> str:
+        """In words about images, not fields: `nginx 1.25.3 -> 1.25.4 and its digest`."""
         if self.kind == "append" and self.entry is not None:
             return f"new entry {self.image}:{self.tag} @ {self.new}"
         if self.kind == "append":
             return f"new tag {self.image}:{self.tag} @ {self.new}"
+        if self.kind == "insert":
+            return f"{self.image}:{self.tag} pinned to {short(self.new)}"
+        if self.old_tag is not None:
+            if self.old_tag != self.tag:
+                digest = " and its digest" if "@" in self.new else ""
+                return f"{self.image} {self.old_tag} -> {self.tag}{digest}"
+            if "@" not in self.old:
+                return f"{self.image}:{self.tag} pinned to {short(self.new.rsplit('@', 1)[-1])}"
+            return (f"{self.image}:{self.tag} {short(self.old.rsplit('@', 1)[-1])} -> "
+                    f"{short(self.new.rsplit('@', 1)[-1])}")
         if self.reason.startswith("policy"):
             return f"{self.image} tag {self.old} -> {self.new} ({self.reason})"
         return f"{self.image}:{self.tag} {self.old or '(empty)'} -> {self.new}"
@@ -170,7 +193,7 @@ def new_repository_tag(repo: NewRepository, tag_lists: Mapping[TagQuery, TagList
 def wants(targets: Mapping[Slot, str | None], growing: Mapping[Growth, list[str]],
           repos: Iterable[NewRepository] = (), tag_lists: Mapping[TagQuery, TagList] | None = None,
           ) -> set[Want]:
-    out = {want_of(s, t) for s, t in targets.items() if t is not None and s.path is not None}
+    out = {want_of(s, t) for s, t in targets.items() if t is not None and s.wants_digest}
     out |= {Want(g.image, t, g.format, g.platform) for g, tags in growing.items() for t in tags}
     for repo in repos:
         tag = new_repository_tag(repo, tag_lists or {})
@@ -212,23 +235,15 @@ def make_plan(
                      else f"no tag matches the policy ({slot.policy.describe()})")
             plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, slot.tag, error))
             continue
-        changes: list[Change] = []
-        if slot.path is not None:
+        digest: str | None = None
+        if slot.wants_digest:
             obs = observations.get(want_of(slot, target))
             if obs is None or obs.value is None:  # never move a tag whose digest is unknown
                 plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
                                              _error(obs)))
                 continue
-            if obs.value != slot.current or target != slot.tag:
-                changes.append(Change(
-                    slot.catalog, slot.file, slot.doc, format_path(slot.path), slot.line, image,
-                    target, slot.current, obs.value,
-                    "digest filled in" if not slot.current else
-                    "digest changed" if target == slot.tag else f"tag moved to {target}"))
-        if target != slot.tag and slot.tag_path is not None:
-            changes.insert(0, Change(
-                slot.catalog, slot.file, slot.doc, format_path(slot.tag_path), slot.tag_line, image,
-                slot.tag, slot.tag, target, f"policy {slot.policy.describe()}"))
+            digest = obs.value
+        changes = slot_changes(slot, target, digest)
         if changes:
             plan.changes.extend(changes)
         else:
@@ -271,11 +286,43 @@ def make_plan(
     return plan
 
 
+def slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
+    """The edits that make one slot follow `target` (and its `digest`, when one is written)."""
+    image = str(slot.image)
+    where = format_path(slot.path) if slot.path is not None else ""
+    if slot.ref is not None:
+        ref = slot.ref
+        tag = target if ref.tag is not None or target != slot.tag else None
+        new = slot.prefix + Reference(ref.name, tag, digest if slot.pin else None).render()
+        if new == slot.written:
+            return []
+        reason = (f"policy {slot.policy.describe()}" if target != slot.tag
+                  else "digest pinned" if not ref.digest else "digest changed")
+        return [Change(slot.catalog, slot.file, slot.doc, where, slot.line, image, target,
+                       slot.written, new, reason, span=slot.span, old_tag=slot.tag)]
+    changes: list[Change] = []
+    if digest is not None and slot.path is not None and (digest != slot.current or target != slot.tag):
+        changes.append(Change(
+            slot.catalog, slot.file, slot.doc, where, slot.line, image, target, slot.current, digest,
+            "digest filled in" if not slot.current else
+            "digest changed" if target == slot.tag else f"tag moved to {target}"))
+    elif digest is not None and slot.insert_digest is not None:
+        mapping, key = slot.insert_digest
+        changes.append(Change(slot.catalog, slot.file, slot.doc, format_path(mapping), slot.line,
+                              image, target, "", digest, "digest pinned", kind="insert", key=key))
+    if target != slot.tag and slot.tag_path is not None:
+        changes.insert(0, Change(
+            slot.catalog, slot.file, slot.doc, format_path(slot.tag_path), slot.tag_line, image,
+            slot.tag, slot.tag, target, f"policy {slot.policy.describe()}"))
+    return changes
+
+
 def commit_message(config: Config, plan: Plan) -> str:
     """Subject from the config template; body lists every change, one per line."""
     catalogs = sorted({c.catalog for c in plan.changes})
     target = config.git or config.github
     template = target.message if target is not None else "tagsync: update {count} image digest(s)"
-    subject = template.format(count=len(plan.changes), catalogs=", ".join(catalogs))
+    images = len({(c.file, c.image) for c in plan.changes})
+    subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
     body = [f"- {c.describe()} ({c.file}:{c.line})" for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"

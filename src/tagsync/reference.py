@@ -112,3 +112,49 @@ def parse_reference(text: str) -> tuple[ImageName, str]:
         name, _, tag = name.rpartition(":")
         return ImageName.parse(name), validate_tag(tag, text)
     return ImageName.parse(name), "latest"
+
+
+_TEMPLATED = re.compile(r"\$\{\{|\$\{|\$[A-Za-z_]|\{\{|\{%|<[^<>]*>")
+
+
+def templated(text: str) -> bool:
+    """`${VAR}`, `$VAR`, `{{ .Values.x }}`, `${{ matrix.image }}`, `<YOUR-IMAGE>`: not a name yet."""
+    return bool(_TEMPLATED.search(text))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A whole reference as its author wrote it: `[registry/]repository[:tag][@digest]`.
+
+    `name` keeps the author's spelling (`nginx`, `docker.io/library/nginx`, `localhost:5000/x`);
+    only the tag and digest parts are ever replaced, so parse → render is the identity and a
+    bump changes nothing else in the string.
+    """
+
+    name: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        if not text or text != text.strip() or any(c.isspace() for c in text):
+            raise InvalidReferenceError(f"{text!r} is not an image reference", image=text)
+        name, at, digest = text.partition("@")
+        if at:
+            validate_digest(digest, text)
+        tag: str | None = None
+        if ":" in name.rsplit("/", 1)[-1]:
+            name, _, tag = name.rpartition(":")
+            validate_tag(tag, text)
+        ImageName.parse(name)  # the grammar, or an error naming the text
+        return cls(name, tag, digest or None)
+
+    @property
+    def image(self) -> ImageName:
+        return ImageName.parse(self.name)
+
+    def render(self) -> str:
+        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+    def __str__(self) -> str:
+        return self.render()

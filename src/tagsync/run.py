@@ -15,9 +15,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.locate import Note, References, find_references
-from tagsync.config import Config
-from tagsync.errors import BranchMovedError, DeadlineError, RegistryError
+from tagsync.catalog.text import SpliceAt
+from tagsync.config import CatalogConfig, Config
+from tagsync.errors import (
+    BranchMovedError,
+    CatalogError,
+    DeadlineError,
+    NothingFoundError,
+    RegistryError,
+)
+from tagsync.find import Note, References, Source, find_references, open_source
+from tagsync.find.globs import is_glob, select
 from tagsync.plan import (
     Change,
     Failure,
@@ -70,6 +78,7 @@ class Summary:
     pull_request_action: str | None = None
     attempts: int = 1
     deferred: list[str] = field(default_factory=list)  # images left for the next run (deadline)
+    warnings: list[str] = field(default_factory=list)  # config that finds less than it says
     requests: dict[str, Any] = field(default_factory=dict)
     diff: str = ""
 
@@ -96,14 +105,61 @@ def make_publisher(config: Config) -> Publisher:
     return git_publisher(config.git, config.base_dir)
 
 
-def _read_catalogs(config: Config, snap: Snapshot) -> tuple[dict[str, Catalog], References]:
-    catalogs: dict[str, Catalog] = {}
-    read = References()
+@dataclass
+class Read:
+    """The files the catalogs name, as the target holds them, and what was found in them."""
+
+    sources: dict[str, Source] = field(default_factory=dict)
+    refs: References = field(default_factory=References)
+    warnings: list[str] = field(default_factory=list)
+    files: dict[str, list[str]] = field(default_factory=dict)  # catalog -> files it read
+
+
+def catalog_files(cfg: CatalogConfig, snap: Snapshot, listing: list[str] | None,
+                  warnings: list[str]) -> tuple[list[str], list[str] | None]:
+    """The files one catalog reads: `file:` as named, `files:` globs against the tree."""
+    if not any(is_glob(p) for p in cfg.patterns) and not (cfg.files or []):
+        return list(cfg.patterns), listing
+    if listing is None:
+        listing = snap.files()
+    literal = [p for p in cfg.patterns if not is_glob(p) and not p.startswith("!")]
+    chosen, unmatched = select(cfg.patterns, listing)
+    for pattern in unmatched:
+        if pattern not in literal:
+            warnings.append(f"catalog {cfg.name}: `{pattern}` matches no file")
+    missing = [p for p in literal if p not in listing]
+    for path in missing:
+        warnings.append(f"catalog {cfg.name}: `{path}` is not in the tree")
+    return chosen, listing
+
+
+def read_references(config: Config, snap: Snapshot) -> Read:
+    """Every catalog's files, parsed, and the references found in them. Raises
+    NothingFoundError when a catalog finds no reference at all, before anything is written."""
+    read = Read()
+    listing: list[str] | None = None
     for cfg in config.catalogs:
-        if cfg.file not in catalogs:
-            catalogs[cfg.file] = Catalog(snap.read(cfg.file), cfg.file)
-        read.extend(find_references(cfg, catalogs[cfg.file]))
-    return catalogs, read
+        files, listing = catalog_files(cfg, snap, listing, read.warnings)
+        read.files[cfg.name] = files
+        globbed = bool(cfg.files)
+        found = References()
+        for file in files:
+            try:
+                if file not in read.sources:
+                    read.sources[file] = open_source(snap.read(file), file, cfg)
+                found.extend(find_references(cfg, read.sources[file]))
+            except CatalogError as exc:
+                if not globbed:
+                    raise
+                read.warnings.append(f"catalog {cfg.name}: skipped {exc}")
+        if not found.slots and not found.notes and not found.growths and not found.discoveries:
+            where = ", ".join(cfg.patterns)
+            raise NothingFoundError(
+                f"catalog {cfg.name} finds no image reference in {where} "
+                f"({len(files)} file(s) read, kind {cfg.shape})"
+                + (f"; {'; '.join(read.warnings)}" if read.warnings else ""))
+        read.refs.extend(found)
+    return read
 
 
 @dataclass
@@ -150,16 +206,21 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
             await closable.aclose()
 
 
-def render_files(catalogs: dict[str, Catalog], plan: Plan) -> dict[str, bytes]:
+def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
     """New bytes for every file the plan touches; raises before anything is written."""
     out: dict[str, bytes] = {}
     for file, changes in plan.by_file().items():
         cat = catalogs[file]
-        out[file] = cat.render(cat.apply(c.edit() for c in changes))
+        edits = [c.edit() for c in changes]
+        if isinstance(cat, Catalog):
+            text = cat.apply(e for e in edits if not isinstance(e, SpliceAt))
+        else:
+            text = cat.apply(e for e in edits if isinstance(e, SpliceAt))
+        out[file] = cat.render(text)
     return out
 
 
-def unified_diff(catalogs: dict[str, Catalog], files: dict[str, bytes]) -> str:
+def unified_diff(catalogs: dict[str, Source], files: dict[str, bytes]) -> str:
     chunks: list[str] = []
     for file, new in sorted(files.items()):
         old = catalogs[file].render(catalogs[file].text)
@@ -186,7 +247,9 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        catalogs, read = _read_catalogs(config, snap)
+        found = read_references(config, snap)
+        catalogs, read = found.sources, found.refs
+        summary.warnings = found.warnings
         stats = asyncio.run(_observe(config, read, known, progress, deadline))
         for key, value in stats.items():  # a re-plan adds to what the first pass cost
             if isinstance(value, int):

@@ -31,6 +31,7 @@ from tagsync.catalog.document import (
 from tagsync.catalog.document import (
     Sequence as SeqNode,
 )
+from tagsync.catalog.insert import InsertKey, check_inserted, plan_insert
 from tagsync.catalog.path import Path, format_path, parse_path
 from tagsync.catalog.scalar import render_scalar
 from tagsync.errors import (
@@ -61,7 +62,7 @@ class Splice:
     start: int
     end: int
     text: str
-    edit: Edit | Append
+    edit: Edit | Append | InsertKey
     old: str
 
 
@@ -118,12 +119,24 @@ class Catalog:
             rendered = " " + rendered  # empty value right after `key:` or `-`
         return Splice(start, end, rendered, edit, node.value)
 
-    def apply(self, edits: Iterable[Edit | Append], allow_anchor: bool = False) -> str:
+    def apply(self, edits: Iterable[Edit | Append | InsertKey], allow_anchor: bool = False) -> str:
         """The new text with every edit applied, or an error and no partial result."""
         splices: dict[int, Splice] = {}
         inserts: list[Splice] = []
         grown: dict[tuple[int, Path], list[Append]] = {}
+        keyed: list[InsertKey] = []
         for edit in edits:
+            if isinstance(edit, InsertKey):
+                found = self.locate(edit.path, edit.doc)
+                if found.shared_by is not None:
+                    raise SharedValueError(
+                        f"{format_path(edit.path)} is shared through anchor &{found.shared_by.name}; "
+                        "adding to it would change every user of that anchor",
+                        file=self.file, line=found.node.line, column=found.node.column)
+                at, text = plan_insert(self.text, found.node, edit, self.file)
+                inserts.append(Splice(at, at, text, edit, ""))
+                keyed.append(edit)
+                continue
             if isinstance(edit, Append):
                 found = self.locate(edit.path, edit.doc)
                 if found.shared_by is not None:
@@ -141,6 +154,7 @@ class Catalog:
             other = splices.get(splice.start)
             if other is not None and other.text != splice.text:
                 assert isinstance(other.edit, Edit)  # insertions are kept apart
+                assert isinstance(edit, Edit)
                 raise EditConflictError(
                     f"{format_path(edit.path)} is edited twice with different values "
                     f"({other.edit.value!r} and {edit.value!r})",
@@ -155,6 +169,8 @@ class Catalog:
             expected = [a if a.entry is None else Append(a.path, a.values, a.entry, a.doc,
                                                          _entry_value(a.entry)) for a in appends]
             check_appended(new_text, doc, path, len(before.items), expected, self.file)
+        for insert in keyed:
+            check_inserted(new_text, insert, self.file)
         return new_text
 
     def render(self, text: str) -> bytes:

@@ -32,6 +32,10 @@ class Snapshot(Protocol):
     def read(self, path: str) -> bytes:
         ...
 
+    def files(self) -> list[str]:
+        """Every file path in the tree (`/`-separated), for catalogs given by glob."""
+        ...
+
 
 class Publisher(Protocol):
     def snapshot(self) -> Snapshot:

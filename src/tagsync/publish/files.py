@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,14 @@ class DirSnapshot:
             return target.read_bytes()
         except OSError as exc:
             raise CatalogError(f"cannot read catalog: {exc.strerror}", file=str(target)) from exc
+
+    def files(self) -> list[str]:
+        out: list[str] = []
+        for folder, dirs, names in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            rel = Path(folder).relative_to(self.root)
+            out += [(rel / n).as_posix() for n in names]
+        return sorted(out)
 
 
 class FilesPublisher:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,14 @@ class GitSnapshot:
         if not isinstance(blob, Blob):
             raise CatalogError("is a directory, not a file", file=path)
         return bytes(blob.data)
+
+    def files(self) -> list[str]:
+        commit = self.repo[self.head]
+        assert isinstance(commit, Commit)
+        return sorted(entry.path.decode("utf-8", "surrogateescape")
+                      for entry in self.repo.object_store.iter_tree_contents(commit.tree)
+                      if not stat.S_ISDIR(entry.mode) and not stat.S_ISLNK(entry.mode)
+                      and entry.mode != 0o160000)
 
 
 class GitPublisher:

@@ -305,6 +305,15 @@ class GitHubSnapshot:
             self._cache[path] = read_file(self.api, self.repo, path, self.head)
         return self._cache[path]
 
+    def files(self) -> list[str]:
+        """The tree at the head we read, in one request (`recursive=1`)."""
+        body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{self.head}", "listing files",
+                             params={"recursive": "1"})
+        if body.get("truncated"):
+            raise PublishError(f"{self.repo}'s tree is too large for one listing; name files "
+                               "without globs")
+        return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+
 
 def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
     response = api.request("GET", f"/repos/{repo}/contents/{quote(path)}", f"reading {path}",

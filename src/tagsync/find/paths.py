@@ -8,77 +8,15 @@ why, so the report can show them instead of silently skipping.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from tagsync.catalog.document import Alias, Located, Mapping, Node, Scalar, Sequence, locate
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
-from tagsync.config import TEMPLATE_FIELD, CatalogConfig, DigestFormat
+from tagsync.config import TEMPLATE_FIELD, CatalogConfig
 from tagsync.errors import CatalogError, InvalidReferenceError
+from tagsync.find.model import Discovery, Growth, Note, References, Slot
 from tagsync.policy import Kind, Policy
 from tagsync.reference import ImageName
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A reference in a file that follows (image, tag): a digest, and the tag itself when a
-    policy may move it (`tag_path`). `path` is None for a tag with no digest beside it."""
-
-    catalog: str
-    file: str
-    doc: int
-    path: Path | None
-    line: int
-    image: ImageName
-    tag: str
-    current: str
-    format: DigestFormat
-    platform: str | None
-    tag_path: Path | None = None  # set when the policy may rewrite the tag
-    tag_line: int = 0
-    policy: Policy = field(default_factory=Policy)
-
-    @property
-    def moves(self) -> bool:
-        return self.tag_path is not None and self.policy.kind is not Kind.same
-
-
-@dataclass(frozen=True)
-class Growth:
-    """A [tag, digest] list that may gain the new tags its policy admits (`new_tags`)."""
-
-    catalog: str
-    file: str
-    doc: int
-    path: Path  # the list
-    line: int
-    image: ImageName
-    known: tuple[str, ...]
-    policy: Policy
-    format: DigestFormat
-    platform: str | None
-
-
-@dataclass(frozen=True)
-class Discovery:
-    """A catalog list that may gain entries for new repositories of a namespace (`new_images`)."""
-
-    catalog: str
-    file: str
-    doc: int
-    path: Path  # the entries list
-    line: int
-    registry: str
-    namespace: str
-    pattern: str  # regex over full repository names; named groups are template fields
-    fields: tuple[tuple[str, str], ...]  # (group name, template field)
-    known: frozenset[str]  # repositories the catalog already has
-    template: str
-    tag: str
-    exclude: tuple[str, ...]
-    policy: Policy
-    format: DigestFormat
-    platform: str | None
 
 
 def repository_pattern(image_template: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
@@ -105,16 +43,6 @@ def repository_pattern(image_template: str) -> tuple[str, str, str, tuple[tuple[
     return registry, namespace, "^" + "".join(parts) + "$", tuple(fields)
 
 
-@dataclass(frozen=True)
-class Note:
-    """An entry tagsync saw and deliberately did not follow."""
-
-    catalog: str
-    file: str
-    line: int
-    image: str
-    tag: str
-    reason: str
 
 
 def _expand(doc_root: Node | None, pattern: Path) -> list[tuple[Path, Node]]:
@@ -152,6 +80,7 @@ def _scalar(catalog: Catalog, doc: int, path: Path) -> Scalar | None:
 
 
 def _image_name(cfg: CatalogConfig, catalog: Catalog, entry: Path) -> str:
+    assert cfg.image is not None
     def field(name: str) -> str:
         node = _scalar(catalog, cfg.doc, entry + parse_path(name))
         if node is None:
@@ -170,24 +99,13 @@ def find_slots(cfg: CatalogConfig, catalog: Catalog) -> tuple[list[Slot], list[N
     return refs.slots, refs.notes
 
 
-@dataclass
-class References:
-    slots: list[Slot] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-    growths: list[Growth] = field(default_factory=list)
-    discoveries: list[Discovery] = field(default_factory=list)
-
-    def extend(self, other: References) -> None:
-        self.slots += other.slots
-        self.notes += other.notes
-        self.growths += other.growths
-        self.discoveries += other.discoveries
 
 
 def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
     """Slots to follow, entries left alone (and why), lists that may grow."""
+    assert cfg.image is not None  # the config requires it for `kind: paths`
     refs = References()
-    file = catalog.file or cfg.file
+    file = catalog.file or cfg.file or ""
     slots, notes, growths = refs.slots, refs.notes, refs.growths
     repositories: set[str] = set()
     root = catalog.document(cfg.doc).root

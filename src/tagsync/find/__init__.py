@@ -1,0 +1,106 @@
+"""Find image references: one finder per file shape, all yielding the same `Slot`s and `Note`s.
+
+`paths` follows a catalog described field by field in the config (the original Lablup shape);
+the others know a shape (Kubernetes, Helm values, kustomize, compose, GitHub Actions,
+Dockerfiles, marker comments). `auto` picks the shape per file from its name and content.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import replace
+
+from tagsync.catalog.document import Mapping, Node, Scalar
+from tagsync.catalog.edit import Catalog
+from tagsync.catalog.path import Path, format_path
+from tagsync.catalog.text import TextFile
+from tagsync.config import CatalogConfig
+from tagsync.find import actions, compose, dockerfile, helm, kubernetes, kustomize, markers, paths
+from tagsync.find.common import get
+from tagsync.find.model import Discovery, Growth, Note, References, Slot
+
+__all__ = ["Discovery", "Growth", "Note", "References", "Slot", "detect", "find_references",
+           "is_dockerfile", "open_source"]
+
+Source = Catalog | TextFile
+
+_YAML_FINDERS: dict[str, Callable[[CatalogConfig, Catalog], References]] = {
+    "paths": paths.find_references,
+    "kubernetes": kubernetes.find,
+    "helm": helm.find,
+    "kustomize": kustomize.find,
+    "compose": compose.find,
+    "actions": actions.find,
+    "markers": markers.find,
+}
+_COMPOSE_NAME = re.compile(r"^(docker-)?compose([.-].*)?\.ya?ml$")
+
+
+def is_dockerfile(file: str) -> bool:
+    base = posixpath.basename(file)
+    lower = base.lower()
+    if lower.endswith((".yaml", ".yml", ".json")):
+        return False
+    return ("dockerfile" in lower or lower.startswith("containerfile")) and not lower.endswith(".md")
+
+
+def open_source(data: bytes, file: str, cfg: CatalogConfig) -> Source:
+    """Parse a file the way its catalog's shape reads it (YAML, or text for Dockerfiles)."""
+    if cfg.shape == "dockerfile" or (cfg.shape == "auto" and is_dockerfile(file)):
+        return TextFile(data, file)
+    return Catalog(data, file)
+
+
+def detect(file: str, catalog: Catalog) -> str:
+    """A YAML file's shape, from its name first and its first document's keys otherwise."""
+    base = posixpath.basename(file).lower()
+    if base in ("kustomization.yaml", "kustomization.yml", "kustomization"):
+        return "kustomize"
+    if _COMPOSE_NAME.match(base):
+        return "compose"
+    root: Node | None = next((d.root for d in catalog.documents if d.root is not None), None)
+    if not isinstance(root, Mapping):
+        return "helm"
+    kind = get(root, "kind")
+    if isinstance(kind, Scalar) and kind.value == "Kustomization":
+        return "kustomize"
+    if get(root, "apiVersion") is not None and kind is not None:
+        return "kubernetes"
+    if isinstance(get(root, "jobs"), Mapping) and (get(root, "on") is not None
+                                                   or get(root, "name") is not None):
+        return "actions"
+    services = get(root, "services")
+    if isinstance(services, Mapping) and all(isinstance(v, Mapping) for _, v in services.pairs):
+        return "compose"
+    return "helm"
+
+
+def find_references(cfg: CatalogConfig, source: Source) -> References:
+    """Slots to follow, entries left alone (and why), lists that may grow."""
+    if isinstance(source, TextFile):
+        return dockerfile.find(cfg, source)
+    shape = cfg.shape if cfg.shape != "auto" else detect(source.file or "", source)
+    found = _YAML_FINDERS[shape](cfg, source)
+    if shape in ("paths", "markers") or not (cfg.markers or markers.has_markers(source.text)):
+        return found
+    marked = markers.find(cfg, source)
+    claimed = {(s.doc, p) for s in marked.slots for p, _ in s.marks}
+    if claimed:
+        kept: list[Slot] = []
+        for slot in found.slots:
+            own = {format_of(slot.doc, p) for p in (slot.path, slot.tag_path) if p is not None}
+            if own & claimed:
+                found.notes.append(Note(slot.catalog, slot.file, slot.line, str(slot.image),
+                                        slot.tag, "follows its marker comment instead",
+                                        slot.doc, slot.where, slot.written, slot.shape))
+            else:
+                kept.append(slot)
+        found = replace(found, slots=kept)
+    found.extend(marked)
+    return found
+
+
+def format_of(doc: int, path: Path) -> tuple[int, str]:
+    return doc, format_path(path)

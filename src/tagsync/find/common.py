@@ -1,0 +1,190 @@
+"""What the YAML finders share: walking a document, and turning one scalar into a slot or a note.
+
+A finder says *where* references are in its shape; whether a value can be followed (templated,
+empty, shared through an anchor, not an image name, nothing to follow under the policy) is
+decided here once, with the same words for every shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tagsync.catalog.document import Alias, Mapping, Node, Scalar, Sequence, locate
+from tagsync.catalog.edit import Catalog
+from tagsync.catalog.path import Path, format_path
+from tagsync.config import CatalogConfig, DigestFormat
+from tagsync.errors import CatalogError, InvalidReferenceError
+from tagsync.find.model import Note, References, Slot
+from tagsync.policy import Kind, Policy
+from tagsync.reference import ImageName, Reference, templated
+
+NULLS = ("", "~", "null", "Null", "NULL")
+
+
+def is_null(node: Node | None) -> bool:
+    return node is None or (isinstance(node, Scalar) and node.style == "" and node.value in NULLS)
+
+
+def walk(node: Node | None, path: Path = ()) -> Iterator[tuple[Path, Node]]:
+    """Every node with its path, in document order. Aliases are not followed (the anchored
+    value is visited where it is defined) and merge keys are skipped."""
+    if node is None or isinstance(node, Alias):
+        return
+    yield path, node
+    if isinstance(node, Mapping):
+        for key, value in node.pairs:
+            if isinstance(key, Scalar) and key.value != "<<":
+                yield from walk(value, (*path, key.value))
+    elif isinstance(node, Sequence):
+        for i, item in enumerate(node.items):
+            yield from walk(item, (*path, i))
+
+
+def get(node: Node | None, key: str) -> Node | None:
+    """A mapping's value for `key` (None if absent or not a mapping)."""
+    if isinstance(node, Mapping):
+        for k, v in node.pairs:
+            if isinstance(k, Scalar) and k.value == key:
+                return v
+    return None
+
+
+def keys(node: Node | None) -> dict[str, Node]:
+    if not isinstance(node, Mapping):
+        return {}
+    return {k.value: v for k, v in node.pairs if isinstance(k, Scalar) and k.value != "<<"}
+
+
+def scalar(node: Node | None) -> Scalar | None:
+    return node if isinstance(node, Scalar) else None
+
+
+class Finder:
+    """One file of one catalog: the helpers a shape needs to emit slots and notes."""
+
+    def __init__(self, cfg: CatalogConfig, catalog: Catalog | None, shape: str,
+                 file: str | None = None) -> None:
+        self.cfg = cfg
+        self.catalog = catalog
+        self.file = file or (catalog.file if catalog is not None else None) or ""
+        self.shape = shape
+        self.slots: list[Slot] = []
+        self.notes: list[Note] = []
+        self.ignored: list[Note] = []
+
+    def references(self) -> References:
+        return References(self.slots, self.notes, ignored=self.ignored)
+
+    def note(self, doc: int, path: Path | None, node: Node, reason: str, image: str = "?",
+             tag: str = "", value: str | None = None) -> None:
+        written = value if value is not None else node.value if isinstance(node, Scalar) else ""
+        self.notes.append(Note(self.cfg.name, self.file, node.line, image, tag, reason, doc,
+                               format_path(path) if path is not None else None, written, self.shape))
+
+    def shared(self, doc: int, path: Path) -> str | None:
+        """Why a value must not be edited in place (an anchor shares it), or None."""
+        if self.catalog is None:
+            return None
+        try:
+            found = locate(self.catalog.document(doc), path, self.file)
+        except CatalogError as exc:
+            return exc.message
+        if found.shared_by is not None:
+            return (f"value is shared through anchor &{found.shared_by.name} "
+                    f"(line {found.shared_by.line}); edit the anchor's entry")
+        return None
+
+    def policy(self, image: ImageName, override: Policy | None = None) -> Policy:
+        return override if override is not None else self.cfg.policy_for(str(image))
+
+    def whole(self, doc: int, path: Path | None, node: Node, prefix: str = "",
+              policy: Policy | None = None, span: tuple[int, int] | None = None) -> None:
+        """A scalar holding `[registry/]repository[:tag][@digest]` (after `prefix`); outside
+        YAML, `node` is a stand-in scalar and `span` its offsets in the text."""
+        if not isinstance(node, Scalar):
+            self.note(doc, path, node, "not a single value", value="")
+            return
+        text = node.value
+        if is_null(node):
+            self.note(doc, path, node, "empty value")
+            return
+        if templated(text):
+            self.note(doc, path, node, "templated value: filled in outside this file")
+            return
+        if node.style in ("|", ">"):
+            self.note(doc, path, node, "a block scalar (| or >) holds more than a reference")
+            return
+        try:
+            ref = Reference.parse(text.removeprefix(prefix))
+            image = ref.image
+        except InvalidReferenceError as exc:
+            self.note(doc, path, node, f"not an image reference: {exc.message}")
+            return
+        chosen = self.policy(image, policy)
+        tag = ref.tag or "latest"
+        reason = self.shared(doc, path) if path is not None else None
+        if reason is None and ref.tag is None and ref.digest is not None and chosen.kind is Kind.same:
+            reason = "pinned by digest only: no tag to follow (a policy other than `same` can move it)"
+        if (reason is None and ref.digest is None and chosen.kind is Kind.same
+                and not self.cfg.pin_digests):
+            reason = ("tag only: with policy `same` there is nothing to update "
+                      "(choose a policy, or set pin_digests: true)")
+        if reason is not None:
+            self.note(doc, path, node, reason, str(image), tag)
+            return
+        self.slots.append(Slot(
+            self.cfg.name, self.file, doc, path, node.line, image, tag, ref.digest or "",
+            DigestFormat.full, self.cfg.platform, path, node.line, chosen, self.shape, ref,
+            span=span, pin=ref.digest is not None or self.cfg.pin_digests, written=text,
+            prefix=prefix))
+
+    def split(self, doc: int, entry: Path, node: Node, image_text: str, tag_key: str | None,
+              digest_key: str | None, *, policy: Policy | None = None,
+              insert_key: str | None = "digest") -> None:
+        """A mapping that keeps the image, the tag and the digest in separate fields."""
+        fields = keys(node)
+        if templated(image_text):
+            self.note(doc, entry, node, "templated image name: filled in outside this file",
+                      value=image_text)
+            return
+        try:
+            image = ImageName.parse(image_text)
+        except InvalidReferenceError as exc:
+            self.note(doc, entry, node, f"not an image name: {exc.message}", value=image_text)
+            return
+        chosen = self.policy(image, policy)
+        tag_node = scalar(fields.get(tag_key)) if tag_key else None
+        digest_node = scalar(fields.get(digest_key)) if digest_key else None
+        tag = "" if is_null(tag_node) or tag_node is None else tag_node.value
+        digest = "" if is_null(digest_node) or digest_node is None else digest_node.value
+        moving = chosen.kind is not Kind.same
+        at = tag_node or node
+        reason: str | None = None
+        if tag and templated(tag):
+            reason = "templated tag: filled in outside this file"
+        elif not tag and not digest:
+            reason = ("no tag written: the tag comes from elsewhere (a chart's appVersion, "
+                      "the resources); never filled in")
+        elif not tag and not moving:
+            reason = "pinned by digest only: no tag to follow (a policy other than `same` can move it)"
+        elif digest_node is None and not moving and not self.cfg.pin_digests:
+            reason = ("tag only: with policy `same` there is nothing to update "
+                      "(choose a policy, or set pin_digests: true)")
+        if reason is None and digest and not digest.startswith(("sha256:", "sha512:")):
+            reason = f"{digest_key} {digest!r} is not a digest (sha256:…)"
+        for key, sub in ((tag_key, tag_node if moving else None), (digest_key, digest_node)):
+            if reason is None and sub is not None and key is not None:
+                reason = self.shared(doc, (*entry, key))
+        if reason is not None:
+            self.note(doc, entry, at, reason, str(image), tag, value=image_text)
+            return
+        digest_path = (*entry, digest_key) if digest_node is not None and digest_key else None
+        insert = ((entry, insert_key) if digest_node is None and insert_key and self.cfg.pin_digests
+                  and isinstance(node, Mapping) else None)
+        tag_path = (*entry, tag_key) if moving and tag and tag_key else None
+        line = digest_node.line if digest_node is not None else at.line
+        self.slots.append(Slot(
+            self.cfg.name, self.file, doc, digest_path, line, image, tag or "latest", digest,
+            DigestFormat.full, self.cfg.platform, tag_path, tag_node.line if tag_node else 0,
+            chosen, self.shape, insert_digest=insert, chooses=moving and not tag, entry=entry,
+            written=image_text))

@@ -1,0 +1,76 @@
+"""Helm values: image mappings (`repository` + `tag`, with `registry` and `digest`) at any depth,
+and whole references under `image:` keys.
+
+Charts spell images many ways; the rules below follow what charts in the wild do. An image-like
+key (`image`, `*Image`) holding a mapping with any image field is one image; elsewhere a mapping
+with `repository` and `tag` is. An empty `tag` means the chart's appVersion and is never filled.
+`sha` (a bare hex digest some charts use) is recognised but not written.
+"""
+
+from __future__ import annotations
+
+from tagsync.catalog.document import Mapping, Node, Scalar
+from tagsync.catalog.edit import Catalog
+from tagsync.catalog.path import Path
+from tagsync.config import CatalogConfig
+from tagsync.find.common import Finder, is_null, keys, scalar, walk
+from tagsync.find.model import References
+
+SPLIT_FIELDS = ("registry", "repository", "image", "name", "tag", "digest", "sha")
+
+
+def image_key(key: object) -> bool:
+    return isinstance(key, str) and (key == "image" or key.endswith("Image"))
+
+
+def find(cfg: CatalogConfig, catalog: Catalog) -> References:
+    f = Finder(cfg, catalog, "helm")
+    for doc, document in enumerate(catalog.documents):
+        scan(f, doc, document.root)
+    return f.references()
+
+
+def _is_split(key: object, fields: dict[str, Node]) -> bool:
+    if image_key(key) and any(k in fields for k in SPLIT_FIELDS if k != "name"):
+        return True
+    return ("repository" in fields and "tag" in fields) or (
+        isinstance(fields.get("image"), Scalar) and "tag" in fields)
+
+
+def scan(f: Finder, doc: int, root: Node | None) -> None:
+    for path, node in walk(root):
+        if not isinstance(node, Mapping):
+            continue
+        fields = keys(node)
+        key = path[-1] if path else None
+        split = _is_split(key, fields)
+        if split:
+            _split(f, doc, path, node, key, fields)
+        for child_key, child in fields.items():
+            if not image_key(child_key) or not isinstance(child, Scalar) or is_null(child):
+                continue
+            if split and child_key == "image":
+                continue  # the image field of the mapping handled above
+            if child_key + "Tag" in fields:  # `image: name` beside `imageTag: 1.2`
+                digest_key = child_key + "Digest" if child_key + "Digest" in fields else None
+                f.split(doc, path, node, child.value, child_key + "Tag", digest_key, insert_key=None)
+            else:
+                f.whole(doc, (*path, child_key), child)
+
+
+def _split(f: Finder, doc: int, path: Path, node: Mapping, key: object,
+           fields: dict[str, Node]) -> None:
+    names = ("repository", "image", "name") if image_key(key) else ("repository", "image")
+    repo_key = next((k for k in names if isinstance(fields.get(k), Scalar)), None)
+    repo = scalar(fields.get(repo_key)) if repo_key else None
+    if repo is None or is_null(repo):
+        f.note(doc, path, node, "no repository written: the chart builds the name "
+               "(global registry or namespace values)", value="")
+        return
+    registry = scalar(fields.get("registry"))
+    text = repo.value
+    if registry is not None and not is_null(registry):
+        text = f"{registry.value.rstrip('/')}/{text}"
+    digest_key = "digest" if "digest" in fields else None
+    f.split(doc, path, node, text, "tag", digest_key,
+            insert_key=None if "sha" in fields else "digest")
