@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from tagsync import __version__
-from tagsync.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, TagsyncError
+from tagsync.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, TagsyncError
 
 app = typer.Typer(
     name="tagsync",
@@ -147,6 +147,94 @@ def run_(
         _print_summary(summary)
     if summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def refs(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Files or folders to look through (recursively); without them, the config's catalogs.",
+        show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="List what this config's catalogs describe.", show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list of objects on stdout.")] = False,
+) -> None:
+    """List every image reference tagsync would track, and what it leaves alone and why.
+
+    Offline: no registry is asked. Pointed at files or folders, it detects every shape it knows
+    (Kubernetes manifests, Helm values, kustomizations, compose files, GitHub Actions
+    workflows, Dockerfiles, marker comments), so you can see what tagsync understands in a
+    checkout before writing a config. With a config, it lists what the config's catalogs find,
+    in the files as the target branch holds them.
+
+    Examples:
+
+        tagsync refs deploy/ Dockerfile
+
+        tagsync refs -c tagsync.yaml --json
+    """
+    import json
+
+    from tagsync.find import References, rows
+
+    if paths:
+        found, warnings = _refs_in_paths(paths)
+    else:
+        from tagsync.config import load_config
+        from tagsync.run import make_publisher, read_references
+
+        cfg = load_config(config or Path("tagsync.yaml"))
+        read = read_references(cfg, make_publisher(cfg).snapshot())
+        found, warnings = read.refs, read.warnings
+    assert isinstance(found, References)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    table = rows(found)
+    if json_out:
+        typer.echo(json.dumps(table, indent=2))
+        return
+    for row in table:
+        where = f"{row['file']}:{row['line']}"
+        reason = f"  ({row['reason']})" if row["reason"] else ""
+        typer.echo(f"{where}  {row['shape']}  {row['status']}  {row['value']}{reason}")
+    tracked = sum(1 for r in table if r["status"] == "tracked")
+    alone = sum(1 for r in table if r["status"] == "left-alone")
+    typer.echo(f"{tracked} tracked, {alone} left alone")
+    if not table:
+        typer.echo("no image reference found", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _refs_in_paths(paths: list[Path]) -> tuple[object, list[str]]:
+    """Every supported file under the paths, each read with shape detection."""
+    import os
+
+    from tagsync.config import CatalogConfig
+    from tagsync.errors import CatalogError
+    from tagsync.find import References, find_references, is_dockerfile, open_source
+
+    cfg = CatalogConfig(name="refs", files=["**"], kind="auto")
+    found = References()
+    warnings: list[str] = []
+    files: list[str] = []
+    for root in paths:
+        if root.is_dir():
+            for folder, dirs, names in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if d not in (".git", "node_modules", ".venv"))
+                files += [os.path.join(folder, n) for n in sorted(names)
+                          if n.endswith((".yaml", ".yml")) or is_dockerfile(n)]
+        elif root.exists():
+            files.append(str(root))
+        else:
+            warnings.append(f"{root}: no such file or folder")
+    for file in files:
+        try:
+            data = Path(file).read_bytes()
+            found.extend(find_references(cfg, open_source(data, file, cfg)))
+        except OSError as exc:
+            warnings.append(f"{file}: cannot read: {exc.strerror}")
+        except CatalogError as exc:
+            warnings.append(f"skipped {exc}")
+    return found, warnings
 
 
 def _progress(

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from tagsync.catalog.document import Mapping, Node, Scalar
+from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import Path, format_path
 from tagsync.catalog.text import TextFile
@@ -35,6 +35,8 @@ _YAML_FINDERS: dict[str, Callable[[CatalogConfig, Catalog], References]] = {
     "actions": actions.find,
     "markers": markers.find,
 }
+_KUSTOMIZE_KEYS = ("resources", "bases", "components", "patches", "patchesStrategicMerge",
+                   "namePrefix", "nameSuffix", "configurations", "generators", "transformers")
 _COMPOSE_NAME = re.compile(r"^(docker-)?compose([.-].*)?\.ya?ml$")
 
 
@@ -64,9 +66,16 @@ def detect(file: str, catalog: Catalog) -> str:
     if not isinstance(root, Mapping):
         return "helm"
     kind = get(root, "kind")
-    if isinstance(kind, Scalar) and kind.value == "Kustomization":
+    api = get(root, "apiVersion")
+    if (isinstance(kind, Scalar) and kind.value == "Kustomization") or (
+            isinstance(api, Scalar) and api.value.startswith("kustomize.config.k8s.io/")):
         return "kustomize"
-    if get(root, "apiVersion") is not None and kind is not None:
+    images = get(root, "images")
+    if (api is None and isinstance(images, Sequence) and images.items
+            and all(isinstance(get(i, "name"), Scalar) for i in images.items)
+            and any(get(root, k) is not None for k in _KUSTOMIZE_KEYS)):
+        return "kustomize"
+    if api is not None and kind is not None:
         return "kubernetes"
     if isinstance(get(root, "jobs"), Mapping) and (get(root, "on") is not None
                                                    or get(root, "name") is not None):
@@ -104,3 +113,32 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
 
 def format_of(doc: int, path: Path) -> tuple[int, str]:
     return doc, format_path(path)
+
+
+def rows(refs: References) -> list[dict[str, object]]:
+    """One row per reference for `tagsync refs`: tracked slots, left-alone notes, ignored
+    look-alikes; a marker slot has a row per marked value. Sorted by file and position."""
+    out: list[dict[str, object]] = []
+    for slot in refs.slots:
+        ref = slot.ref
+        base: dict[str, object] = {
+            "file": slot.file, "doc": slot.doc, "line": slot.line, "path": slot.where,
+            "value": slot.written, "shape": slot.shape, "image": str(slot.image),
+            "tag": (ref.tag if ref is not None else slot.tag) or None,
+            "digest": (ref.digest if ref is not None else slot.current) or None,
+            "status": "tracked", "reason": None, "policy": slot.policy.describe(),
+        }
+        if slot.marks:
+            out += [{**base, "path": path, "line": line} for path, line in slot.marks]
+        else:
+            out.append(base)
+    for status, notes in (("left-alone", refs.notes), ("ignored", refs.ignored)):
+        for note in notes:
+            out.append({
+                "file": note.file, "doc": note.doc, "line": note.line, "path": note.path,
+                "value": note.value, "shape": note.shape,
+                "image": None if note.image == "?" else note.image, "tag": note.tag or None,
+                "digest": None, "status": status, "reason": note.reason, "policy": None,
+            })
+    out.sort(key=lambda r: (str(r["file"]), int(str(r["doc"])), int(str(r["line"])), str(r["path"])))
+    return out

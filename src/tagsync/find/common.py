@@ -140,17 +140,19 @@ class Finder:
 
     def split(self, doc: int, entry: Path, node: Node, image_text: str, tag_key: str | None,
               digest_key: str | None, *, policy: Policy | None = None,
-              insert_key: str | None = "digest") -> None:
-        """A mapping that keeps the image, the tag and the digest in separate fields."""
+              insert_key: str | None = "digest", report: Path | None = None) -> None:
+        """A mapping that keeps the image, the tag and the digest in separate fields.
+        `report` is the path reports show (default: the mapping's)."""
+        shown = report if report is not None else entry
         fields = keys(node)
         if templated(image_text):
-            self.note(doc, entry, node, "templated image name: filled in outside this file",
+            self.note(doc, shown, node, "templated image name: filled in outside this file",
                       value=image_text)
             return
         try:
             image = ImageName.parse(image_text)
         except InvalidReferenceError as exc:
-            self.note(doc, entry, node, f"not an image name: {exc.message}", value=image_text)
+            self.note(doc, shown, node, f"not an image name: {exc.message}", value=image_text)
             return
         chosen = self.policy(image, policy)
         tag_node = scalar(fields.get(tag_key)) if tag_key else None
@@ -176,7 +178,7 @@ class Finder:
             if reason is None and sub is not None and key is not None:
                 reason = self.shared(doc, (*entry, key))
         if reason is not None:
-            self.note(doc, entry, at, reason, str(image), tag, value=image_text)
+            self.note(doc, shown, at, reason, str(image), tag, value=image_text)
             return
         digest_path = (*entry, digest_key) if digest_node is not None and digest_key else None
         insert = ((entry, insert_key) if digest_node is None and insert_key and self.cfg.pin_digests
@@ -186,5 +188,5 @@ class Finder:
         self.slots.append(Slot(
             self.cfg.name, self.file, doc, digest_path, line, image, tag or "latest", digest,
             DigestFormat.full, self.cfg.platform, tag_path, tag_node.line if tag_node else 0,
-            chosen, self.shape, insert_digest=insert, chooses=moving and not tag, entry=entry,
+            chosen, self.shape, insert_digest=insert, chooses=moving and not tag, entry=shown,
             written=image_text))

@@ -53,7 +53,8 @@ def scan(f: Finder, doc: int, root: Node | None) -> None:
                 continue  # the image field of the mapping handled above
             if child_key + "Tag" in fields:  # `image: name` beside `imageTag: 1.2`
                 digest_key = child_key + "Digest" if child_key + "Digest" in fields else None
-                f.split(doc, path, node, child.value, child_key + "Tag", digest_key, insert_key=None)
+                f.split(doc, path, node, child.value, child_key + "Tag", digest_key, insert_key=None,
+                        report=(*path, child_key))
             else:
                 f.whole(doc, (*path, child_key), child)
 
