@@ -9,9 +9,9 @@ import httpx
 import pytest
 import yaml
 
-from tagsync.find.paths import repository_pattern
 from tagsync.config import load_config
 from tagsync.errors import RegistryAuthError
+from tagsync.find.paths import repository_pattern
 from tagsync.reference import short
 from tagsync.registry.discover import DockerHub
 from tagsync.run import run

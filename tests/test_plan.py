@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tagsync.catalog import Catalog
-from tagsync.find.paths import find_slots
 from tagsync.config import CatalogConfig, DigestFormat
 from tagsync.errors import ImageNotFoundError
+from tagsync.find.paths import find_slots
 from tagsync.plan import make_plan, want_of
 from tagsync.reference import ImageName
 from tagsync.registry import Observation
