@@ -98,7 +98,7 @@ def test_graphql_commit_message_has_subject_and_body(world: World) -> None:
     new_images(world)
     run(load_config(world.config))
     message = world.github.commit(REPO, world.github.head(REPO) or "").message.decode()
-    assert message.startswith("tagsync: update 2 image digest(s) in kernels\n\n- ")
+    assert message.startswith("tagsync: update 2 image(s) in kernels\n\n- ")
 
 
 def test_rest_fallback_commits_with_tree_commit_and_a_fast_forward_ref_update(world: World) -> None:

@@ -107,7 +107,7 @@ def test_commit_message_and_author(world: World, capsys: pytest.CaptureFixture[s
     with Repo(str(world.git.path)) as repo:
         commit = repo[world.git.head()]
     assert commit.author == commit.committer == b"tagsync bot <bot@example.com>"
-    assert commit.message.startswith(b"tagsync: update 2 image digest(s) in kernels\n")
+    assert commit.message.startswith(b"tagsync: update 2 image(s) in kernels\n")
 
 
 def test_committer_can_differ_from_the_author(world: World) -> None:

@@ -268,9 +268,17 @@ def _print_summary(summary: object) -> None:
         out(f"{verb} {c.describe()}  ({c.file}:{c.line})")
     for f in summary.failures:
         typer.echo(f"failed {f.image}:{f.tag} ({f.file}:{f.line}): {f.error}", err=True)
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for n in summary.skipped:
         logging.getLogger("tagsync").info("left alone %s:%s (%s:%d): %s", n.image, n.tag,
                                           n.file, n.line, n.reason)
+    reasons: dict[str, list[str]] = {}
+    for n in summary.skipped:
+        reasons.setdefault(n.reason, []).append(f"{n.file}:{n.line}")
+    for reason, places in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
+        more = f" and {len(places) - 3} more" if len(places) > 3 else ""
+        out(f"left alone {len(places)}: {reason} ({', '.join(places[:3])}{more})")
     counts = (f"{len(summary.changes)} changed, {summary.up_to_date} up to date, "
               f"{len(summary.failures)} failed, {len(summary.skipped)} left alone")
     if summary.dry_run:

@@ -271,7 +271,7 @@ class RegistryConfig(_Model):
 
 
 
-DEFAULT_MESSAGE = "tagsync: update {count} image digest(s) in {catalogs}"
+DEFAULT_MESSAGE = "tagsync: update {images} image(s) in {catalogs}"
 
 
 class GitConfig(_Model):

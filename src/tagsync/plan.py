@@ -321,7 +321,7 @@ def commit_message(config: Config, plan: Plan) -> str:
     """Subject from the config template; body lists every change, one per line."""
     catalogs = sorted({c.catalog for c in plan.changes})
     target = config.git or config.github
-    template = target.message if target is not None else "tagsync: update {count} image digest(s)"
+    template = target.message if target is not None else "tagsync: update {images} image(s)"
     images = len({(c.file, c.image) for c in plan.changes})
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
     body = [f"- {c.describe()} ({c.file}:{c.line})" for c in plan.changes]

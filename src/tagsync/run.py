@@ -152,6 +152,7 @@ def read_references(config: Config, snap: Snapshot) -> Read:
                 if not globbed:
                     raise
                 read.warnings.append(f"catalog {cfg.name}: skipped {exc}")
+        read.warnings += found.warnings
         if not found.slots and not found.notes and not found.growths and not found.discoveries:
             where = ", ".join(cfg.patterns)
             raise NothingFoundError(

@@ -131,6 +131,7 @@ class References:
     growths: list[Growth] = field(default_factory=list)
     discoveries: list[Discovery] = field(default_factory=list)
     ignored: list[Note] = field(default_factory=list)  # look-alikes that are not images at all
+    warnings: list[str] = field(default_factory=list)  # config that finds less than it says
 
     def extend(self, other: References) -> None:
         self.slots += other.slots
@@ -138,3 +139,4 @@ class References:
         self.growths += other.growths
         self.discoveries += other.discoveries
         self.ignored += other.ignored
+        self.warnings += other.warnings

@@ -113,12 +113,19 @@ def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
     if not entries:
         raise CatalogError(f"`entries: {cfg.entries}` matches nothing", file=file)
 
+    no_name: list[int] = []  # lines of entries missing an image template field
+    no_path: list[int] = []  # lines of entries where `tag:` / `pairs:` matches nothing
     for entry_path, entry_node in entries:
         try:
             name = _image_name(cfg, catalog, entry_path)
+        except CatalogError:
+            no_name.append(entry_node.line)
+            continue
+        try:
             image = ImageName.parse(name)
-        except (CatalogError, InvalidReferenceError) as exc:
-            notes.append(Note(cfg.name, file, entry_node.line, "?", "", exc.message))
+        except InvalidReferenceError as exc:
+            notes.append(Note(cfg.name, file, entry_node.line, "?", "", exc.message,
+                              cfg.doc, format_path(entry_path), name))
             continue
         repositories.add(image.repository)
         policy = cfg.policy_for(str(image))
@@ -128,8 +135,12 @@ def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
                 slots.append(slot_or_note)
             elif slot_or_note is not None:
                 notes.append(slot_or_note)
+            else:
+                no_path.append(entry_node.line)
             continue
         pairs = _pairs(cfg, catalog, entry_path)
+        if not pairs:
+            no_path.append(entry_node.line)
         if cfg.new_tags:
             growth = _growth(cfg, catalog, file, entry_path, image, policy, pairs)
             if growth is not None:
@@ -150,6 +161,14 @@ def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
                 continue
             slots.append(Slot(cfg.name, file, cfg.doc, digest_path, digest_node.line, image, tag,
                               current, cfg.digest_format, cfg.platform))
+    what = f"`tag: {cfg.tag}`" + (f" / `digest: {cfg.digest}`" if cfg.digest else "") \
+        if cfg.tag is not None else f"`pairs: {cfg.pairs}`"
+    for lines, problem in ((no_name, f"lack a field of the image template {cfg.image!r}"),
+                           (no_path, f"have nothing at {what}")):
+        if lines:
+            shown = ", ".join(str(n) for n in lines[:5]) + (" …" if len(lines) > 5 else "")
+            refs.warnings.append(f"catalog {cfg.name}: {len(lines)} of {len(entries)} entries in "
+                                 f"{file} {problem} (lines {shown})")
     if cfg.new_images is not None:
         list_path = parse_path(cfg.entries)[:-1]
         found = _located(catalog, cfg.doc, list_path)
