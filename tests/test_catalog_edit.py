@@ -181,8 +181,24 @@ def test_own_keys_beside_a_merge_key_are_editable() -> None:
     assert edit(src, ".img.cpu", "3") == 'base: &d {cpu: 1}\nimg:\n  <<: *d\n  cpu: "3"\n'
 
 
-def test_block_scalar_is_refused() -> None:
-    with pytest.raises(UnsupportedScalarError, match="block scalar"):
+def test_a_change_within_one_line_of_a_block_scalar_is_spliced_into_that_line() -> None:
+    src = "run: |\n  docker pull nginx:1.25.3   # pinned\n  echo ok\nnext: 1\n"
+    new = "docker pull nginx:1.25.4   # pinned\necho ok\n"
+    assert edit(src, ".run", new) == src.replace("1.25.3", "1.25.4")
+
+
+def test_a_folded_block_scalar_keeps_its_folding_and_indicators() -> None:
+    src = "args: >-\n    --image=nginx:1.25.3\n    --verbose\n"
+    assert edit(src, ".args", "--image=nginx:1.25.4 --verbose") == src.replace("1.25.3", "1.25.4")
+
+
+def test_a_literal_block_scalar_is_rewritten_whole_in_its_indentation() -> None:
+    src = "a: |\n    x\n    y\nb: 1\n"
+    assert edit(src, ".a", "one\ntwo\nthree\n") == "a: |\n    one\n    two\n    three\nb: 1\n"
+
+
+def test_a_value_its_chomping_indicator_cannot_hold_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="chomping"):
         edit("a: |\n  x\n", ".a", "y")
 
 

@@ -174,10 +174,10 @@ def refs(
     """
     import json
 
-    from tagsync.find import References, rows
+    from tagsync.find import References, rows, scan
 
     if paths:
-        found, warnings = _refs_in_paths(paths)
+        found, warnings = scan([str(p) for p in paths])
     else:
         from tagsync.config import load_config
         from tagsync.run import make_publisher, read_references
@@ -204,37 +204,33 @@ def refs(
         raise typer.Exit(EXIT_USAGE)
 
 
-def _refs_in_paths(paths: list[Path]) -> tuple[object, list[str]]:
-    """Every supported file under the paths, each read with shape detection."""
-    import os
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The checkout to look through.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing tagsync.yaml.")] = False,
+) -> None:
+    """Write a starting tagsync.yaml for the image references found in a checkout.
 
-    from tagsync.config import CatalogConfig
-    from tagsync.errors import CatalogError
-    from tagsync.find import References, find_references, is_dockerfile, open_source
+    One catalog per shape found (Kubernetes, Helm values, kustomize, compose, workflows,
+    Dockerfiles, marker comments), listing the files they are in. Nothing is asked of any
+    registry. Review the policy and pin_digests lines, then try `tagsync run --dry-run`.
 
-    cfg = CatalogConfig(name="refs", files=["**"], kind="auto")
-    found = References()
-    warnings: list[str] = []
-    files: list[str] = []
-    for root in paths:
-        if root.is_dir():
-            for folder, dirs, names in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if d not in (".git", "node_modules", ".venv"))
-                files += [os.path.join(folder, n) for n in sorted(names)
-                          if n.endswith((".yaml", ".yml")) or is_dockerfile(n)]
-        elif root.exists():
-            files.append(str(root))
-        else:
-            warnings.append(f"{root}: no such file or folder")
-    for file in files:
-        try:
-            data = Path(file).read_bytes()
-            found.extend(find_references(cfg, open_source(data, file, cfg)))
-        except OSError as exc:
-            warnings.append(f"{file}: cannot read: {exc.strerror}")
-        except CatalogError as exc:
-            warnings.append(f"skipped {exc}")
-    return found, warnings
+    Example: tagsync init . && tagsync refs -c tagsync.yaml
+    """
+    from tagsync.config import parse_config
+    from tagsync.errors import ConfigError
+    from tagsync.init import starting_config
+
+    target = directory / "tagsync.yaml"
+    if target.exists() and not force:
+        raise ConfigError("already exists; pass --force to replace it", file=str(target))
+    text, found = starting_config(str(directory))
+    if not found.slots and not found.notes:
+        raise ConfigError(f"no image reference found under {directory} (looked at YAML files and "
+                          "Dockerfiles)")
+    parse_config(text, str(target), directory)  # what we write must load
+    target.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {target}: {len(found.slots)} tracked, {len(found.notes)} left alone")
 
 
 def _progress(

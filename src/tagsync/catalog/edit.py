@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from tagsync.catalog.append import Append, check_appended, plan_append
+from tagsync.catalog.block import splice_block
 from tagsync.catalog.document import (
     Document,
     Located,
@@ -64,6 +65,7 @@ class Splice:
     text: str
     edit: Edit | Append | InsertKey
     old: str
+    block: bool = False  # inside a block scalar: the result is re-parsed
 
 
 class Catalog:
@@ -98,11 +100,18 @@ class Catalog:
         found = self.locate(edit.path, edit.doc)
         node = require_editable(found, edit.path, self.file, allow_anchor)
         if node.style in ("|", ">"):
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)} is a block scalar ({node.style}); tagsync rewrites "
-                "single-line values only",
-                file=self.file, line=node.line, column=node.column,
-            )
+            if node.value == edit.value:
+                return None
+            block = splice_block(self.text, node, edit.value)
+            if block is None:
+                raise UnsupportedScalarError(
+                    f"{format_path(edit.path)} is a block scalar ({node.style}) and the new value "
+                    "cannot be written in it without changing its header (a change across lines "
+                    "of a folded scalar, or an ending its chomping indicator does not allow)",
+                    file=self.file, line=node.line, column=node.column,
+                )
+            start, end, text = block
+            return Splice(start, end, text, edit, node.value, block=True)
         if node.tag is not None and node.tag not in (_STR_TAG, "!"):
             raise UnsupportedScalarError(
                 f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
@@ -171,11 +180,25 @@ class Catalog:
             check_appended(new_text, doc, path, len(before.items), expected, self.file)
         for insert in keyed:
             check_inserted(new_text, insert, self.file)
+        blocks = [s.edit for s in splices.values() if s.block and isinstance(s.edit, Edit)]
+        if blocks:
+            _check_blocks(new_text, blocks, self.file)
         return new_text
 
     def render(self, text: str) -> bytes:
         """Encode edited text the way the file was (UTF-8, BOM kept)."""
         return encode(text, self.had_bom)
+
+
+def _check_blocks(new_text: str, edits: list[Edit], file: str | None) -> None:
+    """A block scalar edited in place must read back as exactly the new value."""
+    docs = parse_documents(new_text, file)
+    for edit in edits:
+        node = locate(docs[edit.doc], edit.path, file).node
+        if not isinstance(node, Scalar) or node.value != edit.value:
+            raise UnsupportedScalarError(
+                f"{format_path(edit.path)}: the block scalar would not read back as the new value",
+                file=file)
 
 
 def _entry_value(entry: str) -> object:

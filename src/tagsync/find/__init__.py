@@ -22,7 +22,7 @@ from tagsync.find.common import get
 from tagsync.find.model import Discovery, Growth, Note, References, Slot
 
 __all__ = ["Discovery", "Growth", "Note", "References", "Slot", "detect", "find_references",
-           "is_dockerfile", "open_source"]
+           "is_dockerfile", "open_source", "rows", "scan"]
 
 Source = Catalog | TextFile
 
@@ -35,6 +35,7 @@ _YAML_FINDERS: dict[str, Callable[[CatalogConfig, Catalog], References]] = {
     "actions": actions.find,
     "markers": markers.find,
 }
+_SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "vendor"})
 _KUSTOMIZE_KEYS = ("resources", "bases", "components", "patches", "patchesStrategicMerge",
                    "namePrefix", "nameSuffix", "configurations", "generators", "transformers")
 _COMPOSE_NAME = re.compile(r"^(docker-)?compose([.-].*)?\.ya?ml$")
@@ -142,3 +143,36 @@ def rows(refs: References) -> list[dict[str, object]]:
             })
     out.sort(key=lambda r: (str(r["file"]), int(str(r["doc"])), int(str(r["line"])), str(r["path"])))
     return out
+
+
+def scan(paths: list[str]) -> tuple[References, list[str]]:
+    """Every supported file under the paths (folders recursively), each read with shape
+    detection; files that do not parse are skipped with a warning, never fatal."""
+    import os
+
+    from tagsync.errors import CatalogError
+
+    cfg = CatalogConfig(name="refs", files=["**"], kind="auto")
+    found = References()
+    warnings: list[str] = []
+    files: list[str] = []
+    for root in paths:
+        if os.path.isdir(root):
+            for folder, dirs, names in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                files += [os.path.join(folder, n) for n in sorted(names)
+                          if n.endswith((".yaml", ".yml")) or is_dockerfile(n)]
+        elif os.path.exists(root):
+            files.append(root)
+        else:
+            warnings.append(f"{root}: no such file or folder")
+    for file in files:
+        try:
+            with open(file, "rb") as fh:
+                data = fh.read()
+            found.extend(find_references(cfg, open_source(data, file, cfg)))
+        except OSError as exc:
+            warnings.append(f"{file}: cannot read: {exc.strerror}")
+        except CatalogError as exc:
+            warnings.append(f"skipped {exc}")
+    return found, warnings
