@@ -44,9 +44,10 @@ def starting_config(root: str) -> tuple[str, References]:
     """The config text for the shapes found under `root`, and what was found."""
     found, _ = scan([root])
     shape_of: dict[str, str] = {}  # a file's own shape; marker comments ride along with it
-    for item in [*found.slots, *found.notes]:
-        if shape_of.get(item.file, "markers") == "markers":
-            shape_of[item.file] = item.shape
+    for file, shape in [*((s.file, s.shape) for s in found.slots),
+                        *((n.file, n.shape) for n in found.notes)]:
+        if shape_of.get(file, "markers") == "markers":
+            shape_of[file] = shape
     by_shape: dict[str, set[str]] = {}
     for file, shape in shape_of.items():
         by_shape.setdefault(shape, set()).add(file)

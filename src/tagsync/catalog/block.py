@@ -81,7 +81,7 @@ def splice_block(text: str, node: Scalar, new: str) -> tuple[int, int, str] | No
     body = new[:-1] if sign == 0 else new
     if body.split("\n", 1)[0].startswith(" ") or any(c in body for c in "\t\r"):
         return None
-    content = [(start, line) for start, line in lines if line.strip()]
-    first, last = content[0][0], content[-1][0] + len(content[-1][1])
+    filled = [(start, line) for start, line in lines if line.strip()]
+    first, last = filled[0][0], filled[-1][0] + len(filled[-1][1])
     pad = " " * indent
     return first, last, "\n".join(pad + line if line else "" for line in body.split("\n"))
