@@ -499,7 +499,9 @@ class MotoServer:
     url: str
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/moto-api/reset")
+        # A reset reloads AWS's managed IAM policies: seconds on a busy 2-core machine, past
+        # httpx's 5 s default. Slow is fine here; a spurious timeout is a flaky test.
+        httpx.post(f"{self.url}/moto-api/reset", timeout=120)
 
     def env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Point boto3 in this process at the server, with throwaway credentials."""
@@ -525,7 +527,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/moto-api/", timeout=60)
-        httpx.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}})
+        httpx.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=120)
         yield MotoServer(url)
     finally:
         _stop(proc)
