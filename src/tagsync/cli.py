@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -147,6 +147,65 @@ def run_(
         _print_summary(summary)
     if summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def status(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Config file.", envvar="TAGSYNC_CONFIG")
+    ] = Path("tagsync.yaml"),
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list of rows on stdout.")] = False,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="A Markdown table, for a GitHub job summary or a PR comment.")] = False,
+    no_ages: Annotated[bool, typer.Option(
+        "--no-ages", help="Skip image creation times (saves two reads per image).")] = False,
+) -> None:
+    """Show every tracked image at a glance: current, candidate, how far behind, and why.
+
+    One row per reference: where it is written (file:line), the tag and digest it holds, the
+    policy, the tag and digest the policy would choose now, how many versions the policy ranks
+    above the current one, the age of the current and of the candidate image, and the state
+    (up to date, behind, left alone or failed, with the reason). It asks the registries what
+    `run --dry-run` asks, plus each image's creation time, and writes nothing.
+
+    Example: tagsync status --markdown >> "$GITHUB_STEP_SUMMARY"
+    """
+    import json
+
+    from tagsync.config import load_config
+    from tagsync.status import markdown as as_markdown
+    from tagsync.status import plain
+    from tagsync.status import status as survey
+
+    rows = survey(load_config(config), ages=not no_ages)
+    if json_out:
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+    elif markdown:
+        typer.echo(as_markdown(rows), nl=False)
+    elif sys.stdout.isatty():
+        _status_table(rows)
+    else:
+        typer.echo(plain(rows), nl=False)
+    behind = sum(1 for r in rows if r.state == "behind")
+    failed = sum(1 for r in rows if r.state == "failed")
+    if not json_out and not markdown:
+        typer.echo(f"{len(rows)} references: {behind} behind, {failed} failed, "
+                   f"{sum(1 for r in rows if r.state == 'left alone')} left alone")
+
+
+def _status_table(rows: Sequence[object]) -> None:
+    """A coloured table for a person at a terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tagsync.status import COLUMNS, Row, cells
+
+    table = Table(*COLUMNS, show_lines=False)
+    colour = {"up to date": "green", "behind": "yellow", "failed": "red", "left alone": "dim"}
+    for row in rows:
+        assert isinstance(row, Row)
+        table.add_row(*cells(row), style=colour.get(row.state))
+    Console().print(table)
 
 
 @app.command()

@@ -232,6 +232,32 @@ def unified_diff(catalogs: dict[str, Source], files: dict[str, bytes]) -> str:
     return "".join(chunks)
 
 
+def deferred(known: _Known) -> list[str]:
+    """Images whose questions were cut short by the run's deadline (left for the next run)."""
+    errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
+              + [r.error for r in known.repos.values()])
+    return sorted({e.image or "?" for e in errors if isinstance(e, DeadlineError)})
+
+
+def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None = None,
+           deadline: float | None = None) -> tuple[Read, Plan, dict[str, Any]]:
+    """Read the catalogs, ask the registries what `known` lacks, and plan: everything a run
+    decides, with nothing written (`run` publishes it; `status` reports it)."""
+    found = read_references(config, snap)
+    read = found.refs
+    stats = asyncio.run(_observe(config, read, known, progress, deadline))
+    errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
+              + [r.error for r in known.repos.values()])
+    answered = [e for e in errors if e is None]
+    if errors and not answered and not deferred(known):
+        first = next(e for e in errors if e is not None)
+        raise RegistryError(f"no registry answered; first error: {first.message}",
+                            image=first.image)
+    plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
+                     read.discoveries, known.repos)
+    return found, plan, stats
+
+
 def run(
     config: Config,
     *,
@@ -248,25 +274,15 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        found = read_references(config, snap)
-        catalogs, read = found.sources, found.refs
+        found, plan, stats = survey(config, snap, known, progress, deadline)
+        catalogs = found.sources
         summary.warnings = found.warnings
-        stats = asyncio.run(_observe(config, read, known, progress, deadline))
         for key, value in stats.items():  # a re-plan adds to what the first pass cost
             if isinstance(value, int):
                 summary.requests[key] = summary.requests.get(key, 0) + value
             else:
                 summary.requests[key] = value
-        errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
-                  + [r.error for r in known.repos.values()])
-        summary.deferred = sorted({e.image or "?" for e in errors if isinstance(e, DeadlineError)})
-        answered = [e for e in errors if e is None]
-        if errors and not answered and not summary.deferred:
-            first = next(e for e in errors if e is not None)
-            raise RegistryError(f"no registry answered; first error: {first.message}",
-                                image=first.image)
-        plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
-                         read.discoveries, known.repos)
+        summary.deferred = deferred(known)
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date

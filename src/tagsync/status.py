@@ -1,0 +1,167 @@
+"""`tagsync status`: every tracked image at a glance, like a dependency dashboard.
+
+One row per reference: where it is written, what it holds now, what its policy would choose,
+how far behind it is (versions the policy ranks above it, and the age of the current and the
+candidate image), and why an entry is left alone or failed. It asks the registries what
+`run --dry-run` asks, plus the creation time of the current and candidate images, and writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tagsync.config import Config
+from tagsync.errors import TagsyncError
+from tagsync.find.model import Slot
+from tagsync.plan import choose_tags, slot_changes, want_of
+from tagsync.policy import Kind
+from tagsync.publish import Publisher
+from tagsync.reference import ImageName, short
+from tagsync.registry import TagQuery, open_sources
+from tagsync.registry.base import created_at
+
+
+@dataclass
+class Row:
+    file: str
+    line: int
+    image: str
+    tag: str
+    digest: str | None
+    policy: str
+    candidate: str | None  # the tag the policy chooses now
+    candidate_digest: str | None
+    behind: int | None  # versions the policy ranks above the current tag (None: not listed)
+    state: str  # up to date | behind | left alone | failed
+    reason: str | None
+    created: datetime | None = None  # the current image
+    candidate_created: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("created", "candidate_created"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+def status(config: Config, publisher: Publisher | None = None, ages: bool = True) -> list[Row]:
+    """The rows, in file order; nothing is written."""
+    from tagsync.run import _Known, make_publisher, survey
+
+    publisher = publisher or make_publisher(config)
+    known = _Known()
+    found, plan, _ = survey(config, publisher.snapshot(), known)
+    slots = sorted(found.refs.slots, key=lambda s: (s.file, s.doc, s.line))
+    targets = choose_tags(slots, known.tags)
+    failed = {(f.file, f.line): f.error for f in plan.failures}
+    rows: list[Row] = []
+    for slot in slots:
+        target = targets[slot]
+        obs = known.digests.get(want_of(slot, target)) if target is not None else None
+        digest = obs.value if obs is not None else None
+        current = (slot.ref.digest if slot.ref is not None else slot.current) or None
+        row = Row(slot.file, slot.line, str(slot.image), slot.tag, current, slot.policy.describe(),
+                  target, digest, _behind(slot, known.tags), "up to date", None)
+        error = failed.get((slot.file, slot.line))
+        if error is not None or target is None:
+            row.state, row.reason = "failed", error or "the registry could not say"
+        elif slot_changes(slot, target, digest if slot.wants_digest else None):
+            row.state = "behind"
+        rows.append(row)
+    for note in found.refs.notes:
+        rows.append(Row(note.file, note.line, note.image, note.tag, None, "-", None, None, None,
+                        "left alone", note.reason))
+    rows.sort(key=lambda r: (r.file, r.line))
+    if ages:
+        asyncio.run(_ages(config, rows))
+    return rows
+
+
+def _behind(slot: Slot, tag_lists: dict[TagQuery, Any]) -> int | None:
+    if not slot.moves:
+        return None
+    listing = tag_lists.get(TagQuery(slot.image, slot.policy.kind is Kind.newest))
+    if listing is None or listing.error is not None:
+        return None
+    return len(slot.policy.newer(listing.tags, (slot.tag,), listing.created))
+
+
+async def _ages(config: Config, rows: list[Row]) -> None:
+    """Creation times of the current and candidate images (one manifest and one config read
+    each, cached per image and reference)."""
+    tracked = [r for r in rows if r.state != "left alone"]
+    hosts = {ImageName.parse(r.image).registry for r in tracked}
+    if not hosts:
+        return
+    sources = open_sources(config, hosts)
+    cache: dict[tuple[str, str], asyncio.Task[datetime | None]] = {}
+
+    async def when(image: str, reference: str | None) -> datetime | None:
+        if not reference:
+            return None
+        name = ImageName.parse(image)
+        try:
+            return await created_at(sources[name.registry], name, reference)
+        except TagsyncError:
+            return None
+
+    def task(image: str, reference: str | None) -> asyncio.Task[datetime | None]:
+        key = (image, reference or "")
+        if key not in cache:
+            cache[key] = asyncio.ensure_future(when(image, reference))
+        return cache[key]
+
+    try:
+        pairs = [(r, task(r.image, r.digest or r.tag), task(r.image, r.candidate_digest or r.candidate))
+                 for r in tracked]
+        for row, current, candidate in pairs:
+            row.created, row.candidate_created = await current, await candidate
+    finally:
+        for source in sources.values():
+            await source.aclose()
+
+
+def age(when: datetime | None, now: datetime | None = None) -> str:
+    """`3d`, `5h`, `12m` (how long ago), or `-`."""
+    if when is None:
+        return "-"
+    seconds = max(0, int(((now or datetime.now(UTC)) - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+COLUMNS = ("where", "image", "current", "policy", "candidate", "behind", "age", "state")
+
+
+def cells(row: Row, now: datetime | None = None) -> list[str]:
+    current = row.tag + (f"@{short(row.digest)}" if row.digest else "")
+    candidate = (row.candidate or "-") + (f"@{short(row.candidate_digest)}"
+                                          if row.candidate_digest else "")
+    behind = "-" if row.behind is None else str(row.behind)
+    ages = f"{age(row.created, now)} / {age(row.candidate_created, now)}"
+    state = row.state + (f": {row.reason}" if row.reason else "")
+    return [f"{row.file}:{row.line}", row.image, current, row.policy, candidate, behind, ages, state]
+
+
+def markdown(rows: list[Row], now: datetime | None = None) -> str:
+    """A table for a GitHub job summary or a PR comment."""
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out += ["| " + " | ".join(esc(c) for c in cells(r, now)) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def plain(rows: list[Row], now: datetime | None = None) -> str:
+    """Aligned columns for a terminal or a log (no colour, no wrapping)."""
+    table = [list(COLUMNS), *(cells(r, now) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS) - 1)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)),
+                                line[-1]]).rstrip() for line in table) + "\n"

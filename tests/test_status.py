@@ -1,0 +1,81 @@
+"""`tagsync status`: every tracked image at a glance, against a real registry; nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tagsync.cli import main
+from tagsync.image import build_image
+from tests.servers.fixtures import RegistryServer, unique_namespace
+
+
+@pytest.fixture
+def checkout(registry: RegistryServer, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    ns = unique_namespace("status", request)
+    h = registry.host
+    old = registry.push(f"{ns}/web", "1.0", build_image(f"{ns} web 1.0 old",
+                                                        created="2026-01-01T00:00:00Z")).digest
+    registry.push(f"{ns}/web", "1.0", build_image(f"{ns} web 1.0 new", created="2026-03-01T00:00:00Z"))
+    for tag in ("1.1", "1.2", "2.0"):
+        registry.push(f"{ns}/api", tag, f"{ns} api {tag}")
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "app.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - image: {h}/{ns}/web:1.0@{old}\n"
+        f"    - image: {h}/{ns}/gone:1.0@{old}\n"
+        "    - image: ${IMAGE}\n")
+    (tmp_path / "values.yaml").write_text(f"api:\n  image:\n    repository: {h}/{ns}/api\n    tag: '1.0'\n")
+    (tmp_path / "tagsync.yaml").write_text(
+        "catalogs:\n"
+        "  - name: deploy\n    files: ['deploy/*.yaml']\n"
+        "  - name: chart\n    file: values.yaml\n    policy: {kind: semver, range: '^1'}\n"
+        f"registries:\n  - host: '{h}'\n    url: {registry.url}\n")
+    return tmp_path
+
+
+def status(checkout: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, str]:
+    before = {p: p.read_bytes() for p in checkout.rglob("*.yaml")}
+    code = main(["status", "-c", str(checkout / "tagsync.yaml"), *flags])
+    assert {p: p.read_bytes() for p in checkout.rglob("*.yaml")} == before  # writes nothing
+    return code, capsys.readouterr().out
+
+
+def test_json_has_a_row_per_reference_with_state_candidate_and_distance(
+        checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = status(checkout, capsys, "--json")
+    assert code == 0
+    rows = {(r["file"].split("/")[-1], r["line"]): r for r in json.loads(out)}
+    web, gone, templated = rows[("app.yaml", 5)], rows[("app.yaml", 6)], rows[("app.yaml", 7)]
+    api = rows[("values.yaml", 4)]
+    assert web["state"] == "behind" and web["candidate"] == "1.0"
+    assert web["candidate_digest"] != web["digest"]
+    assert (web["created"], web["candidate_created"]) == ("2026-01-01T00:00:00+00:00",
+                                                          "2026-03-01T00:00:00+00:00")
+    assert gone["state"] == "failed" and "not found" in gone["reason"]
+    assert templated["state"] == "left alone" and "templated" in templated["reason"]
+    assert (api["state"], api["tag"], api["candidate"], api["behind"]) == ("behind", "1.0", "1.2", 2)
+
+
+def test_the_plain_table_has_every_column_and_a_count(
+        checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = status(checkout, capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["where", "image", "current", "policy", "candidate", "behind", "age",
+                                "state"]
+    assert any("values.yaml:4" in line and "semver ^1" in line and "behind" in line for line in lines)
+    assert lines[-1] == "4 references: 2 behind, 1 failed, 1 left alone"
+    assert "\x1b[" not in out  # no colour when not on a terminal
+
+
+def test_markdown_is_a_table_for_a_job_summary(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = status(checkout, capsys, "--markdown", "--no-ages")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "| where | image | current | policy | candidate | behind | age | state |"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|"
+    assert len(lines) == 6
+    assert any("- / -" in line for line in lines[2:])  # --no-ages
