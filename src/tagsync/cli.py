@@ -13,9 +13,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from tagsync import __version__
 from tagsync.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, TagsyncError
@@ -30,7 +31,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
+
+_CLICK_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN",
+                "path": "PATH", "file": "FILE", "directory": "DIRECTORY"}
+
+
+def _type_label(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """Option types as click users know them (`TEXT`, `INTEGER`, `PATH`), none on a flag."""
+    if getattr(self, "is_flag", False):
+        return None
+    label = typer.core.TyperOption.display_type(self, ctx).strip("<>")
+    return _CLICK_NAMES.get(label, label.upper() if label.isidentifier() else label)
+
+
+typer.core.TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
+typer.core.TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign,assignment]
 
 DocOption = Annotated[
     int, typer.Option("--doc", help="Which document of a multi-document file (0 = first).")
