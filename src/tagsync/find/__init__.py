@@ -124,7 +124,7 @@ def rows(refs: References) -> list[dict[str, object]]:
         ref = slot.ref
         base: dict[str, object] = {
             "file": slot.file, "doc": slot.doc, "line": slot.line, "path": slot.where,
-            "value": slot.written, "shape": slot.shape, "image": str(slot.image),
+            "value": slot.written or slot.current, "shape": slot.shape, "image": str(slot.image),
             "tag": (ref.tag if ref is not None else slot.tag) or None,
             "digest": (ref.digest if ref is not None else slot.current) or None,
             "status": "tracked", "reason": None, "policy": slot.policy.describe(),
