@@ -457,6 +457,8 @@ class GitHubServer:
             return 200, _commit_json(base, commit)
         if t == "/repos/{owner}/{repo}/git/trees":
             return 201, self._create_tree(git, body, base)
+        if t == "/repos/{owner}/{repo}/git/trees/{tree_sha}":
+            return 200, self._list_tree(git, params["tree_sha"], query.get("recursive"), base)
         if t == "/repos/{owner}/{repo}/git/commits":
             commit = Commit()
             commit.tree = body["tree"].encode()
@@ -559,6 +561,40 @@ class GitHubServer:
                 "tree": [{"path": e.path.decode(), "mode": f"{e.mode:06o}",
                           "type": "tree" if e.mode == 0o040000 else "blob", "sha": e.sha.decode(),
                           "url": f"{base}/git/blobs/{e.sha.decode()}"} for e in tree.iteritems()]}
+
+    def _list_tree(self, git: MemoryRepo, ref: str, recursive: list[str] | None, base: str
+                   ) -> dict[str, Any]:
+        """GET a tree by tree sha, commit sha or branch name, as GitHub documents it: any
+        `recursive` value lists every entry below it ("0" and "false" included)."""
+        try:
+            obj = git[_resolve(git, ref)]
+        except (KeyError, ValueError):
+            raise _Answer(404, "Not Found") from None
+        if isinstance(obj, Commit):
+            obj = git[obj.tree]
+        if not isinstance(obj, Tree):
+            raise _Answer(422, "Invalid tree")
+        entries = []
+
+        def walk(tree: Tree, prefix: str) -> None:
+            for e in tree.iteritems():
+                path = prefix + e.path.decode()
+                is_tree = e.mode == 0o040000
+                entry: dict[str, Any] = {"path": path, "mode": f"{e.mode:06o}",
+                                         "type": "tree" if is_tree else "blob", "sha": e.sha.decode(),
+                                         "url": f"{base}/git/{'trees' if is_tree else 'blobs'}/"
+                                                f"{e.sha.decode()}"}
+                if not is_tree:
+                    entry["size"] = len(git[e.sha].as_raw_string())
+                entries.append(entry)
+                if is_tree and recursive is not None:
+                    sub = git[e.sha]
+                    assert isinstance(sub, Tree)
+                    walk(sub, path + "/")
+
+        walk(obj, "")
+        return {"sha": obj.id.decode(), "url": f"{base}/git/trees/{obj.id.decode()}",
+                "truncated": False, "tree": entries}
 
     # -- GraphQL --------------------------------------------------------------------------------
 
