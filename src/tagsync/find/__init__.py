@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.path import Path, format_path
+from tagsync.catalog.path import format_path, parse_path
 from tagsync.catalog.text import TextFile
 from tagsync.config import CatalogConfig
 from tagsync.find import actions, compose, dockerfile, helm, kubernetes, kustomize, markers, paths
@@ -96,24 +96,22 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
     if shape in ("paths", "markers") or not (cfg.markers or markers.has_markers(source.text)):
         return found
     marked = markers.find(cfg, source)
-    claimed = {(s.doc, p) for s in marked.slots for p, _ in s.marks}
+    claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _ in s.marks]
     if claimed:
-        kept: list[Slot] = []
-        for slot in found.slots:
-            own = {format_of(slot.doc, p) for p in (slot.path, slot.tag_path) if p is not None}
-            if own & claimed:
-                found.notes.append(Note(slot.catalog, slot.file, slot.line, str(slot.image),
-                                        slot.tag, "follows its marker comment instead",
-                                        slot.doc, slot.where, slot.written, slot.shape))
-            else:
-                kept.append(slot)
-        found = replace(found, slots=kept)
+        def overlaps(doc: int, where: str | None) -> bool:
+            if where is None:
+                return False
+            at = parse_path(where)
+            return any(doc == d and (p[:len(at)] == at or at[:len(p)] == p) for d, p in claimed)
+
+        found = replace(
+            found,
+            slots=[s for s in found.slots
+                   if not any(overlaps(s.doc, format_path(p)) for p in (s.path, s.tag_path, s.entry)
+                              if p is not None)],
+            notes=[n for n in found.notes if not overlaps(n.doc, n.path)])
     found.extend(marked)
     return found
-
-
-def format_of(doc: int, path: Path) -> tuple[int, str]:
-    return doc, format_path(path)
 
 
 def rows(refs: References) -> list[dict[str, object]]:

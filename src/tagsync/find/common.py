@@ -101,6 +101,13 @@ class Finder:
               policy: Policy | None = None, span: tuple[int, int] | None = None) -> None:
         """A scalar holding `[registry/]repository[:tag][@digest]` (after `prefix`); outside
         YAML, `node` is a stand-in scalar and `span` its offsets in the text."""
+        if isinstance(node, Alias):
+            target = node.target
+            self.note(doc, path, node, f"value is shared through anchor &{node.name}"
+                      + (f" (line {target.line})" if target is not None else "")
+                      + "; edit the anchor's entry",
+                      value=target.value if isinstance(target, Scalar) else "")
+            return
         if not isinstance(node, Scalar):
             self.note(doc, path, node, "not a single value", value="")
             return
