@@ -218,7 +218,8 @@ def _status_table(rows: Sequence[object]) -> None:
     from tagsync.status import COLUMNS, Row, cells
 
     table = Table(*COLUMNS, show_lines=False)
-    colour = {"up to date": "green", "behind": "yellow", "failed": "red", "left alone": "dim"}
+    colour = {"up to date": "green", "behind": "yellow", "waiting": "cyan", "failed": "red",
+              "left alone": "dim"}
     for row in rows:
         assert isinstance(row, Row)
         table.add_row(*cells(row), style=colour.get(row.state))

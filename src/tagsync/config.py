@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tagsync.catalog.path import WILDCARD, parse_path
 from tagsync.errors import ConfigError, PathSyntaxError
-from tagsync.policy import Kind, Policy
+from tagsync.policy import Kind, Policy, parse_age
 from tagsync.reference import ImageName, parse_ecr_host
 from tagsync.secrets import resolve, validate_ref
 
@@ -49,6 +49,14 @@ class PolicyConfig(_Model):
     prerelease: bool = False
     include: str | None = None
     exclude: str | None = None
+    min_age: str | None = None  # `3d`: a new tag or digest waits until it has existed this long
+
+    @field_validator("min_age")
+    @classmethod
+    def _is_age(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_age(value)
+        return value
 
     @model_validator(mode="after")
     def _sensible(self) -> PolicyConfig:
@@ -56,7 +64,8 @@ class PolicyConfig(_Model):
         return self
 
     def to_policy(self) -> Policy:
-        return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude)
+        return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude,
+                      parse_age(self.min_age) if self.min_age else None)
 
 
 class NewImagesConfig(_Model):

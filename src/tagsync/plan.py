@@ -10,6 +10,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from tagsync.catalog.append import Append, fill_template
 from tagsync.catalog.edit import Edit
@@ -19,7 +20,7 @@ from tagsync.catalog.text import SpliceAt
 from tagsync.config import Config
 from tagsync.errors import CatalogError
 from tagsync.find.model import Discovery, Growth, Note, Slot
-from tagsync.policy import Kind, Policy
+from tagsync.policy import Kind, Policy, format_age
 from tagsync.reference import ImageName, Reference, short
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 
@@ -115,16 +116,18 @@ def tag_queries(slots: Iterable[Slot], growths: Iterable[Growth]) -> set[TagQuer
 
 
 def _query(image: ImageName, policy: Policy) -> TagQuery:
-    """`newest` needs creation times with the tags; every other policy needs the names only."""
-    return TagQuery(image, policy.kind is Kind.newest)
+    """`newest` and `min_age` need creation times with the tags; the rest need names only."""
+    return TagQuery(image, policy.needs_times)
 
 
 def _tag_list(tag_lists: Mapping[TagQuery, TagList], image: ImageName, policy: Policy) -> TagList | None:
     return tag_lists.get(_query(image, policy))
 
 
-def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList]) -> dict[Slot, str | None]:
-    """The tag each slot should follow after this run (None: the registry could not say)."""
+def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList],
+                now: datetime | None = None) -> dict[Slot, str | None]:
+    """The tag each slot should follow after this run (None: the registry could not say).
+    Under `min_age`, only tags old enough compete (the current tag always does)."""
     out: dict[Slot, str | None] = {}
     for slot in slots:
         if not slot.moves:
@@ -133,9 +136,40 @@ def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList]) ->
         listing = _tag_list(tag_lists, slot.image, slot.policy)
         if listing is None or listing.error is not None:
             out[slot] = None
-        else:
-            out[slot] = slot.policy.best(listing.tags, listing.created)
+            continue
+        tags: Iterable[str] = listing.tags
+        if slot.policy.min_age is not None:
+            ripe = slot.policy.ripe(listing.tags, listing.created, now or datetime.now(UTC))
+            tags = [*ripe, *([slot.tag] if slot.tag in listing.tags else [])]
+        out[slot] = slot.policy.best(tags, listing.created)
     return out
+
+
+def waiting_for(slot: Slot, target: str, tag_lists: Mapping[TagQuery, TagList],
+                ages: Mapping[tuple[ImageName, str], datetime | None], now: datetime) -> str | None:
+    """Why a candidate is held back by `min_age` ("waiting until …"), or None when it may go."""
+    min_age = slot.policy.min_age
+    if min_age is None:
+        return None
+    listing = _tag_list(tag_lists, slot.image, slot.policy)
+    created = listing.created if listing is not None else {}
+    if slot.moves and listing is not None:
+        best = slot.policy.best(listing.tags, created)
+        if best is not None and best != target and best in created:
+            return (f"{best} waits until {_when(created[best] + min_age)} "
+                    f"(min_age {format_age(min_age)}); following {target} meanwhile")
+        return None
+    when = ages.get((slot.image, target))
+    if when is None:
+        return None
+    if when > now - min_age:
+        return (f"new digest of {target} waits until {_when(when + min_age)} "
+                f"(built {_when(when)}; min_age {format_age(min_age)})")
+    return None
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def new_tags(growths: Iterable[Growth], tag_lists: Mapping[TagQuery, TagList]) -> dict[Growth, list[str]]:
@@ -214,8 +248,13 @@ def make_plan(
     growths: Iterable[Growth] = (),
     discoveries: Iterable[Discovery] = (),
     repo_lists: Mapping[RepoQuery, RepoList] | None = None,
+    ages: Mapping[tuple[ImageName, str], datetime | None] | None = None,
+    now: datetime | None = None,
 ) -> Plan:
-    tag_lists, repo_lists = tag_lists or {}, repo_lists or {}
+    """`ages`: when the image behind (image, tag) was built, for `min_age` on digest changes;
+    `now`: the run's clock (a parameter, so the plan stays a pure function)."""
+    tag_lists, repo_lists, ages = tag_lists or {}, repo_lists or {}, ages or {}
+    now = now or datetime.now(UTC)
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
     discoveries = list(discoveries)
     for d in discoveries:
@@ -225,7 +264,7 @@ def make_plan(
                                          f"cannot list repositories: {repo_list.error.message}"))
     repos = new_repositories(discoveries, repo_lists)
     slot_list = sorted(slots, key=lambda s: (s.file, s.doc, s.line, format_path(s.path or ())))
-    targets = choose_tags(slot_list, tag_lists)
+    targets = choose_tags(slot_list, tag_lists, now)
     for slot in slot_list:
         image = str(slot.image)
         target = targets[slot]
@@ -244,6 +283,18 @@ def make_plan(
                 continue
             digest = obs.value
         changes = slot_changes(slot, target, digest)
+        waiting = waiting_for(slot, target, tag_lists, ages, now)
+        if waiting is not None:
+            plan.notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
+                                   f"waiting: {waiting}", slot.doc, slot.where, slot.written,
+                                   slot.shape))
+        if changes and slot.policy.min_age is not None and not slot.moves:
+            if ages.get((slot.image, target)) is None:
+                plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
+                                             "min_age: the new image's creation time is unknown"))
+                continue
+            if waiting is not None:
+                continue
         if changes:
             plan.changes.extend(changes)
         else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -138,6 +138,26 @@ def parse_range(text: str) -> list[list[_Bound]]:
     return alternatives
 
 
+_AGE = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> timedelta:
+    """`90s`, `30m`, `12h`, `3d`, `2w` → a duration."""
+    m = _AGE.match(text.strip())
+    if m is None:
+        raise ValueError(f"{text!r} is not a duration like 30m, 12h, 3d or 2w")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def format_age(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
 def _natural(part: str) -> tuple[int, int | str]:
     return (0, int(part)) if part.isdigit() else (1, part)
 
@@ -149,6 +169,7 @@ class Policy:
     prerelease: bool = False
     include: str | None = None
     exclude: str | None = None
+    min_age: timedelta | None = None  # a candidate younger than this waits for a later run
 
     def check(self) -> None:
         """Raise ValueError for a policy that could never choose sensibly."""
@@ -186,7 +207,22 @@ class Policy:
             bits.append(f"include {self.include}")
         if self.exclude:
             bits.append(f"exclude {self.exclude}")
+        if self.min_age:
+            bits.append(f"min_age {format_age(self.min_age)}")
         return " ".join(bits)
+
+    @property
+    def needs_times(self) -> bool:
+        """Choosing needs each tag's creation time (`newest`, or a minimum age to respect)."""
+        return self.kind is Kind.newest or self.min_age is not None
+
+    def ripe(self, tags: Iterable[str], created: Mapping[str, datetime], now: datetime) -> list[str]:
+        """The tags old enough to be chosen (all of them without `min_age`); a tag whose age
+        is unknown is not."""
+        if self.min_age is None:
+            return list(tags)
+        limit = now - self.min_age
+        return [t for t in tags if t in created and created[t] <= limit]
 
     def sort_key(self, tag: str, created: Mapping[str, datetime] | None = None) -> tuple[Any, ...] | None:
         """Where a tag ranks under this policy; None when the policy does not admit it."""

@@ -12,6 +12,7 @@ import difflib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tagsync.catalog.edit import Catalog
@@ -23,6 +24,7 @@ from tagsync.errors import (
     DeadlineError,
     NothingFoundError,
     RegistryError,
+    TagsyncError,
 )
 from tagsync.find import Note, References, Source, find_references, open_source
 from tagsync.find.globs import is_glob, select
@@ -37,10 +39,12 @@ from tagsync.plan import (
     new_tags,
     repo_queries,
     tag_queries,
+    want_of,
     wants,
 )
 from tagsync.publish import Publisher, Snapshot
 from tagsync.publish.files import FilesPublisher
+from tagsync.reference import ImageName
 from tagsync.registry import (
     Observation,
     RepoList,
@@ -170,6 +174,7 @@ class _Known:
     repos: dict[RepoQuery, RepoList] = field(default_factory=dict)
     tags: dict[TagQuery, TagList] = field(default_factory=dict)
     digests: dict[Want, Observation] = field(default_factory=dict)
+    ages: dict[tuple[ImageName, str], datetime | None] = field(default_factory=dict)
 
 
 async def _observe(config: Config, read: References, known: _Known, progress: Progress | None,
@@ -199,12 +204,41 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
         if missing:
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
+        await _ages(read, known, sources)
         stats = stats_of(sources)
         stats.requests += sum(lister.requests for lister in own)
         return {k: v for k, v in asdict(stats).items() if v is not None}
     finally:
         for closable in [*sources.values(), *own]:
             await closable.aclose()
+
+
+async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> None:
+    """When the image now behind each tag was built, for `min_age` on digest changes (tags a
+    policy moves carry their times with the listing): ECR's push time, else the image config's
+    `created` (the publisher's claim)."""
+    from tagsync.registry.base import tag_times
+
+    asked: set[tuple[ImageName, str]] = set()
+    for slot in read.slots:
+        if slot.policy.min_age is None or slot.moves or not slot.wants_digest:
+            continue
+        obs = known.digests.get(want_of(slot))
+        key = (slot.image, slot.tag)
+        if obs is None or obs.value is None or obs.value == slot.current or key in known.ages:
+            continue
+        asked.add(key)
+
+    async def one(key: tuple[ImageName, str]) -> None:
+        image, tag = key
+        try:
+            times = await tag_times(sources[image.registry], image, (tag,))
+        except TagsyncError as exc:
+            log.info("%s: creation time unknown: %s", image, exc.message)
+            times = {}
+        known.ages[key] = times.get(tag)
+
+    await asyncio.gather(*(one(k) for k in sorted(asked, key=str)))
 
 
 def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
@@ -254,7 +288,7 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         raise RegistryError(f"no registry answered; first error: {first.message}",
                             image=first.image)
     plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
-                     read.discoveries, known.repos)
+                     read.discoveries, known.repos, known.ages, datetime.now(UTC))
     return found, plan, stats
 
 

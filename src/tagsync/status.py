@@ -18,7 +18,6 @@ from tagsync.config import Config
 from tagsync.errors import TagsyncError
 from tagsync.find.model import Slot
 from tagsync.plan import choose_tags, slot_changes, want_of
-from tagsync.policy import Kind
 from tagsync.publish import Publisher
 from tagsync.reference import ImageName, short
 from tagsync.registry import TagQuery, open_sources
@@ -36,7 +35,7 @@ class Row:
     candidate: str | None  # the tag the policy chooses now
     candidate_digest: str | None
     behind: int | None  # versions the policy ranks above the current tag (None: not listed)
-    state: str  # up to date | behind | left alone | failed
+    state: str  # up to date | behind | waiting | left alone | failed
     reason: str | None
     created: datetime | None = None  # the current image
     candidate_created: datetime | None = None
@@ -58,6 +57,7 @@ def status(config: Config, publisher: Publisher | None = None, ages: bool = True
     slots = sorted(found.refs.slots, key=lambda s: (s.file, s.doc, s.line))
     targets = choose_tags(slots, known.tags)
     failed = {(f.file, f.line): f.error for f in plan.failures}
+    waiting = {(n.file, n.line): n.reason for n in plan.notes if n.reason.startswith("waiting: ")}
     rows: list[Row] = []
     for slot in slots:
         target = targets[slot]
@@ -69,6 +69,8 @@ def status(config: Config, publisher: Publisher | None = None, ages: bool = True
         error = failed.get((slot.file, slot.line))
         if error is not None or target is None:
             row.state, row.reason = "failed", error or "the registry could not say"
+        elif (slot.file, slot.line) in waiting:
+            row.state, row.reason = "waiting", waiting[(slot.file, slot.line)].removeprefix("waiting: ")
         elif slot_changes(slot, target, digest if slot.wants_digest else None):
             row.state = "behind"
         rows.append(row)
@@ -84,7 +86,7 @@ def status(config: Config, publisher: Publisher | None = None, ages: bool = True
 def _behind(slot: Slot, tag_lists: dict[TagQuery, Any]) -> int | None:
     if not slot.moves:
         return None
-    listing = tag_lists.get(TagQuery(slot.image, slot.policy.kind is Kind.newest))
+    listing = tag_lists.get(TagQuery(slot.image, slot.policy.needs_times))
     if listing is None or listing.error is not None:
         return None
     return len(slot.policy.newer(listing.tags, (slot.tag,), listing.created))
