@@ -442,6 +442,55 @@ def test_bundles_are_not_fetched_once_a_sig_signature_is_accepted(registries: Re
     assert not any("/referrers/" in s for s in registries.proxy.seen[before:])
 
 
+def test_other_referrers_than_bundles_are_ignored(registries: Registries, repo: str) -> None:
+    """An SBOM listed in the tag-schema index is no signature (that index is not filtered)."""
+    reg = registries.plain
+    sbom = b'{"spdxVersion": "SPDX-2.3"}'
+    reg.push_blob(repo, sbom)
+    reg.push_blob(repo, b"{}")
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": sha256(sbom), "size": len(sbom)}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": ATTESTATION_SUBJECT, "size": 0}}).encode()
+    reg.put_manifest(repo, sha256(manifest), manifest, "application/vnd.oci.image.manifest.v1+json")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                       "digest": sha256(manifest), "size": len(manifest),
+                                       "artifactType": "application/spdx+json"}]}).encode()
+    reg.put_manifest(repo, ATTESTATION_SUBJECT.replace(":", "-"), index,
+                     "application/vnd.oci.image.index.v1+json")
+    verdict = check(reg, repo, ATTESTATION_SUBJECT, keyless_policy(**CODY))
+    assert verdict.reason is Reason.no_signature
+
+
+def test_a_signature_whose_payload_blob_is_gone_is_malformed(registries: Registries,
+                                                             repo: str) -> None:
+    """The registry answers 404 for the layer: that signature is unusable, the run goes on."""
+    reg = registries.plain
+    signed = load_signed("dir-img-cosign-valid")
+    digest = reg.seed_manifest(repo, "latest", signed.manifest)
+    sig = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": sha256(b"{}"), "size": 2},
+                      "layers": [signed.layer.descriptor()]}).encode()
+    reg.seed_manifest(repo, digest.replace(":", "-") + ".sig", sig)
+    verdict = check(reg, repo, digest, key_policy())
+    assert verdict.reason is Reason.malformed
+    assert "missing" in verdict.detail
+
+
+def test_bundles_without_the_verify_extra_are_a_config_error(registries: Registries, repo: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = registries.proxied
+    reg.push_bundle_referrer(repo, ATTESTATION_SUBJECT, attestation_bundle(), through=reg.url)
+    monkeypatch.setitem(sys.modules, "sigstore.errors", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"tagsync\[verify\]"):
+        check(reg, repo, ATTESTATION_SUBJECT, keyless_policy(**CODY))
+
+
 # --- multi-arch indexes ---------------------------------------------------------------------------
 
 

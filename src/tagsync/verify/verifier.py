@@ -186,10 +186,11 @@ class Verifier:
                 findings.append(Finding("cosign", Reason.malformed, f"bad layer descriptor: {exc}",
                                         location=where))
                 continue
-            payload = await fetch.blob(image, layer_digest)
-            if _sha256(payload) != layer_digest:
+            payload = await _blob(fetch, image, layer_digest)
+            if payload is None or _sha256(payload) != layer_digest:
                 findings.append(Finding("cosign", Reason.malformed,
-                                        "the payload blob does not match its digest", location=where))
+                                        "the payload blob is missing or does not match its digest",
+                                        location=where))
                 continue
             check = self._keyless_sig if self.policy.keyless else self._key_sig
             try:
@@ -307,28 +308,35 @@ class Verifier:
         except (*_MALFORMED, StopIteration, RegistryError) as exc:
             return Finding("sigstore-bundle", Reason.malformed,
                            f"the referrer manifest has no readable bundle layer: {exc!r}")
-        raw = await fetch.blob(image, blob_digest)
-        if _sha256(raw) != blob_digest:
-            return Finding("sigstore-bundle", Reason.malformed, "the bundle blob does not match its digest")
+        raw = await _blob(fetch, image, blob_digest)
+        if raw is None or _sha256(raw) != blob_digest:
+            return Finding("sigstore-bundle", Reason.malformed,
+                           "the bundle blob is missing or does not match its digest")
         return self.verify_bundle(raw, digest)
 
     def verify_bundle(self, raw: bytes, digest: str) -> Finding:
         """One Sigstore bundle about `digest`, with sigstore-python, offline: a DSSE in-toto
         statement whose subject is the digest, or a message signature over the digest itself."""
-        from sigstore.errors import CertValidationError, Error
-        from sigstore.hashes import Hashed
-        from sigstore.models import Bundle
-        from sigstore_models.common.v1 import HashAlgorithm
+        try:
+            from sigstore.errors import CertValidationError, Error
+            from sigstore.hashes import Hashed
+            from sigstore.models import Bundle
+            from sigstore_models.common.v1 import HashAlgorithm
+        except ImportError:
+            raise ConfigError("verifying Sigstore bundles needs sigstore: "
+                              "pip install 'tagsync[verify]'") from None
 
         assert self.rule is not None
         policy = _RecordingPolicy(self.rule)
         try:
+            dsse = "dsseEnvelope" in json.loads(raw)
             bundle = Bundle.from_json(raw)
         except (Error, *_MALFORMED) as exc:
             return Finding("sigstore-bundle", Reason.malformed, f"unreadable bundle: {exc}")
+        verifier = self._sigstore_verifier()
         try:
-            if bundle._dsse_envelope is not None:
-                payload_type, payload = self._sigstore_verifier().verify_dsse(bundle, policy)
+            if dsse:
+                payload_type, payload = verifier.verify_dsse(bundle, policy)
                 if payload_type != IN_TOTO:
                     return Finding("sigstore-bundle", Reason.malformed,
                                    f"DSSE payload type {payload_type!r}, expected in-toto")
@@ -344,7 +352,7 @@ class Verifier:
                     return Finding("sigstore-bundle", Reason.digest_mismatch,
                                    f"bundles sign sha256 digests, not {algorithm}")
                 hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(hexdigest))
-                self._sigstore_verifier().verify_artifact(hashed, bundle, policy)
+                verifier.verify_artifact(hashed, bundle, policy)
         except policy.failures as exc:
             if policy.failure is not None:
                 return Finding("sigstore-bundle", Reason.wrong_identity, str(policy.failure))
@@ -353,6 +361,10 @@ class Verifier:
             return Finding("sigstore-bundle", reason, str(exc))
         except _MALFORMED as exc:
             return Finding("sigstore-bundle", Reason.malformed, f"unreadable statement: {exc}")
+        except Exception as exc:  # whatever else a hostile bundle trips in sigstore
+            log.debug("bundle verification failed", exc_info=True)
+            return Finding("sigstore-bundle", Reason.malformed,
+                           f"the bundle could not be verified: {type(exc).__name__}: {exc}")
         signer = self._signer(policy)
         return Finding("sigstore-bundle", Reason.ok, f"signed by {signer}", signer)
 
@@ -366,7 +378,12 @@ class Verifier:
             from sigstore.verify import Verifier as SigstoreVerifier
 
             assert self.root_path is not None
-            self._sigstore = SigstoreVerifier(trusted_root=TrustedRoot.from_file(str(self.root_path)))
+            try:
+                root = TrustedRoot.from_file(str(self.root_path))
+                self._sigstore = SigstoreVerifier(trusted_root=root)
+            except Exception as exc:  # sigstore's own checks of the pinned file
+                raise ConfigError(f"sigstore cannot use this trust root: {exc}",
+                                  file=str(self.root_path)) from None
         return self._sigstore
 
 
@@ -390,6 +407,15 @@ class _RecordingPolicy:
         except TrustError as exc:
             self.failure = exc
             raise VerificationError(str(exc)) from None
+
+
+async def _blob(fetch: Fetch, image: str, digest: str) -> bytes | None:
+    """A blob a signature manifest names; a missing one makes that signature unusable, not the
+    run: other signatures may still satisfy the policy."""
+    try:
+        return await fetch.blob(image, digest)
+    except ImageNotFoundError:
+        return None
 
 
 def _bundle_reason(message: str) -> Reason:
