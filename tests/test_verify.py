@@ -292,6 +292,18 @@ def test_the_staging_root_does_not_trust_a_production_signature(registries: Regi
     assert "Rekor log" in verdict.detail
 
 
+def test_a_certificate_without_a_known_ct_log_entry_is_untrusted(registries: Registries, repo: str,
+                                                                  tmp_path: Path) -> None:
+    """The same production root with its CT logs removed: the embedded SCT proves nothing."""
+    root = json.loads(Path(production_root()).read_bytes())
+    root["ctlogs"] = []
+    (tmp_path / "no-ct.json").write_text(json.dumps(root))
+    digest = serve_signed(registries.plain, repo, "dir-img-cosign-fulcio-rekor-valid")
+    verdict = check(registries.plain, repo, digest, keyless_policy(root=str(tmp_path / "no-ct.json")))
+    assert verdict.reason is Reason.untrusted_root
+    assert "SCT" in verdict.detail
+
+
 def test_an_edited_keyless_payload_no_longer_matches_its_log_entry(registries: Registries,
                                                                    repo: str) -> None:
     signed = load_signed("dir-img-cosign-fulcio-rekor-valid")

@@ -1,8 +1,8 @@
 """A pinned Sigstore trust root, read with `cryptography` alone, and the checks built on it.
 
 The legacy cosign `.sig` form carries a Rekor SET and a Fulcio certificate but no inclusion
-proof, which sigstore-python refuses; so the SET, the certificate chain at the log's time and
-the signer's identity are checked here. Reading `trusted_root.json` here too keeps key-based
+proof, which sigstore-python refuses; so the SET, the certificate chain at the log's time, its
+SCT and the signer's identity are checked here. Reading `trusted_root.json` here too keeps key-based
 and legacy keyless verification free of the `verify` extra (sigstore costs ~0.5 s to import).
 """
 
@@ -79,9 +79,13 @@ class TrustRoot:
     path: Path
     tlogs: tuple[TransparencyLog, ...]
     authorities: tuple[CertificateAuthority, ...]
+    ctlogs: tuple[TransparencyLog, ...] = ()
 
     def log(self, log_id: bytes) -> TransparencyLog | None:
         return next((t for t in self.tlogs if t.log_id == log_id), None)
+
+    def ctlog(self, log_id: bytes) -> TransparencyLog | None:
+        return next((t for t in self.ctlogs if t.log_id == log_id), None)
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -106,14 +110,7 @@ def load_trust_root(path: Path) -> TrustRoot:
         raise ConfigError(f"not a Sigstore trust root (mediaType {TRUSTED_ROOT_MEDIA_TYPE})",
                           file=str(path))
     try:
-        tlogs = []
-        for t in doc.get("tlogs") or []:
-            der = base64.b64decode(t["publicKey"]["rawBytes"])
-            key = serialization.load_der_public_key(der)
-            if not isinstance(key, PublicKey):
-                continue  # a key type no log uses today; it can verify nothing here
-            tlogs.append(TransparencyLog(t.get("baseUrl", ""), base64.b64decode(t["logId"]["keyId"]),
-                                         key, _window(t["publicKey"].get("validFor"))))
+        tlogs, ctlogs = _logs(doc.get("tlogs")), _logs(doc.get("ctlogs"))
         authorities = []
         for c in doc.get("certificateAuthorities") or []:
             chain = tuple(x509.load_der_x509_certificate(base64.b64decode(raw["rawBytes"]))
@@ -122,7 +119,18 @@ def load_trust_root(path: Path) -> TrustRoot:
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"the trust root is malformed: {type(exc).__name__}: {exc}",
                           file=str(path)) from None
-    return TrustRoot(path, tuple(tlogs), tuple(authorities))
+    return TrustRoot(path, tuple(tlogs), tuple(authorities), tuple(ctlogs))
+
+
+def _logs(entries: Any) -> list[TransparencyLog]:
+    logs = []
+    for t in entries or []:
+        key = serialization.load_der_public_key(base64.b64decode(t["publicKey"]["rawBytes"]))
+        if not isinstance(key, PublicKey):
+            continue  # a key type no log uses today; it can verify nothing here
+        logs.append(TransparencyLog(t.get("baseUrl", ""), base64.b64decode(t["logId"]["keyId"]),
+                                    key, _window(t["publicKey"].get("validFor"))))
+    return logs
 
 
 # --- signatures -------------------------------------------------------------------------------
@@ -208,9 +216,10 @@ def verify_set(root: TrustRoot, bundle_annotation: str) -> LogEntry:
 # --- Fulcio certificates ------------------------------------------------------------------------
 
 
-def verify_chain(root: TrustRoot, leaf: x509.Certificate, when: dt.datetime) -> None:
+def verify_chain(root: TrustRoot, leaf: x509.Certificate, when: dt.datetime) -> list[x509.Certificate]:
     """The leaf must chain to a Fulcio CA of the trust root, every certificate valid at `when`
-    (the log's time: Fulcio certificates live ten minutes), and carry the code-signing EKU."""
+    (the log's time: Fulcio certificates live ten minutes), and carry the code-signing EKU.
+    Returns the chain, leaf first."""
     # Fulcio leaves carry code signing, not the client-auth EKU a client verifier expects
     ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
         x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None)
@@ -224,7 +233,7 @@ def verify_chain(root: TrustRoot, leaf: x509.Certificate, when: dt.datetime) -> 
                     .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
                     .build_client_verifier())
         try:
-            verifier.verify(leaf, list(ca.chain[:-1]))
+            chain = verifier.verify(leaf, list(ca.chain[:-1])).chain
         except (VerificationError, x509.UnsupportedGeneralNameType) as exc:
             last = exc
             continue
@@ -239,6 +248,47 @@ def verify_chain(root: TrustRoot, leaf: x509.Certificate, when: dt.datetime) -> 
         eku = None
     if eku is None or ExtendedKeyUsageOID.CODE_SIGNING not in eku:
         raise TrustError("untrusted_root", "the signing certificate lacks the code-signing usage")
+    return list(chain)
+
+
+def verify_sct(root: TrustRoot, leaf: x509.Certificate, issuer: x509.Certificate) -> None:
+    """The certificate was logged in Certificate Transparency: one of its embedded SCTs must be
+    signed by a CT log of the trust root, over the precertificate as RFC 6962 (3.2) defines it."""
+    try:
+        scts = leaf.extensions.get_extension_for_class(
+            x509.PrecertificateSignedCertificateTimestamps).value
+    except x509.ExtensionNotFound:
+        raise TrustError("untrusted_root", "the signing certificate carries no SCT") from None
+    issuer_key_hash = hashlib.sha256(issuer.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).digest()
+    tbs = leaf.tbs_precertificate_bytes
+    for sct in scts:
+        log = root.ctlog(sct.log_id)
+        if log is None or sct.entry_type is not x509.certificate_transparency.LogEntryType.PRE_CERTIFICATE:
+            continue
+        when = sct.timestamp.replace(tzinfo=dt.UTC)
+        millis = round(when.timestamp() * 1000)
+        signed = (b"\x00\x00" + millis.to_bytes(8, "big") + b"\x00\x01" + issuer_key_hash
+                  + len(tbs).to_bytes(3, "big") + tbs
+                  + len(sct.extension_bytes).to_bytes(2, "big") + sct.extension_bytes)
+        if _verify_sct_signature(log.key, sct, signed) and log.valid.holds(when):
+            return
+    raise TrustError("untrusted_root", "no SCT of the signing certificate is from a CT log of "
+                                       f"{root.path.name}")
+
+
+def _verify_sct_signature(key: PublicKey, sct: Any, signed: bytes) -> bool:
+    algorithm = sct.signature_hash_algorithm
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(sct.signature, signed, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(sct.signature, signed, padding.PKCS1v15(), algorithm)
+        else:
+            key.verify(sct.signature, signed)
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True
 
 
 def certificate_identities(cert: x509.Certificate) -> list[str]:

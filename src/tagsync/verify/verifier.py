@@ -36,6 +36,7 @@ from tagsync.verify.trust import (
     key_id,
     load_trust_root,
     verify_chain,
+    verify_sct,
     verify_set,
     verify_with_key,
 )
@@ -249,7 +250,8 @@ class Verifier:
         logged = x509.load_pem_x509_certificate(entry.public_material)
         if logged.public_bytes(serialization.Encoding.DER) != leaf.public_bytes(serialization.Encoding.DER):
             raise TrustError("bad_tlog", "the Rekor entry was made with another certificate")
-        verify_chain(self.root, leaf, entry.integrated_time)
+        chain = verify_chain(self.root, leaf, entry.integrated_time)
+        verify_sct(self.root, leaf, chain[1])
         if not verify_with_key(leaf.public_key(), signature, payload):  # type: ignore[arg-type]
             return Finding("cosign-keyless", Reason.bad_signature,
                            "the signature does not verify with the certificate's key")
