@@ -564,6 +564,38 @@ def test_every_platform_signed_is_accepted(registries: Registries, repo: str,
 # --- the registry adapter -------------------------------------------------------------------------
 
 
+def test_verification_reads_through_a_registry_that_wants_bearer_tokens(
+        token_registry: Any, repo: str) -> None:
+    """Signature manifests and blobs are pulled with the same challenge-driven auth as a scan."""
+    from tagsync.image import Built, build_image
+
+    image = token_registry.push(repo, "v1", build_image("signed behind tokens"))
+    key = ec.generate_private_key(ec.SECP256R1())
+    payload = simple_signing(image.digest)
+    layer = CosignLayer("application/vnd.dev.cosign.simplesigning.v1+json", payload, {
+        "dev.cosignproject.cosign/signature":
+            base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()})
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [sha256(payload)]}}).encode()
+    oci_manifest = "application/vnd.oci.image.manifest.v1+json"
+    sig = json.dumps({"schemaVersion": 2, "mediaType": oci_manifest,
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": sha256(config), "size": len(config)},
+                      "layers": [layer.descriptor()]}).encode()
+    token_registry.push(repo, image.digest.replace(":", "-") + ".sig",
+                        Built({sha256(config): config, sha256(payload): payload}, sig, oci_manifest, {}))
+    policy = VerifyPolicy(key=_pem(key).decode())
+
+    async def go() -> Verdict:
+        client = OciRegistry(token_registry.url, username="robot", password="s3cret")
+        try:
+            return await Verifier(policy).verify(RegistryFetch(client),
+                                                 f"{token_registry.host}/{repo}", image.digest)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(go()).ok
+
+
 def test_the_client_reads_a_registry_without_referrers_api_as_none(registries: Registries,
                                                                     repo: str) -> None:
     from tagsync.reference import ImageName
