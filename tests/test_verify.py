@@ -349,6 +349,7 @@ def test_a_bundle_found_through_the_referrers_api_is_accepted(registries: Regist
     assert verdict.accepted is not None and verdict.accepted.form == "sigstore-bundle"
     assert "referrers API" in verdict.accepted.location and response_subject in verdict.accepted.location
     assert verdict.signer == f"cody@soyland.com (issuer {GITHUB_OAUTH})"
+    assert verdict.accepted.signed_at == dt.datetime.fromtimestamp(1740770291, dt.UTC)
     asked = [s for s in registries.proxy.seen if "/referrers/" in s]
     assert asked and "artifactType=application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson" in asked[-1]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -226,6 +227,8 @@ class Verifier:
             if _spki(entry.public_material) != _spki_of(self.key):
                 raise TrustError("bad_tlog", "the Rekor entry was made with another key")
             signed_at = entry.integrated_time
+        elif bundle is not None:
+            log.debug("Rekor entry not checked: the policy has no trusted_root")
         elif self.policy.require_tlog:
             return Finding("cosign-key", Reason.missing_tlog,
                            "the policy requires a Rekor entry and the signature has none", signer)
@@ -368,7 +371,7 @@ class Verifier:
             return Finding("sigstore-bundle", Reason.malformed,
                            f"the bundle could not be verified: {type(exc).__name__}: {exc}")
         signer = self._signer(policy)
-        return Finding("sigstore-bundle", Reason.ok, f"signed by {signer}", signer)
+        return Finding("sigstore-bundle", Reason.ok, f"signed by {signer}", signer, _logged_at(raw))
 
     def _signer(self, policy: _RecordingPolicy) -> str:
         assert self.rule is not None
@@ -409,6 +412,15 @@ class _RecordingPolicy:
         except TrustError as exc:
             self.failure = exc
             raise VerificationError(str(exc)) from None
+
+
+def _logged_at(raw: bytes) -> dt.datetime | None:
+    """The Rekor time of a bundle sigstore-python has just verified (its entry is checked)."""
+    try:
+        entry = json.loads(raw)["verificationMaterial"]["tlogEntries"][0]
+        return dt.datetime.fromtimestamp(int(entry["integratedTime"]), dt.UTC)
+    except (*_MALFORMED, IndexError, OverflowError, OSError):
+        return None
 
 
 async def _blob(fetch: Fetch, image: str, digest: str) -> bytes | None:
