@@ -651,6 +651,46 @@ def test_a_payload_that_does_not_match_its_digest_is_malformed() -> None:
     assert verdict.reason is Reason.malformed
 
 
+class MemoryFetch:
+    """A `Fetch` over a dict of manifests and blobs, counting blob reads."""
+
+    def __init__(self, manifests: dict[str, bytes], blobs: dict[str, bytes]) -> None:
+        self.manifests, self.blobs, self.blob_reads = manifests, blobs, 0
+
+    async def manifest(self, image: str, reference: str) -> tuple[bytes, str] | None:
+        body = self.manifests.get(reference)
+        return None if body is None else (body, "application/vnd.oci.image.manifest.v1+json")
+
+    async def blob(self, image: str, digest: str) -> bytes:
+        self.blob_reads += 1
+        return self.blobs[digest]
+
+    async def referrers(self, image: str, digest: str, artifact_type: str | None = None) -> None:
+        return None
+
+
+def test_only_the_first_sixteen_signatures_are_read() -> None:
+    """A registry listing thousands of layers cannot make a run fetch thousands of blobs."""
+    signed = load_signed("dir-img-cosign-key-rekor-valid")  # valid, but not with cosign.pub
+    layers = [signed.layer.descriptor()] * 40
+    fetch = MemoryFetch({signed.digest.replace(":", "-") + ".sig":
+                         json.dumps({"schemaVersion": 2, "layers": layers}).encode()},
+                        {sha256(signed.layer.payload): signed.layer.payload})
+    verdict = asyncio.run(Verifier(key_policy()).verify(fetch, "example.test/app", signed.digest))
+    assert verdict.reason is Reason.bad_signature
+    assert fetch.blob_reads == 16 and len(verdict.findings) == 16
+
+
+def test_a_signature_declared_huge_is_not_downloaded() -> None:
+    signed = load_signed("dir-img-cosign-valid")
+    layer = {**signed.layer.descriptor(), "size": 50 << 20}
+    fetch = MemoryFetch({signed.digest.replace(":", "-") + ".sig":
+                         json.dumps({"schemaVersion": 2, "layers": [layer]}).encode()}, {})
+    verdict = asyncio.run(Verifier(key_policy()).verify(fetch, "example.test/app", signed.digest))
+    assert verdict.reason is Reason.malformed
+    assert fetch.blob_reads == 0
+
+
 # --- policies -------------------------------------------------------------------------------------
 
 

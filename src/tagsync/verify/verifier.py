@@ -52,12 +52,22 @@ REKOR_ANNOTATION = "dev.sigstore.cosign/bundle"
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 IN_TOTO = "application/vnd.in-toto+json"
-_INDEX_KEYS = ("manifests",)
+# A hostile registry could list thousands of "signatures" or point at huge blobs: cosign adds one
+# layer per signature (payloads are ~300 bytes, bundles ~10 kB), so these bounds cost nothing real.
+MAX_SIGNATURES = 16
+MAX_SIGNATURE_BYTES = 1 << 20
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError)
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def _matches(data: bytes, digest: str) -> bool:
+    """Are these the bytes `digest` names (sha256 or sha512)?"""
+    algorithm, _, expected = digest.partition(":")
+    return algorithm in ("sha256", "sha512") and hashlib.new(algorithm, data).hexdigest() == expected
+
+
+def _too_big(descriptor: dict[str, Any]) -> bool:
+    size = descriptor.get("size")
+    return not isinstance(size, int) or size > MAX_SIGNATURE_BYTES
 
 
 def _tag_of(digest: str) -> str:
@@ -132,7 +142,7 @@ class Verifier:
         if got is None:
             raise ImageNotFoundError(f"manifest {digest} not found", image=image)
         body = got[0]
-        if _sha256(body) != digest:
+        if not _matches(body, digest):
             raise RegistryError(f"the registry answered a manifest that is not {digest}", image=image)
         try:
             doc = json.loads(body)
@@ -176,10 +186,19 @@ class Verifier:
         except _MALFORMED as exc:
             return [Finding("cosign", Reason.malformed, f"the .sig manifest is unreadable: {exc}",
                             location=tag)]
-        findings = []
+        findings: list[Finding] = []
         for i, layer in enumerate(layers):
             where = f"{tag} layer {i}"
             if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING:
+                continue
+            if len(findings) == MAX_SIGNATURES:
+                log.warning("%s: only the first %d signatures in %s are read", image,
+                            MAX_SIGNATURES, tag)
+                break
+            if _too_big(layer):
+                findings.append(Finding("cosign", Reason.malformed,
+                                        f"the payload's size is not a number up to {MAX_SIGNATURE_BYTES}",
+                                        location=where))
                 continue
             try:
                 layer_digest = validate_digest(str(layer["digest"]), image)
@@ -189,7 +208,7 @@ class Verifier:
                                         location=where))
                 continue
             payload = await _blob(fetch, image, layer_digest)
-            if payload is None or _sha256(payload) != layer_digest:
+            if payload is None or not _matches(payload, layer_digest):
                 findings.append(Finding("cosign", Reason.malformed,
                                         "the payload blob is missing or does not match its digest",
                                         location=where))
@@ -282,10 +301,14 @@ class Verifier:
                 except _MALFORMED as exc:
                     return [Finding("sigstore-bundle", Reason.malformed,
                                     f"the referrers index is unreadable: {exc}", location=where)]
-        findings = []
+        findings: list[Finding] = []
         for d in descriptors:
             if not str(d.get("artifactType", "")).startswith(BUNDLE_PREFIX):
                 continue  # SBOMs, other attestations: not ours to judge
+            if len(findings) == MAX_SIGNATURES:
+                log.warning("%s: only the first %d bundles of %s are read", image, MAX_SIGNATURES,
+                            digest)
+                break
             try:
                 ref_digest = validate_digest(str(d["digest"]), image)
             except (*_MALFORMED, RegistryError):
@@ -298,7 +321,7 @@ class Verifier:
 
     async def _bundle(self, fetch: Fetch, image: str, digest: str, ref_digest: str) -> Finding:
         got = await fetch.manifest(image, ref_digest)
-        if got is None or _sha256(got[0]) != ref_digest:
+        if got is None or not _matches(got[0], ref_digest):
             return Finding("sigstore-bundle", Reason.malformed, "the referrer manifest is missing "
                                                                 "or does not match its digest")
         try:
@@ -309,12 +332,15 @@ class Verifier:
                                f"the referrer's subject is {subject.get('digest')}, not {digest}")
             layer = next(layer for layer in manifest["layers"]
                          if str(layer.get("mediaType", "")).startswith(BUNDLE_PREFIX))
+            if _too_big(layer):
+                return Finding("sigstore-bundle", Reason.malformed,
+                               f"the bundle's size is not a number up to {MAX_SIGNATURE_BYTES}")
             blob_digest = validate_digest(str(layer["digest"]))
         except (*_MALFORMED, StopIteration, RegistryError) as exc:
             return Finding("sigstore-bundle", Reason.malformed,
                            f"the referrer manifest has no readable bundle layer: {exc!r}")
         raw = await _blob(fetch, image, blob_digest)
-        if raw is None or _sha256(raw) != blob_digest:
+        if raw is None or not _matches(raw, blob_digest):
             return Finding("sigstore-bundle", Reason.malformed,
                            "the bundle blob is missing or does not match its digest")
         return self.verify_bundle(raw, digest)
