@@ -14,6 +14,9 @@
    first and repeated, to the base's registry (mounts) and to another one (downloads, uploads);
    against `skopeo copy` of the finished image between two registries.
 
+6. Verification (issue 19): per image, key-based and keyless cosign `.sig` and a Sigstore bundle
+   referrer through the OCI client, against the one HEAD per tag a scan costs; the checks alone.
+
 No timed assertions: numbers are printed for people to compare between commits.
 """
 
@@ -438,11 +441,158 @@ def bench_build() -> None:
           f"(tagsync's first push elsewhere, pip and layer included: {rows[2][1] / skopeo:.2f}x)")
 
 
+def bench_verify() -> None:
+    """Verification cost per image (issue 19): key-based and keyless cosign `.sig`, and a Sigstore
+    bundle referrer, through the OCI client against a local registry, next to the one HEAD a scan
+    spends per tag; plus the signature checks alone (no I/O) and sigstore's import."""
+    import base64
+    import json as _json
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.servers.fixtures import _start_registry, _stop
+    from tests.servers.signed import (
+        SIGNATURES,
+        CosignLayer,
+        SignedRegistry,
+        load_signed,
+        simple_signing,
+    )
+
+    from tagsync.verify import RegistryFetch, Verifier, VerifyPolicy
+
+    if not shutil.which("docker-registry") or not (SIGNATURES / "README.md").exists():
+        print("== verify: skipped (docker-registry or ../shared/fixtures/signatures missing)")
+        return
+    images = int(os.environ.get("BENCH_VERIFY_IMAGES", 100))
+    root = str(SIGNATURES / "sigstore-python" / "trusted_root.json")
+    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-verify-"))
+    server = _start_registry(tmp)
+    reg = SignedRegistry(server.url, server.host, tmp / "data", server.url)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp / "k.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    keyless = load_signed("dir-img-cosign-fulcio-rekor-valid")
+    bundle = (SIGNATURES / "cosign" / "oci-attestation.sigstore.json").read_bytes()
+    subject = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
+    cases: dict[str, tuple[Verifier, list[tuple[str, str]]]] = {}
+    material: dict[str, object] = {}
+    try:
+        key_refs, keyless_refs, bundle_refs = [], [], []
+        for i in range(images):
+            manifest = _json.dumps({"schemaVersion": 2, "n": i}).encode()
+            digest = reg.seed_manifest(f"bench/key{i}", "latest", manifest)
+            payload = simple_signing(digest)
+            signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+            reg.push_sig(f"bench/key{i}", digest, [CosignLayer(
+                "application/vnd.dev.cosign.simplesigning.v1+json", payload,
+                {"dev.cosignproject.cosign/signature": signature})])
+            key_refs.append((f"bench/key{i}", digest))
+            material.setdefault("key-based .sig", CosignLayer(
+                "application/vnd.dev.cosign.simplesigning.v1+json", payload,
+                {"dev.cosignproject.cosign/signature": signature}))
+            digest = reg.seed_manifest(f"bench/keyless{i}", "latest", keyless.manifest)
+            reg.push_sig(f"bench/keyless{i}", digest, [keyless.layer])
+            keyless_refs.append((f"bench/keyless{i}", digest))
+            reg.push_bundle_referrer(f"bench/bundle{i}", subject, bundle, fallback_tag=True)
+            bundle_refs.append((f"bench/bundle{i}", subject))
+        cases["key-based .sig"] = (Verifier(VerifyPolicy(key=str(tmp / "k.pub"))), key_refs)
+        identity = {"identity": "mitr@redhat.com", "issuer": "https://github.com/login/oauth"}
+        cases["keyless .sig (SET, chain)"] = (
+            Verifier(VerifyPolicy(**identity, trusted_root=root)), keyless_refs)
+        material["keyless .sig (SET, chain)"] = keyless.layer
+        material["keyless bundle referrer"] = bundle
+        cases["keyless bundle referrer"] = (Verifier(VerifyPolicy(
+            identity="cody@soyland.com", issuer="https://github.com/login/oauth",
+            trusted_root=root)), bundle_refs)
+
+        async def verify_all(verifier: Verifier, refs: list[tuple[str, str]],
+                             concurrency: int) -> tuple[float, OciRegistry]:
+            client = OciRegistry(server.url, max_concurrency=concurrency)
+            gate = asyncio.Semaphore(concurrency)
+            fetch = RegistryFetch(client)
+
+            async def one(repository: str, digest: str) -> None:
+                async with gate:
+                    verdict = await verifier.verify(fetch, f"{server.host}/{repository}", digest)
+                    assert verdict.ok, verdict
+
+            t0 = time.perf_counter()
+            try:
+                await asyncio.gather(*(one(r, d) for r, d in refs))
+            finally:
+                await client.aclose()
+            return time.perf_counter() - t0, client
+
+        async def heads(refs: list[tuple[str, str]], concurrency: int) -> float:
+            client = OciRegistry(server.url, max_concurrency=concurrency)
+            t0 = time.perf_counter()
+            try:
+                await asyncio.gather(*(client.head(ImageName(server.host, r), "latest")
+                                       for r, _ in refs))
+            finally:
+                await client.aclose()
+            return time.perf_counter() - t0
+
+        sigstore_import, _ = _child("import sigstore.verify, sigstore.models")
+        asyncio.run(verify_all(*cases["keyless bundle referrer"], 1))  # sigstore imported, warm
+        head_s = min(asyncio.run(heads(key_refs, 8)) for _ in range(3))
+        print(f"== verify: cost per image, {images} images, local registry, best of 3")
+        print(f"   {'':28s} {'conc. 8':>9s} {'sequential':>11s} {'requests':>9s} {'checks only':>12s}")
+        print(f"   {'HEAD per tag (the scan)':28s} {head_s / images * 1000:7.2f} ms")
+        for label, (verifier, refs) in cases.items():
+            concurrent, client = min((asyncio.run(verify_all(verifier, refs, 8)) for _ in range(3)),
+                                     key=lambda r: r[0])
+            sequential = min(asyncio.run(verify_all(verifier, refs, 1))[0] for _ in range(3))
+            only = _checks_only(verifier, refs[0][1], material[label])
+            print(f"   {label:28s} {concurrent / images * 1000:7.2f} ms {sequential / images * 1000:9.2f} ms"
+                  f" {client.stats.requests / images:9.1f} {only:10.2f} ms")
+        print(f"   import sigstore (bundles only, once per process): {sigstore_import:.0f} ms")
+    finally:
+        _stop(server.process)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _checks_only(verifier, digest: str, signed) -> float:  # type: ignore[no-untyped-def]
+    """Milliseconds per verification with the bytes already in memory: the crypto's share.
+    `signed` is a cosign layer (`.sig` form) or the raw bytes of a Sigstore bundle."""
+    import json as _json
+
+    if isinstance(signed, bytes):
+        n = 50
+        t0 = time.perf_counter()
+        for _ in range(n):
+            assert verifier.verify_bundle(signed, digest).reason.value == "ok"
+        return (time.perf_counter() - t0) / n * 1000
+    sig = _json.dumps({"schemaVersion": 2, "layers": [signed.descriptor()]}).encode()
+
+    class Mem:
+        async def manifest(self, image: str, ref: str) -> tuple[bytes, str] | None:
+            return (sig, "") if ref.endswith(".sig") else None
+
+        async def blob(self, image: str, d: str) -> bytes:
+            return bytes(signed.payload)
+
+        async def referrers(self, image: str, d: str, artifact_type: str | None = None) -> None:
+            return None
+
+    async def loop(n: int) -> float:
+        fetch = Mem()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            assert (await verifier.verify(fetch, "bench/x", digest)).ok
+        return time.perf_counter() - t0
+
+    n = 200
+    return asyncio.run(loop(n)) / n * 1000
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
         edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
         only = os.environ.get("BENCH_ONLY")
-        for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build):
+        for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
+                      bench_verify):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

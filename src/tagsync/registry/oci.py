@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import aiohttp
 import certifi
@@ -42,8 +42,8 @@ from tagsync.errors import (
     RegistryAuthError,
     RegistryError,
 )
-from tagsync.reference import DOCKER_HUB, DOCKER_HUB_API, ImageName, validate_tag
-from tagsync.registry.manifest import ACCEPT, Descriptor
+from tagsync.reference import DOCKER_HUB, DOCKER_HUB_API, ImageName, validate_digest, validate_tag
+from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,26 @@ class OciRegistry:
         self._check_allowance(image)
         resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image, "blob")
         return resp.content
+
+    async def referrers(self, image: ImageName, digest: str,
+                        artifact_type: str | None = None) -> dict[str, Any] | None:
+        """The OCI 1.1 referrers index of `digest` (signatures, SBOMs…), or None when the registry
+        has no referrers API (it answers 404: clients then read the `sha256-<hex>` tag)."""
+        validate_digest(digest, str(image))
+        url = f"/v2/{image.repository}/referrers/{digest}"
+        if artifact_type:
+            url += "?artifactType=" + quote(artifact_type, safe="")
+        try:
+            resp = await self._request("GET", url, image, "referrers", headers={"Accept": OCI_INDEX})
+        except ImageNotFoundError:
+            return None
+        try:
+            body = resp.json()
+        except ValueError:
+            raise RegistryError("the referrers answer is not JSON", image=str(image)) from None
+        if not isinstance(body, dict):
+            raise RegistryError("the referrers answer is not an index", image=str(image))
+        return body
 
     async def list_tags(self, image: ImageName, page_size: int = 1000) -> list[str]:
         """Every tag, following `Link: <…>; rel="next"` pages; order as the registry gives it."""
