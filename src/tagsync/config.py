@@ -20,6 +20,7 @@ from tagsync.errors import ConfigError, PathSyntaxError
 from tagsync.policy import Kind, Policy, parse_age
 from tagsync.reference import ImageName, parse_ecr_host
 from tagsync.secrets import resolve, validate_ref
+from tagsync.verify.policy import VerifyPolicy
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
@@ -142,6 +143,8 @@ class CatalogConfig(_Model):
     new_tags: bool = False  # append tags the policy admits as new [tag, digest] pairs
     new_images: NewImagesConfig | None = None
     pin_digests: bool = False  # add @sha256:… (or a digest key) to references written without one
+    verify: VerifyPolicy | None = None  # a digest is written only if its signature satisfies this
+    verify_images: dict[str, VerifyPolicy] = {}  # image name glob -> verify policy, first match wins
     markers: dict[str, MarkerPolicy] = {}  # marker name -> image and policy
 
     @property
@@ -184,6 +187,11 @@ class CatalogConfig(_Model):
             raise ValueError("file patterns are relative to the repository root, without `..`")
         if self.file is None and all(p.startswith("!") for p in self.files or []):
             raise ValueError("`files` needs at least one pattern that is not an exclusion (`!…`)")
+        if (self.verify or self.verify_images) and self.digest_format is not DigestFormat.full:
+            raise ValueError("`verify` checks full digests: it needs `digest_format: full`")
+        if (self.verify or self.verify_images) and self.shape != "paths" and not self.pin_digests:
+            raise ValueError("`verify` checks the digest tagsync writes: set `pin_digests: true` so "
+                             "every reference carries one")
         if self.shape != "paths":
             extra = [k for k in ("image", "pairs", "tag", "digest", "new_images") if getattr(self, k)]
             extra += ["new_tags"] if self.new_tags else []
@@ -220,6 +228,12 @@ class CatalogConfig(_Model):
             raise ValueError("`new_tags` needs a policy that says which tags to add "
                              "(a kind other than `same`, or `include`)")
         return self
+
+    def verify_for(self, image: str) -> VerifyPolicy | None:
+        for pattern, policy in self.verify_images.items():
+            if fnmatch.fnmatchcase(image, pattern):
+                return policy
+        return self.verify
 
     def policy_for(self, image: str) -> Policy:
         for pattern, policy in self.policies.items():

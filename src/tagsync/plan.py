@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from tagsync.catalog.append import Append, fill_template
@@ -48,6 +48,7 @@ class Change:
     key: str | None = None
     span: tuple[int, int] | None = None
     old_tag: str | None = None  # a whole reference's tag before the change
+    why: str | None = None  # what vouches for the new value (a verified signer), for people
 
     def edit(self) -> Edit | Append | InsertKey | SpliceAt:
         if self.span is not None:
@@ -250,9 +251,12 @@ def make_plan(
     repo_lists: Mapping[RepoQuery, RepoList] | None = None,
     ages: Mapping[tuple[ImageName, str], datetime | None] | None = None,
     now: datetime | None = None,
+    verdicts: Mapping[tuple[ImageName, str], tuple[bool, str]] | None = None,
 ) -> Plan:
     """`ages`: when the image behind (image, tag) was built, for `min_age` on digest changes;
-    `now`: the run's clock (a parameter, so the plan stays a pure function)."""
+    `now`: the run's clock (a parameter, so the plan stays a pure function); `verdicts`:
+    signature checks of (image, digest) under a verify policy, (passed, in words)."""
+    verdicts = verdicts or {}
     tag_lists, repo_lists, ages = tag_lists or {}, repo_lists or {}, ages or {}
     now = now or datetime.now(UTC)
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
@@ -282,7 +286,14 @@ def make_plan(
                                              _error(obs)))
                 continue
             digest = obs.value
+        checked = verdicts.get((slot.image, digest)) if digest is not None else None
+        if checked is not None and not checked[0]:
+            plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
+                                         f"not written, signature refused: {checked[1]}"))
+            continue
         changes = slot_changes(slot, target, digest)
+        if checked is not None:
+            changes = [replace(c, why=checked[1]) for c in changes]
         waiting = waiting_for(slot, target, tag_lists, ages, now)
         if waiting is not None:
             plan.notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
@@ -375,5 +386,6 @@ def commit_message(config: Config, plan: Plan) -> str:
     template = target.message if target is not None else "tagsync: update {images} image(s)"
     images = len({(c.file, c.image) for c in plan.changes})
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
-    body = [f"- {c.describe()} ({c.file}:{c.line})" for c in plan.changes]
+    body = [f"- {c.describe()} ({c.file}:{c.line})" + (f"\n  {c.why}" if c.why else "")
+            for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"

@@ -175,10 +175,20 @@ class _Known:
     tags: dict[TagQuery, TagList] = field(default_factory=dict)
     digests: dict[Want, Observation] = field(default_factory=dict)
     ages: dict[tuple[ImageName, str], datetime | None] = field(default_factory=dict)
+    verdicts: dict[tuple[ImageName, str], Checked] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A signature check of one digest: passed or not, and in words (signer, or why not)."""
+
+    ok: bool
+    text: str
 
 
 async def _observe(config: Config, read: References, known: _Known, progress: Progress | None,
-                   deadline: float | None = None) -> dict[str, Any]:
+                   deadline: float | None = None, verifiers: dict[int, Any] | None = None
+                   ) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag."""
     namespaces = repo_queries(read.discoveries)
@@ -205,6 +215,7 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
         await _ages(read, known, sources)
+        await _verify(config, read, known, sources, verifiers or {})
         stats = stats_of(sources)
         stats.requests += sum(lister.requests for lister in own)
         return {k: v for k, v in asdict(stats).items() if v is not None}
@@ -239,6 +250,57 @@ async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> Non
         known.ages[key] = times.get(tag)
 
     await asyncio.gather(*(one(k) for k in sorted(asked, key=str)))
+
+
+def make_verifiers(config: Config) -> dict[int, Any]:
+    """One verifier per verify policy the config names, keys and trust roots read now: a bad
+    key or root is a config error before any registry is asked or anything written."""
+    policies = [p for c in config.catalogs for p in (c.verify, *c.verify_images.values()) if p]
+    if not policies:
+        return {}
+    from tagsync.verify import Verifier
+
+    return {id(p): Verifier(p, config.base_dir) for p in policies}
+
+
+async def _verify(config: Config, read: References, known: _Known, sources: dict[str, Any],
+                  verifiers: dict[int, Any]) -> None:
+    """Check the signature of every digest about to be written under a verify policy."""
+    if not verifiers:
+        return
+    from tagsync.registry.oci import OciRegistry
+    from tagsync.verify import RegistryFetch
+
+    catalogs = {c.name: c for c in config.catalogs}
+    targets = choose_tags(read.slots, known.tags)
+    todo: dict[tuple[ImageName, str], Any] = {}
+    for slot in read.slots:
+        policy = catalogs[slot.catalog].verify_for(str(slot.image))
+        target = targets.get(slot)
+        if policy is None or target is None or not slot.wants_digest:
+            continue
+        obs = known.digests.get(want_of(slot, target))
+        if obs is None or obs.value is None or (obs.value == slot.current and target == slot.tag):
+            continue
+        if (slot.image, obs.value) not in known.verdicts:
+            todo[(slot.image, obs.value)] = verifiers[id(policy)]
+
+    async def one(key: tuple[ImageName, str], verifier: Any) -> None:
+        image, digest = key
+        source = sources.get(image.registry)
+        if not isinstance(source, OciRegistry):
+            known.verdicts[key] = Checked(False, "signatures are read from OCI registries; this "
+                                                 "registry's kind is not supported yet")
+            return
+        try:
+            verdict = await verifier.verify(RegistryFetch(source), str(image), digest)
+        except TagsyncError as exc:
+            known.verdicts[key] = Checked(False, f"cannot check the signature: {exc.message}")
+            return
+        known.verdicts[key] = Checked(verdict.ok, f"signed by {verdict.signer}" if verdict.ok
+                                      else f"{verdict.reason}: {verdict.detail}")
+
+    await asyncio.gather(*(one(k, v) for k, v in sorted(todo.items(), key=lambda kv: str(kv[0]))))
 
 
 def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
@@ -277,9 +339,10 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
            deadline: float | None = None) -> tuple[Read, Plan, dict[str, Any]]:
     """Read the catalogs, ask the registries what `known` lacks, and plan: everything a run
     decides, with nothing written (`run` publishes it; `status` reports it)."""
+    verifiers = make_verifiers(config)
     found = read_references(config, snap)
     read = found.refs
-    stats = asyncio.run(_observe(config, read, known, progress, deadline))
+    stats = asyncio.run(_observe(config, read, known, progress, deadline, verifiers))
     errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
               + [r.error for r in known.repos.values()])
     answered = [e for e in errors if e is None]
@@ -288,7 +351,8 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         raise RegistryError(f"no registry answered; first error: {first.message}",
                             image=first.image)
     plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
-                     read.discoveries, known.repos, known.ages, datetime.now(UTC))
+                     read.discoveries, known.repos, known.ages, datetime.now(UTC),
+                     {k: (v.ok, v.text) for k, v in known.verdicts.items()})
     return found, plan, stats
 
 

@@ -5,10 +5,28 @@ digest)` answers a `Verdict`; `RegistryFetch` adapts the OCI client to the `Fetc
 sigstore-python (the `verify` extra) is imported only when a Sigstore bundle is verified.
 """
 
-from tagsync.verify.fetch import Fetch, RegistryFetch
-from tagsync.verify.policy import MultiArch, VerifyPolicy
-from tagsync.verify.verdict import Finding, Reason, Verdict
-from tagsync.verify.verifier import Verifier, verify
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tagsync.verify.fetch import Fetch, RegistryFetch
+    from tagsync.verify.policy import MultiArch, VerifyPolicy
+    from tagsync.verify.verdict import Finding, Reason, Verdict
+    from tagsync.verify.verifier import Verifier, verify
+
+# The config names `VerifyPolicy` on every run; `cryptography` and the registry client load only
+# when something is verified (a cold start pays for every import).
+_WHERE = {"Fetch": "fetch", "RegistryFetch": "fetch", "MultiArch": "policy", "VerifyPolicy": "policy",
+          "Finding": "verdict", "Reason": "verdict", "Verdict": "verdict", "Verifier": "verifier",
+          "verify": "verifier"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"tagsync.verify.{_WHERE[name]}"), name)
 
 __all__ = ["Fetch", "Finding", "MultiArch", "Reason", "RegistryFetch", "Verdict", "Verifier",
            "VerifyPolicy", "verify"]

@@ -8,11 +8,13 @@ caller, so a fetch need not be trusted.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tagsync.errors import ImageNotFoundError
 from tagsync.reference import ImageName
-from tagsync.registry.oci import OciRegistry
+
+if TYPE_CHECKING:
+    from tagsync.registry.oci import OciRegistry
 
 
 class Fetch(Protocol):
