@@ -35,7 +35,8 @@ def checkout(tmp_path: Path, registry: SignedRegistry, repo: str, verify: str) -
     digest = registry.seed_manifest(repo, "latest", fixture.manifest)
     registry.push_sig(repo, digest, [fixture.layer])
     (tmp_path / "pod.yaml").write_text(
-        f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: {registry.host}/{repo}:latest@{OLD}\n")
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - image: {registry.host}/{repo}:latest@{OLD}\n")
     config = tmp_path / "tagsync.yaml"
     config.write_text(f"catalogs:\n  - name: app\n    file: pod.yaml\n    pin_digests: true\n"
                       f"    verify: {verify}\n"
