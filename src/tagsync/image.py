@@ -68,7 +68,7 @@ class Built:
 
 
 def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",),
-                created: str | None = None) -> Built:
+                created: str | None = None, labels: dict[str, str] | None = None) -> Built:
     """A tiny image whose digests depend only on `content` (and the platforms)."""
     blobs: dict[str, bytes] = {}
     manifests: list[tuple[str, bytes]] = []
@@ -78,7 +78,7 @@ def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",),
         diff_id = sha256(gzip.decompress(layer))
         config = json.dumps({
             "architecture": arch, "os": os_, **({"created": created} if created else {}),
-            "config": {"Env": ["PATH=/usr/bin"], "Labels": {"content": content}},
+            "config": {"Env": ["PATH=/usr/bin"], "Labels": {"content": content, **(labels or {})}},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }, sort_keys=True).encode()
         manifest = json.dumps({

@@ -11,7 +11,7 @@ import asyncio
 import difflib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -252,6 +252,46 @@ async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> Non
     await asyncio.gather(*(one(k) for k in sorted(asked, key=str)))
 
 
+def explain_changes(config: Config, changes: list[Change]) -> list[Change]:
+    """Each change with a line from the old and new images' labels (source, compare view,
+    version, age) added to what vouches for it; reads only the images that change."""
+    from tagsync.explain import explain_all, references
+    from tagsync.reference import ImageName as Name
+
+    wanted: dict[int, tuple[Name, str, str]] = {}
+    for i, c in enumerate(changes):
+        if c.kind == "append":
+            continue
+        whole = c.old_tag is not None
+        digest = c.new.startswith("sha256:")
+        if not (whole or digest or c.reason.startswith("policy")):
+            continue
+        if c.reason.startswith("policy") and not whole:
+            refs: tuple[str, str] | None = (c.old, c.new)
+        else:
+            refs = references(c.old, c.new, c.old_tag or c.tag, c.tag)
+        if refs is not None:
+            wanted[i] = (Name.parse(c.image), *refs)
+    if not wanted:
+        return changes
+
+    async def go() -> dict[tuple[Name, str, str], str | None]:
+        sources = open_sources(config, {w[0].registry for w in wanted.values()})
+        try:
+            return await explain_all(sources, sorted(set(wanted.values()), key=str))
+        finally:
+            for source in sources.values():
+                await source.aclose()
+
+    lines = asyncio.run(go())
+    out = list(changes)
+    for i, key in wanted.items():
+        line = lines.get(key)
+        if line:
+            out[i] = replace(out[i], why="; ".join(x for x in (out[i].why, line) if x))
+    return out
+
+
 def make_verifiers(config: Config) -> dict[int, Any]:
     """One verifier per verify policy the config names, keys and trust roots read now: a bad
     key or root is a config error before any registry is asked or anything written."""
@@ -381,6 +421,8 @@ def run(
             else:
                 summary.requests[key] = value
         summary.deferred = deferred(known)
+        if plan.changes:
+            plan.changes = explain_changes(config, plan.changes)
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date

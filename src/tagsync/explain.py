@@ -1,0 +1,146 @@
+"""Explain a bump: where the new image comes from and what changed, from the images' own labels.
+
+OCI labels and annotations (`org.opencontainers.image.source`, `.revision`, `.version`,
+`.created`) of the old and the new image give the source repository, a compare view between the
+two revisions when the source is on a forge whose URL scheme is known, the new version and its
+age. Reading them costs a manifest and a config read per image, only for what a run changes;
+an image without labels simply explains less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tagsync.errors import TagsyncError
+from tagsync.reference import ImageName, Reference
+from tagsync.registry.base import Source, parse_time
+from tagsync.registry.manifest import INDEX_TYPES, config_digest, media_type_of, parse_manifest
+
+SOURCE = "org.opencontainers.image.source"
+REVISION = "org.opencontainers.image.revision"
+VERSION = "org.opencontainers.image.version"
+CREATED = "org.opencontainers.image.created"
+_FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
+_FORGES = {
+    "github.com": "{repo}/compare/{old}...{new}",
+    "codeberg.org": "{repo}/compare/{old}...{new}",
+    "gitlab.com": "{repo}/-/compare/{old}...{new}",
+}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    source: str | None = None
+    revision: str | None = None
+    version: str | None = None
+    created: datetime | None = None
+
+
+async def provenance(source: Source, image: ImageName, reference: str) -> Provenance | None:
+    """The image's labels and annotations (the manifest's win); None when it cannot be read."""
+    name = str(image)
+    try:
+        body, media_type = await source.get(image, reference)
+        doc = parse_manifest(body, name)
+        notes = dict(doc.get("annotations") or {})
+        if media_type_of(doc, media_type) in INDEX_TYPES:
+            manifests = doc.get("manifests") or []
+            if not manifests:
+                return _provenance(notes, {})
+            body, _ = await source.get(image, str(manifests[0]["digest"]))
+            doc = parse_manifest(body, name)
+            notes = {**(doc.get("annotations") or {}), **notes}
+        config = json.loads(await source.blob(image, config_digest(doc, name)))
+    except (TagsyncError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    labels = (config.get("config") or {}).get("Labels") or {}
+    return _provenance(notes, {**labels, "created": config.get("created")})
+
+
+def _provenance(annotations: dict[str, object], labels: dict[str, object]) -> Provenance:
+    merged = {**labels, **annotations}
+
+    def text(key: str) -> str | None:
+        value = merged.get(key)
+        return value if isinstance(value, str) and value and len(value) < 500 else None
+
+    return Provenance(_clean_url(text(SOURCE)), text(REVISION), text(VERSION),
+                      parse_time(merged.get(CREATED) or labels.get("created")))
+
+
+def _clean_url(url: str | None) -> str | None:
+    if url is None or not re.match(r"^https://[A-Za-z0-9.-]+/[^\s]*$", url):
+        return None
+    return url.removesuffix("/").removesuffix(".git")
+
+
+def compare_url(source: str | None, old: str | None, new: str | None) -> str | None:
+    """A forge's compare view between two revisions of the source repository."""
+    if not source or not old or not new or old == new:
+        return None
+    if not (re.fullmatch(r"[0-9A-Za-z._/-]{1,100}", old) and re.fullmatch(r"[0-9A-Za-z._/-]{1,100}", new)):
+        return None
+    host = source.split("/")[2]
+    pattern = _FORGES.get(host)
+    return pattern.format(repo=source, old=old, new=new) if pattern else None
+
+
+def describe(old: Provenance | None, new: Provenance | None, now: datetime | None = None) -> str | None:
+    """One line for the commit message and the PR body; None when the images say nothing."""
+    if new is None:
+        return None
+    parts: list[str] = []
+    if new.version:
+        parts.append(f"version {new.version}")
+    compare = compare_url(new.source, old.revision if old else None, new.revision)
+    if compare:
+        parts.append(f"changes {compare}")
+    elif new.source:
+        parts.append(f"source {new.source}" + (f" at {new.revision[:12]}" if new.revision else ""))
+    if new.created:
+        hours = max(0, int(((now or datetime.now(UTC)) - new.created).total_seconds() // 3600))
+        parts.append(f"built {hours // 24}d {hours % 24}h ago" if hours >= 24 else f"built {hours}h ago")
+    return "; ".join(parts) or None
+
+
+def references(old: str, new: str, old_tag: str, new_tag: str) -> tuple[str, str] | None:
+    """What to read for a change's old and new image: a full digest where one is written,
+    else the tag (a short digest or an image id cannot be fetched)."""
+    def pick(value: str, tag: str) -> str | None:
+        text = value.split("://", 1)[-1]
+        try:
+            ref = Reference.parse(text)
+        except TagsyncError:
+            ref = None
+        if ref is not None and ref.digest:
+            return ref.digest
+        if _FULL.match(value):
+            return value
+        return tag or (ref.tag if ref else None)
+
+    a, b = pick(old, old_tag), pick(new, new_tag)
+    return (a, b) if a and b else None
+
+
+async def explain_all(sources: dict[str, Source], wanted: list[tuple[ImageName, str, str]],
+                      now: datetime | None = None) -> dict[tuple[ImageName, str, str], str | None]:
+    """(image, old reference, new reference) → the line, reading each image once."""
+    cache: dict[tuple[ImageName, str], asyncio.Task[Provenance | None]] = {}
+
+    def read(image: ImageName, ref: str) -> asyncio.Task[Provenance | None]:
+        if (image, ref) not in cache:
+            cache[(image, ref)] = asyncio.ensure_future(provenance(sources[image.registry], image, ref))
+        return cache[(image, ref)]
+
+    out: dict[tuple[ImageName, str, str], str | None] = {}
+    for image, old, new in wanted:
+        if image.registry not in sources:
+            continue
+        out[(image, old, new)] = describe(await read(image, old), await read(image, new), now)
+    return out
