@@ -116,6 +116,19 @@ class MarkerPolicy(_Model):
         return value
 
 
+class FollowConfig(_Model):
+    """Promotion: take references from another catalog once it has held them long enough."""
+
+    catalog: str
+    after: str = "24h"
+
+    @field_validator("after")
+    @classmethod
+    def _is_age(cls, value: str) -> str:
+        parse_age(value)
+        return value
+
+
 class CatalogConfig(_Model):
     """Where image references are written and how to follow them.
 
@@ -145,6 +158,7 @@ class CatalogConfig(_Model):
     pin_digests: bool = False  # add @sha256:… (or a digest key) to references written without one
     verify: VerifyPolicy | None = None  # a digest is written only if its signature satisfies this
     verify_images: dict[str, VerifyPolicy] = {}  # image name glob -> verify policy, first match wins
+    follow: FollowConfig | None = None  # promote from another catalog instead of a registry
     markers: dict[str, MarkerPolicy] = {}  # marker name -> image and policy
 
     @property
@@ -397,6 +411,10 @@ class Config(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"catalog names must be unique: {', '.join(dupes)}")
+        for c in self.catalogs:
+            if c.follow is not None and (c.follow.catalog not in names or c.follow.catalog == c.name):
+                raise ValueError(f"catalog {c.name}: `follow.catalog` must name another catalog "
+                                 f"({', '.join(n for n in names if n != c.name) or 'there is none'})")
         hosts = [r.host for r in self.registries]
         dupes = sorted({h for h in hosts if hosts.count(h) > 1})
         if dupes:

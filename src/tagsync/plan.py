@@ -252,11 +252,13 @@ def make_plan(
     ages: Mapping[tuple[ImageName, str], datetime | None] | None = None,
     now: datetime | None = None,
     verdicts: Mapping[tuple[ImageName, str], tuple[bool, str]] | None = None,
+    promoted: Mapping[Slot, tuple[str, str] | tuple[str, bool]] | None = None,
 ) -> Plan:
     """`ages`: when the image behind (image, tag) was built, for `min_age` on digest changes;
     `now`: the run's clock (a parameter, so the plan stays a pure function); `verdicts`:
-    signature checks of (image, digest) under a verify policy, (passed, in words)."""
-    verdicts = verdicts or {}
+    signature checks of (image, digest) under a verify policy, (passed, in words); `promoted`:
+    for slots of a catalog that follows another, (tag, digest) to write, or (why not, waiting)."""
+    verdicts, promoted = verdicts or {}, promoted or {}
     tag_lists, repo_lists, ages = tag_lists or {}, repo_lists or {}, ages or {}
     now = now or datetime.now(UTC)
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
@@ -268,9 +270,22 @@ def make_plan(
                                          f"cannot list repositories: {repo_list.error.message}"))
     repos = new_repositories(discoveries, repo_lists)
     slot_list = sorted(slots, key=lambda s: (s.file, s.doc, s.line, format_path(s.path or ())))
-    targets = choose_tags(slot_list, tag_lists, now)
+    targets = choose_tags([s for s in slot_list if s not in promoted], tag_lists, now)
     for slot in slot_list:
         image = str(slot.image)
+        if slot in promoted:
+            tag, what = promoted[slot]
+            if isinstance(what, bool):
+                if what:
+                    plan.notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
+                                           f"waiting: {tag}", slot.doc, slot.where, slot.written,
+                                           slot.shape))
+                else:
+                    plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image,
+                                                 slot.tag, tag))
+                continue
+            _promote(plan, slot, tag, what, verdicts)
+            continue
         target = targets[slot]
         if target is None:
             listing = _tag_list(tag_lists, slot.image, slot.policy)
@@ -346,6 +361,21 @@ def make_plan(
             d.catalog, d.file, d.doc, format_path(d.path), d.line, str(repo.image), new_tag, "",
             obs.value, "new repository", kind="append", entry=entry))
     return plan
+
+
+def _promote(plan: Plan, slot: Slot, tag: str, digest: str,
+             verdicts: Mapping[tuple[ImageName, str], tuple[bool, str]]) -> None:
+    checked = verdicts.get((slot.image, digest))
+    if checked is not None and not checked[0]:
+        plan.failures.append(Failure(slot.catalog, slot.file, slot.line, str(slot.image), tag,
+                                     f"not promoted, signature refused: {checked[1]}"))
+        return
+    changes = [replace(c, reason="promoted", why=checked[1] if checked else None)
+               for c in slot_changes(slot, tag, digest)]
+    if changes:
+        plan.changes.extend(changes)
+    else:
+        plan.up_to_date += 1
 
 
 def slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:

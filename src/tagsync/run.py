@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from tagsync.errors import (
 )
 from tagsync.find import Note, References, Source, find_references, open_source
 from tagsync.find.globs import is_glob, select
+from tagsync.find.model import Slot
 from tagsync.plan import (
     Change,
     Failure,
@@ -42,6 +43,9 @@ from tagsync.plan import (
     want_of,
     wants,
 )
+from tagsync.policy import parse_age
+from tagsync.promote import Held, Promotion, promote
+from tagsync.promote import value as held_value
 from tagsync.publish import Publisher, Snapshot
 from tagsync.publish.files import FilesPublisher
 from tagsync.reference import ImageName
@@ -187,14 +191,15 @@ class Checked:
 
 
 async def _observe(config: Config, read: References, known: _Known, progress: Progress | None,
-                   deadline: float | None = None, verifiers: dict[int, Any] | None = None
-                   ) -> dict[str, Any]:
+                   deadline: float | None = None, verifiers: dict[int, Any] | None = None,
+                   promoted: Mapping[Slot, Promotion | Held] | None = None) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag."""
     namespaces = repo_queries(read.discoveries)
     rqueries = namespaces - known.repos.keys()
-    hosts = ({q.registry for q in namespaces}
-             | {s.image.registry for s in read.slots} | {g.image.registry for g in read.growths})
+    to_verify = [s for s, p in (promoted or {}).items() if isinstance(p, Promotion)]
+    hosts = ({q.registry for q in namespaces} | {s.image.registry for s in read.slots}
+             | {g.image.registry for g in read.growths} | {s.image.registry for s in to_verify})
     if not hosts:
         return {}
     sources = open_sources(config, hosts)
@@ -215,7 +220,7 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
         await _ages(read, known, sources)
-        await _verify(config, read, known, sources, verifiers or {})
+        await _verify(config, read, known, sources, verifiers or {}, promoted or {})
         stats = stats_of(sources)
         stats.requests += sum(lister.requests for lister in own)
         return {k: v for k, v in asdict(stats).items() if v is not None}
@@ -292,6 +297,37 @@ def explain_changes(config: Config, changes: list[Change]) -> list[Change]:
     return out
 
 
+def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
+               ) -> dict[Slot, Promotion | Held]:
+    """For every slot of a catalog that follows another: what to promote, or why not yet."""
+    following = [c for c in config.catalogs if c.follow is not None]
+    if not following:
+        return {}
+    history = getattr(snap, "history", None)
+    catalogs = {c.name: c for c in config.catalogs}
+    out: dict[Slot, Promotion | Held] = {}
+    for cfg in following:
+        assert cfg.follow is not None
+        source = catalogs[cfg.follow.catalog]
+        mine = [s for s in found.refs.slots if s.catalog == cfg.name]
+        staging = [s for s in found.refs.slots if s.catalog == source.name]
+
+        def history_of(slot: Slot, source: CatalogConfig = source
+                       ) -> tuple[list[tuple[datetime, bytes | None]], Any]:
+            def value_at(data: bytes) -> tuple[str, str] | None:
+                try:
+                    refs = find_references(source, open_source(data, slot.file, source))
+                except TagsyncError:
+                    return None
+                same = [v for s in refs.slots if s.image == slot.image and (v := held_value(s))]
+                return same[0] if len(set(same)) == 1 else None
+
+            return (history(slot.file) if history is not None else []), value_at
+
+        out.update(promote(mine, staging, parse_age(cfg.follow.after), now, history_of, source.name))
+    return out
+
+
 def make_verifiers(config: Config) -> dict[int, Any]:
     """One verifier per verify policy the config names, keys and trust roots read now: a bad
     key or root is a config error before any registry is asked or anything written."""
@@ -304,7 +340,7 @@ def make_verifiers(config: Config) -> dict[int, Any]:
 
 
 async def _verify(config: Config, read: References, known: _Known, sources: dict[str, Any],
-                  verifiers: dict[int, Any]) -> None:
+                  verifiers: dict[int, Any], promoted: Mapping[Slot, Promotion | Held]) -> None:
     """Check the signature of every digest about to be written under a verify policy."""
     if not verifiers:
         return
@@ -324,6 +360,11 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
             continue
         if (slot.image, obs.value) not in known.verdicts:
             todo[(slot.image, obs.value)] = verifiers[id(policy)]
+    for slot, promotion in promoted.items():
+        policy = catalogs[slot.catalog].verify_for(str(slot.image))
+        if (policy is not None and isinstance(promotion, Promotion)
+                and (slot.image, promotion.digest) not in known.verdicts):
+            todo[(slot.image, promotion.digest)] = verifiers[id(policy)]
 
     async def one(key: tuple[ImageName, str], verifier: Any) -> None:
         image, digest = key
@@ -381,8 +422,10 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
     decides, with nothing written (`run` publishes it; `status` reports it)."""
     verifiers = make_verifiers(config)
     found = read_references(config, snap)
-    read = found.refs
-    stats = asyncio.run(_observe(config, read, known, progress, deadline, verifiers))
+    now = datetime.now(UTC)
+    promoted = promotions(config, snap, found, now)
+    read = replace(found.refs, slots=[s for s in found.refs.slots if s not in promoted])
+    stats = asyncio.run(_observe(config, read, known, progress, deadline, verifiers, promoted))
     errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
               + [r.error for r in known.repos.values()])
     answered = [e for e in errors if e is None]
@@ -390,9 +433,11 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         first = next(e for e in errors if e is not None)
         raise RegistryError(f"no registry answered; first error: {first.message}",
                             image=first.image)
-    plan = make_plan(read.slots, known.digests, read.notes, known.tags, read.growths,
-                     read.discoveries, known.repos, known.ages, datetime.now(UTC),
-                     {k: (v.ok, v.text) for k, v in known.verdicts.items()})
+    plan = make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
+                     read.discoveries, known.repos, known.ages, now,
+                     {k: (v.ok, v.text) for k, v in known.verdicts.items()},
+                     {s: (p.tag, p.digest) if isinstance(p, Promotion) else (p.reason, p.waiting)
+                      for s, p in promoted.items()})
     return found, plan, stats
 
 

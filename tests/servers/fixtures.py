@@ -288,9 +288,10 @@ class GitServer:
             head = repo.refs[f"refs/heads/{branch}".encode()]
             return sum(1 for _ in repo.get_walker(include=[head]))
 
-    def commit_directly(self, files: dict[str, bytes], message: str = "someone else") -> bytes:
+    def commit_directly(self, files: dict[str, bytes], message: str = "someone else",
+                        when: int | None = None) -> bytes:
         """A commit by somebody else, straight into the served repository."""
-        return commit_files(self.path, files, message)
+        return commit_files(self.path, files, message, when=when)
 
     def protect(self, branch: str = "main") -> None:
         hook = self.path / "hooks" / "pre-receive"
@@ -307,15 +308,17 @@ class GitServer:
 
 
 def commit_files(path: Path, files: dict[str, bytes], message: str,
-                 branch: str = "main") -> bytes:
+                 branch: str = "main", when: int | None = None) -> bytes:
     from dulwich.repo import Repo
 
     with Repo(str(path)) as repo:
-        return commit_to_ref(repo, files, message, f"refs/heads/{branch}".encode())
+        return commit_to_ref(repo, files, message, f"refs/heads/{branch}".encode(), when)
 
 
-def commit_to_ref(repo: Any, files: dict[str, bytes], message: str, ref: bytes) -> bytes:
-    """One commit with `files` on top of `ref` (or a root commit), and `ref` moved to it."""
+def commit_to_ref(repo: Any, files: dict[str, bytes], message: str, ref: bytes,
+                  when: int | None = None) -> bytes:
+    """One commit with `files` on top of `ref` (or a root commit), and `ref` moved to it;
+    `when` sets its time (seconds since the epoch), for tests that read history."""
     from dulwich.object_store import commit_tree_changes
     from dulwich.objects import Blob, Commit, Tree
 
@@ -334,7 +337,7 @@ def commit_to_ref(repo: Any, files: dict[str, bytes], message: str, ref: bytes) 
     commit.tree = commit_tree_changes(repo.object_store, base_tree, changes)
     commit.parents = [parent] if parent else []
     commit.author = commit.committer = b"someone <someone@localhost>"
-    commit.author_time = commit.commit_time = int(time.time())
+    commit.author_time = commit.commit_time = int(time.time()) if when is None else when
     commit.author_timezone = commit.commit_timezone = 0
     commit.message = message.encode()
     repo.object_store.add_object(commit)

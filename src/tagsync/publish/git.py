@@ -13,6 +13,7 @@ import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,6 +67,22 @@ class GitSnapshot:
         if not isinstance(blob, Blob):
             raise CatalogError("is a directory, not a file", file=path)
         return bytes(blob.data)
+
+    def history(self, path: str, limit: int = 500) -> list[tuple[datetime, bytes | None]]:
+        """The file as each commit that changed it left it, newest first, with the commit time
+        (None where a commit deleted it). The fetch brought the branch's whole history."""
+        out: list[tuple[datetime, bytes | None]] = []
+        for entry in self.repo.get_walker(include=[cast(Any, self.head)], paths=[path.encode()],
+                                          max_entries=limit):
+            commit = entry.commit
+            try:
+                _, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
+                blob = self.repo[sha]
+                data: bytes | None = bytes(blob.data) if isinstance(blob, Blob) else None
+            except KeyError:
+                data = None
+            out.append((datetime.fromtimestamp(commit.commit_time, UTC), data))
+        return out
 
     def files(self) -> list[str]:
         commit = self.repo[self.head]
