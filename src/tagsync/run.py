@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +18,14 @@ from typing import Any
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.locate import Note, References, find_references
 from tagsync.config import Config
-from tagsync.errors import BranchMovedError, DeadlineError, RegistryError
+from tagsync.errors import (
+    BranchMovedError,
+    DeadlineError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+    MalformedAnswerError,
+    RegistryError,
+)
 from tagsync.plan import (
     Change,
     Failure,
@@ -51,6 +59,7 @@ from tagsync.registry import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+_ANSWERS = (ImageNotFoundError, MalformedAnswerError, InvalidReferenceError)
 
 
 @dataclass
@@ -125,7 +134,7 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
              | {s.image.registry for s in read.slots} | {g.image.registry for g in read.growths})
     if not hosts:
         return {}
-    sources = open_sources(config, hosts)
+    sources = open_sources(config, hosts, deadline)
     listers = open_listers(config, {q.registry for q in rqueries}, sources)
     own = [lister for lister in listers.values() if lister not in sources.values()]
     try:
@@ -180,6 +189,9 @@ def run(
 ) -> Summary:
     """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known."""
     publisher = publisher or make_publisher(config)
+    if config.run.max_duration is not None:  # the whole run's bound, whoever else sets one
+        end = time.monotonic() + config.run.max_duration
+        deadline = end if deadline is None else min(deadline, end)
     summary = Summary(dry_run=dry_run, target=publisher.describe())
     known = _Known()
     attempts = config.publish_retries + 1
@@ -196,7 +208,8 @@ def run(
         errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
                   + [r.error for r in known.repos.values()])
         summary.deferred = sorted({e.image or "?" for e in errors if isinstance(e, DeadlineError)})
-        answered = [e for e in errors if e is None]
+        # a 404 or an unusable answer is still an answer: only silence is "no registry answered"
+        answered = [e for e in errors if e is None or isinstance(e, _ANSWERS)]
         if errors and not answered and not summary.deferred:
             first = next(e for e in errors if e is not None)
             raise RegistryError(f"no registry answered; first error: {first.message}",
