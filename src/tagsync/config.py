@@ -360,7 +360,7 @@ class Config(_Model):
     def publish_retries(self) -> int:
         """How many times a moved branch is re-read and re-planned."""
         target = self.git or self.github
-        return target.retries if target is not None else 0
+        return target.retries if target is not None else 3  # files mode: a concurrent run wrote
 
     def registry_for(self, host: str) -> RegistryConfig:
         for reg in self.registries:

@@ -22,7 +22,6 @@ from tagsync.errors import (
     BranchMovedError,
     DeadlineError,
     ImageNotFoundError,
-    InvalidReferenceError,
     MalformedAnswerError,
     RegistryError,
 )
@@ -59,7 +58,7 @@ from tagsync.registry import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-_ANSWERS = (ImageNotFoundError, MalformedAnswerError, InvalidReferenceError)
+_ANSWERS = (ImageNotFoundError, MalformedAnswerError)
 
 
 @dataclass
