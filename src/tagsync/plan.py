@@ -206,6 +206,11 @@ def make_plan(
     for slot in slot_list:
         image = str(slot.image)
         target = targets[slot]
+        listed = _tag_list(tag_lists, slot.image, slot.policy) if slot.moves else None
+        if listed is not None and listed.dropped:  # a registry's junk is never ranked
+            plan.notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
+                                   f"{len(listed.dropped)} listed tag(s) outside the OCI tag "
+                                   "grammar not ranked"))
         if target is None:
             listing = _tag_list(tag_lists, slot.image, slot.policy)
             error = (listing.error.message if listing is not None and listing.error is not None

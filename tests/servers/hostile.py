@@ -47,6 +47,13 @@ CASES: dict[str, str] = {
 }
 
 
+# Tags no catalog may ever receive, listed beside good ones by `h/junk-tags`.
+JUNK_TAGS = ["1.2.0\n", "999." + "9" * 196 + ".0", "3.0.0 ", "-1.0.0", "4.0.0\u00a0"]
+
+# What `/v2/namespaces/<ns>/repositories` (Docker Hub's listing API) answers per namespace.
+HUB_NAMESPACES = ("hubjunk", "hubforeign", "hubhtml", "hubloop")
+
+
 def blob_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -193,6 +200,8 @@ class HostileRegistry:
 
     def _answer(self, req: Request) -> bytes | Writer:
         head = req.method == "HEAD"
+        if req.path.startswith("/v2/namespaces/"):  # Docker Hub's API: not the registry's auth
+            return self._hub(req, req.path.split("/")[3])
         if not self._authorized(req):
             return response(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}',
                             {"WWW-Authenticate": 'Basic realm="hostile"',
@@ -215,6 +224,22 @@ class HostileRegistry:
             return self._blob(req, repo, digest)
         return error(404, "NOT_FOUND", "no such endpoint", head)
 
+    def _hub(self, req: Request, namespace: str) -> bytes:
+        """Docker Hub's repository listing, as a hostile Hub would answer it."""
+        json_type = {"Content-Type": "application/json"}
+        results = [{"namespace": namespace, "name": n, "repository_type": "image"}
+                   for n in ["fine", "UPPER", "a..b%2Fc", "x" * 300, 'x",evil:"y', "ok-too"]]
+        page: dict[str, object] = {"count": len(results), "next": None, "results": results}
+        if namespace == "hubforeign":
+            page["next"] = f"{self.other_url}/v2/namespaces/{namespace}/repositories?page=2"
+        elif namespace == "hubloop":
+            page["next"] = f"{self.url}{req.target}"
+        elif namespace == "hubhtml":
+            return response(200, b"<html>rate limited</html>", {"Content-Type": "text/html"})
+        elif namespace not in HUB_NAMESPACES:
+            return response(404, b'{"message": "object not found"}', json_type)
+        return response(200, json.dumps(page).encode(), json_type)
+
     def _case(self, repo: str) -> str | None:
         case = repo.removeprefix("h/")
         return case if repo.startswith("h/") and case in CASES else None
@@ -222,6 +247,8 @@ class HostileRegistry:
     def _known_tags(self, repo: str) -> list[str] | None:
         if repo in self.tags:
             return self.tags[repo]
+        if repo == "h/junk-tags":
+            return ["1.0.0", "1.1.0", *JUNK_TAGS]
         return ["1.0.0"] if self._case(repo) else None
 
     def _tags(self, req: Request, repo: str) -> bytes | Writer:
@@ -294,6 +321,9 @@ class HostileRegistry:
             return error(404, "NAME_UNKNOWN", "repository name not known to registry", head)
         if OCI_MANIFEST not in req.headers.get("accept", ""):
             return error(404, "MANIFEST_UNKNOWN", "manifest unknown", head)
+        if case == "retry-after":
+            return response(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow"}]}',
+                            {"Content-Type": "application/json", "Retry-After": "100000"}, head)
         if case == "redirect-loop-head" and head:
             return response(302, b"", {"Location": req.target}, head)
         by_tag = {t: image_for(repo, t)[1] for t in tags}
