@@ -4,6 +4,7 @@ well-behaved image be updated, and never shows a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -13,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from tagsync.cli import main
+from tagsync.config import DigestFormat
 from tagsync.errors import EXIT_PARTIAL
-from tagsync.reference import short
+from tagsync.reference import ImageName, short
+from tagsync.registry import Observation, Want, observe
+from tagsync.registry.oci import OciRegistry
 from tests.servers.hostile import CASES, HostileRegistry
 
 TIMEOUT = 1.0  # run.timeout in these configs: a case that hangs would take 20 times longer
@@ -190,3 +194,26 @@ def test_max_duration_bounds_the_whole_run(
     assert code == EXIT_PARTIAL and "Traceback" not in err
     assert f"{hostile.host}/h/trickle" in summary["deferred"]
     assert elapsed < BOUND
+
+
+def test_retry_after_is_one_wait_for_the_whole_registry(tmp_path: Path) -> None:
+    """16 images, 4 connections, a registry limited for a second: only the 4 requests already
+    sent meet the 429; the other 12 wait for the shared pause instead of each getting a 429."""
+    repos = [f"good/r{i}" for i in range(16)]
+    server = HostileRegistry(tags={r: ["1.0.0"] for r in repos}, limited_for=1.0).start()
+    try:
+        client = OciRegistry(server.url, max_concurrency=4, max_wait=5)
+        wants = [Want(ImageName(server.host, r), "1.0.0", DigestFormat.full, None) for r in repos]
+
+        async def go() -> dict[Want, Observation]:
+            try:
+                return await observe(wants, {server.host: client}, concurrency=16)
+            finally:
+                await client.aclose()
+
+        found = asyncio.run(go())
+        assert all(found[w].value == server.manifest(w.image.repository, "1.0.0")[0]
+                   for w in wants)
+        assert len(server.seen) == 16 + 4
+    finally:
+        server.stop()

@@ -17,7 +17,9 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
@@ -106,6 +108,7 @@ class HostileRegistry:
     credentials: tuple[str, str] | None = None
     catalog: list[object] = field(default_factory=list)  # what /v2/_catalog lists
     trickle_interval: float = 0.5
+    limited_for: float = 0.0  # > 0: every manifest request 429s for this long after the first
     seen: list[Request] = field(default_factory=list)
 
     def start(self) -> HostileRegistry:
@@ -324,6 +327,14 @@ class HostileRegistry:
         if case == "retry-after":
             return response(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow"}]}',
                             {"Content-Type": "application/json", "Retry-After": "100000"}, head)
+        if self.limited_for:  # a rate limit of the whole registry, as Docker Hub's
+            now = time.monotonic()
+            self._limited_since = getattr(self, "_limited_since", None) or now
+            left = self._limited_since + self.limited_for - now
+            if left > 0:
+                return response(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"x"}]}',
+                                {"Content-Type": "application/json",
+                                 "Retry-After": str(math.ceil(left))}, head)
         if case == "redirect-loop-head" and head:
             return response(302, b"", {"Location": req.target}, head)
         by_tag = {t: image_for(repo, t)[1] for t in tags}

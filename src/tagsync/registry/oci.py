@@ -646,6 +646,12 @@ class OciRegistry:
             target = URL(url, encoded=True)  # ours or the registry's Location, already encoded
             got_headers = False
             async with self._gate:
+                # a Retry-After that arrived while this request queued holds it too (one wait
+                # for the registry, not a 429 per queued request); all of it waits anyway
+                pause = self._pause_until - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self._check_open(name)
                 self.stats.requests += 1
                 try:
                     async with asyncio.timeout(self._time_left()):
