@@ -135,6 +135,9 @@ class HostileRegistry:
                 server.close()
             for writer in list(self._writers):  # trickling answers end now, not when they would
                 writer.transport.abort()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if pending:  # each notices its closed connection within one trickle interval
+                await asyncio.wait(pending, timeout=self.trickle_interval + 5)
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -299,6 +302,8 @@ class HostileRegistry:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                          + str(len(body) + 10_000).encode() + b"\r\n\r\n")
             for byte in (body + b" " * 10_000):
+                if writer.is_closing():
+                    return
                 writer.write(bytes([byte]))
                 await writer.drain()
                 await asyncio.sleep(self.trickle_interval)
@@ -310,6 +315,8 @@ class HostileRegistry:
                          b"Transfer-Encoding: chunked\r\n\r\n")
             chunk = b" " * (1 << 20)
             for _ in range(300):  # 300 MB if nobody stops reading
+                if writer.is_closing():
+                    return
                 writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 await writer.drain()
             writer.write(b"0\r\n\r\n")
