@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tagsync.config import load_config
 from tagsync.errors import BranchMovedError, PublishError, UnsafePathError, YamlSyntaxError
 from tagsync.plan import Change
 from tagsync.publish import PublishResult, Snapshot
-from tagsync.publish.files import DirSnapshot, FilesPublisher
+from tagsync.publish.files import DirSnapshot, FilesPublisher, folder_lock
 from tagsync.run import run
 from tests.servers.hostile import HostileRegistry
 
@@ -218,3 +219,29 @@ def test_a_nul_byte_in_a_catalog_is_reported_with_line_and_column(folder: Path) 
     with pytest.raises(YamlSyntaxError) as info:
         Catalog(b"a: 1\nb: x\x00y\n", "c.yml")
     assert str(info.value) == "c.yml:2:5: character #x0000 is not allowed in YAML"
+
+
+def test_a_run_waits_for_the_folder_lock_then_sees_the_other_runs_write(folder: Path) -> None:
+    """The compare and the renames happen under the lock: a run that holds it (here, the test)
+    finishes its write first, and the waiting run then finds the file changed and re-plans."""
+    publisher = FilesPublisher(folder)
+    snap = publisher.snapshot()
+    snap.read("a.yml")
+    outcome: list[BaseException | None] = []
+
+    def publish() -> None:
+        try:
+            publisher.publish(snap, {"a.yml": b"a: mine\n"}, "m")
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    with folder_lock(folder):
+        waiting = threading.Thread(target=publish)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # blocked on the lock, nothing written
+        (folder / "a.yml").write_text("a: theirs\n")
+    waiting.join(10)
+    assert isinstance(outcome[0], BranchMovedError)
+    assert (folder / "a.yml").read_text() == "a: theirs\n"

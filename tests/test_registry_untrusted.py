@@ -249,3 +249,21 @@ def test_content_fetched_by_digest_must_match_it(hostile: HostileRegistry) -> No
 
     with pytest.raises(MalformedAnswerError, match=r"fetched by digest .* has another digest"):
         asyncio.run(go())
+
+
+def test_a_redirect_to_another_host_is_followed_without_our_credentials(
+        hostile: HostileRegistry) -> None:
+    client = OciRegistry(hostile.url, username="robot", password="s3cret-pass")
+    digest, _ = hostile.manifest("h/cdn", "1.0.0")
+
+    async def go() -> str:
+        try:
+            await client.ping()  # learns the Basic challenge: registry requests carry credentials
+            return (await client.head(ImageName(hostile.host, "h/cdn"), "1.0.0")).digest
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(go()) == digest
+    at_cdn = [r for r in hostile.seen if r.port == hostile.other_port]
+    assert [r.method for r in at_cdn] == ["HEAD"]
+    assert "authorization" not in at_cdn[0].headers

@@ -194,9 +194,14 @@ class HostileRegistry:
             writer.close()
 
     def _foreign(self, req: Request) -> bytes:
-        """Another host that would happily serve a tag list of its own."""
+        """Another host: a CDN for `h/cdn`'s manifests, else a tag list of its own."""
+        head = req.method == "HEAD"
+        if req.path.startswith("/v2/h/cdn/manifests/"):
+            manifest = image_for("h/cdn", "1.0.0")[1]
+            return response(200, manifest, {"Content-Type": OCI_MANIFEST,
+                                             "Docker-Content-Digest": blob_digest(manifest)}, head)
         body = json.dumps({"name": "x", "tags": ["9.9.9"]}).encode()
-        return response(200, body, {"Content-Type": "application/json"}, req.method == "HEAD")
+        return response(200, body, {"Content-Type": "application/json"}, head)
 
     def _authorized(self, req: Request) -> bool:
         if self.credentials is None:
@@ -255,6 +260,8 @@ class HostileRegistry:
             return self.tags[repo]
         if repo == "h/junk-tags":
             return ["1.0.0", "1.1.0", *JUNK_TAGS]
+        if repo == "h/cdn":
+            return ["1.0.0"]
         return ["1.0.0"] if self._case(repo) else None
 
     def _tags(self, req: Request, repo: str) -> bytes | Writer:
@@ -342,6 +349,8 @@ class HostileRegistry:
                 return response(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"x"}]}',
                                 {"Content-Type": "application/json",
                                  "Retry-After": str(math.ceil(left))}, head)
+        if repo == "h/cdn":  # manifests served from another host, as a CDN would
+            return response(307, b"", {"Location": f"{self.other_url}{req.target}"}, head)
         if case == "redirect-loop-head" and head:
             return response(302, b"", {"Location": req.target}, head)
         by_tag = {t: image_for(repo, t)[1] for t in tags}
