@@ -38,7 +38,7 @@ CASES: dict[str, str] = {
     "nonstring-tags": "the tag list's `tags` is not a list of strings",
     "redirect-loop-tags": "GET tags: more than 5 redirects",
     "redirect-loop-head": "HEAD manifest: more than 5 redirects",
-    "dup-content-length": "unreadable answer to GET tags",
+    "dup-content-length": "unreadable answer to GET tags: Duplicate Content-Length",
     "trickle": "the tags answer did not arrive within",
     "huge-declared": "the tags answer is 314572800 bytes, over the",
     "huge-chunked": "the tags answer is over the",

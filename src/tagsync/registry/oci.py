@@ -610,10 +610,8 @@ class OciRegistry:
                         f"cannot reach {self.name}: {type(exc).__name__}: "
                         f"{redact_url(str(exc))}".rstrip(": "), image=name) from None
             except aiohttp.ClientError as exc:  # an answer HTTP itself forbids
-                raise MalformedAnswerError(
-                    f"unreadable answer to {method} {what}: {type(exc).__name__}: "
-                    f"{redact_url(str(exc)).splitlines()[0] if str(exc) else ''}".rstrip(": "),
-                    image=name) from None
+                raise MalformedAnswerError(f"unreadable answer to {method} {what}: "
+                                           f"{_one_line(exc)}", image=name) from None
             else:
                 if resp.status not in RETRY_STATUSES or attempt >= self.retry.attempts:
                     return resp
@@ -785,6 +783,13 @@ async def _read_capped(r: aiohttp.ClientResponse, limit: int, what: str, name: s
                                        image=name)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _one_line(exc: aiohttp.ClientError) -> str:
+    """What the HTTP parser objected to, in a few words (its message quotes the raw bytes)."""
+    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+    first = redact_url(text).splitlines()[0].rstrip(": ") if text.strip() else ""
+    return first[:120] or type(exc).__name__
 
 
 def _verify(content: bytes, digest: str, what: str, name: str) -> None:
