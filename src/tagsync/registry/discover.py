@@ -52,6 +52,7 @@ class DockerHub:
                  secret: str | None = None, page_size: int = 100, max_wait: float = 60.0,
                  timeout: float = 20.0) -> None:
         self.api_url = api_url.rstrip("/")
+        self.name = redact_url(self.api_url)  # what errors show
         self.username, self.secret = username, secret
         self.page_size = page_size
         self.max_wait = max_wait
@@ -76,14 +77,14 @@ class DockerHub:
                     if declared.isdigit() and int(declared) > BODY_LIMIT:
                         raise MalformedAnswerError(
                             f"Docker Hub's answer is {declared} bytes, over the "
-                            f"{BODY_LIMIT}-byte limit", image=self.api_url)
+                            f"{BODY_LIMIT}-byte limit", image=self.name)
                     body = bytearray()
                     async for chunk in resp.aiter_bytes():  # decoded: a gzip bomb is capped too
                         body += chunk
                         if len(body) > BODY_LIMIT:
                             raise MalformedAnswerError(
                                 f"Docker Hub's answer is over the {BODY_LIMIT}-byte limit",
-                                image=self.api_url)
+                                image=self.name)
                     headers = [(k, v) for k, v in resp.headers.multi_items()
                                if k.lower() not in ("content-encoding", "content-length")]
                     return httpx.Response(resp.status_code, headers=headers, content=bytes(body),
@@ -92,7 +93,7 @@ class DockerHub:
             if got_headers:
                 raise MalformedAnswerError(f"Docker Hub's answer did not arrive within "
                                            f"{self.timeout:g}s (body too slow)",
-                                           image=self.api_url) from None
+                                           image=self.name) from None
             raise httpx.ReadTimeout("no answer") from None
 
     def _json(self, resp: httpx.Response) -> dict[str, Any]:
@@ -100,10 +101,10 @@ class DockerHub:
             doc = json.loads(resp.content)
         except (ValueError, RecursionError):
             raise MalformedAnswerError("Docker Hub's answer is not JSON",
-                                       image=self.api_url) from None
+                                       image=self.name) from None
         if not isinstance(doc, dict):
             raise MalformedAnswerError("Docker Hub's answer is not a JSON object",
-                                       image=self.api_url)
+                                       image=self.name)
         return doc
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -114,10 +115,10 @@ class DockerHub:
                 resp = await self._exchange(method, url, **kwargs)
             except httpx.TransportError as exc:
                 raise RegistryError(f"cannot reach Docker Hub's API: {type(exc).__name__}",
-                                    image=self.api_url) from None
+                                    image=self.name) from None
             except httpx.HTTPError as exc:
                 raise MalformedAnswerError(f"unreadable answer from Docker Hub's API: "
-                                           f"{type(exc).__name__}", image=self.api_url) from None
+                                           f"{type(exc).__name__}", image=self.name) from None
             self.ratelimit_remaining = resp.headers.get("X-RateLimit-Remaining",
                                                         self.ratelimit_remaining)
             if resp.status_code != 429:
@@ -128,7 +129,7 @@ class DockerHub:
             wait = max(0.0, wait)
             if waited + wait > self.max_wait:
                 raise RegistryError(f"Docker Hub's API limit is reached for {wait:.0f}s more; "
-                                    "try the next run", image=self.api_url)
+                                    "try the next run", image=self.name)
             log.info("Docker Hub API limit reached; waiting %.1fs", wait)
             waited += wait
             await asyncio.sleep(wait)
@@ -141,13 +142,13 @@ class DockerHub:
                                     json={"identifier": self.username, "secret": self.secret or ""})
             if resp.status_code in (401, 403):
                 raise RegistryAuthError("Docker Hub refused the credentials (use a personal or "
-                                        "organisation access token)", image=self.api_url)
+                                        "organisation access token)", image=self.name)
             if resp.status_code >= 400:
                 raise RegistryError(f"Docker Hub token request failed: HTTP {resp.status_code}",
-                                    image=self.api_url)
+                                    image=self.name)
             token = self._json(resp).get("access_token")
             if not isinstance(token, str) or not token or not token.isprintable():
-                raise RegistryAuthError("Docker Hub returned no usable token", image=self.api_url)
+                raise RegistryAuthError("Docker Hub returned no usable token", image=self.name)
             self._token = token
         return {"Authorization": f"Bearer {self._token}"}
 
