@@ -16,6 +16,8 @@
 
 6. Verification (issue 19): per image, key-based and keyless cosign `.sig` and a Sigstore bundle
    referrer through the OCI client, against the one HEAD per tag a scan costs; the checks alone.
+7. Hostile registry: every case of tests/servers/hostile.py in one run with one good image;
+   target: all contained, under twice the request timeout.
 
 No timed assertions: numbers are printed for people to compare between commits.
 """
@@ -587,12 +589,60 @@ def _checks_only(verifier, digest: str, signed) -> float:  # type: ignore[no-unt
     return asyncio.run(loop(n)) / n * 1000
 
 
+def bench_hostile() -> None:
+    """Every case of the hostile registry (tests/servers/hostile.py) in one `tagsync run` with one
+    well-behaved image among them: each must fail alone with its reason, the good image must be
+    updated, and the whole run must stay under twice the request timeout (a hang, a retry storm
+    or an endless page walk would not)."""
+    from tests.servers.hostile import CASES, HostileRegistry
+
+    from tagsync.config import load_config
+    from tagsync.run import run
+
+    timeout = float(os.environ.get("BENCH_HOSTILE_TIMEOUT", 2.0))
+    server = HostileRegistry(tags={"good/app": ["1.0.0", "1.1.0"]},
+                             trickle_interval=timeout / 4).start()
+    try:
+        def one(cases: list[str], folder: Path) -> tuple[float, bool]:
+            entries = "".join(f'  - name: {n}\n    tag: "1.0.0"\n    digest: "0123456789ab"\n'
+                              for n in ["good/app", *(f"h/{c}" for c in cases)])
+            (folder / "images.yml").write_text("images:\n" + entries)
+            (folder / "tagsync.yaml").write_text(
+                f"catalogs:\n  - {{name: k, file: images.yml, entries: '.images[*]', "
+                f"image: '{server.host}/{{name}}', tag: .tag, digest: .digest, "
+                f"digest_format: image-id, policy: {{kind: semver}}}}\n"
+                f"registries:\n  - {{host: '{server.host}', url: '{server.url}'}}\n"
+                f"run: {{timeout: {timeout}, retries: 2, max_wait: 5}}\n")
+            start = time.perf_counter()
+            summary = run(load_config(folder / "tagsync.yaml"))
+            elapsed = time.perf_counter() - start
+            reasons = {f.image.rsplit("/h/", 1)[-1]: f.error for f in summary.failures}
+            contained = all(CASES[c] in reasons.get(c, "") for c in cases)
+            good = '"1.1.0"' in (folder / "images.yml").read_text()
+            deferred = f"{server.host}/good/app" in summary.deferred
+            return elapsed, contained and (good or (cases == ["retry-after"] and deferred))
+
+        with tempfile.TemporaryDirectory() as tmp:
+            contained = sorted(set(CASES) - {"retry-after"})
+            (Path(tmp) / "a").mkdir()
+            (Path(tmp) / "b").mkdir()
+            wall, ok = one(contained, Path(tmp) / "a")
+            wall_ra, ok_ra = one(["retry-after"], Path(tmp) / "b")  # defers its whole registry
+    finally:
+        server.stop()
+    bounded = ok and ok_ra and wall < 2 * timeout and wall_ra < 2 * timeout
+    print(f"6. hostile registry: {len(CASES)} cases, all bounded: {'yes' if bounded else 'NO'}; "
+          f"wall time {wall * 1000:.0f} ms with one good image among {len(contained)} cases "
+          f"(+ {wall_ra * 1000:.0f} ms for retry-after, which defers its registry) vs "
+          f"2x the request timeout = {2 * timeout * 1000:.0f} ms")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
         edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
-                      bench_verify):
+                      bench_verify, bench_hostile):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

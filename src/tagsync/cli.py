@@ -104,6 +104,10 @@ def set_(
     """
     from tagsync.catalog import Edit, apply_edits, write_atomic
 
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable argv bytes arrive as lone surrogates
+        raise TagsyncError("VALUE is not valid UTF-8 text; nothing was written") from None
     data = _read_input(file)
     out = apply_edits(
         data, [Edit.parse(path, value, doc)], file=str(file), allow_anchor=allow_anchor

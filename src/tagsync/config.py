@@ -11,6 +11,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,6 +24,11 @@ from tagsync.secrets import resolve, validate_ref
 from tagsync.verify.policy import VerifyPolicy
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+def _redacted(url: str) -> str:
+    """A URL as it may be shown: a password inside it never reaches a message."""
+    return re.sub(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/@\s]*@", r"\1***@", url)
 
 
 class DigestFormat(StrEnum):
@@ -280,6 +286,22 @@ class RegistryConfig(_Model):
 
     _refs = field_validator("password")(validate_ref)
 
+    @field_validator("url", "hub_url")
+    @classmethod
+    def _is_http_url(cls, value: str | None) -> str | None:
+        """`127.0.0.1:5000` (no scheme) would otherwise fail deep in the HTTP client."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{_redacted(value)!r} is not an http:// or https:// URL "
+                             "(e.g. https://registry.example.com or http://127.0.0.1:5000)")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"{_redacted(value)!r} has an invalid port") from None
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> RegistryConfig:
         if self.url and self.layout:
@@ -391,8 +413,12 @@ class GitHubConfig(_Model):
 
 class RunConfig(_Model):
     concurrency: int = Field(16, ge=1, le=512)
-    timeout: float = Field(20.0, gt=0)
+    timeout: float = Field(20.0, gt=0)  # seconds per request, its whole answer included
     retries: int = Field(4, ge=0, le=10)
+    # seconds the whole run may spend asking registries; what is left is deferred (None: no limit)
+    max_duration: float | None = Field(None, gt=0)
+    # longest total `Retry-After` wait per registry; beyond it its work is left for the next run
+    max_wait: float = Field(60.0, ge=0)
 
 
 class Config(_Model):
@@ -435,7 +461,7 @@ class Config(_Model):
     def publish_retries(self) -> int:
         """How many times a moved branch is re-read and re-planned."""
         target = self.git or self.github
-        return target.retries if target is not None else 0
+        return target.retries if target is not None else 3  # files mode: a concurrent run wrote
 
     def registry_for(self, host: str) -> RegistryConfig:
         for reg in self.registries:

@@ -167,3 +167,20 @@ class NoWheelError(BuildError):
             image=None)
         self.package = package
         self.platform = platform
+
+
+# --- untrusted answers and unsafe places (issue #15) ------------------------------------------
+
+
+class MalformedAnswerError(RegistryError):
+    """The registry answered, but with something tagsync will not use (bad JSON, a page that
+    links elsewhere or loops, an oversized or too slow body, content that fails its digest)."""
+
+
+class RegistryDeferredError(DeadlineError):
+    """The registry asked us to wait longer than `run.max_wait`: its remaining work is left for
+    the next run instead of holding this one."""
+
+
+class UnsafePathError(ConfigError):
+    """A catalog path resolves outside the folder tagsync was given (`..`, absolute, symlink)."""

@@ -287,6 +287,11 @@ def make_plan(
             _promote(plan, slot, tag, what, verdicts)
             continue
         target = targets[slot]
+        listed = _tag_list(tag_lists, slot.image, slot.policy) if slot.moves else None
+        if listed is not None and listed.dropped:  # a registry's junk is never ranked
+            plan.notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
+                                   f"{len(listed.dropped)} listed tag(s) outside the OCI tag "
+                                   "grammar not ranked"))
         if target is None:
             listing = _tag_list(tag_lists, slot.image, slot.policy)
             error = (listing.error.message if listing is not None and listing.error is not None

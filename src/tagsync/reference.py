@@ -11,43 +11,63 @@ from dataclasses import dataclass
 
 from tagsync.errors import InvalidReferenceError
 
-TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# Every pattern is used with `fullmatch`: `$` would also accept a trailing newline, and a
+# "1.2.0\n" from a registry must never reach a catalog.
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-SHA512_RE = re.compile(r"^sha512:[a-f0-9]{128}$")
+REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+SHA256_RE = re.compile(r"sha256:[a-f0-9]{64}")
+SHA512_RE = re.compile(r"sha512:[a-f0-9]{128}")
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
 
 def parse_ecr_host(host: str) -> tuple[str, str] | None:
     """(account, region) of an ECR registry host, or None for any other host."""
-    m = ECR_HOST.match(host)
+    m = ECR_HOST.fullmatch(host)
     return (m.group(1), m.group(2)) if m else None
 
 
+def is_tag(value: object) -> bool:
+    """Does `value` (anything a registry sent) follow the OCI tag grammar?"""
+    return isinstance(value, str) and TAG_RE.fullmatch(value) is not None
+
+
+def is_repository(value: object) -> bool:
+    """Does `value` (anything a registry sent) follow the OCI repository grammar?"""
+    return (isinstance(value, str) and len(value) <= 255
+            and REPOSITORY_RE.fullmatch(value) is not None)
+
+
 def validate_tag(tag: str, image: str | None = None) -> str:
-    if not TAG_RE.match(tag):
-        raise InvalidReferenceError(f"tag {tag!r} does not follow the OCI tag grammar", image=image)
+    if not is_tag(tag):
+        raise InvalidReferenceError(f"tag {_shown(tag)} does not follow the OCI tag grammar", image=image)
     return tag
 
 
 def validate_digest(digest: str, image: str | None = None) -> str:
     """Accept only well-formed digests of registered algorithms (sha256, sha512)."""
-    if not DIGEST_RE.match(digest) or not (SHA256_RE.match(digest) or SHA512_RE.match(digest)):
-        raise InvalidReferenceError(f"digest {digest!r} is not a valid sha256/sha512 digest",
+    if (not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest)
+            or not (SHA256_RE.fullmatch(digest) or SHA512_RE.fullmatch(digest))):
+        raise InvalidReferenceError(f"digest {_shown(digest)} is not a valid sha256/sha512 digest",
                                     image=image)
     return digest
 
 
 def validate_repository(name: str) -> str:
-    if len(name) > 255 or not REPOSITORY_RE.match(name):
-        raise InvalidReferenceError(f"repository name {name!r} does not follow the OCI grammar",
-                                    image=name)
+    if not is_repository(name):
+        raise InvalidReferenceError(
+            f"repository name {_shown(name)} does not follow the OCI grammar")
     return name
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """A value from outside, quoted and cut short: error messages stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass(frozen=True, order=True)

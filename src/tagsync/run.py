@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from tagsync.errors import (
     BranchMovedError,
     CatalogError,
     DeadlineError,
+    ImageNotFoundError,
+    MalformedAnswerError,
     NothingFoundError,
     RegistryError,
     TagsyncError,
@@ -67,6 +70,8 @@ from tagsync.registry import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+_ANSWERS = (ImageNotFoundError, MalformedAnswerError)
+_ANSWERS = (ImageNotFoundError, MalformedAnswerError)
 
 
 @dataclass
@@ -202,7 +207,7 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
              | {g.image.registry for g in read.growths} | {s.image.registry for s in to_verify})
     if not hosts:
         return {}
-    sources = open_sources(config, hosts)
+    sources = open_sources(config, hosts, deadline)
     listers = open_listers(config, {q.registry for q in rqueries}, sources)
     own = [lister for lister in listers.values() if lister not in sources.values()]
     try:
@@ -428,7 +433,8 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
     stats = asyncio.run(_observe(config, read, known, progress, deadline, verifiers, promoted))
     errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
               + [r.error for r in known.repos.values()])
-    answered = [e for e in errors if e is None]
+    # a 404 or an unusable answer is still an answer: only silence is "no registry answered"
+    answered = [e for e in errors if e is None or isinstance(e, _ANSWERS)]
     if errors and not answered and not deferred(known):
         first = next(e for e in errors if e is not None)
         raise RegistryError(f"no registry answered; first error: {first.message}",
@@ -451,6 +457,9 @@ def run(
 ) -> Summary:
     """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known."""
     publisher = publisher or make_publisher(config)
+    if config.run.max_duration is not None:  # the whole run's bound, whoever else sets one
+        end = time.monotonic() + config.run.max_duration
+        deadline = end if deadline is None else min(deadline, end)
     summary = Summary(dry_run=dry_run, target=publisher.describe())
     known = _Known()
     attempts = config.publish_retries + 1

@@ -219,6 +219,13 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         ) from exc
+    except yaml.reader.ReaderError as exc:  # a NUL or other control character: say where
+        before = text[: exc.position]
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlSyntaxError(
+            f"character #x{char:04x} is not allowed in YAML", file=file,
+            line=before.count("\n") + 1, column=exc.position - (before.rfind("\n") + 1) + 1,
+        ) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc), file=file) from exc
     return docs

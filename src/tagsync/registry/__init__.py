@@ -13,7 +13,7 @@ from typing import Any
 
 from tagsync.config import Config, DigestFormat
 from tagsync.errors import DeadlineError, RegistryError, TagsyncError
-from tagsync.reference import ImageName, parse_ecr_host
+from tagsync.reference import ImageName, is_repository, is_tag, parse_ecr_host
 from tagsync.registry.base import Source, digest_value, tag_times
 from tagsync.registry.credentials import registry_credentials
 from tagsync.registry.layout import LayoutSource
@@ -25,7 +25,7 @@ __all__ = ["Observation", "RepoList", "RepoQuery", "Source", "TagList", "TagQuer
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Want:
     """One question for a registry: what should the catalog hold for this tag?"""
 
@@ -33,6 +33,10 @@ class Want:
     tag: str
     format: DigestFormat
     platform: str | None
+
+    def sort_key(self) -> tuple[ImageName, str, str, str]:
+        """Questions in a stable order; the same tag with and without `platform` compare."""
+        return (self.image, self.tag, self.format.value, self.platform or "")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class TagList:
     tags: tuple[str, ...] = ()
     created: dict[str, datetime] = field(default_factory=dict, compare=False, hash=False)
     error: TagsyncError | None = field(default=None, compare=False, hash=False)
+    # listed strings outside the OCI tag grammar: never ranked, never written
+    dropped: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
 
 async def list_tags(
@@ -66,6 +72,8 @@ async def list_tags(
 ) -> dict[TagQuery, TagList]:
     """List each repository's tags once; a failure is recorded per repository."""
     gate = asyncio.Semaphore(concurrency)
+    for source in sources.values():
+        _bound(source, deadline)
 
     async def one(q: TagQuery) -> TagList:
         async with gate:
@@ -75,9 +83,15 @@ async def list_tags(
                     image=str(q.image)))
             try:
                 source = sources[q.image.registry]
-                tags = tuple(await source.list_tags(q.image))
+                listed = await source.list_tags(q.image)
+                tags = tuple(t for t in listed if is_tag(t))
+                dropped = tuple(t for t in listed if not is_tag(t))
+                if dropped:
+                    log.warning("%s: %d listed tag(s) outside the OCI tag grammar ignored: %s",
+                                q.image, len(dropped),
+                                ", ".join(repr(t)[:40] for t in dropped[:3]))
                 created = await tag_times(source, q.image, tags) if q.times else {}
-                return TagList(q, tags, created)
+                return TagList(q, tags, created, dropped=dropped)
             except TagsyncError as exc:
                 if exc.image is None:
                     exc.image = str(q.image)
@@ -114,7 +128,7 @@ def open_listers(config: Config, hosts: Iterable[str], sources: dict[str, Source
             reg = config.registry_for(host)
             username, secret = registry_credentials(reg, config.base_dir)
             listers[host] = DockerHub(reg.hub_url or HUB_API, username, secret,
-                                      timeout=config.run.timeout)
+                                      timeout=config.run.timeout, max_wait=config.run.max_wait)
         else:
             listers[host] = sources[host]
     return listers
@@ -129,7 +143,12 @@ async def list_repositories(
             return RepoList(q, error=RegistryError("this registry cannot list its repositories",
                                                    image=q.registry))
         try:
-            return RepoList(q, tuple(await lister.list_repositories(q.namespace)))
+            listed = await lister.list_repositories(q.namespace)
+            names = tuple(n for n in listed if is_repository(n))
+            if len(names) < len(listed):
+                log.warning("%s/%s: %d listed repository name(s) outside the OCI grammar ignored",
+                            q.registry, q.namespace, len(listed) - len(names))
+            return RepoList(q, names)
         except TagsyncError as exc:
             log.info("%s", exc)
             return RepoList(q, error=exc)
@@ -138,8 +157,11 @@ async def list_repositories(
     return {r.query: r for r in results}
 
 
-def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
-    """A client per registry host the catalogs name; nothing is contacted yet."""
+def open_sources(config: Config, hosts: Iterable[str],
+                 deadline: float | None = None) -> dict[str, Source]:
+    """A client per registry host the catalogs name; nothing is contacted yet.
+
+    `deadline` (`time.monotonic()`) bounds every request, in flight ones included."""
     sources: dict[str, Source] = {}
     for host in sorted(set(hosts)):
         reg = config.registry_for(host)
@@ -165,8 +187,16 @@ def open_sources(config: Config, hosts: Iterable[str]) -> dict[str, Source]:
                 timeout=config.run.timeout,
                 max_concurrency=reg.max_concurrency,
                 retry=RetryPolicy(attempts=config.run.retries),
+                max_wait=config.run.max_wait,
+                deadline=deadline,
             )
     return sources
+
+
+def _bound(source: Source, deadline: float | None) -> None:
+    """Requests already under way stop at the run's deadline too, not only new questions."""
+    if deadline is not None and isinstance(source, OciRegistry):
+        source.deadline = deadline if source.deadline is None else min(source.deadline, deadline)
 
 
 def stats_of(sources: dict[str, Source]) -> Stats:
@@ -194,7 +224,9 @@ async def observe(
     `deadline` (a `time.monotonic()` value): questions not started by then are not asked; they
     come back as DeadlineError observations, left for the next run (a Lambda's time is up).
     """
-    unique = sorted(set(wants))
+    unique = sorted(set(wants), key=Want.sort_key)
+    for source in sources.values():
+        _bound(source, deadline)
     gate = asyncio.Semaphore(concurrency)
     done = 0
 

@@ -9,12 +9,14 @@ from datetime import datetime
 from typing import Protocol
 
 from tagsync.config import DigestFormat
-from tagsync.errors import RegistryError
+from tagsync.errors import MalformedAnswerError
 from tagsync.reference import ImageName, short, validate_digest
 from tagsync.registry.manifest import (
     INDEX_TYPES,
     Descriptor,
     config_digest,
+    entry_digest,
+    index_entries,
     media_type_of,
     parse_manifest,
     select_platform,
@@ -90,15 +92,15 @@ async def created_at(source: Source, image: ImageName, tag: str) -> datetime | N
     body, media_type = await source.get(image, tag)
     doc = parse_manifest(body, name)
     if media_type_of(doc, media_type) in INDEX_TYPES:
-        manifests = doc.get("manifests") or []
+        manifests = index_entries(doc, name)
         if not manifests:
             return None
-        body, _ = await source.get(image, str(manifests[0]["digest"]))
+        body, _ = await source.get(image, validate_digest(entry_digest(manifests[0], name), name))
         doc = parse_manifest(body, name)
     try:
-        config = json.loads(await source.blob(image, config_digest(doc, name)))
-    except ValueError:
-        raise RegistryError("image config is not JSON", image=name) from None
+        config = json.loads(await source.blob(image, validate_digest(config_digest(doc, name), name)))
+    except (ValueError, RecursionError):
+        raise MalformedAnswerError("image config is not JSON", image=name) from None
     return parse_time(config.get("created")) if isinstance(config, dict) else None
 
 

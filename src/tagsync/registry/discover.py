@@ -5,22 +5,35 @@ Docker Hub has no registry-side listing (`/v2/_catalog` is disabled there); its 
 repositories, Bearer (`POST /v2/auth/token` with a PAT or an organisation token) for private
 ones. Hub answers 429 with `X-Retry-After` (a Unix time) when its API limit is reached. Other
 registries list through `/v2/_catalog` (OCI) or `DescribeRepositories` (ECR).
+
+Its answers are untrusted like a registry's: `next` pages are followed only on the API's own
+origin, at most MAX_PAGES and never twice, bodies are size-capped and must arrive whole within
+the timeout, and anything malformed is a one-line MalformedAnswerError for that namespace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any, Protocol
 
 import httpx
 
-from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError
+from tagsync.errors import (
+    ImageNotFoundError,
+    MalformedAnswerError,
+    RegistryAuthError,
+    RegistryError,
+)
+from tagsync.registry.oci import origin_of, redact_url
 
 log = logging.getLogger(__name__)
 
 HUB_API = "https://hub.docker.com"
+MAX_PAGES = 200
+BODY_LIMIT = 4 << 20
 
 
 class RepositoryLister(Protocol):
@@ -39,9 +52,11 @@ class DockerHub:
                  secret: str | None = None, page_size: int = 100, max_wait: float = 60.0,
                  timeout: float = 20.0) -> None:
         self.api_url = api_url.rstrip("/")
+        self.name = redact_url(self.api_url)  # what errors show
         self.username, self.secret = username, secret
         self.page_size = page_size
         self.max_wait = max_wait
+        self.timeout = timeout
         self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "tagsync"})
         self._token: str | None = None
         self.requests = 0
@@ -50,15 +65,60 @@ class DockerHub:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def _exchange(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request whose whole answer (body included) arrives within the timeout and under
+        BODY_LIMIT; redirects are not followed (the API has none to give)."""
+        got_headers = False
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self._client.stream(method, url, **kwargs) as resp:
+                    got_headers = True
+                    declared = resp.headers.get("Content-Length", "")
+                    if declared.isdigit() and int(declared) > BODY_LIMIT:
+                        raise MalformedAnswerError(
+                            f"Docker Hub's answer is {declared} bytes, over the "
+                            f"{BODY_LIMIT}-byte limit", image=self.name)
+                    body = bytearray()
+                    async for chunk in resp.aiter_bytes():  # decoded: a gzip bomb is capped too
+                        body += chunk
+                        if len(body) > BODY_LIMIT:
+                            raise MalformedAnswerError(
+                                f"Docker Hub's answer is over the {BODY_LIMIT}-byte limit",
+                                image=self.name)
+                    headers = [(k, v) for k, v in resp.headers.multi_items()
+                               if k.lower() not in ("content-encoding", "content-length")]
+                    return httpx.Response(resp.status_code, headers=headers, content=bytes(body),
+                                          request=resp.request)
+        except TimeoutError:
+            if got_headers:
+                raise MalformedAnswerError(f"Docker Hub's answer did not arrive within "
+                                           f"{self.timeout:g}s (body too slow)",
+                                           image=self.name) from None
+            raise httpx.ReadTimeout("no answer") from None
+
+    def _json(self, resp: httpx.Response) -> dict[str, Any]:
+        try:
+            doc = json.loads(resp.content)
+        except (ValueError, RecursionError):
+            raise MalformedAnswerError("Docker Hub's answer is not JSON",
+                                       image=self.name) from None
+        if not isinstance(doc, dict):
+            raise MalformedAnswerError("Docker Hub's answer is not a JSON object",
+                                       image=self.name)
+        return doc
+
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         waited = 0.0
         while True:
             self.requests += 1
             try:
-                resp = await self._client.request(method, url, **kwargs)
+                resp = await self._exchange(method, url, **kwargs)
             except httpx.TransportError as exc:
                 raise RegistryError(f"cannot reach Docker Hub's API: {type(exc).__name__}",
-                                    image=self.api_url) from None
+                                    image=self.name) from None
+            except httpx.HTTPError as exc:
+                raise MalformedAnswerError(f"unreadable answer from Docker Hub's API: "
+                                           f"{type(exc).__name__}", image=self.name) from None
             self.ratelimit_remaining = resp.headers.get("X-RateLimit-Remaining",
                                                         self.ratelimit_remaining)
             if resp.status_code != 429:
@@ -69,7 +129,7 @@ class DockerHub:
             wait = max(0.0, wait)
             if waited + wait > self.max_wait:
                 raise RegistryError(f"Docker Hub's API limit is reached for {wait:.0f}s more; "
-                                    "try the next run", image=self.api_url)
+                                    "try the next run", image=self.name)
             log.info("Docker Hub API limit reached; waiting %.1fs", wait)
             waited += wait
             await asyncio.sleep(wait)
@@ -82,18 +142,29 @@ class DockerHub:
                                     json={"identifier": self.username, "secret": self.secret or ""})
             if resp.status_code in (401, 403):
                 raise RegistryAuthError("Docker Hub refused the credentials (use a personal or "
-                                        "organisation access token)", image=self.api_url)
+                                        "organisation access token)", image=self.name)
             if resp.status_code >= 400:
                 raise RegistryError(f"Docker Hub token request failed: HTTP {resp.status_code}",
-                                    image=self.api_url)
-            self._token = str(resp.json()["access_token"])
+                                    image=self.name)
+            token = self._json(resp).get("access_token")
+            if not isinstance(token, str) or not token or not token.isprintable():
+                raise RegistryAuthError("Docker Hub returned no usable token", image=self.name)
+            self._token = token
         return {"Authorization": f"Bearer {self._token}"}
 
     async def list_repositories(self, namespace: str) -> list[str]:
         names: list[str] = []
         url: str | None = f"{self.api_url}/v2/namespaces/{namespace}/repositories"
         params: dict[str, Any] | None = {"page_size": self.page_size, "ordering": "name"}
+        seen: set[str] = set()
         while url:
+            if url in seen:
+                raise MalformedAnswerError(f"Docker Hub's pages loop back to {redact_url(url)}",
+                                           image=f"docker.io/{namespace}")
+            if len(seen) >= MAX_PAGES:
+                raise MalformedAnswerError(f"more than {MAX_PAGES} pages of repositories",
+                                           image=f"docker.io/{namespace}")
+            seen.add(url)
             resp = await self._send("GET", url, params=params, headers=await self._auth())
             if resp.status_code == 404:
                 raise ImageNotFoundError(f"Docker Hub has no namespace {namespace!r}",
@@ -104,9 +175,20 @@ class DockerHub:
             if resp.status_code >= 400:
                 raise RegistryError(f"listing {namespace!r} failed: HTTP {resp.status_code}",
                                     image=f"docker.io/{namespace}")
-            body = resp.json()
-            for repo in body.get("results") or []:
-                if repo.get("repository_type") in (None, "image"):
-                    names.append(f"{repo.get('namespace') or namespace}/{repo['name']}")
-            url, params = body.get("next"), None  # `next` carries the query
+            body = self._json(resp)
+            results = body.get("results") or []
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise MalformedAnswerError("Docker Hub's `results` is not a list of objects",
+                                           image=f"docker.io/{namespace}")
+            for repo in results:
+                owner, name = repo.get("namespace") or namespace, repo.get("name")
+                if (repo.get("repository_type") in (None, "image") and isinstance(owner, str)
+                        and isinstance(name, str)):
+                    names.append(f"{owner}/{name}")  # the grammar is checked by the caller
+            nxt = body.get("next")
+            if nxt is not None and (not isinstance(nxt, str)
+                                    or origin_of(nxt) != origin_of(self.api_url)):
+                raise MalformedAnswerError("a Docker Hub page links to another origin; "
+                                           "not followed", image=f"docker.io/{namespace}")
+            url, params = nxt, None  # `next` carries the query
         return sorted(set(names))

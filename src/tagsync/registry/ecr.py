@@ -10,12 +10,18 @@ paginated call, so a repository with many followed tags costs one request, not o
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError
+from tagsync.errors import (
+    ImageNotFoundError,
+    MalformedAnswerError,
+    RegistryAuthError,
+    RegistryError,
+)
 from tagsync.reference import ImageName, parse_ecr_host, validate_tag
 from tagsync.registry.manifest import ACCEPT, Descriptor, media_type_of, parse_manifest
 
@@ -69,6 +75,7 @@ class EcrSource:
             if repo not in self._tags:
                 tags: dict[str, dict[str, Any]] = {}
                 token: str | None = None
+                tokens: set[str] = set()
                 while True:
                     kwargs: dict[str, Any] = {"registryId": self.registry_id,
                                               "repositoryName": repo, "maxResults": 1000,
@@ -78,8 +85,9 @@ class EcrSource:
                     page = await self._call(image, "describe_images", **kwargs)
                     for detail in page.get("imageDetails", []):
                         for tag in detail.get("imageTags") or []:
-                            tags[tag] = detail
-                    token = page.get("nextToken")
+                            if isinstance(tag, str):  # the grammar is checked by the caller
+                                tags[tag] = detail
+                    token = _next_token(page, tokens, image)
                     if not token:
                         break
                 self._tags[repo] = tags
@@ -93,7 +101,10 @@ class EcrSource:
         detail = (await self._repository(image)).get(reference)
         if detail is None:
             raise ImageNotFoundError(f"tag or digest {reference!r} not found", image=str(image))
-        return Descriptor(detail["imageDigest"], detail.get("imageManifestMediaType", ""),
+        digest = detail.get("imageDigest")
+        if not isinstance(digest, str):
+            raise MalformedAnswerError("DescribeImages gave no digest", image=str(image))
+        return Descriptor(digest, str(detail.get("imageManifestMediaType") or ""),
                           detail.get("imageSizeInBytes"))
 
     async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
@@ -107,17 +118,34 @@ class EcrSource:
             raise ImageNotFoundError(
                 f"tag or digest {reference!r} not found ({failure.get('failureCode', 'no image')})",
                 image=str(image))
-        body = images[0]["imageManifest"].encode()
+        manifest = images[0].get("imageManifest")
+        if not isinstance(manifest, str):
+            raise MalformedAnswerError("BatchGetImage gave no manifest", image=str(image))
+        # Not re-hashed: ECR's signed API answers for itself here (and moto's digests are not
+        # real manifest digests); blobs from download URLs are checked below.
+        body = manifest.encode()
         declared = images[0].get("imageManifestMediaType")
         return body, media_type_of(parse_manifest(body, str(image)), declared)
 
     async def blob(self, image: ImageName, digest: str) -> bytes:
         answer = await self._call(image, "get_download_url_for_layer", registryId=self.registry_id,
                                   repositoryName=image.repository, layerDigest=digest)
-        async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
-            resp = await client.get(answer["downloadUrl"])
+        url = answer.get("downloadUrl")
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise MalformedAnswerError("ECR gave no HTTPS download URL", image=str(image))
+        try:
+            async with httpx.AsyncClient(timeout=30, follow_redirects=True,
+                                         max_redirects=5) as client, asyncio.timeout(60):
+                resp = await client.get(url)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise RegistryError(f"blob download failed: {type(exc).__name__}",
+                                image=str(image)) from None
         if resp.status_code >= 400:
             raise RegistryError(f"blob download failed: HTTP {resp.status_code}", image=str(image))
+        algorithm, _, expected = digest.partition(":")
+        if algorithm != "sha256" or hashlib.sha256(resp.content).hexdigest() != expected:
+            raise MalformedAnswerError(f"the blob fetched by digest {digest[:19]}… has another "
+                                       "digest", image=str(image))
         return resp.content
 
     async def list_tags(self, image: ImageName) -> list[str]:
@@ -132,13 +160,15 @@ class EcrSource:
         """Repository names under `namespace/` (all when empty)."""
         names: list[str] = []
         token: str | None = None
+        seen: set[str] = set()
         while True:
             kwargs: dict[str, Any] = {"registryId": self.registry_id, "maxResults": 1000}
             if token:
                 kwargs["nextToken"] = token
             page = await self._call(None, "describe_repositories", **kwargs)
-            names += [r["repositoryName"] for r in page.get("repositories", [])]
-            token = page.get("nextToken")
+            names += [r.get("repositoryName") for r in page.get("repositories", [])
+                      if isinstance(r.get("repositoryName"), str)]
+            token = _next_token(page, seen, None)
             if not token:
                 break
         prefix = f"{namespace}/" if namespace else ""
@@ -146,3 +176,18 @@ class EcrSource:
 
     async def aclose(self) -> None:
         return None
+
+
+MAX_PAGES = 1000
+
+
+def _next_token(page: dict[str, Any], seen: set[str], image: ImageName | None) -> str | None:
+    """The next page's token; a token seen before or too many pages is a malformed answer."""
+    token = page.get("nextToken")
+    if not token:
+        return None
+    if not isinstance(token, str) or token in seen or len(seen) >= MAX_PAGES:
+        raise MalformedAnswerError("ECR's pages do not end (a repeated nextToken or over "
+                                   f"{MAX_PAGES} pages)", image=str(image) if image else None)
+    seen.add(token)
+    return token

@@ -33,9 +33,14 @@ class LayoutSource:
         path = self._dir(image) / "index.json"
         try:
             doc = json.loads(path.read_bytes())
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise RegistryError(f"{path} is not JSON", image=str(image)) from exc
-        return list(doc.get("manifests", []))
+        except OSError as exc:
+            raise RegistryError(f"cannot read {path}: {exc.strerror}", image=str(image)) from exc
+        entries = doc.get("manifests") if isinstance(doc, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise RegistryError(f"{path} has no list of manifests", image=str(image))
+        return entries
 
     async def head(self, image: ImageName, reference: str) -> Descriptor:
         if reference.startswith("sha"):
@@ -72,7 +77,7 @@ class LayoutSource:
 
     async def list_tags(self, image: ImageName) -> list[str]:
         return [t for e in self._index(image)
-                if (t := (e.get("annotations") or {}).get(REF_NAME))]
+                if isinstance(t := (e.get("annotations") or {}).get(REF_NAME), str) and t]
 
     async def aclose(self) -> None:
         return None

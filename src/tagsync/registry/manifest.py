@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tagsync.errors import RegistryError
+from tagsync.errors import MalformedAnswerError, RegistryError
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -33,10 +33,10 @@ class Descriptor:
 def parse_manifest(body: bytes, image: str) -> dict[str, Any]:
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RegistryError("manifest is not JSON", image=image) from exc
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise MalformedAnswerError("manifest is not JSON", image=image) from None
     if not isinstance(doc, dict):
-        raise RegistryError("manifest is not a JSON object", image=image)
+        raise MalformedAnswerError("manifest is not a JSON object", image=image)
     return doc
 
 
@@ -53,14 +53,15 @@ def select_platform(index: dict[str, Any], platform: str | None, image: str) -> 
     """The digest of the manifest for `os/arch[/variant]` inside an index."""
     want = (platform or DEFAULT_PLATFORM).split("/")
     available = []
-    for entry in index.get("manifests", []):
-        p = entry.get("platform") or {}
-        have = [p.get("os", ""), p.get("architecture", "")]
+    for entry in index_entries(index, image):
+        p = entry.get("platform")
+        p = p if isinstance(p, dict) else {}
+        have = [str(p.get("os", "")), str(p.get("architecture", ""))]
         if len(want) == 3:
-            have.append(p.get("variant", ""))
+            have.append(str(p.get("variant", "")))
         available.append("/".join(x for x in have if x))
         if have == want:
-            return str(entry["digest"])
+            return entry_digest(entry, image)
     raise RegistryError(
         f"no manifest for platform {'/'.join(want)} in the index "
         f"(has: {', '.join(available) or 'none'})",
@@ -68,8 +69,23 @@ def select_platform(index: dict[str, Any], platform: str | None, image: str) -> 
     )
 
 
+def index_entries(index: dict[str, Any], image: str) -> list[dict[str, Any]]:
+    """An index's `manifests`, each an object, or a one-line reason why not."""
+    entries = index.get("manifests") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise MalformedAnswerError("the index's `manifests` is not a list of objects", image=image)
+    return entries
+
+
+def entry_digest(entry: dict[str, Any], image: str) -> str:
+    digest = entry.get("digest")
+    if not isinstance(digest, str):
+        raise MalformedAnswerError("an index entry has no digest", image=image)
+    return digest
+
+
 def config_digest(manifest: dict[str, Any], image: str) -> str:
     config = manifest.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
-        raise RegistryError("manifest has no config descriptor", image=image)
+        raise MalformedAnswerError("manifest has no config descriptor", image=image)
     return str(config["digest"])

@@ -7,6 +7,13 @@ back off exponentially, honouring `Retry-After`, a bounded number of times. (aio
 resends an idempotent request once when a kept-alive connection turns out closed, RFC 9112 9.3.1;
 `Stats.retries` counts only ours.)
 
+Every answer is untrusted input: pages are followed only within the registry's origin (with a
+page cap and loop detection), credentials go only to that origin and to the token realm its
+challenge names, redirects are followed by hand (credentials dropped across origins, a hop
+limit), bodies are size-capped by kind, and `timeout` covers the whole exchange, body included,
+so a trickling answer cannot hold a run. A `Retry-After` is one wait shared by every request to
+the registry, capped by `max_wait`; beyond it the registry's remaining work is deferred.
+
 The HTTP client is aiohttp: a scan sends thousands of small requests, and aiohttp's C parser and
 plain connection pool cost far less CPU per request than httpx (`make bench`, registry scan at
 scale). On a small Lambda that CPU is the scan's speed.
@@ -26,23 +33,33 @@ import re
 import ssl
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 import certifi
 from yarl import URL
 
 from tagsync.errors import (
+    DeadlineError,
     ImageNotFoundError,
+    MalformedAnswerError,
     RateLimitReserveError,
     RegistryAuthError,
+    RegistryDeferredError,
     RegistryError,
 )
-from tagsync.reference import DOCKER_HUB, DOCKER_HUB_API, ImageName, validate_digest, validate_tag
+from tagsync.reference import (
+    DOCKER_HUB,
+    DOCKER_HUB_API,
+    ImageName,
+    is_repository,
+    validate_digest,
+    validate_tag,
+)
 from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor
 
 log = logging.getLogger(__name__)
@@ -50,6 +67,46 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+MAX_PAGES = 200
+# The most a registry may send us per kind of answer: distribution itself refuses manifests
+# over 4 MiB; tag and catalog pages of 1000 names are far below it.
+BODY_LIMITS = {"manifest": 4 << 20, "tags": 4 << 20, "catalog": 4 << 20, "blob": 16 << 20,
+               "token": 1 << 20}
+DEFAULT_BODY_LIMIT = 1 << 20
+_URL_USERINFO = re.compile(r"(?i)\b(https?://)[^/@\s]*@")
+_URL_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:[a-z0-9_-]*token|password|passwd|secret|sig|signature|x-amz-[a-z-]+)=)[^&#\s]*")
+
+
+def redact_url(text: str) -> str:
+    """`https://user:pass@host/x?token=t` → `https://***@host/x?token=***`, anywhere in `text`."""
+    return _URL_SECRET_PARAM.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what "same origin" compares."""
+    u = URL(url)
+    return (u.scheme.lower(), (u.host or "").lower(), u.port)
+
+
+def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """A `url:` may carry `user:password@`: the credentials are taken out of the URL, so the
+    URL can be logged and shown, and they are sent only as the registry's auth asks."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return (urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
+            parts.username, parts.password)
+
+
+class _BodyStalled(Exception):
+    """Headers arrived, the body did not within the request's time: not worth a retry."""
 
 
 @dataclass
@@ -70,9 +127,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_delay)
+    def delay(self, attempt: int) -> float:
         backoff = self.base_delay * (2**attempt)
         return float(min(backoff * (0.5 + random.random() / 2), self.max_delay))
 
@@ -156,6 +211,17 @@ class Answer:
     def json(self) -> Any:
         return json.loads(self.content)
 
+    def json_object(self, what: str, name: str) -> dict[str, Any]:
+        """The body as a JSON object, or a one-line reason why the answer is unusable."""
+        try:
+            doc = json.loads(self.content)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise MalformedAnswerError(f"the {what} answer is not JSON", image=name) from None
+        if not isinstance(doc, dict):
+            raise MalformedAnswerError(f"the {what} answer is not a JSON object",
+                                       image=name) from None
+        return doc
+
 
 # what a retry may fix: the connection failed or stalled, not what the registry answered
 _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
@@ -190,10 +256,21 @@ class OciRegistry:
     stats: Stats = field(default_factory=Stats)
     requests_per_second: float | None = None
     ratelimit_reserve: int = 10  # no pulls (GETs) once `ratelimit-remaining` is this low
+    max_wait: float = 60.0  # longest `Retry-After` (in total) sat out before deferring the rest
+    deadline: float | None = None  # `time.monotonic()` when the run's time is up
+    max_pages: int = MAX_PAGES
 
     def __post_init__(self) -> None:
         self._limiter = RateLimiter(self.requests_per_second) if self.requests_per_second else None
-        self.base_url = self.base_url.rstrip("/")
+        base, user, password = _split_credentials(self.base_url.rstrip("/"))
+        self.base_url = base
+        if self.username is None and user is not None:
+            self.username, self.password = user, password
+        self.name = redact_url(self.base_url)
+        self._origin = origin_of(self.base_url)
+        self._pause_until = 0.0  # a Retry-After holds every request to this registry until then
+        self._waited = 0.0
+        self._deferred: str | None = None
         self._http: aiohttp.ClientSession | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._proxies: dict[tuple[str, str], str | None] = {}
@@ -271,23 +348,36 @@ class OciRegistry:
             headers={"Accept": ACCEPT},
         )
         self.stats.manifest_gets += 1
+        if ":" in reference:
+            _verify(resp.content, reference, "manifest", str(image))
         return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
 
     async def list_repositories(self, namespace: str, page_size: int = 1000) -> list[str]:
         """Repositories under `namespace/` from `/v2/_catalog` (registries may disable it)."""
         names: list[str] = []
-        url: str | None = f"/v2/_catalog?n={page_size}"
-        while url:
-            resp = await self._request("GET", url, None, "catalog", scope="registry:catalog:*")
-            names.extend(resp.json().get("repositories") or [])
-            link = _LINK_NEXT.search(resp.headers.get("Link", ""))
-            url = link.group(1) if link else None
+        dropped = 0
+        async for resp in self._pages(f"/v2/_catalog?n={page_size}", None, "catalog",
+                                      scope="registry:catalog:*"):
+            listed = resp.json_object("catalog", self.name).get("repositories") or []
+            if not isinstance(listed, list):
+                raise MalformedAnswerError("the catalog's `repositories` is not a list",
+                                           image=self.name)
+            for name in listed:
+                if is_repository(name):
+                    names.append(name)
+                else:  # never a new catalog entry: it could be anything
+                    dropped += 1
+        if dropped:
+            log.warning("%s: %d repository name(s) outside the OCI grammar ignored",
+                        self.name, dropped)
         prefix = f"{namespace}/" if namespace else ""
-        return sorted(n for n in names if n.startswith(prefix))
+        return sorted({n for n in names if n.startswith(prefix)})
 
     async def blob(self, image: ImageName, digest: str) -> bytes:
         self._check_allowance(image)
+        validate_digest(digest, str(image))
         resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image, "blob")
+        _verify(resp.content, digest, "blob", str(image))
         return resp.content
 
     async def referrers(self, image: ImageName, digest: str,
@@ -311,16 +401,48 @@ class OciRegistry:
         return body
 
     async def list_tags(self, image: ImageName, page_size: int = 1000) -> list[str]:
-        """Every tag, following `Link: <…>; rel="next"` pages; order as the registry gives it."""
+        """Every tag, following `Link: <…>; rel="next"` pages; order as the registry gives it.
+
+        Strings outside the tag grammar are returned too: the caller drops them with a note."""
         tags: list[str] = []
-        url: str | None = f"/v2/{image.repository}/tags/list?n={page_size}"
-        while url:
-            resp = await self._request("GET", url, image, "tags")
-            body: dict[str, Any] = resp.json()
-            tags.extend(body.get("tags") or [])
-            link = _LINK_NEXT.search(resp.headers.get("Link", ""))
-            url = link.group(1) if link else None
+        async for resp in self._pages(f"/v2/{image.repository}/tags/list?n={page_size}",
+                                      image, "tags"):
+            listed = resp.json_object("tag list", str(image)).get("tags") or []
+            if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
+                raise MalformedAnswerError("the tag list's `tags` is not a list of strings",
+                                           image=str(image))
+            tags.extend(listed)
         return tags
+
+    async def _pages(self, first: str, image: ImageName | None, what: str,
+                     scope: str | None = None) -> AsyncIterator[Answer]:
+        """Each page of a `Link: <…>; rel="next"` listing, within this registry's origin only,
+        at most `max_pages`, never the same page twice."""
+        name = str(image) if image else self.name
+        url = self._absolute(first)
+        seen: set[str] = set()
+        while True:
+            if url in seen:
+                raise MalformedAnswerError(f"the {what} pages loop back to {redact_url(url)}",
+                                           image=name)
+            if len(seen) >= self.max_pages:
+                raise MalformedAnswerError(f"more than {self.max_pages} pages of {what}",
+                                           image=name)
+            seen.add(url)
+            resp = await self._request("GET", url, image, what, scope=scope)
+            yield resp
+            link = _LINK_NEXT.search(resp.headers.get("Link", ""))
+            if not link:
+                return
+            url = urljoin(url, link.group(1))
+            if origin_of(url) != self._origin:
+                raise MalformedAnswerError(
+                    f"a {what} page links to another origin ({redact_url(url)}); not followed",
+                    image=name)
+
+    def _absolute(self, url: str) -> str:
+        return url if url.startswith(("http://", "https://")) else \
+            f"{self.base_url}/{url.lstrip('/')}"
 
     # --- pushing (the image builder) ---------------------------------------------------------
 
@@ -397,7 +519,7 @@ class OciRegistry:
             self.stats.requests += 1
             try:
                 target = URL(url, encoded=True)
-                async with self._session().get(target, headers=headers,
+                async with self._session().get(target, headers=headers, max_redirects=MAX_REDIRECTS,
                                                proxy=self._proxy(target)) as resp:
                     if resp.status >= 400:
                         raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
@@ -422,18 +544,19 @@ class OciRegistry:
         headers: dict[str, str] | None = None, scope: str | None = None,
         content: bytes | None = None, retry: bool = True,
     ) -> Answer:
-        name = str(image) if image else self.base_url
+        name = str(image) if image else self.name
         if scope is None:
             scope = f"repository:{image.repository}:pull" if image else ""
-        full = url if url.startswith("http") else f"{self.base_url}/{url.lstrip('/')}"
+        full = self._absolute(url)
+        ours = origin_of(full) == self._origin  # credentials never leave the registry's origin
         authed_once = False
         while True:
             hdrs = dict(headers or {})
-            auth = await self._auth_header(scope)
+            auth = await self._auth_header(scope) if ours else None
             if auth:
                 hdrs["Authorization"] = auth
-            resp = await self._send(method, full, hdrs, name, content, retry)
-            if resp.status == 401 and not authed_once:
+            resp = await self._send(method, full, hdrs, name, content, retry, what)
+            if resp.status == 401 and not authed_once and ours:
                 authed_once = True
                 await self._learn_challenge(resp, scope, name)
                 continue
@@ -452,38 +575,131 @@ class OciRegistry:
         if resp.status >= 400:
             raise RegistryError(f"{method} {what} failed: HTTP {resp.status}"
                                 f"{_error_detail(resp)}", image=name)
+        if resp.status in REDIRECT_STATUSES:
+            raise MalformedAnswerError(f"{method} {what}: HTTP {resp.status} without a Location",
+                                       image=name)
         return resp
 
+    def _check_open(self, name: str) -> None:
+        """Refuse new requests once this registry is deferred or the run's time is up."""
+        if self._deferred is not None:
+            raise RegistryDeferredError(self._deferred, image=name)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise DeadlineError("not asked: the run's time was up (run.max_duration); "
+                                "left for the next run", image=name)
+
+    def _hold(self, retry_after: float, name: str) -> None:
+        """A `Retry-After` pauses the whole registry once (not each image); a pause beyond
+        `max_wait` in total, or past the run's deadline, defers the rest of its work."""
+        now = time.monotonic()
+        until = now + retry_after
+        added = max(0.0, until - max(self._pause_until, now))
+        past_deadline = self.deadline is not None and until >= self.deadline
+        if self._waited + added > self.max_wait or past_deadline:
+            self._deferred = (f"the registry asked to wait {retry_after:.0f}s (Retry-After), more "
+                              f"than run.max_wait ({self.max_wait:.0f}s) or the run's time allows; "
+                              "left for the next run")
+            log.warning("%s: %s", self.name, self._deferred)
+            raise RegistryDeferredError(self._deferred, image=name)
+        self._waited += added
+        self._pause_until = max(self._pause_until, until)
+
     async def _send(self, method: str, url: str, headers: dict[str, str], name: str,
-                    content: bytes | None = None, retry: bool = True) -> Answer:
+                    content: bytes | None = None, retry: bool = True, what: str = "") -> Answer:
         """One request, retried politely; `retry=False` for bodies a retry could apply twice."""
         attempt = 0
         while True:
+            self._check_open(name)
+            pause = self._pause_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                self._check_open(name)
             try:
                 if self._limiter is not None:
                     await self._limiter.acquire()
-                async with self._gate:
-                    self.stats.requests += 1
-                    # the URL is ours or the registry's Location, already encoded: sent as is
-                    target = URL(url, encoded=True)
-                    async with self._session().request(method, target, headers=headers,
-                                                       data=content, proxy=self._proxy(target)) as r:
-                        resp = Answer(r.status, r.headers, await r.read())
+                resp = await self._exchange(method, url, headers, name, content, what)
+            except _BodyStalled:
+                self._check_open(name)
+                raise MalformedAnswerError(
+                    f"the {what or 'registry'} answer did not arrive within {self.timeout:g}s "
+                    "(body too slow)", image=name) from None
             except _TRANSPORT_ERRORS as exc:
+                self._check_open(name)
                 if attempt >= self.retry.attempts or not retry:
                     raise RegistryError(
-                        f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}", image=name
-                    ) from None
-                retry_after = None
+                        f"cannot reach {self.name}: {type(exc).__name__}: "
+                        f"{redact_url(str(exc))}".rstrip(": "), image=name) from None
+            except aiohttp.ClientError as exc:  # an answer HTTP itself forbids
+                raise MalformedAnswerError(f"unreadable answer to {method} {what}: "
+                                           f"{_one_line(exc)}", image=name) from None
             else:
                 if resp.status not in RETRY_STATUSES or attempt >= self.retry.attempts:
                     return resp
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            delay = self.retry.delay(attempt, retry_after)
+                if retry_after is not None:
+                    self._hold(retry_after, name)
+                    attempt += 1
+                    self.stats.retries += 1
+                    log.info("%s: retrying %s %s after Retry-After %.2fs (attempt %d)",
+                             self.name, method, redact_url(url), retry_after, attempt)
+                    continue
+            delay = self.retry.delay(attempt)
             attempt += 1
             self.stats.retries += 1
-            log.info("retrying %s %s in %.2fs (attempt %d)", method, url, delay, attempt)
+            log.info("retrying %s %s in %.2fs (attempt %d)", method, redact_url(url), delay, attempt)
             await asyncio.sleep(delay)
+
+    def _time_left(self) -> float:
+        """The request's time: `timeout`, or less when the run's deadline is nearer."""
+        if self.deadline is None:
+            return self.timeout
+        return max(0.001, min(self.timeout, self.deadline - time.monotonic()))
+
+    async def _exchange(self, method: str, url: str, headers: dict[str, str], name: str,
+                        content: bytes | None, what: str) -> Answer:
+        """Send, follow redirects by hand (credentials dropped across origins, at most
+        MAX_REDIRECTS hops) and read a size-capped body, all within the request's time."""
+        limit = BODY_LIMITS.get(what, DEFAULT_BODY_LIMIT)
+        for _ in range(MAX_REDIRECTS + 1):
+            target = URL(url, encoded=True)  # ours or the registry's Location, already encoded
+            got_headers = False
+            async with self._gate:
+                # a Retry-After that arrived while this request queued holds it too (one wait
+                # for the registry, not a 429 per queued request); all of it waits anyway
+                pause = self._pause_until - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self._check_open(name)
+                self.stats.requests += 1
+                try:
+                    async with asyncio.timeout(self._time_left()):
+                        async with self._session().request(
+                                method, target, headers=headers, data=content,
+                                proxy=self._proxy(target), allow_redirects=False) as r:
+                            got_headers = True
+                            location = r.headers.get("Location")
+                            if r.status in REDIRECT_STATUSES and location:
+                                answer = Answer(r.status, r.headers, b"")
+                            elif method == "HEAD":  # Content-Length is the object's, not sent
+                                return Answer(r.status, r.headers, b"")
+                            else:
+                                body = await _read_capped(r, limit, what, name)
+                                return Answer(r.status, r.headers, body)
+                except TimeoutError:
+                    if got_headers:
+                        raise _BodyStalled from None
+                    raise
+            nxt = urljoin(url, location)
+            if urlsplit(nxt).scheme not in ("http", "https"):
+                raise MalformedAnswerError(f"{method} {what} redirected to a non-HTTP URL",
+                                           image=name)
+            if origin_of(nxt) != origin_of(url):
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if answer.status == 303 and method != "HEAD":
+                method, content = "GET", None
+            url = nxt
+        raise MalformedAnswerError(f"{method} {what}: more than {MAX_REDIRECTS} redirects",
+                                   image=name)
 
     async def _auth_header(self, scope: str) -> str | None:
         if self._scheme == "basic" and self.username is not None:
@@ -519,35 +735,50 @@ class OciRegistry:
                 return f"Bearer {cached.value}"
             realm = self._challenge.get("realm")
             if not realm:
-                raise RegistryAuthError("Bearer challenge without a realm", image=self.base_url)
+                raise RegistryAuthError("Bearer challenge without a realm", image=self.name)
             params: list[tuple[str, str]] = [
                 ("service", self._challenge.get("service", ""))]
             wanted = scope or challenged_scope
             # several scopes (push here, pull from a mount's source) go as repeated parameters
             params.extend(("scope", one) for one in (wanted or "").split())
             headers = {"Authorization": self._basic()} if self.username else {}
+            if urlsplit(realm).scheme not in ("http", "https"):
+                raise RegistryAuthError("the Bearer challenge names a realm that is not an "
+                                        "HTTP URL", image=self.name)
             self.stats.token_requests += 1
+            got_headers = False
             try:
-                async with self._session().get(realm, params=params, headers=headers,
-                                               proxy=self._proxy(URL(realm))) as r:
-                    status, raw = r.status, await r.read()
+                async with asyncio.timeout(self._time_left()):
+                    async with self._session().get(realm, params=params, headers=headers,
+                                                   proxy=self._proxy(URL(realm)),
+                                                   allow_redirects=False) as r:
+                        got_headers = True
+                        status = r.status
+                        raw = await _read_capped(r, BODY_LIMITS["token"], "token", self.name)
+            except TimeoutError:
+                raise (MalformedAnswerError("the token service's answer did not arrive within "
+                                            f"{self.timeout:g}s", image=self.name)
+                       if got_headers else RegistryError("the token service did not answer within "
+                                                         f"{self.timeout:g}s", image=self.name)
+                       ) from None
             except _TRANSPORT_ERRORS as exc:
                 raise RegistryError(f"cannot reach the token service: {type(exc).__name__}",
-                                    image=self.base_url) from None
+                                    image=self.name) from None
+            except aiohttp.ClientError as exc:
+                raise MalformedAnswerError(f"unreadable answer from the token service: "
+                                           f"{type(exc).__name__}", image=self.name) from None
             if status in (401, 403):
                 raise RegistryAuthError("the token service refused our credentials",
-                                        image=self.base_url)
-            if status >= 400:
-                raise RegistryError(f"token service answered HTTP {status}", image=self.base_url)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise RegistryAuthError("the token service answered something other than JSON",
-                                        image=self.base_url) from None
+                                        image=self.name)
+            if status >= 300:
+                raise RegistryError(f"token service answered HTTP {status}", image=self.name)
+            body = Answer(status, {}, raw).json_object("token service", self.name)
             value = body.get("token") or body.get("access_token")
-            if not value:
-                raise RegistryAuthError("token service returned no token", image=self.base_url)
-            ttl = float(body.get("expires_in") or 60)
+            if not isinstance(value, str) or not value or not value.isprintable():
+                raise RegistryAuthError("token service returned no usable token",
+                                        image=self.name)
+            expires = body.get("expires_in")
+            ttl = float(expires) if isinstance(expires, (int, float)) and expires > 0 else 60.0
             self._tokens[scope] = _Token(value, time.monotonic() + max(ttl - 10, ttl / 2))
             return f"Bearer {value}"
 
@@ -557,13 +788,47 @@ class OciRegistry:
             self.stats.ratelimit_remaining = remaining
 
 
+async def _read_capped(r: aiohttp.ClientResponse, limit: int, what: str, name: str) -> bytes:
+    """The body, refused as soon as it is over `limit` bytes (declared or actually sent)."""
+    declared = r.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise MalformedAnswerError(f"the {what} answer is {int(declared)} bytes, over the "
+                                   f"{limit}-byte limit", image=name)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in r.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise MalformedAnswerError(f"the {what} answer is over the {limit}-byte limit",
+                                       image=name)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _one_line(exc: aiohttp.ClientError) -> str:
+    """What the HTTP parser objected to, in a few words (its message quotes the raw bytes)."""
+    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+    first = redact_url(text).splitlines()[0].rstrip(": ") if text.strip() else ""
+    return first[:120] or type(exc).__name__
+
+
+def _verify(content: bytes, digest: str, what: str, name: str) -> None:
+    """Content fetched by digest must be that digest: anything else is not what we asked for."""
+    algorithm, _, expected = validate_digest(digest, name).partition(":")
+    actual = hashlib.new(algorithm, content).hexdigest()
+    if actual != expected:
+        raise MalformedAnswerError(f"the {what} fetched by digest {digest[:19]}… has another "
+                                   f"digest ({algorithm}:{actual[:12]}…)", image=name)
+
+
 def _error_detail(resp: Answer) -> str:
     """The distribution spec's `{"errors": [{"code", "message"}]}`, when the body has it."""
     try:
         errors = resp.json().get("errors") or []
         first = errors[0]
-        return f" ({first.get('code')}: {first.get('message')})"
-    except (ValueError, AttributeError, IndexError, TypeError):
+        detail = f" ({first.get('code')}: {first.get('message')})"
+        return detail if len(detail) < 200 and detail.isprintable() else ""
+    except (ValueError, AttributeError, IndexError, TypeError, KeyError, RecursionError):
         return ""
 
 
