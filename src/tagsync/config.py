@@ -204,7 +204,7 @@ class CatalogConfig(_Model):
             raise ValueError("set `file` (one path) or `files` (globs such as deploy/**/*.yaml)")
         if any(not p.lstrip("!") or p.lstrip("!").startswith("/") or ".." in p.split("/")
                for p in self.patterns):
-            raise ValueError("file patterns are relative to the repository root, without `..`")
+            raise ValueError("file patterns must be relative to the repository root, without `..`")
         if self.file is None and all(p.startswith("!") for p in self.files or []):
             raise ValueError("`files` needs at least one pattern that is not an exclusion (`!…`)")
         if (self.verify or self.verify_images) and self.digest_format is not DigestFormat.full:
