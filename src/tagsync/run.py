@@ -79,7 +79,8 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["status"] = "partial" if self.partial else ("changed" if self.changes else "unchanged")
+        written = self.changes and (self.pushed or self.dry_run)  # a current PR writes nothing
+        out["status"] = "partial" if self.partial else ("changed" if written else "unchanged")
         out.pop("diff")
         return out
 
