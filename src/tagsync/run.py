@@ -210,6 +210,8 @@ def run(
         summary.diff = unified_diff(catalogs, files)
         if dry_run or not files:
             summary.commit = snap.revision
+            if not dry_run:  # nothing to write; PR mode may close a PR the base caught up with
+                publisher.publish(snap, {}, "", [])
             return summary
         message = commit_message(config, plan)
         try:

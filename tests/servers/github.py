@@ -268,6 +268,7 @@ class PullRequest:
     opened_by: str = "tagsync-bot"
     closed_because: str | None = None  # set when GitHub itself closed it (see _set_ref)
     comments: list[str] = field(default_factory=list)
+    reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, state) submitted
 
 
 @dataclass
@@ -617,6 +618,17 @@ class GitHubServer:
             if body.get("state"):
                 pr.state = body["state"]
             return 200, self._pr_json(repo, pr, self.contract.response_schema(op, 200) or {})
+        if t == "/repos/{owner}/{repo}/pulls/{pull_number}/reviews" and method == "GET":
+            pr = self._pull(repo, params["pull_number"])
+            schema = self.contract.response_schema(op, 200) or {}
+            item = schema.get("items", schema)
+            out = []
+            for n, (login, state) in enumerate(pr.reviews, 1):
+                review = self.contract.instance(item)
+                review.update(id=n, state=state, user={
+                    **self.contract.instance({"$ref": "#/components/schemas/simple-user"}), "login": login})
+                out.append(review)
+            return 200, out
         if t == "/repos/{owner}/{repo}/issues/{issue_number}/labels" and method == "POST":
             pr = self._pull(repo, params["issue_number"])
             pr.labels += [x for x in body["labels"] if x not in pr.labels]
