@@ -172,7 +172,7 @@ class RestContract:
 
     def check_response(self, op: Operation, status: int, body: Any) -> list[str]:
         responses = op.spec["responses"]
-        if str(status) not in responses and status not in (401, 403, 404, 429, 500):
+        if str(status) not in responses and status not in (401, 403, 404, 429, 500, 502, 503):
             return [f"status {status} is not documented for {op.method} {op.template}"]
         schema = self.response_schema(op, status)
         if schema is None or body is None:
@@ -308,6 +308,9 @@ class GitHubServer:
         self.before_write: Callable[[str, str], None] | None = None
         self.throttle: list[tuple[int, dict[str, str]]] = []  # next answers: (status, headers)
         self.graphql_rate_limited = 0  # next GraphQL answers: 200 with a RATE_LIMITED error
+        # Writes that fail once, without effect: "createCommitOnBranch" or "POST <template>" → status.
+        self.faults: dict[str, int] = {}
+        self.ref_log: list[tuple[str, str, str | None]] = []  # (repo, ref, sha) on every move
         self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
@@ -419,8 +422,12 @@ class GitHubServer:
             self.violations += [f"{method} {op.template}: {p}" for p in problems]
             return 500, {"message": "contract violation: " + "; ".join(problems)}, {}, None
         extra: dict[str, str] = {}
+        fault = self.faults.pop(f"{method} {op.template}", None)
         if self.throttle:
             status, out, extra = self._throttled(*self.throttle.pop(0))
+        elif fault is not None:
+            status, out = fault, {"message": "Server Error" if fault >= 500 else "Validation Failed",
+                                  "documentation_url": "https://docs.github.com/rest"}
         else:
             try:
                 status, out = self._rest(op, method, params, query, body, headers)
@@ -778,6 +785,9 @@ class GitHubServer:
         for sel in op.selection_set.selections:
             name = sel.name.value  # type: ignore[attr-defined]
             args = get_argument_values(parent.fields[name], sel, coerced)  # type: ignore[arg-type]
+            if name in self.faults:
+                status = self.faults.pop(name)
+                return status, {"message": "Server Error"}, {}
             try:
                 if not mutation:
                     root[name] = self._query(name, args)
@@ -941,6 +951,7 @@ class GitHubServer:
             del repo.git.refs[ref]
         else:
             repo.git.refs[ref] = sha
+        self.ref_log.append((repo.full_name, ref.decode(), sha.decode() if sha else None))
         for pr in repo.pulls:
             if pr.state != "open":
                 continue
