@@ -627,6 +627,12 @@ class GitHubPublisher:
             except GraphQLUnavailable:
                 self.use_graphql = False
             except PublishError as exc:
+                if "updateRefs" in exc.message and "exist" in exc.message:
+                    # An older GitHub Enterprise Server without the mutation: force instead.
+                    log.warning("%s; moving %s with a forced REST update", exc.message, branch)
+                    self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
+                                  f"moving {branch}", json={"sha": new, "force": True})
+                    return
                 now = self._head(branch, missing_ok=True)
                 if now == new:
                     return
