@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -61,3 +63,175 @@ def test_missing_api_version_header_is_a_violation(server: GitHubServer) -> None
               headers={**HEADERS, "X-GitHub-Api-Version": ""})
     assert any("X-GitHub-Api-Version" in v for v in server.violations)
     server.violations.clear()
+
+
+# --- path parameters ------------------------------------------------------------------------
+
+
+def _violations(server: GitHubServer) -> list[str]:
+    """The violations so far, cleared: each self-test provokes them on purpose."""
+    found = list(server.violations)
+    server.violations.clear()
+    return found
+
+
+def test_a_path_parameter_outside_its_schema_is_a_violation(server: GitHubServer) -> None:
+    r = httpx.get(f"{server.url}/repos/acme/r/pulls/first", headers=HEADERS)
+    assert r.status_code == 500
+    assert any("path pull_number: 'first' is not an integer" in v for v in _violations(server))
+
+
+def test_a_ref_that_is_not_heads_or_tags_is_a_violation(server: GitHubServer) -> None:
+    httpx.get(f"{server.url}/repos/acme/r/git/ref/main", headers=HEADERS)
+    assert any("path ref: 'main' is not heads/<branch>" in v for v in _violations(server))
+
+
+def test_a_commit_sha_that_is_not_an_object_id_is_a_violation(server: GitHubServer) -> None:
+    httpx.get(f"{server.url}/repos/acme/r/git/commits/main", headers=HEADERS)
+    assert any("path commit_sha: 'main' is not a full 40-hex object id" in v for v in _violations(server))
+
+
+def test_a_slash_in_a_single_segment_parameter_matches_no_operation(server: GitHubServer) -> None:
+    httpx.get(f"{server.url}/repos/acme/r/extra/git/ref/heads/main", headers=HEADERS)
+    assert any("no such operation" in v for v in _violations(server))
+
+
+# --- throttled answers, gaps and crashes ------------------------------------------------------
+
+
+def test_a_throttled_exchange_is_still_validated(server: GitHubServer) -> None:
+    server.throttle = [(403, {"Retry-After": "0"})]
+    httpx.patch(f"{server.url}/repos/acme/r/git/refs/heads/main", headers=HEADERS, json={"force": True})
+    assert any("'sha' is a required property" in v for v in _violations(server))
+
+
+def test_a_throttled_answer_is_githubs_shape(server: GitHubServer) -> None:
+    server.throttle = [(429, {"Retry-After": "1"})]
+    r = httpx.get(f"{server.url}/repos/acme/r/git/ref/heads/main", headers=HEADERS)
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
+    assert "secondary rate limit" in r.json()["message"]
+
+
+def test_a_documented_endpoint_the_server_lacks_is_a_violation(server: GitHubServer) -> None:
+    r = httpx.get(f"{server.url}/repos/acme/r/branches", headers=HEADERS)
+    assert r.status_code == 404
+    assert any("does not implement" in v for v in _violations(server))
+
+
+def test_the_servers_own_crash_is_a_violation(server: GitHubServer,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise ZeroDivisionError("bug in the fake")
+
+    monkeypatch.setattr(server, "_compare", broken)
+    r = httpx.get(f"{server.url}/repos/acme/r/compare/main...main", headers=HEADERS)
+    assert r.status_code == 500
+    assert any("crashed" in v and "ZeroDivisionError" in v for v in _violations(server))
+
+
+# --- createCommitOnBranch as GitHub runs it ------------------------------------------------------
+
+COMMIT = ("mutation($input: CreateCommitOnBranchInput!) "
+          "{ createCommitOnBranch(input: $input) { commit { oid } } }")
+
+
+def commit_on_branch(server: GitHubServer, changes: dict[str, Any], expected: str | None = None,
+                     branch: str = "main") -> dict[str, Any]:
+    variables = {"input": {
+        "branch": {"repositoryNameWithOwner": "acme/r", "branchName": branch},
+        "expectedHeadOid": expected or server.head("acme/r", branch),
+        "message": {"headline": "change"}, "fileChanges": changes}}
+    r = httpx.post(f"{server.url}/graphql", headers=HEADERS, json={"query": COMMIT, "variables": variables})
+    assert r.status_code == 200
+    return dict(r.json())
+
+
+def test_create_commit_on_branch_deletes_files(server: GitHubServer) -> None:
+    server.commit_directly("acme/r", {"b.yml": b"b: 2\n"})
+    answer = commit_on_branch(server, {"deletions": [{"path": "b.yml"}],
+                                       "additions": [{"path": "c.yml", "contents": "YzogMwo="}]})
+    assert "errors" not in answer
+    with pytest.raises(KeyError):
+        server.read("acme/r", "b.yml")
+    assert server.read("acme/r", "c.yml") == b"c: 3\n"
+    assert server.read("acme/r", "a.yml") == b"a: 1\n"
+
+
+def test_create_commit_on_branch_refuses_deleting_a_missing_file(server: GitHubServer) -> None:
+    head = server.head("acme/r")
+    answer = commit_on_branch(server, {"deletions": [{"path": "nope.yml"}]})
+    assert "does not exist" in answer["errors"][0]["message"]
+    assert server.head("acme/r") == head
+
+
+def test_create_commit_on_branch_refuses_invalid_base64(server: GitHubServer) -> None:
+    head = server.head("acme/r")
+    answer = commit_on_branch(server, {"additions": [{"path": "a.yml", "contents": "not base64!"}]})
+    assert answer["errors"] and server.head("acme/r") == head
+    assert any("not valid Base64" in v for v in _violations(server))
+
+
+def test_create_commit_on_branch_refuses_a_malformed_object_id(server: GitHubServer) -> None:
+    answer = commit_on_branch(server, {"additions": []}, expected="main")
+    assert answer["errors"]
+    assert any("not a valid GitObjectID" in v for v in _violations(server))
+
+
+def test_create_commit_on_branch_with_a_stale_head_is_stale_data(server: GitHubServer) -> None:
+    old = server.head("acme/r")
+    server.commit_directly("acme/r", {"b.yml": b"b\n"})
+    answer = commit_on_branch(server, {"additions": []}, expected=old)
+    assert answer["errors"][0]["type"] == "STALE_DATA"
+
+
+# --- refs and pull requests as GitHub ties them ---------------------------------------------------
+
+UPDATE_REFS = "mutation($input: UpdateRefsInput!) { updateRefs(input: $input) { clientMutationId } }"
+
+
+def _open_pr(server: GitHubServer) -> tuple[str, str]:
+    base = server.head("acme/r")
+    assert base is not None
+    server.repos["acme/r"].git.refs[b"refs/heads/feature"] = base.encode()
+    head = server.commit_directly("acme/r", {"b.yml": b"b\n"}, branch="feature")
+    r = httpx.post(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                   json={"title": "t", "head": "feature", "base": "main", "body": "b"})
+    assert r.status_code == 201, r.text
+    return base, head
+
+
+def test_a_pull_request_with_no_commits_cannot_be_opened(server: GitHubServer) -> None:
+    server.repos["acme/r"].git.refs[b"refs/heads/feature"] = server.head("acme/r").encode()  # type: ignore[union-attr]
+    r = httpx.post(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                   json={"title": "t", "head": "feature", "base": "main"})
+    assert r.status_code == 422 and "No commits between" in r.json()["message"]
+
+
+def test_resetting_a_pr_head_to_its_base_closes_the_pr_for_good(server: GitHubServer) -> None:
+    base, _ = _open_pr(server)
+    r = httpx.patch(f"{server.url}/repos/acme/r/git/refs/heads/feature", headers=HEADERS,
+                    json={"sha": base, "force": True})
+    assert r.status_code == 200
+    [pr] = server.repos["acme/r"].pulls
+    assert pr.state == "closed" and pr.closed_because == "head reset to the base"
+    r = httpx.patch(f"{server.url}/repos/acme/r/pulls/{pr.number}", headers=HEADERS, json={"state": "open"})
+    assert r.status_code == 422 and pr.state == "closed"
+
+
+def test_deleting_a_pr_head_branch_closes_the_pr(server: GitHubServer) -> None:
+    _open_pr(server)
+    r = httpx.delete(f"{server.url}/repos/acme/r/git/refs/heads/feature", headers=HEADERS)
+    assert r.status_code == 204
+    assert server.repos["acme/r"].pulls[0].state == "closed"
+
+
+def test_update_refs_is_a_compare_and_swap(server: GitHubServer) -> None:
+    base, head = _open_pr(server)
+    repo_id = httpx.post(f"{server.url}/graphql", headers=HEADERS, json={
+        "query": "query($o: String!, $n: String!) { repository(owner: $o, name: $n) { id } }",
+        "variables": {"o": "acme", "n": "r"}}).json()["data"]["repository"]["id"]
+    move = {"name": "refs/heads/feature", "afterOid": base, "beforeOid": base, "force": True}
+    r = httpx.post(f"{server.url}/graphql", headers=HEADERS, json={
+        "query": UPDATE_REFS, "variables": {"input": {"repositoryId": repo_id, "refUpdates": [move]}}})
+    assert r.json()["errors"][0]["type"] == "STALE_DATA"
+    assert server.head("acme/r", "feature") == head

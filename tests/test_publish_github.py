@@ -432,3 +432,273 @@ def test_missing_aws_secret_names_the_reference_not_a_value(world: World, moto: 
 def test_graphql_url_of_github_enterprise_server() -> None:
     assert gh.graphql_url_for("https://ghe.example.com/api/v3") == "https://ghe.example.com/api/graphql"
     assert gh.graphql_url_for("https://api.github.com") == "https://api.github.com/graphql"
+
+
+# --- rate limits as GitHub documents them ---------------------------------------------------------
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The rate-limit waits tagsync asks for, recorded instead of slept."""
+    asked: list[float] = []
+    monkeypatch.setattr(gh, "_sleep", asked.append)
+    return asked
+
+
+def test_secondary_rate_limit_without_headers_waits_at_least_a_minute(world: World,
+                                                                      waits: list[float]) -> None:
+    new = new_images(world)
+    world.github.throttle = [(403, {}), (403, {})]
+    world.configure(token="env:TEST_GITHUB_TOKEN", max_wait=300)
+    run(load_config(world.config))
+    assert waits == [60.0, 120.0]  # at least a minute, then exponentially longer
+    assert world.github.read(REPO, "images.yml") == world.expected(**new)
+
+
+def test_secondary_rate_limit_beyond_max_wait_says_rate_limited_not_permission(
+        world: World, waits: list[float]) -> None:
+    new_images(world)
+    head = world.github.head(REPO)
+    world.github.throttle = [(403, {})]
+    world.configure(token="env:TEST_GITHUB_TOKEN", max_wait=30)
+    with pytest.raises(PublishError, match="rate limited") as caught:
+        run(load_config(world.config))
+    assert "permission" not in str(caught.value) and waits == []
+    assert world.github.head(REPO) == head
+
+
+def test_rate_limit_that_outlasts_the_retries_says_rate_limited(world: World, waits: list[float]) -> None:
+    new_images(world)
+    world.github.throttle = [(429, {"Retry-After": "1"})] * 4
+    world.configure(token="env:TEST_GITHUB_TOKEN", retries=1)
+    with pytest.raises(PublishError, match="rate limited by GitHub"):
+        run(load_config(world.config))
+
+
+def test_graphql_rate_limited_error_is_waited_out_then_the_commit_lands(world: World,
+                                                                        waits: list[float]) -> None:
+    new = new_images(world)
+    world.github.graphql_rate_limited = 1
+    run(load_config(world.config))
+    assert len(waits) == 1 and 0 <= waits[0] <= 60
+    assert world.github.read(REPO, "images.yml") == world.expected(**new)
+
+
+# --- pull-request mode never lets GitHub close the PR ---------------------------------------------
+
+
+def pr_branch_levels(w: World) -> list[str]:
+    """Every value the PR branch took that was also a value of the base: must stay empty."""
+    base_values = {sha for repo, ref, sha in w.github.ref_log if ref == "refs/heads/main"}
+    return [sha for repo, ref, sha in w.github.ref_log
+            if ref == "refs/heads/tagsync/kernels" and sha in base_values]
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+def test_a_further_change_keeps_the_same_pr_open_and_never_level_with_its_base(world: World,
+                                                                              api: str) -> None:
+    new_images(world)
+    pr_mode(world, api=api)
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    world.push("python", "3.6-ubuntu", "py newer")
+    summary = run(load_config(world.config))
+    assert summary.pull_request == pr.number and pr.state == "open"
+    assert pr_branch_levels(world) == []
+    assert [r for r in world.github.repos[REPO].git.refs.allkeys() if b"scratch" in r] == []
+
+
+def test_a_failed_commit_leaves_the_pr_as_it_was(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    before = world.github.head(REPO, "tagsync/kernels")
+    world.push("python", "3.6-ubuntu", "py newer")
+    world.github.faults["createCommitOnBranch"] = 502
+    with pytest.raises(PublishError):
+        run(load_config(world.config))
+    assert pr.state == "open" and world.github.head(REPO, "tagsync/kernels") == before
+    assert [r for r in world.github.repos[REPO].git.refs.allkeys() if b"scratch" in r] == []
+
+
+def test_a_pr_branch_commit_is_tagsyncs_by_its_trailer(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    message = world.github.commit(REPO, world.github.head(REPO, "tagsync/kernels") or "").message
+    assert message.decode().splitlines()[-1] == "Tagsync-Branch: tagsync/kernels"
+
+
+# --- tagsync only rewrites a branch it owns --------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+def test_a_branch_holding_someone_elses_commit_without_a_pr_is_never_overwritten(world: World,
+                                                                                api: str) -> None:
+    new_images(world)
+    pr_mode(world, api=api)
+    base = world.github.head(REPO) or ""
+    world.github.repos[REPO].git.refs[b"refs/heads/tagsync/kernels"] = base.encode()
+    theirs = world.github.commit_directly(REPO, {"notes.md": b"mine\n"}, "my work",
+                                          branch="tagsync/kernels")
+    with pytest.raises(PushRejectedError, match=rf"branch tagsync/kernels holds commit {theirs[:12]}"):
+        run(load_config(world.config))
+    assert world.github.head(REPO, "tagsync/kernels") == theirs
+    assert world.github.open_pulls(REPO) == []
+
+
+def test_a_branch_left_by_tagsync_after_its_pr_was_closed_is_reused(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    pr.state = "closed"  # a person closed it; the branch holds only tagsync's commit
+    world.push("python", "3.6-ubuntu", "py newer")
+    summary = run(load_config(world.config))
+    assert summary.pull_request_action == "opened" and len(world.github.open_pulls(REPO)) == 1
+
+
+# --- pull request upkeep ----------------------------------------------------------------------------
+
+
+def test_missing_labels_reviewers_and_auto_merge_are_requested_again(world: World) -> None:
+    new_images(world)
+    pr_mode(world, labels='["dependencies"]', reviewers='["alice"]', auto_merge="squash")
+    world.github.faults["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"] = 422
+    summary = run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    assert summary.pushed and pr.labels == []  # the failure warned; the commit stands
+    pr.reviewers.clear()
+    pr.auto_merge = None
+    run(load_config(world.config))
+    assert pr.labels == ["dependencies"] and pr.reviewers == ["alice"] and pr.auto_merge == "SQUASH"
+
+
+def test_a_reviewer_who_already_reviewed_is_not_asked_again(world: World) -> None:
+    new_images(world)
+    pr_mode(world, reviewers='["alice"]')
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    pr.reviewers.clear()
+    pr.reviews.append(("alice", "COMMENTED"))
+    run(load_config(world.config))
+    assert pr.reviewers == []
+
+
+def test_upkeep_failure_is_a_warning_and_the_run_succeeds(world: World,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    new_images(world)
+    pr_mode(world, reviewers='["alice"]')
+    world.github.faults["POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"] = 422
+    summary = run(load_config(world.config))
+    assert summary.pull_request_action == "opened"
+    assert any("requesting reviews failed" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+
+
+def test_a_persons_title_and_text_around_the_generated_part_are_kept(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    pr.title = "Kernel digests (please merge before Friday)"
+    pr.body = "Context from a person.\n\n" + pr.body + "\nMore notes.\n"
+    newer = world.push("python", "3.6-ubuntu", "py newer")
+    run(load_config(world.config))
+    assert pr.title == "Kernel digests (please merge before Friday)"
+    assert pr.body.startswith("Context from a person.\n\n<!-- tagsync:begin")
+    assert pr.body.endswith("<!-- tagsync:end -->\n\nMore notes.\n")
+    assert newer in pr.body and pr.body.count("<!-- tagsync:begin") == 1
+
+
+def test_a_title_nobody_changed_follows_the_change(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    world.push("python", "3.6-ubuntu", "py newer")
+    world.configure(token="env:TEST_GITHUB_TOKEN", mode="pull-request", pr_title='"Digest bump"')
+    run(load_config(world.config))
+    assert pr.title == "Digest bump"
+
+
+def test_a_pr_whose_change_the_base_already_has_is_closed_with_a_comment(world: World) -> None:
+    new = new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    [pr] = world.github.open_pulls(REPO)
+    world.github.commit_directly(REPO, {"images.yml": world.expected(**new)}, "applied by hand")
+    summary = run(load_config(world.config))
+    assert pr.state == "closed" and "already has these changes" in pr.comments[-1]
+    assert summary.to_dict()["status"] == "unchanged"
+
+
+def test_a_current_pr_reports_unchanged(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run(load_config(world.config))
+    summary = run(load_config(world.config))
+    assert summary.pull_request_action == "unchanged" and summary.to_dict()["status"] == "unchanged"
+
+
+# --- two runs at once, both reading before either writes ------------------------------------------
+
+
+def _both_runs(world: World) -> list[Any]:
+    """Two runs at once, held so both read before either writes. Their commit messages differ
+    (a second config), so their commits differ: the same commit built twice in one second would
+    have one id, and a race between equals proves nothing."""
+    import threading
+
+    other = world.config.with_name("tagsync-b.yaml")
+    other.write_text(world.config.read_text()
+                     + '  message: "tagsync (run b): update {count} image digest(s)"\n')
+    out: list[Any] = [None, None]
+
+    def call(i: int, config: Path) -> None:
+        try:
+            out[i] = run(load_config(config))
+        except Exception as exc:  # the test inspects it
+            out[i] = exc
+
+    world.github.hold_writes(2)
+    threads = [threading.Thread(target=call, args=(i, c)) for i, c in enumerate([world.config, other])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not [s for s in out if isinstance(s, Exception)], out
+    return out
+
+
+def test_two_concurrent_push_runs_make_one_commit_and_the_loser_replans(world: World) -> None:
+    new = new_images(world)
+    before = world.github.head(REPO) or ""
+    summaries = _both_runs(world)
+    assert sorted(s.pushed for s in summaries) == [False, True]
+    loser = next(s for s in summaries if not s.pushed)
+    assert loser.attempts == 2 and loser.to_dict()["status"] == "unchanged"
+    head = world.github.commit(REPO, world.github.head(REPO) or "")
+    assert [p.decode() for p in head.parents] == [before]  # exactly one commit
+    assert world.github.read(REPO, "images.yml") == world.expected(**new)
+
+
+@pytest.mark.parametrize("existing_pr", [False, True])
+def test_two_concurrent_pr_runs_leave_one_pr_with_one_commit(world: World, existing_pr: bool) -> None:
+    new = new_images(world)
+    pr_mode(world)
+    if existing_pr:
+        world.push("r", "3.5", "r first")
+        run(load_config(world.config))
+        new = new_images(world) | {"py": world.push("python", "3.6-ubuntu", "py later")}
+        new["r"] = world.push("r", "3.5", "r later")
+    summaries = _both_runs(world)
+    assert sorted(s.pushed for s in summaries) == [False, True]
+    loser = next(s for s in summaries if not s.pushed)
+    assert loser.attempts == 2 and loser.to_dict()["status"] == "unchanged"
+    assert len(world.github.open_pulls(REPO)) == 1 and len(world.github.repos[REPO].pulls) == 1
+    head = world.github.commit(REPO, world.github.head(REPO, "tagsync/kernels") or "")
+    assert [p.decode() for p in head.parents] == [world.github.head(REPO)]
+    assert world.github.read(REPO, "images.yml", "tagsync/kernels") == world.expected(**new)
+    assert pr_branch_levels(world) == []

@@ -67,3 +67,20 @@ def test_ssh_url_without_known_hosts_is_a_config_error(setup: tuple[Path, str]) 
     config.write_text(config.read_text().replace("  known_hosts: file:known_hosts\n", ""))
     with pytest.raises(ConfigError, match="ssh-keyscan"):
         run(load_config(config))
+
+
+def test_many_pushes_in_a_row_all_land_and_none_fails_on_close(ssh_git: SshGit, tmp_path: Path) -> None:
+    """The server closes the connection right after the push's report; whichever side closes
+    first, the client's close must not turn a landed push into an error (bounded: 40 pushes)."""
+    from tagsync.publish.git import GitPublisher
+    from tagsync.publish.ssh import ParamikoVendor
+
+    ssh_git.git.commit_directly({"n.txt": b"0\n"}, "initial")
+    publisher = GitPublisher(ssh_git.ssh.url, "main", ssh_vendor=ParamikoVendor(
+        ssh_git.ssh.private_key_text(), ssh_git.ssh.known_hosts()))
+    for n in range(1, 41):
+        snap = publisher.snapshot()
+        result = publisher.publish(snap, {"n.txt": f"{n}\n".encode()}, f"push {n}")
+        assert result.pushed and ssh_git.git.head() == result.revision.encode()
+    assert ssh_git.git.read("n.txt") == b"40\n"
+    assert ssh_git.git.commit_count() == 41

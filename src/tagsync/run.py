@@ -101,7 +101,8 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["status"] = "partial" if self.partial else ("changed" if self.changes else "unchanged")
+        written = self.changes and (self.pushed or self.dry_run)  # a current PR writes nothing
+        out["status"] = "partial" if self.partial else ("changed" if written else "unchanged")
         out.pop("diff")
         return out
 
@@ -483,6 +484,8 @@ def run(
         summary.diff = unified_diff(catalogs, files)
         if dry_run or not files:
             summary.commit = snap.revision
+            if not dry_run:  # nothing to write; PR mode may close a PR the base caught up with
+                publisher.publish(snap, {}, "", [])
             return summary
         message = commit_message(config, plan)
         try:

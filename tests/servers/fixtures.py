@@ -3,8 +3,8 @@
 - `registry`: the CNCF distribution registry (Debian `docker-registry`), no auth;
 - `basic_registry`: the same with htpasswd (bcrypt) auth;
 - `token_registry`: the same with Bearer token auth and our own token issuer (JWT, x5c);
-- `git_server`: dulwich's smart-HTTP server with token (Basic) auth and a pre-receive hook
-  that can refuse pushes to a protected branch.
+- `git_server`: real `git http-backend` (smart HTTP) with token (Basic) auth and a pre-receive
+  hook that can refuse pushes to a protected branch.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -180,10 +181,13 @@ class WsgiThread:
         self.server.server_close()
 
 
-def serve_wsgi(app: Callable[..., Any]) -> WsgiThread:
+def serve_wsgi(app: Callable[..., Any], *, can_cut: bool = False) -> WsgiThread:
+    """`can_cut`: the app may raise `ConnectionCut` to drop the connection without an answer."""
     port = free_port()
     server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
+                         handler_class=_DropHandler if can_cut else _QuietHandler)
+    if can_cut:
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return WsgiThread(f"http://127.0.0.1:{port}", server, thread)
@@ -255,7 +259,38 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     issuer.stop()
 
 
-# --- Git over smart HTTP (dulwich's server), token required, optional protected branch -------
+# --- Git over smart HTTP (real git http-backend), token required, optional protected branch --
+
+
+class PushGate:
+    """Test controls on pushes (receive-pack over HTTP or SSH), to stage races and lost answers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hold: threading.Barrier | None = None
+        self.cut_before = 0  # the next N pushes: connection cut before git sees them
+        self.cut_after = 0  # the next N pushes: git carries them out, the answer is cut
+
+    def hold(self, parties: int = 2, timeout: float = 30.0) -> None:
+        """The next `parties` pushes wait for each other: all of them read the branch head
+        before any of them writes, so git's compare-and-swap decides who wins."""
+        self._hold = threading.Barrier(parties, timeout=timeout)
+
+    def arrive(self) -> None:
+        with self._lock:
+            barrier = self._hold
+        if barrier is not None:
+            barrier.wait()
+            with self._lock:
+                if self._hold is barrier:
+                    self._hold = None
+
+    def take(self, which: str) -> bool:
+        with self._lock:
+            if getattr(self, which) > 0:
+                setattr(self, which, getattr(self, which) - 1)
+                return True
+            return False
 
 
 @dataclass
@@ -265,6 +300,7 @@ class GitServer:
     token: str
     wsgi: WsgiThread
     requests: list[str]
+    gate: PushGate = field(default_factory=PushGate)
 
     def head(self, branch: str = "main") -> bytes:
         from dulwich.repo import Repo
@@ -371,20 +407,104 @@ def git_server(tmp_path: Path) -> Iterator[GitServer]:
 
 
 def start_git_server(tmp_path: Path) -> GitServer:
-    """dulwich's smart-HTTP server over a bare repo with `main` as HEAD; the caller stops it."""
-    from dulwich.repo import Repo
-    from dulwich.server import DictBackend
-    from dulwich.web import make_wsgi_chain
+    """Real `git http-backend` over a bare repo with `main` as HEAD; the caller stops it.
 
-    path = tmp_path / "served.git"
-    Repo.init_bare(str(path), mkdir=True).close()
-    with Repo(str(path)) as repo:
-        repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+    Real git rather than dulwich's server: it is what people push to, so the compare-and-swap on
+    the old head, ref locks, hooks and per-ref reports are git's own and cannot be kinder than
+    production (dulwich's server ignored a failed compare-and-swap and answered "ok").
+    """
+    git = _need("git")
+    root = tmp_path / "git-http"
+    path = root / "repo.git"
+    root.mkdir()
+    subprocess.run([git, "init", "--quiet", "--bare", "--initial-branch=main", str(path)],
+                   check=True, env=_git_env(root))
     token = "ghs_" + uuid.uuid4().hex
     requests: list[str] = []
-    app = make_wsgi_chain(DictBackend({"/repo.git": Repo(str(path))}))
-    wsgi = serve_wsgi(_basic_auth(app, token, requests))
-    return GitServer(f"{wsgi.url}/repo.git", path, token, wsgi, requests)
+    gate = PushGate()
+    wsgi = serve_wsgi(_basic_auth(_gated(_git_http_backend(git, root), gate), token, requests),
+                      can_cut=True)
+    return GitServer(f"{wsgi.url}/repo.git", path, token, wsgi, requests, gate)
+
+
+class ConnectionCut(Exception):
+    """Raised by a test server's app after it shut the client's connection down."""
+
+
+def cut_connection() -> None:
+    _current.connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionCut
+
+
+def _gated(app: Callable[..., Any], gate: PushGate) -> Callable[..., Any]:
+    def gated(environ: dict[str, Any], start: Callable[..., Any]) -> Any:
+        if environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO", "").endswith(
+                "/git-receive-pack"):
+            gate.arrive()
+            if gate.take("cut_before"):
+                cut_connection()
+            if gate.take("cut_after"):
+                app(environ, lambda *args: None)  # git carries the push out; nobody hears how
+                cut_connection()
+        return app(environ, start)
+
+    return gated
+
+
+def _git_env(home: Path) -> dict[str, str]:
+    """No user or system git configuration leaks into the served repository."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+
+
+def _request_body(environ: dict[str, Any]) -> bytes:
+    """The whole request body, with HTTP/1.1 chunked transfer decoding (wsgiref leaves it to us)."""
+    stream = environ["wsgi.input"]
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() != "chunked":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        return bytes(stream.read(length)) if length else b""
+    out = bytearray()
+    while True:
+        size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            stream.readline()
+            return bytes(out)
+        out += stream.read(size)
+        stream.readline()
+
+
+def _git_http_backend(git: str, root: Path) -> Callable[..., Any]:
+    """`git http-backend` as a CGI program behind WSGI, as Apache or nginx+fcgiwrap run it."""
+    def app(environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
+        body = _request_body(environ)
+        env = {**_git_env(root), "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1",
+               "REMOTE_USER": "tagsync-test", "REMOTE_ADDR": "127.0.0.1",
+               "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
+               "REQUEST_METHOD": environ["REQUEST_METHOD"], "PATH_INFO": environ.get("PATH_INFO", ""),
+               "QUERY_STRING": environ.get("QUERY_STRING", ""),
+               "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""), "CONTENT_LENGTH": str(len(body))}
+        for key in ("HTTP_CONTENT_ENCODING", "HTTP_GIT_PROTOCOL"):
+            if key in environ:
+                env[key] = environ[key]
+        proc = subprocess.run([git, "http-backend"], input=body, env=env, capture_output=True,
+                              timeout=120)
+        end = re.search(rb"\r?\n\r?\n", proc.stdout)
+        head, payload = (proc.stdout[:end.start()], proc.stdout[end.end():]) if end else (b"", b"")
+        status = "200 OK"
+        headers: list[tuple[str, str]] = []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = value.strip()
+            elif name:
+                headers.append((name.strip(), value.strip()))
+        if proc.returncode != 0 and not proc.stdout:
+            status, headers, payload = "500 Internal Server Error", [("Content-Type", "text/plain")], \
+                proc.stderr
+        start(status, headers)
+        return [payload]
+
+    return app
 
 
 # --- images made with umoci and pushed with skopeo, as a user's pipeline would --------------
@@ -558,7 +678,7 @@ def ssh_git(tmp_path: Path) -> Iterator[SshGit]:
     from tests.servers.ssh import start_ssh_git_server
 
     git = start_git_server(tmp_path)
-    ssh = start_ssh_git_server(git.path, free_port())
+    ssh = start_ssh_git_server(git.path, free_port(), git.gate)
     yield SshGit(git, ssh)
     ssh.stop()
     git.wsgi.stop()

@@ -64,23 +64,25 @@ class RestContract:
         self.components = spec["components"]
         self.ops: list[Operation] = []
         for template, item in spec["paths"].items():
-            parts = []
-            for segment in template.strip("/").split("/"):
-                names = re.findall(r"\{([^}]+)\}", segment)
-                if not names:
-                    parts.append(re.escape(segment))
-                    continue
-                # `ref` and `path` may hold slashes (heads/tagsync/x, dir/file.yml).
-                pattern = re.escape(segment)
-                for name in names:
-                    value = r"(?P<%s>.+)" if name in ("ref", "path") else r"(?P<%s>[^/]+)"
-                    pattern = pattern.replace(re.escape("{" + name + "}"), value % name.replace("-", "_"))
-                parts.append(pattern)
-            regex = re.compile("^/" + "/".join(parts) + "$")
             literal = template.count("/") - template.count("{")
             for method, op in item.items():
-                if method in ("get", "post", "put", "patch", "delete"):
-                    self.ops.append(Operation(method.upper(), template, op, regex, literal))
+                if method not in ("get", "post", "put", "patch", "delete"):
+                    continue
+                params = [self._deref(p) for p in op.get("parameters", [])]
+                # Only a parameter the spec marks `x-multi-segment` may hold slashes
+                # (heads/tagsync/x, dir/file.yml); any other takes exactly one segment.
+                multi = {p["name"] for p in params if p["in"] == "path" and p.get("x-multi-segment")}
+                parts = []
+                for segment in template.strip("/").split("/"):
+                    names = re.findall(r"\{([^}]+)\}", segment)
+                    pattern = re.escape(segment)
+                    for name in names:
+                        value = r"(?P<%s>.+)" if name in multi else r"(?P<%s>[^/]+)"
+                        pattern = pattern.replace(re.escape("{" + name + "}"),
+                                                  value % name.replace("-", "_"))
+                    parts.append(pattern)
+                regex = re.compile("^/" + "/".join(parts) + "$")
+                self.ops.append(Operation(method.upper(), template, op, regex, literal))
         self.ops.sort(key=lambda o: -o.literal)
 
     def match(self, method: str, path: str) -> Operation | None:
@@ -105,6 +107,30 @@ class RestContract:
         validator = cls({**schema, "components": self.components})
         return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}"
                 for e in validator.iter_errors(instance)]
+
+    def check_path(self, op: Operation, values: dict[str, str]) -> list[str]:
+        """Path parameters against their schemas, and against what GitHub documents about them
+        in words: names of owners and repositories, `heads/…`/`tags/…` refs, full object ids."""
+        problems: list[str] = []
+        for p in (self._deref(p) for p in op.spec.get("parameters", [])):
+            if p["in"] != "path":
+                continue
+            raw = values.get(p["name"].replace("-", "_"))
+            if raw is None:
+                problems.append(f"path parameter {p['name']!r} missing")
+                continue
+            schema = p.get("schema", {})
+            value: Any = raw
+            if schema.get("type") == "integer":
+                if not re.fullmatch(r"[0-9]+", raw):
+                    problems.append(f"path {p['name']}: {raw!r} is not an integer")
+                    continue
+                value = int(raw)
+            problems += [f"path {p['name']}: {m}" for m in self._validate(schema, value, write=True)]
+            rule = _PATH_RULES.get((p["name"], op.template)) or _PATH_RULES.get((p["name"], ""))
+            if rule is not None and not re.fullmatch(rule[0], raw):
+                problems.append(f"path {p['name']}: {raw!r} is not {rule[1]}")
+        return problems
 
     def check_request(self, op: Operation, query: dict[str, list[str]], body: Any) -> list[str]:
         problems: list[str] = []
@@ -146,7 +172,7 @@ class RestContract:
 
     def check_response(self, op: Operation, status: int, body: Any) -> list[str]:
         responses = op.spec["responses"]
-        if str(status) not in responses and status not in (401, 403, 404, 429, 500):
+        if str(status) not in responses and status not in (401, 403, 404, 429, 500, 502, 503):
             return [f"status {status} is not documented for {op.method} {op.template}"]
         schema = self.response_schema(op, status)
         if schema is None or body is None:
@@ -191,6 +217,25 @@ class RestContract:
         return "x"
 
 
+# What GitHub's reference pages say about path parameters beyond their JSON schema (a string).
+# Key: (parameter, operation template or "" for every operation).
+_GIT_REF = (r"(heads|tags)/[^\s~^:?*\[\\]+", "heads/<branch> or tags/<tag> (a fully qualified ref "
+            "without refs/)")
+_SHA = (r"[0-9a-f]{40}", "a full 40-hex object id")
+_PATH_RULES: dict[tuple[str, str], tuple[str, str]] = {
+    ("owner", ""): (r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", "a GitHub account name"),
+    ("repo", ""): (r"[A-Za-z0-9._-]{1,100}", "a repository name"),
+    ("ref", "/repos/{owner}/{repo}/git/ref/{ref}"): _GIT_REF,
+    ("ref", "/repos/{owner}/{repo}/git/refs/{ref}"): _GIT_REF,
+    ("commit_sha", "/repos/{owner}/{repo}/git/commits/{commit_sha}"): _SHA,
+    ("file_sha", ""): _SHA,
+    ("path", ""): (r"[^/].*[^/]|[^/]", "a path without leading or trailing slash"),
+    ("basehead", ""): (r"[^.]+(\.[^.]+)*\.\.\.[^.]+(\.[^.]+)*", "BASE...HEAD"),
+}
+
+_OID = re.compile(r"[0-9a-f]{40}")
+
+
 # --- the GraphQL contract ----------------------------------------------------------------
 
 
@@ -221,6 +266,9 @@ class PullRequest:
     reviewers: list[str] = field(default_factory=list)
     auto_merge: str | None = None
     opened_by: str = "tagsync-bot"
+    closed_because: str | None = None  # set when GitHub itself closed it (see _set_ref)
+    comments: list[str] = field(default_factory=list)
+    reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, state) submitted
 
 
 @dataclass
@@ -259,6 +307,11 @@ class GitHubServer:
         self.seen_headers: list[dict[str, str]] = []
         self.before_write: Callable[[str, str], None] | None = None
         self.throttle: list[tuple[int, dict[str, str]]] = []  # next answers: (status, headers)
+        self.graphql_rate_limited = 0  # next GraphQL answers: 200 with a RATE_LIMITED error
+        # Writes that fail once, without effect: "createCommitOnBranch" or "POST <template>" → status.
+        self.faults: dict[str, int] = {}
+        self.ref_log: list[tuple[str, str, str | None]] = []  # (repo, ref, sha) on every move
+        self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
         self._pr_numbers = iter(range(1, 10_000))
@@ -273,8 +326,11 @@ class GitHubServer:
 
     def commit_directly(self, full_name: str, files: dict[str, bytes], message: str = "someone else",
                         branch: str = "main") -> str:
-        repo = self.repos[full_name].git
-        return commit_to_ref(repo, files, message, f"refs/heads/{branch}".encode()).decode()
+        repo = self.repos[full_name]
+        ref = f"refs/heads/{branch}".encode()
+        sha = commit_to_ref(repo.git, files, message, ref)
+        self._set_ref(repo, ref, sha)  # GitHub's reaction on pull requests, as for any push
+        return sha.decode()
 
     def head(self, full_name: str, branch: str = "main") -> str | None:
         refs = self.repos[full_name].git.refs
@@ -305,11 +361,20 @@ class GitHubServer:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
-        body = json.loads(raw) if raw else None
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if method != "GET" and not (path == "/graphql" and b"mutation" not in raw):
+            self._arrive()
         with self.lock:
             self.seen_headers.append(headers)
-            status, out, extra, gql = self._dispatch(method, path, query, body, headers)
+            try:
+                body = json.loads(raw) if raw else None
+                status, out, extra, gql = self._dispatch(method, path, query, body, headers)
+            except Exception:  # the server's own bug: the test must fail, not see a quiet 500
+                import traceback
+
+                self.violations.append(f"{method} {path}: contract server crashed:\n"
+                                       + traceback.format_exc())
+                status, out, extra, gql = 500, {"message": "contract server crashed"}, {}, None
             self.hits.append(Hit(method, path, status, gql))
         data = json.dumps(out).encode() if out is not None else b""
         reason = {200: "OK", 201: "Created", 204: "No Content"}.get(status, "Error")
@@ -317,41 +382,63 @@ class GitHubServer:
                                      ("Content-Length", str(len(data))), *extra.items()])
         return [data]
 
+    def hold_writes(self, parties: int = 2, timeout: float = 30.0) -> None:
+        """The next `parties` writing requests wait for each other (outside the server's lock):
+        runs that each read first all read before any of them writes."""
+        self._hold = threading.Barrier(parties, timeout=timeout)
+
+    def _arrive(self) -> None:
+        barrier = self._hold
+        if barrier is not None:
+            barrier.wait()
+            self._hold = None
+
+    def _throttled(self, status: int, extra: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """A rate-limit answer as GitHub sends it: 403 or 429 with GitHub's error body."""
+        return status, {"message": "You have exceeded a secondary rate limit. Please wait a few "
+                                   "minutes before you try again.",
+                        "documentation_url": "https://docs.github.com/rest/using-the-rest-api/"
+                                             "rate-limits-for-the-rest-api"}, extra
+
     def _dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any,
                   headers: dict[str, str]) -> tuple[int, Any, dict[str, str], str | None]:
         if headers.get("accept") != "application/vnd.github+json":
             self.violations.append(f"{method} {path}: Accept is {headers.get('accept')!r}")
         if headers.get("x-github-api-version") != "2022-11-28":
             self.violations.append(f"{method} {path}: no X-GitHub-Api-Version header")
-        if self.throttle:
-            status, extra = self.throttle.pop(0)
-            return status, {"message": "You have exceeded a secondary rate limit.",
-                            "documentation_url": "https://docs.github.com/rest"}, extra, None
         if path == "/graphql" and method == "POST":
             if not self.graphql_enabled:
                 return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com"}, {}, None
-            status, out = self._graphql(body, headers)
+            status, out, extra = self._graphql(body, headers)
             root = _root_field(body)
-            return status, out, {}, root
+            return status, out, extra, root
         op = self.contract.match(method, path)
         if op is None:
             self.violations.append(f"{method} {path}: no such operation in GitHub's REST API")
             return 500, {"message": "contract violation"}, {}, None
-        problems = self.contract.check_request(op, query, body)
+        params = {k: v for k, v in (op.regex.match(path) or re.match("", "")).groupdict().items()}  # type: ignore[union-attr]
+        problems = self.contract.check_path(op, params) + self.contract.check_request(op, query, body)
         if problems:
             self.violations += [f"{method} {op.template}: {p}" for p in problems]
             return 500, {"message": "contract violation: " + "; ".join(problems)}, {}, None
-        params = {k: v for k, v in (op.regex.match(path) or re.match("", "")).groupdict().items()}  # type: ignore[union-attr]
-        try:
-            status, out = self._rest(op, method, params, query, body, headers)
-        except _Answer as answer:
-            status, out = answer.status, {"message": answer.message,
-                                          "documentation_url": "https://docs.github.com/rest"}
+        extra: dict[str, str] = {}
+        fault = self.faults.pop(f"{method} {op.template}", None)
+        if self.throttle:
+            status, out, extra = self._throttled(*self.throttle.pop(0))
+        elif fault is not None:
+            status, out = fault, {"message": "Server Error" if fault >= 500 else "Validation Failed",
+                                  "documentation_url": "https://docs.github.com/rest"}
+        else:
+            try:
+                status, out = self._rest(op, method, params, query, body, headers)
+            except _Answer as answer:
+                status, out = answer.status, {"message": answer.message,
+                                              "documentation_url": "https://docs.github.com/rest"}
         problems = self.contract.check_response(op, status, out)
         if problems:
             self.violations += [f"{method} {op.template}: {p}" for p in problems]
             return 500, {"message": "contract violation: " + "; ".join(problems)}, {}, None
-        return status, out, {}, None
+        return status, out, extra, None
 
     # -- auth --------------------------------------------------------------------------------
 
@@ -476,16 +563,40 @@ class GitHubServer:
             new = body["sha"]
             if ref.removeprefix("refs/heads/") in repo.protected:
                 raise _Answer(422, f"Protected branch update failed for {ref}.")
+            if not _OID.fullmatch(new) or not isinstance(self._object(repo, new.encode()), Commit):
+                raise _Answer(422, "Object does not exist")
             if not body.get("force") and not _is_ancestor(git, git.refs[ref.encode()], new.encode()):
                 raise _Answer(422, "Update is not a fast forward")
-            git.refs[ref.encode()] = new.encode()
+            self._set_ref(repo, ref.encode(), new.encode())
             return 200, _ref_json(base, ref, new)
+        if t == "/repos/{owner}/{repo}/git/refs/{ref}" and method == "DELETE":
+            ref = f"refs/{params['ref']}"
+            if ref.encode() not in git.refs:
+                raise _Answer(422, "Reference does not exist")
+            if ref == "refs/heads/main" or ref.removeprefix("refs/heads/") in repo.protected:
+                raise _Answer(422, f"Cannot delete {ref}")
+            self._set_ref(repo, ref.encode(), None)
+            return 204, None
         if t == "/repos/{owner}/{repo}/git/refs" and method == "POST":
             ref = body["ref"]
-            if ref.encode() in git.refs:
+            if not re.fullmatch(r"refs/(heads|tags)/.+", ref) or ref.count("/") < 2:
+                raise _Answer(422, "Reference name must start with 'refs/' and have at least two slashes.")
+            if ref.encode() in git.refs or any(
+                    r.startswith(ref.encode() + b"/") or ref.encode().startswith(r + b"/")
+                    for r in git.refs.allkeys()):
                 raise _Answer(422, "Reference already exists")
-            git.refs[ref.encode()] = body["sha"].encode()
+            if not _OID.fullmatch(body["sha"]) or self._object(repo, body["sha"].encode()) is None:
+                raise _Answer(422, "Object does not exist")
+            self._set_ref(repo, ref.encode(), body["sha"].encode())
             return 201, _ref_json(base, ref, body["sha"])
+        if t == "/repos/{owner}/{repo}/compare/{basehead}":
+            return 200, self._compare(op, repo, params["basehead"], base)
+        if t == "/repos/{owner}/{repo}/issues/{issue_number}/comments" and method == "POST":
+            pr = self._pull(repo, params["issue_number"])
+            pr.comments.append(body["body"])
+            out = self.contract.instance(self.contract.response_schema(op, 201) or {})
+            out.update(body=body["body"], id=len(pr.comments))
+            return 201, out
         if t == "/repos/{owner}/{repo}/pulls" and method == "GET":
             state = query.get("state", ["open"])[0]
             head = query.get("head", [None])[0]
@@ -494,21 +605,39 @@ class GitHubServer:
             schema = self.contract.response_schema(op, 200) or {}
             return 200, [self._pr_json(repo, p, schema.get("items", schema)) for p in found]
         if t == "/repos/{owner}/{repo}/pulls" and method == "POST":
-            if f"refs/heads/{body['head']}".encode() not in git.refs:
+            head_sha = self.head(repo.full_name, body["head"])
+            base_sha = self.head(repo.full_name, body["base"])
+            if head_sha is None or base_sha is None:
                 raise _Answer(422, "Validation Failed")
             if any(p.head == body["head"] and p.state == "open" for p in repo.pulls):
                 raise _Answer(422, f"A pull request already exists for {body['head']}.")
+            if _is_ancestor(git, head_sha.encode(), base_sha.encode()):
+                raise _Answer(422, f"No commits between {body['base']} and {body['head']}")
             pr = PullRequest(next(self._pr_numbers), body["head"], body["base"], body["title"],
                              body.get("body") or "")
             repo.pulls.append(pr)
             return 201, self._pr_json(repo, pr, self.contract.response_schema(op, 201) or {})
         if t == "/repos/{owner}/{repo}/pulls/{pull_number}" and method == "PATCH":
             pr = self._pull(repo, params["pull_number"])
+            if body.get("state") == "open" and pr.state != "open" and pr.closed_because:
+                raise _Answer(422, f"state cannot be changed. The {pr.head} branch has been "
+                                   "force-pushed or recreated.")
             pr.title = body.get("title", pr.title)
             pr.body = body.get("body", pr.body)
             if body.get("state"):
                 pr.state = body["state"]
             return 200, self._pr_json(repo, pr, self.contract.response_schema(op, 200) or {})
+        if t == "/repos/{owner}/{repo}/pulls/{pull_number}/reviews" and method == "GET":
+            pr = self._pull(repo, params["pull_number"])
+            schema = self.contract.response_schema(op, 200) or {}
+            item = schema.get("items", schema)
+            out = []
+            for n, (login, state) in enumerate(pr.reviews, 1):
+                review = self.contract.instance(item)
+                review.update(id=n, state=state, user={
+                    **self.contract.instance({"$ref": "#/components/schemas/simple-user"}), "login": login})
+                out.append(review)
+            return 200, out
         if t == "/repos/{owner}/{repo}/issues/{issue_number}/labels" and method == "POST":
             pr = self._pull(repo, params["issue_number"])
             pr.labels += [x for x in body["labels"] if x not in pr.labels]
@@ -524,6 +653,8 @@ class GitHubServer:
             pr = self._pull(repo, params["pull_number"])
             pr.reviewers += body.get("reviewers", []) + [f"team:{x}" for x in body.get("team_reviewers", [])]
             return 201, self._pr_json(repo, pr, self.contract.response_schema(op, 201) or {})
+        self.violations.append(f"{method} {t}: documented, but the contract server does not "
+                               "implement it (add it, faithfully)")
         raise _Answer(404, f"contract server does not implement {method} {t}")
 
     def _pull(self, repo: Repository, number: str) -> PullRequest:
@@ -540,6 +671,54 @@ class GitHubServer:
                    html_url=f"https://github.invalid/{repo.full_name}/pull/{pr.number}")
         out["head"] = {**out["head"], "ref": pr.head, "sha": head_sha}
         out["base"] = {**out["base"], "ref": pr.base, "sha": self.head(repo.full_name, pr.base) or "0" * 40}
+        props = self.contract._deref(schema).get("properties", {}) if schema else {}
+        label_schema = props.get("labels", {}).get("items", {"type": "object"})
+        out["labels"] = [{**self.contract.instance(label_schema), "name": n} for n in pr.labels]
+        users = [r for r in pr.reviewers if not r.startswith("team:")]
+        teams = [r[5:] for r in pr.reviewers if r.startswith("team:")]
+        user_schema = {"$ref": "#/components/schemas/simple-user"}
+        out["requested_reviewers"] = [{**self.contract.instance(user_schema), "login": u} for u in users]
+        team_schema = {"$ref": "#/components/schemas/team"}
+        out["requested_teams"] = [{**self.contract.instance(team_schema), "slug": t, "name": t}
+                                  for t in teams]
+        if pr.auto_merge:
+            auto = self.contract.instance({"$ref": "#/components/schemas/auto-merge"})
+            auto["merge_method"] = pr.auto_merge.lower()
+            out["auto_merge"] = auto
+        else:
+            out["auto_merge"] = None
+        return out
+
+    def _compare(self, op: Operation, repo: Repository, basehead: str, base: str) -> dict[str, Any]:
+        """BASE...HEAD: the commits HEAD has that BASE lacks (oldest first), as GitHub counts them."""
+        left, _, right = basehead.partition("...")
+        try:
+            old, new = _resolve(repo.git, left), _resolve(repo.git, right)
+        except _Answer:
+            raise _Answer(404, "Not Found") from None
+        behind = _reachable(repo.git, old)
+        ahead_set = _reachable(repo.git, new)
+        ahead = [c for c in _walk(repo.git, new) if c.id not in behind]
+        ahead.reverse()
+        behind_by = len(behind - ahead_set)
+        status = ("identical" if old == new else "ahead" if not behind_by else
+                  "behind" if not ahead else "diverged")
+        common = next((c for c in _walk(repo.git, new) if c.id in behind), None)
+        out = self.contract.instance(self.contract.response_schema(op, 200) or {})
+        commit_schema = {"$ref": "#/components/schemas/commit"}
+
+        def commit_json(c: Commit) -> dict[str, Any]:
+            item = self.contract.instance(commit_schema)
+            raw = _commit_json(base, c)
+            item.update(sha=c.id.decode(), parents=[{"sha": p.decode(), "url": base} for p in c.parents])
+            item["commit"] = {**item["commit"], "message": raw["message"], "author": raw["author"],
+                              "committer": raw["committer"]}
+            return item
+
+        out.update(status=status, ahead_by=len(ahead), behind_by=behind_by, total_commits=len(ahead),
+                   commits=[commit_json(c) for c in ahead[:250]])
+        if common is not None:
+            out["merge_base_commit"] = commit_json(common)
         return out
 
     def _create_tree(self, git: MemoryRepo, body: dict[str, Any], base: str) -> dict[str, Any]:
@@ -598,35 +777,57 @@ class GitHubServer:
 
     # -- GraphQL --------------------------------------------------------------------------------
 
-    def _graphql(self, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    def _graphql(self, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         from graphql import graphql_sync, parse, validate
-        from graphql.execution.values import get_variable_values
+        from graphql.execution.values import get_argument_values, get_variable_values
         from graphql.language import OperationDefinitionNode
 
+        doc_url = {"documentation_url": "https://docs.github.com/graphql"}
         try:
             self._user(headers, write=False)
         except _Answer as answer:
-            return answer.status, {"message": answer.message, "documentation_url": "https://docs.github.com"}
+            return answer.status, {"message": answer.message, **doc_url}, {}
         schema = graphql_schema()
         try:
             doc = parse(body["query"])
         except Exception as exc:
             self.violations.append(f"GraphQL does not parse: {exc}")
-            return 500, {"message": "contract violation"}
+            return 500, {"message": "contract violation"}, {}
         errors = validate(schema, doc)
         if errors:
             self.violations += [f"GraphQL: {e.message}" for e in errors]
-            return 500, {"message": "contract violation"}
+            return 500, {"message": "contract violation"}, {}
         op = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
         coerced = get_variable_values(schema, op.variable_definitions or (), body.get("variables") or {})
         if isinstance(coerced, list):
             self.violations += [f"GraphQL variables: {e.message}" for e in coerced]
-            return 500, {"message": "contract violation"}
+            return 500, {"message": "contract violation"}, {}
+        if self.throttle:
+            status, out, extra = self._throttled(*self.throttle.pop(0))
+            return status, out, extra
+        if self.graphql_rate_limited:
+            # Primary GraphQL limit: HTTP 200, data null, an error of type RATE_LIMITED.
+            self.graphql_rate_limited -= 1
+            return 200, {"data": None, "errors": [
+                {"type": "RATE_LIMITED", "code": "graphql_rate_limit",
+                 "message": "API rate limit already exceeded for user ID 1."}]}, {
+                "x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0",
+                "x-ratelimit-used": "5000", "x-ratelimit-resource": "graphql",
+                "x-ratelimit-reset": str(int(time.time()) + 1)}
+        mutation = op.operation.value == "mutation"
+        parent = schema.mutation_type if mutation else schema.query_type
         root: dict[str, Any] = {}
         errs: list[dict[str, Any]] = []
         for sel in op.selection_set.selections:
             name = sel.name.value  # type: ignore[attr-defined]
+            args = get_argument_values(parent.fields[name], sel, coerced)  # type: ignore[arg-type]
+            if name in self.faults:
+                status = self.faults.pop(name)
+                return status, {"message": "Server Error"}, {}
             try:
+                if not mutation:
+                    root[name] = self._query(name, args)
+                    continue
                 self._user(headers, write=True)
                 if self.before_write is not None:
                     hook, self.before_write = self.before_write, None
@@ -642,46 +843,171 @@ class GitHubServer:
         out: dict[str, Any] = {"data": result.data}
         if errs:
             out["errors"] = errs
-        return 200, out
+        return 200, out, {}
+
+    def _query(self, name: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        if name == "repository":
+            full = f"{args['owner']}/{args['name']}"
+            if full not in self.repos:
+                raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.",
+                              "NOT_FOUND")
+            return {"id": _repo_id(full), "nameWithOwner": full}
+        self.violations.append(f"GraphQL query field {name}: the contract server does not implement it")
+        raise _Answer(400, f"contract server does not implement {name}", "INTERNAL")
 
     def _mutation(self, name: str, inp: dict[str, Any]) -> dict[str, Any]:
         if name == "createCommitOnBranch":
-            full = inp["branch"]["repositoryNameWithOwner"]
-            repo = self.repos.get(full)
-            if repo is None:
-                raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
-            branch = inp["branch"]["branchName"]
-            ref = f"refs/heads/{branch}".encode()
-            if ref not in repo.git.refs:
-                raise _Answer(404, f"A ref named \"{branch}\" does not exist.", "NOT_FOUND")
-            head = repo.git.refs[ref].decode()
-            if head != inp["expectedHeadOid"]:
-                raise _Answer(422, f"Expected branch to point to \"{inp['expectedHeadOid']}\" but it "
-                                   f"did not. Pull and try again.", "STALE_DATA")
-            if branch in repo.protected:
-                raise _Answer(422, "Repository rule violations found\n\nChanges must be made through a "
-                                   "pull request.", "UNPROCESSABLE")
-            files = {a["path"]: base64.b64decode(a["contents"])
-                     for a in inp["fileChanges"].get("additions", [])}
-            message = inp["message"]["headline"] + ("\n\n" + inp["message"]["body"]
-                                                    if inp["message"].get("body") else "")
-            sha = commit_to_ref(repo.git, files, message, ref).decode()  # on `head`, checked above
-            return {"commit": {"oid": sha, "url": f"https://github.invalid/{full}/commit/{sha}"}}
+            return self._create_commit_on_branch(inp)
+        if name == "updateRefs":
+            return self._update_refs(inp)
         if name == "enablePullRequestAutoMerge":
             number = int(str(inp["pullRequestId"]).removeprefix("PR_"))
             for repo in self.repos.values():
                 for pr in repo.pulls:
                     if pr.number == number:
+                        if pr.state != "open":
+                            raise _Answer(422, "Pull request is not open", "UNPROCESSABLE")
                         pr.auto_merge = inp.get("mergeMethod") or "MERGE"
                         return {"pullRequest": {"number": number}}
             raise _Answer(404, "Could not resolve to a node", "NOT_FOUND")
+        self.violations.append(f"GraphQL mutation {name}: the contract server does not implement it")
         raise _Answer(400, f"contract server does not implement {name}", "INTERNAL")
 
+    def _invalid(self, message: str) -> _Answer:
+        """Input GitHub rejects as malformed: a bug in the client, so also a violation."""
+        self.violations.append(f"GraphQL input: {message}")
+        return _Answer(422, message, "INVALID")
+
+    def _create_commit_on_branch(self, inp: dict[str, Any]) -> dict[str, Any]:
+        full = inp["branch"].get("repositoryNameWithOwner")
+        repo = self.repos.get(full) if full else self._repo_by_id(inp["branch"].get("repositoryId"))
+        if repo is None:
+            raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
+        expected = inp["expectedHeadOid"]
+        if not _OID.fullmatch(str(expected)):
+            raise self._invalid(f"expectedHeadOid {expected!r} is not a valid GitObjectID")
+        changes = inp.get("fileChanges") or {}
+        additions: list[tuple[bytes, int | None, bytes | None]] = []
+        for add in changes.get("additions") or []:
+            try:
+                data = base64.b64decode(add["contents"], validate=True)
+            except (ValueError, TypeError):
+                raise self._invalid(f"contents of {add['path']!r} is not valid Base64") from None
+            blob = Blob.from_string(data)
+            repo.git.object_store.add_object(blob)
+            additions.append((add["path"].encode(), 0o100644, blob.id))
+        branch = inp["branch"]["branchName"]
+        ref = f"refs/heads/{branch}".encode()
+        if ref not in repo.git.refs:
+            raise _Answer(404, f"A ref named \"{branch}\" does not exist.", "NOT_FOUND")
+        head = repo.git.refs[ref]
+        if head.decode() != expected:
+            raise _Answer(422, f"Expected branch to point to \"{expected}\" but it did not. Pull and "
+                               "try again.", "STALE_DATA")
+        if branch in repo.protected:
+            raise _Answer(422, "Repository rule violations found\n\nChanges must be made through a "
+                               "pull request.", "UNPROCESSABLE")
+        parent = repo.git[head]
+        assert isinstance(parent, Commit)
+        deletions: list[tuple[bytes, int | None, bytes | None]] = []
+        for gone in changes.get("deletions") or []:
+            try:
+                _read(repo.git, head, gone["path"])
+            except KeyError:
+                raise _Answer(422, f"A path was requested for deletion which does not exist as of "
+                                   f"commit oid `{expected}`", "UNPROCESSABLE") from None
+            deletions.append((gone["path"].encode(), None, None))
+        commit = Commit()
+        commit.tree = commit_tree_changes(repo.git.object_store, parent.tree, deletions + additions)
+        commit.parents = [head]
+        commit.author = b"tagsync-bot <bot@example.invalid>"
+        commit.committer = b"GitHub <noreply@github.com>"
+        commit.author_time = commit.commit_time = int(time.time())
+        commit.author_timezone = commit.commit_timezone = 0
+        message = inp["message"]
+        commit.message = (message["headline"] + ("\n\n" + message["body"] if message.get("body")
+                                                 else "")).encode()
+        repo.git.object_store.add_object(commit)
+        self._set_ref(repo, ref, commit.id)
+        sha = commit.id.decode()
+        return {"commit": {"oid": sha, "url": f"https://github.invalid/{repo.full_name}/commit/{sha}"}}
+
+    def _update_refs(self, inp: dict[str, Any]) -> dict[str, Any]:
+        """All updates or none; `beforeOid` is a compare-and-swap (zeros: must not exist)."""
+        repo = self._repo_by_id(inp["repositoryId"])
+        if repo is None:
+            raise _Answer(404, f"Could not resolve to a node with the global id of "
+                               f"'{inp['repositoryId']}'", "NOT_FOUND")
+        planned: list[tuple[bytes, bytes | None]] = []
+        for update in inp["refUpdates"]:
+            name, after = update["name"], update["afterOid"]
+            if not name.startswith("refs/"):
+                raise self._invalid(f"{name!r} is not a fully qualified ref name (refs/heads/…)")
+            for oid in (after, update.get("beforeOid")):
+                if oid is not None and not _OID.fullmatch(str(oid)):
+                    raise self._invalid(f"{oid!r} is not a valid GitObjectID")
+            ref = name.encode()
+            current = repo.git.refs[ref] if ref in repo.git.refs else None  # noqa: SIM401
+            before = update.get("beforeOid")
+            if before is not None and (current or b"0" * 40).decode() != before:
+                raise _Answer(422, f"{name} is at {(current or b'0' * 40).decode()} but expected "
+                                   f"{before}", "STALE_DATA")
+            if name.removeprefix("refs/heads/") in repo.protected:
+                raise _Answer(422, "Repository rule violations found\n\nCannot update this "
+                                   "protected ref.", "UNPROCESSABLE")
+            if after == "0" * 40:
+                planned.append((ref, None))
+                continue
+            if not isinstance(self._object(repo, after.encode()), Commit):
+                raise _Answer(422, f"Object {after} does not exist", "UNPROCESSABLE")
+            if current is not None and not update.get("force") and not _is_ancestor(
+                    repo.git, current, after.encode()):
+                raise _Answer(422, f"Cannot update {name}: not a fast forward", "UNPROCESSABLE")
+            planned.append((ref, after.encode()))
+        for ref, sha in planned:
+            self._set_ref(repo, ref, sha)
+        return {"clientMutationId": inp.get("clientMutationId")}
+
+    # -- what GitHub does when refs move ---------------------------------------------------------
+
+    def _object(self, repo: Repository, sha: bytes) -> Any:
+        try:
+            return repo.git[sha]
+        except KeyError:
+            return None
+
+    def _repo_by_id(self, node_id: Any) -> Repository | None:
+        return next((r for n, r in self.repos.items() if _repo_id(n) == node_id), None)
+
+    def _set_ref(self, repo: Repository, ref: bytes, sha: bytes | None) -> None:
+        """Move, create or delete (None) a ref; then GitHub's reaction on pull requests: a PR
+        whose head branch is gone or has no commit ahead of its base is closed, and one closed
+        because its head was reset cannot be reopened."""
+        if sha is None:
+            del repo.git.refs[ref]
+        else:
+            repo.git.refs[ref] = sha
+        self.ref_log.append((repo.full_name, ref.decode(), sha.decode() if sha else None))
+        for pr in repo.pulls:
+            if pr.state != "open":
+                continue
+            head = self.head(repo.full_name, pr.head)
+            base = self.head(repo.full_name, pr.base)
+            if head is None:
+                pr.state, pr.closed_because = "closed", "head branch deleted"
+            elif base is not None and _is_ancestor(repo.git, head.encode(), base.encode()):
+                pr.state = "closed"
+                pr.closed_because = ("merged" if ref == f"refs/heads/{pr.base}".encode()
+                                     else "head reset to the base")
 
 class _Answer(Exception):
     def __init__(self, status: int, message: str, kind: str = "UNPROCESSABLE") -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
+
+
+def _repo_id(full_name: str) -> str:
+    return "R_" + base64.b64encode(full_name.encode()).decode().rstrip("=")
 
 
 def _root_field(body: Any) -> str | None:
@@ -718,6 +1044,25 @@ def _empty_tree(git: MemoryRepo) -> bytes:
     tree = Tree()
     git.object_store.add_object(tree)
     return bytes(tree.id)
+
+
+def _walk(git: MemoryRepo, head: bytes) -> list[Commit]:
+    """Every commit reachable from head, newest first (parents after children)."""
+    out, todo, seen = [], [head], set()
+    while todo:
+        sha = todo.pop(0)
+        if sha in seen:
+            continue
+        seen.add(sha)
+        commit = git[sha]
+        assert isinstance(commit, Commit)
+        out.append(commit)
+        todo.extend(commit.parents)
+    return out
+
+
+def _reachable(git: MemoryRepo, head: bytes) -> set[bytes]:
+    return {c.id for c in _walk(git, head)}
 
 
 def _is_ancestor(git: MemoryRepo, old: bytes, new: bytes) -> bool:

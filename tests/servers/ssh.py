@@ -1,22 +1,23 @@
-"""A Git-over-SSH server on 127.0.0.1: paramiko speaks SSH, dulwich serves the Git commands.
+"""A Git-over-SSH server on 127.0.0.1: paramiko speaks SSH, real git serves the Git commands.
 
-It accepts exactly one public key (the deploy key) and runs `git-upload-pack` and
-`git-receive-pack` for one bare repository, as GitLab, Gitea or a plain sshd with git-shell
-would. A refused branch (pre-receive) is not modelled here; the HTTP server covers that.
+It accepts exactly one public key (the deploy key) and runs `git upload-pack` and
+`git receive-pack` for one bare repository, as a plain sshd with git-shell would, so hooks
+(a protected branch) and the compare-and-swap on the old head are git's own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import paramiko
-from dulwich.protocol import ReceivableProtocol
-from dulwich.repo import Repo
-from dulwich.server import DictBackend, ReceivePackHandler, UploadPackHandler
 
 
 @dataclass
@@ -28,6 +29,7 @@ class SshGitServer:
     client_key: paramiko.PKey
     client_key_text: str
     commands: list[str] = field(default_factory=list)
+    gate: Any = None  # tests.servers.fixtures.PushGate: holds receive-pack to stage races
     _stop: threading.Event = field(default_factory=threading.Event)
     _sock: socket.socket | None = None
 
@@ -83,17 +85,12 @@ def _serve_connection(server: SshGitServer, conn: socket.socket) -> None:
         command = iface.command.decode()
         server.commands.append(command)
         verb, _, arg = command.partition(" ")
-        handlers: dict[str, Any] = {"git-upload-pack": UploadPackHandler,
-                                    "git-receive-pack": ReceivePackHandler}
-        if verb not in handlers:
-            channel.send_exit_status(1)
+        if verb not in ("git-upload-pack", "git-receive-pack") or arg.strip("'") != "/repo.git":
+            channel.sendall_stderr(f"fatal: not allowed: {command}\n".encode())
+            channel.send_exit_status(128)
+            channel.close()
             return
-        backend = DictBackend({"/repo.git": Repo(str(server.path))})
-        # recv() must return what has arrived (the pack reader asks for more than is left),
-        # as dulwich's own TCP server does with a socket.
-        proto = ReceivableProtocol(channel.recv, channel.sendall)
-        handlers[verb](backend, [arg.strip("'")], proto).handle()
-        channel.send_exit_status(0)
+        channel.send_exit_status(_run_git(server, channel, verb))
         channel.close()
     except (paramiko.SSHException, EOFError, OSError):
         pass
@@ -101,10 +98,51 @@ def _serve_connection(server: SshGitServer, conn: socket.socket) -> None:
         transport.close()
 
 
-def start_ssh_git_server(path: Path, port: int) -> SshGitServer:
+def _run_git(server: SshGitServer, channel: Any, verb: str) -> int:
+    """Real `git upload-pack` / `git receive-pack` on the channel, as git-shell runs them: the
+    compare-and-swap, locks, hooks and reports are git's own."""
+    git = shutil.which("git")
+    assert git is not None, "git is not installed (make test installs it)"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(server.path.parent),
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+    proc = subprocess.Popen([git, verb.removeprefix("git-"), str(server.path)], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        held = verb != "git-receive-pack" or server.gate is None
+        try:
+            while data := channel.recv(65536):
+                if not held:  # the client read the advertisement and sent its commands
+                    held = True
+                    server.gate.arrive()
+                proc.stdin.write(data)
+                proc.stdin.flush()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+    def errors() -> None:
+        assert proc.stderr is not None
+        while data := proc.stderr.read1(65536):
+            channel.sendall_stderr(data)
+
+    threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=errors, daemon=True)]
+    for t in threads:
+        t.start()
+    while data := proc.stdout.read1(65536):
+        channel.sendall(data)
+    threads[1].join(10)
+    return proc.wait(30)
+
+
+def start_ssh_git_server(path: Path, port: int, gate: Any = None) -> SshGitServer:
     client = _fresh_ed25519()
     server = SshGitServer("127.0.0.1", port, path, paramiko.Ed25519Key.from_private_key(_fresh_ed25519()),
-                          paramiko.Ed25519Key.from_private_key(client), client.getvalue())
+                          paramiko.Ed25519Key.from_private_key(client), client.getvalue(), gate=gate)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((server.host, port))

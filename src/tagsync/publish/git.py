@@ -178,6 +178,7 @@ class GitPublisher:
         repo.object_store.add_object(commit)
 
         client, path = self._client()
+        remote: list[str] = []  # what the server printed (hooks' messages), for refusals
 
         def update_refs(refs: dict[bytes, bytes]) -> dict[bytes, bytes]:
             current = refs.get(self.ref)
@@ -185,9 +186,14 @@ class GitPublisher:
                 raise _Moved(current)
             return {**refs, self.ref: commit.id}
 
+        def progress(data: bytes) -> None:
+            for line in data.decode("utf-8", "replace").splitlines():
+                if line.strip() and not _PACK_PROGRESS.match(line.strip()):
+                    remote.append(line.strip())
+
         try:
-            result = client.send_pack(path, update_refs,
-                                      generate_pack_data=repo.generate_pack_data)
+            result = client.send_pack(path, update_refs, generate_pack_data=repo.generate_pack_data,
+                                      progress=progress)
         except _Moved as moved:
             raise BranchMovedError(
                 f"{self.branch} moved to {moved.current!r} while we worked; re-planning"
@@ -195,20 +201,68 @@ class GitPublisher:
         except HTTPUnauthorized as exc:
             raise self._fail(exc, "pushing to") from None
         except (GitProtocolError, HangupException, OSError) as exc:
-            text = str(exc)
-            if "non-fast-forward" in text or "stale" in text or "failed to lock" in text:
-                raise BranchMovedError(redact(text, self._token)) from None
-            raise PushRejectedError(redact(
-                f"the remote refused the push to {self.branch}: {text}", self._token)) from None
+            # Refused, or the connection was lost after the pack went out: only the remote ref
+            # can say whether the commit landed.
+            return self._settle(snapshot.head, commit.id, redact(str(exc), self._token), remote,
+                                answered=False)
         status = (getattr(result, "ref_status", None) or {}).get(self.ref)
         if status is not None:
             reason = status.decode() if isinstance(status, bytes) else str(status)
-            if "non-fast-forward" in reason or "stale" in reason or "failed to lock" in reason:
-                raise BranchMovedError(reason)
-            raise PushRejectedError(redact(
-                f"the remote refused the push to {self.branch}: {reason}", self._token))
+            return self._settle(snapshot.head, commit.id, reason, remote, answered=True)
         log.info("pushed %s to %s", commit.id.decode()[:12], self.describe())
         return PublishResult(commit.id.decode(), True)
+
+    def remote_head(self) -> bytes | None:
+        """The branch head as the server has it now (one ref advertisement, no objects)."""
+        client, path = self._client()
+        try:
+            refs = client.get_refs(path)
+        except HTTPUnauthorized as exc:
+            raise self._fail(exc, "reading the branch of") from None
+        except (GitProtocolError, HangupException, NotGitRepository, OSError) as exc:
+            raise self._fail(exc, "reading the branch of") from None
+        return cast(dict[bytes, bytes | None], getattr(refs, "refs", refs)).get(self.ref)
+
+    def _settle(self, old: bytes, new: bytes, reason: str, remote: list[str], *,
+                answered: bool) -> PublishResult:
+        """Decide a push the server refused (`answered`: a per-ref report) or whose answer was
+        lost, by what the branch holds now.
+
+        Our commit → it landed. Another commit → we lost the compare-and-swap: re-plan. Still
+        the old head → a lost race (lock, stale info, non-fast-forward) re-plans; a hook's or
+        the server's "no" is final and says why; a failed exchange changed nothing.
+        """
+        try:
+            current = self.remote_head()
+        except PublishError as exc:
+            raise PublishError(redact(
+                f"pushing to {self.describe()}: {reason}; reading {self.branch} back failed too "
+                f"({exc.message}), so whether the commit landed is unknown; the next run will "
+                "see", self._token)) from None
+        said = f" ({'; '.join(remote)})" if remote else ""
+        if current == new:
+            log.warning("push to %s reported %r but %s holds our commit %s", self.describe(),
+                        reason, self.branch, new.decode()[:12])
+            return PublishResult(new.decode(), True)
+        if current != old:
+            where = current.decode()[:12] if current else "nothing (deleted)"
+            raise BranchMovedError(f"{self.branch} moved to {where} while we pushed ({reason}); "
+                                   "re-planning")
+        lowered = reason.lower()
+        if any(hint in lowered for hint in _LOST_RACE):
+            raise BranchMovedError(f"pushing to {self.branch} lost a race ({reason}); re-planning")
+        if not answered:
+            raise PublishError(redact(
+                f"pushing to {self.describe()} failed ({reason}){said}; {self.branch} is "
+                "unchanged", self._token))
+        raise PushRejectedError(redact(
+            f"the remote refused the push to {self.branch}: {reason}{said}", self._token))
+
+
+_PACK_PROGRESS = re.compile(r"(counting|compressing|writing|enumerating|total|delta|resolving)\b",
+                            re.IGNORECASE)
+_LOST_RACE = ("non-fast-forward", "fetch first", "stale info", "failed to update ref",
+              "failed to lock", "cannot lock ref", "incorrect old value")
 
 
 def is_ssh(url: str) -> bool:

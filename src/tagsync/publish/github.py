@@ -13,8 +13,11 @@ in place, so there is never a second PR and never a pile of commits.
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +45,9 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
 MARKER = "<!-- tagsync:pull-request branch={branch} -->"
+BEGIN = "<!-- tagsync:begin (generated; edit outside this part) -->"
+END = "<!-- tagsync:end -->"
+TRAILER = "Tagsync-Branch: {branch}"  # in every commit tagsync puts on a PR branch: proof it owns it
 _MOVED_HINTS = ("expected branch to point to", "not a fast forward", "stale_data")
 _PROTECTED_HINTS = ("protected branch", "rule violation", "must be made through a pull request")
 
@@ -167,6 +173,8 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     lowered = detail.lower()
     if status == 401:
         return PublishAuthError(text + " — the token is wrong, expired or revoked")
+    if status == 429 or (status == 403 and _is_rate_limit(response)):
+        return PublishError(text + " — rate limited by GitHub; the next run will pick this up")
     if status == 403:
         return PushRejectedError(text + " — the token lacks a permission (contents: write, "
                                         "pull requests: write) or the repository forbids this")
@@ -178,6 +186,27 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     if any(h in lowered for h in _PROTECTED_HINTS):
         return PushRejectedError(text + " — the branch is protected; set `github.mode: pull-request`")
     return PublishError(text)
+
+
+def _is_rate_limit(response: httpx.Response) -> bool:
+    """A 403 is a rate limit, not a permission, when GitHub says so: exhausted primary quota,
+    Retry-After, or a secondary limit named in the message (which may come without headers)."""
+    headers = response.headers
+    if "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0":
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "rate limit" in str(body.get("message", "")).lower()
+
+
+def _sleep(seconds: float) -> None:
+    """Rate-limit waits go through here (one place to observe them in tests)."""
+    time.sleep(seconds)
+
+
+SECONDARY_WAIT = 60.0  # GitHub: without headers, wait at least a minute, then longer each time
 
 
 class GraphQLUnavailable(PublishError):
@@ -209,29 +238,39 @@ class GitHubApi:
     def secrets(self) -> list[str]:
         return self.auth.secrets()
 
-    def _wait_for(self, response: httpx.Response) -> float | None:
-        """Seconds to sit out a primary or secondary rate limit, or None if this is no limit."""
-        if response.status_code not in (403, 429):
+    def _wait_for(self, response: httpx.Response, secondary_hits: int) -> float | None:
+        """Seconds to sit out a primary or secondary rate limit, or None if this is no limit
+        (GitHub's documented order: Retry-After; x-ratelimit-remaining 0 → until
+        x-ratelimit-reset; otherwise a secondary limit: at least a minute, exponentially longer)."""
+        if response.status_code not in (403, 429) or not (
+                response.status_code == 429 or _is_rate_limit(response)):
             return None
         headers = response.headers
         if "retry-after" in headers:
             try:
                 return max(0.0, float(headers["retry-after"]))
             except ValueError:
-                return None
+                pass
         if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
             try:
                 return max(0.0, float(headers["x-ratelimit-reset"]) - time.time())
             except ValueError:
-                return None
-        if response.status_code == 429:
-            return 60.0
-        return None
+                pass
+        return SECONDARY_WAIT * 2.0 ** secondary_hits
+
+    def _sit_out(self, wait: float, doing: str, why: str) -> None:
+        if wait > self.max_wait:
+            raise PublishError(f"{doing}: rate limited by GitHub ({why}); the limit resets in "
+                               f"{wait:.0f} s, more than max_wait ({self.max_wait:.0f} s); the next "
+                               "run will pick this up")
+        log.warning("%s: rate limited by GitHub (%s); waiting %.1f s", doing, why, wait)
+        _sleep(wait)
 
     def request(self, method: str, url: str, doing: str, *, json: Any = None,
                 params: dict[str, Any] | None = None, allow: tuple[int, ...] = ()) -> httpx.Response:
         """Send with auth; wait out rate limits up to `max_wait`; raise typed errors otherwise."""
         write = method != "GET"
+        secondary_hits = 0
         for attempt in range(self.retries + 1):
             headers = {"Authorization": f"Bearer {self.auth.token(self.client)}"}
             try:
@@ -246,14 +285,13 @@ class GitHubApi:
             self.writes += write
             if response.is_success or response.status_code in allow:
                 return response
-            wait = self._wait_for(response)
+            wait = self._wait_for(response, secondary_hits)
             if wait is not None and attempt < self.retries:
-                if wait > self.max_wait:
-                    raise PublishError(f"{doing}: GitHub's rate limit resets in {wait:.0f} s, more "
-                                       f"than max_wait ({self.max_wait:.0f} s); the next run will "
-                                       "pick this up")
-                log.warning("%s: rate limited (%d); waiting %.1f s", doing, response.status_code, wait)
-                time.sleep(wait)
+                secondary = "retry-after" not in response.headers and \
+                    response.headers.get("x-ratelimit-remaining") != "0"
+                secondary_hits += secondary
+                self._sit_out(wait, doing, f"HTTP {response.status_code}"
+                              + (", secondary limit" if secondary else ""))
                 continue
             if response.status_code >= 500 and not write and attempt < self.retries:
                 time.sleep(min(2.0 ** attempt, 8.0))
@@ -266,29 +304,47 @@ class GitHubApi:
         return response.json() if response.content else {}
 
     def graphql(self, query: str, variables: dict[str, Any], doing: str) -> dict[str, Any]:
-        response = self.request("POST", self.graphql_url, doing, allow=(404,),
-                                json={"query": query, "variables": variables})
-        if response.status_code == 404:
-            raise GraphQLUnavailable(f"{doing}: {self.graphql_url} answered 404; this GitHub has "
-                                     "no GraphQL API (set `github.api: rest`)")
-        body = response.json()
-        errors = body.get("errors") or []
-        if errors:
-            detail = "; ".join(f"{e.get('type', 'ERROR')}: {e.get('message', '')}" for e in errors)
-            lowered = detail.lower()
-            text = _scrub(f"{doing}: {detail}", self.secrets())
-            if any(h in lowered for h in _MOVED_HINTS):
-                raise BranchMovedError(text)
-            if any(h in lowered for h in _PROTECTED_HINTS):
-                raise PushRejectedError(text + " — the branch is protected; set "
-                                               "`github.mode: pull-request`")
-            if "FORBIDDEN" in detail or "not accessible" in lowered:
-                raise PushRejectedError(text + " — the token lacks contents: write")
-            if "NOT_FOUND" in detail:
-                raise PublishError(text + " — the repository or branch does not exist, or the "
-                                          "token cannot see it")
-            raise PublishError(text)
-        return dict(body.get("data") or {})
+        """One GraphQL request; a RATE_LIMITED answer (HTTP 200) is waited out like a 429."""
+        for attempt in range(self.retries + 1):
+            response = self.request("POST", self.graphql_url, doing, allow=(404,),
+                                    json={"query": query, "variables": variables})
+            if response.status_code == 404:
+                raise GraphQLUnavailable(f"{doing}: {self.graphql_url} answered 404; this GitHub "
+                                         "has no GraphQL API (set `github.api: rest`)")
+            body = response.json()
+            errors = body.get("errors") or []
+            if any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors):
+                if attempt == self.retries:
+                    raise PublishError(f"{doing}: rate limited by GitHub (GraphQL RATE_LIMITED) "
+                                       f"after {attempt + 1} attempts; the next run will pick this up")
+                reset = response.headers.get("x-ratelimit-reset")
+                try:
+                    wait = max(0.0, float(reset) - time.time()) if reset else SECONDARY_WAIT
+                except ValueError:
+                    wait = SECONDARY_WAIT
+                self._sit_out(wait, doing, "GraphQL RATE_LIMITED")
+                continue
+            if errors:
+                _raise_graphql_errors(errors, doing, self.secrets())
+            return dict(body.get("data") or {})
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_graphql_errors(errors: list[Any], doing: str, secrets: Sequence[str]) -> None:
+    detail = "; ".join(f"{e.get('type', 'ERROR')}: {e.get('message', '')}" if isinstance(e, dict)
+                       else str(e) for e in errors)
+    lowered = detail.lower()
+    text = _scrub(f"{doing}: {detail}", secrets)
+    if any(h in lowered for h in _MOVED_HINTS):
+        raise BranchMovedError(text)
+    if any(h in lowered for h in _PROTECTED_HINTS):
+        raise PushRejectedError(text + " — the branch is protected; set `github.mode: pull-request`")
+    if "FORBIDDEN" in detail or "not accessible" in lowered:
+        raise PushRejectedError(text + " — the token lacks contents: write")
+    if "NOT_FOUND" in detail:
+        raise PublishError(text + " — the repository or branch does not exist, or the token "
+                                  "cannot see it")
+    raise PublishError(text)
 
 
 @dataclass
@@ -336,6 +392,14 @@ mutation($input: CreateCommitOnBranchInput!) {
 }
 """
 
+_REPOSITORY_ID = """
+query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { id } }
+"""
+
+_UPDATE_REFS = """
+mutation($input: UpdateRefsInput!) { updateRefs(input: $input) { clientMutationId } }
+"""
+
 _AUTO_MERGE = """
 mutation($input: EnablePullRequestAutoMergeInput!) {
   enablePullRequestAutoMerge(input: $input) { pullRequest { number } }
@@ -361,6 +425,7 @@ class GitHubPublisher:
         self.branch = branch
         self.use_graphql = use_graphql
         self.pr = pull_request
+        self._repo_id: str | None = None
 
     def describe(self) -> str:
         where = f"github:{self.repo} ({self.branch})"
@@ -382,13 +447,13 @@ class GitHubPublisher:
     def publish(self, snapshot: object, files: dict[str, bytes], message: str,
                 changes: Sequence[Change] = ()) -> PublishResult:
         assert isinstance(snapshot, GitHubSnapshot)
+        if self.pr is not None:
+            return self._pull_request(snapshot, files, message, changes)
         if not files:
             return PublishResult(snapshot.revision, False)
-        if self.pr is None:
-            sha, url = self._commit(self.branch, snapshot.head, files, message, force=False)
-            log.info("committed %s to %s", sha[:12], self.describe())
-            return PublishResult(sha, True, url=url)
-        return self._pull_request(snapshot, files, message, changes)
+        sha, url = self._commit(self.branch, snapshot.head, files, message, force=False)
+        log.info("committed %s to %s", sha[:12], self.describe())
+        return PublishResult(sha, True, url=url)
 
     # -- one commit ------------------------------------------------------------------------
 
@@ -425,7 +490,9 @@ class GitHubPublisher:
 
     # -- pull-request mode -----------------------------------------------------------------
 
-    def _find_pr(self) -> dict[str, Any] | None:
+    def _find_pr(self, *, strict: bool = True) -> dict[str, Any] | None:
+        """Our open PR (by head branch and marker); `strict`: another open PR from the branch is
+        an error (we would have to write to its branch)."""
         assert self.pr is not None
         owner = self.repo.split("/")[0]
         pulls = self.api.json("GET", f"/repos/{self.repo}/pulls", "looking for our pull request",
@@ -433,11 +500,33 @@ class GitHubPublisher:
                                       "per_page": 100})
         marker = MARKER.format(branch=self.pr.branch)
         ours = [p for p in pulls if marker in (p.get("body") or "")]
-        if pulls and not ours:
+        if pulls and not ours and strict:
             raise PushRejectedError(
                 f"an open pull request #{pulls[0]['number']} from {self.pr.branch} was not opened "
                 "by tagsync; close it or choose another `pr_branch` (tagsync leaves it alone)")
         return ours[0] if ours else None
+
+    def _check_owned(self, pr_head: str, base: str) -> None:
+        """Without an open PR of ours, rewrite the branch only if every commit it has beyond the
+        base is tagsync's (carries our trailer): never lose someone's commit."""
+        assert self.pr is not None
+        branch = self.pr.branch
+        compared = self.api.json("GET", f"/repos/{self.repo}/compare/{base}...{pr_head}",
+                                 f"checking who made the commits on {branch}")
+        commits = compared.get("commits") or []
+        trailer = TRAILER.format(branch=branch)
+        for commit in commits:
+            text = str((commit.get("commit") or {}).get("message") or "")
+            if trailer not in text.splitlines():
+                raise PushRejectedError(
+                    f"branch {branch} holds commit {str(commit.get('sha'))[:12]} "
+                    f"({text.partition(chr(10))[0][:60]!r}) that tagsync did not make, and no open "
+                    "pull request of tagsync's; tagsync will not overwrite it: merge or delete the "
+                    "branch, or choose another `pr_branch`")
+        if int(compared.get("total_commits") or 0) > len(commits):
+            raise PushRejectedError(f"branch {branch} is {compared.get('total_commits')} commits "
+                                    "ahead of the base, too many to be tagsync's; tagsync will not "
+                                    "overwrite it")
 
     def _already_there(self, pr_head: str, base: str, files: dict[str, bytes]) -> bool:
         """The PR branch is one commit on the current base holding exactly these files."""
@@ -450,35 +539,197 @@ class GitHubPublisher:
                       changes: Sequence[Change]) -> PublishResult:
         assert self.pr is not None
         branch, base = self.pr.branch, snapshot.head
+        if not files:
+            existing = self._find_pr(strict=False)
+            pr_head = self._head(branch, missing_ok=True) if existing else None
+            if existing and pr_head:
+                self._close_if_obsolete(existing, pr_head, base)
+            return PublishResult(snapshot.revision, False)
         existing = self._find_pr()
         pr_head = self._head(branch, missing_ok=True)
+        if pr_head and not existing:
+            self._check_owned(pr_head, base)
         title = self.pr.title or message.partition("\n")[0]
-        body = pr_body(changes, branch)
         if existing and pr_head and self._already_there(pr_head, base, files):
-            if existing.get("body") != body or existing.get("title") != title:
-                self._edit_pr(existing, title, body)
+            self._upkeep(existing, title, changes, sorted(files))
             log.info("pull request #%s already holds these changes", existing["number"])
             return PublishResult(pr_head, False, url=existing.get("html_url"),
                                  pull_request=int(existing["number"]), action="unchanged")
-        if self.use_graphql:
-            # createCommitOnBranch commits on top of the branch: point it at the base first.
-            self._set_branch(branch, base, exists=pr_head is not None)
-            sha, _ = self._commit(branch, base, files, message, force=True)
-        else:
-            sha, _ = self._rest_commit_on(base, files, message)
-            self._set_branch(branch, sha, exists=pr_head is not None)
+        # The new commit is built beside the PR branch with the base as parent, then the branch
+        # moves to it in one step: the PR never has zero commits (GitHub would close it for
+        # good), and a failure on the way leaves the PR as it was.
+        sha = self._build_on_base(base, files, f"{message.rstrip()}\n\n{TRAILER.format(branch=branch)}\n")
+        self._move_branch(branch, pr_head, sha)
         if existing:
-            self._edit_pr(existing, title, body)
+            self._upkeep(existing, title, changes, sorted(files))
             log.info("updated pull request #%s with %s", existing["number"], sha[:12])
             return PublishResult(sha, True, url=existing.get("html_url"),
                                  pull_request=int(existing["number"]), action="updated")
-        created = self.api.json("POST", f"/repos/{self.repo}/pulls", "opening the pull request",
-                                json={"title": title, "head": branch, "base": self.branch, "body": body})
+        response = self.api.request("POST", f"/repos/{self.repo}/pulls", "opening the pull request",
+                                    json={"title": title, "head": branch, "base": self.branch,
+                                          "body": pr_body(changes, branch, sorted(files), title)},
+                                    allow=(422,))
+        created = response.json()
+        if response.status_code == 422:
+            if self._find_pr() is not None:  # another run opened it meanwhile: re-plan
+                raise BranchMovedError(f"a pull request from {branch} was opened while we worked; "
+                                       "re-planning")
+            raise _http_error(response, "opening the pull request", self.api.secrets())
         number = int(created["number"])
-        self._decorate(created)
+        self._upkeep(created, title, changes, sorted(files))
         log.info("opened pull request #%s", number)
         return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
                              action="opened")
+
+    def _build_on_base(self, base: str, files: dict[str, bytes], message: str) -> str:
+        """A commit holding `files` with `base` as its only parent; no branch a person sees moves.
+
+        GraphQL (signed commits) can only commit on a branch, so it commits on a scratch branch
+        created at the base and deletes it afterwards."""
+        if self.use_graphql:
+            assert self.pr is not None
+            scratch = f"{self.pr.branch}-tagsync-scratch-{uuid.uuid4().hex[:8]}"
+            self.api.json("POST", f"/repos/{self.repo}/git/refs", f"creating {scratch}",
+                          json={"ref": f"refs/heads/{scratch}", "sha": base})
+            try:
+                sha, _ = self._commit(scratch, base, files, message, force=False)
+            finally:
+                self._delete_branch(scratch)
+            return sha
+        sha, _ = self._rest_commit_on(base, files, message)
+        return sha
+
+    def _delete_branch(self, branch: str) -> None:
+        try:
+            self.api.request("DELETE", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
+                             f"deleting {branch}")
+        except PublishError as exc:
+            log.warning("could not delete the scratch branch %s: %s", branch, exc.message)
+
+    def _repository_id(self) -> str:
+        if self._repo_id is None:
+            owner, name = self.repo.split("/", 1)
+            data = self.api.graphql(_REPOSITORY_ID, {"owner": owner, "name": name},
+                                    f"reading the id of {self.repo}")
+            self._repo_id = str(data["repository"]["id"])
+        return self._repo_id
+
+    def _move_branch(self, branch: str, old: str | None, new: str) -> None:
+        """Point the PR branch at `new` in one step, only if it is still at `old` (GraphQL
+        `updateRefs` with `beforeOid`; REST can only force, so there the last writer wins)."""
+        if old is None:
+            response = self.api.request("POST", f"/repos/{self.repo}/git/refs", f"creating {branch}",
+                                        json={"ref": f"refs/heads/{branch}", "sha": new},
+                                        allow=(422,))
+            if response.status_code == 422:
+                if self._head(branch, missing_ok=True) is not None:
+                    raise BranchMovedError(f"{branch} was created while we worked; re-planning")
+                raise _http_error(response, f"creating {branch}", self.api.secrets())
+            return
+        if self.use_graphql:
+            try:
+                self.api.graphql(_UPDATE_REFS, {"input": {
+                    "repositoryId": self._repository_id(),
+                    "refUpdates": [{"name": f"refs/heads/{branch}", "beforeOid": old,
+                                    "afterOid": new, "force": True}]}}, f"moving {branch}")
+                return
+            except GraphQLUnavailable:
+                self.use_graphql = False
+            except PublishError as exc:
+                if "updateRefs" in exc.message and "exist" in exc.message:
+                    # An older GitHub Enterprise Server without the mutation: force instead.
+                    log.warning("%s; moving %s with a forced REST update", exc.message, branch)
+                    self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
+                                  f"moving {branch}", json={"sha": new, "force": True})
+                    return
+                now = self._head(branch, missing_ok=True)
+                if now == new:
+                    return
+                if now != old:
+                    raise BranchMovedError(f"{branch} moved while we worked ({exc.message}); "
+                                           "re-planning") from None
+                raise
+        self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
+                      f"moving {branch}", json={"sha": new, "force": True})
+
+    def _close_if_obsolete(self, pr: dict[str, Any], pr_head: str, base: str) -> None:
+        """Nothing to change, and the base already holds what the PR would change: close it."""
+        assert self.pr is not None
+        paths = _marked_files(pr.get("body") or "")
+        if not paths:
+            return
+        try:
+            same = all(read_file(self.api, self.repo, p, base) == read_file(self.api, self.repo, p, pr_head)
+                       for p in paths)
+        except CatalogError:
+            return
+        if not same:
+            return
+        number = pr["number"]
+        self.api.json("POST", f"/repos/{self.repo}/issues/{number}/comments",
+                      "commenting on the pull request", json={
+                          "body": f"Closing: {self.branch} already has these changes "
+                                  f"(at {base[:12]}). — tagsync"})
+        self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "closing the pull request",
+                      json={"state": "closed"})
+        log.info("closed pull request #%s: %s already has its changes", number, self.branch)
+
+    def _upkeep(self, pr: dict[str, Any], title: str, changes: Sequence[Change],
+                files: Sequence[str]) -> None:
+        """Keep the PR as configured without undoing a person's edits: the generated part of the
+        body is replaced between markers, the title only while it is still the one tagsync set;
+        labels, reviewers and auto-merge are (re-)requested when missing. Failing upkeep only
+        warns: the commit stands."""
+        assert self.pr is not None
+        number = pr["number"]
+        old_body = pr.get("body") or ""
+        ours = _marked_title(old_body)
+        keep_title = ours is not None and ours != pr.get("title")  # a person retitled it
+        new_title = str(pr.get("title")) if keep_title else title
+        body = merge_body(old_body, pr_body(changes, self.pr.branch, files,
+                                            ours if keep_title else title))
+        if body != old_body or new_title != pr.get("title"):
+            self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
+                          json={"title": new_title, "body": body})
+        have = {str(label.get("name")) for label in pr.get("labels") or []}
+        missing = [x for x in self.pr.labels if x not in have]
+        self._try("labelling the PR", lambda: self.api.json(
+            "POST", f"/repos/{self.repo}/issues/{number}/labels", "labelling the PR",
+            json={"labels": missing}) if missing else None)
+        self._request_reviews(pr)
+        if self.pr.auto_merge and not pr.get("auto_merge"):
+            auto_merge = self.pr.auto_merge
+            self._try("requesting auto-merge", lambda: self.api.graphql(_AUTO_MERGE, {"input": {
+                "pullRequestId": pr["node_id"], "mergeMethod": auto_merge.upper()}},
+                "requesting auto-merge"))
+
+    def _request_reviews(self, pr: dict[str, Any]) -> None:
+        assert self.pr is not None
+        if not (self.pr.reviewers or self.pr.team_reviewers):
+            return
+        number = pr["number"]
+        requested = {str(u.get("login")).lower() for u in pr.get("requested_reviewers") or []}
+        teams = {str(t.get("slug")).lower() for t in pr.get("requested_teams") or []}
+        try:
+            reviews = self.api.json("GET", f"/repos/{self.repo}/pulls/{number}/reviews",
+                                    "reading the reviews", params={"per_page": 100})
+        except PublishError as exc:
+            log.warning("pull request #%s: reading the reviews failed: %s", number, exc.message)
+            return
+        reviewed = {str((r.get("user") or {}).get("login")).lower() for r in reviews}
+        users = [u for u in self.pr.reviewers if u.lower() not in requested | reviewed]
+        team_list = [t for t in self.pr.team_reviewers if t.lower() not in teams]
+        if users or team_list:
+            self._try("requesting reviews", lambda: self.api.json(
+                "POST", f"/repos/{self.repo}/pulls/{number}/requested_reviewers", "requesting reviews",
+                json={"reviewers": users, "team_reviewers": team_list}))
+
+    def _try(self, doing: str, call: Any) -> None:
+        try:
+            call()
+        except PublishError as exc:
+            log.warning("pull request upkeep: %s failed (the commit stands; the next run "
+                        "retries): %s", doing, exc.message)
 
     def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str) -> tuple[str, str | None]:
         """Tree (contents inline) and commit on `parent`; no ref moves yet."""
@@ -492,41 +743,51 @@ class GitHubPublisher:
                                json={"message": message, "tree": tree["sha"], "parents": [parent]})
         return str(commit["sha"]), commit.get("html_url")
 
-    def _set_branch(self, branch: str, sha: str, *, exists: bool) -> None:
-        if exists:
-            self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
-                          f"resetting {branch}", json={"sha": sha, "force": True})
-        else:
-            self.api.json("POST", f"/repos/{self.repo}/git/refs", f"creating {branch}",
-                          json={"ref": f"refs/heads/{branch}", "sha": sha})
-
-    def _edit_pr(self, pr: dict[str, Any], title: str, body: str) -> None:
-        self.api.json("PATCH", f"/repos/{self.repo}/pulls/{pr['number']}", "updating the pull request",
-                      json={"title": title, "body": body})
-
-    def _decorate(self, pr: dict[str, Any]) -> None:
-        assert self.pr is not None
-        number = pr["number"]
-        if self.pr.labels:
-            self.api.json("POST", f"/repos/{self.repo}/issues/{number}/labels", "labelling the PR",
-                          json={"labels": list(self.pr.labels)})
-        if self.pr.reviewers or self.pr.team_reviewers:
-            self.api.json("POST", f"/repos/{self.repo}/pulls/{number}/requested_reviewers",
-                          "requesting reviews", json={"reviewers": list(self.pr.reviewers),
-                                                      "team_reviewers": list(self.pr.team_reviewers)})
-        if self.pr.auto_merge:
-            self.api.graphql(_AUTO_MERGE, {"input": {
-                "pullRequestId": pr["node_id"], "mergeMethod": self.pr.auto_merge.upper()}},
-                "requesting auto-merge")
-
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def pr_body(changes: Sequence[Change], branch: str) -> str:
-    """A table people can review at a glance, and the marker that lets the next run find the PR."""
-    lines = [f"tagsync found {len(changes)} image reference(s) out of date.", "",
+def _title_marker(title: str) -> str:
+    return f"<!-- tagsync:title {json.dumps(title)} -->"
+
+
+def _marked_title(body: str) -> str | None:
+    """The title tagsync last set (from its hidden marker); None for a PR without one."""
+    m = re.search(r"<!-- tagsync:title (\".*?(?<!\\)\") -->", body)
+    if not m:
+        return None
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:
+        return None
+
+
+def _marked_files(body: str) -> list[str]:
+    m = re.search(r"<!-- tagsync:files (\[.*?\]) -->", body)
+    if not m:
+        return []
+    try:
+        return [str(p) for p in json.loads(m.group(1))]
+    except ValueError:
+        return []
+
+
+def merge_body(old: str, generated: str) -> str:
+    """`generated` in place of the part between our markers; a person's text around it stays.
+    A body without the markers (a PR from an older tagsync) is replaced whole."""
+    if BEGIN in old and END in old.split(BEGIN, 1)[1]:
+        before, _, rest = old.partition(BEGIN)
+        _, _, after = rest.partition(END)
+        return before + generated.strip("\n") + after
+    return generated
+
+
+def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
+            title: str | None = None) -> str:
+    """A table people can review at a glance, and the markers that let the next run find the PR,
+    keep a person's edits around the generated part, and see whether the base caught up."""
+    lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
              "| Image | Tag | Old | New | File |", "| --- | --- | --- | --- | --- |"]
     for c in changes:
         page = registry_page(ImageName.parse(c.image))
@@ -534,8 +795,12 @@ def pr_body(changes: Sequence[Change], branch: str) -> str:
         old = f"`{_cell(c.old)}`" if c.old else "(empty)"
         lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
                      f"{_cell(c.file)}:{c.line} |")
-    lines += ["", "This branch is rewritten by every run; edits pushed to it are replaced.",
-              "", MARKER.format(branch=branch)]
+    lines += ["", "This branch is rewritten by every run; edits pushed to it are replaced. Text "
+              "outside this generated part, and a title you change, are kept.",
+              "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
+    if title is not None:
+        lines.append(_title_marker(title))
+    lines.append(END)
     return "\n".join(lines) + "\n"
 
 
