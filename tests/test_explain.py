@@ -54,3 +54,15 @@ def test_a_run_explains_each_bump_from_the_labels(
     [change] = json.loads(capsys.readouterr().out)["changes"]
     assert change["why"].startswith(
         "version 1.4.3; changes https://github.com/acme/web/compare/aaa111...bbb222; built ")
+
+
+def test_the_pull_request_table_carries_the_explanation() -> None:
+    from tagsync.plan import Change
+    from tagsync.publish.github import pr_body
+
+    change = Change("app", "pod.yaml", 0, ".spec.containers[0].image", 5, "ghcr.io/acme/web", "1.4",
+                    "ghcr.io/acme/web:1.4@sha256:" + "a" * 64, "ghcr.io/acme/web:1.4@sha256:" + "b" * 64,
+                    "digest changed", why="signed by key SHA256:x; version 1.4.3")
+    body = pr_body([change], "tagsync/app")
+    assert "| Image | Tag | Old | New | File | Why |" in body
+    assert "| pod.yaml:5 | signed by key SHA256:x; version 1.4.3 |" in body

@@ -787,14 +787,16 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
             title: str | None = None) -> str:
     """A table people can review at a glance, and the markers that let the next run find the PR,
     keep a person's edits around the generated part, and see whether the base caught up."""
+    why = any(c.why for c in changes)  # what vouches for a change: signer, source, age
     lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
-             "| Image | Tag | Old | New | File |", "| --- | --- | --- | --- | --- |"]
+             "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
+             "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
     for c in changes:
         page = registry_page(ImageName.parse(c.image))
         image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
         old = f"`{_cell(c.old)}`" if c.old else "(empty)"
         lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_cell(c.file)}:{c.line} |")
+                     f"{_cell(c.file)}:{c.line} |" + (f" {_cell(c.why or '')} |" if why else ""))
     lines += ["", "This branch is rewritten by every run; edits pushed to it are replaced. Text "
               "outside this generated part, and a title you change, are kept.",
               "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
