@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tagsync.config import Config, DigestFormat
 from tagsync.errors import DeadlineError, RegistryError, TagsyncError
@@ -17,7 +17,12 @@ from tagsync.reference import ImageName, is_repository, is_tag, parse_ecr_host
 from tagsync.registry.base import Source, digest_value, tag_times
 from tagsync.registry.credentials import registry_credentials
 from tagsync.registry.layout import LayoutSource
-from tagsync.registry.oci import OciRegistry, RetryPolicy, Stats, default_url
+
+if TYPE_CHECKING:
+    from tagsync.registry.oci import Stats
+
+# The OCI client (and aiohttp, ~100 ms to import) loads when the first source is opened, not
+# with this module: planning, `refs` and the Lambda handler's import do not pay for it.
 
 __all__ = ["Observation", "RepoList", "RepoQuery", "Source", "TagList", "TagQuery", "Want",
            "list_repositories", "list_tags", "observe", "open_listers", "open_sources"]
@@ -177,6 +182,8 @@ def open_sources(config: Config, hosts: Iterable[str],
             sources[host] = EcrSource(reg.registry_id or account, reg.region or region,
                                       max_concurrency=reg.max_concurrency)
         else:
+            from tagsync.registry.oci import OciRegistry, RetryPolicy, default_url
+
             username, password = registry_credentials(reg, config.base_dir)
             sources[host] = OciRegistry(
                 reg.url or default_url(host, reg.insecure),
@@ -195,11 +202,13 @@ def open_sources(config: Config, hosts: Iterable[str],
 
 def _bound(source: Source, deadline: float | None) -> None:
     """Requests already under way stop at the run's deadline too, not only new questions."""
-    if deadline is not None and isinstance(source, OciRegistry):
+    if deadline is not None and hasattr(source, "deadline"):
         source.deadline = deadline if source.deadline is None else min(source.deadline, deadline)
 
 
 def stats_of(sources: dict[str, Source]) -> Stats:
+    from tagsync.registry.oci import OciRegistry, Stats
+
     total = Stats()
     for s in sources.values():
         ecr_requests = getattr(s, "requests", None)
