@@ -44,6 +44,8 @@ from tagsync.reference import ImageName
 from tagsync.registry import Want, observe
 from tagsync.registry.oci import OciRegistry
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def best_of(n: int, fn):  # type: ignore[no-untyped-def]
     times = []
@@ -351,18 +353,19 @@ def bench_publish() -> None:
         print(f"   {name:26s} {total:3d} requests ({writes} writing)  {took * 1000:7.1f} ms")
 
 
+# Peak RSS of this process since exec (ru_maxrss would carry the forking parent's peak over).
+_HWM = ("int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) / 1024")
+
+
 def _child(code: str) -> tuple[float, float]:
     """(wall ms, peak RSS MB) of a fresh interpreter running `code`."""
     import json
-    import resource
 
-    probe = ("import json, resource, time; t = time.perf_counter()\n" + code +
-             "\nprint(json.dumps([(time.perf_counter() - t) * 1000, "
-             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))")
+    probe = ("import json, time; t = time.perf_counter()\n" + code +
+             f"\nprint(json.dumps([(time.perf_counter() - t) * 1000, {_HWM}]))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     ms, mb = json.loads(out.stdout.strip().splitlines()[-1])
-    del resource
     return float(ms), float(mb)
 
 
@@ -636,6 +639,79 @@ def bench_hostile() -> None:
           f"(+ {wall_ra * 1000:.0f} ms for retry-after, which defers its registry) vs "
           f"2x the request timeout = {2 * timeout * 1000:.0f} ms")
 
+def bench_cold() -> None:
+    """Lambda cold path (issue 18): a fresh interpreter on a task root laid out as the image's
+    (the runtime dependencies installed for this platform with pip --target, tagsync beside
+    them), one handler invocation against the local registry with a small catalog: wall time and
+    peak RSS without bytecode (Lambda's /var/task is read-only, so nothing gets cached) and with
+    it, against a bare interpreter running `import json` (targets: <= 3x, <= 60 MB)."""
+    import json as _json
+    import tomllib
+
+    from tests.servers.fixtures import RegistryServer, _start_registry, _stop
+
+    wheelhouse = ROOT / ".cache" / "wheelhouse"
+    if not (wheelhouse / ".complete").exists() or not shutil.which("docker-registry"):
+        print("== Lambda cold path: skipped (run `make deps` for the wheelhouse and the registry)")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-cold-"))
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    task = tmp / "task"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-compile",
+                    "--find-links", str(wheelhouse), "--target", str(task), *deps], check=True)
+    shutil.copytree(ROOT / "src" / "tagsync", task / "tagsync",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    server: RegistryServer = _start_registry(tmp)
+    try:
+        lines = []
+        for i in range(3):
+            old = server.push(f"cold/app{i}", "1.0", f"cold {i} old").digest
+            server.push(f"cold/app{i}", "1.0", f"cold {i} new")
+            lines.append(f"    - image: {server.host}/cold/app{i}:1.0@{old}\n")
+        catalog = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n" + "".join(lines)
+        config = (f"catalogs:\n  - name: app\n    file: pod.yaml\n"
+                  f"registries:\n  - host: '{server.host}'\n    url: {server.url}\n")
+
+        def invoke(bytecode: bool) -> tuple[float, float]:
+            work = Path(tempfile.mkdtemp(dir=tmp))
+            (work / "pod.yaml").write_text(catalog)
+            (work / "tagsync.yaml").write_text(config)
+            probe = ("import json, time; t = time.perf_counter()\n"
+                     "from tagsync.aws.handler import handler\n"
+                     "r = handler({}, None)\nassert r['status'] == 'changed', r\n"
+                     f"print(json.dumps([(time.perf_counter() - t) * 1000, {_HWM}]))")
+            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(task),
+                   "TAGSYNC_CONFIG": str(work / "tagsync.yaml"), "PYTHONDONTWRITEBYTECODE": "1",
+                   "HOME": str(work)}
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-s", "-c", probe], env=env, capture_output=True,
+                                 text=True, check=True, cwd=work)
+            wall = (time.perf_counter() - start) * 1000
+            _ms, mb = _json.loads(out.stdout.strip().splitlines()[-1])
+            return wall, float(mb)
+
+        def bare() -> tuple[float, float]:
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-s", "-c", f"import json; print({_HWM})"],
+                                 capture_output=True, text=True, check=True)
+            return (time.perf_counter() - start) * 1000, float(out.stdout)
+
+        runs = 5
+        base = sorted(bare() for _ in range(runs))[runs // 2]
+        without = sorted(invoke(False) for _ in range(runs))[runs // 2]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(task)], check=True)
+        with_pyc = sorted(invoke(True) for _ in range(runs))[runs // 2]
+        print("== Lambda cold path: one handler invocation in a fresh interpreter on the image's task "
+              "root (median of 5)")
+        print(f"   bare interpreter (import json)  {base[0]:7.1f} ms  {base[1]:5.1f} MB   baseline")
+        for name, (ms, mb) in (("without bytecode", without), ("with bytecode", with_pyc)):
+            print(f"   invocation {name:<21}{ms:7.1f} ms  {mb:5.1f} MB   {ms / base[0]:5.1f}x the bare "
+                  f"start (target <= 3x), RSS target <= 60 MB")
+    finally:
+        _stop(server.process)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
@@ -643,6 +719,6 @@ if __name__ == "__main__":
     else:
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
-                      bench_verify, bench_hostile):
+                      bench_cold, bench_verify, bench_hostile):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()
