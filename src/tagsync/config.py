@@ -46,18 +46,25 @@ def secret_from_env(variable: str | None, owner: str) -> str | None:
 
 class _Model(BaseModel):
     # Schemas are built on first use, not at import: a cold start pays only for what it validates.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True,
+                              use_attribute_docstrings=True)
 
 
 class PolicyConfig(_Model):
     """Which tag an entry follows (see `tagsync.policy`); `same` keeps the tag, follows its digest."""
 
     kind: Kind = Kind.same
+    """How the tag is chosen: same, semver, regex, numeric or newest."""
     range: str | None = None
+    """semver: the versions admitted, e.g. `>=1.2 <2`, `^1.2`, `~1.2.3`."""
     prerelease: bool = False
+    """semver: admit pre-releases such as `1.3.0-rc1`."""
     include: str | None = None
+    """A regular expression a tag must match; for regex and numeric its groups order the tags."""
     exclude: str | None = None
-    min_age: str | None = None  # `3d`: a new tag or digest waits until it has existed this long
+    """A regular expression no chosen tag may match."""
+    min_age: str | None = None
+    """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`)."""
 
     @field_validator("min_age")
     @classmethod
@@ -85,8 +92,12 @@ class NewImagesConfig(_Model):
     """
 
     template: str
-    tag: str = "latest"  # the tag a new entry starts with, unless the policy chooses one
-    exclude: list[str] = []  # repository names (globs) never added
+    """YAML of one new entry; `${name}` (any image template field), `${repository}`, `${tag}`, `${digest}`
+    are filled in."""
+    tag: str = "latest"
+    """The tag a new entry starts with, unless the policy chooses one."""
+    exclude: list[str] = []
+    """Repository names (globs) never added."""
 
     @field_validator("template")
     @classmethod
@@ -114,7 +125,9 @@ class MarkerPolicy(_Model):
     """
 
     image: str
+    """The image the marked value follows (its registry and repository)."""
     policy: PolicyConfig = PolicyConfig()
+    """How the marked value's tag is chosen."""
 
     @field_validator("image")
     @classmethod
@@ -127,7 +140,9 @@ class FollowConfig(_Model):
     """Promotion: take references from another catalog once it has held them long enough."""
 
     catalog: str
+    """The catalog whose references this one takes (e.g. staging)."""
     after: str = "24h"
+    """How long that catalog must have held a value, by its Git history, before it is taken."""
 
     @field_validator("after")
     @classmethod
@@ -144,29 +159,56 @@ class CatalogConfig(_Model):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Names the catalog in messages, commit subjects and the default PR branch."""
     file: str | None = None
-    files: list[str] | None = None  # globs in the tree (`**` crosses folders); `!glob` excludes
-    kind: Shape | None = None  # default: `paths` with `image:`, else `auto`
+    """One file, relative to the repository root (or the config's folder without git/github)."""
+    files: list[str] | None = None
+    """Globs in the tree (`*`, `?`, `**` across folders); `!glob` excludes."""
+    kind: Shape | None = None
+    """The file shape: auto (detected per file), kubernetes, helm, kustomize, compose, actions, dockerfile,
+    markers, or paths (field by field). Default: paths with `image:`, else auto."""
     doc: int = Field(0, ge=0)
+    """paths: which document of a multi-document file (0 = first)."""
     entries: str = "."
+    """paths: where the entries are, e.g. `.images[*]`; `[*]` walks a list or a mapping's values; `.` is
+    the whole document."""
     image: str | None = None
+    """paths: the image name, with `{field}` taken from each entry (dotted paths allowed)."""
     pairs: str | None = None
+    """paths: a list of [tag, digest] pairs under each entry."""
     tag: str | None = None
+    """paths: the field holding the tag (moved by a policy other than same)."""
     digest: str | None = None
+    """paths: the field holding the digest beside `tag`."""
     digest_format: DigestFormat = DigestFormat.full
+    """paths: full (sha256:…), short (12 hex of the manifest digest) or image-id (12 hex of the config
+    digest)."""
     platform: str | None = Field(None, pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9.]+)?$")
+    """Pick one platform of a multi-arch index, e.g. linux/arm64."""
     placeholders: tuple[str, ...] = ("x", "")
+    """paths: digest values never filled in (left alone)."""
     update_placeholders: bool = False
+    """paths: fill placeholder digests too."""
     pointer_prefix: str = ":"
+    """paths: a digest starting with this points at another tag and is left alone."""
     policy: PolicyConfig = PolicyConfig()
-    policies: dict[str, PolicyConfig] = {}  # image name glob -> policy, first match wins
-    new_tags: bool = False  # append tags the policy admits as new [tag, digest] pairs
+    """How tags are chosen for every image of the catalog."""
+    policies: dict[str, PolicyConfig] = {}
+    """Image name glob -> policy; the first match wins over `policy`."""
+    new_tags: bool = False
+    """paths: append tags the policy admits as new [tag, digest] pairs."""
     new_images: NewImagesConfig | None = None
-    pin_digests: bool = False  # add @sha256:… (or a digest key) to references written without one
-    verify: VerifyPolicy | None = None  # a digest is written only if its signature satisfies this
-    verify_images: dict[str, VerifyPolicy] = {}  # image name glob -> verify policy, first match wins
-    follow: FollowConfig | None = None  # promote from another catalog instead of a registry
-    markers: dict[str, MarkerPolicy] = {}  # marker name -> image and policy
+    """paths: add repositories that appear in the registry as entries from a template."""
+    pin_digests: bool = False
+    """Add @sha256:… (or a digest key) to references written without one."""
+    verify: VerifyPolicy | None = None
+    """A digest is written only if its signature satisfies this policy (see docs/verify.md)."""
+    verify_images: dict[str, VerifyPolicy] = {}
+    """Image name glob -> verify policy; the first match wins over `verify`."""
+    follow: FollowConfig | None = None
+    """Take references from another catalog (promotion) instead of asking registries."""
+    markers: dict[str, MarkerPolicy] = {}
+    """Marker name -> the image and policy a marker comment names."""
 
     @property
     def shape(self) -> str:
@@ -270,20 +312,35 @@ class RegistryConfig(_Model):
     """How to reach one registry host named by the catalog's images."""
 
     host: str
-    kind: Literal["oci", "ecr", "layout"] | None = None  # default: from url/layout/the host name
+    """The registry host as image names spell it (docker.io, ghcr.io, 127.0.0.1:5000)."""
+    kind: Literal["oci", "ecr", "layout"] | None = None
+    """oci, ecr or layout; default from `url`/`layout`/the host name."""
     url: str | None = None
-    hub_url: str | None = None  # docker.io: Docker Hub's API for listing a namespace
+    """Where to reach it, scheme included; `http://` for a plain-HTTP registry."""
+    hub_url: str | None = None
+    """docker.io: Docker Hub's API for listing a namespace."""
     layout: str | None = None
-    region: str | None = None  # ECR: default from the host name
-    registry_id: str | None = None  # ECR: the account id; default from the host name
+    """A folder of OCI image layouts (`<layout>/<repository>/index.json`) to read instead."""
+    region: str | None = None
+    """ECR: the region; default from the host name."""
+    registry_id: str | None = None
+    """ECR: the account id; default from the host name."""
     insecure: bool = False
+    """Without `url`: speak plain HTTP to this host."""
     username: str | None = None
-    password: str | None = None  # a secret reference: env:NAME, file:PATH, aws-secretsmanager:ID, ...
-    password_env: str | None = None  # shorthand for password: env:NAME
-    docker_config: bool = True  # without username: use `docker login`'s config.json auths
+    """The registry user (a Hub access token's owner, a robot account)."""
+    password: str | None = None
+    """A secret reference: env:NAME, file:PATH, aws-secretsmanager:ID[#key], aws-ssm:NAME."""
+    password_env: str | None = None
+    """Shorthand for `password: env:NAME`."""
+    docker_config: bool = True
+    """Without `username`: use `docker login`'s config.json auths."""
     max_concurrency: int = Field(8, ge=1, le=256)
-    requests_per_second: float | None = Field(None, gt=0)  # steady request rate; bursts up to 1 s
-    ratelimit_reserve: int = Field(10, ge=0)  # stop pulling (GETs) when ratelimit-remaining is this low
+    """Connections to this registry at once."""
+    requests_per_second: float | None = Field(None, gt=0)
+    """A steady request rate for this registry (bursts up to 1 s)."""
+    ratelimit_reserve: int = Field(10, ge=0)
+    """Docker Hub: no pulls (GETs) once ratelimit-remaining is this low; deferred to the next run."""
 
     _refs = field_validator("password")(validate_ref)
 
@@ -338,16 +395,27 @@ class GitConfig(_Model):
     """Where the catalogs live, reached with pure-Python Git (HTTPS with a token, or SSH)."""
 
     repo: str
+    """The repository: an https:// or ssh:// URL, git@host:path, or a local path."""
     branch: str = "main"
-    token: str | None = None  # a secret reference: env:NAME, file:PATH, aws-secretsmanager:ID, aws-ssm:NAME
-    token_env: str | None = None  # shorthand for token: env:NAME
+    """The branch read and pushed to."""
+    token: str | None = None
+    """A secret reference, sent as the HTTP Basic password."""
+    token_env: str | None = None
+    """Shorthand for `token: env:NAME`."""
     username: str = "x-access-token"
-    ssh_key: str | None = None  # a secret reference to a private key (PEM/OpenSSH), for ssh:// URLs
-    known_hosts: str | None = None  # a secret reference to known_hosts lines; unset = trust on first use
+    """The HTTP Basic user name sent with the token."""
+    ssh_key: str | None = None
+    """A secret reference to a private key (PEM/OpenSSH), for ssh:// URLs."""
+    known_hosts: str | None = None
+    """A secret reference to the server's known_hosts lines (an unknown host key is refused)."""
     author: str = "tagsync <tagsync@localhost>"
-    committer: str | None = None  # defaults to the author
+    """The commit author, as `Name <email>`."""
+    committer: str | None = None
+    """The committer, as `Name <email>`; defaults to the author."""
     message: str = DEFAULT_MESSAGE
+    """The commit subject template: {images}, {count}, {catalogs}."""
     retries: int = Field(3, ge=0, le=10)
+    """How many times a moved branch is re-read and re-planned."""
 
     _refs = field_validator("token", "ssh_key", "known_hosts")(validate_ref)
 
@@ -374,8 +442,11 @@ class GitHubAppConfig(_Model):
     """Authenticate as a GitHub App installation: commits show as the app, tokens expire in 1 h."""
 
     app_id: int = Field(gt=0)
-    private_key: str  # a secret reference to the app's PEM private key
-    installation_id: int | None = Field(None, gt=0)  # found from the repository when omitted
+    """The GitHub App's id."""
+    private_key: str
+    """A secret reference to the App's PEM private key."""
+    installation_id: int | None = Field(None, gt=0)
+    """The installation; found from the repository when omitted."""
 
     _refs = field_validator("private_key")(validate_ref)
 
@@ -383,23 +454,40 @@ class GitHubAppConfig(_Model):
 class GitHubConfig(_Model):
     """Publish through GitHub's API: no git, one request per commit, PRs for protected branches."""
 
-    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")  # owner/name
-    branch: str = "main"  # where changes land: pushed to, or the PR's base
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    """owner/name."""
+    branch: str = "main"
+    """Where changes land: pushed to, or the pull requests' base."""
     mode: Literal["push", "pull-request"] = "push"
-    api: Literal["graphql", "rest"] = "graphql"  # rest: for GitHub Enterprise Server without GraphQL
-    api_url: str = "https://api.github.com"  # GHES: https://HOST/api/v3
-    graphql_url: str | None = None  # default: derived from api_url
-    token: str | None = None  # a secret reference, e.g. env:GITHUB_TOKEN
+    """push, or pull-request (one PR from `pr_branch`, kept up to date)."""
+    api: Literal["graphql", "rest"] = "graphql"
+    """graphql (one verified commit per run), or rest for GitHub Enterprise Server without GraphQL."""
+    api_url: str = "https://api.github.com"
+    """The REST API root; GHES: https://HOST/api/v3."""
+    graphql_url: str | None = None
+    """The GraphQL endpoint; default derived from api_url."""
+    token: str | None = None
+    """A secret reference, e.g. env:GITHUB_TOKEN."""
     app: GitHubAppConfig | None = None
-    pr_branch: str | None = None  # default: tagsync/<first catalog name>
-    pr_title: str | None = None  # default: the commit subject
+    """Authenticate as a GitHub App instead of with a token."""
+    pr_branch: str | None = None
+    """The pull requests' branch; default tagsync/<first catalog name>."""
+    pr_title: str | None = None
+    """The pull requests' title; default the commit subject."""
     labels: list[str] = []
+    """Labels the pull request carries."""
     reviewers: list[str] = []
+    """Users asked to review."""
     team_reviewers: list[str] = []
+    """Teams asked to review."""
     auto_merge: Literal["merge", "squash", "rebase"] | None = None
+    """Enable auto-merge with merge, squash or rebase."""
     message: str = DEFAULT_MESSAGE
+    """The commit subject template: {images}, {count}, {catalogs}."""
     retries: int = Field(3, ge=0, le=10)
-    max_wait: float = Field(60.0, ge=0)  # longest rate-limit wait we sit out before failing
+    """How many times a moved branch is re-read and re-planned."""
+    max_wait: float = Field(60.0, ge=0)
+    """The longest rate-limit wait (seconds) sat out before failing."""
 
     _refs = field_validator("token")(validate_ref)
 
@@ -414,20 +502,30 @@ class GitHubConfig(_Model):
 
 class RunConfig(_Model):
     concurrency: int = Field(16, ge=1, le=512)
-    timeout: float = Field(20.0, gt=0)  # seconds per request, its whole answer included
+    """Registry questions asked at once."""
+    timeout: float = Field(20.0, gt=0)
+    """Seconds per request, its whole answer included."""
     retries: int = Field(4, ge=0, le=10)
+    """Retries on 429/502/503/504 and transport errors."""
     # seconds the whole run may spend asking registries; what is left is deferred (None: no limit)
     max_duration: float | None = Field(None, gt=0)
+    """Seconds the whole run may spend asking registries; what is left is deferred."""
     # longest total `Retry-After` wait per registry; beyond it its work is left for the next run
     max_wait: float = Field(60.0, ge=0)
+    """Longest total Retry-After wait per registry; beyond it its work is left for the next run."""
 
 
 class Config(_Model):
     catalogs: Annotated[list[CatalogConfig], Field(min_length=1)]
+    """Where image references are written and how to follow them."""
     registries: list[RegistryConfig] = []
+    """How to reach registries that need more than their host name."""
     git: GitConfig | None = None
+    """Publish with pure-Python Git (omit git and github to edit the files beside the config)."""
     github: GitHubConfig | None = None
+    """Publish through GitHub's API."""
     run: RunConfig = RunConfig()
+    """Limits of one run."""
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="after")

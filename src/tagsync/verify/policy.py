@@ -27,15 +27,22 @@ class VerifyPolicy(BaseModel):
     (`require_tlog: true` refuses signatures without one).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     key: str | None = None
+    """A cosign public key: a secret reference, a path (relative to the config) or inline PEM."""
     identity: str | None = None
+    """Keyless: the certificate identity that must have signed."""
     identity_regex: str | None = None
+    """Keyless: a regular expression the whole identity must match."""
     issuer: str | None = None
+    """Keyless: the OIDC issuer Fulcio recorded."""
     trusted_root: str | None = None
+    """A pinned Sigstore trusted_root.json (never fetched by tagsync)."""
     require_tlog: bool = False
+    """Key-based: refuse a signature without a verified Rekor entry."""
     multi_arch: MultiArch = "index"
+    """index: the index's signature suffices; platforms: every platform must be signed."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> VerifyPolicy:
