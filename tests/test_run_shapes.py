@@ -248,3 +248,16 @@ def test_one_run_commits_exactly_the_expected_bytes(
     second = run(cfg)
     assert not second.changes and not second.pushed
     assert git_server.commit_count() == commits
+
+
+def test_a_tag_moved_with_its_digest_counts_as_one_image() -> None:
+    from tagsync.config import DigestFormat
+    from tagsync.find.model import Slot
+    from tagsync.plan import images_changed, slot_changes
+    from tagsync.policy import Kind, Policy
+    from tagsync.reference import ImageName
+
+    slot = Slot("c", "values.yaml", 0, ("image", "digest"), 4, ImageName("ghcr.io", "acme/web"), "1.0",
+                "sha256:" + "a" * 64, DigestFormat.full, None, ("image", "tag"), 3, Policy(Kind.semver))
+    changes = slot_changes(slot, "1.1", "sha256:" + "b" * 64)
+    assert len(changes) == 2 and images_changed(changes) == 1

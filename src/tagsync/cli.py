@@ -356,7 +356,9 @@ def _print_summary(summary: object) -> None:
     for reason, places in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
         more = f" and {len(places) - 3} more" if len(places) > 3 else ""
         out(f"left alone {len(places)}: {reason} ({', '.join(places[:3])}{more})")
-    counts = (f"{len(summary.changes)} changed, {summary.up_to_date} up to date, "
+    from tagsync.plan import images_changed
+
+    counts = (f"{images_changed(summary.changes)} changed, {summary.up_to_date} up to date, "
               f"{len(summary.failures)} failed, {len(summary.skipped)} left alone")
     if summary.dry_run:
         out(f"dry run: {counts}; nothing written")

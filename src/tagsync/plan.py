@@ -49,6 +49,7 @@ class Change:
     span: tuple[int, int] | None = None
     old_tag: str | None = None  # a whole reference's tag before the change
     why: str | None = None  # what vouches for the new value (a verified signer), for people
+    slot: str = ""  # the reference this edit belongs to (a tag and its digest are one image)
 
     def edit(self) -> Edit | Append | InsertKey | SpliceAt:
         if self.span is not None:
@@ -383,8 +384,18 @@ def _promote(plan: Plan, slot: Slot, tag: str, digest: str,
         plan.up_to_date += 1
 
 
+def images_changed(changes: Iterable[Change]) -> int:
+    """How many references the edits change: a tag moved with its digest is one image."""
+    return len({c.slot or f"{c.file}:{c.line}:{c.kind}:{c.tag}" for c in changes})
+
+
 def slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
     """The edits that make one slot follow `target` (and its `digest`, when one is written)."""
+    return [replace(c, slot=f"{slot.file}:{slot.doc}:{slot.line}")
+            for c in _slot_changes(slot, target, digest)]
+
+
+def _slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
     image = str(slot.image)
     where = format_path(slot.path) if slot.path is not None else ""
     if slot.ref is not None:
@@ -419,7 +430,7 @@ def commit_message(config: Config, plan: Plan) -> str:
     catalogs = sorted({c.catalog for c in plan.changes})
     target = config.git or config.github
     template = target.message if target is not None else "tagsync: update {images} image(s)"
-    images = len({(c.file, c.image) for c in plan.changes})
+    images = images_changed(plan.changes)
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
     body = [f"- {c.describe()} ({c.file}:{c.line})" + (f"\n  {c.why}" if c.why else "")
             for c in plan.changes]
