@@ -20,6 +20,7 @@ from tagsync.catalog.block import splice_block
 from tagsync.catalog.document import (
     Document,
     Located,
+    Node,
     Scalar,
     decode,
     encode,
@@ -136,27 +137,15 @@ class Catalog:
         grown: dict[tuple[int, Path], list[Append]] = {}
         keyed: list[InsertKey] = []
         for edit in edits:
-            if isinstance(edit, InsertKey):
-                found = self.locate(edit.path, edit.doc)
-                if found.shared_by is not None:
-                    raise SharedValueError(
-                        f"{format_path(edit.path)} is shared through anchor &{found.shared_by.name}; "
-                        "adding to it would change every user of that anchor",
-                        file=self.file, line=found.node.line, column=found.node.column)
-                at, text = plan_insert(self.text, found.node, edit, self.file)
+            if isinstance(edit, InsertKey | Append):
+                target = self._unshared(edit.path, edit.doc)
+                if isinstance(edit, InsertKey):
+                    at, text = plan_insert(self.text, target, edit, self.file)
+                    keyed.append(edit)
+                else:
+                    at, text = plan_append(self.text, target, edit, self.file)
+                    grown.setdefault((edit.doc, edit.path), []).append(edit)
                 inserts.append(Splice(at, at, text, edit, ""))
-                keyed.append(edit)
-                continue
-            if isinstance(edit, Append):
-                found = self.locate(edit.path, edit.doc)
-                if found.shared_by is not None:
-                    raise SharedValueError(
-                        f"{format_path(edit.path)} is shared through anchor &{found.shared_by.name}; "
-                        "adding to it would change every user of that anchor",
-                        file=self.file, line=found.node.line, column=found.node.column)
-                at, text = plan_append(self.text, found.node, edit, self.file)
-                inserts.append(Splice(at, at, text, edit, ""))
-                grown.setdefault((edit.doc, edit.path), []).append(edit)
                 continue
             splice = self.plan_splice(edit, allow_anchor)
             if splice is None:
@@ -185,6 +174,16 @@ class Catalog:
         if blocks:
             _check_blocks(new_text, blocks, self.file)
         return new_text
+
+    def _unshared(self, path: Path, doc: int) -> Node:
+        """The collection at `path`, which gains an item or a key: never one an anchor shares."""
+        found = self.locate(path, doc)
+        if found.shared_by is not None:
+            raise SharedValueError(
+                f"{format_path(path)} is shared through anchor &{found.shared_by.name}; "
+                "adding to it would change every user of that anchor",
+                file=self.file, line=found.node.line, column=found.node.column)
+        return found.node
 
     def render(self, text: str) -> bytes:
         """Encode edited text the way the file was (UTF-8, BOM kept)."""
