@@ -8,7 +8,9 @@
 3. Publishing: HTTP requests per published commit through GitHub's API (GraphQL, REST) against
    the contract server, and clone-and-push with dulwich against the local git server.
 
-4. Lambda: cold import time of the handler module, peak memory of the demo run.
+4. Lambda: cold import time of the handler module, peak memory of the demo run, `make demo`'s
+   wall time; and the cold path: one handler invocation in a fresh interpreter on a task root
+   laid out as the image's, with and without bytecode, against a bare interpreter.
 
 5. Image builder: `tagsync build` of tagsync with its real dependencies on a 40 MB synthetic base,
    first and repeated, to the base's registry (mounts) and to another one (downloads, uploads);
@@ -18,6 +20,7 @@
    referrer through the OCI client, against the one HEAD per tag a scan costs; the checks alone.
 7. Hostile registry: every case of tests/servers/hostile.py in one run with one good image;
    target: all contained, under twice the request timeout.
+8. Corpus: recall and precision of `tagsync refs` on ../shared/corpus/manifests (target 100%).
 
 No timed assertions: numbers are printed for people to compare between commits.
 """
@@ -718,6 +721,28 @@ def bench_cold() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_corpus() -> None:
+    """Recall and precision of `tagsync refs` on the real-file corpus (issue 14; target 100% / 100%)
+    against its truth.json, and the time to find every reference in it."""
+    sys.path.insert(0, str(ROOT))
+    from tests.test_refs_corpus import MANIFESTS, row_key, truth_keys
+
+    from tagsync.find import rows, scan
+
+    if not (MANIFESTS / "truth.json").exists():
+        print("== corpus: skipped (../shared/corpus/manifests is absent)")
+        return
+    start = time.perf_counter()
+    refs, _ = scan([str(MANIFESTS)])
+    took = (time.perf_counter() - start) * 1000
+    found = {row_key(r) for r in rows(refs) if r["status"] != "ignored"}
+    truth = truth_keys()
+    hit = len(found & truth)
+    print(f"== corpus: {len(truth)} references in {len(list(MANIFESTS.iterdir())) - 4} real files: "
+          f"recall {100 * hit / len(truth):.1f}%, precision {100 * hit / max(1, len(found)):.1f}% "
+          f"(target 100% / 100%), found in {took:.0f} ms")
+
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
@@ -725,6 +750,6 @@ if __name__ == "__main__":
     else:
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
-                      bench_cold, bench_verify, bench_hostile):
+                      bench_cold, bench_verify, bench_hostile, bench_corpus):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()
