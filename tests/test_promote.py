@@ -11,6 +11,7 @@ import pytest
 from tagsync.config import load_config
 from tagsync.run import run
 from tests.servers.fixtures import GitServer, RegistryServer, unique_namespace
+from tests.servers.github import GitHubServer
 
 HOUR = 3600
 
@@ -82,3 +83,30 @@ def test_following_a_catalog_that_does_not_exist_is_a_config_error(tmp_path: Pat
     config.write_text("catalogs:\n  - name: prod\n    file: a.yaml\n    follow: {catalog: stagin}\n")
     with pytest.raises(ConfigError, match="must name another catalog"):
         load_config(config)
+
+
+def test_promotion_reads_staging_history_through_githubs_api(
+        registry: RegistryServer, github: GitHubServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    ns = unique_namespace("ghpromote", request)
+    old = registry.push(f"{ns}/web", "1.0", f"{ns} old").digest
+    new = registry.push(f"{ns}/web", "1.1", f"{ns} new").digest
+    image = f"{registry.host}/{ns}/web"
+    repo, token = "acme/lanes", "ghp_promotetoken0123456789abcdefABCD"
+    github.create_repo(repo, {"prod/app.yaml": pod(f"{image}:1.0@{old}"),
+                              "staging/app.yaml": pod(f"{image}:1.0@{old}")})
+    github.commit_directly(repo, {"staging/app.yaml": pod(f"{image}:1.1@{new}")}, "staging moves",
+                           when=int(time.time()) - 48 * HOUR)
+    github.tokens[token] = "write"
+    monkeypatch.setenv("TEST_GITHUB_TOKEN", token)
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(
+        "catalogs:\n"
+        "  - name: staging\n    file: staging/app.yaml\n    pin_digests: true\n"
+        "  - name: production\n    file: prod/app.yaml\n    pin_digests: true\n"
+        "    follow: {catalog: staging, after: 24h}\n"
+        f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n"
+        f"github:\n  repo: {repo}\n  api_url: {github.url}\n  token: env:TEST_GITHUB_TOKEN\n")
+    summary = run(load_config(config))
+    assert not summary.failures
+    assert github.read(repo, "prod/app.yaml") == pod(f"{image}:1.1@{new}")

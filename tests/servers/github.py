@@ -325,10 +325,10 @@ class GitHubServer:
         return repo
 
     def commit_directly(self, full_name: str, files: dict[str, bytes], message: str = "someone else",
-                        branch: str = "main") -> str:
+                        branch: str = "main", when: int | None = None) -> str:
         repo = self.repos[full_name]
         ref = f"refs/heads/{branch}".encode()
-        sha = commit_to_ref(repo.git, files, message, ref)
+        sha = commit_to_ref(repo.git, files, message, ref, when)
         self._set_ref(repo, ref, sha)  # GitHub's reaction on pull requests, as for any push
         return sha.decode()
 
@@ -591,6 +591,8 @@ class GitHubServer:
             return 201, _ref_json(base, ref, body["sha"])
         if t == "/repos/{owner}/{repo}/compare/{basehead}":
             return 200, self._compare(op, repo, params["basehead"], base)
+        if t == "/repos/{owner}/{repo}/commits" and method == "GET":
+            return 200, self._list_commits(repo, query, base)
         if t == "/repos/{owner}/{repo}/issues/{issue_number}/comments" and method == "POST":
             pr = self._pull(repo, params["issue_number"])
             pr.comments.append(body["body"])
@@ -740,6 +742,31 @@ class GitHubServer:
                 "tree": [{"path": e.path.decode(), "mode": f"{e.mode:06o}",
                           "type": "tree" if e.mode == 0o040000 else "blob", "sha": e.sha.decode(),
                           "url": f"{base}/git/blobs/{e.sha.decode()}"} for e in tree.iteritems()]}
+
+    def _list_commits(self, repo: Repository, query: dict[str, list[str]], base: str
+                      ) -> list[dict[str, Any]]:
+        """GET /commits as documented: newest first from `sha` (a branch or commit, default the
+        default branch), only commits that changed `path` when given, `per_page` up to 100."""
+        git = repo.git
+        start = _resolve(git, query.get("sha", ["main"])[0])
+        per_page = int(query.get("per_page", ["30"])[0])
+        if not 1 <= per_page <= 100:
+            raise _Answer(422, "per_page must be between 1 and 100")
+        path = query.get("path", [None])[0]
+        walker = git.get_walker(include=[start], paths=[path.encode()] if path else None,
+                                max_entries=per_page)
+        out = []
+        for entry in walker:
+            c = entry.commit
+            item = self.contract.instance({"$ref": "#/components/schemas/commit"})
+            raw = _commit_json(base, c)
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c.commit_time))
+            item.update(sha=c.id.decode(), parents=[{"sha": p.decode(), "url": base} for p in c.parents])
+            item["commit"] = {**item["commit"], "message": raw["message"],
+                              "author": {**raw["author"], "date": when},
+                              "committer": {**raw["committer"], "date": when}}
+            out.append(item)
+        return out
 
     def _list_tree(self, git: MemoryRepo, ref: str, recursive: list[str] | None, base: str
                    ) -> dict[str, Any]:

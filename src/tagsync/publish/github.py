@@ -39,6 +39,7 @@ from tagsync.plan import Change
 from tagsync.publish import PublishResult
 from tagsync.publish.git import redact
 from tagsync.reference import ImageName, registry_page
+from tagsync.registry.base import parse_time
 from tagsync.secrets import resolve
 
 log = logging.getLogger(__name__)
@@ -360,6 +361,23 @@ class GitHubSnapshot:
         if path not in self._cache:
             self._cache[path] = read_file(self.api, self.repo, path, self.head)
         return self._cache[path]
+
+    def history(self, path: str, limit: int = 30) -> list[tuple[datetime, bytes | None]]:
+        """The file as each commit that changed it left it, newest first, with the committer's
+        time: one listing of the path's commits, then one read per commit."""
+        commits = self.api.json("GET", f"/repos/{self.repo}/commits", f"reading {path}'s history",
+                                params={"sha": self.head, "path": path, "per_page": str(limit)})
+        out: list[tuple[datetime, bytes | None]] = []
+        for c in commits if isinstance(commits, list) else []:
+            when = parse_time((c.get("commit") or {}).get("committer", {}).get("date"))
+            if when is None:
+                break
+            try:
+                data: bytes | None = read_file(self.api, self.repo, path, str(c["sha"]))
+            except CatalogError:
+                data = None
+            out.append((when, data))
+        return out
 
     def files(self) -> list[str]:
         """The tree at the head we read, in one request (`recursive=1`)."""
