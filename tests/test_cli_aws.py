@@ -21,11 +21,19 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.fixture
+def pushed(moto: Any) -> str:
+    """The image CI pushed for SHA, in the environment's ECR repository."""
+    from tests.test_aws_deploy import push_image
+
+    return push_image(SHA, "catalogs-dev")
+
+
 def deploy_args(*extra: str) -> list[str]:
     return ["deploy", "--repo", "acme/catalogs", "--branch", "dev", "--sha", SHA, "--image", IMAGE, *extra]
 
 
-def test_deploy_plan_then_apply_then_no_change(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_plan_then_apply_then_no_change(pushed: str, moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, *deploy_args("--plan"))
     assert code == 0 and "nothing was changed" in out and "create    Lambda function catalogs-dev" in out
     assert boto3.client("lambda").list_functions()["Functions"] == []
@@ -36,12 +44,12 @@ def test_deploy_plan_then_apply_then_no_change(moto: Any, capsys: pytest.Capture
 
 
 def test_deploy_takes_repository_branch_and_sha_from_github_actions_env(
-        moto: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        pushed: str, moto: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/catalogs")
     monkeypatch.setenv("GITHUB_REF_NAME", "feature/Foo_bar")
     monkeypatch.setenv("GITHUB_SHA", SHA)
     code, out, _ = cli(capsys, "deploy", "--image", IMAGE, "--plan")
-    assert code == 0 and out.startswith("environment catalogs-feature-foo-bar ")
+    assert code == 0 and out.startswith("environment catalogs-feature-foo-bar-")
 
 
 def test_bad_schedule_is_a_usage_error_before_any_call(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,7 +58,7 @@ def test_bad_schedule_is_a_usage_error_before_any_call(moto: Any, capsys: pytest
     assert boto3.client("ecr").describe_repositories()["repositories"] == []
 
 
-def test_rollback_and_destroy(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_and_destroy(pushed: str, moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, *deploy_args())
     cli(capsys, *deploy_args("--memory", "1024"))
     code, out, _ = cli(capsys, "rollback", "--repo", "acme/catalogs", "--branch", "dev")
@@ -59,7 +67,7 @@ def test_rollback_and_destroy(moto: Any, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0 and "deleted 3 resource(s)" in out
 
 
-def test_rollback_without_an_older_version_says_why(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_without_an_older_version_says_why(pushed: str, moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, *deploy_args())
     code, _, err = cli(capsys, "rollback", "--repo", "acme/catalogs", "--branch", "dev")
     assert code == 1 and "nothing to roll back to" in err

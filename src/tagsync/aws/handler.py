@@ -98,6 +98,31 @@ def load(ref: str) -> Any:
     return load_config(Path(ref))
 
 
+_resolved_env = False
+
+
+def resolve_secret_environment() -> list[str]:
+    """Replace the references `deploy --secret-env` set with their values, once per process.
+
+    `TAGSYNC_SECRET_ENV` names the variables; each holds an `aws-secretsmanager:`/`aws-ssm:`
+    reference the function's role may read. A warm start keeps the values it resolved.
+    """
+    global _resolved_env
+    if _resolved_env:
+        return []
+    from tagsync.secrets import resolve
+
+    names = [n for n in os.environ.get("TAGSYNC_SECRET_ENV", "").split(",") if n]
+    for name in names:
+        ref = os.environ.get(name)
+        if ref:
+            value = resolve(ref, f"environment variable {name}")
+            if value is not None:
+                os.environ[name] = value
+    _resolved_env = True
+    return names
+
+
 def deadline_for(context: LambdaContext | None, now: float) -> float | None:
     if context is None:
         return None
@@ -120,6 +145,9 @@ def handler(event: Any, context: LambdaContext | None) -> dict[str, Any]:
     from tagsync.run import run
 
     try:
+        resolved = resolve_secret_environment()
+        if resolved:
+            log.info("secret environment resolved: %s", ", ".join(resolved))
         config = load(os.environ.get("TAGSYNC_CONFIG", DEFAULT_CONFIG))
         summary = run(config, dry_run=dry_run, deadline=deadline_for(context, now))
     except TagsyncError as exc:
