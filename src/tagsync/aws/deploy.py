@@ -268,8 +268,15 @@ class Deployer:
             region = self.session.region_name
             if not region:
                 raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
-            account = self.client("sts").get_caller_identity()["Account"]
-            self._identity = (str(account), str(region))
+            sts = self.client("sts")
+            try:
+                account = sts.get_caller_identity().get("Account")
+            except (KeyError, ValueError, TypeError):  # botocore read a body that is not AWS's
+                account = None
+            if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
+                raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
+                                  "GetCallerIdentity gave no account): is AWS_ENDPOINT_URL right?")
+            self._identity = (account, str(region))
         return self._identity
 
     def _owned(self, tags: dict[str, str], resource: str) -> None:
