@@ -82,7 +82,8 @@ def test_a_first_deploy_writes_in_this_order(moto: Any) -> None:
 
 
 @pytest.mark.parametrize("failed_after", FIRST_WRITES)
-def test_a_first_deploy_interrupted_after_any_write_converges_on_the_next(moto: Any, failed_after: str) -> None:
+def test_a_first_deploy_interrupted_after_any_write_converges_on_the_next(moto: Any,
+                                                                          failed_after: str) -> None:
     image = push_image(SHA1, "elsewhere")
     with pytest.raises(DeployError, match="injected"):
         run(Writes(failed_after), image=image)
@@ -123,7 +124,8 @@ def test_a_deleted_schedule_target_and_permission_are_restored(moto: Any) -> Non
     image = push_image(SHA1, "elsewhere")
     run(image=image)
     boto3.client("events").remove_targets(Rule=NAME, Ids=["tagsync"])
-    boto3.client("lambda").remove_permission(FunctionName=NAME, Qualifier="live", StatementId="tagsync-schedule")
+    boto3.client("lambda").remove_permission(FunctionName=NAME, Qualifier="live",
+                                             StatementId="tagsync-schedule")
     run(image=image)
     assert_converged(SHA1)
 
@@ -221,7 +223,8 @@ def test_schedules_aws_would_refuse_are_refused(expr: str) -> None:
 
 
 @pytest.mark.parametrize("expr", ["cron(0 6 * * ? *)", "cron(0/30 8-18 ? * MON-FRI *)", "cron(15 10 L * ? *)",
-                                  "cron(0 9 ? * 6L 2026-2030)", "cron(0 9 ? * FRI#3 *)", "cron(0 9 15W * ? *)",
+                                  "cron(0 9 ? * 6L 2026-2030)", "cron(0 9 ? * FRI#3 *)",
+                                  "cron(0 9 15W * ? *)",
                                   "cron(0 12 1,15 JAN-MAR ? *)", "cron(5,35 */2 ? * SUN-SAT 1970)",
                                   "rate(1 minute)", "rate(90 days)"])
 def test_schedules_aws_accepts_pass(expr: str) -> None:
@@ -275,7 +278,8 @@ def test_variables_are_kept_declaratively_and_those_set_by_hand_are_reported_not
     image = push_image(SHA1, "elsewhere")
     run(image=image, environment={"ALPHA": "1", "BETA": "2"})
     lam = boto3.client("lambda")
-    lam.update_function_configuration(FunctionName=NAME, Environment={"Variables": {**variables(), "MINE": "x"}})
+    lam.update_function_configuration(FunctionName=NAME,
+                                      Environment={"Variables": {**variables(), "MINE": "x"}})
     d = run(image=image, environment={"ALPHA": "1"})
     env = variables()
     assert env["ALPHA"] == "1" and "BETA" not in env and env["MINE"] == "x"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from typing import Any
 
 import boto3
@@ -40,17 +41,13 @@ def deploy(moto: Any, **kw: Any) -> Deployer:
 def push_image(sha: str, name: str = "catalogs-main") -> str:
     """An image tagged `sha` in ECR, as CI pushes it (the repository is created when missing)."""
     ecr = boto3.client("ecr")
-    try:
+    with suppress(ecr.exceptions.RepositoryAlreadyExistsException):
         ecr.create_repository(repositoryName=name)
-    except ecr.exceptions.RepositoryAlreadyExistsException:
-        pass
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": "sha256:" + sha[:1] * 64, "size": 2}, "layers": []})
-    try:
+    with suppress(ecr.exceptions.ImageAlreadyExistsException):
         ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag=sha)
-    except ecr.exceptions.ImageAlreadyExistsException:
-        pass
     return f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{name}:{sha}"
 
 

@@ -124,7 +124,8 @@ def test_pass_role_is_scoped_to_the_function_roles_and_to_lambda(tmp_path: Path)
     _, policy = policies(tmp_path)
     passing = [s for s in policy["Statement"] if "iam:PassRole" in s["Action"]]
     assert passing == [{"Sid": "PassFunctionRole", "Effect": "Allow",
-                        "Resource": f"arn:aws:iam::{ACCOUNT}:role/catalogs-*-role", "Action": ["iam:PassRole"],
+                        "Resource": f"arn:aws:iam::{ACCOUNT}:role/catalogs-*-role",
+                        "Action": ["iam:PassRole"],
                         "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}]
     assert not allowing(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin")
     assert not allowing(policy, "lambda:DeleteFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other")

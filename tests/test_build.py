@@ -210,7 +210,8 @@ def test_the_image_carries_checked_hash_bytecode_named_as_in_the_image(
 
     built, rootfs, _ = unpacked
     task = rootfs / "var" / "task"
-    data = (task / "tagsync" / "aws" / "__pycache__" / f"handler.{sys.implementation.cache_tag}.pyc").read_bytes()
+    cached = task / "tagsync" / "aws" / "__pycache__" / f"handler.{sys.implementation.cache_tag}.pyc"
+    data = cached.read_bytes()
     assert data[:4] == importlib.util.MAGIC_NUMBER
     assert int.from_bytes(data[4:8], "little") == 0b11  # PEP 552: hash-based, checked
     assert marshal.loads(data[16:]).co_filename == "/var/task/tagsync/aws/handler.py"

@@ -33,7 +33,8 @@ def deploy_args(*extra: str) -> list[str]:
     return ["deploy", "--repo", "acme/catalogs", "--branch", "dev", "--sha", SHA, "--image", IMAGE, *extra]
 
 
-def test_deploy_plan_then_apply_then_no_change(pushed: str, moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_plan_then_apply_then_no_change(pushed: str, moto: Any,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, *deploy_args("--plan"))
     assert code == 0 and "nothing was changed" in out and "create    Lambda function catalogs-dev" in out
     assert boto3.client("lambda").list_functions()["Functions"] == []
@@ -67,7 +68,8 @@ def test_rollback_and_destroy(pushed: str, moto: Any, capsys: pytest.CaptureFixt
     assert code == 0 and "deleted 3 resource(s)" in out
 
 
-def test_rollback_without_an_older_version_says_why(pushed: str, moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_without_an_older_version_says_why(pushed: str, moto: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, *deploy_args())
     code, _, err = cli(capsys, "rollback", "--repo", "acme/catalogs", "--branch", "dev")
     assert code == 1 and "nothing to roll back to" in err

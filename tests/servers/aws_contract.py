@@ -178,7 +178,8 @@ def allowing(policy: dict[str, Any], action: str, resource: str) -> list[dict[st
     found = []
     for statement in policy["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
         if statement["Effect"] == "Allow" and any(_matches(a, action) for a in actions) \
                 and any(_matches(r, resource) for r in resources):
             found.append(statement)

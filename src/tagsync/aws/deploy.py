@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,11 +291,9 @@ class Deployer:
         """Every read that can refuse the deploy, before the first write (exit 2, nothing created)."""
         account, region = self.identity()
         lam, iam, events, ecr = (self.client(s) for s in ("lambda", "iam", "events", "ecr"))
-        try:
+        with suppress(lam.exceptions.ResourceNotFoundException):
             self._owned(lam.get_function(FunctionName=self.name).get("Tags", {}),
                         f"Lambda function {self.name}")
-        except lam.exceptions.ResourceNotFoundException:
-            pass
         try:
             role = iam.get_role(RoleName=f"{self.name}-role")["Role"]
             self._owned(_tags_of(role.get("Tags")), f"IAM role {self.name}-role")
@@ -459,18 +457,21 @@ class Deployer:
             role = iam.get_role(RoleName=name)["Role"]
         except iam.exceptions.NoSuchEntityException:
             grants = len(inline["Statement"])
-            if self._step(f"IAM role {name}", "create", f"Lambda trust, basic execution, {grants} read grants"):
+            if self._step(f"IAM role {name}", "create",
+                          f"Lambda trust, basic execution, {grants} read grants"):
                 created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
                                           Description=description(f"tagsync {self.name}", 1000),
                                           Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])
                 iam.attach_role_policy(RoleName=name, PolicyArn=BASIC_EXECUTION)
                 if wanted is not None:
-                    iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY, PolicyDocument=json.dumps(wanted))
+                    iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY,
+                                        PolicyDocument=json.dumps(wanted))
                 return str(created["Role"]["Arn"])
             return f"arn:aws:iam::{account}:role/{name}"
         trust = role.get("AssumeRolePolicyDocument")
         trust = json.loads(trust) if isinstance(trust, str) else trust
-        attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
+        listed = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        attached = [p["PolicyArn"] for p in listed]
         inline_names = iam.list_role_policies(RoleName=name)["PolicyNames"]
         current = None
         if READ_POLICY in inline_names:
@@ -500,7 +501,8 @@ class Deployer:
                 if wanted is None:
                     iam.delete_role_policy(RoleName=name, PolicyName=READ_POLICY)
                 else:
-                    iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY, PolicyDocument=json.dumps(wanted))
+                    iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY,
+                                        PolicyDocument=json.dumps(wanted))
         return str(role["Arn"])
 
     def _retry_role(self, call: Callable[[], Any]) -> Any:
