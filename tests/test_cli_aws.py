@@ -100,3 +100,59 @@ def test_actionlint_does_find_mistakes(tmp_path: Path) -> None:
     bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
                    "      - run: echo ${{ github.nope }}\n")
     assert actionlint(bad)
+
+
+def test_deploy_without_image_or_config_is_a_usage_error_that_creates_nothing(
+        moto: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Docker: the tagsync builder needs the config
+    code, _, err = cli(capsys, "deploy", "--repo", "acme/catalogs", "--branch", "dev", "--sha", SHA)
+    assert code == 2 and "pass --config so it is built in" in err
+    assert boto3.client("ecr").describe_repositories()["repositories"] == []
+    assert boto3.client("iam").list_roles()["Roles"] == []
+
+
+def test_deploy_with_an_image_from_docker_hub_is_a_usage_error(moto: Any,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "deploy", "--repo", "acme/catalogs", "--branch", "dev", "--sha", SHA,
+                       "--image", "docker.io/library/python:3.11")
+    assert code == 2 and "Lambda runs images from ECR only" in err
+    assert boto3.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_env_and_secret_env_options_reach_the_function(pushed: str, moto: Any,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = cli(capsys, *deploy_args("--env", "LOG_FORMAT=json", "--secret-env",
+                                          "TAGSYNC_GIT_TOKEN=aws-ssm:/tagsync/git-token"))
+    assert code == 0
+    env = boto3.client("lambda").get_function(FunctionName="catalogs-dev")["Configuration"]["Environment"]
+    assert env["Variables"]["LOG_FORMAT"] == "json"
+    assert env["Variables"]["TAGSYNC_GIT_TOKEN"] == "aws-ssm:/tagsync/git-token"
+    code, _, err = cli(capsys, *deploy_args("--env", "NOEQUALS"))
+    assert code == 2 and "NAME=VALUE" in err
+
+
+def test_a_non_aws_endpoint_is_a_message_not_a_traceback(moto: Any, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.servers.fixtures import serve_wsgi
+
+    def web_page(environ: dict[str, Any], start: Any) -> list[bytes]:
+        start("200 OK", [("Content-Type", "text/html")])
+        return [b"<html>hello</html>"]
+
+    server = serve_wsgi(web_page)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        for argv in (deploy_args(), ["rollback", "--repo", "acme/catalogs", "--branch", "dev"],
+                     ["destroy", "--repo", "acme/catalogs", "--branch", "dev"]):
+            code, _, err = cli(capsys, *argv)
+            assert code == 1 and "does not answer like AWS" in err and "Traceback" not in err
+    finally:
+        server.stop()
+
+
+def test_destroy_keep_logs_option(pushed: str, moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, *deploy_args())
+    boto3.client("logs").create_log_group(logGroupName="/aws/lambda/catalogs-dev")
+    code, out, _ = cli(capsys, "destroy", "--repo", "acme/catalogs", "--branch", "dev", "--keep-logs")
+    assert code == 0 and "log group" not in out
+    assert boto3.client("logs").describe_log_groups()["logGroups"]

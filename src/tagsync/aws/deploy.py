@@ -217,6 +217,22 @@ def _tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {t.get("Key", t.get("key", "")): t.get("Value", t.get("value", "")) for t in items or []}
 
 
+def identity(session: Any, sts: Any = None) -> tuple[str, str]:
+    """(account, region) from STS, which needs no permission: also proves the endpoint is AWS."""
+    region = session.region_name
+    if not region:
+        raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
+    sts = sts or session.client("sts")
+    try:
+        account = sts.get_caller_identity().get("Account")
+    except (KeyError, ValueError, TypeError):  # botocore read a body that is not AWS's
+        account = None
+    if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
+        raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
+                          "GetCallerIdentity gave no account): is AWS_ENDPOINT_URL right?")
+    return account, str(region)
+
+
 # --- the steps ----------------------------------------------------------------------------------
 
 
@@ -265,18 +281,7 @@ class Deployer:
     def identity(self) -> tuple[str, str]:
         """(account, region); fails clearly without credentials, before anything is created."""
         if self._identity is None:
-            region = self.session.region_name
-            if not region:
-                raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
-            sts = self.client("sts")
-            try:
-                account = sts.get_caller_identity().get("Account")
-            except (KeyError, ValueError, TypeError):  # botocore read a body that is not AWS's
-                account = None
-            if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
-                raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
-                                  "GetCallerIdentity gave no account): is AWS_ENDPOINT_URL right?")
-            self._identity = (account, str(region))
+            self._identity = identity(self.session, self.client("sts"))
         return self._identity
 
     def _owned(self, tags: dict[str, str], resource: str) -> None:
@@ -753,7 +758,9 @@ def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
 
     name = environment_name(repo, branch)
     with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
-        lam = _session(session).client("lambda")
+        session = _session(session)
+        identity(session)
+        lam = session.client("lambda")
         try:
             current = lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
         except lam.exceptions.ResourceNotFoundException:
@@ -776,7 +783,9 @@ def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_log
 
     name = environment_name(repo, branch)
     with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
-        return _destroy(name, environment_id(repo, branch), _session(session),
+        session = _session(session)
+        identity(session)
+        return _destroy(name, environment_id(repo, branch), session,
                         delete_repository=delete_repository, keep_logs=keep_logs, dry=dry)
 
 
