@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,6 +263,7 @@ class Deployer:
         self._identity: tuple[str, str] | None = None
         self._build_with: str | None = None  # decided by preflight: docker | tagsync | None
         self._settings: dict[str, Any] = {}
+        self._first: dict[str, Any] = {}  # preflight's reads, used once by the steps
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -295,21 +296,19 @@ class Deployer:
     def preflight(self) -> None:
         """Every read that can refuse the deploy, before the first write (exit 2, nothing created)."""
         account, region = self.identity()
-        lam, iam, events, ecr = (self.client(s) for s in ("lambda", "iam", "events", "ecr"))
-        with suppress(lam.exceptions.ResourceNotFoundException):
-            self._owned(lam.get_function(FunctionName=self.name).get("Tags", {}),
-                        f"Lambda function {self.name}")
-        try:
-            role = iam.get_role(RoleName=f"{self.name}-role")["Role"]
+        events, ecr = self.client("events"), self.client("ecr")
+        function = self._read("function")
+        if function is not None:
+            self._owned(function.get("Tags", {}), f"Lambda function {self.name}")
+        role = self._read("role")
+        if role is not None:
             self._owned(_tags_of(role.get("Tags")), f"IAM role {self.name}-role")
-        except iam.exceptions.NoSuchEntityException:
-            pass
-        try:
-            arn = events.describe_rule(Name=self.name)["Arn"]
-            self._owned(_tags_of(events.list_tags_for_resource(ResourceARN=arn)["Tags"]),
+        rule = self._read("rule")
+        if rule is not None:
+            self._owned(_tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]),
                         f"EventBridge rule {self.name}")
-        except events.exceptions.ResourceNotFoundException:
-            pass
+        # the steps reuse these first reads: nothing writes to them before their step
+        self._first = {"function": function, "role": role, "rule": rule}
         if self.spec.image:
             self._check_image(self.spec.image, account, region)
             return
@@ -321,6 +320,21 @@ class Deployer:
         self._build_with = self._builder()
         if self._build_with == "tagsync":
             self._baked_files()
+
+    def _read(self, kind: str) -> Any:
+        """The current function, role or rule (None when missing); a preflight read is used once."""
+        if kind in self._first:
+            return self._first.pop(kind)
+        lam, iam, events = (self.client(s) for s in ("lambda", "iam", "events"))
+        try:
+            if kind == "function":
+                return lam.get_function(FunctionName=self.name)
+            if kind == "role":
+                return iam.get_role(RoleName=f"{self.name}-role")["Role"]
+            return events.describe_rule(Name=self.name)
+        except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException,
+                events.exceptions.ResourceNotFoundException):
+            return None
 
     def _check_image(self, uri: str, account: str, region: str) -> None:
         from tagsync.errors import InvalidReferenceError
@@ -458,9 +472,8 @@ class Deployer:
         inline = role_policy(self.spec.all_secret_refs, self.spec.config_ref,
                              self.spec.ecr_registries, account, region)
         wanted = inline if inline["Statement"] else None
-        try:
-            role = iam.get_role(RoleName=name)["Role"]
-        except iam.exceptions.NoSuchEntityException:
+        role = self._read("role")
+        if role is None:
             grants = len(inline["Statement"])
             if self._step(f"IAM role {name}", "create",
                           f"Lambda trust, basic execution, {grants} read grants"):
@@ -547,9 +560,8 @@ class Deployer:
         """Converge $LATEST to the image and settings; the version step publishes from it."""
         lam = self.client("lambda")
         resource = f"Lambda function {self.name}"
-        try:
-            current = lam.get_function(FunctionName=self.name)
-        except lam.exceptions.ResourceNotFoundException:
+        current = self._read("function")
+        if current is None:
             env, _ = self._environment({})
             self._settings = self._wanted(image, role, env)
             if self._step(resource, "create",
@@ -644,10 +656,7 @@ class Deployer:
 
     def schedule(self, alias_arn: str) -> None:
         events, lam = self.client("events"), self.client("lambda")
-        try:
-            rule = events.describe_rule(Name=self.name)
-        except events.exceptions.ResourceNotFoundException:
-            rule = None
+        rule = self._read("rule")
         if (rule is None or rule.get("ScheduleExpression") != self.spec.schedule
                 or rule.get("State") != "ENABLED"):
             action = "create" if rule is None else "update"
