@@ -156,3 +156,18 @@ def test_destroy_keep_logs_option(pushed: str, moto: Any, capsys: pytest.Capture
     code, out, _ = cli(capsys, "destroy", "--repo", "acme/catalogs", "--branch", "dev", "--keep-logs")
     assert code == 0 and "log group" not in out
     assert boto3.client("logs").describe_log_groups()["logGroups"]
+
+
+def test_a_config_reading_from_ecr_gives_the_role_exactly_those_ecr_reads(
+        pushed: str, moto: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "tagsync.yaml"
+    config.write_text("catalogs:\n  - name: web\n    file: values.yaml\n"
+                      "    image: \"210987654321.dkr.ecr.us-east-1.amazonaws.com/web\"\n"
+                      "    tag: .image.tag\n    digest: .image.digest\n"
+                      "registries:\n  - host: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n")
+    code, _, err = cli(capsys, *deploy_args("--config", str(config), "--config-ref", "ssm:/tagsync/config"))
+    assert code == 0, err
+    doc = boto3.client("iam").get_role_policy(RoleName="catalogs-dev-role", PolicyName="tagsync-read")
+    ecr = [s for s in doc["PolicyDocument"]["Statement"] if "ecr:BatchGetImage" in s["Action"]]
+    assert ecr[0]["Resource"] == ["arn:aws:ecr:eu-west-1:123456789012:repository/*",
+                                  "arn:aws:ecr:us-east-1:210987654321:repository/*"]

@@ -4,7 +4,9 @@ The cold path stays light: this module imports only the standard library; the pi
 pydantic, dulwich, boto3) is imported on the first invocation. The config comes from
 `TAGSYNC_CONFIG`: a path in the image (default `/var/task/tagsync.yaml`), `s3://bucket/key`, or
 `ssm:/parameter/name`. Secrets stay references inside the config (`aws-secretsmanager:…`,
-`aws-ssm:…`), read with the function's role.
+`aws-ssm:…`), read with the function's role. Variables `deploy --secret-env` set (named in
+`TAGSYNC_SECRET_ENV`) hold such references too: they are resolved once per process, before the
+config is read, so `token_env: TAGSYNC_GIT_TOKEN` finds the token.
 
 The run stops asking registries before the function's deadline, keeping `TAGSYNC_RESERVE_SECONDS`
 (default: a quarter of the time left, at most 30 s) to publish what it has; the summary lists the
