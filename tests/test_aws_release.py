@@ -74,6 +74,7 @@ def test_the_installed_git_commit_is_the_default_source(monkeypatch: pytest.Monk
     ["--action", "actions/checkout@v4"],
     ["--account", "12345"],
     ["--repo", "not a repo"],
+    ["--tagsync-source", 'git+https://github.com/a"b/tagsync@' + "e" * 40],
 ])
 def test_unpinned_or_malformed_scaffold_options_are_usage_errors(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
@@ -127,3 +128,8 @@ def test_make_dist_builds_an_sdist_and_a_wheel_that_installs(tmp_path: Path) -> 
     metadata = [n for n in names if n.endswith("METADATA")]
     with zipfile.ZipFile(tree / "dist" / built[0]) as wheel:
         assert "Provides-Extra: aws" in wheel.read(metadata[0]).decode()
+
+
+def test_branch_names_with_yaml_characters_stay_strings_in_the_workflow() -> None:
+    text = scaffolded(branches=("main", "feat,x]#y"))[".github/workflows/tagsync-deploy.yml"]
+    assert yaml.safe_load(text)[True]["push"]["branches"] == ["main", "feat,x]#y"]

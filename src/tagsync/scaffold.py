@@ -34,7 +34,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "aws-actions/configure-aws-credentials": ("e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"),
 }
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-_PINNED = re.compile(r"^git\+https://[^@\s]+@[0-9a-f]{40}$|^https://\S+/[0-9a-f]{40}\.(tar\.gz|zip)$")
+_URL = r"[A-Za-z0-9._~:/%+-]+"  # no quotes, spaces or `@`: it is written into YAML and a Dockerfile
+_PINNED = re.compile(rf"^git\+https://{_URL}@[0-9a-f]{{40}}$|^https://{_URL}/[0-9a-f]{{40}}\.(tar\.gz|zip)$")
 
 
 def installed_source() -> str | None:
@@ -120,7 +121,7 @@ def _uses(options: ScaffoldOptions, name: str) -> str:
 
 
 def workflow(options: ScaffoldOptions) -> str:
-    branches = ", ".join(options.branches)
+    branches = ", ".join(json.dumps(b) for b in options.branches)  # a JSON string is a YAML string
     return f"""\
 # Deploys tagsync as a scheduled AWS Lambda function, one environment per branch.
 # The role under `env:` is created from aws/tagsync-deploy-trust.json and

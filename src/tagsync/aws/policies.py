@@ -55,10 +55,6 @@ def role_policy(refs: tuple[str, ...], config_ref: str, ecr_registries: tuple[tu
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-# kept for callers of the older name
-least_privilege_policy = role_policy
-
-
 def name_prefix(repo: str) -> str:
     """What every environment name of `repo` starts with (see names.environment_name)."""
     from tagsync.aws.names import NAME_LIMIT
