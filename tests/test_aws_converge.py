@@ -200,6 +200,14 @@ def test_destroy_for_another_repository_leaves_this_environment_alone(moto: Any)
         run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
 
 
+def test_an_ecr_repository_of_another_environment_is_not_shared(moto: Any) -> None:
+    run(image=push_image(SHA1, "elsewhere"))
+    destroy("acme/catalogs", "main")  # the repository stays, still tagged as acme's
+    with pytest.raises(ConfigError, match="ECR repository catalogs-main belongs to another environment"):
+        run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    assert boto3.client("lambda").list_functions()["Functions"] == []
+
+
 @pytest.mark.parametrize("branch", ["feature/" + "x" * 267, "y" * 250, "fix/issue#12", "feat/it's", "ÄÖÜ"])
 def test_any_git_branch_deploys_within_every_services_rules(moto: Any, branch: str) -> None:
     """Names, tag values and descriptions are checked by the botocore-model contract."""

@@ -408,6 +408,9 @@ class Deployer:
                 return str(repo["repositoryUri"])
             account, region = self.identity()
             return f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}"
+        # the first step: nothing is written yet when another environment's repository is refused
+        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags")
+        self._owned(_tags_of(tags), f"ECR repository {self.name}")
         fixes = []
         if repo.get("imageTagMutability") != "IMMUTABLE":
             fixes.append("tag immutability")
