@@ -219,6 +219,27 @@ def test_the_image_carries_checked_hash_bytecode_named_as_in_the_image(
     assert built.bytecode == len(list(task.rglob("*.pyc")))
 
 
+def test_importing_from_the_layer_compiles_nothing(unpacked: tuple[Built, Path, dict[str, Any]]) -> None:
+    """The bytecode is valid where it lies: a fresh interpreter imports the handler and the
+    dependencies without compiling one module of the task root."""
+    _, rootfs, _ = unpacked
+    task = str(rootfs / "var" / "task")
+    code = f"""
+import json, sys, importlib._bootstrap_external as be
+compiled = []
+original = be.SourceLoader.source_to_code
+def spy(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+be.SourceLoader.source_to_code = spy
+sys.path[:0] = [{task!r}]
+import tagsync.aws.handler, purepkg, nativepkg
+print(json.dumps([p for p in compiled if p.startswith({task!r})]))
+"""
+    out = subprocess.run([sys.executable, "-I", "-B", "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == []
+
+
 def test_without_the_bases_python_the_build_warns_and_leaves_bytecode_out(
         base: str, wheelhouse: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     other = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
