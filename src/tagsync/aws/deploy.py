@@ -596,8 +596,9 @@ class Deployer:
             log.warning("%s has environment variables tagsync did not set, kept: %s",
                         self.name, ", ".join(foreign))
             detail += ("; " if detail else "") + "kept variables set by hand: " + ", ".join(foreign)
+        if not self.dry:
+            self._ready(conf)  # also before publishing from a function left unchanged
         if self._step(resource, "update" if changed else "none", detail):
-            self._ready(conf)
             if differs:
                 self._retry_role(lambda: lam.update_function_configuration(FunctionName=self.name,
                                                                            **settings))
