@@ -102,6 +102,56 @@ def test_an_update_interrupted_after_any_write_converges_on_the_next(moto: Any, 
     assert_converged(SHA2, memory=1024)
 
 
+REPAIR_WRITES = ["PutImageTagMutability", "PutImageScanningConfiguration", "PutLifecyclePolicy",
+                 "UpdateAssumeRolePolicy", "AttachRolePolicy", "PutRolePolicy", "PutRule", "RemoveTargets",
+                 "PutTargets", "RemovePermission", "AddPermission"]
+
+
+def drift_everything() -> None:
+    """Every part of a deployed environment changed by hand."""
+    ecr, iam, lam, events = (boto3.client(s) for s in ("ecr", "iam", "lambda", "events"))
+    ecr.put_image_tag_mutability(repositoryName=NAME, imageTagMutability="MUTABLE")
+    ecr.put_image_scanning_configuration(repositoryName=NAME, imageScanningConfiguration={"scanOnPush": False})
+    ecr.delete_lifecycle_policy(repositoryName=NAME)
+    role = f"{NAME}-role"
+    iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    iam.detach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/"
+                                                    "AWSLambdaBasicExecutionRole")
+    iam.delete_role_policy(RoleName=role, PolicyName="tagsync-read")
+    events.put_rule(Name=NAME, ScheduleExpression="rate(5 minutes)", State="DISABLED")
+    events.put_targets(Rule=NAME, Targets=[{"Id": "other", "Arn": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:"
+                                                                   "function:someone-else"}])
+    lam.remove_permission(FunctionName=NAME, Qualifier="live", StatementId="tagsync-schedule")
+    lam.add_permission(FunctionName=NAME, Qualifier="live", StatementId="tagsync-schedule",
+                       Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+                       SourceArn=f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/elsewhere")
+
+
+def test_a_repair_of_every_part_writes_in_this_order(moto: Any) -> None:
+    image = push_image(SHA1, "elsewhere")
+    run(image=image)
+    drift_everything()
+    writes = Writes()
+    run(writes, image=image)
+    assert writes.seen == REPAIR_WRITES
+
+
+@pytest.mark.parametrize("failed_after", REPAIR_WRITES)
+def test_a_repair_interrupted_after_any_write_converges_on_the_next(moto: Any, failed_after: str) -> None:
+    image = push_image(SHA1, "elsewhere")
+    run(image=image)
+    drift_everything()
+    with pytest.raises(DeployError, match="injected"):
+        run(Writes(failed_after), image=image)
+    run(image=image)
+    assert_converged(SHA1)
+    repo = boto3.client("ecr").describe_repositories(repositoryNames=[NAME])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
+    assert boto3.client("events").describe_rule(Name=NAME)["State"] == "ENABLED"
+
+
 def test_redeploying_a_sha_after_a_rollback_moves_live_back_to_it(moto: Any) -> None:
     image1, image2 = push_image(SHA1, "elsewhere"), push_image(SHA2, "elsewhere")
     run(image=image1)
