@@ -111,7 +111,8 @@ def drift_everything() -> None:
     """Every part of a deployed environment changed by hand."""
     ecr, iam, lam, events = (boto3.client(s) for s in ("ecr", "iam", "lambda", "events"))
     ecr.put_image_tag_mutability(repositoryName=NAME, imageTagMutability="MUTABLE")
-    ecr.put_image_scanning_configuration(repositoryName=NAME, imageScanningConfiguration={"scanOnPush": False})
+    ecr.put_image_scanning_configuration(repositoryName=NAME,
+                                         imageScanningConfiguration={"scanOnPush": False})
     ecr.delete_lifecycle_policy(repositoryName=NAME)
     role = f"{NAME}-role"
     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps({
