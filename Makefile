@@ -13,7 +13,7 @@ APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
 NODE_PACKAGES := $(if $(and $(shell command -v node),$(shell command -v npm)),,nodejs npm)
 APT_STAMP := .cache/apt.stamp
 
-.PHONY: demo test lint bench clean deps
+.PHONY: demo test lint bench clean deps dist
 
 # What tagsync needs to run (the demo needs nothing more); the tests add their tools on top.
 $(RUNTIME_STAMP): pyproject.toml
@@ -65,5 +65,13 @@ lint: $(STAMP)
 bench: deps
 	$(PY) bench/run.py
 
+# The sdist and wheel, built offline by setuptools' PEP 517 hooks of the Python in PY (the release
+# workflow runs this too). SOURCE_DATE_EPOCH, when set, fixes the archives' timestamps.
+dist:
+	rm -rf dist && mkdir -p dist
+	$(PY) -c 'from setuptools import build_meta as b; b.build_sdist("dist"); b.build_wheel("dist")'
+	rm -rf build src/*.egg-info
+	@ls dist
+
 clean:
-	rm -rf $(VENV) .cache demo-out build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .cache demo-out build dist *.egg-info src/*.egg-info

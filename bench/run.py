@@ -743,6 +743,58 @@ def bench_corpus() -> None:
           f"(target 100% / 100%), found in {took:.0f} ms")
 
 
+def bench_deploy() -> None:
+    """AWS calls of a redeploy that changes nothing (issue 17): reads only, no write."""
+    import collections
+    import json
+
+    import boto3
+    import httpx
+    from tests.servers.fixtures import _stop, free_port, wait_http
+
+    from tagsync.aws.deploy import Deployer, DeploySpec
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+    url = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                            "AWS_DEFAULT_REGION", "AWS_PROFILE")}
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="eu-west-1")
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        wait_http(f"{url}/moto-api/", timeout=60)
+        httpx.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}})
+        ecr = boto3.client("ecr")
+        ecr.create_repository(repositoryName="catalogs-images")
+        ecr.put_image(repositoryName="catalogs-images", imageTag="a" * 40, imageManifest=json.dumps(
+            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": [],
+             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": "sha256:" + "a" * 64, "size": 2}}))
+        spec = DeploySpec("acme/catalogs", "main", "a" * 40, secret_refs=("aws-ssm:/tagsync/token",),
+                          image=f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalogs-images:{'a' * 40}")
+        Deployer(spec, sleep=lambda s: None).deploy()
+        calls: collections.Counter[str] = collections.Counter()
+        session = boto3.session.Session()
+        session.events.register("before-call", lambda model, **_: calls.update([model.name]))
+        start = time.perf_counter()
+        steps = Deployer(spec, session=session).deploy()
+        elapsed = time.perf_counter() - start
+    finally:
+        _stop(proc)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    writes = [op for op in calls if not op.startswith(("Get", "List", "Describe"))]
+    print("== deploy: a redeploy of the same commit and settings (moto)")
+    print(f"   AWS calls {sum(calls.values())}, writes {len(writes)}, steps changed "
+          f"{sum(s.action != 'none' for s in steps)}, {elapsed * 1000:.0f} ms against moto")
+    print("   " + ", ".join(f"{op} {n}" for op, n in sorted(calls.items())))
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
@@ -750,6 +802,6 @@ if __name__ == "__main__":
     else:
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
-                      bench_cold, bench_verify, bench_hostile, bench_corpus):
+                      bench_cold, bench_verify, bench_hostile, bench_corpus, bench_deploy):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

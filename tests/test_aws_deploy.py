@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from typing import Any
 
 import boto3
@@ -14,10 +15,10 @@ from tagsync.aws.deploy import (
     DeploySpec,
     destroy,
     environment_name,
-    least_privilege_policy,
     rollback,
     validate_schedule,
 )
+from tagsync.aws.policies import role_policy
 from tagsync.errors import ConfigError
 
 SHA1 = "a" * 40
@@ -37,11 +38,17 @@ def deploy(moto: Any, **kw: Any) -> Deployer:
     return d
 
 
-def push_image(sha: str, name: str = "catalogs-main") -> None:
+def push_image(sha: str, name: str = "catalogs-main") -> str:
+    """An image tagged `sha` in ECR, as CI pushes it (the repository is created when missing)."""
+    ecr = boto3.client("ecr")
+    with suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName=name)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": "sha256:" + sha[:1] * 64, "size": 2}, "layers": []})
-    boto3.client("ecr").put_image(repositoryName=name, imageManifest=manifest, imageTag=sha)
+    with suppress(ecr.exceptions.ImageAlreadyExistsException):
+        ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag=sha)
+    return f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{name}:{sha}"
 
 
 def live_version() -> str:
@@ -58,7 +65,8 @@ def first(moto: Any) -> Deployer:
 
 
 def test_names_follow_every_services_rules() -> None:
-    assert environment_name("acme/catalogs", "feature/Foo_bar") == "catalogs-feature-foo-bar"
+    assert environment_name("acme/catalogs", "main") == "catalogs-main"
+    assert environment_name("acme/catalogs", "feature/Foo_bar").startswith("catalogs-feature-foo-bar-")
     long = environment_name("acme/catalogs", "feature/" + "x" * 80)
     assert len(long) <= 56 and long != environment_name("acme/catalogs", "feature/" + "x" * 81)
 
@@ -130,11 +138,12 @@ def test_new_sha_updates_the_code_and_moves_the_alias(first: Deployer, moto: Any
 
 
 def test_plan_reports_and_changes_nothing(moto: Any) -> None:
-    d = Deployer(spec(image=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/x:{SHA1}"), dry=True)
+    d = Deployer(spec(image=push_image(SHA1, "elsewhere")), dry=True)
     steps = d.deploy()
     assert {s.action for s in steps} == {"create", "none"}
     assert boto3.client("lambda").list_functions()["Functions"] == []
-    assert boto3.client("ecr").describe_repositories()["repositories"] == []
+    assert [r["repositoryName"] for r in boto3.client("ecr").describe_repositories()["repositories"]] == [
+        "elsewhere"]
 
 
 def test_role_propagation_error_is_retried_without_a_fixed_sleep(moto: Any) -> None:
@@ -158,7 +167,7 @@ def test_role_propagation_error_is_retried_without_a_fixed_sleep(moto: Any) -> N
         return AWSResponse(request.url, 400, {"x-amzn-errortype": "InvalidParameterValueException"}, Raw())
 
     slept: list[float] = []
-    d = Deployer(spec(image=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/x:{SHA1}"), session=session,
+    d = Deployer(spec(image=push_image(SHA1, "elsewhere")), session=session,
                  sleep=slept.append)
     d.client("lambda").meta.events.register("before-send.lambda.CreateFunction", not_yet)
     d.deploy()
@@ -168,22 +177,21 @@ def test_role_propagation_error_is_retried_without_a_fixed_sleep(moto: Any) -> N
 
 def test_without_docker_a_config_to_build_in_is_required(moto: Any,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from tagsync.aws.deploy import DeployError
-
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(DeployError, match="pass --config so it is built in"):
+    with pytest.raises(ConfigError, match="pass --config so it is built in"):
         deploy(moto)
     assert boto3.client("lambda").list_functions()["Functions"] == []
+    assert boto3.client("ecr").describe_repositories()["repositories"] == []
 
 
-def test_the_docker_builder_without_a_daemon_is_a_clear_error(moto: Any,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from tagsync.aws.deploy import DeployError
-
+def test_the_docker_builder_without_a_daemon_is_a_usage_error_before_any_write(
+        moto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(DeployError, match="no Docker daemon"):
+    with pytest.raises(ConfigError, match="no Docker daemon"):
         deploy(moto, builder="docker")
     assert boto3.client("lambda").list_functions()["Functions"] == []
+    assert boto3.client("ecr").describe_repositories()["repositories"] == []
+    assert boto3.client("iam").list_roles()["Roles"] == []
 
 
 def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
@@ -244,8 +252,8 @@ def test_destroy_removes_what_tagsync_created_and_keeps_the_repository(first: De
 
 
 def test_least_privilege_policy_for_a_secrets_manager_json_key() -> None:
-    doc = least_privilege_policy(("aws-secretsmanager:tagsync/github#token",), "s3://cfg/t.yaml",
-                                 ACCOUNT, "eu-west-1")
+    doc = role_policy(("aws-secretsmanager:tagsync/github#token",), "s3://cfg/t.yaml", (),
+                      ACCOUNT, "eu-west-1")
     assert doc["Statement"] == [
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
          "Resource": [f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:tagsync/github-??????"]},
@@ -253,7 +261,7 @@ def test_least_privilege_policy_for_a_secrets_manager_json_key() -> None:
 
 
 def test_first_deploy_creates_the_ecr_repository_when_missing(moto: Any) -> None:
-    deploy(moto, image=f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/elsewhere:{SHA1}")
+    deploy(moto, image=push_image(SHA1, "elsewhere"))
     ecr = boto3.client("ecr")
     repo = ecr.describe_repositories(repositoryNames=["catalogs-main"])["repositories"][0]
     assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]

@@ -198,7 +198,55 @@ def test_the_image_leaves_out_what_only_runs_on_the_build_machine(
     _, rootfs, _ = unpacked
     task = rootfs / "var" / "task"
     assert not (task / "bin").exists()  # console scripts carry this machine's interpreter path
-    assert not list(task.rglob("__pycache__")) and not list(task.rglob("*.pyc"))
+    tag = sys.implementation.cache_tag
+    assert all(p.name.endswith(f".{tag}.pyc") for p in task.rglob("*.pyc"))  # no stray bytecode
+
+
+def test_the_image_carries_checked_hash_bytecode_named_as_in_the_image(
+        unpacked: tuple[Built, Path, dict[str, Any]]) -> None:
+    """Lambda's task root is read-only: without .pyc every cold start compiles every module."""
+    import importlib.util
+    import marshal
+
+    built, rootfs, _ = unpacked
+    task = rootfs / "var" / "task"
+    cached = task / "tagsync" / "aws" / "__pycache__" / f"handler.{sys.implementation.cache_tag}.pyc"
+    data = cached.read_bytes()
+    assert data[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(data[4:8], "little") == 0b11  # PEP 552: hash-based, checked
+    assert marshal.loads(data[16:]).co_filename == "/var/task/tagsync/aws/handler.py"
+    assert (task / "purepkg" / "__pycache__").is_dir()
+    assert built.bytecode == len(list(task.rglob("*.pyc")))
+
+
+def test_importing_from_the_layer_compiles_nothing(unpacked: tuple[Built, Path, dict[str, Any]]) -> None:
+    """The bytecode is valid where it lies: a fresh interpreter imports the handler and the
+    dependencies without compiling one module of the task root."""
+    _, rootfs, _ = unpacked
+    task = str(rootfs / "var" / "task")
+    code = f"""
+import json, sys, importlib._bootstrap_external as be
+compiled = []
+original = be.SourceLoader.source_to_code
+def spy(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+be.SourceLoader.source_to_code = spy
+sys.path[:0] = [{task!r}]
+import tagsync.aws.handler, purepkg, nativepkg
+print(json.dumps([p for p in compiled if p.startswith({task!r})]))
+"""
+    out = subprocess.run([sys.executable, "-I", "-B", "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_without_the_bases_python_the_build_warns_and_leaves_bytecode_out(
+        base: str, wheelhouse: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
+    built, _ = build_and_push(spec_for(base, wheelhouse, target=Target("x86_64", other), requirements=()),
+                              BlobCache(tmp_path / "c"))
+    assert built.bytecode == 0
+    assert f"the base runs Python {other}" in caplog.text
 
 
 def test_the_config_keeps_the_base_env_and_sets_cmd_and_labels(

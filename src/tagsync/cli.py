@@ -396,6 +396,17 @@ def _print_steps(steps: list[object], dry: bool) -> None:
         typer.echo(f"done: {len(changed)} change(s)")
 
 
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """NAME=VALUE options as a dict; a malformed one is a usage error."""
+    out: dict[str, str] = {}
+    for item in values or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise typer.BadParameter(f"{item!r}: write NAME=VALUE", param_hint=option)
+        out[name] = value
+    return out
+
+
 @app.command()
 def deploy(
     repo: RepoOption,
@@ -403,10 +414,12 @@ def deploy(
     sha: Annotated[str, typer.Option("--sha", envvar="GITHUB_SHA",
                                      help="Commit the image is tagged with; default $GITHUB_SHA.")],
     image: Annotated[str | None, typer.Option(
-        "--image", help="Use this image URI instead of building one (no Docker needed).")] = None,
+        "--image", help="Use this image in this account's ECR (REGISTRY/REPOSITORY:TAG, checked "
+                        "before anything is created) instead of building one.")] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="tagsync.yaml: the role may read exactly the AWS secrets it names; "
-                               "the tagsync builder puts it in the image at --config-ref.")] = None,
+        "--config", "-c", help="tagsync.yaml: the role may read exactly the AWS secrets and ECR "
+                               "registries it names; the tagsync builder puts it in the image at "
+                               "--config-ref.")] = None,
     config_ref: Annotated[str, typer.Option(
         "--config-ref", help="TAGSYNC_CONFIG for the function: a path in the image, s3://… or ssm:…")
     ] = "/var/task/tagsync.yaml",
@@ -417,6 +430,12 @@ def deploy(
     timeout: Annotated[int, typer.Option("--timeout", help="Seconds (Lambda's 3 s default is too short).")
                        ] = 300,
     keep_images: Annotated[int, typer.Option("--keep-images", help="ECR lifecycle: images kept.")] = 10,
+    env: Annotated[list[str] | None, typer.Option(
+        "--env", help="NAME=VALUE for the function (repeat); kept across deploys, dropped when no "
+                      "longer given. Variables set by hand are kept and reported.")] = None,
+    secret_env: Annotated[list[str] | None, typer.Option(
+        "--secret-env", help="NAME=aws-secretsmanager:ID or NAME=aws-ssm:/name (repeat): the "
+                             "function resolves it at run time; the role may read exactly it.")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change; change nothing.")] = False,
     builder: Annotated[str, typer.Option(
         "--builder", help="How a missing image is built: docker, tagsync (no daemon needed), or "
@@ -425,23 +444,33 @@ def deploy(
         "--base", help="Base image for --builder tagsync; default public.ecr.aws/lambda/python.")] = None,
     python: Annotated[str, typer.Option("--python", help="Python of the base image.")] = "3.11",
 ) -> None:
-    """Deploy tagsync as a scheduled Lambda function for one branch, idempotently.
+    """Deploy tagsync as a scheduled Lambda function for one branch; converges from any state.
 
-    Creates what is missing and updates what differs: the ECR repository (immutable tags, scan on
-    push, lifecycle), the image tagged with the commit SHA (built with Docker when a daemon is
-    available, else by `tagsync build` with --config built in; or give --image), the IAM role
-    (basic execution + read access to exactly the secrets the config names), the function (waits
-    until it is ready), a published version, the alias `live`, and the EventBridge schedule
-    invoking it. A second deploy of the same SHA
-    changes nothing. Uses the usual AWS environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
+    Everything is checked before the first write (names, schedule, --image, builder, config):
+    a refused deploy creates nothing (exit 2). Then it creates what is missing and repairs what
+    differs: the ECR repository (immutable tags, scan on push, lifecycle), the image tagged with
+    the commit SHA (built with Docker when a daemon is available, else by `tagsync build` with
+    --config built in; or give --image), the IAM role (basic execution + read access to exactly
+    the secrets and ECR registries the config names), the function (waits until it is ready), the
+    version running this SHA with these settings (published if none does), the alias `live` on
+    it, and the EventBridge schedule invoking it. A second deploy of the same SHA changes nothing.
+    Uses the usual AWS environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
     """
     from tagsync.aws.deploy import Deployer, DeploySpec
     from tagsync.config import load_config
+    from tagsync.reference import parse_ecr_host
 
-    refs = load_config(config).secret_refs() if config else ()
+    refs: tuple[str, ...] = ()
+    ecr: set[tuple[str, str]] = set()
+    if config:
+        cfg = load_config(config)
+        refs = tuple(r for r in cfg.secret_refs() if r.startswith("aws-"))
+        hosts = [r.host for r in cfg.registries] + [c.image.split("/", 1)[0] for c in cfg.catalogs]
+        ecr = {found for h in hosts if (found := parse_ecr_host(h)) is not None}
     spec = DeploySpec(repo=repo, branch=branch, sha=sha, image=image, architecture=arch, memory=memory,
                       timeout=timeout, schedule=schedule, config_ref=config_ref,
-                      secret_refs=tuple(r for r in refs if r.startswith("aws-")), keep_images=keep_images,
+                      secret_refs=refs, ecr_registries=tuple(sorted(ecr)), keep_images=keep_images,
+                      environment=_pairs(env, "--env"), secret_environment=_pairs(secret_env, "--secret-env"),
                       builder=builder, base_image=base, python=python, config_file=config)
     deployer = Deployer(spec, dry=plan)
     typer.echo(f"environment {spec.name} ({repo} @ {branch}, {sha[:12]})")
@@ -546,15 +575,22 @@ def destroy(
     branch: BranchOption,
     delete_repository: Annotated[bool, typer.Option(
         "--delete-repository", help="Also delete the ECR repository and its images.")] = False,
+    keep_logs: Annotated[bool, typer.Option(
+        "--keep-logs", help="Keep the function's CloudWatch log group.")] = False,
     plan: Annotated[bool, typer.Option("--plan", help="List what would be deleted.")] = False,
 ) -> None:
-    """Remove the schedule, function and role tagsync created for a branch (checked by tags)."""
+    """Remove the schedule, function, role and log group tagsync created for a branch.
+
+    Only resources tagged as this repository's and branch's environment are deleted; others of
+    the same name are listed as kept.
+    """
     from tagsync.aws.deploy import destroy as do_destroy
 
-    steps = do_destroy(repo, branch, delete_repository=delete_repository, dry=plan)
+    steps = do_destroy(repo, branch, delete_repository=delete_repository, keep_logs=keep_logs, dry=plan)
     for step in steps:
         typer.echo(f"  {step}")
-    typer.echo(("would delete" if plan else "deleted") + f" {len(steps)} resource(s)"
+    deleted = [s for s in steps if s.action == "delete"]
+    typer.echo(("would delete" if plan else "deleted") + f" {len(deleted)} resource(s)"
                + ("" if delete_repository else "; the ECR repository is kept (--delete-repository)"))
 
 
@@ -562,15 +598,37 @@ def destroy(
 def scaffold_(
     directory: Annotated[Path, typer.Argument(help="Root of the catalog repository.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    repo: Annotated[str, typer.Option(
+        "--repo", envvar="GITHUB_REPOSITORY",
+        help="owner/name of the catalog repository: the deploy role trusts only its workflows.")
+    ] = "OWNER/REPO",
+    branch: Annotated[list[str] | None, typer.Option(
+        "--branch", help="Branches that deploy (repeat); default main and dev.")] = None,
+    account: Annotated[str, typer.Option("--account", help="AWS account id of the deploy role.")
+                       ] = "123456789012",
+    region: Annotated[str, typer.Option("--region", help="AWS region of the environments.")] = "eu-west-1",
+    tagsync_source: Annotated[str | None, typer.Option(
+        "--tagsync-source", help="Where the workflow and Dockerfile install tagsync from: a pip "
+                                 "requirement pinned to a commit, e.g. "
+                                 "git+https://github.com/OWNER/tagsync@<40-hex sha>.")] = None,
+    action: Annotated[list[str] | None, typer.Option(
+        "--action", help="OWNER/NAME@<40-hex sha> pinning a third-party action (repeat): "
+                         "actions/checkout, actions/setup-python, aws-actions/configure-aws-credentials.")
+    ] = None,
 ) -> None:
-    """Write tagsync.yaml, a Lambda Dockerfile and a GitHub Actions deploy workflow (OIDC)."""
-    from tagsync.scaffold import scaffold
+    """Write tagsync.yaml, a Lambda Dockerfile, a GitHub Actions deploy workflow (OIDC), and the
+    deploy role's trust and permission policies (least privilege) as JSON."""
+    from tagsync.scaffold import ScaffoldOptions, scaffold
 
-    written, kept = scaffold(directory, force=force)
+    options = ScaffoldOptions.make(repo=repo, branches=tuple(branch or ("main", "dev")), account=account,
+                                   region=region, source=tagsync_source, actions=tuple(action or ()))
+    written, kept = scaffold(directory, options, force=force)
     for rel in written:
         typer.echo(f"wrote {directory / rel}")
     for rel in kept:
         typer.echo(f"kept  {directory / rel} (exists; --force to overwrite)")
+    for note in options.notes():
+        typer.echo(f"note: {note}")
 
 
 def _version(value: bool) -> None:

@@ -2,28 +2,137 @@
 
 - `tagsync.yaml`: a starting config (the Lablup-shaped example);
 - `Dockerfile`: the Lambda image (AWS Lambda Python base, x86_64 and arm64);
-- `.github/workflows/tagsync-deploy.yml`: on push to `main` and `dev`, assume an AWS role via
-  OIDC (no stored keys) and run `tagsync deploy` for that branch and commit.
+- `.github/workflows/tagsync-deploy.yml`: on push to the deploying branches, assume an AWS role
+  via OIDC (no stored keys) and run `tagsync deploy` for that branch and commit;
+- `aws/tagsync-deploy-trust.json` and `aws/tagsync-deploy-policy.json`: that role's trust
+  (GitHub's OIDC tokens of this repository and branches) and least-privilege permissions.
 
-Existing files are never overwritten unless asked.
+tagsync is installed from a pinned, verifiable source: a commit of its Git repository (by
+default the one this tagsync was installed from, when pip recorded it), never an unpinned name
+on a package index. Third-party actions are pinned by commit SHA. Existing files are never
+overwritten unless asked.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tagsync import __version__
+from tagsync.aws.policies import deploy_permission_policy, deploy_trust_policy
 from tagsync.config import EXAMPLE
+from tagsync.errors import ConfigError
 
-WORKFLOW = """\
+PLACEHOLDER_SOURCE = "git+https://github.com/OWNER/tagsync@COMMIT_SHA_OF_TAGSYNC"
+# Commit SHAs of the actions' release tags (named in the comment beside each use). Override with
+# `tagsync scaffold --action owner/name@<sha>`; check one with
+# `git ls-remote https://github.com/actions/checkout refs/tags/v4.2.2`.
+ACTIONS: dict[str, tuple[str, str]] = {
+    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/setup-python": ("0b93645e9fea7318ecaed2b359559ac225c90a2b", "v5.3.0"),
+    "aws-actions/configure-aws-credentials": ("e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"),
+}
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_URL = r"[A-Za-z0-9._~:/%+-]+"  # no quotes, spaces or `@`: it is written into YAML and a Dockerfile
+_PINNED = re.compile(rf"^git\+https://{_URL}@[0-9a-f]{{40}}$|^https://{_URL}/[0-9a-f]{{40}}\.(tar\.gz|zip)$")
+
+
+def installed_source() -> str | None:
+    """The pinned Git source this tagsync was installed from (pip's direct_url.json), if any."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("tagsync").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    data = json.loads(text)
+    vcs = data.get("vcs_info") or {}
+    url, commit = str(data.get("url", "")), str(vcs.get("commit_id", ""))
+    if vcs.get("vcs") == "git" and url.startswith("https://") and _SHA.match(commit):
+        return f"git+{url}@{commit}"
+    return None
+
+
+def archive_of(source: str) -> str:
+    """What pip installs without git (the Lambda base image has none): GitHub's archive of the commit."""
+    m = re.match(r"^git\+(https://github\.com/[^@\s]+?)(?:\.git)?@([0-9a-f]{40})$", source)
+    return f"{m[1]}/archive/{m[2]}.tar.gz" if m else source
+
+
+@dataclass(frozen=True)
+class ScaffoldOptions:
+    repo: str = "OWNER/REPO"
+    branches: tuple[str, ...] = ("main", "dev")
+    account: str = "123456789012"
+    region: str = "eu-west-1"
+    source: str = PLACEHOLDER_SOURCE
+    actions: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(ACTIONS))
+
+    @classmethod
+    def make(cls, *, repo: str = "OWNER/REPO", branches: tuple[str, ...] = ("main", "dev"),
+             account: str = "123456789012", region: str = "eu-west-1", source: str | None = None,
+             actions: tuple[str, ...] = ()) -> ScaffoldOptions:
+        """Checked options: a pinned source, actions by SHA, a real account id and region."""
+        from tagsync.aws.names import validate_branch, validate_repo
+
+        if repo != "OWNER/REPO":
+            validate_repo(repo)
+            if "/" not in repo:
+                raise ConfigError(f"--repo {repo!r}: write owner/name (the OIDC trust names both)")
+        for branch in branches:
+            validate_branch(branch)
+        if not re.fullmatch(r"\d{12}", account):
+            raise ConfigError(f"--account {account!r}: an AWS account id is 12 digits")
+        if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", region):
+            raise ConfigError(f"--region {region!r} is not an AWS region name")
+        chosen = source or installed_source() or PLACEHOLDER_SOURCE
+        if chosen != PLACEHOLDER_SOURCE and not _PINNED.match(chosen):
+            raise ConfigError(f"--tagsync-source {chosen!r}: pin a commit, e.g. "
+                              "git+https://github.com/OWNER/tagsync@<40-hex commit sha>")
+        pinned = dict(ACTIONS)
+        for item in actions:
+            name, _, sha = item.partition("@")
+            if name not in ACTIONS or not _SHA.match(sha):
+                raise ConfigError(f"--action {item!r}: write one of {', '.join(ACTIONS)} "
+                                  "as NAME@<40-hex commit sha>")
+            pinned[name] = (sha, "pinned with --action")
+        return cls(repo, branches, account, region, chosen, pinned)
+
+    def notes(self) -> list[str]:
+        """What the user still has to fill in before the first workflow run."""
+        out = []
+        if self.source == PLACEHOLDER_SOURCE:
+            out.append("this tagsync was not installed from a Git commit: replace COMMIT_SHA_OF_TAGSYNC "
+                       "and OWNER in the workflow and Dockerfile, or rerun with --tagsync-source "
+                       "git+https://github.com/OWNER/tagsync@<sha>")
+        if self.repo == "OWNER/REPO":
+            out.append("rerun with --repo owner/name so the deploy role trusts this repository only")
+        if self.account == "123456789012":
+            out.append("rerun with --account (your AWS account id) for the role policies")
+        return out
+
+
+def _uses(options: ScaffoldOptions, name: str) -> str:
+    sha, label = options.actions[name]
+    return f"{name}@{sha}  # {label}"
+
+
+def workflow(options: ScaffoldOptions) -> str:
+    branches = ", ".join(json.dumps(b) for b in options.branches)  # a JSON string is a YAML string
+    return f"""\
 # Deploys tagsync as a scheduled AWS Lambda function, one environment per branch.
-# Edit the two values under `env:`: the IAM role must trust GitHub's OIDC provider
-# (token.actions.githubusercontent.com) for this repository. No AWS keys are stored in GitHub.
+# The role under `env:` is created from aws/tagsync-deploy-trust.json and
+# aws/tagsync-deploy-policy.json (written by `tagsync scaffold`): it trusts GitHub's OIDC tokens
+# of {options.repo} only. No AWS keys are stored in GitHub.
+# Third-party actions are pinned by commit SHA; tagsync is installed from a pinned commit.
 name: tagsync deploy
 
 on:
   push:
-    branches: [main, dev]
+    branches: [{branches}]
   workflow_dispatch:
 
 permissions:
@@ -31,11 +140,15 @@ permissions:
   contents: read
 
 env:
-  AWS_REGION: eu-west-1
-  TAGSYNC_DEPLOY_ROLE_ARN: arn:aws:iam::123456789012:role/tagsync-deploy
+  AWS_REGION: {options.region}
+  TAGSYNC_DEPLOY_ROLE_ARN: arn:aws:iam::{options.account}:role/tagsync-deploy
+  # tagsync.yaml reads the Git token from TAGSYNC_GIT_TOKEN; the function resolves this
+  # reference at run time, and its role may read exactly this secret.
+  TAGSYNC_GIT_TOKEN_REF: aws-secretsmanager:tagsync/git-token
+  TAGSYNC_SOURCE: "{options.source}"
 
 concurrency:
-  group: tagsync-deploy-${{ github.ref_name }}
+  group: tagsync-deploy-${{{{ github.ref_name }}}}
   cancel-in-progress: false
 
 jobs:
@@ -43,46 +156,58 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 30
     steps:
-      - uses: actions/checkout@v4
-      - uses: aws-actions/configure-aws-credentials@v4
+      - uses: {_uses(options, "actions/checkout")}
+      - uses: {_uses(options, "aws-actions/configure-aws-credentials")}
         with:
-          role-to-assume: ${{ env.TAGSYNC_DEPLOY_ROLE_ARN }}
-          aws-region: ${{ env.AWS_REGION }}
-      - uses: actions/setup-python@v5
+          role-to-assume: ${{{{ env.TAGSYNC_DEPLOY_ROLE_ARN }}}}
+          aws-region: ${{{{ env.AWS_REGION }}}}
+      - uses: {_uses(options, "actions/setup-python")}
         with:
           python-version: "3.11"
-      - name: Install tagsync
-        run: pip install "tagsync[aws]==%(version)s"
+      - name: Install tagsync (a pinned commit)
+        run: python -m pip install "tagsync[aws] @ $TAGSYNC_SOURCE"
       - name: Deploy this branch
         env:
-          REPOSITORY: ${{ github.repository }}
-          BRANCH: ${{ github.ref_name }}
-          SHA: ${{ github.sha }}
-        run: tagsync deploy --repo "$REPOSITORY" --branch "$BRANCH" --sha "$SHA" --config tagsync.yaml
+          REPOSITORY: ${{{{ github.repository }}}}
+          BRANCH: ${{{{ github.ref_name }}}}
+          SHA: ${{{{ github.sha }}}}
+        run: >-
+          tagsync deploy --repo "$REPOSITORY" --branch "$BRANCH" --sha "$SHA"
+          --config tagsync.yaml --secret-env "TAGSYNC_GIT_TOKEN=$TAGSYNC_GIT_TOKEN_REF"
 """
 
-DOCKERFILE = """\
+
+def dockerfile(options: ScaffoldOptions) -> str:
+    return f"""\
 # The tagsync Lambda image. The base is multi-arch: `docker build --platform linux/arm64` for
-# Graviton, linux/amd64 for x86_64 (tagsync deploy passes the right one).
+# Graviton, linux/amd64 for x86_64 (tagsync deploy passes the right one). tagsync comes from a
+# pinned commit (the base image has no git: GitHub's archive of that commit).
 FROM public.ecr.aws/lambda/python:3.11
-RUN pip install --no-cache-dir "tagsync[aws,ssh]==%(version)s"
-COPY tagsync.yaml ${LAMBDA_TASK_ROOT}/tagsync.yaml
+# pip compiles the bytecode here, so cold starts do not (the image is read-only on Lambda).
+RUN pip install --no-cache-dir "tagsync[aws,ssh] @ {archive_of(options.source)}"
+COPY tagsync.yaml ${{LAMBDA_TASK_ROOT}}/tagsync.yaml
 CMD ["tagsync.aws.handler.handler"]
 """
 
 
-def files() -> dict[str, str]:
+def files(options: ScaffoldOptions | None = None) -> dict[str, str]:
+    o = options or ScaffoldOptions()
     return {
         "tagsync.yaml": EXAMPLE,
-        "Dockerfile": DOCKERFILE % {"version": __version__},
-        ".github/workflows/tagsync-deploy.yml": WORKFLOW % {"version": __version__},
+        "Dockerfile": dockerfile(o),
+        ".github/workflows/tagsync-deploy.yml": workflow(o),
+        "aws/tagsync-deploy-trust.json": json.dumps(
+            deploy_trust_policy(o.repo, o.account, o.branches), indent=2) + "\n",
+        "aws/tagsync-deploy-policy.json": json.dumps(
+            deploy_permission_policy(o.repo, o.account, o.region), indent=2) + "\n",
     }
 
 
-def scaffold(root: Path, *, force: bool = False) -> tuple[list[str], list[str]]:
+def scaffold(root: Path, options: ScaffoldOptions | None = None, *,
+             force: bool = False) -> tuple[list[str], list[str]]:
     """Write the files; (written, kept because they exist)."""
     written, kept = [], []
-    for rel, text in files().items():
+    for rel, text in files(options).items():
         target = root / rel
         if target.exists() and not force:
             kept.append(rel)

@@ -620,6 +620,7 @@ def hub() -> Iterator[Any]:
 @dataclass
 class MotoServer:
     url: str
+    contract: Any = None  # tests.servers.aws_contract.AwsContract of the running test
 
     def reset(self) -> None:
         # A reset reloads AWS's managed IAM policies: seconds on a busy 2-core machine, past
@@ -657,11 +658,22 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 
 @pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """A clean AWS account on the session's moto server, with boto3 pointed at it."""
+def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A clean AWS account on the session's moto server, with boto3 pointed at it.
+
+    Every request a client in this process sends is checked against botocore's model of the
+    service (lengths, patterns, enums, required members), which moto does not enforce: a
+    request AWS would refuse fails the test. `moto.contract` also records the IAM actions called.
+    """
+    from tests.servers.aws_contract import AwsContract
+
     moto_server.reset()
     moto_server.env(monkeypatch)
-    return moto_server
+    contract = AwsContract()
+    contract.install(monkeypatch)
+    moto_server.contract = contract
+    yield moto_server
+    assert contract.violations == [], "requests AWS would refuse:\n" + "\n".join(contract.violations)
 
 
 # --- Git over SSH (paramiko server, dulwich handlers) -------------------------------------

@@ -1,13 +1,18 @@
-"""`tagsync deploy`: ECR repository, IAM role, Lambda function, alias and schedule, idempotently.
+"""`tagsync deploy`: ECR repository, IAM role, Lambda function, version, alias and schedule.
 
-One environment per Git branch, named `<repo>-<branch>` after the naming rules of Lambda, ECR,
-IAM and EventBridge. Every step reads the current state first and changes only what differs, so
-`--plan` is the same code with the writes switched off, and a second deploy of the same commit
-reports "no change". IAM propagation is handled by retrying the one error it causes
-(`InvalidParameterValueException: … cannot be assumed by Lambda`) with backoff, never a blind sleep.
+Deploys converge: every step reads the current state and changes only what differs from the
+desired one, whatever state it finds (a first deploy, a deploy that failed halfway, a rollback).
+The desired function is identified by a fingerprint of its image and settings, written into the
+published version's description, so `live` ends on the version that runs the requested commit
+with the requested settings, published only if no such version exists yet. `--plan` is the same
+code with the writes switched off.
 
-Everything tagsync creates carries the tags `tagsync:environment` and `tagsync:managed`, which is
-what `destroy` trusts before deleting.
+Everything the request could get wrong (names, tag values, schedule, `--image`, builder, config)
+is checked before the first write: a refused deploy creates nothing. IAM propagation is handled
+by retrying the one error it causes, with backoff, never a blind sleep.
+
+Everything tagsync creates carries the tags `tagsync:environment` and `tagsync:id` (a hash of
+the raw repo/branch), which is what deploy and `destroy` check before touching a resource.
 """
 
 from __future__ import annotations
@@ -17,11 +22,22 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tagsync.aws.names import (
+    description,
+    environment_id,
+    environment_name,
+    tag_value,
+    validate_branch,
+    validate_repo,
+    validate_schedule,
+)
+from tagsync.aws.policies import BASIC_EXECUTION, LAMBDA_TRUST, role_policy
 from tagsync.errors import ConfigError, TagsyncError
 
 if TYPE_CHECKING:
@@ -29,79 +45,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+__all__ = ["ALIAS", "DeployError", "DeploySpec", "Deployer", "Step", "destroy", "environment_name",
+           "rollback", "validate_branch", "validate_schedule"]
+
 ALIAS = "live"
 STATEMENT_ID = "tagsync-schedule"
 TARGET_ID = "tagsync"
 TASK_ROOT = "/var/task"  # LAMBDA_TASK_ROOT of the AWS base images
-NAME_LIMIT = 56  # leaves room for "-role" within IAM's and Lambda's 64 characters
+READ_POLICY = "tagsync-read"
+# variables tagsync itself sets; the two lists say which of the others it manages
+OWN_ENV = ("TAGSYNC_CONFIG", "TAGSYNC_SHA", "TAGSYNC_MANAGED_ENV", "TAGSYNC_SECRET_ENV")
+_ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]+$")
+_RESERVED_ENV = re.compile(r"^(AWS_|LAMBDA_|_)")
+ENV_BYTES = 4096  # Lambda: all variables together
 
 
 class DeployError(TagsyncError):
-    """AWS refused a step, or a prerequisite is missing; earlier steps stay as they are."""
+    """AWS refused a step, or could not be reached; earlier steps stay as they are."""
 
 
-# --- names and expressions, checked before any API call -------------------------------------
-
-
-_GIT_REF_BAD = re.compile(r"(^[-/.])|(\.\.)|([\x00-\x20~^:?*\[\\\x7f])|(/$)|(\.lock$)|(@\{)|(//)|(\.$)")
-
-
-def validate_branch(branch: str) -> str:
-    """Git's ref-name rules (git check-ref-format), so a typo fails before anything is created."""
-    if not branch or _GIT_REF_BAD.search(branch) or branch == "@":
-        raise ConfigError(f"branch {branch!r} is not a valid Git branch name")
-    return branch
-
-
-def environment_name(repo: str, branch: str) -> str:
-    """`<repo>-<branch>` in the characters every service accepts; long names get a hash suffix.
-
-    `feature/Foo_bar` → `myrepo-feature-foo-bar`. Lowercase because ECR requires it.
-    """
-    validate_branch(branch)
-    raw = f"{repo.rsplit('/', 1)[-1]}-{branch}"
-    name = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
-    if not name:
-        raise ConfigError(f"cannot make an environment name from repo {repo!r} and branch {branch!r}")
-    if len(name) > NAME_LIMIT:
-        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
-        name = name[: NAME_LIMIT - 9].rstrip("-") + "-" + digest
-    return name
-
-
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/#L W-]+$")
-
-
-def validate_schedule(expression: str) -> str:
-    """EventBridge `rate(…)` and `cron(…)` rules, checked locally with a message that teaches."""
-    m = _RATE.match(expression)
-    if m:
-        value, unit = int(m[1]), m[2]
-        if value < 1:
-            raise ConfigError(f"schedule {expression!r}: the rate must be at least 1")
-        if (value == 1) != (not unit.endswith("s")):
-            fix = unit.rstrip("s") if value == 1 else unit + "s"
-            raise ConfigError(f"schedule {expression!r}: write rate({value} {fix}) "
-                              "(singular unit for 1, plural otherwise)")
-        return expression
-    if expression.startswith("cron(") and expression.endswith(")"):
-        fields = expression[5:-1].split()
-        if len(fields) != 6:
-            raise ConfigError(f"schedule {expression!r}: cron needs 6 fields (minutes hours "
-                              "day-of-month month day-of-week year), e.g. cron(0 6 * * ? *)")
-        if not all(_CRON_FIELD.match(f) for f in fields):
-            raise ConfigError(f"schedule {expression!r}: unexpected characters in a cron field")
-        dom, dow = fields[2], fields[4]
-        if (dom == "?") == (dow == "?"):
-            raise ConfigError(f"schedule {expression!r}: exactly one of day-of-month and "
-                              "day-of-week must be '?', e.g. cron(0 6 * * ? *)")
-        return expression
-    raise ConfigError(f"schedule {expression!r}: use rate(N minutes|hours|days) or cron(…)")
-
-
-# --- the spec and the steps ---------------------------------------------------------------------
+# --- the spec -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -109,15 +72,17 @@ class DeploySpec:
     repo: str
     branch: str
     sha: str
-    image: str | None = None  # a ready image URI; else the ECR repository's image tagged `sha`
+    image: str | None = None  # a ready image URI in this account's ECR; else built and tagged `sha`
     architecture: str = "x86_64"
     memory: int = 512
     timeout: int = 300  # Lambda's default of 3 s is far too short for a registry scan
     schedule: str = "rate(1 hour)"
     config_ref: str = "/var/task/tagsync.yaml"  # TAGSYNC_CONFIG inside the function
     secret_refs: tuple[str, ...] = ()  # aws-secretsmanager:/aws-ssm: references the run reads
+    ecr_registries: tuple[tuple[str, str], ...] = ()  # (account, region) of ECR hosts the run reads
     keep_images: int = 10
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)  # --env NAME=VALUE
+    secret_environment: Mapping[str, str] = field(default_factory=dict)  # --secret-env NAME=REF
     builder: str = "auto"  # docker | tagsync | auto: Docker when a daemon answers, else tagsync
     base_image: str | None = None  # tagsync builder: default the Lambda Python image of `python`
     python: str = "3.11"
@@ -127,7 +92,13 @@ class DeploySpec:
     def name(self) -> str:
         return environment_name(self.repo, self.branch)
 
+    @property
+    def id(self) -> str:
+        return environment_id(self.repo, self.branch)
+
     def check(self) -> None:
+        """Everything that needs no AWS call."""
+        validate_repo(self.repo)
         validate_branch(self.branch)
         validate_schedule(self.schedule)
         if self.architecture not in ("x86_64", "arm64"):
@@ -138,18 +109,64 @@ class DeploySpec:
             raise ConfigError("memory must be between 128 and 10240 MB")
         if not 1 <= self.timeout <= 900:
             raise ConfigError("timeout must be between 1 and 900 seconds")
+        if not 1 <= self.keep_images <= 1000:
+            raise ConfigError("keep-images must be between 1 and 1000")
         if self.builder not in ("auto", "docker", "tagsync"):
             raise ConfigError(f"builder {self.builder!r}: choose auto, docker or tagsync")
+        if not (self.config_ref.startswith(("s3://", "ssm:")) or self.config_ref.startswith(TASK_ROOT + "/")):
+            raise ConfigError(f"config-ref {self.config_ref!r}: a path under {TASK_ROOT}/, "
+                              "s3://bucket/key or ssm:/name")
+        self._check_environment()
+
+    def _check_environment(self) -> None:
+        from tagsync.secrets import SecretRef
+
+        both = set(self.environment) & set(self.secret_environment)
+        if both:
+            raise ConfigError(f"{', '.join(sorted(both))}: given with both --env and --secret-env")
+        for name in [*self.environment, *self.secret_environment]:
+            if not _ENV_NAME.match(name):
+                raise ConfigError(f"environment variable {name!r}: letters, digits and _, "
+                                  "starting with a letter (Lambda's rule)")
+            if _RESERVED_ENV.match(name) or name in OWN_ENV:
+                raise ConfigError(f"environment variable {name}: reserved by Lambda or tagsync")
+        for name, ref in self.secret_environment.items():
+            try:
+                parsed = SecretRef.parse(ref)
+            except ValueError as exc:
+                raise ConfigError(f"--secret-env {name}: {exc}") from None
+            if parsed.scheme not in ("aws-secretsmanager", "aws-ssm"):
+                raise ConfigError(f"--secret-env {name}={ref}: the function reads aws-secretsmanager:… "
+                                  "or aws-ssm:… references (use --env for a plain value)")
+        size = sum(len(k) + len(v) for k, v in self.desired_environment().items())
+        if size > ENV_BYTES - 512:  # room for variables set by hand, which are kept
+            raise ConfigError(f"environment variables take {size} bytes; Lambda allows {ENV_BYTES} in all")
+
+    def desired_environment(self) -> dict[str, str]:
+        """The variables tagsync sets; names it manages are listed so a later deploy can drop them."""
+        env = {"TAGSYNC_CONFIG": self.config_ref, "TAGSYNC_SHA": self.sha,
+               **self.environment, **self.secret_environment}
+        managed = sorted([*self.environment, *self.secret_environment])
+        if managed:
+            env["TAGSYNC_MANAGED_ENV"] = ",".join(managed)
+        if self.secret_environment:
+            env["TAGSYNC_SECRET_ENV"] = ",".join(sorted(self.secret_environment))
+        return env
+
+    @property
+    def all_secret_refs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.secret_refs, *self.secret_environment.values()]))
 
 
 @dataclass(frozen=True)
 class Step:
     resource: str
-    action: str  # create | update | none | delete
+    action: str  # create | update | none | delete | keep
     detail: str = ""
 
     def __str__(self) -> str:
-        verb = {"none": "unchanged", "create": "create", "update": "update", "delete": "delete"}[self.action]
+        verb = {"none": "unchanged", "create": "create", "update": "update", "delete": "delete",
+                "keep": "keep"}[self.action]
         return f"{verb:9s} {self.resource}" + (f"  ({self.detail})" if self.detail else "")
 
 
@@ -159,6 +176,64 @@ def _code(exc: Exception) -> str:
 
 def _message(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Message", exc))
+
+
+@contextmanager
+def aws_errors(endpoint: str | None) -> Iterator[None]:
+    """botocore's exceptions as typed errors: AWS refusals, unreachable or non-AWS endpoints."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+    )
+
+    where = endpoint or "AWS"
+    try:
+        yield
+    except NoCredentialsError:
+        raise ConfigError("no AWS credentials: in GitHub Actions use "
+                          "aws-actions/configure-aws-credentials with OIDC; locally set "
+                          "AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+    except NoRegionError:
+        raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)") from None
+    except ClientError as exc:
+        op, code = exc.operation_name, _code(exc)
+        if code.isdigit() or not code:
+            raise DeployError(f"{where} does not answer like AWS: HTTP {code or '?'} to {op}") from None
+        raise DeployError(f"AWS refused {op}: {code}: {_message(exc)}") from None
+    except ParamValidationError as exc:  # a bug of ours: the request breaks the service's model
+        raise DeployError(f"tagsync built a request AWS would refuse: {exc}") from None
+    except BotoCoreError as exc:
+        kind = type(exc).__name__
+        if "Parser" in kind or "Parse" in kind:
+            raise DeployError(f"{where} does not answer like AWS ({kind}): is AWS_ENDPOINT_URL "
+                              "right?") from None
+        raise DeployError(f"cannot talk to {where}: {exc}") from None
+
+
+def _tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t.get("Key", t.get("key", "")): t.get("Value", t.get("value", "")) for t in items or []}
+
+
+def identity(session: Any, sts: Any = None) -> tuple[str, str]:
+    """(account, region) from STS, which needs no permission: also proves the endpoint is AWS."""
+    region = session.region_name
+    if not region:
+        raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
+    sts = sts or session.client("sts")
+    try:
+        account = sts.get_caller_identity().get("Account")
+    except (KeyError, ValueError, TypeError):  # botocore read a body that is not AWS's
+        account = None
+    if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
+        raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
+                          "GetCallerIdentity gave no account): is AWS_ENDPOINT_URL right?")
+    return account, str(region)
+
+
+# --- the steps ----------------------------------------------------------------------------------
 
 
 class Deployer:
@@ -182,10 +257,13 @@ class Deployer:
         self.role_retry_budget = role_retry_budget
         self.role_retries = 0
         self.name = spec.name
-        self.tags = {"tagsync:environment": self.name, "tagsync:managed": "true",
-                     "tagsync:repo": spec.repo, "tagsync:branch": spec.branch}
+        self.tags = {"tagsync:environment": self.name, "tagsync:id": spec.id, "tagsync:managed": "true",
+                     "tagsync:repo": tag_value(spec.repo), "tagsync:branch": tag_value(spec.branch)}
         self._clients: dict[str, Any] = {}
         self._identity: tuple[str, str] | None = None
+        self._build_with: str | None = None  # decided by preflight: docker | tagsync | None
+        self._settings: dict[str, Any] = {}
+        self._first: dict[str, Any] = {}  # preflight's reads, used once by the steps
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -195,43 +273,129 @@ class Deployer:
     def _step(self, resource: str, action: str, detail: str = "") -> bool:
         """Record a step; True when it should be carried out now."""
         self.steps.append(Step(resource, action, detail))
-        if action != "none":
+        if action not in ("none", "keep"):
             log.info("%s %s %s", "would" if self.dry else "will", action, resource)
-        return action != "none" and not self.dry
+        return action not in ("none", "keep") and not self.dry
 
-    # -- account ----------------------------------------------------------------------------
+    # -- account and checks before the first write ---------------------------------------------
 
     def identity(self) -> tuple[str, str]:
         """(account, region); fails clearly without credentials, before anything is created."""
         if self._identity is None:
-            self._identity = self._ask_identity()
+            self._identity = identity(self.session, self.client("sts"))
         return self._identity
 
-    def _ask_identity(self) -> tuple[str, str]:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    def _owned(self, tags: dict[str, str], resource: str) -> None:
+        """Refuse a resource of this name that belongs to another repository or branch."""
+        env, owner = tags.get("tagsync:environment"), tags.get("tagsync:id")
+        if (env is not None and env != self.name) or (owner is not None and owner != self.spec.id):
+            who = f"{tags.get('tagsync:repo', '?')}@{tags.get('tagsync:branch', '?')}"
+            raise ConfigError(f"{resource} belongs to another environment ({who}); this one "
+                              f"({self.spec.repo}@{self.spec.branch}) cannot share it")
 
-        region = self.session.region_name
-        if not region:
-            raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
+    def preflight(self) -> None:
+        """Every read that can refuse the deploy, before the first write (exit 2, nothing created)."""
+        account, region = self.identity()
+        events, ecr = self.client("events"), self.client("ecr")
+        function = self._read("function")
+        if function is not None:
+            self._owned(function.get("Tags", {}), f"Lambda function {self.name}")
+        role = self._read("role")
+        if role is not None:
+            self._owned(_tags_of(role.get("Tags")), f"IAM role {self.name}-role")
+        rule = self._read("rule")
+        if rule is not None:
+            self._owned(_tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]),
+                        f"EventBridge rule {self.name}")
+        # the steps reuse these first reads: nothing writes to them before their step
+        self._first = {"function": function, "role": role, "rule": rule}
+        if self.spec.image:
+            self._check_image(self.spec.image, account, region)
+            return
         try:
-            account = self.client("sts").get_caller_identity()["Account"]
-        except NoCredentialsError:
-            raise ConfigError("no AWS credentials: in GitHub Actions use "
-                              "aws-actions/configure-aws-credentials with OIDC; locally set "
-                              "AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
-        except (ClientError, BotoCoreError) as exc:
-            raise DeployError(f"AWS refused the credentials: {_message(exc)}") from None
-        return str(account), str(region)
+            ecr.describe_images(repositoryName=self.name, imageIds=[{"imageTag": self.spec.sha}])
+            return  # already pushed: nothing to build
+        except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+            pass
+        self._build_with = self._builder()
+        if self._build_with == "tagsync":
+            self._baked_files()
 
-    # -- steps --------------------------------------------------------------------------------
+    def _read(self, kind: str) -> Any:
+        """The current function, role or rule (None when missing); a preflight read is used once."""
+        if kind in self._first:
+            return self._first.pop(kind)
+        lam, iam, events = (self.client(s) for s in ("lambda", "iam", "events"))
+        try:
+            if kind == "function":
+                return lam.get_function(FunctionName=self.name)
+            if kind == "role":
+                return iam.get_role(RoleName=f"{self.name}-role")["Role"]
+            return events.describe_rule(Name=self.name)
+        except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException,
+                events.exceptions.ResourceNotFoundException):
+            return None
 
-    def ecr_repository(self) -> str:
+    def _check_image(self, uri: str, account: str, region: str) -> None:
+        from tagsync.errors import InvalidReferenceError
+        from tagsync.reference import parse_ecr_host, parse_reference
+
+        try:
+            name, reference = parse_reference(uri)
+        except InvalidReferenceError as exc:
+            raise ConfigError(f"--image {uri!r}: {exc.message}") from None
+        host = parse_ecr_host(name.registry)
+        if host is None or "/" not in uri.split("@")[0]:
+            raise ConfigError(f"--image {uri}: Lambda runs images from ECR only; give "
+                              f"{account}.dkr.ecr.{region}.amazonaws.com/REPOSITORY:TAG")
+        if host != (account, region):
+            raise ConfigError(f"--image {uri}: the image is in account {host[0]}, region {host[1]}; "
+                              f"this deploy is in account {account}, region {region}")
+        if not 2 <= len(name.repository) <= 256:
+            raise ConfigError(f"--image {uri}: an ECR repository name has 2 to 256 characters")
         ecr = self.client("ecr")
-        lifecycle = json.dumps({"rules": [{
+        key = "imageDigest" if reference.startswith("sha256:") else "imageTag"
+        try:
+            ecr.describe_images(repositoryName=name.repository, imageIds=[{key: reference}])
+        except ecr.exceptions.RepositoryNotFoundException:
+            raise ConfigError(f"--image {uri}: ECR has no repository {name.repository}") from None
+        except ecr.exceptions.ImageNotFoundException:
+            raise ConfigError(f"--image {uri}: {reference} is not in {name.repository}") from None
+
+    def _builder(self) -> str:
+        if self.spec.builder == "tagsync":
+            return "tagsync"
+        if docker_daemon():
+            return "docker"
+        if self.spec.builder == "docker":
+            raise ConfigError(f"the image for {self.spec.sha[:12]} is not in ECR and there is no Docker "
+                              "daemon to build it; use --builder tagsync, or pass --image URI")
+        return "tagsync"
+
+    def _baked_files(self) -> dict[str, Path]:
+        """The config goes into the image when the function is to read it from there."""
+        ref = self.spec.config_ref
+        if not ref.startswith(TASK_ROOT + "/"):
+            return {}
+        if self.spec.config_file is None:
+            raise ConfigError(f"the function reads its config from {ref} in the image: pass "
+                              "--config so it is built in, or --config-ref s3://… or ssm:…")
+        if not self.spec.config_file.is_file():
+            raise ConfigError("config file not found", file=str(self.spec.config_file))
+        return {ref[len(TASK_ROOT) + 1:]: self.spec.config_file}
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _lifecycle(self) -> str:
+        return json.dumps({"rules": [{
             "rulePriority": 1, "description": f"keep the last {self.spec.keep_images} images",
             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
                           "countNumber": self.spec.keep_images},
             "action": {"type": "expire"}}]}, sort_keys=True)
+
+    def ecr_repository(self) -> str:
+        ecr = self.client("ecr")
+        lifecycle = self._lifecycle()
         try:
             repo = ecr.describe_repositories(repositoryNames=[self.name])["repositories"][0]
         except ecr.exceptions.RepositoryNotFoundException:
@@ -244,6 +408,9 @@ class Deployer:
                 return str(repo["repositoryUri"])
             account, region = self.identity()
             return f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}"
+        # the first step: nothing is written yet when another environment's repository is refused
+        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags")
+        self._owned(_tags_of(tags), f"ECR repository {self.name}")
         fixes = []
         if repo.get("imageTagMutability") != "IMMUTABLE":
             fixes.append("tag immutability")
@@ -256,10 +423,13 @@ class Deployer:
         if current != json.loads(lifecycle):
             fixes.append("lifecycle policy")
         if self._step(f"ECR repository {self.name}", "update" if fixes else "none", ", ".join(fixes)):
-            ecr.put_image_tag_mutability(repositoryName=self.name, imageTagMutability="IMMUTABLE")
-            ecr.put_image_scanning_configuration(repositoryName=self.name,
-                                                 imageScanningConfiguration={"scanOnPush": True})
-            ecr.put_lifecycle_policy(repositoryName=self.name, lifecyclePolicyText=lifecycle)
+            if "tag immutability" in fixes:
+                ecr.put_image_tag_mutability(repositoryName=self.name, imageTagMutability="IMMUTABLE")
+            if "scan on push" in fixes:
+                ecr.put_image_scanning_configuration(repositoryName=self.name,
+                                                     imageScanningConfiguration={"scanOnPush": True})
+            if "lifecycle policy" in fixes:
+                ecr.put_lifecycle_policy(repositoryName=self.name, lifecyclePolicyText=lifecycle)
         return str(repo["repositoryUri"])
 
     def image(self, repository_uri: str) -> str:
@@ -267,41 +437,14 @@ class Deployer:
             self._step(f"image {self.spec.image}", "none", "given with --image")
             return self.spec.image
         uri = f"{repository_uri}:{self.spec.sha}"
-        ecr = self.client("ecr")
-        try:
-            ecr.describe_images(repositoryName=self.name, imageIds=[{"imageTag": self.spec.sha}])
+        if self._build_with is None:
             self._step(f"image {uri}", "none", "already pushed")
-            return uri
-        except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
-            pass
-        if self._builder(uri) == "docker":
+        elif self._build_with == "docker":
             if self._step(f"image {uri}", "create", "docker build and push"):
-                docker_build_and_push(uri, self.spec.architecture, ecr)
-        else:
-            files = self._baked_files()
-            if self._step(f"image {uri}", "create", "built by tagsync build, no Docker"):
-                self._tagsync_build(uri, files)
+                docker_build_and_push(uri, self.spec.architecture, self.client("ecr"))
+        elif self._step(f"image {uri}", "create", "built by tagsync build, no Docker"):
+            self._tagsync_build(uri, self._baked_files())
         return uri
-
-    def _builder(self, uri: str) -> str:
-        if self.spec.builder == "tagsync":
-            return "tagsync"
-        if docker_daemon():
-            return "docker"
-        if self.spec.builder == "docker":
-            raise DeployError(f"{uri} is not in ECR and there is no Docker daemon to build it; use "
-                              "--builder tagsync, or build and push it elsewhere and pass --image URI")
-        return "tagsync"
-
-    def _baked_files(self) -> dict[str, Path]:
-        """The config goes into the image when the function is to read it from there."""
-        ref = self.spec.config_ref
-        if not ref.startswith(TASK_ROOT + "/"):
-            return {}
-        if self.spec.config_file is None:
-            raise DeployError(f"the function reads its config from {ref} in the image: pass "
-                              "--config so it is built in, or --config-ref s3://… or ssm:…")
-        return {ref[len(TASK_ROOT) + 1:]: self.spec.config_file}
 
     def _tagsync_build(self, uri: str, files: dict[str, Path]) -> None:
         from tagsync.build import BlobCache, BuildSpec, Registries, Target, run_build
@@ -325,50 +468,63 @@ class Deployer:
                  result.push.bytes_uploaded)
 
     def role(self, account: str, region: str) -> str:
+        """The function's role: Lambda trust, basic execution, and exactly the reads the run needs.
+        Each part is compared and repaired on its own, so any drift converges."""
         iam = self.client("iam")
         name = f"{self.name}-role"
-        trust = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]}
-        inline = least_privilege_policy(self.spec.secret_refs, self.spec.config_ref, account, region)
-        try:
-            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-        except iam.exceptions.NoSuchEntityException:
-            if self._step(f"IAM role {name}", "create", "Lambda trust, basic execution, "
-                                                        f"{len(inline['Statement'])} read grants"):
-                created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
-                                          Description=f"tagsync {self.name}",
+        inline = role_policy(self.spec.all_secret_refs, self.spec.config_ref,
+                             self.spec.ecr_registries, account, region)
+        wanted = inline if inline["Statement"] else None
+        role = self._read("role")
+        if role is None:
+            grants = len(inline["Statement"])
+            if self._step(f"IAM role {name}", "create",
+                          f"Lambda trust, basic execution, {grants} read grants"):
+                created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
+                                          Description=description(f"tagsync {self.name}", 1000),
                                           Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])
-                arn = created["Role"]["Arn"]
                 iam.attach_role_policy(RoleName=name, PolicyArn=BASIC_EXECUTION)
-                if inline["Statement"]:
-                    iam.put_role_policy(RoleName=name, PolicyName="tagsync-read",
-                                        PolicyDocument=json.dumps(inline))
-                return str(arn)
+                if wanted is not None:
+                    iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY,
+                                        PolicyDocument=json.dumps(wanted))
+                return str(created["Role"]["Arn"])
             return f"arn:aws:iam::{account}:role/{name}"
+        trust = role.get("AssumeRolePolicyDocument")
+        trust = json.loads(trust) if isinstance(trust, str) else trust
         listed = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
         attached = [p["PolicyArn"] for p in listed]
-        try:
-            current = iam.get_role_policy(RoleName=name, PolicyName="tagsync-read")["PolicyDocument"]
+        inline_names = iam.list_role_policies(RoleName=name)["PolicyNames"]
+        current = None
+        if READ_POLICY in inline_names:
+            current = iam.get_role_policy(RoleName=name, PolicyName=READ_POLICY)["PolicyDocument"]
             current = json.loads(current) if isinstance(current, str) else current
-        except iam.exceptions.NoSuchEntityException:
-            current = None
-        wanted = inline if inline["Statement"] else None
-        fixes = ([] if BASIC_EXECUTION in attached else ["basic execution"]) + (
-            [] if current == wanted else ["read grants"])
-        if self._step(f"IAM role {name}", "update" if fixes else "none", ", ".join(fixes)):
-            if BASIC_EXECUTION not in attached:
+        fixes = []
+        if trust != LAMBDA_TRUST:
+            fixes.append("trust policy")
+        if BASIC_EXECUTION not in attached:
+            fixes.append("basic execution")
+        if current != wanted:
+            fixes.append("read grants")
+        others = sorted([p.rsplit("/", 1)[-1] for p in attached if p != BASIC_EXECUTION]
+                        + [p for p in inline_names if p != READ_POLICY])
+        if others:
+            log.warning("IAM role %s has policies tagsync did not set, kept: %s", name, ", ".join(others))
+            fixes_detail = ", ".join(fixes) + ("; " if fixes else "") + "kept policies set by hand: " + \
+                ", ".join(others)
+        else:
+            fixes_detail = ", ".join(fixes)
+        if self._step(f"IAM role {name}", "update" if fixes else "none", fixes_detail):
+            if "trust policy" in fixes:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(LAMBDA_TRUST))
+            if "basic execution" in fixes:
                 iam.attach_role_policy(RoleName=name, PolicyArn=BASIC_EXECUTION)
-            if wanted is None:
-                iam.delete_role_policy(RoleName=name, PolicyName="tagsync-read")
-            else:
-                iam.put_role_policy(RoleName=name, PolicyName="tagsync-read",
-                                    PolicyDocument=json.dumps(wanted))
-        return str(arn)
-
-    def _environment(self) -> dict[str, str]:
-        return {"TAGSYNC_CONFIG": self.spec.config_ref, "TAGSYNC_SHA": self.spec.sha,
-                **self.spec.environment}
+            if "read grants" in fixes:
+                if wanted is None:
+                    iam.delete_role_policy(RoleName=name, PolicyName=READ_POLICY)
+                else:
+                    iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY,
+                                        PolicyDocument=json.dumps(wanted))
+        return str(role["Arn"])
 
     def _retry_role(self, call: Callable[[], Any]) -> Any:
         """Retry the one error IAM propagation causes, with backoff, within a time budget."""
@@ -390,75 +546,127 @@ class Deployer:
                 waited += delay
                 delay = min(delay * 2, 16.0)
 
-    def function(self, image: str, role: str) -> bool:
-        """Create or update code and configuration; True when a new version is due."""
+    def _environment(self, current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+        """Desired variables plus those set by hand (kept, and named so the user knows)."""
+        wanted = self.spec.desired_environment()
+        managed = set(filter(None, current.get("TAGSYNC_MANAGED_ENV", "").split(",")))
+        foreign = {k: v for k, v in current.items() if k not in wanted and k not in managed
+                   and k not in OWN_ENV}
+        return {**foreign, **wanted}, sorted(foreign)
+
+    def _fingerprint(self) -> str:
+        """What a published version must match: image and settings, as a short hash."""
+        text = json.dumps(self._settings, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def function(self, image: str, role: str) -> None:
+        """Converge $LATEST to the image and settings; the version step publishes from it."""
         lam = self.client("lambda")
-        env = self._environment()
-        try:
-            current = lam.get_function(FunctionName=self.name)
-        except lam.exceptions.ResourceNotFoundException:
-            if self._step(f"Lambda function {self.name}", "create",
+        resource = f"Lambda function {self.name}"
+        current = self._read("function")
+        if current is None:
+            env, _ = self._environment({})
+            self._settings = self._wanted(image, role, env)
+            if self._step(resource, "create",
                           f"{self.spec.architecture}, {self.spec.memory} MB, {self.spec.timeout} s"):
                 self._retry_role(lambda: lam.create_function(
                     FunctionName=self.name, PackageType="Image", Code={"ImageUri": image}, Role=role,
                     Timeout=self.spec.timeout, MemorySize=self.spec.memory,
                     Architectures=[self.spec.architecture], Environment={"Variables": env},
-                    Description=f"tagsync {self.spec.repo}@{self.spec.branch}", Tags=self.tags))
+                    Description=description(f"tagsync {self.spec.repo}@{self.spec.branch}", 256),
+                    Tags=self.tags))
                 lam.get_waiter("function_active_v2").wait(FunctionName=self.name)
-            return True
+            return
         conf = current["Configuration"]
+        now_env = conf.get("Environment", {}).get("Variables", {})
+        env, foreign = self._environment(now_env)
+        self._settings = self._wanted(image, role, env)
         changed = []
         if (current.get("Code", {}).get("ImageUri") != image
-                or conf.get("Architectures") != [self.spec.architecture]):
+                or conf.get("Architectures", ["x86_64"]) != [self.spec.architecture]):
             changed.append("image " + image.rsplit(":", 1)[-1][:12])
         settings = {"Role": role, "Timeout": self.spec.timeout, "MemorySize": self.spec.memory,
                     "Environment": {"Variables": env}}
-        now = {**conf, "Environment": {"Variables": conf.get("Environment", {}).get("Variables", {})}}
+        now = {**conf, "Environment": {"Variables": now_env}}
         differs = [k for k, v in settings.items() if now.get(k) != v]
         if differs:
             changed.append("configuration: " + ", ".join(differs))
-        if self._step(f"Lambda function {self.name}", "update" if changed else "none", "; ".join(changed)):
+        detail = "; ".join(changed)
+        if foreign:
+            log.warning("%s has environment variables tagsync did not set, kept: %s",
+                        self.name, ", ".join(foreign))
+            detail += ("; " if detail else "") + "kept variables set by hand: " + ", ".join(foreign)
+        if not self.dry:
+            self._ready(conf)  # also before publishing from a function left unchanged
+        if self._step(resource, "update" if changed else "none", detail):
             if differs:
                 self._retry_role(lambda: lam.update_function_configuration(FunctionName=self.name,
                                                                            **settings))
                 lam.get_waiter("function_updated_v2").wait(FunctionName=self.name)
-            if changed and changed[0].startswith("image"):
+            if changed[0].startswith("image"):
                 lam.update_function_code(FunctionName=self.name, ImageUri=image,
                                          Architectures=[self.spec.architecture])
                 lam.get_waiter("function_updated_v2").wait(FunctionName=self.name)
-        return bool(changed)
 
-    def alias(self, new_version_due: bool) -> str:
+    def _ready(self, conf: dict[str, Any]) -> None:
+        """A function still being created or updated (a deploy interrupted) takes no update."""
         lam = self.client("lambda")
+        if conf.get("State") == "Pending":
+            lam.get_waiter("function_active_v2").wait(FunctionName=self.name)
+        if conf.get("LastUpdateStatus") == "InProgress":
+            lam.get_waiter("function_updated_v2").wait(FunctionName=self.name)
+
+    def _wanted(self, image: str, role: str, env: dict[str, str]) -> dict[str, Any]:
+        return {"image": image, "role": role, "timeout": self.spec.timeout, "memory": self.spec.memory,
+                "architecture": self.spec.architecture, "environment": env}
+
+    def version(self) -> str | None:
+        """The published version running this image with these settings; published if none is."""
+        lam = self.client("lambda")
+        wanted = f"tagsync {self.spec.sha[:12]} {self._fingerprint()}"
+        found: list[int] = []
+        try:
+            for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=self.name):
+                found += [int(v["Version"]) for v in page["Versions"]
+                          if v["Version"] != "$LATEST" and v.get("Description") == wanted]
+        except lam.exceptions.ResourceNotFoundException:
+            pass  # dry run of a first deploy
+        if found:
+            self._step(f"version of {self.name}", "none", f"version {max(found)} runs {self.spec.sha[:12]}")
+            return str(max(found))
+        if self._step(f"version of {self.name}", "create", f"publish {self.spec.sha[:12]}"):
+            return str(lam.publish_version(FunctionName=self.name, Description=wanted)["Version"])
+        return None
+
+    def alias(self, version: str | None) -> str:
+        lam = self.client("lambda")
+        resource = f"alias {self.name}:{ALIAS}"
         try:
             alias = lam.get_alias(FunctionName=self.name, Name=ALIAS)
         except lam.exceptions.ResourceNotFoundException:
             alias = None
-        if alias is not None and not new_version_due:
-            self._step(f"alias {self.name}:{ALIAS}", "none", f"version {alias['FunctionVersion']}")
-            return str(alias["AliasArn"])
-        if self._step(f"alias {self.name}:{ALIAS}", "create" if alias is None else "update",
-                      "to a new published version"):
-            version = lam.publish_version(FunctionName=self.name, Description=self.spec.sha)["Version"]
-            if alias is None:
+        if alias is None:
+            if self._step(resource, "create", f"version {version or '(new)'}") and version is not None:
                 return str(lam.create_alias(FunctionName=self.name, Name=ALIAS, FunctionVersion=version,
                                             Description="what the schedule invokes")["AliasArn"])
-            moved = lam.update_alias(FunctionName=self.name, Name=ALIAS, FunctionVersion=version)
-            return str(moved["AliasArn"])
-        return str(alias["AliasArn"]) if alias else f"(alias {ALIAS} of {self.name})"
+            account, region = self.identity()
+            return f"arn:aws:lambda:{region}:{account}:function:{self.name}:{ALIAS}"
+        if version is not None and alias["FunctionVersion"] == version:
+            self._step(resource, "none", f"version {version}")
+        elif self._step(resource, "update", f"version {alias['FunctionVersion']} -> {version or '(new)'}"):
+            assert version is not None
+            lam.update_alias(FunctionName=self.name, Name=ALIAS, FunctionVersion=version)
+        return str(alias["AliasArn"])
 
     def schedule(self, alias_arn: str) -> None:
         events, lam = self.client("events"), self.client("lambda")
-        try:
-            rule = events.describe_rule(Name=self.name)
-        except events.exceptions.ResourceNotFoundException:
-            rule = None
+        rule = self._read("rule")
         if (rule is None or rule.get("ScheduleExpression") != self.spec.schedule
                 or rule.get("State") != "ENABLED"):
             action = "create" if rule is None else "update"
             if self._step(f"EventBridge rule {self.name}", action, self.spec.schedule):
                 arn = events.put_rule(Name=self.name, ScheduleExpression=self.spec.schedule, State="ENABLED",
-                                      Description=f"tagsync {self.name}",
+                                      Description=description(f"tagsync {self.name}", 512),
                                       Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])["RuleArn"]
                 rule = {"Arn": arn}
         else:
@@ -468,70 +676,54 @@ class Deployer:
             return
         targets = events.list_targets_by_rule(Rule=self.name)["Targets"]
         if [t["Arn"] for t in targets] != [alias_arn]:
-            if self._step(f"schedule target {self.name} → {ALIAS}", "create" if not targets else "update"):
+            if self._step(f"schedule target {self.name} -> {ALIAS}", "create" if not targets else "update"):
                 stale = [t["Id"] for t in targets if t["Arn"] != alias_arn]
                 if stale:
                     events.remove_targets(Rule=self.name, Ids=stale)
                 events.put_targets(Rule=self.name, Targets=[{"Id": TARGET_ID, "Arn": alias_arn}])
         else:
-            self._step(f"schedule target {self.name} → {ALIAS}", "none")
-        if self._has_permission():
-            self._step(f"invoke permission for the rule on {self.name}:{ALIAS}", "none")
-        elif self._step(f"invoke permission for the rule on {self.name}:{ALIAS}", "create"):
+            self._step(f"schedule target {self.name} -> {ALIAS}", "none")
+        permission = self._permission()
+        resource = f"invoke permission for the rule on {self.name}:{ALIAS}"
+        if permission is not None and permission.get("Condition", {}).get("ArnLike", {}).get(
+                "AWS:SourceArn") == rule["Arn"]:
+            self._step(resource, "none")
+            return
+        if self._step(resource, "create" if permission is None else "update"):
+            if permission is not None:
+                lam.remove_permission(FunctionName=self.name, Qualifier=ALIAS, StatementId=STATEMENT_ID)
             lam.add_permission(FunctionName=self.name, Qualifier=ALIAS, StatementId=STATEMENT_ID,
                                Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
                                SourceArn=rule["Arn"])
 
-    def _has_permission(self) -> bool:
+    def _permission(self) -> dict[str, Any] | None:
         lam = self.client("lambda")
         try:
             policy = json.loads(lam.get_policy(FunctionName=self.name, Qualifier=ALIAS)["Policy"])
         except lam.exceptions.ResourceNotFoundException:
-            return False
-        return any(s.get("Sid") == STATEMENT_ID for s in policy.get("Statement", []))
+            return None
+        found = [s for s in policy.get("Statement", []) if s.get("Sid") == STATEMENT_ID]
+        return dict(found[0]) if found else None
 
     # -- the whole deploy -------------------------------------------------------------------------
 
     def deploy(self) -> list[Step]:
-        account, region = self.identity()
-        repository = self.ecr_repository()
-        image = self.image(repository)
-        role = self.role(account, region)
-        due = self.function(image, role)
-        alias_arn = self.alias(due)
-        self.schedule(alias_arn)
+        with aws_errors(self._endpoint()):
+            self.preflight()
+            account, region = self.identity()
+            repository = self.ecr_repository()
+            image = self.image(repository)
+            role = self.role(account, region)
+            self.function(image, role)
+            version = self.version()
+            alias_arn = self.alias(version)
+            self.schedule(alias_arn)
         return self.steps
 
+    def _endpoint(self) -> str | None:
+        import os
 
-def least_privilege_policy(refs: tuple[str, ...], config_ref: str, account: str,
-                           region: str) -> dict[str, Any]:
-    """Read access to exactly the secrets, parameters and config object the run names."""
-    from tagsync.secrets import SecretRef
-
-    secrets, params, objects = [], [], []
-    for text in refs:
-        ref = SecretRef.parse(text)
-        if ref.scheme == "aws-secretsmanager":
-            name = ref.name.partition("#")[0]
-            # Secret ARNs end in a random 6-character suffix: match it, nothing more.
-            secrets.append(name if name.startswith("arn:") else
-                           f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????")
-        elif ref.scheme == "aws-ssm":
-            params.append(ref.name if ref.name.startswith("arn:") else
-                          f"arn:aws:ssm:{region}:{account}:parameter/{ref.name.lstrip('/')}")
-    if config_ref.startswith("ssm:"):
-        params.append(f"arn:aws:ssm:{region}:{account}:parameter/{config_ref[4:].lstrip('/')}")
-    elif config_ref.startswith("s3://"):
-        objects.append(f"arn:aws:s3:::{config_ref[5:]}")
-    statements = []
-    if secrets:
-        statements.append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-                           "Resource": sorted(set(secrets))})
-    if params:
-        statements.append({"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": sorted(set(params))})
-    if objects:
-        statements.append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": sorted(set(objects))})
-    return {"Version": "2012-10-17", "Statement": statements}
+        return os.environ.get("AWS_ENDPOINT_URL")
 
 
 def docker_daemon() -> bool:
@@ -567,73 +759,103 @@ def docker_build_and_push(uri: str, architecture: str, ecr: Any) -> None:
 # --- rollback and destroy ----------------------------------------------------------------------
 
 
-def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
-    """Move `live` to the version published before the current one; (from, to)."""
+def _session(session: Any) -> Any:
     import boto3
 
+    return session or boto3.session.Session()
+
+
+def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
+    """Move `live` to the version published before the current one; (from, to)."""
+    import os
+
     name = environment_name(repo, branch)
-    lam = (session or boto3.session.Session()).client("lambda")
-    try:
-        current = lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
-    except lam.exceptions.ResourceNotFoundException:
-        raise DeployError(f"{name} has no `{ALIAS}` alias: nothing deployed to roll back") from None
-    versions = []
-    for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
-        versions += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
-    older = [v for v in versions if v < int(current)]
-    if not older:
-        raise DeployError(f"{name}: version {current} is the oldest; nothing to roll back to")
-    target = str(max(older))
-    lam.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=target)
+    with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
+        session = _session(session)
+        identity(session)
+        lam = session.client("lambda")
+        try:
+            current = lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
+        except lam.exceptions.ResourceNotFoundException:
+            raise DeployError(f"{name} has no `{ALIAS}` alias: nothing deployed to roll back") from None
+        versions = []
+        for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
+            versions += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
+        older = [v for v in versions if v < int(current)]
+        if not older:
+            raise DeployError(f"{name}: version {current} is the oldest; nothing to roll back to")
+        target = str(max(older))
+        lam.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=target)
     return current, target
 
 
-def destroy(repo: str, branch: str, *, delete_repository: bool = False, session: Any = None,
-            dry: bool = False) -> list[Step]:
-    """Remove what tagsync created for this environment (checked by its tags)."""
-    import boto3
+def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_logs: bool = False,
+            session: Any = None, dry: bool = False) -> list[Step]:
+    """Remove what tagsync created for this environment (checked by its tags), and its logs."""
+    import os
 
     name = environment_name(repo, branch)
-    session = session or boto3.session.Session()
-    events, lam, iam, ecr = (session.client(s) for s in ("events", "lambda", "iam", "ecr"))
+    with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
+        session = _session(session)
+        identity(session)
+        return _destroy(name, environment_id(repo, branch), session,
+                        delete_repository=delete_repository, keep_logs=keep_logs, dry=dry)
+
+
+def _destroy(name: str, env_id: str, session: Any, *, delete_repository: bool, keep_logs: bool,
+             dry: bool) -> list[Step]:
+    events, lam, iam, ecr, logs = (session.client(s) for s in ("events", "lambda", "iam", "ecr", "logs"))
     steps: list[Step] = []
 
-    def step(resource: str) -> bool:
+    def ours(tags: dict[str, str]) -> bool:
+        return tags.get("tagsync:environment") == name and tags.get("tagsync:id", env_id) == env_id
+
+    def step(resource: str, owned: bool) -> bool:
+        if not owned:
+            steps.append(Step(resource, "keep", "not created by tagsync for this branch"))
+            return False
         steps.append(Step(resource, "delete"))
         return not dry
 
     try:
         rule = events.describe_rule(Name=name)
-        tags = {t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}
-        if tags.get("tagsync:environment") == name and step(f"EventBridge rule {name}"):
+        tags = _tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])
+        if step(f"EventBridge rule {name}", ours(tags)):
             ids = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
             if ids:
                 events.remove_targets(Rule=name, Ids=ids)
             events.delete_rule(Name=name)
     except events.exceptions.ResourceNotFoundException:
         pass
+    function_ours = True
     try:
         fn = lam.get_function(FunctionName=name)
-        if fn.get("Tags", {}).get("tagsync:environment") == name and step(f"Lambda function {name}"):
+        function_ours = ours(fn.get("Tags", {}))
+        if step(f"Lambda function {name}", function_ours):
             lam.delete_function(FunctionName=name)
     except lam.exceptions.ResourceNotFoundException:
         pass
     role = f"{name}-role"
     try:
-        tags = {t["Key"]: t["Value"] for t in iam.get_role(RoleName=role)["Role"].get("Tags", [])}
-        if tags.get("tagsync:environment") == name and step(f"IAM role {role}"):
+        tags = _tags_of(iam.get_role(RoleName=role)["Role"].get("Tags", []))
+        if step(f"IAM role {role}", ours(tags)):
             for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
                 iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
-            for p in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                iam.delete_role_policy(RoleName=role, PolicyName=p)
+            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role, PolicyName=policy)
             iam.delete_role(RoleName=role)
     except iam.exceptions.NoSuchEntityException:
         pass
+    group = f"/aws/lambda/{name}"
+    if not keep_logs and function_ours:
+        found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        if any(g["logGroupName"] == group for g in found) and step(f"log group {group}", True):
+            logs.delete_log_group(logGroupName=group)
     if delete_repository:
         try:
             repo_arn = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryArn"]
-            tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=repo_arn)["tags"]}
-            if tags.get("tagsync:environment") == name and step(f"ECR repository {name} (and its images)"):
+            tags = _tags_of(ecr.list_tags_for_resource(resourceArn=repo_arn)["tags"])
+            if step(f"ECR repository {name} (and its images)", ours(tags)):
                 ecr.delete_repository(repositoryName=name, force=True)
         except ecr.exceptions.RepositoryNotFoundException:
             pass

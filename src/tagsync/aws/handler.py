@@ -4,7 +4,9 @@ The cold path stays light: this module imports only the standard library; the pi
 pydantic, dulwich, boto3) is imported on the first invocation. The config comes from
 `TAGSYNC_CONFIG`: a path in the image (default `/var/task/tagsync.yaml`), `s3://bucket/key`, or
 `ssm:/parameter/name`. Secrets stay references inside the config (`aws-secretsmanager:…`,
-`aws-ssm:…`), read with the function's role.
+`aws-ssm:…`), read with the function's role. Variables `deploy --secret-env` set (named in
+`TAGSYNC_SECRET_ENV`) hold such references too: they are resolved once per process, before the
+config is read, so `token_env: TAGSYNC_GIT_TOKEN` finds the token.
 
 The run stops asking registries before the function's deadline, keeping `TAGSYNC_RESERVE_SECONDS`
 (default: a quarter of the time left, at most 30 s) to publish what it has; the summary lists the
@@ -98,6 +100,31 @@ def load(ref: str) -> Any:
     return load_config(Path(ref))
 
 
+_resolved_env = False
+
+
+def resolve_secret_environment() -> list[str]:
+    """Replace the references `deploy --secret-env` set with their values, once per process.
+
+    `TAGSYNC_SECRET_ENV` names the variables; each holds an `aws-secretsmanager:`/`aws-ssm:`
+    reference the function's role may read. A warm start keeps the values it resolved.
+    """
+    global _resolved_env
+    if _resolved_env:
+        return []
+    from tagsync.secrets import resolve
+
+    names = [n for n in os.environ.get("TAGSYNC_SECRET_ENV", "").split(",") if n]
+    for name in names:
+        ref = os.environ.get(name)
+        if ref:
+            value = resolve(ref, f"environment variable {name}")
+            if value is not None:
+                os.environ[name] = value
+    _resolved_env = True
+    return names
+
+
 def deadline_for(context: LambdaContext | None, now: float) -> float | None:
     if context is None:
         return None
@@ -120,6 +147,9 @@ def handler(event: Any, context: LambdaContext | None) -> dict[str, Any]:
     from tagsync.run import run
 
     try:
+        resolved = resolve_secret_environment()
+        if resolved:
+            log.info("secret environment resolved: %s", ", ".join(resolved))
         config = load(os.environ.get("TAGSYNC_CONFIG", DEFAULT_CONFIG))
         summary = run(config, dry_run=dry_run, deadline=deadline_for(context, now))
     except TagsyncError as exc:

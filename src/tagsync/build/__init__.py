@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import tagsync
 from tagsync.build.assemble import image_config, image_manifest, sha256, timestamp
 from tagsync.build.base import BaseImage, BlobCache, default_cache_dir, resolve_base
+from tagsync.build.bytecode import compile_entries
 from tagsync.build.deps import PipOptions, install, own_requirements
 from tagsync.build.layer import Layer, compress, tree, write_tar
 from tagsync.build.platform import Target
@@ -66,6 +67,7 @@ class Built:
     manifest: bytes
     media_type: str
     layer: Layer
+    bytecode: int = 0  # .pyc files in the layer (0: the build interpreter is not the base's Python)
 
     @property
     def digest(self) -> str:
@@ -173,6 +175,8 @@ async def build(spec: BuildSpec, cache: BlobCache, registries: Registries) -> Bu
         if requirements:
             await asyncio.to_thread(install, requirements, site, spec.target, spec.pip)
         entries = layer_entries(site, task_root(base), spec.files)
+        pyc = await asyncio.to_thread(compile_entries, entries, scratch / "pyc", spec.target.python)
+        entries.update(pyc)
         layer = await asyncio.to_thread(_layer, entries, scratch, cache, spec.epoch or 0)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -191,7 +195,7 @@ async def build(spec: BuildSpec, cache: BlobCache, registries: Registries) -> Bu
         base.manifest, config, layer,
         {"org.opencontainers.image.base.name": str(base),
          "org.opencontainers.image.base.digest": base.digest})
-    return Built(base, config, manifest, media_type, layer)
+    return Built(base, config, manifest, media_type, layer, len(pyc))
 
 
 async def push_built(built: Built, reference: str, cache: BlobCache, registries: Registries,
@@ -228,7 +232,7 @@ class BuildResult:
         return {"digest": b.digest, "media_type": b.media_type,
                 "architecture": json.loads(b.config).get("architecture"),
                 "base": str(b.base), "base_digest": b.base.digest,
-                "layer": {"digest": b.layer.digest, "size": b.layer.size},
+                "layer": {"digest": b.layer.digest, "size": b.layer.size, "bytecode": b.bytecode},
                 "push": self.push.to_dict() if self.push else None, "requests": self.requests}
 
 

@@ -1,0 +1,121 @@
+"""IAM documents: the function's role (exactly the reads its run needs) and the deploy role.
+
+The deploy role is what the scaffolded GitHub workflow assumes through OIDC. Its permission
+policy lists exactly the API actions `tagsync deploy`, `rollback` and `destroy` call, scoped to
+the resources of this repository's environments (names start with the repository's name);
+`iam:PassRole` only for those function roles and only to Lambda. The tests record every call
+deploy and destroy make on moto and check each is allowed here, and that nothing here is unused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LAMBDA_TRUST: dict[str, Any] = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+# the ECR reads of a run (registry/ecr.py): tags and push times, manifests, blobs, namespaces
+ECR_READS = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
+             "ecr:GetDownloadUrlForLayer"]
+
+
+def role_policy(refs: tuple[str, ...], config_ref: str, ecr_registries: tuple[tuple[str, str], ...],
+                account: str, region: str) -> dict[str, Any]:
+    """Read access to exactly the secrets, parameters, config object and ECR registries the run names."""
+    from tagsync.secrets import SecretRef
+
+    secrets, params, objects = [], [], []
+    for text in refs:
+        ref = SecretRef.parse(text)
+        if ref.scheme == "aws-secretsmanager":
+            name = ref.name.partition("#")[0]
+            # Secret ARNs end in a random 6-character suffix: match it, nothing more.
+            secrets.append(name if name.startswith("arn:") else
+                           f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-??????")
+        elif ref.scheme == "aws-ssm":
+            params.append(ref.name if ref.name.startswith("arn:") else
+                          f"arn:aws:ssm:{region}:{account}:parameter/{ref.name.lstrip('/')}")
+    if config_ref.startswith("ssm:"):
+        params.append(f"arn:aws:ssm:{region}:{account}:parameter/{config_ref[4:].lstrip('/')}")
+    elif config_ref.startswith("s3://"):
+        objects.append(f"arn:aws:s3:::{config_ref[5:]}")
+    statements: list[dict[str, Any]] = []
+    if secrets:
+        statements.append({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                           "Resource": sorted(set(secrets))})
+    if params:
+        statements.append({"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": sorted(set(params))})
+    if objects:
+        statements.append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": sorted(set(objects))})
+    if ecr_registries:
+        statements.append({"Effect": "Allow", "Action": ECR_READS, "Resource": sorted(
+            {f"arn:aws:ecr:{r}:{a}:repository/*" for a, r in ecr_registries})})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def name_prefix(repo: str) -> str:
+    """What every environment name of `repo` starts with (see names.environment_name)."""
+    from tagsync.aws.names import NAME_LIMIT
+
+    short = re.sub(r"[^a-z0-9]+", "-", repo.rsplit("/", 1)[-1].lower()).strip("-")
+    return (short[: NAME_LIMIT - 9].rstrip("-") or "tagsync") + "-"
+
+
+def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Trust GitHub's OIDC tokens of this repository only (of these branches, when given)."""
+    subjects = [f"repo:{repo}:ref:refs/heads/{b}" for b in branches] or [f"repo:{repo}:ref:refs/heads/*"]
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": f"arn:aws:iam::{account}:oidc-provider/{GITHUB_OIDC}"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
+            "StringLike": {f"{GITHUB_OIDC}:sub": subjects}}}]}
+
+
+def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, Any]:
+    """Least privilege for `tagsync deploy`, `rollback` and `destroy` of `repo`'s environments."""
+    p = name_prefix(repo)
+    ecr_repo = f"arn:aws:ecr:{region}:{account}:repository/{p}*"
+    function = f"arn:aws:lambda:{region}:{account}:function:{p}*"
+    role = f"arn:aws:iam::{account}:role/{p}*-role"
+    rule = f"arn:aws:events:{region}:{account}:rule/{p}*"
+    logs = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{p}*"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "EcrRepository", "Effect": "Allow", "Resource": ecr_repo, "Action": [
+            "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DescribeImages",
+            "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:ListTagsForResource",
+            "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
+            "ecr:PutLifecyclePolicy", "ecr:TagResource"]},
+        # Pushing goes through the registry protocol (docker push or tagsync build), not the API.
+        {"Sid": "EcrPush", "Effect": "Allow", "Resource": ecr_repo, "Action": [
+            "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+            "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage",
+            "ecr:UploadLayerPart"]},
+        {"Sid": "EcrLogin", "Effect": "Allow", "Resource": "*", "Action": ["ecr:GetAuthorizationToken"]},
+        {"Sid": "FunctionRole", "Effect": "Allow", "Resource": role, "Action": [
+            "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:GetRole",
+            "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies",
+            "iam:PutRolePolicy", "iam:TagRole", "iam:UpdateAssumeRolePolicy"]},
+        {"Sid": "FunctionRoleBasicExecution", "Effect": "Allow", "Resource": role,
+         "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+         "Condition": {"ArnEquals": {"iam:PolicyARN": BASIC_EXECUTION}}},
+        {"Sid": "PassFunctionRole", "Effect": "Allow", "Resource": role, "Action": ["iam:PassRole"],
+         "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}},
+        {"Sid": "Function", "Effect": "Allow", "Resource": [function, f"{function}:*"], "Action": [
+            "lambda:AddPermission", "lambda:CreateAlias", "lambda:CreateFunction",
+            "lambda:DeleteFunction", "lambda:GetAlias", "lambda:GetFunction",
+            "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:PublishVersion",
+            "lambda:RemovePermission", "lambda:TagResource", "lambda:UpdateAlias",
+            "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"]},
+        {"Sid": "Schedule", "Effect": "Allow", "Resource": rule, "Action": [
+            "events:DeleteRule", "events:DescribeRule", "events:ListTagsForResource",
+            "events:ListTargetsByRule", "events:PutRule", "events:PutTargets",
+            "events:RemoveTargets", "events:TagResource"]},
+        {"Sid": "Logs", "Effect": "Allow", "Resource": logs, "Action": ["logs:DeleteLogGroup"]},
+        # DescribeLogGroups is authorised on the account's log groups, not on one group.
+        {"Sid": "FindLogs", "Effect": "Allow",
+         "Resource": f"arn:aws:logs:{region}:{account}:log-group:*", "Action": ["logs:DescribeLogGroups"]},
+    ]}

@@ -1,0 +1,186 @@
+"""AWS's API models as a contract for the moto fixture: a request AWS would refuse fails the test.
+
+moto accepts much that AWS refuses (a 272-character description, `#` in an IAM tag value, an
+unknown enum value). botocore ships each service's model with the constraints AWS enforces:
+lengths, patterns, enums, required members, list and map sizes, integer ranges. Every call a
+client in this process makes goes through `BaseClient._make_api_call`; the contract checks its
+parameters against the operation's input shape before it is sent, and records the call as the
+IAM action it needs (plus the actions AWS authorises implicitly: tagging on create, PassRole),
+so a test can compare what deploy calls with what the deploy role's policy allows.
+
+Patterns are matched whole, as AWS's services match them (Java's `matches`), with the `regex`
+module for `\\p{L}`-style classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import regex
+
+
+@dataclass(frozen=True)
+class Call:
+    action: str  # IAM action, e.g. lambda:CreateFunction
+    params: dict[str, Any]
+
+
+@dataclass
+class AwsContract:
+    violations: list[str] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    recording: bool = True
+    _patterns: dict[str, Any] = field(default_factory=dict)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call
+        contract = self
+
+        def checked(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            model = client.meta.service_model
+            op = model.operation_model(operation_name)
+            where = f"{model.service_name}.{operation_name}"
+            if op.input_shape is not None:
+                contract.violations += contract.check(op.input_shape, api_params, where)
+            if contract.recording:
+                contract.record(model.signing_name or model.endpoint_prefix, operation_name, api_params)
+            return original(client, operation_name, api_params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", checked)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Set-up calls of the test itself: checked against the models, not recorded as actions."""
+        self.recording = False
+        try:
+            yield
+        finally:
+            self.recording = True
+
+    def record(self, prefix: str, operation: str, params: dict[str, Any]) -> None:
+        self.calls.append(Call(f"{prefix}:{operation}", params))
+        # what AWS authorises on top of the operation itself
+        tags = params.get("tags") or params.get("Tags")
+        if tags and operation in ("CreateRepository", "CreateRole", "CreateFunction", "PutRule"):
+            self.calls.append(Call(f"{prefix}:{'TagRole' if prefix == 'iam' else 'TagResource'}", params))
+        if prefix == "lambda" and operation in ("CreateFunction", "UpdateFunctionConfiguration") \
+                and params.get("Role"):
+            self.calls.append(Call("iam:PassRole", {"RoleArn": params["Role"]}))
+
+    def actions(self) -> set[str]:
+        return {c.action for c in self.calls}
+
+    # -- the model check -------------------------------------------------------------------
+
+    def _pattern(self, text: str) -> Any:
+        if text not in self._patterns:
+            self._patterns[text] = regex.compile(text)
+        return self._patterns[text]
+
+    def check(self, shape: Any, value: Any, where: str) -> list[str]:
+        out: list[str] = []
+        meta = shape.metadata
+        kind = shape.type_name
+        if kind == "structure":
+            if not isinstance(value, dict):
+                return [f"{where}: expected a structure"]
+            for name in shape.required_members:
+                member = shape.members[name]
+                if name not in value and not member.metadata.get("idempotencyToken"):
+                    out.append(f"{where}: required member {name} missing")
+            for name, item in value.items():
+                if name not in shape.members:
+                    out.append(f"{where}: unknown member {name}")
+                    continue
+                out += self.check(shape.members[name], item, f"{where}.{name}")
+        elif kind == "list":
+            out += self._size(meta, len(value), where, "items")
+            for i, item in enumerate(value):
+                out += self.check(shape.member, item, f"{where}[{i}]")
+        elif kind == "map":
+            out += self._size(meta, len(value), where, "entries")
+            for key, item in value.items():
+                out += self.check(shape.key, key, f"{where}<key {key!r}>")
+                out += self.check(shape.value, item, f"{where}[{key!r}]")
+        elif kind == "string":
+            if not isinstance(value, str):
+                return [f"{where}: expected a string"]
+            out += self._size(meta, len(value), where, "characters")
+            if shape.enum and value not in shape.enum:
+                out.append(f"{where}: {value!r} is not one of {shape.enum}")
+            pattern = meta.get("pattern")
+            if pattern and not self._pattern(pattern).fullmatch(value):
+                out.append(f"{where}: {value[:80]!r} does not match {pattern!r}")
+        elif kind in ("integer", "long"):
+            if "min" in meta and value < meta["min"]:
+                out.append(f"{where}: {value} < {meta['min']}")
+            if "max" in meta and value > meta["max"]:
+                out.append(f"{where}: {value} > {meta['max']}")
+        return out
+
+    @staticmethod
+    def _size(meta: dict[str, Any], size: int, where: str, unit: str) -> list[str]:
+        out = []
+        if "min" in meta and size < meta["min"]:
+            out.append(f"{where}: {size} {unit}, at least {meta['min']} required")
+        if "max" in meta and size > meta["max"]:
+            out.append(f"{where}: {size} {unit}, at most {meta['max']} allowed")
+        return out
+
+
+# --- what an IAM policy allows (actions and resources; conditions are checked by the caller) ---
+
+
+def resource_of(call: Call, account: str, region: str) -> str:
+    """The resource ARN IAM authorises a call on (for the operations tagsync uses)."""
+    service, op = call.action.split(":")
+    p = call.params
+    if service == "ecr":
+        if op == "GetAuthorizationToken":
+            return "*"
+        if "resourceArn" in p:
+            return str(p["resourceArn"])
+        name = p.get("repositoryName") or (p.get("repositoryNames") or ["*"])[0]
+        return f"arn:aws:ecr:{region}:{account}:repository/{name}"
+    if service == "iam":
+        if op == "PassRole":
+            return str(p["RoleArn"])
+        return f"arn:aws:iam::{account}:role/{p['RoleName']}"
+    if service == "lambda":
+        name = p["FunctionName"]
+        qualifier = p.get("Qualifier") or (p.get("Name") if "Alias" in op else None)
+        return f"arn:aws:lambda:{region}:{account}:function:{name}" + (f":{qualifier}" if qualifier else "")
+    if service == "events":
+        if "ResourceARN" in p:
+            return str(p["ResourceARN"])
+        return f"arn:aws:events:{region}:{account}:rule/{p.get('Name') or p.get('Rule')}"
+    if service == "logs":
+        if op == "DescribeLogGroups":
+            return f"arn:aws:logs:{region}:{account}:log-group:*"
+        return f"arn:aws:logs:{region}:{account}:log-group:{p['logGroupName']}"
+    raise AssertionError(f"no resource mapping for {call.action}")
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """IAM's wildcards: `*` any run of characters, `?` one character."""
+    text = regex.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return regex.fullmatch(text, value) is not None
+
+
+def allowing(policy: dict[str, Any], action: str, resource: str) -> list[dict[str, Any]]:
+    """The statements of `policy` that allow `action` on `resource`."""
+    found = []
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        if statement["Effect"] == "Allow" and any(_matches(a, action) for a in actions) \
+                and any(_matches(r, resource) for r in resources):
+            found.append(statement)
+    return found
