@@ -61,3 +61,11 @@ def test_init_in_a_checkout_without_references_is_exit_2(
     assert main(["init", str(tmp_path)]) == 2
     assert "no image reference found" in capsys.readouterr().err
     assert not (tmp_path / "tagsync.yaml").exists()
+
+
+def test_scaffold_writes_the_config_init_would(checkout: Path) -> None:
+    from tagsync.init import starting_config
+    from tagsync.scaffold import scaffold
+
+    scaffold(checkout)
+    assert (checkout / "tagsync.yaml").read_text() == starting_config(str(checkout))[0]

@@ -407,6 +407,22 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
+def _hosts_in_files(cfg: object) -> set[str]:
+    """Registry hosts of the references in the config's files as this checkout holds them (deploy
+    runs in the catalog repository's CI): the role may read exactly the ECR registries they use."""
+    from tagsync.config import Config
+    from tagsync.errors import TagsyncError
+    from tagsync.publish.files import FilesPublisher
+    from tagsync.run import read_references
+
+    assert isinstance(cfg, Config)
+    try:
+        read = read_references(cfg, FilesPublisher(cfg.base_dir).snapshot())
+    except TagsyncError:
+        return set()
+    return {s.image.registry for s in read.refs.slots}
+
+
 @app.command()
 def deploy(
     repo: RepoOption,
@@ -465,7 +481,7 @@ def deploy(
     if config:
         cfg = load_config(config)
         refs = tuple(r for r in cfg.secret_refs() if r.startswith("aws-"))
-        hosts = [r.host for r in cfg.registries] + [c.image.split("/", 1)[0] for c in cfg.catalogs]
+        hosts = cfg.named_hosts() | _hosts_in_files(cfg)
         ecr = {found for h in hosts if (found := parse_ecr_host(h)) is not None}
     spec = DeploySpec(repo=repo, branch=branch, sha=sha, image=image, architecture=arch, memory=memory,
                       timeout=timeout, schedule=schedule, config_ref=config_ref,

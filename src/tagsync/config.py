@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tagsync.catalog.path import WILDCARD, parse_path
-from tagsync.errors import ConfigError, PathSyntaxError
+from tagsync.errors import ConfigError, PathSyntaxError, TagsyncError
 from tagsync.policy import Kind, Policy, parse_age
 from tagsync.reference import ImageName, parse_ecr_host
 from tagsync.secrets import resolve, validate_ref
@@ -554,7 +554,22 @@ class Config(_Model):
         if self.github is not None:
             refs += [self.github.token, self.github.app.private_key if self.github.app else None]
         refs += [r.password for r in self.registries]
+        refs += [p.key for c in self.catalogs for p in (c.verify, *c.verify_images.values())
+                 if p is not None and p.key and p.key.startswith(("aws-secretsmanager:", "aws-ssm:"))]
         return tuple(r for r in refs if r)
+
+    def named_hosts(self) -> set[str]:
+        """Registry hosts the config itself names (registries, image templates, markers); the
+        files may name more, which only reading them tells."""
+        names = [*(c.image for c in self.catalogs if c.image),
+                 *(m.image for c in self.catalogs for m in c.markers.values())]
+        hosts = {r.host for r in self.registries}
+        for name in names:
+            try:
+                hosts.add(ImageName.parse(TEMPLATE_FIELD.sub("x", name)).registry)
+            except TagsyncError:
+                continue
+        return hosts
 
     @property
     def publish_retries(self) -> int:

@@ -1,6 +1,7 @@
 """`tagsync scaffold`: the files a catalog repository needs to run tagsync on a schedule in AWS.
 
-- `tagsync.yaml`: a starting config (the Lablup-shaped example);
+- `tagsync.yaml`: a starting config, `tagsync init`'s for the references found in the checkout
+  (the Lablup-shaped example when it has none);
 - `Dockerfile`: the Lambda image (AWS Lambda Python base, x86_64 and arm64);
 - `.github/workflows/tagsync-deploy.yml`: on push to the deploying branches, assume an AWS role
   via OIDC (no stored keys) and run `tagsync deploy` for that branch and commit;
@@ -190,10 +191,19 @@ CMD ["tagsync.aws.handler.handler"]
 """
 
 
-def files(options: ScaffoldOptions | None = None) -> dict[str, str]:
+def files(options: ScaffoldOptions | None = None, root: Path | None = None) -> dict[str, str]:
+    """The files to write; the config is `tagsync init`'s for the references found under `root`
+    (the Lablup-shaped example when there are none)."""
     o = options or ScaffoldOptions()
+    config = EXAMPLE
+    if root is not None:
+        from tagsync.init import starting_config
+
+        text, found = starting_config(str(root))
+        if found.slots or found.notes:
+            config = text
     return {
-        "tagsync.yaml": EXAMPLE,
+        "tagsync.yaml": config,
         "Dockerfile": dockerfile(o),
         ".github/workflows/tagsync-deploy.yml": workflow(o),
         "aws/tagsync-deploy-trust.json": json.dumps(
@@ -207,7 +217,7 @@ def scaffold(root: Path, options: ScaffoldOptions | None = None, *,
              force: bool = False) -> tuple[list[str], list[str]]:
     """Write the files; (written, kept because they exist)."""
     written, kept = [], []
-    for rel, text in files(options).items():
+    for rel, text in files(options, root).items():
         target = root / rel
         if target.exists() and not force:
             kept.append(rel)
