@@ -25,3 +25,8 @@ def loaded(module: str) -> set[str]:
                                     "tagsync.config"])
 def test_importing_loads_no_heavy_library(module: str) -> None:
     assert loaded(module) & HEAVY == set()
+
+
+@pytest.mark.parametrize("module", ["tagsync.publish.github", "tagsync.registry.discover"])
+def test_talking_to_github_or_docker_hub_loads_no_terminal_library(module: str) -> None:
+    assert loaded(module) & {"rich", "click", "pygments", "typer"} == set()
