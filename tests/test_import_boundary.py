@@ -15,7 +15,8 @@ HEAVY = {"rich", "click", "typer", "pygments", "boto3", "botocore", "paramiko", 
 
 
 def loaded(module: str) -> set[str]:
-    code = f"import {module}, sys, json; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    code = (f"import {module}, sys, json; print(json.dumps(sorted("
+            "{m.split('.')[0] for m, v in sys.modules.items() if v is not None})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=60).stdout
     return set(json.loads(out))
