@@ -17,7 +17,8 @@
    against `skopeo copy` of the finished image between two registries.
 
 6. Verification (issue 19): per image, key-based and keyless cosign `.sig` and a Sigstore bundle
-   referrer through the OCI client, against the one HEAD per tag a scan costs; the checks alone.
+   referrer through the OCI client, against the one HEAD per tag a scan costs; the checks alone;
+   and a whole run of 500 signed images with and without `verify`.
 7. Hostile registry: every case of tests/servers/hostile.py in one run with one good image;
    target: all contained, under twice the request timeout.
 8. Corpus: recall and precision of `tagsync refs` on ../shared/corpus/manifests (target 100%).
@@ -798,6 +799,62 @@ def bench_deploy() -> None:
           f"{sum(s.action != 'none' for s in steps)}, {elapsed * 1000:.0f} ms against moto")
     print("   " + ", ".join(f"{op} {n}" for op, n in sorted(calls.items())))
 
+def bench_verify_run() -> None:
+    """A whole run with and without `verify` (issue 19): N key-signed images, every digest
+    changed, so every one is verified before it is written (BENCH_VERIFY_RUN_IMAGES, 500)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.servers.fixtures import _start_registry, _stop
+    from tests.servers.signed import SIGNATURES, CosignLayer, SignedRegistry, simple_signing
+
+    from tagsync.config import load_config
+    from tagsync.run import run
+
+    if not shutil.which("docker-registry") or not (SIGNATURES / "README.md").exists():
+        print("== verify in a run: skipped (docker-registry or ../shared/fixtures/signatures missing)")
+        return
+    images = int(os.environ.get("BENCH_VERIFY_RUN_IMAGES", 500))
+    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-verify-run-"))
+    server = _start_registry(tmp)
+    reg = SignedRegistry(server.url, server.host, tmp / "data", server.url)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp / "k.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    try:
+        lines = []
+        for i in range(images):
+            digest = reg.seed_manifest(f"vrun/app{i}", "latest",
+                                       f'{{"schemaVersion": 2, "n": {i}}}'.encode())
+            payload = simple_signing(digest)
+            signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+            reg.push_sig(f"vrun/app{i}", digest, [CosignLayer(
+                "application/vnd.dev.cosign.simplesigning.v1+json", payload,
+                {"dev.cosignproject.cosign/signature": signature})])
+            lines.append(f"    - image: {server.host}/vrun/app{i}:latest@sha256:{'0' * 64}\n")
+        catalog = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n" + "".join(lines)
+        walls = {}
+        variants = (("without verify", ""), ("with verify (key)", f"    verify: {{key: '{tmp}/k.pub'}}\n"))
+        for name, verify in variants:
+            work = Path(tempfile.mkdtemp(dir=tmp))
+            (work / "pod.yaml").write_text(catalog)
+            (work / "tagsync.yaml").write_text(
+                f"catalogs:\n  - name: app\n    file: pod.yaml\n    pin_digests: true\n{verify}"
+                f"registries:\n  - host: '{server.host}'\n    url: {server.url}\n")
+            start = time.perf_counter()
+            summary = run(load_config(work / "tagsync.yaml"))
+            walls[name] = time.perf_counter() - start
+            assert len(summary.changes) == images and not summary.failures, summary.failures[:1]
+        print(f"== verify in a run: {images} images, every digest changed and written")
+        base = walls["without verify"]
+        for name, wall in walls.items():
+            print(f"   {name:<22}{wall * 1000:9.0f} ms   {wall / base:5.2f}x")
+    finally:
+        _stop(server.process)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
@@ -805,6 +862,7 @@ if __name__ == "__main__":
     else:
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
-                      bench_cold, bench_verify, bench_hostile, bench_corpus, bench_deploy):
+                      bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
+                      bench_deploy):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()
