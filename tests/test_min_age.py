@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -98,3 +99,24 @@ def test_ecr_push_time_is_the_clock(moto: MotoServer, tmp_path: Path) -> None:
     summary = run(load_config(config))
     assert not summary.changes and not summary.failures  # pushed just now: 1.1 waits
     assert any(n.reason.startswith("waiting: 1.1 waits until ") for n in summary.skipped)
+
+
+def test_docker_hub_push_time_is_the_clock_not_the_images_claim(
+        registry: RegistryServer, hub: Any, tmp_path: Path, ns: str) -> None:
+    """An image built long ago (`created` in 2020, as reproducible builds often say) but pushed an
+    hour ago is young: Docker Hub's `tag_last_pushed` decides, through its documented API."""
+    repo = f"{ns}/web"
+    for tag in ("1.0", "1.1"):
+        registry.push(repo, tag, build_image(f"{ns} {tag}", created="2020-01-01T00:00:00Z"))
+    hub.add_tag(repo, "1.0", ago(days=40))
+    hub.add_tag(repo, "1.1", ago(hours=1))
+    (tmp_path / "app.yaml").write_text(pod(f"docker.io/{repo}:1.0"))
+    config = tmp_path / "tagsync.yaml"
+    config.write_text("catalogs:\n  - name: app\n    file: app.yaml\n"
+                      "    policy: {kind: semver, min_age: 1d}\n"
+                      f"registries:\n  - host: docker.io\n    url: {registry.url}\n"
+                      f"    hub_url: {hub.url}\n")
+    summary = run(load_config(config))
+    assert not summary.changes and not summary.failures
+    assert any(n.reason.startswith("waiting: 1.1 waits until ") for n in summary.skipped)
+    assert any("/tags" in h for h in hub.hits)

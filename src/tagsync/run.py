@@ -62,6 +62,7 @@ from tagsync.registry import (
     list_repositories,
     list_tags,
     observe,
+    open_clocks,
     open_listers,
     open_sources,
     stats_of,
@@ -217,15 +218,20 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
         repos = new_repositories(read.discoveries, known.repos)
         queries = (tag_queries(read.slots, read.growths)
                    | {r.query for r in repos if r.discovery.policy.kind != "same"}) - known.tags.keys()
+        timed = {q.image.registry for q in queries if q.times} | {
+            s.image.registry for s in read.slots if s.policy.min_age is not None}
+        clocks = open_clocks(config, timed)
+        own += list(clocks.values())
         if queries:
-            known.tags.update(await list_tags(queries, sources, config.run.concurrency, deadline))
+            known.tags.update(await list_tags(queries, sources, config.run.concurrency, deadline,
+                                              clocks))
         needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags),
                        repos, known.tags)
         missing = needed - known.digests.keys()
         if missing:
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
-        await _ages(read, known, sources)
+        await _ages(read, known, {**sources, **clocks})
         await _verify(config, read, known, sources, verifiers or {}, promoted or {})
         stats = stats_of(sources)
         stats.requests += sum(lister.requests for lister in own)

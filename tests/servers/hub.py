@@ -71,6 +71,31 @@ PAGE: dict[str, Any] = {
     },
 }
 
+# listRepositoryTags: GET /v2/namespaces/{namespace}/repositories/{repository}/tags, `page`,
+# `page_size` (max 100); a page of `paginated_tags` whose tags carry `tag_last_pushed`.
+TAGS_QUERY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"page": {"type": "integer", "minimum": 1},
+                   "page_size": {"type": "integer", "minimum": 1, "maximum": 100}},
+}
+TAG: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "id": {"type": "integer"}, "creator": {"type": "integer"}, "name": {"type": "string"},
+        "full_size": {"type": "integer"}, "last_updated": {"type": "string"},
+        "last_updater": {"type": "integer"}, "last_updater_username": {"type": "string"},
+        "repository": {"type": "integer"}, "v2": {"type": "boolean"},
+        "status": {"enum": ["active", "inactive"]}, "tag_last_pulled": {"type": ["string", "null"]},
+        "tag_last_pushed": {"type": "string"}, "media_type": {"type": "string"},
+        "content_type": {"type": "string"}, "digest": {"type": "string"},
+        "images": {"type": "array"},
+    },
+}
+TAGS_PAGE: dict[str, Any] = {**PAGE, "properties": {**PAGE["properties"],
+                                                     "results": {"type": "array", "items": TAG}}}
+
 TOKEN_REQUEST: dict[str, Any] = {
     "type": "object",
     "required": ["identifier", "secret"],
@@ -92,6 +117,7 @@ class HubServer:
     violations: list[str] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
     throttle: int = 0  # answer this many next requests with 429
+    tags: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "ns/name" -> tags
     _tokens: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,6 +130,16 @@ class HubServer:
             "media_types": ["application/vnd.oci.image.index.v1+json"], "content_types": ["image"],
             "categories": [], "storage_size": 1000,
         })
+
+    def add_tag(self, repository: str, name: str, pushed: str, digest: str = "") -> None:
+        """A tag Docker Hub lists for `namespace/name`, last pushed at `pushed` (RFC 3339)."""
+        self.tags.setdefault(repository, []).append({
+            "id": len(self.tags.get(repository, [])) + 1, "creator": 1, "name": name,
+            "full_size": 1000, "last_updated": pushed, "last_updater": 1,
+            "last_updater_username": "bot", "repository": 1, "v2": True, "status": "active",
+            "tag_last_pulled": None, "tag_last_pushed": pushed, "media_type":
+            "application/vnd.oci.image.index.v1+json", "content_type": "image",
+            "digest": digest or "sha256:" + "0" * 64, "images": []})
 
     def _check(self, schema: dict[str, Any], instance: Any, what: str) -> None:
         for error in jsonschema.Draft202012Validator(schema).iter_errors(instance):
@@ -132,6 +168,9 @@ class HubServer:
         if method == "GET" and len(parts) == 4 and parts[:2] == ["v2", "namespaces"] \
                 and parts[3] == "repositories":
             return self._list(environ, start, parts[2])
+        if method == "GET" and len(parts) == 6 and parts[:2] == ["v2", "namespaces"] \
+                and parts[3] == "repositories" and parts[5] == "tags":
+            return self._tags(environ, start, f"{parts[2]}/{parts[4]}")
         self.violations.append(f"{method} {path} is not an operation tagsync should call")
         return self._answer(start, 404, {"message": "not found"}, ERROR)
 
@@ -147,6 +186,26 @@ class HubServer:
         token = secrets.token_hex(16)
         self._tokens.add(token)
         return self._answer(start, 200, {"access_token": token}, TOKEN_RESPONSE)
+
+    def _tags(self, environ: dict[str, Any], start: Callable[..., Any], repository: str) -> list[bytes]:
+        query: dict[str, Any] = {}
+        for key, values in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items():
+            value: Any = values[-1]
+            query[key] = int(value) if value.lstrip("-").isdigit() else value
+        self._check(TAGS_QUERY, query, "GET tags query")
+        if repository not in self.tags:
+            return self._answer(start, 404, {"message": "not found", "errinfo": None}, ERROR)
+        listed = self.tags[repository]
+        page, size = int(query.get("page", 1)), int(query.get("page_size", 10))
+        base = f"{self.url}/v2/namespaces/{repository.replace('/', '/repositories/', 1)}/tags"
+
+        def link(p: int) -> str:
+            return base + "?" + urlencode({"page_size": size, "page": p})
+
+        body = {"count": len(listed), "results": listed[(page - 1) * size: page * size],
+                "next": link(page + 1) if page * size < len(listed) else None,
+                "previous": link(page - 1) if page > 1 else None}
+        return self._answer(start, 200, body, TAGS_PAGE)
 
     def _list(self, environ: dict[str, Any], start: Callable[..., Any], namespace: str) -> list[bytes]:
         raw = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)

@@ -74,8 +74,10 @@ async def list_tags(
     sources: dict[str, Source],
     concurrency: int = 16,
     deadline: float | None = None,
+    clocks: dict[str, Any] | None = None,
 ) -> dict[TagQuery, TagList]:
-    """List each repository's tags once; a failure is recorded per repository."""
+    """List each repository's tags once; a failure is recorded per repository. `clocks`: per
+    host, something that knows push times better than the images' own `created` (Docker Hub)."""
     gate = asyncio.Semaphore(concurrency)
     for source in sources.values():
         _bound(source, deadline)
@@ -95,7 +97,8 @@ async def list_tags(
                     log.warning("%s: %d listed tag(s) outside the OCI tag grammar ignored: %s",
                                 q.image, len(dropped),
                                 ", ".join(repr(t)[:40] for t in dropped[:3]))
-                created = await tag_times(source, q.image, tags) if q.times else {}
+                clock = (clocks or {}).get(q.image.registry, source)
+                created = await tag_times(clock, q.image, tags) if q.times else {}
                 return TagList(q, tags, created, dropped=dropped)
             except TagsyncError as exc:
                 if exc.image is None:
@@ -160,6 +163,22 @@ async def list_repositories(
 
     results = await asyncio.gather(*(one(q) for q in sorted(set(queries), key=str)))
     return {r.query: r for r in results}
+
+
+def open_clocks(config: Config, hosts: Iterable[str]) -> dict[str, Any]:
+    """Docker Hub's API for docker.io push times, unless docker.io is pointed elsewhere (a
+    mirror without that API) and no `hub_url` says where the API is."""
+    from tagsync.reference import DOCKER_HUB
+    from tagsync.registry.discover import HUB_API, DockerHub
+
+    if DOCKER_HUB not in set(hosts):
+        return {}
+    reg = config.registry_for(DOCKER_HUB)
+    if reg.url is not None and reg.hub_url is None:
+        return {}
+    username, secret = registry_credentials(reg, config.base_dir)
+    return {DOCKER_HUB: DockerHub(reg.hub_url or HUB_API, username, secret,
+                                  timeout=config.run.timeout)}
 
 
 def open_sources(config: Config, hosts: Iterable[str],

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -27,6 +28,8 @@ from tagsync.errors import (
     RegistryAuthError,
     RegistryError,
 )
+from tagsync.reference import ImageName
+from tagsync.registry.base import parse_time
 from tagsync.registry.oci import origin_of, redact_url
 
 log = logging.getLogger(__name__)
@@ -192,3 +195,39 @@ class DockerHub:
                                            "not followed", image=f"docker.io/{namespace}")
             url, params = nxt, None  # `next` carries the query
         return sorted(set(names))
+
+    async def pushed_at(self, image: ImageName) -> dict[str, datetime]:
+        """When each tag was last pushed (`tag_last_pushed`), by Docker Hub's own clock: what
+        `min_age` and `newest` go by on docker.io instead of the image's own `created` claim."""
+        namespace, _, name = image.repository.partition("/")
+        url: str | None = f"{self.api_url}/v2/namespaces/{namespace}/repositories/{name}/tags"
+        params: dict[str, Any] | None = {"page_size": min(self.page_size, 100)}
+        seen: set[str] = set()
+        out: dict[str, datetime] = {}
+        while url:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise MalformedAnswerError("Docker Hub's tag pages loop back or never end",
+                                           image=str(image))
+            seen.add(url)
+            resp = await self._send("GET", url, params=params, headers=await self._auth())
+            if resp.status_code == 404:
+                raise ImageNotFoundError("Docker Hub has no such repository", image=str(image))
+            if resp.status_code >= 400:
+                raise RegistryError(f"listing tags on Docker Hub failed: HTTP {resp.status_code}",
+                                    image=str(image))
+            body = self._json(resp)
+            results = body.get("results") or []
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise MalformedAnswerError("Docker Hub's `results` is not a list of objects",
+                                           image=str(image))
+            for tag in results:
+                when = parse_time(tag.get("tag_last_pushed") or tag.get("last_updated"))
+                if isinstance(tag.get("name"), str) and when is not None:
+                    out[tag["name"]] = when
+            nxt = body.get("next")
+            if nxt is not None and (not isinstance(nxt, str)
+                                    or origin_of(nxt) != origin_of(self.api_url)):
+                raise MalformedAnswerError("a Docker Hub page links to another origin; "
+                                           "not followed", image=str(image))
+            url, params = nxt, None
+        return out
