@@ -235,3 +235,12 @@ def test_update_refs_is_a_compare_and_swap(server: GitHubServer) -> None:
         "query": UPDATE_REFS, "variables": {"input": {"repositoryId": repo_id, "refUpdates": [move]}}})
     assert r.json()["errors"][0]["type"] == "STALE_DATA"
     assert server.head("acme/r", "feature") == head
+
+
+def test_a_body_that_is_not_json_is_refused_as_github_does(github: GitHubServer) -> None:
+    github.create_repo("acme/json", {"a.txt": b"a\n"})
+    resp = httpx.post(f"{github.url}/repos/acme/json/git/refs", content=b"{not json",
+                      headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.json()["message"] == "Problems parsing JSON"
+    assert any("not JSON" in v for v in github.violations)
+    github.violations.clear()  # the refusal was the point; the fixture's own check stays quiet

@@ -368,7 +368,14 @@ class GitHubServer:
             self.seen_headers.append(headers)
             try:
                 body = json.loads(raw) if raw else None
-                status, out, extra, gql = self._dispatch(method, path, query, body, headers)
+            except ValueError:  # GitHub: 400 "Problems parsing JSON"; never something we send
+                self.violations.append(f"{method} {path}: the request body is not JSON")
+                body = _NOT_JSON
+            try:
+                if body is _NOT_JSON:
+                    status, out, extra, gql = 400, {"message": "Problems parsing JSON"}, {}, None
+                else:
+                    status, out, extra, gql = self._dispatch(method, path, query, body, headers)
             except Exception:  # the server's own bug: the test must fail, not see a quiet 500
                 import traceback
 
@@ -1047,6 +1054,9 @@ def _input_var(sel: Any) -> str:
         if arg.name.value == "input":
             return str(arg.value.name.value)
     raise _Answer(400, "mutation without $input", "INTERNAL")
+
+
+_NOT_JSON = object()
 
 
 def _resolve(git: MemoryRepo, ref: str) -> bytes:
