@@ -56,7 +56,7 @@ demo: $(RUNTIME_STAMP)
 	$(PY) examples/demo/run_demo.py
 
 test: deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -34,9 +35,20 @@ from tagsync.image import Built, build_image, push_image
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port for a server the tests start. Each pytest-xdist worker draws from a
+    range of its own below the kernel's ephemeral range, so two workers never hand out the same
+    port, and no client's outgoing connection can take it between the check and the bind."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = 10000 + 4000 * (int(worker) % 5 if worker.isdigit() else 0)
+    for _ in range(200):
+        port = random.randrange(low, low + 4000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in this worker's range")
 
 
 def _need(binary: str) -> str:
