@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -459,22 +460,35 @@ def bench_build() -> None:
           f"(tagsync's first push elsewhere, pip and layer included: {rows[2][1] / skopeo:.2f}x)")
 
 
+def _key_signed(reg: Any, key: Any, repository: str, n: int) -> tuple[str, Any]:
+    """Seed a manifest under `latest` and its cosign `.sig`, signed with `key`; (digest, layer)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.servers.signed import CosignLayer, simple_signing
+
+    digest = reg.seed_manifest(repository, "latest", f'{{"schemaVersion": 2, "n": {n}}}'.encode())
+    payload = simple_signing(digest)
+    signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+    layer = CosignLayer("application/vnd.dev.cosign.simplesigning.v1+json", payload,
+                        {"dev.cosignproject.cosign/signature": signature})
+    reg.push_sig(repository, digest, [layer])
+    return digest, layer
+
+
 def bench_verify() -> None:
     """Verification cost per image (issue 19): key-based and keyless cosign `.sig`, and a Sigstore
     bundle referrer, through the OCI client against a local registry, next to the one HEAD a scan
     spends per tag; plus the signature checks alone (no I/O) and sigstore's import."""
-    import base64
-    import json as _json
 
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from tests.servers.fixtures import _start_registry, _stop
     from tests.servers.signed import (
         SIGNATURES,
-        CosignLayer,
         SignedRegistry,
         load_signed,
-        simple_signing,
     )
 
     from tagsync.verify import RegistryFetch, Verifier, VerifyPolicy
@@ -498,17 +512,9 @@ def bench_verify() -> None:
     try:
         key_refs, keyless_refs, bundle_refs = [], [], []
         for i in range(images):
-            manifest = _json.dumps({"schemaVersion": 2, "n": i}).encode()
-            digest = reg.seed_manifest(f"bench/key{i}", "latest", manifest)
-            payload = simple_signing(digest)
-            signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
-            reg.push_sig(f"bench/key{i}", digest, [CosignLayer(
-                "application/vnd.dev.cosign.simplesigning.v1+json", payload,
-                {"dev.cosignproject.cosign/signature": signature})])
+            digest, layer = _key_signed(reg, key, f"bench/key{i}", i)
             key_refs.append((f"bench/key{i}", digest))
-            material.setdefault("key-based .sig", CosignLayer(
-                "application/vnd.dev.cosign.simplesigning.v1+json", payload,
-                {"dev.cosignproject.cosign/signature": signature}))
+            material.setdefault("key-based .sig", layer)
             digest = reg.seed_manifest(f"bench/keyless{i}", "latest", keyless.manifest)
             reg.push_sig(f"bench/keyless{i}", digest, [keyless.layer])
             keyless_refs.append((f"bench/keyless{i}", digest))
@@ -802,12 +808,11 @@ def bench_deploy() -> None:
 def bench_verify_run() -> None:
     """A whole run with and without `verify` (issue 19): N key-signed images, every digest
     changed, so every one is verified before it is written (BENCH_VERIFY_RUN_IMAGES, 500)."""
-    import base64
 
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from tests.servers.fixtures import _start_registry, _stop
-    from tests.servers.signed import SIGNATURES, CosignLayer, SignedRegistry, simple_signing
+    from tests.servers.signed import SIGNATURES, SignedRegistry
 
     from tagsync.config import load_config
     from tagsync.run import run
@@ -825,13 +830,7 @@ def bench_verify_run() -> None:
     try:
         lines = []
         for i in range(images):
-            digest = reg.seed_manifest(f"vrun/app{i}", "latest",
-                                       f'{{"schemaVersion": 2, "n": {i}}}'.encode())
-            payload = simple_signing(digest)
-            signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
-            reg.push_sig(f"vrun/app{i}", digest, [CosignLayer(
-                "application/vnd.dev.cosign.simplesigning.v1+json", payload,
-                {"dev.cosignproject.cosign/signature": signature})])
+            _key_signed(reg, key, f"vrun/app{i}", i)
             lines.append(f"    - image: {server.host}/vrun/app{i}:latest@sha256:{'0' * 64}\n")
         catalog = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n" + "".join(lines)
         walls = {}
