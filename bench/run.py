@@ -460,6 +460,23 @@ def bench_build() -> None:
           f"(tagsync's first push elsewhere, pip and layer included: {rows[2][1] / skopeo:.2f}x)")
 
 
+def _signing_registry(prefix: str) -> tuple[Path, Any, Any, Any]:
+    """A scratch folder, a local registry serving signed images, and a fresh ECDSA key whose
+    public half is `<folder>/k.pub`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.servers.fixtures import _start_registry
+    from tests.servers.signed import SignedRegistry
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    server = _start_registry(tmp)
+    reg = SignedRegistry(server.url, server.host, tmp / "data", server.url)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp / "k.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return tmp, server, reg, key
+
+
 def _key_signed(reg: Any, key: Any, repository: str, n: int) -> tuple[str, Any]:
     """Seed a manifest under `latest` and its cosign `.sig`, signed with `key`; (digest, layer)."""
     import base64
@@ -481,15 +498,8 @@ def bench_verify() -> None:
     """Verification cost per image (issue 19): key-based and keyless cosign `.sig`, and a Sigstore
     bundle referrer, through the OCI client against a local registry, next to the one HEAD a scan
     spends per tag; plus the signature checks alone (no I/O) and sigstore's import."""
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from tests.servers.fixtures import _start_registry, _stop
-    from tests.servers.signed import (
-        SIGNATURES,
-        SignedRegistry,
-        load_signed,
-    )
+    from tests.servers.fixtures import _stop
+    from tests.servers.signed import SIGNATURES, load_signed
 
     from tagsync.verify import RegistryFetch, Verifier, VerifyPolicy
 
@@ -498,12 +508,7 @@ def bench_verify() -> None:
         return
     images = int(os.environ.get("BENCH_VERIFY_IMAGES", 100))
     root = str(SIGNATURES / "sigstore-python" / "trusted_root.json")
-    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-verify-"))
-    server = _start_registry(tmp)
-    reg = SignedRegistry(server.url, server.host, tmp / "data", server.url)
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp / "k.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    tmp, server, reg, key = _signing_registry("tagsync-bench-verify-")
     keyless = load_signed("dir-img-cosign-fulcio-rekor-valid")
     bundle = (SIGNATURES / "cosign" / "oci-attestation.sigstore.json").read_bytes()
     subject = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
@@ -809,10 +814,8 @@ def bench_verify_run() -> None:
     """A whole run with and without `verify` (issue 19): N key-signed images, every digest
     changed, so every one is verified before it is written (BENCH_VERIFY_RUN_IMAGES, 500)."""
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from tests.servers.fixtures import _start_registry, _stop
-    from tests.servers.signed import SIGNATURES, SignedRegistry
+    from tests.servers.fixtures import _stop
+    from tests.servers.signed import SIGNATURES
 
     from tagsync.config import load_config
     from tagsync.run import run
@@ -821,12 +824,7 @@ def bench_verify_run() -> None:
         print("== verify in a run: skipped (docker-registry or ../shared/fixtures/signatures missing)")
         return
     images = int(os.environ.get("BENCH_VERIFY_RUN_IMAGES", 500))
-    tmp = Path(tempfile.mkdtemp(prefix="tagsync-bench-verify-run-"))
-    server = _start_registry(tmp)
-    reg = SignedRegistry(server.url, server.host, tmp / "data", server.url)
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp / "k.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    tmp, server, reg, key = _signing_registry("tagsync-bench-verify-run-")
     try:
         lines = []
         for i in range(images):

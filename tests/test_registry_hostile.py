@@ -19,7 +19,7 @@ from tagsync.errors import EXIT_PARTIAL
 from tagsync.reference import ImageName, short
 from tagsync.registry import Observation, Want, observe
 from tagsync.registry.oci import OciRegistry
-from tests.servers.hostile import CASES, HostileRegistry
+from tests.servers.hostile import CASES, HostileRegistry, kernels_config
 
 TIMEOUT = 1.0  # run.timeout in these configs: a case that hangs would take 20 times longer
 BOUND = 12.0  # seconds a case may take, far below what a hang or a retry storm costs
@@ -71,26 +71,10 @@ def make_world(server: HostileRegistry, tmp_path: Path, hostile_repo: str,
     folder.mkdir()
     (folder / "images.yml").write_text(CATALOG.format(old=OLD, hostile=hostile_repo))
     config = folder / "tagsync.yaml"
-    config.write_text(f"""\
-catalogs:
-  - name: kernels
-    file: images.yml
-    entries: .images[*]
-    image: "{server.host}/{{name}}"
-    tag: .tag
-    digest: .digest
-    digest_format: image-id
-    policy: {{kind: semver}}
-registries:
-  - host: "{server.host}"
-    url: {server.url}
-    username: robot
-    password: env:HOSTILE_PASSWORD
-run:
-  timeout: {TIMEOUT}
-  retries: 2
-  max_wait: 5
-{extra_run}""")
+    config.write_text(kernels_config(
+        server, catalog_extra="    policy: {kind: semver}\n",
+        registry_extra="    username: robot\n    password: env:HOSTILE_PASSWORD\n",
+        run=f"  timeout: {TIMEOUT}\n  retries: 2\n  max_wait: 5\n{extra_run}"))
     return World(server, folder, config)
 
 

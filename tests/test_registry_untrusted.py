@@ -19,7 +19,7 @@ from tagsync.registry import RepoQuery, list_repositories
 from tagsync.registry.discover import DockerHub
 from tagsync.registry.oci import OciRegistry, redact_url
 from tests.servers.fixtures import free_port
-from tests.servers.hostile import HUB_NAMESPACES, JUNK_TAGS, HostileRegistry
+from tests.servers.hostile import HUB_NAMESPACES, JUNK_TAGS, HostileRegistry, kernels_config
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -112,22 +112,8 @@ def world(server: HostileRegistry, tmp_path: Path, catalog: str, *, url: str | N
           extra: str = "") -> Path:
     (tmp_path / "images.yml").write_text(catalog)
     config = tmp_path / "tagsync.yaml"
-    config.write_text(f"""\
-catalogs:
-  - name: kernels
-    file: images.yml
-    entries: .images[*]
-    image: "{server.host}/{{name}}"
-    tag: .tag
-    digest: .digest
-    digest_format: image-id
-{extra}registries:
-  - host: "{server.host}"
-    url: {url or server.url}
-run:
-  timeout: 2
-  retries: 1
-""")
+    config.write_text(kernels_config(server, catalog_extra=extra, url=url,
+                                     run="  timeout: 2\n  retries: 1\n"))
     return config
 
 

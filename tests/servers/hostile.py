@@ -378,3 +378,23 @@ class HostileRegistry:
             return error(404, "BLOB_UNKNOWN", "blob unknown to registry", head)
         return response(200, configs[digest], {"Content-Type": "application/octet-stream",
                                                "Docker-Content-Digest": digest}, head)
+
+
+def kernels_config(server: HostileRegistry, *, catalog_extra: str = "", url: str | None = None,
+                   registry_extra: str = "", run: str = "") -> str:
+    """The tagsync.yaml the hostile-registry tests share: a catalog of `name`/`tag`/`digest`
+    entries on this server, plus what each test adds."""
+    return f"""\
+catalogs:
+  - name: kernels
+    file: images.yml
+    entries: .images[*]
+    image: "{server.host}/{{name}}"
+    tag: .tag
+    digest: .digest
+    digest_format: image-id
+{catalog_extra}registries:
+  - host: "{server.host}"
+    url: {url or server.url}
+{registry_extra}run:
+{run}"""
