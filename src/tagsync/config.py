@@ -46,8 +46,7 @@ def secret_from_env(variable: str | None, owner: str) -> str | None:
 
 class _Model(BaseModel):
     # Schemas are built on first use, not at import: a cold start pays only for what it validates.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class PolicyConfig(_Model):

@@ -6,8 +6,13 @@ its type, default and description, so the documentation cannot drift from what i
 
 from __future__ import annotations
 
+import ast
 import enum
+import functools
+import inspect
+import itertools
 import json
+import textwrap
 import types
 import typing
 from typing import Any, Literal
@@ -96,9 +101,30 @@ def _nested(annotation: Any, path: str) -> list[tuple[type[BaseModel], str]]:
     return [x for a in args for x in _nested(a, path)]
 
 
+@functools.cache
+def descriptions(model: type[BaseModel]) -> dict[str, str]:
+    """The docstring under each field of `model` (and of its bases), read from the source.
+
+    Pydantic can do this itself (`use_attribute_docstrings`), but it parses the module's source
+    at every import of the class, on every cold start; the reference is the only reader.
+    """
+    found: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or cls is BaseModel:
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in itertools.pairwise(body):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                found[node.target.id] = inspect.cleandoc(after.value.value)
+    return found
+
+
 def undocumented() -> list[str]:
     return [f"{m.__name__}.{n}" for m in models() for n, f in m.model_fields.items()
-            if not f.exclude and not f.description]
+            if not f.exclude and not (f.description or descriptions(m).get(n))]
 
 
 def reference() -> str:
@@ -113,7 +139,8 @@ def reference() -> str:
         for name, field in model.model_fields.items():
             if field.exclude:
                 continue
-            text = (field.description or "").replace("|", "\\|").replace("\n", " ")
+            text = field.description or descriptions(model).get(name, "")
+            text = text.replace("|", "\\|").replace("\n", " ")
             out.append(f"| `{name}` | {type_name(field.annotation)} | {default_text(field)} | {text} |")
     return "\n".join(out) + "\n"
 

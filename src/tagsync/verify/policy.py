@@ -27,7 +27,7 @@ class VerifyPolicy(BaseModel):
     (`require_tlog: true` refuses signatures without one).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     key: str | None = None
     """A cosign public key: a secret reference, a path (relative to the config) or inline PEM."""
