@@ -5,10 +5,14 @@ load no terminal, AWS, SSH, Git, HTTP or signature library; each comes on the pa
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.servers.fixtures import RegistryServer
 
 HEAVY = {"rich", "click", "typer", "pygments", "boto3", "botocore", "paramiko", "dulwich", "httpx",
          "aiohttp", "cryptography", "sigstore", "jwt"}
@@ -31,3 +35,29 @@ def test_importing_loads_no_heavy_library(module: str) -> None:
 @pytest.mark.parametrize("module", ["tagsync.publish.github", "tagsync.registry.discover"])
 def test_talking_to_github_or_docker_hub_loads_no_terminal_library(module: str) -> None:
     assert loaded(module) & {"rich", "click", "pygments", "typer"} == set()
+
+
+def test_a_run_against_an_oci_registry_loads_no_docker_hub_client(
+        registry: RegistryServer, tmp_path: Path) -> None:
+    """Docker Hub's listing and push-time API (httpx) is imported only when docker.io is watched."""
+    ns = tmp_path.name[-12:].lower().replace("_", "")
+    old = registry.push(f"{ns}/app", "1.0", "old").digest
+    registry.push(f"{ns}/app", "1.0", "new")
+    (tmp_path / "pod.yaml").write_text(
+        f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - image: {registry.host}/{ns}/app:1.0@{old}\n")
+    (tmp_path / "tagsync.yaml").write_text(
+        f"catalogs:\n  - name: app\n    file: pod.yaml\n"
+        f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n")
+    code = ("import sys, json\nfrom tagsync.aws.handler import handler\n"
+            "status = handler({}, None)['status']\n"
+            "print(json.dumps([status, sorted({m.split('.')[0] for m, v in sys.modules.items() "
+            "if v is not None})]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=120, cwd=tmp_path,
+                         env={**os.environ,
+                              "TAGSYNC_CONFIG": str(tmp_path / "tagsync.yaml")}).stdout
+    status, modules = json.loads(out.strip().splitlines()[-1])
+    assert status == "changed"
+    assert "aiohttp" in modules
+    assert "httpx" not in modules

@@ -128,11 +128,12 @@ class RepoList:
 def open_listers(config: Config, hosts: Iterable[str], sources: dict[str, Source]) -> dict[str, Any]:
     """Who lists a registry's repositories: Docker Hub's API for docker.io, else the source."""
     from tagsync.reference import DOCKER_HUB
-    from tagsync.registry.discover import HUB_API, DockerHub
 
     listers: dict[str, Any] = {}
     for host in set(hosts):
         if host == DOCKER_HUB:
+            from tagsync.registry.discover import HUB_API, DockerHub  # httpx: ~50 ms to import
+
             reg = config.registry_for(host)
             username, secret = registry_credentials(reg, config.base_dir)
             listers[host] = DockerHub(reg.hub_url or HUB_API, username, secret,
@@ -169,13 +170,14 @@ def open_clocks(config: Config, hosts: Iterable[str]) -> dict[str, Any]:
     """Docker Hub's API for docker.io push times, unless docker.io is pointed elsewhere (a
     mirror without that API) and no `hub_url` says where the API is."""
     from tagsync.reference import DOCKER_HUB
-    from tagsync.registry.discover import HUB_API, DockerHub
 
     if DOCKER_HUB not in set(hosts):
         return {}
     reg = config.registry_for(DOCKER_HUB)
     if reg.url is not None and reg.hub_url is None:
         return {}
+    from tagsync.registry.discover import HUB_API, DockerHub  # httpx: ~50 ms to import
+
     username, secret = registry_credentials(reg, config.base_dir)
     return {DOCKER_HUB: DockerHub(reg.hub_url or HUB_API, username, secret,
                                   timeout=config.run.timeout)}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import functools
 import hashlib
 import json
 import logging
@@ -229,8 +230,14 @@ _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
 
 
 def _ssl_context() -> ssl.SSLContext:
-    """certifi's roots, as httpx used them; `SSL_CERT_FILE` points at a private CA bundle."""
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+    """certifi's roots, as httpx uses them; `SSL_CERT_FILE` points at a private CA bundle."""
+    return _ssl_context_for(os.environ.get("SSL_CERT_FILE") or certifi.where())
+
+
+@functools.cache
+def _ssl_context_for(cafile: str) -> ssl.SSLContext:
+    # Loading a CA bundle costs ~25 ms of CPU; every session of the process shares one context.
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _push_scope(image: ImageName) -> str:
