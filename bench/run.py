@@ -732,6 +732,24 @@ def bench_cold() -> None:
             done, cpu, mb = _json.loads(out.stdout)
             return (done - start) * 1000, float(cpu), float(mb)
 
+        def imports_by_package(root: Path) -> list[tuple[str, float]]:
+            """Import self-times (`-X importtime`) of one invocation, summed per top package."""
+            work = Path(tempfile.mkdtemp(dir=tmp))
+            (work / "pod.yaml").write_text(catalog)
+            (work / "tagsync.yaml").write_text(config)
+            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root),
+                   "TAGSYNC_CONFIG": str(work / "tagsync.yaml"), "PYTHONDONTWRITEBYTECODE": "1",
+                   "HOME": str(work)}
+            err = subprocess.run([sys.executable, "-s", "-X", "importtime", "-c", probe], env=env,
+                                 capture_output=True, text=True, check=True, cwd=work).stderr
+            sums: dict[str, float] = {}
+            for line in err.splitlines():
+                if line.startswith("import time:") and "|" in line and "self" not in line:
+                    own, _total, name = line[len("import time:"):].split("|")
+                    top = name.strip().split(".")[0]
+                    sums[top] = sums.get(top, 0.0) + int(own) / 1000
+            return sorted(sums.items(), key=lambda kv: -kv[1])
+
         runs = 7
         base = sorted(bare() for _ in range(runs))[runs // 2]
         without = sorted(invoke(bare_task) for _ in range(runs))[runs // 2]
@@ -743,6 +761,14 @@ def bench_cold() -> None:
         for name, (ms, cpu, mb) in (("without bytecode", without), ("with bytecode", with_pyc)):
             print(f"   invocation {name:<21}{ms:7.1f} ms  cpu {cpu:6.1f} ms  {mb:5.1f} MB   "
                   f"{ms / base[0]:5.1f}x the bare start (target <= 3x), RSS target <= 60 MB")
+        top = imports_by_package(task)
+        stdlib = set(sys.stdlib_module_names)
+        ours = sum(ms for name, ms in top if name == "tagsync")
+        third = [(name, ms) for name, ms in top if name not in stdlib and name != "tagsync"]
+        print(f"   where the imports go (one invocation with bytecode, -X importtime self times): "
+              f"{sum(ms for _, ms in top):.0f} ms in all; tagsync {ours:.0f} ms, the standard "
+              f"library {sum(ms for name, ms in top if name in stdlib):.0f} ms, "
+              + ", ".join(f"{name} {ms:.0f} ms" for name, ms in third[:6]))
     finally:
         _stop(server.process)
         shutil.rmtree(tmp, ignore_errors=True)
