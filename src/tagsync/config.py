@@ -125,7 +125,7 @@ class MarkerPolicy(_Model):
 
     image: str
     """The image the marked value follows (its registry and repository)."""
-    policy: PolicyConfig = PolicyConfig()
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     """How the marked value's tag is chosen."""
 
     @field_validator("image")
@@ -190,7 +190,7 @@ class CatalogConfig(_Model):
     """paths: fill placeholder digests too."""
     pointer_prefix: str = ":"
     """paths: a digest starting with this points at another tag and is left alone."""
-    policy: PolicyConfig = PolicyConfig()
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     """How tags are chosen for every image of the catalog."""
     policies: dict[str, PolicyConfig] = {}
     """Image name glob -> policy; the first match wins over `policy`."""
@@ -523,7 +523,7 @@ class Config(_Model):
     """Publish with pure-Python Git (omit git and github to edit the files beside the config)."""
     github: GitHubConfig | None = None
     """Publish through GitHub's API."""
-    run: RunConfig = RunConfig()
+    run: RunConfig = Field(default_factory=RunConfig)
     """Limits of one run."""
     base_dir: Path = Field(Path("."), exclude=True)
 
