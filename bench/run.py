@@ -413,7 +413,7 @@ def bench_build() -> None:
     from tests.servers.fixtures import _start_registry, _stop
     from tests.servers.images import lambda_base
 
-    from tagsync.build import BlobCache, BuildSpec, PipOptions, run_build
+    from tagsync.lambda_image import BlobCache, BuildSpec, PipOptions, run_build
 
     wheelhouse = Path(__file__).resolve().parents[1] / ".cache" / "wheelhouse"
     if not (wheelhouse / ".complete").exists():
@@ -676,7 +676,7 @@ def bench_cold() -> None:
     from tests.servers.fixtures import RegistryServer, _start_registry, _stop
     from tests.servers.images import lambda_base
 
-    from tagsync.build import BlobCache, BuildSpec, PipOptions, run_build
+    from tagsync.lambda_image import BlobCache, BuildSpec, PipOptions, run_build
 
     wheelhouse = ROOT / ".cache" / "wheelhouse"
     if not (wheelhouse / ".complete").exists() or not shutil.which("docker-registry"):

@@ -538,7 +538,15 @@ def build(
     import json
     import os
 
-    from tagsync.build import BlobCache, BuildSpec, PipOptions, Registries, Target, run_build, source_revision
+    from tagsync.lambda_image import (
+        BlobCache,
+        BuildSpec,
+        PipOptions,
+        Registries,
+        Target,
+        run_build,
+        source_revision,
+    )
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     spec = BuildSpec(

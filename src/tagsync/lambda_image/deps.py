@@ -19,8 +19,8 @@ from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Any
 
-from tagsync.build.platform import Target
 from tagsync.errors import BuildError, NoWheelError
+from tagsync.lambda_image.platform import Target
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import hashlib
 import json
 from typing import Any
 
-from tagsync.build.layer import Layer
 from tagsync.errors import BuildError
+from tagsync.lambda_image.layer import Layer
 from tagsync.registry.manifest import DOCKER_MANIFEST, OCI_MANIFEST
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

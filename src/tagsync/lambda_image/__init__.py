@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import tagsync
-from tagsync.build.assemble import image_config, image_manifest, sha256, timestamp
-from tagsync.build.base import BaseImage, BlobCache, default_cache_dir, resolve_base
-from tagsync.build.bytecode import compile_entries
-from tagsync.build.deps import PipOptions, install, own_requirements
-from tagsync.build.layer import Layer, compress, tree, write_tar
-from tagsync.build.platform import Target
-from tagsync.build.push import DEFAULT_CHUNK, Blob, PushReport, push
 from tagsync.errors import BuildError
+from tagsync.lambda_image.assemble import image_config, image_manifest, sha256, timestamp
+from tagsync.lambda_image.base import BaseImage, BlobCache, default_cache_dir, resolve_base
+from tagsync.lambda_image.bytecode import compile_entries
+from tagsync.lambda_image.deps import PipOptions, install, own_requirements
+from tagsync.lambda_image.layer import Layer, compress, tree, write_tar
+from tagsync.lambda_image.platform import Target
+from tagsync.lambda_image.push import DEFAULT_CHUNK, Blob, PushReport, push
 from tagsync.reference import parse_reference
 from tagsync.registry.oci import OciRegistry, default_url
 
