@@ -141,8 +141,9 @@ def bench_edit() -> None:
 
 def bench_scan() -> None:
     from tests.servers.fixtures import _start_registry, _stop
+    from tests.servers.images import push_image
 
-    from tagsync.image import build_image, push_image
+    from tagsync.image.tiny import build_image
 
     if not shutil.which("docker-registry") or not shutil.which("skopeo"):
         print("== registry scan: skipped (docker-registry or skopeo missing; `make deps`)")
@@ -224,8 +225,9 @@ def bench_scale() -> None:
 
     import httpx
     from tests.servers.fixtures import _start_registry, _stop, free_port
+    from tests.servers.images import push_image
 
-    from tagsync.image import build_image, push_image
+    from tagsync.image.tiny import build_image
 
     if not shutil.which("docker-registry") or not shutil.which("skopeo"):
         print("== registry scan at scale: skipped (docker-registry or skopeo missing; `make deps`)")
@@ -413,7 +415,7 @@ def bench_build() -> None:
     from tests.servers.fixtures import _start_registry, _stop
     from tests.servers.images import lambda_base
 
-    from tagsync.lambda_image import BlobCache, BuildSpec, PipOptions, run_build
+    from tagsync.image.pipeline import BlobCache, BuildSpec, PipOptions, run_build
 
     wheelhouse = Path(__file__).resolve().parents[1] / ".cache" / "wheelhouse"
     if not (wheelhouse / ".complete").exists():
@@ -676,7 +678,7 @@ def bench_cold() -> None:
     from tests.servers.fixtures import RegistryServer, _start_registry, _stop
     from tests.servers.images import lambda_base
 
-    from tagsync.lambda_image import BlobCache, BuildSpec, PipOptions, run_build
+    from tagsync.image.pipeline import BlobCache, BuildSpec, PipOptions, run_build
 
     wheelhouse = ROOT / ".cache" / "wheelhouse"
     if not (wheelhouse / ".complete").exists() or not shutil.which("docker-registry"):

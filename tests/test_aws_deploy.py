@@ -198,7 +198,7 @@ def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
         moto: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, lambda_base_ref: str,
         wheelhouse: Any) -> None:
     """The image is built by tagsync itself and pushed with ECR's token; the function runs it."""
-    from tagsync.lambda_image import BuildSpec, PipOptions
+    from tagsync.image.pipeline import BuildSpec, PipOptions
     from tests.servers.fixtures import _stop, start_ecr_registry
     from tests.test_build import pull_and_unpack
 

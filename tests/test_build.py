@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from tagsync.errors import BuildError, NoWheelError
-from tagsync.lambda_image import (
+from tagsync.image.layer import tree, write_layer
+from tagsync.image.pipeline import (
     BlobCache,
     BuildSpec,
     Built,
@@ -32,7 +33,6 @@ from tagsync.lambda_image import (
     build,
     push_built,
 )
-from tagsync.lambda_image.layer import tree, write_layer
 from tests.servers.fixtures import RegistryServer, _need, _stop, start_ecr_registry
 from tests.servers.images import lambda_base
 
@@ -143,7 +143,7 @@ def test_pip_accepts_every_manylinux_the_runtime_glibc_runs() -> None:
 @pytest.mark.parametrize("arch,machine", [("x86_64", "x86_64"), ("arm64", "aarch64")])
 def test_dependencies_are_the_wheels_of_the_target_architecture(
         tmp_path: Path, wheelhouse: Path, arch: str, machine: str) -> None:
-    from tagsync.lambda_image.deps import install
+    from tagsync.image.deps import install
 
     install(["purepkg"], tmp_path, Target(arch, "3.11"),
             PipOptions(find_links=(str(wheelhouse),), no_index=True))
@@ -152,7 +152,7 @@ def test_dependencies_are_the_wheels_of_the_target_architecture(
 
 
 def test_a_dependency_without_a_wheel_for_the_platform_is_named(tmp_path: Path, wheelhouse: Path) -> None:
-    from tagsync.lambda_image.deps import install
+    from tagsync.image.deps import install
 
     with pytest.raises(NoWheelError) as caught:
         install(["purepkg", "sdistonly"], tmp_path, Target("arm64", "3.11"),
@@ -162,7 +162,7 @@ def test_a_dependency_without_a_wheel_for_the_platform_is_named(tmp_path: Path, 
 
 
 def test_tagsync_declared_requirements_with_extras_are_what_gets_installed() -> None:
-    from tagsync.lambda_image.deps import own_requirements
+    from tagsync.image.deps import own_requirements
 
     names = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower()
              for r in own_requirements(("aws",))}
@@ -299,7 +299,7 @@ def test_a_rebuild_reuses_the_layer_compressed_before(base: str, wheelhouse: Pat
     def no_compressing(*args: Any) -> None:
         raise AssertionError("compressed again")
 
-    monkeypatch.setattr("tagsync.lambda_image.compress", no_compressing)
+    monkeypatch.setattr("tagsync.image.pipeline.compress", no_compressing)
     again, _ = build_and_push(spec_for(base, wheelhouse), cache)
     assert again.layer == first.layer
 

@@ -11,7 +11,7 @@ import pytest
 
 from tagsync.cli import main
 from tagsync.explain import Provenance, compare_url, describe
-from tagsync.image import build_image
+from tagsync.image.tiny import build_image
 from tests.servers.fixtures import RegistryServer, unique_namespace
 
 SRC = "org.opencontainers.image.source"

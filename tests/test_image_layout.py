@@ -9,7 +9,7 @@ import pytest
 
 from tagsync.config import DigestFormat
 from tagsync.errors import ImageNotFoundError
-from tagsync.image import build_image, write_layout
+from tagsync.image.tiny import build_image, write_layout
 from tagsync.reference import ImageName, short
 from tagsync.registry.base import digest_value
 from tagsync.registry.layout import LayoutSource

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from tagsync.config import load_config
-from tagsync.image import build_image
+from tagsync.image.tiny import build_image
 from tagsync.run import run
 from tests.servers.fixtures import MotoServer, RegistryServer, unique_namespace
 

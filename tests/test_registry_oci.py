@@ -12,7 +12,7 @@ import pytest
 
 from tagsync.config import DigestFormat
 from tagsync.errors import ImageNotFoundError, RegistryAuthError
-from tagsync.image import build_image
+from tagsync.image.tiny import build_image
 from tagsync.reference import ImageName, short
 from tagsync.registry.base import digest_value
 from tagsync.registry.oci import OciRegistry

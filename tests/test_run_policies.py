@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tagsync.config import load_config
-from tagsync.image import build_image
+from tagsync.image.tiny import build_image
 from tagsync.reference import short
 from tagsync.run import run
 from tests.servers.fixtures import RegistryServer

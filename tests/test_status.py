@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tagsync.cli import main
-from tagsync.image import build_image
+from tagsync.image.tiny import build_image
 from tests.servers.fixtures import RegistryServer, unique_namespace
 
 

@@ -568,7 +568,7 @@ def test_every_platform_signed_is_accepted(registries: Registries, repo: str,
 def test_verification_reads_through_a_registry_that_wants_bearer_tokens(
         token_registry: Any, repo: str) -> None:
     """Signature manifests and blobs are pulled with the same challenge-driven auth as a scan."""
-    from tagsync.image import Built, build_image
+    from tagsync.image.tiny import Built, build_image
 
     image = token_registry.push(repo, "v1", build_image("signed behind tokens"))
     key = ec.generate_private_key(ec.SECP256R1())

@@ -15,7 +15,7 @@ from dulwich.objects import Blob, Commit, Tree
 from dulwich.patch import write_tree_diff
 from dulwich.repo import Repo
 
-from tagsync.image import build_image, write_layout
+from tagsync.image.tiny import build_image, write_layout
 
 HERE = Path(__file__).resolve().parent
 OUT = Path.cwd() / "demo-out"

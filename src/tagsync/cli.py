@@ -538,7 +538,7 @@ def build(
     import json
     import os
 
-    from tagsync.lambda_image import (
+    from tagsync.image.pipeline import (
         BlobCache,
         BuildSpec,
         PipOptions,

@@ -31,7 +31,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import httpx
 import pytest
 
-from tagsync.image import Built, build_image, push_image
+from tagsync.image.tiny import Built, build_image
+from tests.servers.images import push_image
 
 
 def free_port() -> int:

@@ -81,8 +81,8 @@ def download_real_wheelhouse(folder: Path) -> None:
     import subprocess
     import sys
 
-    from tagsync.lambda_image.deps import own_requirements
-    from tagsync.lambda_image.platform import Target
+    from tagsync.image.deps import own_requirements
+    from tagsync.image.platform import Target
 
     arch, python = host_target()
     target = Target(arch, python)

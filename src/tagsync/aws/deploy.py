@@ -41,7 +41,7 @@ from tagsync.aws.policies import BASIC_EXECUTION, LAMBDA_TRUST, role_policy
 from tagsync.errors import ConfigError, TagsyncError
 
 if TYPE_CHECKING:
-    from tagsync.lambda_image import BuildSpec
+    from tagsync.image.pipeline import BuildSpec
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +447,7 @@ class Deployer:
         return uri
 
     def _tagsync_build(self, uri: str, files: dict[str, Path]) -> None:
-        from tagsync.lambda_image import BlobCache, BuildSpec, Registries, Target, run_build
+        from tagsync.image.pipeline import BlobCache, BuildSpec, Registries, Target, run_build
         from tagsync.reference import parse_ecr_host
         from tagsync.registry.credentials import ecr_credentials, push_credentials
 

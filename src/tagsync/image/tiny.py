@@ -1,46 +1,22 @@
-"""Write small OCI images ourselves: layouts on disk and pushes over the distribution API.
+"""Tiny OCI images made in memory, and OCI layouts on disk: for the offline demo, the test
+fixtures and the benchmarks, so none of them needs Docker.
 
-Used by the offline demo, the test fixtures and the benchmarks, so none of them needs Docker.
-Layers are reproducible tarballs (sorted, fixed mtime, uid/gid 0): same input, same digest.
+Layers come from `tagsync.image.layer`, the Lambda image's own writer: same input, same
+digest. (Pushing them is the tests' business: `tests/servers/images.py`.)
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from tagsync.image.assemble import OCI_CONFIG, OCI_LAYER, sha256
+from tagsync.image.layer import layer_bytes
 from tagsync.registry.manifest import OCI_INDEX, OCI_MANIFEST
 
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 REF_NAME = "org.opencontainers.image.ref.name"
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def layer_tar(files: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(files[name]))
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
-        gz.write(raw.getvalue())
-    return out.getvalue()
 
 
 @dataclass(frozen=True)
@@ -74,8 +50,7 @@ def build_image(content: str, platforms: tuple[str, ...] = ("linux/amd64",),
     manifests: list[tuple[str, bytes]] = []
     for platform in platforms:
         os_, arch = platform.split("/")[:2]
-        layer = layer_tar({"etc/tagsync-demo": f"{content}\n{platform}\n".encode()})
-        diff_id = sha256(gzip.decompress(layer))
+        layer, diff_id = layer_bytes({"etc/tagsync-demo": f"{content}\n{platform}\n".encode()})
         config = json.dumps({
             "architecture": arch, "os": os_, **({"created": created} if created else {}),
             "config": {"Env": ["PATH=/usr/bin"], "Labels": {"content": content, **(labels or {})}},
@@ -118,26 +93,3 @@ def write_layout(directory: Path, tag: str, image: Built) -> None:
     index["manifests"].append({"mediaType": image.media_type, "digest": image.digest,
                                "size": len(image.manifest), "annotations": {REF_NAME: tag}})
     index_path.write_text(json.dumps(index, indent=2))
-
-
-def push_image(client: httpx.Client, base_url: str, repository: str, tag: str, image: Built) -> str:
-    """Push blobs (skipping those present), then the manifest; returns the manifest digest."""
-    base = base_url.rstrip("/")
-    for digest, data in image.blobs.items():
-        if client.head(f"{base}/v2/{repository}/blobs/{digest}").status_code == 200:
-            continue
-        start = client.post(f"{base}/v2/{repository}/blobs/uploads/")
-        start.raise_for_status()
-        location = start.headers["Location"]
-        if location.startswith("/"):
-            location = base + location
-        sep = "&" if "?" in location else "?"
-        client.put(f"{location}{sep}digest={digest}", content=data,
-                   headers={"Content-Type": "application/octet-stream"}).raise_for_status()
-    for digest, child in image.children.items():
-        client.put(f"{base}/v2/{repository}/manifests/{digest}", content=child,
-                   headers={"Content-Type": json.loads(child).get("mediaType", OCI_MANIFEST)}
-                   ).raise_for_status()
-    client.put(f"{base}/v2/{repository}/manifests/{tag}", content=image.manifest,
-               headers={"Content-Type": image.media_type}).raise_for_status()
-    return image.digest

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tagsync.errors import BuildError
-from tagsync.lambda_image.platform import Target
+from tagsync.image.platform import Target
 from tagsync.reference import ImageName
 from tagsync.registry.manifest import INDEX_TYPES, media_type_of, parse_manifest, select_platform
 

@@ -19,13 +19,13 @@ from pathlib import Path, PurePosixPath
 
 import tagsync
 from tagsync.errors import BuildError
-from tagsync.lambda_image.assemble import image_config, image_manifest, sha256, timestamp
-from tagsync.lambda_image.base import BaseImage, BlobCache, default_cache_dir, resolve_base
-from tagsync.lambda_image.bytecode import compile_entries
-from tagsync.lambda_image.deps import PipOptions, install, own_requirements
-from tagsync.lambda_image.layer import Layer, compress, tree, write_tar
-from tagsync.lambda_image.platform import Target
-from tagsync.lambda_image.push import DEFAULT_CHUNK, Blob, PushReport, push
+from tagsync.image.assemble import image_config, image_manifest, sha256, timestamp
+from tagsync.image.base import BaseImage, BlobCache, default_cache_dir, resolve_base
+from tagsync.image.bytecode import compile_entries
+from tagsync.image.deps import PipOptions, install, own_requirements
+from tagsync.image.layer import Layer, compress, tree, write_tar
+from tagsync.image.platform import Target
+from tagsync.image.push import DEFAULT_CHUNK, Blob, PushReport, push
 from tagsync.reference import parse_reference
 from tagsync.registry.oci import OciRegistry, default_url
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tagsync.errors import BuildError, NoWheelError
-from tagsync.lambda_image.platform import Target
+from tagsync.image.platform import Target
 
 log = logging.getLogger(__name__)
 

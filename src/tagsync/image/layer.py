@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import stat
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -74,16 +75,28 @@ def _parents(names: Iterable[str]) -> set[str]:
     return found
 
 
+def _write_tar(entries: Mapping[str, Path | bytes], sink: _Sink, mtime: int) -> tuple[str, int]:
+    names = set(entries) | _parents(entries)
+    plain = _Hashing(sink)
+    with tarfile.open(fileobj=plain, mode="w|",  # type: ignore[call-overload]
+                      format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(names):
+            _add(tar, name, entries.get(name), mtime)
+    return "sha256:" + plain.hash.hexdigest(), plain.size
+
+
 def write_tar(entries: dict[str, Path], out: Path, mtime: int = 0) -> tuple[str, int]:
     """Write `entries` (archive name → file or directory) as a tar: (diff_id, size)."""
-    names = set(entries) | _parents(entries)
     with out.open("wb") as raw:
-        plain = _Hashing(raw)
-        with tarfile.open(fileobj=plain, mode="w|",  # type: ignore[call-overload]
-                          format=tarfile.PAX_FORMAT) as tar:
-            for name in sorted(names):
-                _add(tar, name, entries.get(name), mtime)
-    return "sha256:" + plain.hash.hexdigest(), plain.size
+        return _write_tar(entries, raw, mtime)
+
+
+def layer_bytes(files: Mapping[str, bytes], mtime: int = 0) -> tuple[bytes, str]:
+    """A small layer made in memory from file contents, by the same rules as `write_layer`:
+    (the gzip blob, its diff_id). For the demo's and the tests' tiny images."""
+    raw = io.BytesIO()
+    diff_id, _ = _write_tar(files, raw, mtime)
+    return gzip.compress(raw.getvalue(), compresslevel=COMPRESS_LEVEL, mtime=0), diff_id
 
 
 def compress(tar: Path, out: Path) -> tuple[str, int]:
@@ -106,9 +119,13 @@ def write_layer(entries: dict[str, Path], out: Path, mtime: int = 0) -> Layer:
     return Layer(out, digest, diff_id, size)
 
 
-def _add(tar: tarfile.TarFile, name: str, source: Path | None, mtime: int) -> None:
+def _add(tar: tarfile.TarFile, name: str, source: Path | bytes | None, mtime: int) -> None:
     info = tarfile.TarInfo(name)
     info.mtime, info.uid, info.gid, info.uname, info.gname = mtime, 0, 0, "", ""
+    if isinstance(source, bytes):
+        info.mode, info.size = 0o644, len(source)
+        tar.addfile(info, io.BytesIO(source))
+        return
     if source is None or (source.is_dir() and not source.is_symlink()):
         info.type, info.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(info)

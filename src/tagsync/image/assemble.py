@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from tagsync.errors import BuildError
-from tagsync.lambda_image.layer import Layer
+from tagsync.image.layer import Layer
 from tagsync.registry.manifest import DOCKER_MANIFEST, OCI_MANIFEST
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
