@@ -82,6 +82,17 @@ def test_an_image_without_a_creation_time_never_passes_min_age(
     assert [f.error for f in summary.failures] == ["min_age: the new image's creation time is unknown"]
 
 
+def test_a_zero_min_age_asks_no_age_and_writes_at_once(
+        registry: RegistryServer, tmp_path: Path, ns: str) -> None:
+    old = registry.push(f"{ns}/web", "1.0", f"{ns} old").digest
+    new = registry.push(f"{ns}/web", "1.0", f"{ns} new").digest  # no `created`: never needed
+    config = setup(tmp_path, registry, pod(f"{registry.host}/{ns}/web:1.0@{old}"),
+                   "{kind: same, min_age: 0s}")
+    summary = run(load_config(config))
+    assert not summary.failures
+    assert (tmp_path / "app.yaml").read_text() == pod(f"{registry.host}/{ns}/web:1.0@{new}")
+
+
 def test_ecr_push_time_is_the_clock(moto: MotoServer, tmp_path: Path) -> None:
     host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     client = boto3.client("ecr", region_name="eu-west-1")

@@ -63,7 +63,8 @@ class PolicyConfig(_Model):
     exclude: str | None = None
     """A regular expression no chosen tag may match."""
     min_age: str | None = None
-    """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`)."""
+    """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`); `0s`
+    is no wait, and asks no registry for ages."""
 
     @field_validator("min_age")
     @classmethod
@@ -78,8 +79,9 @@ class PolicyConfig(_Model):
         return self
 
     def to_policy(self) -> Policy:
+        age = parse_age(self.min_age) if self.min_age else None
         return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude,
-                      parse_age(self.min_age) if self.min_age else None)
+                      age if age else None)
 
 
 class NewImagesConfig(_Model):
