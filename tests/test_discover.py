@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tagsync.config import load_config
-from tagsync.errors import RegistryAuthError
+from tagsync.errors import RegistryAuthError, RegistryError
+from tagsync.http_policy import RetryPolicy
 from tagsync.find.paths import repository_pattern
 from tagsync.reference import short
 from tagsync.registry.discover import DockerHub
@@ -62,6 +63,31 @@ def test_hub_api_limit_waits_for_x_retry_after(hub):
     hub.throttle = 1
     assert listed(hub) == ["acme/app"]
     assert len(hub.hits) == 2
+
+
+def test_hub_api_unavailable_for_a_moment_is_retried_with_backoff(hub):
+    hub.add("acme", "app")
+    hub.unavailable = 2
+    assert listed(hub, retry=RetryPolicy(attempts=3, base_delay=0.01)) == ["acme/app"]
+    assert len(hub.hits) == 3
+
+
+def test_hub_api_unavailable_beyond_the_retries_is_an_error_not_a_traceback(hub):
+    hub.add("acme", "app")
+    hub.unavailable = 5
+    with pytest.raises(RegistryError, match="HTTP 503"):
+        listed(hub, retry=RetryPolicy(attempts=1, base_delay=0.01))
+    assert len(hub.hits) == 2
+
+
+def test_hub_token_request_is_not_repeated_on_a_503(hub):
+    """A POST could act twice: only reads are retried."""
+    hub.add("acme", "app", private=True)
+    hub.accounts["acme"] = "dckr_oat_x"
+    hub.unavailable = 1
+    with pytest.raises(RegistryError, match="token request failed: HTTP 503"):
+        listed(hub, username="acme", secret="dckr_oat_x", retry=RetryPolicy(attempts=3, base_delay=0.01))
+    assert len(hub.hits) == 1
 
 
 def test_the_contract_server_refuses_off_spec_requests(hub):

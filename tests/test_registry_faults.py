@@ -9,9 +9,10 @@ import pytest
 
 from tagsync.config import DigestFormat
 from tagsync.errors import InvalidReferenceError, RegistryError
+from tagsync.http_policy import RetryPolicy
 from tagsync.reference import ImageName
 from tagsync.registry.base import digest_value
-from tagsync.registry.oci import OciRegistry, RetryPolicy
+from tagsync.registry.oci import OciRegistry
 from tests.servers.fixtures import FaultyRegistry, free_port
 from tests.servers.proxy import Fault
 

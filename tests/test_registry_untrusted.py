@@ -14,10 +14,11 @@ import pytest
 from tagsync.cli import main
 from tagsync.config import parse_config
 from tagsync.errors import ConfigError, InvalidReferenceError, MalformedAnswerError
+from tagsync.http_policy import redact
 from tagsync.reference import ImageName, short, validate_digest, validate_repository, validate_tag
 from tagsync.registry import RepoQuery, list_repositories
 from tagsync.registry.discover import DockerHub
-from tagsync.registry.oci import OciRegistry, redact_url
+from tagsync.registry.oci import OciRegistry
 from tests.servers.fixtures import free_port
 from tests.servers.hostile import HUB_NAMESPACES, JUNK_TAGS, HostileRegistry, kernels_config
 
@@ -44,7 +45,7 @@ def test_a_repository_name_outside_the_grammar_is_refused(value: str) -> None:
 
 def test_redaction_hides_passwords_and_signed_parameters_in_urls() -> None:
     text = "GET https://robot:s3cret@reg.example/v2/x?X-Amz-Signature=abc&n=1 failed"
-    assert redact_url(text) == "GET https://***@reg.example/v2/x?X-Amz-Signature=***&n=1 failed"
+    assert redact(text) == "GET https://***@reg.example/v2/x?X-Amz-Signature=***&n=1 failed"
 
 
 # --- against the hostile server -------------------------------------------------------------

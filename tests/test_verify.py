@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tagsync.errors import ConfigError, InvalidReferenceError, RegistryError
-from tagsync.registry.oci import OciRegistry, RetryPolicy
+from tagsync.http_policy import RetryPolicy
+from tagsync.registry.oci import OciRegistry
 from tagsync.verify import Reason, RegistryFetch, Verdict, Verifier, VerifyPolicy
 from tests.servers.fixtures import _start_registry, _stop, serve_wsgi, unique_namespace
 from tests.servers.images import lambda_base

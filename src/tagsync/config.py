@@ -18,17 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tagsync.catalog.path import WILDCARD, parse_path
 from tagsync.errors import ConfigError, PathSyntaxError, TagsyncError
+from tagsync.http_policy import redact
 from tagsync.policy import Kind, Policy, parse_age
 from tagsync.reference import ImageName, parse_ecr_host
 from tagsync.secrets import resolve, validate_ref
 from tagsync.verify.policy import VerifyPolicy
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
-
-
-def _redacted(url: str) -> str:
-    """A URL as it may be shown: a password inside it never reaches a message."""
-    return re.sub(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/@\s]*@", r"\1***@", url)
 
 
 class DigestFormat(StrEnum):
@@ -353,12 +349,12 @@ class RegistryConfig(_Model):
             return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{_redacted(value)!r} is not an http:// or https:// URL "
+            raise ValueError(f"{redact(value, one_url=True)!r} is not an http:// or https:// URL "
                              "(e.g. https://registry.example.com or http://127.0.0.1:5000)")
         try:
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:
-            raise ValueError(f"{_redacted(value)!r} has an invalid port") from None
+            raise ValueError(f"{redact(value, one_url=True)!r} has an invalid port") from None
         return value
 
     @model_validator(mode="after")

@@ -117,6 +117,7 @@ class HubServer:
     violations: list[str] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
     throttle: int = 0  # answer this many next requests with 429
+    unavailable: int = 0  # answer this many next requests with 503 (the gateway lost the backend)
     tags: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "ns/name" -> tags
     _tokens: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -162,6 +163,10 @@ class HubServer:
                 start("429 Too Many Requests", [("Content-Type", "application/json"),
                                                 ("X-Retry-After", str(int(time.time()) + 1))])
                 return [b'{"message": "too many requests"}']
+            if self.unavailable > 0:
+                self.unavailable -= 1
+                start("503 Service Unavailable", [("Content-Type", "text/html")])
+                return [b"<html><body>503 Service Temporarily Unavailable</body></html>"]
         if method == "POST" and path == "/v2/auth/token":
             return self._token(environ, start)
         parts = path.strip("/").split("/")

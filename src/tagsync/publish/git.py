@@ -32,6 +32,7 @@ from tagsync.errors import (
     PublishError,
     PushRejectedError,
 )
+from tagsync.http_policy import redact
 from tagsync.plan import Change
 from tagsync.publish import PublishResult
 from tagsync.secrets import resolve
@@ -39,14 +40,6 @@ from tagsync.secrets import resolve
 log = logging.getLogger(__name__)
 
 _FILE_MODE = 0o100644
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove a secret, and any userinfo in URLs, from text bound for logs and errors."""
-    out = re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
-    if secret:
-        out = out.replace(secret, "***")
-    return out
 
 
 @dataclass

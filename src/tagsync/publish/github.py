@@ -35,9 +35,9 @@ from tagsync.errors import (
     PublishError,
     PushRejectedError,
 )
+from tagsync.http_policy import RetryPolicy, redact, wait_from
 from tagsync.plan import Change
 from tagsync.publish import PublishResult
-from tagsync.publish.git import redact
 from tagsync.reference import ImageName, registry_page
 from tagsync.registry.base import parse_time
 from tagsync.secrets import resolve
@@ -146,12 +146,6 @@ class AppToken(TokenSource):
         return [self.private_key, *self._issued, *cached]
 
 
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for s in secrets:
-        text = redact(text, s)
-    return text
-
-
 def _checked(response: httpx.Response, doing: str, secrets: Sequence[str]) -> Any:
     """The JSON body of a 2xx answer, or a typed error saying what we were doing."""
     if response.is_success:
@@ -170,7 +164,7 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     except ValueError:
         detail = response.text[:200]
     status = response.status_code
-    text = _scrub(f"{doing}: GitHub answered {status} {detail}".rstrip(), secrets)
+    text = redact(f"{doing}: GitHub answered {status} {detail}".rstrip(), *secrets)
     lowered = detail.lower()
     if status == 401:
         return PublishAuthError(text + " — the token is wrong, expired or revoked")
@@ -224,6 +218,8 @@ class GitHubApi:
         self.graphql_url = graphql_url or graphql_url_for(self.api_url)
         self.auth = auth
         self.retries = retries
+        # 5xx on reads and lost connections: the registries' backoff, shorter (a run waits on it)
+        self.backoff = RetryPolicy(attempts=retries, base_delay=1.0, max_delay=8.0)
         self.max_wait = max_wait
         self.requests = 0
         self.writes = 0
@@ -247,17 +243,10 @@ class GitHubApi:
                 response.status_code == 429 or _is_rate_limit(response)):
             return None
         headers = response.headers
-        if "retry-after" in headers:
-            try:
-                return max(0.0, float(headers["retry-after"]))
-            except ValueError:
-                pass
-        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
-            try:
-                return max(0.0, float(headers["x-ratelimit-reset"]) - time.time())
-            except ValueError:
-                pass
-        return SECONDARY_WAIT * 2.0 ** secondary_hits
+        wait = wait_from(headers.get("retry-after"))
+        if wait is None and headers.get("x-ratelimit-remaining") == "0":
+            wait = wait_from(headers.get("x-ratelimit-reset"))  # epoch seconds
+        return wait if wait is not None else SECONDARY_WAIT * 2.0 ** secondary_hits
 
     def _sit_out(self, wait: float, doing: str, why: str) -> None:
         if wait > self.max_wait:
@@ -278,9 +267,9 @@ class GitHubApi:
                 response = self.client.request(method, url, json=json, params=params, headers=headers)
             except httpx.TransportError as exc:
                 if write or attempt == self.retries:
-                    raise PublishError(_scrub(f"{doing}: {type(exc).__name__}: {exc}",
-                                              self.secrets())) from None
-                time.sleep(min(2.0 ** attempt, 8.0))
+                    raise PublishError(redact(f"{doing}: {type(exc).__name__}: {exc}",
+                                              *self.secrets())) from None
+                time.sleep(self.backoff.delay(attempt))
                 continue
             self.requests += 1
             self.writes += write
@@ -295,7 +284,7 @@ class GitHubApi:
                               + (", secondary limit" if secondary else ""))
                 continue
             if response.status_code >= 500 and not write and attempt < self.retries:
-                time.sleep(min(2.0 ** attempt, 8.0))
+                time.sleep(self.backoff.delay(attempt))
                 continue
             raise _http_error(response, doing, self.secrets())
         raise AssertionError("unreachable")  # pragma: no cover
@@ -335,7 +324,7 @@ def _raise_graphql_errors(errors: list[Any], doing: str, secrets: Sequence[str])
     detail = "; ".join(f"{e.get('type', 'ERROR')}: {e.get('message', '')}" if isinstance(e, dict)
                        else str(e) for e in errors)
     lowered = detail.lower()
-    text = _scrub(f"{doing}: {detail}", secrets)
+    text = redact(f"{doing}: {detail}", *secrets)
     if any(h in lowered for h in _MOVED_HINTS):
         raise BranchMovedError(text)
     if any(h in lowered for h in _PROTECTED_HINTS):

@@ -132,12 +132,14 @@ def open_listers(config: Config, hosts: Iterable[str], sources: dict[str, Source
     listers: dict[str, Any] = {}
     for host in set(hosts):
         if host == DOCKER_HUB:
+            from tagsync.http_policy import RetryPolicy
             from tagsync.registry.discover import HUB_API, DockerHub  # httpx: ~50 ms to import
 
             reg = config.registry_for(host)
             username, secret = registry_credentials(reg, config.base_dir)
             listers[host] = DockerHub(reg.hub_url or HUB_API, username, secret,
-                                      timeout=config.run.timeout, max_wait=config.run.max_wait)
+                                      timeout=config.run.timeout, max_wait=config.run.max_wait,
+                                      retry=RetryPolicy(attempts=config.run.retries))
         else:
             listers[host] = sources[host]
     return listers
@@ -176,11 +178,13 @@ def open_clocks(config: Config, hosts: Iterable[str]) -> dict[str, Any]:
     reg = config.registry_for(DOCKER_HUB)
     if reg.url is not None and reg.hub_url is None:
         return {}
+    from tagsync.http_policy import RetryPolicy
     from tagsync.registry.discover import HUB_API, DockerHub  # httpx: ~50 ms to import
 
     username, secret = registry_credentials(reg, config.base_dir)
     return {DOCKER_HUB: DockerHub(reg.hub_url or HUB_API, username, secret,
-                                  timeout=config.run.timeout)}
+                                  timeout=config.run.timeout, max_wait=config.run.max_wait,
+                                  retry=RetryPolicy(attempts=config.run.retries))}
 
 
 def open_sources(config: Config, hosts: Iterable[str],
@@ -203,7 +207,8 @@ def open_sources(config: Config, hosts: Iterable[str],
             sources[host] = EcrSource(reg.registry_id or account, reg.region or region,
                                       max_concurrency=reg.max_concurrency)
         else:
-            from tagsync.registry.oci import OciRegistry, RetryPolicy, default_url
+            from tagsync.http_policy import RetryPolicy
+            from tagsync.registry.oci import OciRegistry, default_url
 
             username, password = registry_credentials(reg, config.base_dir)
             sources[host] = OciRegistry(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,9 +27,10 @@ from tagsync.errors import (
     RegistryAuthError,
     RegistryError,
 )
+from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, wait_from
 from tagsync.reference import ImageName
 from tagsync.registry.base import parse_time
-from tagsync.registry.oci import origin_of, redact_url
+from tagsync.registry.oci import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,14 @@ class DockerHub:
 
     def __init__(self, api_url: str = HUB_API, username: str | None = None,
                  secret: str | None = None, page_size: int = 100, max_wait: float = 60.0,
-                 timeout: float = 20.0) -> None:
+                 timeout: float = 20.0, retry: RetryPolicy | None = None) -> None:
         self.api_url = api_url.rstrip("/")
-        self.name = redact_url(self.api_url)  # what errors show
+        self.name = redact(self.api_url)  # what errors show
         self.username, self.secret = username, secret
         self.page_size = page_size
         self.max_wait = max_wait
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
         self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "tagsync"})
         self._token: str | None = None
         self.requests = 0
@@ -111,31 +112,44 @@ class DockerHub:
         return doc
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request under the shared policy (`tagsync.http_policy`): transport failures and
+        502/503/504 retried with backoff (GETs only: a repeated POST could act twice), 429 waited
+        out by its `X-Retry-After`/`Retry-After` up to `max_wait` in all."""
         waited = 0.0
+        attempt = 0
         while True:
             self.requests += 1
+            retryable = method == "GET" and attempt < self.retry.attempts
             try:
                 resp = await self._exchange(method, url, **kwargs)
             except httpx.TransportError as exc:
-                raise RegistryError(f"cannot reach Docker Hub's API: {type(exc).__name__}",
-                                    image=self.name) from None
+                if not retryable:
+                    raise RegistryError(f"cannot reach Docker Hub's API: {type(exc).__name__}",
+                                        image=self.name) from None
+                resp = None
             except httpx.HTTPError as exc:
                 raise MalformedAnswerError(f"unreadable answer from Docker Hub's API: "
                                            f"{type(exc).__name__}", image=self.name) from None
-            self.ratelimit_remaining = resp.headers.get("X-RateLimit-Remaining",
-                                                        self.ratelimit_remaining)
-            if resp.status_code != 429:
-                return resp
-            until = resp.headers.get("X-Retry-After") or resp.headers.get("Retry-After") or ""
-            wait = float(until) - time.time() if until.isdigit() and int(until) > 10**9 else (
-                float(until) if until.replace(".", "", 1).isdigit() else 1.0)
-            wait = max(0.0, wait)
-            if waited + wait > self.max_wait:
-                raise RegistryError(f"Docker Hub's API limit is reached for {wait:.0f}s more; "
-                                    "try the next run", image=self.name)
-            log.info("Docker Hub API limit reached; waiting %.1fs", wait)
-            waited += wait
-            await asyncio.sleep(wait)
+            if resp is not None:
+                self.ratelimit_remaining = resp.headers.get("X-RateLimit-Remaining",
+                                                            self.ratelimit_remaining)
+                if resp.status_code == 429:
+                    wait = wait_from(resp.headers.get("X-Retry-After")
+                                     or resp.headers.get("Retry-After"))
+                    wait = 1.0 if wait is None else wait
+                    if waited + wait > self.max_wait:
+                        raise RegistryError(f"Docker Hub's API limit is reached for {wait:.0f}s "
+                                            "more; try the next run", image=self.name)
+                    log.info("Docker Hub API limit reached; waiting %.1fs", wait)
+                    waited += wait
+                    await asyncio.sleep(wait)
+                    continue
+                if resp.status_code not in RETRY_STATUSES or not retryable:
+                    return resp
+            delay = self.retry.delay(attempt)
+            attempt += 1
+            log.info("retrying %s %s in %.2fs (attempt %d)", method, redact(url), delay, attempt)
+            await asyncio.sleep(delay)
 
     async def _auth(self) -> dict[str, str]:
         if self.username is None:
@@ -162,7 +176,7 @@ class DockerHub:
         seen: set[str] = set()
         while url:
             if url in seen:
-                raise MalformedAnswerError(f"Docker Hub's pages loop back to {redact_url(url)}",
+                raise MalformedAnswerError(f"Docker Hub's pages loop back to {redact(url)}",
                                            image=f"docker.io/{namespace}")
             if len(seen) >= MAX_PAGES:
                 raise MalformedAnswerError(f"more than {MAX_PAGES} pages of repositories",

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import functools
 import hashlib
 import json
 import logging
 import os
-import random
 import re
 import ssl
 import time
@@ -53,6 +51,7 @@ from tagsync.errors import (
     RegistryDeferredError,
     RegistryError,
 )
+from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, wait_from
 from tagsync.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
@@ -65,7 +64,6 @@ from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -76,16 +74,6 @@ MAX_PAGES = 200
 BODY_LIMITS = {"manifest": 4 << 20, "tags": 4 << 20, "catalog": 4 << 20, "blob": 16 << 20,
                "token": 1 << 20}
 DEFAULT_BODY_LIMIT = 1 << 20
-_URL_USERINFO = re.compile(r"(?i)\b(https?://)[^/@\s]*@")
-_URL_SECRET_PARAM = re.compile(
-    r"(?i)([?&](?:[a-z0-9_-]*token|password|passwd|secret|sig|signature|x-amz-[a-z-]+)=)[^&#\s]*")
-
-
-def redact_url(text: str) -> str:
-    """`https://user:pass@host/x?token=t` → `https://***@host/x?token=***`, anywhere in `text`."""
-    return _URL_SECRET_PARAM.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
-
-
 def origin_of(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the scheme's default port filled in: what "same origin" compares."""
     u = URL(url)
@@ -122,35 +110,11 @@ class Stats:
     ratelimit_remaining: str | None = None
 
 
-@dataclass
-class RetryPolicy:
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        backoff = self.base_delay * (2**attempt)
-        return float(min(backoff * (0.5 + random.random() / 2), self.max_delay))
-
-
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
               for m in _CHALLENGE_PARAM.finditer(rest)}
     return scheme.lower(), params
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
 
 
 def default_url(host: str, insecure: bool = False) -> str:
@@ -273,7 +237,7 @@ class OciRegistry:
         self.base_url = base
         if self.username is None and user is not None:
             self.username, self.password = user, password
-        self.name = redact_url(self.base_url)
+        self.name = redact(self.base_url)
         self._origin = origin_of(self.base_url)
         self._pause_until = 0.0  # a Retry-After holds every request to this registry until then
         self._waited = 0.0
@@ -430,7 +394,7 @@ class OciRegistry:
         seen: set[str] = set()
         while True:
             if url in seen:
-                raise MalformedAnswerError(f"the {what} pages loop back to {redact_url(url)}",
+                raise MalformedAnswerError(f"the {what} pages loop back to {redact(url)}",
                                            image=name)
             if len(seen) >= self.max_pages:
                 raise MalformedAnswerError(f"more than {self.max_pages} pages of {what}",
@@ -444,7 +408,7 @@ class OciRegistry:
             url = urljoin(url, link.group(1))
             if origin_of(url) != self._origin:
                 raise MalformedAnswerError(
-                    f"a {what} page links to another origin ({redact_url(url)}); not followed",
+                    f"a {what} page links to another origin ({redact(url)}); not followed",
                     image=name)
 
     def _absolute(self, url: str) -> str:
@@ -635,25 +599,25 @@ class OciRegistry:
                 if attempt >= self.retry.attempts or not retry:
                     raise RegistryError(
                         f"cannot reach {self.name}: {type(exc).__name__}: "
-                        f"{redact_url(str(exc))}".rstrip(": "), image=name) from None
+                        f"{redact(str(exc))}".rstrip(": "), image=name) from None
             except aiohttp.ClientError as exc:  # an answer HTTP itself forbids
                 raise MalformedAnswerError(f"unreadable answer to {method} {what}: "
                                            f"{_one_line(exc)}", image=name) from None
             else:
                 if resp.status not in RETRY_STATUSES or attempt >= self.retry.attempts:
                     return resp
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                retry_after = wait_from(resp.headers.get("Retry-After"))
                 if retry_after is not None:
                     self._hold(retry_after, name)
                     attempt += 1
                     self.stats.retries += 1
                     log.info("%s: retrying %s %s after Retry-After %.2fs (attempt %d)",
-                             self.name, method, redact_url(url), retry_after, attempt)
+                             self.name, method, redact(url), retry_after, attempt)
                     continue
             delay = self.retry.delay(attempt)
             attempt += 1
             self.stats.retries += 1
-            log.info("retrying %s %s in %.2fs (attempt %d)", method, redact_url(url), delay, attempt)
+            log.info("retrying %s %s in %.2fs (attempt %d)", method, redact(url), delay, attempt)
             await asyncio.sleep(delay)
 
     def _time_left(self) -> float:
@@ -815,7 +779,7 @@ async def _read_capped(r: aiohttp.ClientResponse, limit: int, what: str, name: s
 def _one_line(exc: aiohttp.ClientError) -> str:
     """What the HTTP parser objected to, in a few words (its message quotes the raw bytes)."""
     text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
-    first = redact_url(text).splitlines()[0].rstrip(": ") if text.strip() else ""
+    first = redact(text).splitlines()[0].rstrip(": ") if text.strip() else ""
     return first[:120] or type(exc).__name__
 
 

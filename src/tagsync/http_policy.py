@@ -1,0 +1,82 @@
+"""What every HTTP exchange of tagsync follows, whichever client sends it (aiohttp for the
+registries, httpx for Docker Hub's API and GitHub; docs/architecture.md says why two): which
+answers are worth another try, how long to back off, how to read a server's "wait until", and
+what never reaches a message or a log.
+
+Pure functions and one small dataclass, no client: each client keeps its own loop (async or
+not) and asks this module the questions, so the answers cannot differ between them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import time
+from dataclasses import dataclass
+
+# Answers a retry may fix: rate limited, or a proxy/gateway that lost the backend for a moment.
+# (500 is a bug on the server's side; retrying it hammers a broken server.)
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+# Anything above this is a point in time (epoch seconds, as Docker Hub's `X-Retry-After` and
+# GitHub's `x-ratelimit-reset` send it), not a number of seconds to wait.
+_EPOCH = 10**9
+
+
+@dataclass
+class RetryPolicy:
+    """`attempts` retries after the first try, exponentially spaced, with jitter so that many
+    clients told to back off at once do not come back at once."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        backoff = self.base_delay * (2**attempt)
+        return float(min(backoff * (0.5 + random.random() / 2), self.max_delay))
+
+
+def wait_from(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a server's header: delta-seconds or an HTTP-date (`Retry-After`,
+    RFC 9110), or epoch seconds (`X-Retry-After`, `x-ratelimit-reset`). None when absent or
+    unreadable; never negative."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    current = time.time() if now is None else now
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - current)
+    if number != number or number in (float("inf"), float("-inf")):  # nan, inf
+        return None
+    return max(0.0, number - current if number > _EPOCH else number)
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+_LEADING_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/@\s]*@")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:[a-z0-9_-]*token|password|passwd|secret|sig|signature|x-amz-[a-z-]+)=)[^&#\s]*")
+
+
+def redact(text: str, *secrets: str | None, one_url: bool = False) -> str:
+    """`text` as it may be logged or shown: credentials in URLs (`scheme://user:pass@`), secret
+    query parameters (`?token=`, `X-Amz-Signature=`, …) and every given secret replaced by `***`.
+
+    `one_url`: `text` is a single URL as a user wrote it, perhaps without its scheme
+    (`user:pass@host:5000`), so anything before an `@` at its start is a credential too. (Not
+    for prose: `app:1.0@sha256:…` at the start of a message is an image, not a login.)
+    """
+    out = _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+    if one_url:
+        out = _LEADING_USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", out)
+    for secret in secrets:
+        if secret:
+            out = out.replace(secret, "***")
+    return out

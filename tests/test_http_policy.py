@@ -1,0 +1,54 @@
+"""The one HTTP policy every client follows (registries, Docker Hub's API, GitHub): how a
+server's wait is read, how backoff grows, what is redacted."""
+
+from __future__ import annotations
+
+import pytest
+
+from tagsync.http_policy import RetryPolicy, redact, wait_from
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("5", 5.0),                      # Retry-After: delta-seconds
+    ("2.5", 2.5),
+    (" 7 ", 7.0),
+    (str(int(NOW) + 30), 30.0),      # X-Retry-After / x-ratelimit-reset: epoch seconds
+    (str(int(NOW) - 30), 0.0),       # a time already past: no wait, never negative
+    ("Fri, 15 Jan 2027 08:00:30 GMT", 30.0),  # Retry-After: an HTTP-date
+])
+def test_a_servers_wait_is_read_in_every_documented_form(header: str, seconds: float) -> None:
+    assert wait_from(header, now=NOW) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("header", [None, "", "soon", "nan", "inf"])
+def test_an_unreadable_wait_is_no_wait_at_all(header: str | None) -> None:
+    assert wait_from(header, now=NOW) is None
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
+    policy = RetryPolicy(attempts=10, base_delay=1.0, max_delay=8.0)
+    for attempt in range(10):
+        delay = policy.delay(attempt)
+        assert min(2.0 ** attempt / 2, 8.0) <= delay <= min(2.0 ** attempt, 8.0)
+
+
+def test_credentials_and_signed_parameters_in_urls_are_redacted() -> None:
+    text = "GET https://bot:s3cret@reg.example/v2/x?X-Amz-Signature=abc&n=1&access_token=t failed"
+    assert redact(text) == ("GET https://***@reg.example/v2/x?X-Amz-Signature=***&n=1"
+                            "&access_token=*** failed")
+
+
+def test_given_secrets_are_redacted_wherever_they_appear() -> None:
+    assert redact("Bearer ghs_abc refused; ghs_abc again", "ghs_abc", None) == \
+        "Bearer *** refused; *** again"
+
+
+def test_a_url_written_without_its_scheme_loses_its_credentials_too() -> None:
+    assert redact("bot:s3cret@127.0.0.1:5000", one_url=True) == "***@127.0.0.1:5000"
+
+
+def test_an_image_at_the_start_of_a_message_is_not_taken_for_a_login() -> None:
+    message = "app:1.0@sha256:0123: not found"
+    assert redact(message) == message
