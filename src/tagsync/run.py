@@ -112,7 +112,8 @@ def make_publisher(config: Config) -> Publisher:
     if config.github is not None:
         from tagsync.publish.github import github_publisher
 
-        return github_publisher(config.github, config.catalogs[0].name, config.base_dir)
+        return github_publisher(config.github, config.catalogs[0].name, config.base_dir,
+                                timeout=config.run.timeout)
     if config.git is None:
         return FilesPublisher(config.base_dir)
     from tagsync.publish.git import git_publisher

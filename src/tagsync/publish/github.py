@@ -212,7 +212,7 @@ class GitHubApi:
     """httpx with GitHub's headers, rate-limit waits and typed errors; nothing more."""
 
     def __init__(self, api_url: str, auth: TokenSource, *, graphql_url: str | None = None,
-                 retries: int = 3, max_wait: float = 60.0, timeout: float = 30.0,
+                 retries: int = 3, max_wait: float = 60.0, timeout: float = 20.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.graphql_url = graphql_url or graphql_url_for(self.api_url)
@@ -813,7 +813,8 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
     return "\n".join(lines) + "\n"
 
 
-def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path) -> GitHubPublisher:
+def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path, *,
+                     timeout: float = 20.0) -> GitHubPublisher:
     """Build the publisher from config; secrets are resolved here, at the edge."""
     auth: TokenSource
     if config.app is not None:
@@ -826,7 +827,7 @@ def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path) -
         assert token is not None
         auth = StaticToken(token)
     api = GitHubApi(config.api_url, auth, graphql_url=config.graphql_url, retries=config.retries,
-                    max_wait=config.max_wait)
+                    max_wait=config.max_wait, timeout=timeout)
     pr = None
     if config.mode == "pull-request":
         pr = PullRequestOptions(
