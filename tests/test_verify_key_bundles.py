@@ -146,16 +146,18 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def dsse_bundle(signer: Signer, payload: bytes, log: RekorLog | None = None,
-                payload_type: str = IN_TOTO, logged: bytes | None = None) -> dict[str, Any]:
-    """A DSSE bundle; with `log`, its `dsse` Rekor entry (of `logged` instead of the signature
-    when given)."""
+                payload_type: str = IN_TOTO, logged: bytes | None = None,
+                logged_key: bytes | None = None) -> dict[str, Any]:
+    """A DSSE bundle; with `log`, its `dsse` Rekor entry (of `logged` instead of the signature,
+    and `logged_key` instead of the signer's public key, when given)."""
     signature = signer.sign(pae(payload_type, payload))
     material: dict[str, Any] = {"publicKey": {"hint": b64(hashlib.sha256(signer.pem).digest())}}
     if log is not None:
         material["tlogEntries"] = [log.entry({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
             "envelopeHash": {"algorithm": "sha256", "value": "00" * 32},
             "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
-            "signatures": [{"signature": b64(logged or signature), "verifier": b64(signer.pem)}]}})]
+            "signatures": [{"signature": b64(logged or signature),
+                            "verifier": b64(logged_key or signer.pem)}]}})]
     return {"mediaType": BUNDLE_TYPE, "verificationMaterial": material,
             "dsseEnvelope": {"payload": b64(payload), "payloadType": payload_type,
                              "signatures": [{"sig": b64(signature), "keyid": ""}]}}
@@ -358,6 +360,33 @@ def test_a_log_entry_of_another_signature_is_a_bad_transparency_log_entry(
     verdict = verify(registries, repo, digest, signer.policy(tmp_path, trusted_root=str(log.root)))
     assert verdict.reason is Reason.bad_tlog
     assert "another signature" in verdict.detail
+
+
+def test_a_log_entry_naming_another_key_is_a_bad_transparency_log_entry(
+        registries: Registries, repo: str, tmp_path: Path) -> None:
+    _, digest = image(registries, repo)
+    signer, log = Signer.new(), RekorLog.new(tmp_path)
+    bundle = dsse_bundle(signer, statement(digest), log, logged_key=Signer.new().pem)
+    attach(registries, repo, digest, bundle)
+    verdict = verify(registries, repo, digest, signer.policy(tmp_path, trusted_root=str(log.root)))
+    assert verdict.reason is Reason.bad_tlog
+    assert "another key" in verdict.detail
+
+
+def test_a_message_signature_logged_for_another_digest_is_a_bad_transparency_log_entry(
+        registries: Registries, repo: str, tmp_path: Path) -> None:
+    """The hashedrekord entry's hash must be the digest the bundle signs."""
+    manifest, digest = image(registries, repo)
+    signer, log = Signer.new(), RekorLog.new(tmp_path)
+    bundle = message_bundle(signer, manifest, log)
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    body["spec"]["data"]["hash"]["value"] = hashlib.sha256(b"another artifact").hexdigest()
+    bundle["verificationMaterial"]["tlogEntries"] = [log.entry(body)]
+    attach(registries, repo, digest, bundle)
+    verdict = verify(registries, repo, digest, signer.policy(tmp_path, trusted_root=str(log.root)))
+    assert verdict.reason is Reason.bad_tlog
+    assert "hash" in verdict.detail
 
 
 def test_a_set_from_a_log_outside_the_trusted_root_is_untrusted(registries: Registries, repo: str,
