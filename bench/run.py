@@ -517,17 +517,22 @@ def bench_verify() -> None:
     cases: dict[str, tuple[Verifier, list[tuple[str, str]]]] = {}
     material: dict[str, object] = {}
     try:
-        key_refs, keyless_refs, bundle_refs = [], [], []
+        key_refs, keyless_refs, bundle_refs, key_bundle_refs = [], [], [], []
         for i in range(images):
             digest, layer = _key_signed(reg, key, f"bench/key{i}", i)
             key_refs.append((f"bench/key{i}", digest))
             material.setdefault("key-based .sig", layer)
+            digest, raw = _key_bundled(reg, key, f"bench/kbundle{i}", i)
+            key_bundle_refs.append((f"bench/kbundle{i}", digest))
+            material.setdefault("key bundle referrer", raw)
             digest = reg.seed_manifest(f"bench/keyless{i}", "latest", keyless.manifest)
             reg.push_sig(f"bench/keyless{i}", digest, [keyless.layer])
             keyless_refs.append((f"bench/keyless{i}", digest))
             reg.push_bundle_referrer(f"bench/bundle{i}", subject, bundle, fallback_tag=True)
             bundle_refs.append((f"bench/bundle{i}", subject))
         cases["key-based .sig"] = (Verifier(VerifyPolicy(key=str(tmp / "k.pub"))), key_refs)
+        cases["key bundle referrer"] = (Verifier(VerifyPolicy(key=str(tmp / "k.pub"))),
+                                        key_bundle_refs)
         identity = {"identity": "mitr@redhat.com", "issuer": "https://github.com/login/oauth"}
         cases["keyless .sig (SET, chain)"] = (
             Verifier(VerifyPolicy(**identity, trusted_root=root)), keyless_refs)
@@ -582,6 +587,33 @@ def bench_verify() -> None:
     finally:
         _stop(server.process)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _key_bundled(reg: Any, key: Any, repository: str, n: int) -> tuple[str, bytes]:
+    """Seed a manifest under `latest` and a key-based DSSE Sigstore bundle about it, attached
+    through the `sha256-<hex>` tag (the registry has no referrers API); (digest, bundle)."""
+    import base64
+    import json as _json
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from tests.servers.signed import BUNDLE_TYPE
+
+    digest = reg.seed_manifest(repository, "latest", f'{{"schemaVersion": 2, "b": {n}}}'.encode())
+    statement = _json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicate": {},
+                             "predicateType": "https://sigstore.dev/cosign/sign/v1",
+                             "subject": [{"name": repository,
+                                          "digest": {"sha256": digest.removeprefix("sha256:")}}]})
+    kind, payload = b"application/vnd.in-toto+json", statement.encode()
+    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+    signature = key.sign(pae, ec.ECDSA(hashes.SHA256()))
+    raw = _json.dumps({"mediaType": BUNDLE_TYPE, "verificationMaterial": {"publicKey": {"hint": ""}},
+                       "dsseEnvelope": {"payload": base64.b64encode(payload).decode(),
+                                        "payloadType": kind.decode(),
+                                        "signatures": [{"sig": base64.b64encode(signature).decode()}]},
+                       }).encode()
+    reg.push_bundle_referrer(repository, digest, raw, fallback_tag=True)
+    return digest, raw
 
 
 def _checks_only(verifier, digest: str, signed) -> float:  # type: ignore[no-untyped-def]

@@ -78,3 +78,31 @@ def test_a_key_that_cannot_be_read_is_a_config_error_before_any_request(
     config = checkout(tmp_path, signed, repo, "{key: 'file:missing.pub'}")
     assert main(["run", "-c", str(config)]) == 2
     assert "missing.pub" in capsys.readouterr().err
+
+
+def test_a_catalog_on_an_image_layout_writes_the_signed_digest_and_refuses_the_unsigned(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Verification reads signatures from any registry kind: here an OCI layout on disk."""
+    from tests.test_verify_sources import Layout
+
+    fixture = load_signed("dir-img-cosign-valid")
+    signed = Layout(tmp_path / "layouts", "team/signed")
+    digest = signed.tag("latest", fixture.manifest)
+    signed.sign(digest, [fixture.layer])
+    unsigned = Layout(tmp_path / "layouts", "team/unsigned")
+    bare = unsigned.tag("latest", fixture.manifest)
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - image: images.test/team/signed:latest@{OLD}\n"
+        f"    - image: images.test/team/unsigned:latest@{OLD}\n")
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(f"catalogs:\n  - name: app\n    file: pod.yaml\n    pin_digests: true\n"
+                      f"    verify: {key('cosign.pub')}\n"
+                      "registries:\n  - host: images.test\n    layout: layouts\n")
+    assert main(["run", "-c", str(config)]) == 3
+    text = (tmp_path / "pod.yaml").read_text()
+    assert f"images.test/team/signed:latest@{digest}" in text
+    assert f"images.test/team/unsigned:latest@{OLD}" in text  # same bytes, but unsigned there
+    assert bare == digest
+    err = capsys.readouterr().err
+    assert "images.test/team/unsigned" in err and "not written, signature refused: no signature" in err

@@ -357,8 +357,7 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
     """Check the signature of every digest about to be written under a verify policy."""
     if not verifiers:
         return
-    from tagsync.registry.oci import OciRegistry
-    from tagsync.verify import RegistryFetch
+    from tagsync.verify import SourceFetch
 
     catalogs = {c.name: c for c in config.catalogs}
     targets = choose_tags(read.slots, known.tags)
@@ -382,12 +381,11 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
     async def one(key: tuple[ImageName, str], verifier: Any) -> None:
         image, digest = key
         source = sources.get(image.registry)
-        if not isinstance(source, OciRegistry):
-            known.verdicts[key] = Checked(False, "signatures are read from OCI registries; this "
-                                                 "registry's kind is not supported yet")
+        if source is None:  # every host a digest was observed on has a source
+            known.verdicts[key] = Checked(False, "no registry client for this host")
             return
-        try:
-            verdict = await verifier.verify(RegistryFetch(source), str(image), digest)
+        try:  # any source kind: OCI registry, ECR's API, an image layout
+            verdict = await verifier.verify(SourceFetch(source), str(image), digest)
         except TagsyncError as exc:
             known.verdicts[key] = Checked(False, f"cannot check the signature: {exc.message}")
             return

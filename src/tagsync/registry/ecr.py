@@ -58,7 +58,8 @@ class EcrSource:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 message = exc.response.get("Error", {}).get("Message", code)
-                if code in ("RepositoryNotFoundException", "ImageNotFoundException"):
+                if code in ("RepositoryNotFoundException", "ImageNotFoundException",
+                            "LayersNotFoundException", "LayerInaccessibleException"):
                     raise ImageNotFoundError(message, image=name) from None
                 if code in ("AccessDeniedException", "UnrecognizedClientException",
                             "ExpiredTokenException"):
@@ -94,7 +95,7 @@ class EcrSource:
             return self._tags[repo]
 
     async def head(self, image: ImageName, reference: str) -> Descriptor:
-        if reference.startswith("sha"):
+        if ":" in reference:  # a digest; tags such as `sha256-<hex>.sig` have no colon
             body, media_type = await self.get(image, reference)
             return Descriptor(reference, media_type, len(body))
         validate_tag(reference, str(image))
@@ -108,7 +109,7 @@ class EcrSource:
                           detail.get("imageSizeInBytes"))
 
     async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
-        key = "imageDigest" if reference.startswith("sha") else "imageTag"
+        key = "imageDigest" if ":" in reference else "imageTag"  # `sha256-….sig` is a tag
         answer = await self._call(
             image, "batch_get_image", registryId=self.registry_id, repositoryName=image.repository,
             imageIds=[{key: reference}], acceptedMediaTypes=ACCEPT.split(", "))

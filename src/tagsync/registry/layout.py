@@ -43,7 +43,7 @@ class LayoutSource:
         return entries
 
     async def head(self, image: ImageName, reference: str) -> Descriptor:
-        if reference.startswith("sha"):
+        if ":" in reference:  # a digest; tags such as `sha256-<hex>.sig` have no colon
             body, media_type = await self.get(image, reference)
             return Descriptor(reference, media_type, len(body))
         validate_tag(reference, str(image))
@@ -53,7 +53,7 @@ class LayoutSource:
         raise ImageNotFoundError(f"tag or digest {reference!r} not found", image=str(image))
 
     async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
-        if not reference.startswith("sha"):
+        if ":" not in reference:  # a tag, `sha256-<hex>.sig` included
             reference = (await self.head(image, reference)).digest
         algo, _, hexpart = reference.partition(":")
         blob = self._dir(image) / "blobs" / algo / hexpart

@@ -179,12 +179,32 @@ def verify_set(root: TrustRoot, bundle_annotation: str) -> LogEntry:
         payload = doc["Payload"]
         body, when, log_id, index = (payload["body"], payload["integratedTime"], payload["logID"],
                                      payload["logIndex"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TrustError("malformed", f"the Rekor bundle annotation is unreadable: {exc}") from None
+    promise = verify_promise(root, set_sig, body, when, log_id, index)
+    return hashedrekord(promise)
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A Rekor entry whose inclusion promise (SET) verified: when, where, and its decoded body."""
+
+    integrated_time: dt.datetime
+    log_index: int
+    body: dict[str, Any]
+
+
+def verify_promise(root: TrustRoot, set_sig: bytes, body: Any, when: Any, log_id: Any,
+                   index: Any) -> Promise:
+    """The SET is the log's signature over the canonical JSON of body (base64), integratedTime,
+    logID (hex) and logIndex; the log must be one of the trust root's, valid at that time."""
+    try:
         if not (isinstance(body, str) and isinstance(log_id, str) and type(when) is int
                 and type(index) is int):
             raise TypeError("unexpected field types")
         log_id_bytes = bytes.fromhex(log_id)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TrustError("malformed", f"the Rekor bundle annotation is unreadable: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise TrustError("malformed", f"the Rekor entry is unreadable: {exc}") from None
     log = root.log(log_id_bytes)
     if log is None:
         raise TrustError("untrusted_root", f"Rekor log {log_id[:16]}… is not in the trust root "
@@ -200,13 +220,24 @@ def verify_set(root: TrustRoot, bundle_annotation: str) -> LogEntry:
         raise TrustError("untrusted_root", f"the Rekor key was not valid at {integrated:%Y-%m-%dT%H:%M:%SZ}")
     try:
         entry = json.loads(base64.b64decode(body, validate=True))
+        if not isinstance(entry, dict):
+            raise TypeError("the entry is not an object")
+    except (ValueError, TypeError) as exc:
+        raise TrustError("malformed", f"the Rekor entry body is unreadable: {exc}") from None
+    return Promise(integrated, index, entry)
+
+
+def hashedrekord(promise: Promise) -> LogEntry:
+    """The fields of a hashedrekord entry this signature must match."""
+    entry = promise.body
+    try:
         if entry.get("kind") != "hashedrekord":
             raise ValueError(f"entry kind {entry.get('kind')!r}, expected hashedrekord")
         spec = entry["spec"]
         hashed = spec["data"]["hash"]
         if hashed.get("algorithm") != "sha256":
             raise ValueError(f"hash algorithm {hashed.get('algorithm')!r}")
-        return LogEntry(integrated, index, str(hashed["value"]),
+        return LogEntry(promise.integrated_time, promise.log_index, str(hashed["value"]),
                         base64.b64decode(spec["signature"]["content"]),
                         base64.b64decode(spec["signature"]["publicKey"]["content"]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from tagsync.errors import ConfigError, ImageNotFoundError, RegistryError
 from tagsync.reference import validate_digest
@@ -34,9 +37,11 @@ from tagsync.verify.trust import (
     PublicKey,
     TrustError,
     TrustRoot,
+    hashedrekord,
     key_id,
     load_trust_root,
     verify_chain,
+    verify_promise,
     verify_sct,
     verify_set,
     verify_with_key,
@@ -165,8 +170,7 @@ class Verifier:
 
     async def _verify_one(self, fetch: Fetch, image: str, digest: str) -> Verdict:
         findings = await self._cosign_signatures(fetch, image, digest)
-        if self.policy.keyless and not any(f.reason is Reason.ok for f in findings):
-            # sigstore-python verifies certificate bundles only; key-based ones stay in `.sig`
+        if not any(f.reason is Reason.ok for f in findings):
             findings += await self._bundles(fetch, image, digest)
         verdict = from_findings(image, digest, findings)
         log.info("verify %s@%s: %s", image, digest, verdict.reason)
@@ -343,11 +347,112 @@ class Verifier:
         if raw is None or not _matches(raw, blob_digest):
             return Finding("sigstore-bundle", Reason.malformed,
                            "the bundle blob is missing or does not match its digest")
-        return self.verify_bundle(raw, digest)
+        message = None
+        if isinstance(self.key, ed25519.Ed25519PublicKey) and b'"messageSignature"' in raw:
+            # Ed25519 signs the message itself, not a hash of it: the manifest's own bytes
+            got = await fetch.manifest(image, digest)
+            message = got[0] if got is not None and _matches(got[0], digest) else None
+        return self.verify_bundle(raw, digest, message)
 
-    def verify_bundle(self, raw: bytes, digest: str) -> Finding:
-        """One Sigstore bundle about `digest`, with sigstore-python, offline: a DSSE in-toto
-        statement whose subject is the digest, or a message signature over the digest itself."""
+    def verify_bundle(self, raw: bytes, digest: str, message: bytes | None = None) -> Finding:
+        """One Sigstore bundle about `digest`: a DSSE in-toto statement whose subject is the
+        digest, or a message signature over the digest itself. Key-based bundles (a `publicKey`
+        hint instead of a certificate) are checked here with the policy's key; certificate
+        bundles with sigstore-python, offline. `message` is the manifest, for Ed25519 keys."""
+        try:
+            doc = json.loads(raw)
+            material = doc["verificationMaterial"]
+            keyed = isinstance(material, dict) and "publicKey" in material
+        except (*_MALFORMED, RecursionError) as exc:
+            return Finding("sigstore-bundle", Reason.malformed, f"unreadable bundle: {exc!r}")
+        if keyed and self.policy.keyless:
+            return Finding("sigstore-bundle", Reason.wrong_identity,
+                           "a bundle signed with a plain key, not a certificate; the policy wants "
+                           "an identity")
+        if not keyed and not self.policy.keyless:
+            assert self.key is not None
+            return Finding("sigstore-bundle", Reason.wrong_identity,
+                           "a certificate (keyless) bundle; the policy wants a signature with "
+                           f"key {key_id(self.key)}")
+        if keyed:
+            try:
+                return self._key_bundle(doc, digest, message)
+            except TrustError as exc:
+                return Finding("sigstore-bundle", Reason[exc.reason], str(exc))
+            except (*_MALFORMED, RecursionError, OverflowError, OSError) as exc:
+                return Finding("sigstore-bundle", Reason.malformed,
+                               f"unreadable bundle: {type(exc).__name__}: {exc}")
+        return self._certificate_bundle(raw, digest)
+
+    def _key_bundle(self, doc: dict[str, Any], digest: str, message: bytes | None) -> Finding:
+        """A key-based bundle, with `cryptography` alone (no sigstore import): the signature with
+        the policy's key, the digest it is about, then its Rekor entry as for a key `.sig`."""
+        assert self.key is not None
+        signer = f"key {key_id(self.key)}"
+        if "dsseEnvelope" in doc:
+            envelope = doc["dsseEnvelope"]
+            payload_type, payload = str(envelope["payloadType"]), _b64(envelope["payload"])
+            signed = _pae(payload_type, payload)
+            sigs = [_b64(s["sig"]) for s in envelope["signatures"][:MAX_SIGNATURES]]
+            signature = next((sig for sig in sigs if verify_with_key(self.key, sig, signed)), None)
+            if signature is None:
+                return Finding("sigstore-bundle", Reason.bad_signature,
+                               f"the DSSE envelope does not verify with {signer}")
+            if payload_type != IN_TOTO:
+                return Finding("sigstore-bundle", Reason.malformed,
+                               f"DSSE payload type {payload_type!r}, expected in-toto", signer)
+            subjects = json.loads(payload)["subject"]
+            hexes = {str((s.get("digest") or {}).get("sha256")) for s in subjects}
+            if digest.removeprefix("sha256:") not in hexes:
+                return Finding("sigstore-bundle", Reason.digest_mismatch,
+                               f"the statement is about {', '.join(sorted(hexes))}, not {digest}",
+                               signer)
+            logged: Any = (payload, signature)
+        else:
+            ms = doc["messageSignature"]
+            claimed, signature = ms["messageDigest"], _b64(ms["signature"])
+            if claimed.get("algorithm") != "SHA2_256":
+                return Finding("sigstore-bundle", Reason.malformed,
+                               f"message digest algorithm {claimed.get('algorithm')!r}, "
+                               "expected SHA2_256")
+            hashed = _b64(claimed["digest"])
+            if not _verify_message(self.key, signature, hashed, message):
+                return Finding("sigstore-bundle", Reason.bad_signature,
+                               f"the message signature does not verify with {signer}")
+            if hashed.hex() != digest.removeprefix("sha256:") or not digest.startswith("sha256:"):
+                return Finding("sigstore-bundle", Reason.digest_mismatch,
+                               f"the signature is for sha256:{hashed.hex()}, not {digest}", signer)
+            logged = (hashed, signature)
+        entries = doc["verificationMaterial"].get("tlogEntries") or []
+        promised = [e for e in entries[:MAX_SIGNATURES] if (e.get("inclusionPromise") or {})]
+        signed_at = None
+        if promised and self.root is not None:
+            entry = promised[0]
+            promise = verify_promise(
+                self.root, _b64(entry["inclusionPromise"]["signedEntryTimestamp"]),
+                entry["canonicalizedBody"], int(entry["integratedTime"]),
+                _b64(entry["logId"]["keyId"]).hex(), int(entry["logIndex"]))
+            if "dsseEnvelope" in doc:
+                _same_dsse_entry(promise.body, logged[0], logged[1], self.key)
+            else:
+                found = hashedrekord(promise)
+                if found.payload_sha256 != logged[0].hex():
+                    raise TrustError("bad_tlog", "the Rekor entry's hash is not the signed digest")
+                if found.signature != logged[1]:
+                    raise TrustError("bad_tlog", "the Rekor entry holds another signature")
+                if _spki(found.public_material) != _spki_of(self.key):
+                    raise TrustError("bad_tlog", "the Rekor entry was made with another key")
+            signed_at = promise.integrated_time
+        elif promised:
+            log.debug("Rekor entry not checked: the policy has no trusted_root")
+        elif self.policy.require_tlog:
+            detail = ("the policy requires a Rekor entry and the bundle has none" if not entries
+                      else "the bundle's Rekor entry has no inclusion promise (SET) to check")
+            return Finding("sigstore-bundle", Reason.missing_tlog, detail, signer)
+        return Finding("sigstore-bundle", Reason.ok, f"signed with {signer}", signer, signed_at)
+
+    def _certificate_bundle(self, raw: bytes, digest: str) -> Finding:
+        """A keyless bundle, with sigstore-python, offline."""
         try:
             from sigstore.errors import CertValidationError, Error
             from sigstore.hashes import Hashed
@@ -456,6 +561,51 @@ async def _blob(fetch: Fetch, image: str, digest: str) -> bytes | None:
         return await fetch.blob(image, digest)
     except ImageNotFoundError:
         return None
+
+
+def _b64(value: Any) -> bytes:
+    """Standard base64 as the bundle's protobuf JSON writes bytes; anything else is malformed."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected base64 text, got {type(value).__name__}")
+    return base64.b64decode(value, validate=True)
+
+
+def _pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what the envelope's signatures are over."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def _verify_message(key: PublicKey, signature: bytes, hashed: bytes, message: bytes | None) -> bool:
+    """A message signature over the artifact, checked from its sha256 (ECDSA and RSA sign the
+    hash); Ed25519 signs the artifact itself, so it needs the bytes."""
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, hashed, ec.ECDSA(Prehashed(hashes.SHA256())))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, hashed, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        else:
+            return message is not None and hashlib.sha256(message).digest() == hashed \
+                and verify_with_key(key, signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _same_dsse_entry(body: dict[str, Any], payload: bytes, signature: bytes, key: PublicKey) -> None:
+    """A `dsse` Rekor entry must hold this payload's hash and this signature by this key."""
+    if body.get("kind") != "dsse":
+        raise TrustError("malformed", f"entry kind {body.get('kind')!r}, expected dsse")
+    spec = body["spec"]
+    hashed = spec["payloadHash"]
+    if hashed.get("algorithm") != "sha256" or hashed.get("value") != hashlib.sha256(payload).hexdigest():
+        raise TrustError("bad_tlog", "the Rekor entry's payload hash is not this statement's")
+    for logged in spec["signatures"]:
+        if _b64(logged["signature"]) == signature:
+            if _spki(_b64(logged["verifier"])) != _spki_of(key):
+                raise TrustError("bad_tlog", "the Rekor entry was made with another key")
+            return
+    raise TrustError("bad_tlog", "the Rekor entry holds another signature")
 
 
 def _bundle_reason(message: str) -> Reason:
