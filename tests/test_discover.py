@@ -11,8 +11,8 @@ import yaml
 
 from tagsync.config import load_config
 from tagsync.errors import RegistryAuthError, RegistryError
-from tagsync.http_policy import RetryPolicy
 from tagsync.find.paths import repository_pattern
+from tagsync.http_policy import RetryPolicy
 from tagsync.reference import short
 from tagsync.registry.discover import DockerHub
 from tagsync.run import run
