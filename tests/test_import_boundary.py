@@ -11,7 +11,7 @@ import sys
 import pytest
 
 HEAVY = {"rich", "click", "typer", "pygments", "boto3", "botocore", "paramiko", "dulwich", "httpx",
-         "aiohttp", "cryptography", "sigstore", "jwt"}
+         "aiohttp", "cryptography", "sigstore", "jwt", "tuf", "securesystemslib"}
 
 
 def loaded(module: str) -> set[str]:
