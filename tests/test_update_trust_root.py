@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,13 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 
 from tagsync.cli import main
-from tagsync.verify.refresh import DEFAULT_MIRROR, TARGET, describe_changes, update_trust_root
+from tagsync.verify.refresh import (
+    DEFAULT_MIRROR,
+    TARGET,
+    bundled_tuf_root,
+    describe_changes,
+    update_trust_root,
+)
 from tests.servers.fixtures import free_port
 from tests.servers.signed import loopback_only, signatures_dir
 from tests.servers.tuf_repo import ServedRepository, TufRepository, serve
@@ -141,6 +148,29 @@ def test_the_metadata_dir_defaults_to_the_mirror_under_xdg_cache_home(
     assert (expected / "timestamp.json").is_file()
 
 
+def test_an_existing_file_keeps_its_permissions(tuf: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    tuf.path.write_bytes(b"{}")
+    tuf.path.chmod(0o640)
+    assert cli(capsys, tuf.argv())[0] == 0
+    assert (tuf.path.read_bytes(), stat.S_IMODE(tuf.path.stat().st_mode)) == (older_root(), 0o640)
+
+
+def test_a_symlinked_file_is_written_through_the_link(
+        tuf: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = tuf.path.parent.parent / "shared-trusted-root.json"
+    shared.write_bytes(b"{}")
+    tuf.path.symlink_to(shared)
+    assert cli(capsys, tuf.argv())[0] == 0
+    assert tuf.path.is_symlink()
+    assert shared.read_bytes() == older_root()
+
+
+def test_sigstore_ships_a_first_root_for_its_staging_mirror_too() -> None:
+    root = bundled_tuf_root("https://tuf-repo-cdn.sigstage.dev/")
+    assert root is not None
+    assert json.loads(root)["signed"]["_type"] == "root"
+
+
 # --- what is refused, leaving PATH as it was ---------------------------------------------------
 
 
@@ -236,6 +266,15 @@ def test_another_mirror_without_a_tuf_root_is_a_usage_error(
     assert code == 2
     assert f"no TUF root to start from for {tuf.served.url}: pass --tuf-root FILE" in err
     assert tuf.served.repo.hits == []
+
+
+def test_a_mirror_that_is_not_an_http_url_is_a_usage_error(
+        tuf: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = tuf.argv()
+    argv[argv.index(tuf.served.url)] = "file:///srv/tuf"
+    code, _, err = cli(capsys, argv)
+    assert code == 2
+    assert "--mirror 'file:///srv/tuf' is not an http(s) URL of a TUF repository" in err
 
 
 def test_a_tuf_root_that_is_not_one_is_a_usage_error(

@@ -243,7 +243,7 @@ def _bootstrap(mirror: str, tuf_root: Path | None, metadata_dir: Path) -> bytes 
 
 def _check_destination(path: Path) -> None:
     """Refuse before asking the mirror when PATH cannot be written."""
-    parent = path.parent
+    parent = Path(os.path.realpath(path)).parent
     if path.is_dir():
         raise TrustRootRefreshError("is a folder, not a file; nothing was written", file=str(path))
     if not parent.is_dir():
@@ -381,7 +381,9 @@ def check_trust_root(data: bytes, mirror: str) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """A temporary file beside PATH, fsynced, then one rename: PATH is the old or the new file,
-    never half of one. An existing file keeps its permissions; a new one gets the umask's."""
+    never half of one. An existing file keeps its permissions; a new one gets the umask's. A
+    symlink is written through (its target changes, the link stays a link)."""
+    shown, path = str(path), Path(os.path.realpath(path))
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
@@ -390,7 +392,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         mode = 0o666 & ~umask
     except OSError as exc:
         raise TrustRootRefreshError(f"cannot write: {exc.strerror}; nothing was written",
-                                    file=str(path)) from None
+                                    file=shown) from None
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagsync", dir=path.parent)
@@ -400,12 +402,14 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # an interrupt too: no temporary file is left behind
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        raise TrustRootRefreshError(f"cannot write: {exc.strerror}; nothing was written",
-                                    file=str(path)) from None
+        if isinstance(exc, OSError):
+            raise TrustRootRefreshError(f"cannot write: {exc.strerror}; nothing was written",
+                                        file=shown) from None
+        raise
 
 
 def _read_current(path: Path) -> bytes | None:
