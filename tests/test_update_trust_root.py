@@ -25,6 +25,7 @@ from tagsync.verify.refresh import (
     DEFAULT_MIRROR,
     TARGET,
     bundled_tuf_root,
+    default_metadata_dir,
     describe_changes,
     update_trust_root,
 )
@@ -146,6 +147,14 @@ def test_the_metadata_dir_defaults_to_the_mirror_under_xdg_cache_home(
     expected = tmp_path / "xdg" / "tagsync" / "tuf" / quote(tuf.served.url, safe="")
     assert result.metadata_dir == expected
     assert (expected / "timestamp.json").is_file()
+
+
+def test_without_xdg_cache_home_the_metadata_dir_is_under_dot_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_metadata_dir(DEFAULT_MIRROR + "/") == (
+        tmp_path / ".cache" / "tagsync" / "tuf" / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev")
 
 
 def test_an_existing_file_keeps_its_permissions(tuf: Setup, capsys: pytest.CaptureFixture[str]) -> None:
