@@ -222,20 +222,20 @@ def bundled_tuf_root(mirror: str) -> bytes | None:
     return None
 
 
-def _bootstrap(mirror: str, tuf_root: Path | None, metadata_dir: Path) -> bytes | None:
-    """The first TUF root to trust: the user's file, else sigstore's for its mirrors, else the
-    one a previous refresh cached (None tells the Updater to read it)."""
+def _bootstrap(mirror: str, tuf_root: Path | None, metadata_dir: Path) -> tuple[bytes | None, str]:
+    """The first TUF root to trust, and where it came from (for errors): the user's file, else
+    sigstore's for its mirrors, else the one a previous refresh cached (None: the Updater reads it)."""
     if tuf_root is not None:
         try:
-            return tuf_root.expanduser().read_bytes()
+            return tuf_root.expanduser().read_bytes(), str(tuf_root)
         except OSError as exc:
             raise ConfigError(f"cannot read the TUF root: {exc.strerror}", file=str(tuf_root)) from None
     bundled = bundled_tuf_root(mirror)
     if bundled is not None:
-        return bundled
+        return bundled, f"the TUF root sigstore ships for {mirror}"
     if (metadata_dir / "root.json").is_file():
         log.info("starting from the TUF root cached in %s", metadata_dir)
-        return None
+        return None, str(metadata_dir / "root.json")
     raise ConfigError(f"no TUF root to start from for {mirror}: pass --tuf-root FILE (a root.json of that "
                       "repository you trust, e.g. its 1.root.json obtained out of band); later refreshes "
                       f"use the one cached in {metadata_dir}")
@@ -307,7 +307,7 @@ def _tuf_errors(mirror: str, fetcher: Any) -> Iterator[None]:
                                    f"{exc}") from None
 
 
-def _updater(work: Path, mirror: str, bootstrap: bytes | None, tuf_root: Path | None) -> tuple[Updater, Any]:
+def _updater(work: Path, mirror: str, bootstrap: bytes | None, source: str) -> tuple[Updater, Any]:
     from tuf.api.exceptions import RepositoryError
     from tuf.ngclient.config import UpdaterConfig
     from tuf.ngclient.updater import Updater
@@ -325,24 +325,24 @@ def _updater(work: Path, mirror: str, bootstrap: bytes | None, tuf_root: Path | 
             return super()._fetch(url)
 
     fetcher = Fetcher(socket_timeout=TIMEOUT, app_user_agent=f"tagsync/{__version__}")
-    where = str(tuf_root) if tuf_root is not None else str(work / "root.json")
     try:
         updater = Updater(metadata_dir=str(work), metadata_base_url=f"{mirror}/",
                           target_base_url=f"{mirror}/targets/", fetcher=fetcher,
                           config=UpdaterConfig(app_user_agent=f"tagsync/{__version__}"),
                           bootstrap=bootstrap)
     except RepositoryError as exc:
-        raise ConfigError(f"not a usable TUF root.json: {exc or type(exc).__name__}", file=where) from None
+        raise ConfigError(f"not a usable TUF root.json: {exc or type(exc).__name__}", file=source) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"not a usable TUF root.json: {type(exc).__name__}: {exc}", file=where) from None
+        raise ConfigError(f"not a usable TUF root.json: {type(exc).__name__}: {exc}", file=source) from None
     return updater, fetcher
 
 
 def fetch_trusted_root(mirror: str, work: Path, bootstrap: bytes | None,
-                       tuf_root: Path | None = None) -> tuple[bytes, int]:
+                       source: str = "the bootstrap TUF root") -> tuple[bytes, int]:
     """The target `trusted_root.json` as the TUF chain vouches for it, and the version of the
-    TUF root it was verified under. `work` holds the TUF metadata (read and updated)."""
-    updater, fetcher = _updater(work, mirror, bootstrap, tuf_root)
+    TUF root it was verified under. `work` holds the TUF metadata (read and updated); `bootstrap`
+    None starts from the root cached there."""
+    updater, fetcher = _updater(work, mirror, bootstrap, source)
     with _tuf_errors(mirror, fetcher), tempfile.TemporaryDirectory(prefix="tagsync-tuf-") as scratch:
         updater.refresh()
         info = updater.get_targetinfo(TARGET)
@@ -431,7 +431,7 @@ def update_trust_root(path: Path, *, mirror: str = DEFAULT_MIRROR, tuf_root: Pat
     """
     mirror = normalize_mirror(mirror)
     cache = metadata_dir.expanduser() if metadata_dir is not None else default_metadata_dir(mirror)
-    bootstrap = _bootstrap(mirror, tuf_root, cache)
+    bootstrap, source = _bootstrap(mirror, tuf_root, cache)
     if importlib.util.find_spec("tuf") is None:
         raise ConfigError("update-trust-root needs python-tuf: pip install 'tagsync[verify]'")
     if not dry_run:
@@ -449,7 +449,7 @@ def update_trust_root(path: Path, *, mirror: str = DEFAULT_MIRROR, tuf_root: Pat
                                             file=str(work)) from None
         log.info("refreshing %s from %s (TUF metadata in %s)", TARGET, mirror, cache)
         try:
-            data, version = fetch_trusted_root(mirror, work, bootstrap, tuf_root)
+            data, version = fetch_trusted_root(mirror, work, bootstrap, source)
         except OSError as exc:  # the metadata cache could not be written
             raise TrustRootRefreshError(f"cannot write the TUF metadata cache: {exc.strerror}",
                                         file=str(cache)) from None
