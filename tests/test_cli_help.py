@@ -11,7 +11,7 @@ import sys
 import pytest
 
 COMMANDS = ["", "run", "refs", "init", "status", "get", "set", "deploy", "build", "rollback",
-            "destroy", "scaffold"]
+            "destroy", "scaffold", "update-trust-root"]
 
 
 def render(command: str, columns: int) -> str:

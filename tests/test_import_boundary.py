@@ -15,7 +15,7 @@ import pytest
 from tests.servers.fixtures import RegistryServer
 
 HEAVY = {"rich", "click", "typer", "pygments", "boto3", "botocore", "paramiko", "dulwich", "httpx",
-         "aiohttp", "cryptography", "sigstore", "jwt"}
+         "aiohttp", "cryptography", "sigstore", "jwt", "tuf", "securesystemslib"}
 
 
 def loaded(module: str) -> set[str]:

@@ -314,6 +314,62 @@ def init(
     typer.echo(f"wrote {target}: {len(found.slots)} tracked, {len(found.notes)} left alone")
 
 
+@app.command("update-trust-root")
+def update_trust_root(
+    path: Annotated[Path, typer.Argument(
+        help="The trusted_root.json to write: the file a verify policy's trusted_root names.")],
+    mirror: Annotated[str, typer.Option(
+        "--mirror", help="TUF repository to fetch from (default: Sigstore's public-good one).")
+    ] = "https://tuf-repo-cdn.sigstore.dev",
+    tuf_root: Annotated[Path | None, typer.Option(
+        "--tuf-root", help="A TUF root.json of the mirror you trust, to start the chain from. Not "
+                           "needed for the public-good mirror (sigstore ships its root) nor once "
+                           "the metadata cache holds one.", show_default=False)] = None,
+    metadata_dir: Annotated[Path | None, typer.Option(
+        "--metadata-dir", help="TUF metadata cache, kept between refreshes so root rotations "
+                               "persist; default $XDG_CACHE_HOME/tagsync/tuf/ + the URL-quoted mirror.",
+        show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", "-n", help="Say what would change; write nothing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")] = False,
+) -> None:
+    """Refresh a pinned Sigstore trusted_root.json through TUF, on purpose.
+
+    Runs never fetch the trust root: verification is offline and a changed root is a reviewed
+    commit. This command is the explicit step that fetches a new one. It follows the mirror's
+    TUF chain (root rotations, timestamp, snapshot, targets, expiry, rollback, the file's hashes),
+    checks that tagsync can verify with the result, and replaces PATH atomically only when its
+    bytes differ, listing the Rekor logs, Fulcio CAs and CT logs added, removed or retired.
+
+    Exit codes: 0 updated or unchanged, 1 nothing written (mirror unreachable, verification
+    refused, not a trust root), 2 bad usage (another mirror without --tuf-root).
+
+    Examples:
+
+        tagsync update-trust-root sigstore/trusted_root.json && git diff sigstore/
+
+        tagsync update-trust-root --mirror https://tuf.example.com --tuf-root 1.root.json root.json
+    """
+    import json
+
+    from tagsync.verify.refresh import count_text
+    from tagsync.verify.refresh import update_trust_root as refresh
+
+    result = refresh(path, mirror=mirror, tuf_root=tuf_root, metadata_dir=metadata_dir, dry_run=dry_run)
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    held = count_text(result.counts)
+    if result.status == "unchanged":
+        typer.echo(f"unchanged {path}: {held} (TUF root version {result.tuf_root_version})")
+        return
+    verb = "would update" if dry_run else "updated"
+    typer.echo(f"{verb} {path} from {result.mirror} (TUF root version {result.tuf_root_version}): {held}")
+    for change in result.changes:
+        typer.echo(f"  {change.describe()}")
+    typer.echo("dry run: nothing written" if dry_run else "review the change and commit the file")
+
+
 def _progress(
     enabled: bool,
 ) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:

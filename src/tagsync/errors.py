@@ -184,3 +184,23 @@ class RegistryDeferredError(DeadlineError):
 
 class UnsafePathError(ConfigError):
     """A catalog path resolves outside the folder tagsync was given (`..`, absolute, symlink)."""
+
+
+# --- refreshing a pinned trust root (`tagsync update-trust-root`) ---------------------------------
+
+
+class TrustRootRefreshError(TagsyncError):
+    """A pinned `trusted_root.json` could not be refreshed; the file is left as it was."""
+
+
+class MirrorError(TrustRootRefreshError):
+    """The TUF mirror could not be reached or answered with an HTTP error."""
+
+
+class TufVerificationError(TrustRootRefreshError):
+    """The mirror's TUF metadata or target failed verification (signatures, expiry, rollback,
+    hashes): nothing it served is used."""
+
+
+class TrustRootTargetError(TrustRootRefreshError):
+    """The verified TUF target is missing, or is not a trust root tagsync can verify with."""
