@@ -4,6 +4,7 @@ line ended), types read as click users expect, and every command has an example 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,9 @@ COMMANDS = ["", "run", "refs", "init", "status", "get", "set", "deploy", "build"
 
 
 def render(command: str, columns: int) -> str:
-    env = {"COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
+    env = {"COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1", "PATH": "/usr/bin:/bin",
+           # the code under test, not whatever the interpreter would find on its own
+           **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
     argv = [sys.executable, "-m", "tagsync.cli", *command.split(), "--help"]
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
