@@ -434,6 +434,30 @@ def test_a_key_bundle_in_an_image_layout_is_found_through_the_tag_schema(tmp_pat
     assert sha256(referrer) in verdict.accepted.location  # type: ignore[union-attr]
 
 
+def test_a_message_signature_over_bytes_that_are_no_image_is_refused(tmp_path: Path) -> None:
+    """A key that also signs release tarballs (`cosign sign-blob`) must not make a tarball's
+    digest pass for a signed image, whatever a hostile registry serves under that digest."""
+    artifact = b"release-1.0.tar.gz: not an image manifest"
+    layout = Layout(tmp_path / "layouts", "team/app")
+    digest = layout.tag("latest", artifact)
+    signer = Signer.new("ecdsa")
+    bundle = json.dumps(message_bundle(signer, artifact)).encode()
+    empty = layout.blob(b"{}")
+    referrer = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": BUNDLE_TYPE, "digest": layout.blob(bundle), "size": len(bundle)}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(artifact)}}).encode()
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": layout.blob(referrer), "size": len(referrer),
+         "artifactType": BUNDLE_TYPE}]}).encode()
+    layout.tag(digest.replace(":", "-"), index, OCI_INDEX)
+    verdict = asyncio.run(Verifier(signer.policy(tmp_path)).verify(
+        SourceFetch(LayoutSource(layout.root)), "example.test/team/app", digest))
+    assert verdict.reason is Reason.malformed
+    assert "not an image manifest" in verdict.detail
+
+
 def test_key_bundles_never_import_sigstore(tmp_path: Path) -> None:
     """The `verify` extra stays optional for key-based bundles."""
     manifest = load_signed("dir-img-cosign-valid").manifest

@@ -24,11 +24,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from tagsync.errors import ConfigError, ImageNotFoundError, RegistryError
 from tagsync.reference import validate_digest
+from tagsync.registry.manifest import INDEX_TYPES, MANIFEST_TYPES
 from tagsync.secrets import SecretRef, resolve
 from tagsync.verify.fetch import Fetch
 from tagsync.verify.policy import VerifyPolicy
@@ -62,6 +63,31 @@ IN_TOTO = "application/vnd.in-toto+json"
 MAX_SIGNATURES = 16
 MAX_SIGNATURE_BYTES = 1 << 20
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError)
+
+
+def _is_message_signature(raw: bytes) -> bool:
+    try:
+        doc = json.loads(raw)
+    except (*_MALFORMED, RecursionError):
+        return False  # verify_bundle reports it
+    return isinstance(doc, dict) and "messageSignature" in doc
+
+
+def _is_image_manifest(data: bytes | None, digest: str) -> bool:
+    """Are these the bytes of `digest`, and an image manifest or index (schema 2)?"""
+    if data is None or not _matches(data, digest):
+        return False
+    try:
+        doc = json.loads(data)
+    except (*_MALFORMED, RecursionError):
+        return False
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
+        return False
+    declared = doc.get("mediaType")
+    if declared is not None and declared not in MANIFEST_TYPES | INDEX_TYPES:
+        return False
+    return (isinstance(doc.get("manifests"), list)
+            or (isinstance(doc.get("layers"), list) and isinstance(doc.get("config"), dict)))
 
 
 def _matches(data: bytes, digest: str) -> bool:
@@ -348,17 +374,30 @@ class Verifier:
             return Finding("sigstore-bundle", Reason.malformed,
                            "the bundle blob is missing or does not match its digest")
         message = None
-        if isinstance(self.key, ed25519.Ed25519PublicKey) and b'"messageSignature"' in raw:
-            # Ed25519 signs the message itself, not a hash of it: the manifest's own bytes
-            got = await fetch.manifest(image, digest)
-            message = got[0] if got is not None and _matches(got[0], digest) else None
+        if _is_message_signature(raw):
+            # A message signature signs bytes, not an image: a key that also signs release
+            # tarballs must not make a tarball's digest pass for a signed image. The bytes behind
+            # the digest must be an image manifest or index (Ed25519 signs those bytes too).
+            try:
+                got = await fetch.manifest(image, digest)
+            except RegistryError:  # what a registry serves there is not even a manifest
+                got = None
+            message = got[0] if got is not None else None
+            if not _is_image_manifest(message, digest):
+                return Finding("sigstore-bundle", Reason.malformed,
+                               f"a message signature over {digest}, whose bytes are not an image "
+                               "manifest or index: it does not sign an image (cosign signs "
+                               "images with DSSE statements)")
         return self.verify_bundle(raw, digest, message)
 
     def verify_bundle(self, raw: bytes, digest: str, message: bytes | None = None) -> Finding:
         """One Sigstore bundle about `digest`: a DSSE in-toto statement whose subject is the
         digest, or a message signature over the digest itself. Key-based bundles (a `publicKey`
         hint instead of a certificate) are checked here with the policy's key; certificate
-        bundles with sigstore-python, offline. `message` is the manifest, for Ed25519 keys."""
+        bundles with sigstore-python, offline. `message` is the manifest, for Ed25519 keys.
+
+        This checks a bundle about a digest, whatever the digest names; `verify` also requires
+        a message signature's digest to be an image manifest or index."""
         try:
             doc = json.loads(raw)
             material = doc["verificationMaterial"]
