@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from tagsync.config import load_config
-from tagsync.errors import RegistryAuthError, RegistryError
+from tagsync.errors import DeadlineError, RegistryAuthError, RegistryError
 from tagsync.find.paths import repository_pattern
 from tagsync.http_policy import RetryPolicy
 from tagsync.reference import short
@@ -87,6 +88,34 @@ def test_hub_token_request_is_not_repeated_on_a_503(hub):
     hub.unavailable = 1
     with pytest.raises(RegistryError, match="token request failed: HTTP 503"):
         listed(hub, username="acme", secret="dckr_oat_x", retry=RetryPolicy(attempts=3, base_delay=0.01))
+    assert len(hub.hits) == 1
+
+
+def test_hub_api_limit_with_a_wait_already_past_is_retried_a_bounded_number_of_times(hub):
+    """A reset time in the past (clock skew) is no reason to hammer the API: the backoff
+    applies, and `retries` bounds the attempts."""
+    hub.add("acme", "app")
+    hub.throttle = 50
+    hub.throttle_until = 0  # an X-Retry-After long past
+    with pytest.raises(RegistryError, match="limit is reached"):
+        listed(hub, retry=RetryPolicy(attempts=2, base_delay=0.01))
+    assert len(hub.hits) == 3
+
+
+def test_hub_api_waits_end_at_the_runs_deadline(hub):
+    hub.add("acme", "app")
+    hub.unavailable = 5
+    client = DockerHub(hub.url, retry=RetryPolicy(attempts=4, base_delay=30.0, max_delay=30.0))
+    client.deadline = time.monotonic() + 5
+
+    async def go():
+        try:
+            return await client.list_repositories("acme")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(DeadlineError, match="run's time is up"):
+        asyncio.run(go())
     assert len(hub.hits) == 1
 
 

@@ -215,7 +215,7 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
     own = [lister for lister in listers.values() if lister not in sources.values()]
     try:
         if rqueries:
-            known.repos.update(await list_repositories(rqueries, listers))
+            known.repos.update(await list_repositories(rqueries, listers, deadline))
         repos = new_repositories(read.discoveries, known.repos)
         queries = (tag_queries(read.slots, read.growths)
                    | {r.query for r in repos if r.discovery.policy.kind != "same"}) - known.tags.keys()

@@ -117,6 +117,7 @@ class HubServer:
     violations: list[str] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
     throttle: int = 0  # answer this many next requests with 429
+    throttle_until: int | None = None  # X-Retry-After of those 429s (default: a second from now)
     unavailable: int = 0  # answer this many next requests with 503 (the gateway lost the backend)
     tags: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "ns/name" -> tags
     _tokens: set[str] = field(default_factory=set)
@@ -161,7 +162,9 @@ class HubServer:
             if self.throttle > 0:
                 self.throttle -= 1
                 start("429 Too Many Requests", [("Content-Type", "application/json"),
-                                                ("X-Retry-After", str(int(time.time()) + 1))])
+                                                ("X-Retry-After", str(
+                                                    int(time.time()) + 1 if self.throttle_until is None
+                                                    else self.throttle_until))])
                 return [b'{"message": "too many requests"}']
             if self.unavailable > 0:
                 self.unavailable -= 1

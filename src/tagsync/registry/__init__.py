@@ -79,7 +79,7 @@ async def list_tags(
     """List each repository's tags once; a failure is recorded per repository. `clocks`: per
     host, something that knows push times better than the images' own `created` (Docker Hub)."""
     gate = asyncio.Semaphore(concurrency)
-    for source in sources.values():
+    for source in [*sources.values(), *(clocks or {}).values()]:
         _bound(source, deadline)
 
     async def one(q: TagQuery) -> TagList:
@@ -146,8 +146,11 @@ def open_listers(config: Config, hosts: Iterable[str], sources: dict[str, Source
 
 
 async def list_repositories(
-    queries: Iterable[RepoQuery], listers: dict[str, Any]
+    queries: Iterable[RepoQuery], listers: dict[str, Any], deadline: float | None = None
 ) -> dict[RepoQuery, RepoList]:
+    for lister in listers.values():
+        _bound(lister, deadline)
+
     async def one(q: RepoQuery) -> RepoList:
         lister = listers[q.registry]
         if not hasattr(lister, "list_repositories"):

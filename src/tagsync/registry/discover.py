@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
 from tagsync.errors import (
+    DeadlineError,
     ImageNotFoundError,
     MalformedAnswerError,
     RegistryAuthError,
@@ -61,6 +63,7 @@ class DockerHub:
         self.max_wait = max_wait
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        self.deadline: float | None = None  # `time.monotonic()` when the run's time is up
         self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "tagsync"})
         self._token: str | None = None
         self.requests = 0
@@ -69,12 +72,15 @@ class DockerHub:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _exchange(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request whose whole answer (body included) arrives within the timeout and under
-        BODY_LIMIT; redirects are not followed (the API has none to give)."""
+    async def _exchange(self, method: str, url: str, timeout: float | None = None,
+                        **kwargs: Any) -> httpx.Response:
+        """One request whose whole answer (body included) arrives within the timeout (or the
+        run's time left, when less) and under BODY_LIMIT; redirects are not followed (the API
+        has none to give)."""
         got_headers = False
+        limit = self.timeout if timeout is None else max(0.001, min(self.timeout, timeout))
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(limit):
                 async with self._client.stream(method, url, **kwargs) as resp:
                     got_headers = True
                     declared = resp.headers.get("Content-Length", "")
@@ -96,7 +102,7 @@ class DockerHub:
         except TimeoutError:
             if got_headers:
                 raise MalformedAnswerError(f"Docker Hub's answer did not arrive within "
-                                           f"{self.timeout:g}s (body too slow)",
+                                           f"{limit:g}s (body too slow)",
                                            image=self.name) from None
             raise httpx.ReadTimeout("no answer") from None
 
@@ -111,19 +117,37 @@ class DockerHub:
                                        image=self.name)
         return doc
 
+    def _time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    async def _pause(self, wait: float, why: str) -> None:
+        """Sit out `wait` seconds, unless that runs past the run's deadline."""
+        left = self._time_left()
+        if left is not None and wait >= left:
+            raise DeadlineError(f"Docker Hub's API {why}; the run's time is up before it could "
+                                "try again (run.max_duration); left for the next run",
+                                image=self.name)
+        await asyncio.sleep(wait)
+
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request under the shared policy (`tagsync.http_policy`): transport failures and
         502/503/504 retried with backoff (GETs only: a repeated POST could act twice), 429 waited
-        out by its `X-Retry-After`/`Retry-After` up to `max_wait` in all."""
+        out by its `X-Retry-After`/`Retry-After` (at least the backoff, so a wait already past
+        never turns into a busy loop), within `run.retries`, `max_wait` in all and the run's
+        deadline."""
         waited = 0.0
         attempt = 0
         while True:
+            left = self._time_left()
+            if left is not None and left <= 0:
+                raise DeadlineError("Docker Hub's API not asked: the run's time was up "
+                                    "(run.max_duration); left for the next run", image=self.name)
             self.requests += 1
-            retryable = method == "GET" and attempt < self.retry.attempts
+            retryable = attempt < self.retry.attempts
             try:
-                resp = await self._exchange(method, url, **kwargs)
+                resp = await self._exchange(method, url, timeout=left, **kwargs)
             except httpx.TransportError as exc:
-                if not retryable:
+                if method != "GET" or not retryable:
                     raise RegistryError(f"cannot reach Docker Hub's API: {type(exc).__name__}",
                                         image=self.name) from None
                 resp = None
@@ -134,22 +158,23 @@ class DockerHub:
                 self.ratelimit_remaining = resp.headers.get("X-RateLimit-Remaining",
                                                             self.ratelimit_remaining)
                 if resp.status_code == 429:
-                    wait = wait_from(resp.headers.get("X-Retry-After")
-                                     or resp.headers.get("Retry-After"))
-                    wait = 1.0 if wait is None else wait
-                    if waited + wait > self.max_wait:
+                    wait = max(wait_from(resp.headers.get("X-Retry-After")
+                                         or resp.headers.get("Retry-After")) or 0.0,
+                               self.retry.delay(attempt))
+                    if not retryable or waited + wait > self.max_wait:
                         raise RegistryError(f"Docker Hub's API limit is reached for {wait:.0f}s "
                                             "more; try the next run", image=self.name)
                     log.info("Docker Hub API limit reached; waiting %.1fs", wait)
                     waited += wait
-                    await asyncio.sleep(wait)
+                    attempt += 1
+                    await self._pause(wait, "limit is reached")
                     continue
-                if resp.status_code not in RETRY_STATUSES or not retryable:
+                if resp.status_code not in RETRY_STATUSES or method != "GET" or not retryable:
                     return resp
             delay = self.retry.delay(attempt)
             attempt += 1
             log.info("retrying %s %s in %.2fs (attempt %d)", method, redact(url), delay, attempt)
-            await asyncio.sleep(delay)
+            await self._pause(delay, "did not answer")
 
     async def _auth(self) -> dict[str, str]:
         if self.username is None:
