@@ -7,6 +7,7 @@ runs with non-loopback sockets refused: nothing here may reach Sigstore's TUF CD
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -29,6 +30,7 @@ from tagsync.verify.refresh import (
     describe_changes,
     update_trust_root,
 )
+from tagsync.verify.trust import load_trust_root
 from tests.servers.fixtures import free_port
 from tests.servers.signed import loopback_only, signatures_dir
 from tests.servers.tuf_repo import ServedRepository, TufRepository, serve
@@ -183,6 +185,26 @@ def test_sigstore_ships_a_first_root_for_its_staging_mirror_too() -> None:
 # --- what is refused, leaving PATH as it was ---------------------------------------------------
 
 
+def test_an_odd_file_in_place_is_replaced_not_a_traceback(tuf: Setup,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever was at PATH is not trusted, only compared: a CA with an empty chain is nothing."""
+    tuf.path.write_text('{"certificateAuthorities": [{"certChain": {"certificates": []}}]}')
+    code, out, _ = cli(capsys, tuf.argv())
+    assert code == 0 and "updated" in out
+    assert tuf.path.read_bytes() == older_root()
+
+
+def test_a_log_key_of_a_type_cryptography_cannot_load_is_skipped(tmp_path: Path) -> None:
+    """A future log's key type (say, post-quantum) must not make the whole root unreadable."""
+    doc = json.loads(real_root())
+    unknown = bytes.fromhex("300e300506032a030403050001020304")  # SPKI of algorithm 1.2.3.4
+    doc["ctlogs"].append({**doc["ctlogs"][0], "publicKey": {
+        **doc["ctlogs"][0]["publicKey"], "rawBytes": base64.b64encode(unknown).decode()}})
+    (tmp_path / "root.json").write_text(json.dumps(doc))
+    root = load_trust_root(tmp_path / "root.json")
+    assert len(root.ctlogs) == len(doc["ctlogs"]) - 1
+
+
 def refreshed_once(tuf: Setup, capsys: pytest.CaptureFixture[str]) -> bytes:
     assert cli(capsys, tuf.argv())[0] == 0
     return tuf.path.read_bytes()
@@ -207,6 +229,18 @@ def test_a_tampered_target_is_refused_and_leaves_the_file(
     code, _, err = cli(capsys, tuf.argv())
     assert code == 1
     assert f"{TARGET}: does not match its TUF metadata" in err
+    assert tuf.path.read_bytes() == before
+
+
+def test_a_connection_lost_mid_file_is_a_clean_error_and_leaves_the_file(
+        tuf: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    before = refreshed_once(tuf, capsys)
+    tuf.repo.publish({TARGET: real_root()})
+    tuf.repo.cut_short(TARGET)
+    code, _, err = cli(capsys, tuf.argv())
+    assert code == 1
+    assert err.startswith("tagsync: error: cannot fetch ") and TARGET in err
+    assert "Traceback" not in err
     assert tuf.path.read_bytes() == before
 
 

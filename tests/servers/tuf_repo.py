@@ -47,6 +47,7 @@ class TufRepository:
     signers: dict[str, Signer] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
+    short: set[str] = field(default_factory=set)  # paths sent cut short (cut_short)
 
     def __post_init__(self) -> None:
         self.signers = {role: CryptoSigner.generate_ed25519() for role in ROLES}
@@ -114,6 +115,12 @@ class TufRepository:
         self._sign_root([old, self.signers["root"]])
         self.publish_timestamp()
 
+    def cut_short(self, name: str) -> None:
+        """Send the target `name` with its full Content-Length but only half its bytes, then
+        close: a connection lost mid-body."""
+        info = self.targets.signed.targets[name]
+        self.short.add(f"targets/{info.hashes['sha256']}.{name}")
+
     def tamper(self, name: str, data: bytes) -> None:
         """Serve `data` where the target `name` is published, metadata unchanged."""
         info = self.targets.signed.targets[name]
@@ -135,6 +142,8 @@ class TufRepository:
             return [text] if method == "GET" else []
         start("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body))),
                          ("ETag", f'"{hashlib.md5(body).hexdigest()}"')])
+        if path.removeprefix("/") in self.short:
+            return [body[: len(body) // 2]] if method == "GET" else []
         return [body] if method == "GET" else []
 
 

@@ -112,7 +112,7 @@ def entries(data: bytes | None) -> list[Entry]:
     found = []
     for key, kind in KINDS.items():
         for item in doc.get(key) or []:
-            with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError, IndexError):
                 found.append(_entry(kind, key, item))
     return found
 
@@ -280,6 +280,7 @@ def _reason(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _tuf_errors(mirror: str, fetcher: Any) -> Iterator[None]:
     """python-tuf's exceptions as tagsync's typed errors, naming the URL being fetched."""
+    import urllib3
     from tuf.api import exceptions as tuf_exc
 
     try:
@@ -290,6 +291,10 @@ def _tuf_errors(mirror: str, fetcher: Any) -> Iterator[None]:
         raise TufVerificationError(f"{fetcher.url}: {exc} (more than TUF allows for this file)") from None
     except tuf_exc.DownloadError as exc:
         raise MirrorError(f"cannot fetch {fetcher.url or mirror}: {_reason(exc)}") from None
+    except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
+        # python-tuf wraps what fails while connecting, not what fails while reading the body
+        raise MirrorError(f"cannot fetch {fetcher.url or mirror}: the connection broke off "
+                          f"({type(exc).__name__})") from None
     except tuf_exc.ExpiredMetadataError as exc:
         raise TufVerificationError(f"{exc} (the mirror serves expired metadata, or this machine's clock "
                                    "is wrong)") from None
