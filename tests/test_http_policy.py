@@ -45,6 +45,12 @@ def test_given_secrets_are_redacted_wherever_they_appear() -> None:
         "Bearer *** refused; *** again"
 
 
+def test_a_password_holding_an_at_sign_is_redacted_whole() -> None:
+    assert redact("cannot reach https://bot:p@ss@reg.example/v2/") == \
+        "cannot reach https://***@reg.example/v2/"
+    assert redact("bot:p@ss@127.0.0.1:5000", one_url=True) == "***@127.0.0.1:5000"
+
+
 def test_a_url_written_without_its_scheme_loses_its_credentials_too() -> None:
     assert redact("bot:s3cret@127.0.0.1:5000", one_url=True) == "***@127.0.0.1:5000"
 

@@ -501,7 +501,8 @@ class RunConfig(_Model):
     concurrency: int = Field(16, ge=1, le=512)
     """Registry questions asked at once."""
     timeout: float = Field(20.0, gt=0)
-    """Seconds per request, its whole answer included (registries, Docker Hub, GitHub)."""
+    """Seconds per request, its whole answer included (registries, Docker Hub); GitHub's client
+    takes it per connect/read/write, and never below GitHub's own 10 s."""
     retries: int = Field(4, ge=0, le=10)
     """Retries on 429/502/503/504 and transport errors."""
     # seconds the whole run may spend asking registries; what is left is deferred (None: no limit)

@@ -59,8 +59,9 @@ def wait_from(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, number - current if number > _EPOCH else number)
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
-_LEADING_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/@\s]*@")
+# Userinfo runs to the last `@` before the host's end: a password may hold an `@` itself.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+_LEADING_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/?#\s]*@")
 _SECRET_PARAM = re.compile(
     r"(?i)([?&](?:[a-z0-9_-]*token|password|passwd|secret|sig|signature|x-amz-[a-z-]+)=)[^&#\s]*")
 

@@ -112,8 +112,9 @@ def make_publisher(config: Config) -> Publisher:
     if config.github is not None:
         from tagsync.publish.github import github_publisher
 
+        # GitHub ends requests that take over 10 s itself: never give up on one sooner
         return github_publisher(config.github, config.catalogs[0].name, config.base_dir,
-                                timeout=config.run.timeout)
+                                timeout=max(config.run.timeout, 10.0))
     if config.git is None:
         return FilesPublisher(config.base_dir)
     from tagsync.publish.git import git_publisher

@@ -35,7 +35,7 @@ from tagsync.errors import (
     PublishError,
     PushRejectedError,
 )
-from tagsync.http_policy import RetryPolicy, redact, wait_from
+from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, wait_from
 from tagsync.plan import Change
 from tagsync.publish import PublishResult
 from tagsync.reference import ImageName, registry_page
@@ -283,7 +283,7 @@ class GitHubApi:
                 self._sit_out(wait, doing, f"HTTP {response.status_code}"
                               + (", secondary limit" if secondary else ""))
                 continue
-            if response.status_code >= 500 and not write and attempt < self.retries:
+            if response.status_code in RETRY_STATUSES and not write and attempt < self.retries:
                 time.sleep(self.backoff.delay(attempt))
                 continue
             raise _http_error(response, doing, self.secrets())
