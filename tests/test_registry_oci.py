@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tagsync.config import DigestFormat
-from tagsync.errors import ImageNotFoundError, RegistryAuthError
+from tagsync.errors import ImageNotFoundError, RegistryAuthError, TagsyncError
 from tagsync.image.tiny import build_image
 from tagsync.reference import ImageName, short
 from tagsync.registry.base import digest_value
@@ -93,6 +93,20 @@ def test_unknown_tag_is_not_found(registry: RegistryServer) -> None:
     registry.push("team/known", "v1", "known")
     with pytest.raises(ImageNotFoundError, match="'nope' not found"):
         run(_with(OciRegistry(registry.url), lambda c: c.head(name(registry, "team/known"), "nope")))
+
+
+def test_a_tag_that_starts_like_a_digest_is_still_a_tag(registry: RegistryServer) -> None:
+    pushed = registry.push("team/shas", "sha-0123abc", "sha tag")
+    got = run(_with(OciRegistry(registry.url),
+                    lambda c: c.head(name(registry, "team/shas"), "sha-0123abc")))
+    assert got.digest == pushed.digest
+
+
+def test_a_malformed_digest_is_refused_before_any_request(registry: RegistryServer) -> None:
+    client = OciRegistry(registry.url)
+    with pytest.raises(TagsyncError, match="sha256:zz"):
+        run(_with(client, lambda c: c.head(name(registry, "team/shas"), "sha256:zz")))
+    assert client.stats.requests == 0
 
 
 def test_image_built_by_umoci_and_pushed_by_skopeo(registry: RegistryServer, tmp_path: Path) -> None:

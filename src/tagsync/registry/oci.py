@@ -288,7 +288,9 @@ class OciRegistry:
         await self._request("GET", "/v2/", None, "ping")
 
     async def head(self, image: ImageName, reference: str) -> Descriptor:
-        if not reference.startswith("sha"):
+        if ":" in reference:  # a digest; tags never hold a colon
+            validate_digest(reference, str(image))
+        else:
             validate_tag(reference, str(image))
         resp = await self._request(
             "HEAD", f"/v2/{image.repository}/manifests/{reference}", image, "manifest",
