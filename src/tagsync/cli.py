@@ -102,7 +102,8 @@ def set_(
 
     Example: tagsync set -i image-metadata.yml '.images[0].tags[1][1]' 0a1b2c3d4e5f
     """
-    from tagsync.catalog import Edit, apply_edits, write_atomic
+    from tagsync.atomic import write_atomic
+    from tagsync.catalog import Edit, apply_edits
 
     try:
         value.encode("utf-8")

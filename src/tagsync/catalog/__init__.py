@@ -1,6 +1,6 @@
 """Locate and edit values in YAML catalogs without disturbing anything else in the file."""
 
-from tagsync.catalog.edit import Catalog, Edit, apply_edits, get_value, write_atomic
+from tagsync.catalog.edit import Catalog, Edit, apply_edits, get_value
 from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
 
 __all__ = [
@@ -12,5 +12,4 @@ __all__ = [
     "format_path",
     "get_value",
     "parse_path",
-    "write_atomic",
 ]

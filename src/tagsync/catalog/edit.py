@@ -7,13 +7,8 @@ so comments, anchors, indentation, quoting, line endings and key order stay as w
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path as FsPath
 
 from tagsync.catalog.append import Append, check_appended, plan_append
 from tagsync.catalog.block import splice_block
@@ -39,7 +34,6 @@ from tagsync.catalog.scalar import render_scalar
 from tagsync.errors import (
     EditConflictError,
     NotAScalarError,
-    PublishError,
     SharedValueError,
     UnsupportedScalarError,
 )
@@ -231,52 +225,3 @@ def apply_edits(
     """Bytes in, bytes out: the whole engine behind one call."""
     catalog = Catalog(data, file)
     return catalog.render(catalog.apply(edits, allow_anchor))
-
-
-def stage_file(path: FsPath, data: bytes, name: str | None = None) -> str:
-    """Write `data` into a new temporary file beside `path`, fsynced, with `path`'s permissions,
-    and return its name for the caller to rename: several files can be staged before any is
-    replaced. A read-only target or a full disk is a PublishError naming the file."""
-    shown = name or str(path)
-    try:
-        mode: int | None = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise PublishError(f"cannot write: {exc.strerror}; nothing was written", file=shown) from exc
-    if mode is not None and not mode & 0o222:
-        raise PublishError(f"the file is read-only (mode {mode:04o}); nothing was written",
-                           file=shown)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagsync", dir=path.parent)
-    except OSError as exc:
-        raise PublishError(f"cannot write: {exc.strerror}; nothing was written", file=shown) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise PublishError(f"cannot write: {exc.strerror}; nothing was written",
-                               file=shown) from exc
-        raise
-    return tmp
-
-
-def write_atomic(path: FsPath, data: bytes) -> None:
-    """Replace a file in one rename, keeping its permissions; readers never see half a file.
-    A symlink is written through: its target changes, the link stays a link."""
-    target = FsPath(os.path.realpath(path))
-    tmp = stage_file(target, data, str(path))
-    try:
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise PublishError(f"cannot write: {exc.strerror}; nothing was written",
-                           file=str(path)) from exc

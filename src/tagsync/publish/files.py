@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tagsync.catalog.edit import stage_file
+from tagsync.atomic import stage_file
 from tagsync.errors import BranchMovedError, CatalogError, PublishError, UnsafePathError
 from tagsync.plan import Change
 from tagsync.publish import PublishResult, Snapshot

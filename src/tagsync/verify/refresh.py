@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
+from tagsync.atomic import write_atomic
 from tagsync.errors import (
     ConfigError,
     MirrorError,
@@ -384,39 +384,6 @@ def check_trust_root(data: bytes, mirror: str) -> None:
                                    "nothing could be verified with it")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """A temporary file beside PATH, fsynced, then one rename: PATH is the old or the new file,
-    never half of one. An existing file keeps its permissions; a new one gets the umask's. A
-    symlink is written through (its target changes, the link stays a link)."""
-    shown, path = str(path), Path(os.path.realpath(path))
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    except OSError as exc:
-        raise TrustRootRefreshError(f"cannot write: {exc.strerror}; nothing was written",
-                                    file=shown) from None
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagsync", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:  # an interrupt too: no temporary file is left behind
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise TrustRootRefreshError(f"cannot write: {exc.strerror}; nothing was written",
-                                        file=shown) from None
-        raise
-
-
 def _read_current(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -462,7 +429,7 @@ def update_trust_root(path: Path, *, mirror: str = DEFAULT_MIRROR, tuf_root: Pat
     current = _read_current(path)
     changed = current != data
     if changed and not dry_run:
-        write_atomic(path, data)
+        write_atomic(path, data, TrustRootRefreshError)
     log.info("%s %s (TUF root version %d)", "updated" if changed else "unchanged", path, version)
     return Refresh(path=path, mirror=mirror, metadata_dir=cache,
                    status="updated" if changed else "unchanged", written=changed and not dry_run,

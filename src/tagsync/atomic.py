@@ -1,0 +1,69 @@
+"""Replacing a file so that readers see the old bytes or the new, never half of them: a
+temporary file beside it, fsynced, then one rename.
+
+Used by `tagsync set` (one catalog), the files publisher (several files staged before any is
+replaced) and `update-trust-root` (a pinned trust root). Each names the error its users expect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from tagsync.errors import PublishError, TagsyncError
+
+
+def _umask_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def stage_file(path: Path, data: bytes, name: str | None = None,
+               error: type[TagsyncError] = PublishError) -> str:
+    """Write `data` into a new temporary file beside `path`, fsynced, with `path`'s permissions
+    (a new file: the umask's, as any editor would create it), and return its name for the caller
+    to rename: several files can be staged before any is replaced. A read-only target or a full
+    disk is `error` naming the file (`name`, or the path)."""
+    shown = name or str(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = _umask_mode()
+    except OSError as exc:
+        raise error(f"cannot write: {exc.strerror}; nothing was written", file=shown) from None
+    if not mode & 0o222:
+        raise error(f"the file is read-only (mode {mode:04o}); nothing was written", file=shown)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagsync", dir=path.parent)
+    except OSError as exc:
+        raise error(f"cannot write: {exc.strerror}; nothing was written", file=shown) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+    except BaseException as exc:  # an interrupt too: no temporary file is left behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise error(f"cannot write: {exc.strerror}; nothing was written", file=shown) from None
+        raise
+    return tmp
+
+
+def write_atomic(path: Path, data: bytes, error: type[TagsyncError] = PublishError) -> None:
+    """Replace one file in one rename, keeping its permissions. A symlink is written through:
+    its target changes, the link stays a link."""
+    target = Path(os.path.realpath(path))
+    tmp = stage_file(target, data, str(path), error)
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise error(f"cannot write: {exc.strerror}; nothing was written", file=str(path)) from None
