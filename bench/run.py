@@ -744,13 +744,18 @@ def bench_cold() -> None:
                  "done = time.monotonic(); u = resource.getrusage(resource.RUSAGE_SELF)\n"
                  f"print(json.dumps([done, (u.ru_utime + u.ru_stime) * 1000, {_HWM}]))")
 
-        def invoke(root: Path) -> tuple[float, float, float]:
+        def workspace(root: Path) -> tuple[Path, dict[str, str]]:
+            """A fresh catalog and config (every digest still to change), and the environment
+            of an interpreter importing from `root`."""
             work = Path(tempfile.mkdtemp(dir=tmp))
             (work / "pod.yaml").write_text(catalog)
             (work / "tagsync.yaml").write_text(config)
-            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root),
-                   "TAGSYNC_CONFIG": str(work / "tagsync.yaml"), "PYTHONDONTWRITEBYTECODE": "1",
-                   "HOME": str(work)}
+            return work, {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root),
+                          "TAGSYNC_CONFIG": str(work / "tagsync.yaml"),
+                          "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(work)}
+
+        def invoke(root: Path) -> tuple[float, float, float]:
+            work, env = workspace(root)
             start = time.monotonic()
             out = subprocess.run([sys.executable, "-s", "-c", probe], env=env, capture_output=True,
                                  text=True, check=True, cwd=work)
@@ -768,12 +773,7 @@ def bench_cold() -> None:
 
         def imports_by_package(root: Path) -> list[tuple[str, float]]:
             """Import self-times (`-X importtime`) of one invocation, summed per top package."""
-            work = Path(tempfile.mkdtemp(dir=tmp))
-            (work / "pod.yaml").write_text(catalog)
-            (work / "tagsync.yaml").write_text(config)
-            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root),
-                   "TAGSYNC_CONFIG": str(work / "tagsync.yaml"), "PYTHONDONTWRITEBYTECODE": "1",
-                   "HOME": str(work)}
+            work, env = workspace(root)
             err = subprocess.run([sys.executable, "-s", "-X", "importtime", "-c", probe], env=env,
                                  capture_output=True, text=True, check=True, cwd=work).stderr
             sums: dict[str, float] = {}

@@ -412,24 +412,31 @@ def test_a_key_bundle_is_found_through_the_tag_schema_without_a_referrers_api(
     assert verdict.accepted is not None and f"tag {digest.replace(':', '-')}" in verdict.accepted.location
 
 
-def test_a_key_bundle_in_an_image_layout_is_found_through_the_tag_schema(tmp_path: Path) -> None:
-    manifest = load_signed("dir-img-cosign-valid").manifest
+def in_a_layout(tmp_path: Path, subject: bytes, signer: Signer) -> tuple[Verdict, bytes]:
+    """`subject` tagged `latest` in an image layout, with a message-signature bundle over it
+    under the `sha256-<hex>` tag schema; verified through the layout. Returns the verdict and
+    the referrer manifest."""
     layout = Layout(tmp_path / "layouts", "team/app")
-    digest = layout.tag("latest", manifest)
-    signer = Signer.new("ed25519")
-    bundle = json.dumps(message_bundle(signer, manifest)).encode()
+    digest = layout.tag("latest", subject)
+    bundle = json.dumps(message_bundle(signer, subject)).encode()
     empty = layout.blob(b"{}")
     referrer = json.dumps({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_TYPE,
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
         "layers": [{"mediaType": BUNDLE_TYPE, "digest": layout.blob(bundle), "size": len(bundle)}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)}}).encode()
+        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(subject)}}).encode()
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
         {"mediaType": OCI_MANIFEST, "digest": layout.blob(referrer), "size": len(referrer),
          "artifactType": BUNDLE_TYPE}]}).encode()
     layout.tag(digest.replace(":", "-"), index, OCI_INDEX)
     verdict = asyncio.run(Verifier(signer.policy(tmp_path)).verify(
         SourceFetch(LayoutSource(layout.root)), "example.test/team/app", digest))
+    return verdict, referrer
+
+
+def test_a_key_bundle_in_an_image_layout_is_found_through_the_tag_schema(tmp_path: Path) -> None:
+    manifest = load_signed("dir-img-cosign-valid").manifest
+    verdict, referrer = in_a_layout(tmp_path, manifest, Signer.new("ed25519"))
     assert verdict.ok, verdict
     assert sha256(referrer) in verdict.accepted.location  # type: ignore[union-attr]
 
@@ -437,23 +444,8 @@ def test_a_key_bundle_in_an_image_layout_is_found_through_the_tag_schema(tmp_pat
 def test_a_message_signature_over_bytes_that_are_no_image_is_refused(tmp_path: Path) -> None:
     """A key that also signs release tarballs (`cosign sign-blob`) must not make a tarball's
     digest pass for a signed image, whatever a hostile registry serves under that digest."""
-    artifact = b"release-1.0.tar.gz: not an image manifest"
-    layout = Layout(tmp_path / "layouts", "team/app")
-    digest = layout.tag("latest", artifact)
-    signer = Signer.new("ecdsa")
-    bundle = json.dumps(message_bundle(signer, artifact)).encode()
-    empty = layout.blob(b"{}")
-    referrer = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_TYPE,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-        "layers": [{"mediaType": BUNDLE_TYPE, "digest": layout.blob(bundle), "size": len(bundle)}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(artifact)}}).encode()
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": layout.blob(referrer), "size": len(referrer),
-         "artifactType": BUNDLE_TYPE}]}).encode()
-    layout.tag(digest.replace(":", "-"), index, OCI_INDEX)
-    verdict = asyncio.run(Verifier(signer.policy(tmp_path)).verify(
-        SourceFetch(LayoutSource(layout.root)), "example.test/team/app", digest))
+    verdict, _ = in_a_layout(tmp_path, b"release-1.0.tar.gz: not an image manifest",
+                             Signer.new("ecdsa"))
     assert verdict.reason is Reason.malformed
     assert "not an image manifest" in verdict.detail
 
