@@ -412,6 +412,22 @@ def test_a_key_bundle_is_found_through_the_tag_schema_without_a_referrers_api(
     assert verdict.accepted is not None and f"tag {digest.replace(':', '-')}" in verdict.accepted.location
 
 
+def test_a_referrers_api_that_errs_is_passed_over_for_the_tag_schema(
+        registries: Registries, repo: str, tmp_path: Path) -> None:
+    """The spec says 404 without the API; a registry that answers 405 is read like one without."""
+    _, digest = image(registries, repo)
+    signer = Signer.new()
+    raw = json.dumps(dsse_bundle(signer, statement(digest))).encode()
+    registries.plain.push_bundle_referrer(repo, digest, raw, fallback_tag=True)
+    registries.proxy.refuse = 405
+    try:
+        verdict = check(registries.proxied, repo, digest, signer.policy(tmp_path))
+    finally:
+        registries.proxy.refuse = None
+    assert verdict.ok, verdict
+    assert verdict.accepted is not None and f"tag {digest.replace(':', '-')}" in verdict.accepted.location
+
+
 def in_a_layout(tmp_path: Path, subject: bytes, signer: Signer) -> tuple[Verdict, bytes]:
     """`subject` tagged `latest` in an image layout, with a message-signature bundle over it
     under the `sha256-<hex>` tag schema; verified through the layout. Returns the verdict and

@@ -220,6 +220,7 @@ class ReferrersProxy:
 
     upstream: str
     referrers: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    refuse: int | None = None  # answer the referrers API with this status (off-spec, not 404)
     seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -228,6 +229,11 @@ class ReferrersProxy:
         query = environ.get("QUERY_STRING", "")
         self.seen.append(f"{method} {path}{'?' + query if query else ''}")
         m = _REFERRERS.match(path)
+        if m and method == "GET" and self.refuse is not None:  # an off-spec registry
+            data = b'{"errors": [{"code": "UNSUPPORTED", "message": "not supported"}]}'
+            start(f"{self.refuse} Refused", [("Content-Type", "application/json"),
+                                            ("Content-Length", str(len(data)))])
+            return [data]
         if m and method == "GET":
             return self._referrers(m["name"], m["digest"], query, start)
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from tagsync.errors import ConfigError, ImageNotFoundError, RegistryError
+from tagsync.errors import ConfigError, DeadlineError, ImageNotFoundError, RegistryError
 from tagsync.reference import validate_digest
 from tagsync.registry.manifest import INDEX_TYPES, MANIFEST_TYPES
 from tagsync.secrets import SecretRef, resolve
@@ -318,7 +318,16 @@ class Verifier:
     # --- Sigstore bundles as OCI 1.1 referrers ------------------------------------------------
 
     async def _bundles(self, fetch: Fetch, image: str, digest: str) -> list[Finding]:
-        descriptors = await fetch.referrers(image, digest, BUNDLE_TYPE)
+        try:
+            descriptors = await fetch.referrers(image, digest, BUNDLE_TYPE)
+        except DeadlineError:
+            raise  # the run's time or the pull allowance: not an answer about this image
+        except RegistryError as exc:
+            # Off-spec (a registry without the API answers 404): read the tag schema, as for a
+            # registry without it, rather than lose what the `.sig` tag showed.
+            log.info("%s: the referrers API failed (%s); reading the tag schema", image,
+                     exc.message)
+            descriptors = None
         where = "referrers API"
         if descriptors is None:  # no referrers API: the tag schema (OCI distribution 1.1)
             where = f"tag {_tag_of(digest)}"
