@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tagsync.atomic import folder_lock
 from tagsync.cli import main
 from tagsync.config import load_config
 from tagsync.errors import BranchMovedError, PublishError, UnsafePathError, YamlSyntaxError
 from tagsync.plan import Change
 from tagsync.publish import PublishResult, Snapshot
-from tagsync.publish.files import DirSnapshot, FilesPublisher, folder_lock
+from tagsync.publish.files import DirSnapshot, FilesPublisher
 from tagsync.run import run
 from tests.servers.hostile import HostileRegistry
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import pytest
 from securesystemslib.signer import CryptoSigner
 
+from tagsync.atomic import folder_lock
 from tagsync.cli import main
 from tagsync.verify.refresh import (
     DEFAULT_MIRROR,
@@ -140,6 +142,29 @@ def test_a_later_refresh_of_another_mirror_starts_from_the_cached_root(
     code, out, _ = cli(capsys, tuf.argv(tuf_root=False))
     assert code == 0
     assert "updated" in out and "(TUF root version 2)" in out
+
+
+def test_a_refresh_waits_while_another_holds_the_metadata_cache(tuf: Setup) -> None:
+    """python-tuf's cache is not safe for two updaters at once: the second waits its turn."""
+    tuf.metadata.mkdir()
+    done: list[BaseException | None] = []
+
+    def refresh() -> None:
+        try:
+            update_trust_root(tuf.path, mirror=tuf.served.url, tuf_root=tuf.tuf_root,
+                              metadata_dir=tuf.metadata)
+            done.append(None)
+        except BaseException as exc:  # handed to the test's thread
+            done.append(exc)
+
+    with folder_lock(tuf.metadata):
+        waiting = threading.Thread(target=refresh)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and tuf.repo.hits == []  # blocked before asking the mirror
+    waiting.join(30)
+    assert done == [None]
+    assert tuf.path.read_bytes() == older_root()
 
 
 def test_the_metadata_dir_defaults_to_the_mirror_under_xdg_cache_home(

@@ -1,16 +1,20 @@
 """Replacing a file so that readers see the old bytes or the new, never half of them: a
-temporary file beside it, fsynced, then one rename.
+temporary file beside it, fsynced, then one rename; and a lock on a folder, so two processes
+writing into it take turns.
 
 Used by `tagsync set` (one catalog), the files publisher (several files staged before any is
-replaced) and `update-trust-root` (a pinned trust root). Each names the error its users expect.
+replaced) and `update-trust-root` (a pinned trust root, and its TUF metadata cache). Each names
+the error its users expect.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from tagsync.errors import PublishError, TagsyncError
@@ -67,3 +71,15 @@ def write_atomic(path: Path, data: bytes, error: type[TagsyncError] = PublishErr
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise error(f"cannot write: {exc.strerror}; nothing was written", file=str(path)) from None
+
+
+@contextlib.contextmanager
+def folder_lock(root: Path) -> Iterator[None]:
+    """An advisory lock on the folder itself (no lock file left behind): concurrent tagsync
+    processes on one folder (runs on a checkout, refreshes of one TUF cache) take turns."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -11,13 +11,12 @@ makes this one re-plan (BranchMovedError) instead of losing its edit.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tagsync.atomic import stage_file
+from tagsync.atomic import folder_lock, stage_file
 from tagsync.errors import BranchMovedError, CatalogError, PublishError, UnsafePathError
 from tagsync.plan import Change
 from tagsync.publish import PublishResult, Snapshot
@@ -59,18 +58,6 @@ class DirSnapshot:
             rel = Path(folder).relative_to(self.root)
             out += [(rel / n).as_posix() for n in names]
         return sorted(out)
-
-
-@contextlib.contextmanager
-def folder_lock(root: Path) -> Iterator[None]:
-    """An advisory lock on the folder itself (no lock file left behind): concurrent tagsync
-    runs on one checkout compare-and-rename one at a time."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 class FilesPublisher:

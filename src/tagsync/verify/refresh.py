@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from tagsync.atomic import write_atomic
+from tagsync.atomic import folder_lock, write_atomic
 from tagsync.errors import (
     ConfigError,
     MirrorError,
@@ -419,6 +419,8 @@ def update_trust_root(path: Path, *, mirror: str = DEFAULT_MIRROR, tuf_root: Pat
             except OSError as exc:
                 raise TrustRootRefreshError(f"cannot create the TUF metadata cache: {exc.strerror}",
                                             file=str(work)) from None
+            # python-tuf's cache is not safe for two updaters at once: they take turns
+            stack.enter_context(folder_lock(work))
         log.info("refreshing %s from %s (TUF metadata in %s)", TARGET, mirror, cache)
         try:
             data, version = fetch_trusted_root(mirror, work, bootstrap, source)
