@@ -36,9 +36,12 @@ from tests.servers.images import push_image
 
 
 def free_port() -> int:
-    """A free loopback port for a server the tests start. Each pytest-xdist worker draws from a
-    range of its own below the kernel's ephemeral range, so two workers never hand out the same
-    port, and no client's outgoing connection can take it between the check and the bind."""
+    """A free loopback port for a server started as another process (the registry, moto), or
+    one to leave closed. Each pytest-xdist worker draws from a range of its own below the
+    kernel's ephemeral range, so two workers never hand out the same port, and no client's
+    outgoing connection can take it between the check and the bind. Another test run on the
+    machine still can: starters check that the port answers from their process. Servers in
+    this process bind port 0 instead (the kernel's choice, race-free)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     low = 10000 + 4000 * (int(worker) % 5 if worker.isdigit() else 0)
     for _ in range(200):
@@ -120,25 +123,43 @@ class _TokenAuth(httpx.Auth):
 
 
 def _start_registry(tmp: Path, extra: str = "") -> RegistryServer:
+    """The CNCF registry on a free port. Another process (a second test run on this machine) may
+    take the port between the check and the registry's bind: then our registry exits and the
+    port answers for someone else, so every answer must carry this instance's header, and a
+    start that loses the race is tried again on another port."""
     binary = _need("docker-registry")
-    port = free_port()
     (tmp / "data").mkdir(parents=True, exist_ok=True)
-    cfg = tmp / "config.yml"
-    cfg.write_text(
-        "version: 0.1\n"
-        "log:\n  level: error\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n" + extra
-    )
-    proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/v2/")
-    except Exception:
-        proc.kill()
-        raise
-    return RegistryServer(url, f"127.0.0.1:{port}", proc)
+    instance = uuid.uuid4().hex
+    for _ in range(5):
+        port = free_port()
+        cfg = tmp / "config.yml"
+        cfg.write_text(
+            "version: 0.1\n"
+            "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n  headers:\n    X-Test-Instance: [{instance}]\n"
+            + extra
+        )
+        proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        if _answers_as(url + "/v2/", instance, proc):
+            return RegistryServer(url, f"127.0.0.1:{port}", proc)
+        _stop(proc)
+    raise RuntimeError("the registry could not start on a free port (5 tries)")
+
+
+def _answers_as(url: str, instance: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> bool:
+    """Does `url` answer from our process (its instance header), before it exits or times out?"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=1.0).headers.get("X-Test-Instance") == instance:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -195,10 +216,11 @@ class WsgiThread:
 
 
 def serve_wsgi(app: Callable[..., Any], *, can_cut: bool = False) -> WsgiThread:
-    """`can_cut`: the app may raise `ConnectionCut` to drop the connection without an answer."""
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer,
+    """`can_cut`: the app may raise `ConnectionCut` to drop the connection without an answer.
+    The kernel picks the port as the server binds it: no other process can take it first."""
+    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer,
                          handler_class=_DropHandler if can_cut else _QuietHandler)
+    port = server.server_port
     if can_cut:
         server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -571,7 +593,6 @@ def faulty_registry(registry: RegistryServer) -> Iterator[FaultyRegistry]:
     from tests.servers.proxy import FaultPlan, make_proxy
 
     plan = FaultPlan()
-    port = free_port()
     app = make_proxy(registry.url, plan)
 
     def wrapped(environ: dict[str, Any], start: Callable[..., Any]) -> Any:
@@ -583,8 +604,9 @@ def faulty_registry(registry: RegistryServer) -> Iterator[FaultyRegistry]:
             _current.connection.shutdown(socket.SHUT_RDWR)
             raise
 
-    server = make_server("127.0.0.1", port, wrapped, server_class=_ThreadingWSGIServer,
+    server = make_server("127.0.0.1", 0, wrapped, server_class=_ThreadingWSGIServer,
                          handler_class=_DropHandler)
+    port = server.server_port
     server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -655,15 +677,24 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
     """One moto server per session, with AWS managed IAM policies loaded; `moto` resets state."""
     import sys
 
-    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    for _ in range(5):  # a port another process took between the check and moto's bind: again
+        port = free_port()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                     "-p", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/moto-api/", timeout=60)
+        except Exception:
+            proc.kill()
+            raise
+        if proc.poll() is None:
+            break
+    else:
+        raise RuntimeError("moto could not start on a free port (5 tries)")
     try:
-        wait_http(f"{url}/moto-api/", timeout=60)
         httpx.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=120)
         yield MotoServer(url)
     finally:
@@ -703,7 +734,7 @@ def ssh_git(tmp_path: Path) -> Iterator[SshGit]:
     from tests.servers.ssh import start_ssh_git_server
 
     git = start_git_server(tmp_path)
-    ssh = start_ssh_git_server(git.path, free_port(), git.gate)
+    ssh = start_ssh_git_server(git.path, 0, git.gate)
     yield SshGit(git, ssh)
     ssh.stop()
     git.wsgi.stop()

@@ -146,6 +146,7 @@ def start_ssh_git_server(path: Path, port: int, gate: Any = None) -> SshGitServe
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((server.host, port))
+    server.port = sock.getsockname()[1]  # port 0: the kernel's choice, taken as it is bound
     sock.listen(16)
     server._sock = sock
 
