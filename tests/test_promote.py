@@ -20,6 +20,16 @@ def pod(image: str) -> bytes:
     return f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: {image}\n".encode()
 
 
+def lanes_config(registry: RegistryServer) -> str:
+    """Production follows staging once staging has held a value for 24 hours."""
+    return (
+        "catalogs:\n"
+        "  - name: staging\n    file: staging/app.yaml\n    pin_digests: true\n"
+        "  - name: production\n    file: prod/app.yaml\n    pin_digests: true\n"
+        "    follow: {catalog: staging, after: 24h}\n"
+        f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n")
+
+
 @pytest.fixture
 def lanes(registry: RegistryServer, git_server: GitServer, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> tuple[Path, str, str, str]:
@@ -27,13 +37,8 @@ def lanes(registry: RegistryServer, git_server: GitServer, tmp_path: Path,
     old = registry.push(f"{ns}/web", "1.0", f"{ns} old").digest
     new = registry.push(f"{ns}/web", "1.1", f"{ns} new").digest
     config = tmp_path / "tagsync.yaml"
-    config.write_text(
-        "catalogs:\n"
-        "  - name: staging\n    file: staging/app.yaml\n    pin_digests: true\n"
-        "  - name: production\n    file: prod/app.yaml\n    pin_digests: true\n"
-        "    follow: {catalog: staging, after: 24h}\n"
-        f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n"
-        f"git:\n  repo: {git_server.url}\n  token_env: TEST_GIT_TOKEN\n")
+    config.write_text(lanes_config(registry)
+                      + f"git:\n  repo: {git_server.url}\n  token_env: TEST_GIT_TOKEN\n")
     monkeypatch.setenv("TEST_GIT_TOKEN", git_server.token)
     image = f"{registry.host}/{ns}/web"
     git_server.commit_directly({"prod/app.yaml": pod(f"{image}:1.0@{old}"),
@@ -100,13 +105,9 @@ def test_promotion_reads_staging_history_through_githubs_api(
     github.tokens[token] = "write"
     monkeypatch.setenv("TEST_GITHUB_TOKEN", token)
     config = tmp_path / "tagsync.yaml"
-    config.write_text(
-        "catalogs:\n"
-        "  - name: staging\n    file: staging/app.yaml\n    pin_digests: true\n"
-        "  - name: production\n    file: prod/app.yaml\n    pin_digests: true\n"
-        "    follow: {catalog: staging, after: 24h}\n"
-        f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n"
-        f"github:\n  repo: {repo}\n  api_url: {github.url}\n  token: env:TEST_GITHUB_TOKEN\n")
+    config.write_text(lanes_config(registry)
+                      + f"github:\n  repo: {repo}\n  api_url: {github.url}\n"
+                      "  token: env:TEST_GITHUB_TOKEN\n")
     summary = run(load_config(config))
     assert not summary.failures
     assert github.read(repo, "prod/app.yaml") == pod(f"{image}:1.1@{new}")
