@@ -5,13 +5,16 @@ commit message names the signer. Real cosign signatures, served by the real CNCF
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tagsync.cli import main
-from tests.servers.fixtures import _start_registry, _stop, unique_namespace
+from tagsync.config import load_config
+from tagsync.run import run
+from tests.servers.fixtures import GitServer, _start_registry, _stop, unique_namespace
 from tests.servers.signed import SignedRegistry, load_signed, loopback_only, signatures_dir
 
 pytestmark = [pytest.mark.servers, pytest.mark.usefixtures("loopback_only")]
@@ -106,3 +109,58 @@ def test_a_catalog_on_an_image_layout_writes_the_signed_digest_and_refuses_the_u
     assert bare == digest
     err = capsys.readouterr().err
     assert "images.test/team/unsigned" in err and "not written, signature refused: no signature" in err
+
+
+@pytest.mark.parametrize(("public_key", "promoted"), [("cosign.pub", True), ("cosign2.pub", False)])
+def test_a_promoted_digest_passes_the_same_verification_policy(
+        signed: SignedRegistry, git_server: GitServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        public_key: str, promoted: bool) -> None:
+    """Production follows staging; staging has held a digest for two days, but production
+    writes it only if its signature satisfies production's own policy. Staging, without a
+    policy, holds it unquestioned."""
+    repo = unique_namespace("lanes/app", request)
+    fixture = load_signed("dir-img-cosign-valid")
+    digest = signed.seed_manifest(repo, "latest", fixture.manifest)
+    signed.push_sig(repo, digest, [fixture.layer])
+    image = f"{signed.host}/{repo}:latest"
+    (tmp_path / "tagsync.yaml").write_text(
+        "catalogs:\n"
+        "  - name: staging\n    file: staging/app.yaml\n    pin_digests: true\n"
+        "  - name: production\n    file: prod/app.yaml\n    pin_digests: true\n"
+        f"    follow: {{catalog: staging, after: 24h}}\n    verify: {key(public_key)}\n"
+        f"registries:\n  - host: '{signed.host}'\n    url: {signed.url}\n"
+        f"git:\n  repo: {git_server.url}\n  token_env: TEST_GIT_TOKEN\n")
+    monkeypatch.setenv("TEST_GIT_TOKEN", git_server.token)
+    pod = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: {}\n"
+    git_server.commit_directly({"prod/app.yaml": pod.format(f"{image}@{OLD}").encode(),
+                                "staging/app.yaml": pod.format(f"{image}@{OLD}").encode()},
+                               "start", when=int(time.time()) - 100 * 3600)
+    git_server.commit_directly({"staging/app.yaml": pod.format(f"{image}@{digest}").encode()},
+                               "staging moves", when=int(time.time()) - 48 * 3600)
+    summary = run(load_config(tmp_path / "tagsync.yaml"))
+    if promoted:
+        assert git_server.read("prod/app.yaml") == pod.format(f"{image}@{digest}").encode()
+        assert not summary.failures
+    else:
+        assert git_server.read("prod/app.yaml") == pod.format(f"{image}@{OLD}").encode()
+        [failure] = summary.failures  # production's refusal says nothing to staging
+        assert failure.catalog == "production"
+        assert failure.error.startswith("not promoted, signature refused: bad signature")
+
+
+def test_a_slot_already_at_a_refused_digest_is_up_to_date_not_a_failure(
+        signed: SignedRegistry, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Verification gates what a run writes: a reference that already holds the digest (put
+    there by hand) is left alone and not reported, though its twin that would move is refused."""
+    repo = unique_namespace("held/app", request)
+    config = checkout(tmp_path, signed, repo, key("cosign2.pub"))
+    fixture = load_signed("dir-img-cosign-valid")
+    image = f"{signed.host}/{repo}:latest"
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - image: {image}@{OLD}\n    - image: {image}@{fixture.digest}\n")
+    summary = run(load_config(config))
+    [failure] = summary.failures
+    assert failure.line == 5 and "signature refused" in failure.error
+    assert summary.up_to_date == 1

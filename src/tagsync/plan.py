@@ -252,12 +252,13 @@ def make_plan(
     repo_lists: Mapping[RepoQuery, RepoList] | None = None,
     ages: Mapping[tuple[ImageName, str], datetime | None] | None = None,
     now: datetime | None = None,
-    verdicts: Mapping[tuple[ImageName, str], tuple[bool, str]] | None = None,
+    verdicts: Mapping[tuple[str, ImageName, str], tuple[bool, str]] | None = None,
     promoted: Mapping[Slot, tuple[str, str] | tuple[str, bool]] | None = None,
 ) -> Plan:
     """`ages`: when the image behind (image, tag) was built, for `min_age` on digest changes;
     `now`: the run's clock (a parameter, so the plan stays a pure function); `verdicts`:
-    signature checks of (image, digest) under a verify policy, (passed, in words); `promoted`:
+    signature checks of (catalog, image, digest) under that catalog's verify policy, (passed,
+    in words), a refusal stopping only a slot that would change; `promoted`:
     for slots of a catalog that follows another, (tag, digest) to write, or (why not, waiting)."""
     verdicts, promoted = verdicts or {}, promoted or {}
     tag_lists, repo_lists, ages = tag_lists or {}, repo_lists or {}, ages or {}
@@ -307,12 +308,12 @@ def make_plan(
                                              _error(obs)))
                 continue
             digest = obs.value
-        checked = verdicts.get((slot.image, digest)) if digest is not None else None
-        if checked is not None and not checked[0]:
+        checked = verdicts.get((slot.catalog, slot.image, digest)) if digest is not None else None
+        changes = slot_changes(slot, target, digest)
+        if changes and checked is not None and not checked[0]:
             plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
                                          f"not written, signature refused: {checked[1]}"))
             continue
-        changes = slot_changes(slot, target, digest)
         if checked is not None:
             changes = [replace(c, why=checked[1]) for c in changes]
         waiting = waiting_for(slot, target, tag_lists, ages, now)
@@ -370,14 +371,15 @@ def make_plan(
 
 
 def _promote(plan: Plan, slot: Slot, tag: str, digest: str,
-             verdicts: Mapping[tuple[ImageName, str], tuple[bool, str]]) -> None:
-    checked = verdicts.get((slot.image, digest))
-    if checked is not None and not checked[0]:
+             verdicts: Mapping[tuple[str, ImageName, str], tuple[bool, str]]) -> None:
+    checked = verdicts.get((slot.catalog, slot.image, digest))
+    changes = slot_changes(slot, tag, digest)
+    if changes and checked is not None and not checked[0]:
         plan.failures.append(Failure(slot.catalog, slot.file, slot.line, str(slot.image), tag,
                                      f"not promoted, signature refused: {checked[1]}"))
         return
     changes = [replace(c, reason="promoted", why=checked[1] if checked else None)
-               for c in slot_changes(slot, tag, digest)]
+               for c in changes]
     if changes:
         plan.changes.extend(changes)
     else:

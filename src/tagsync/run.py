@@ -11,7 +11,7 @@ import asyncio
 import difflib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -188,7 +188,8 @@ class _Known:
     tags: dict[TagQuery, TagList] = field(default_factory=dict)
     digests: dict[Want, Observation] = field(default_factory=dict)
     ages: dict[tuple[ImageName, str], datetime | None] = field(default_factory=dict)
-    verdicts: dict[tuple[ImageName, str], Checked] = field(default_factory=dict)
+    # by (policy, image, digest): one check per policy, whichever catalogs share it
+    verdicts: dict[tuple[Any, ImageName, str], Checked] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
 
     catalogs = {c.name: c for c in config.catalogs}
     targets = choose_tags(read.slots, known.tags)
-    todo: dict[tuple[ImageName, str], Any] = {}
+    todo: dict[tuple[Any, ImageName, str], Any] = {}
     for slot in read.slots:
         policy = catalogs[slot.catalog].verify_for(str(slot.image))
         target = targets.get(slot)
@@ -371,16 +372,16 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
         obs = known.digests.get(want_of(slot, target))
         if obs is None or obs.value is None or (obs.value == slot.current and target == slot.tag):
             continue
-        if (slot.image, obs.value) not in known.verdicts:
-            todo[(slot.image, obs.value)] = verifiers[id(policy)]
+        if (policy, slot.image, obs.value) not in known.verdicts:
+            todo[(policy, slot.image, obs.value)] = verifiers[id(policy)]
     for slot, promotion in promoted.items():
         policy = catalogs[slot.catalog].verify_for(str(slot.image))
         if (policy is not None and isinstance(promotion, Promotion)
-                and (slot.image, promotion.digest) not in known.verdicts):
-            todo[(slot.image, promotion.digest)] = verifiers[id(policy)]
+                and (policy, slot.image, promotion.digest) not in known.verdicts):
+            todo[(policy, slot.image, promotion.digest)] = verifiers[id(policy)]
 
-    async def one(key: tuple[ImageName, str], verifier: Any) -> None:
-        image, digest = key
+    async def one(key: tuple[Any, ImageName, str], verifier: Any) -> None:
+        _policy, image, digest = key
         source = sources.get(image.registry)
         if source is None:  # every host a digest was observed on has a source
             known.verdicts[key] = Checked(False, "no registry client for this host")
@@ -393,7 +394,25 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
         known.verdicts[key] = Checked(verdict.ok, f"signed by {verdict.signer}" if verdict.ok
                                       else f"{verdict.reason}: {verdict.detail}")
 
-    await asyncio.gather(*(one(k, v) for k, v in sorted(todo.items(), key=lambda kv: str(kv[0]))))
+    await asyncio.gather(*(one(k, v) for k, v in sorted(todo.items(),
+                                                         key=lambda kv: (str(kv[0][1]), kv[0][2]))))
+
+
+def catalog_verdicts(config: Config, slots: Iterable[Slot],
+                     verdicts: Mapping[tuple[Any, ImageName, str], Checked]
+                     ) -> dict[tuple[str, ImageName, str], tuple[bool, str]]:
+    """The checks as the plan reads them, by (catalog, image, digest): a verdict reached under
+    one catalog's policy says nothing to a catalog with another policy, or none."""
+    by_policy: dict[tuple[Any, ImageName], list[tuple[str, Checked]]] = {}
+    for (policy, image, digest), checked in verdicts.items():
+        by_policy.setdefault((policy, image), []).append((digest, checked))
+    catalogs = {c.name: c for c in config.catalogs}
+    out: dict[tuple[str, ImageName, str], tuple[bool, str]] = {}
+    for slot in slots:
+        policy = catalogs[slot.catalog].verify_for(str(slot.image))
+        for digest, checked in by_policy.get((policy, slot.image), []) if policy else []:
+            out[(slot.catalog, slot.image, digest)] = (checked.ok, checked.text)
+    return out
 
 
 def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
@@ -448,7 +467,7 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
                             image=first.image)
     plan = make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
                      read.discoveries, known.repos, known.ages, now,
-                     {k: (v.ok, v.text) for k, v in known.verdicts.items()},
+                     catalog_verdicts(config, [*found.refs.slots, *promoted], known.verdicts),
                      {s: (p.tag, p.digest) if isinstance(p, Promotion) else (p.reason, p.waiting)
                       for s, p in promoted.items()})
     return found, plan, stats
