@@ -66,3 +66,28 @@ def test_the_pull_request_table_carries_the_explanation() -> None:
     body = pr_body([change], "tagsync/app")
     assert "| Image | Tag | Old | New | File | Why |" in body
     assert "| pod.yaml:5 | signed by key SHA256:x; version 1.4.3 |" in body
+
+
+def test_explaining_a_bump_asks_through_the_runs_own_registry_clients(
+        token_registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """One token per repository for the whole run: reading the labels reuses the token (and
+    the rate-limit pauses and deadline) the digest check got, and its reads are counted."""
+    ns = "public/" + unique_namespace("explain-token", request)
+    labels = {SRC: "https://github.com/acme/web", REV: "aaa111"}
+    old = token_registry.push(f"{ns}/web", "1.4", build_image(f"{ns} a", labels=labels)).digest
+    token_registry.push(f"{ns}/web", "1.4", build_image(f"{ns} b", labels={**labels, REV: "bbb222"}))
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+                                       f"    - image: {token_registry.host}/{ns}/web:1.4@{old}\n")
+    config = tmp_path / "tagsync.yaml"
+    config.write_text("catalogs:\n  - name: app\n    file: pod.yaml\nregistries:\n"
+                      f"  - host: '{token_registry.host}'\n    url: {token_registry.url}\n")
+    issued = token_registry.issued  # type: ignore[attr-defined]
+    before = len(issued)
+    assert main(["run", "-c", str(config), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    [change] = out["changes"]
+    assert "compare/aaa111...bbb222" in change["why"]
+    assert [t["scope"] for t in issued[before:]] == [[f"repository:{ns}/web:pull"]]
+    assert out["requests"]["token_requests"] == 1
+    assert out["requests"]["manifest_gets"] >= 2  # the old and new manifests, read for labels

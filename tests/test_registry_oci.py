@@ -39,6 +39,16 @@ def head_of(server: RegistryServer, repo: str, **client: Any) -> Any:
     return run(_with(OciRegistry(server.url, **client), lambda c: c.head(name(server, repo), "v1")))
 
 
+def test_a_plain_http_registry_never_loads_a_ca_bundle(registry: RegistryServer) -> None:
+    """Reading a CA bundle costs ~25 ms of a cold start; only an HTTPS request needs one."""
+    from tagsync.registry import oci
+
+    registry.push("team/plain", "v1", "plain v1")
+    oci._ssl_context_for.cache_clear()
+    assert head_of(registry, "team/plain").digest.startswith("sha256:")
+    assert oci._ssl_context_for.cache_info().currsize == 0
+
+
 def test_head_gives_the_pushed_digest_without_a_manifest_get(registry: RegistryServer) -> None:
     built = registry.push("team/head", "v1", "head v1")
     client = OciRegistry(registry.url)

@@ -72,7 +72,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 _ANSWERS = (ImageNotFoundError, MalformedAnswerError)
-_ANSWERS = (ImageNotFoundError, MalformedAnswerError)
 
 
 @dataclass
@@ -200,19 +199,23 @@ class Checked:
     text: str
 
 
-async def _observe(config: Config, read: References, known: _Known, progress: Progress | None,
-                   deadline: float | None = None, verifiers: dict[int, Any] | None = None,
+def _hosts(read: References, promoted: Mapping[Slot, Promotion | Held]) -> set[str]:
+    """Every registry a survey may ask: the references', new repositories', promoted digests'."""
+    return ({q.registry for q in repo_queries(read.discoveries)} | {s.image.registry for s in read.slots}
+            | {g.image.registry for g in read.growths}
+            | {s.image.registry for s, p in promoted.items() if isinstance(p, Promotion)})
+
+
+async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
+                   progress: Progress | None, deadline: float | None = None,
+                   verifiers: dict[int, Any] | None = None,
                    promoted: Mapping[Slot, Promotion | Held] | None = None) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
-    repositories), then tag lists (policies choose tags from them), then one digest per tag."""
-    namespaces = repo_queries(read.discoveries)
-    rqueries = namespaces - known.repos.keys()
-    to_verify = [s for s, p in (promoted or {}).items() if isinstance(p, Promotion)]
-    hosts = ({q.registry for q in namespaces} | {s.image.registry for s in read.slots}
-             | {g.image.registry for g in read.growths} | {s.image.registry for s in to_verify})
-    if not hosts:
+    repositories), then tag lists (policies choose tags from them), then one digest per tag.
+    `sources` belong to the caller, who closes them (the survey explains through them too)."""
+    if not sources:
         return {}
-    sources = open_sources(config, hosts, deadline)
+    rqueries = repo_queries(read.discoveries) - known.repos.keys()
     listers = open_listers(config, {q.registry for q in rqueries}, sources)
     own = [lister for lister in listers.values() if lister not in sources.values()]
     try:
@@ -240,7 +243,7 @@ async def _observe(config: Config, read: References, known: _Known, progress: Pr
         stats.requests += sum(lister.requests for lister in own)
         return {k: v for k, v in asdict(stats).items() if v is not None}
     finally:
-        for closable in [*sources.values(), *own]:
+        for closable in own:
             await closable.aclose()
 
 
@@ -272,9 +275,10 @@ async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> Non
     await asyncio.gather(*(one(k) for k in sorted(asked, key=str)))
 
 
-def explain_changes(config: Config, changes: list[Change]) -> list[Change]:
+async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> list[Change]:
     """Each change with a line from the old and new images' labels (source, compare view,
-    version, age) added to what vouches for it; reads only the images that change."""
+    version, age) added to what vouches for it; reads only the images that change, through the
+    survey's own clients (its tokens, rate-limit pauses, deadline and connections)."""
     from tagsync.explain import explain_all, references
     from tagsync.reference import ImageName as Name
 
@@ -294,16 +298,7 @@ def explain_changes(config: Config, changes: list[Change]) -> list[Change]:
             wanted[i] = (Name.parse(c.image), *refs)
     if not wanted:
         return changes
-
-    async def go() -> dict[tuple[Name, str, str], str | None]:
-        sources = open_sources(config, {w[0].registry for w in wanted.values()})
-        try:
-            return await explain_all(sources, sorted(set(wanted.values()), key=str))
-        finally:
-            for source in sources.values():
-                await source.aclose()
-
-    lines = asyncio.run(go())
+    lines = await explain_all(sources, sorted(set(wanted.values()), key=str))
     out = list(changes)
     for i, key in wanted.items():
         line = lines.get(key)
@@ -448,15 +443,45 @@ def deferred(known: _Known) -> list[str]:
 
 
 def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None = None,
-           deadline: float | None = None) -> tuple[Read, Plan, dict[str, Any]]:
+           deadline: float | None = None, explain: bool = False) -> tuple[Read, Plan, dict[str, Any]]:
     """Read the catalogs, ask the registries what `known` lacks, and plan: everything a run
-    decides, with nothing written (`run` publishes it; `status` reports it)."""
+    decides, with nothing written (`run` publishes it; `status` reports it). `explain` adds each
+    change's provenance from the images' labels."""
     verifiers = make_verifiers(config)
     found = read_references(config, snap)
     now = datetime.now(UTC)
     promoted = promotions(config, snap, found, now)
     read = replace(found.refs, slots=[s for s in found.refs.slots if s not in promoted])
-    stats = asyncio.run(_observe(config, read, known, progress, deadline, verifiers, promoted))
+
+    async def ask() -> tuple[Plan, dict[str, Any]]:
+        # One event loop and one client per registry for the whole survey, explanations
+        # included: one token dance, one Retry-After budget, one deadline, warm connections.
+        sources = open_sources(config, _hosts(read, promoted), deadline)
+        try:
+            stats = await _observe(config, read, known, sources, progress, deadline, verifiers,
+                                   promoted)
+            plan = _plan(config, found, read, known, promoted, now)
+            if explain and plan.changes:
+                before = asdict(stats_of(sources))
+                plan.changes = await explain_changes(plan.changes, sources)
+                for key, value in asdict(stats_of(sources)).items():  # reading labels counts too
+                    if key == "ratelimit_remaining":
+                        if value is not None:
+                            stats[key] = value
+                    elif value != before[key]:
+                        stats[key] = stats.get(key, 0) + value - before[key]
+            return plan, stats
+        finally:
+            for source in sources.values():
+                await source.aclose()
+
+    plan, stats = asyncio.run(ask())
+    return found, plan, stats
+
+
+def _plan(config: Config, found: Read, read: References, known: _Known,
+          promoted: Mapping[Slot, Promotion | Held], now: datetime) -> Plan:
+    """The plan from what the registries answered; RegistryError when none answered at all."""
     errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
               + [r.error for r in known.repos.values()])
     # a 404 or an unusable answer is still an answer: only silence is "no registry answered"
@@ -465,12 +490,11 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         first = next(e for e in errors if e is not None)
         raise RegistryError(f"no registry answered; first error: {first.message}",
                             image=first.image)
-    plan = make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
+    return make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
                      read.discoveries, known.repos, known.ages, now,
                      catalog_verdicts(config, [*found.refs.slots, *promoted], known.verdicts),
                      {s: (p.tag, p.digest) if isinstance(p, Promotion) else (p.reason, p.waiting)
                       for s, p in promoted.items()})
-    return found, plan, stats
 
 
 def run(
@@ -492,7 +516,7 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        found, plan, stats = survey(config, snap, known, progress, deadline)
+        found, plan, stats = survey(config, snap, known, progress, deadline, explain=True)
         catalogs = found.sources
         summary.warnings = found.warnings
         for key, value in stats.items():  # a re-plan adds to what the first pass cost
@@ -501,8 +525,6 @@ def run(
             else:
                 summary.requests[key] = value
         summary.deferred = deferred(known)
-        if plan.changes:
-            plan.changes = explain_changes(config, plan.changes)
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date

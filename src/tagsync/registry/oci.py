@@ -198,6 +198,12 @@ def _ssl_context() -> ssl.SSLContext:
     return _ssl_context_for(os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
+def _tls(url: URL) -> ssl.SSLContext | bool:
+    """The TLS context for one request: loaded only when a request is HTTPS, so a run against
+    plain-HTTP registries (a local mirror, the demo) never pays for reading a CA bundle."""
+    return _ssl_context() if url.scheme == "https" else True
+
+
 @functools.cache
 def _ssl_context_for(cafile: str) -> ssl.SSLContext:
     # Loading a CA bundle costs ~25 ms of CPU; every session of the process shares one context.
@@ -271,7 +277,7 @@ class OciRegistry:
         loop = asyncio.get_running_loop()
         if self._http is None or self._http_loop is not loop:
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_concurrency, ssl=_ssl_context()),
+                connector=aiohttp.TCPConnector(limit=self.max_concurrency),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout,
                                               sock_read=self.timeout),
                 headers={"User-Agent": "tagsync"},
@@ -492,8 +498,10 @@ class OciRegistry:
             self.stats.requests += 1
             try:
                 target = URL(url, encoded=True)
+                # aiohttp follows these redirects itself, to HTTPS storage even from HTTP
                 async with self._session().get(target, headers=headers, max_redirects=MAX_REDIRECTS,
-                                               proxy=self._proxy(target)) as resp:
+                                               proxy=self._proxy(target),
+                                               ssl=_ssl_context()) as resp:
                     if resp.status >= 400:
                         raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
                                             image=str(image))
@@ -648,7 +656,8 @@ class OciRegistry:
                     async with asyncio.timeout(self._time_left()):
                         async with self._session().request(
                                 method, target, headers=headers, data=content,
-                                proxy=self._proxy(target), allow_redirects=False) as r:
+                                proxy=self._proxy(target), ssl=_tls(target),
+                                allow_redirects=False) as r:
                             got_headers = True
                             location = r.headers.get("Location")
                             if r.status in REDIRECT_STATUSES and location:
@@ -724,6 +733,7 @@ class OciRegistry:
                 async with asyncio.timeout(self._time_left()):
                     async with self._session().get(realm, params=params, headers=headers,
                                                    proxy=self._proxy(URL(realm)),
+                                                   ssl=_tls(URL(realm)),
                                                    allow_redirects=False) as r:
                         got_headers = True
                         status = r.status
