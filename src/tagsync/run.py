@@ -8,7 +8,6 @@ kept, they do not depend on the branch) a bounded number of times.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -93,7 +92,7 @@ class Summary:
     deferred: list[str] = field(default_factory=list)  # images left for the next run (deadline)
     warnings: list[str] = field(default_factory=list)  # config that finds less than it says
     requests: dict[str, Any] = field(default_factory=dict)
-    diff: str = ""
+    diff: str = ""  # dry runs only: what would be written
 
     @property
     def partial(self) -> bool:
@@ -425,6 +424,10 @@ def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
 
 
 def unified_diff(catalogs: dict[str, Source], files: dict[str, bytes]) -> str:
+    """What a dry run would write, as `git diff` shows it (~150 ms for a 30,000-line catalog:
+    only dry runs pay for it)."""
+    import difflib
+
     chunks: list[str] = []
     for file, new in sorted(files.items()):
         old = catalogs[file].render(catalogs[file].text)
@@ -528,7 +531,7 @@ def run(
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date
-        summary.diff = unified_diff(catalogs, files)
+        summary.diff = unified_diff(catalogs, files) if dry_run else ""
         if dry_run or not files:
             summary.commit = snap.revision
             if not dry_run:  # nothing to write; PR mode may close a PR the base caught up with
