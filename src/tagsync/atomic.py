@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +40,8 @@ def stage_file(path: Path, data: bytes, name: str | None = None,
         raise error(f"cannot write: {exc.strerror}; nothing was written", file=shown) from None
     if not mode & 0o222:
         raise error(f"the file is read-only (mode {mode:04o}); nothing was written", file=shown)
+    import tempfile  # with shutil and its compressors, ~3 ms that a run writing nothing skips
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagsync", dir=path.parent)
     except OSError as exc:

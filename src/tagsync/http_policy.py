@@ -9,7 +9,6 @@ not) and asks this module the questions, so the answers cannot differ between th
 
 from __future__ import annotations
 
-import email.utils
 import random
 import re
 import time
@@ -49,6 +48,8 @@ def wait_from(value: str | None, now: float | None = None) -> float | None:
     try:
         number = float(value)
     except ValueError:
+        import email.utils  # only an HTTP-date needs it (~4 ms to import)
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
