@@ -5,8 +5,6 @@ keyless identity (exact or a regular expression) plus its OIDC issuer, against a
 user pins. Keys and roots are read once, by `Verifier`, not here: the model stays pure config.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Literal
 
@@ -45,7 +43,7 @@ class VerifyPolicy(BaseModel):
     """index: the index's signature suffices; platforms: every platform must be signed."""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> VerifyPolicy:
+    def _one_kind(self) -> "VerifyPolicy":
         keyless = self.identity is not None or self.identity_regex is not None
         if self.key is not None and (keyless or self.issuer is not None):
             raise ValueError("give either `key` (key-based) or `identity`/`identity_regex` with "
