@@ -79,3 +79,26 @@ def test_markdown_is_a_table_for_a_job_summary(checkout: Path, capsys: pytest.Ca
     assert lines[1] == "|---|---|---|---|---|---|---|---|"
     assert len(lines) == 6
     assert any("- / -" in line for line in lines[2:])  # --no-ages
+
+
+def test_ages_are_read_through_the_surveys_own_registry_clients(
+        token_registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """One token per repository for the whole status: the ages (a manifest and a config read
+    per image) reuse what the digest check authenticated, rate-limit state included."""
+    ns = "public/" + unique_namespace("status-token", request)
+    old = token_registry.push(f"{ns}/web", "1.0", build_image(
+        f"{ns} old", created="2026-01-01T00:00:00Z")).digest
+    token_registry.push(f"{ns}/web", "1.0", build_image(f"{ns} new", created="2026-03-01T00:00:00Z"))
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+                                       f"    - image: {token_registry.host}/{ns}/web:1.0@{old}\n")
+    (tmp_path / "tagsync.yaml").write_text(
+        "catalogs:\n  - name: app\n    file: pod.yaml\nregistries:\n"
+        f"  - host: '{token_registry.host}'\n    url: {token_registry.url}\n")
+    issued = token_registry.issued  # type: ignore[attr-defined]
+    before = len(issued)
+    assert main(["status", "-c", str(tmp_path / "tagsync.yaml"), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["state"] == "behind"
+    assert row["created"].startswith("2026-01-01") and row["candidate_created"].startswith("2026-03-01")
+    assert [t["scope"] for t in issued[before:]] == [[f"repository:{ns}/web:pull"]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -211,7 +211,7 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
                    promoted: Mapping[Slot, Promotion | Held] | None = None) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag.
-    `sources` belong to the caller, who closes them (the survey explains through them too)."""
+    `sources` belong to the caller, who closes them (the survey reads more through them)."""
     if not sources:
         return {}
     rqueries = repo_queries(read.discoveries) - known.repos.keys()
@@ -445,11 +445,16 @@ def deferred(known: _Known) -> list[str]:
     return sorted({e.image or "?" for e in errors if isinstance(e, DeadlineError)})
 
 
+# What a caller reads next through the survey's own clients (explanations, image ages).
+Then = Callable[[Read, Plan, dict[str, Any]], Awaitable[None]]
+
+
 def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None = None,
-           deadline: float | None = None, explain: bool = False) -> tuple[Read, Plan, dict[str, Any]]:
+           deadline: float | None = None, then: Then | None = None
+           ) -> tuple[Read, Plan, dict[str, Any]]:
     """Read the catalogs, ask the registries what `known` lacks, and plan: everything a run
-    decides, with nothing written (`run` publishes it; `status` reports it). `explain` adds each
-    change's provenance from the images' labels."""
+    decides, with nothing written (`run` publishes it; `status` reports it). `then` reads more
+    (a change's provenance, an image's age) before the registry clients close."""
     verifiers = make_verifiers(config)
     found = read_references(config, snap)
     now = datetime.now(UTC)
@@ -457,17 +462,19 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
     read = replace(found.refs, slots=[s for s in found.refs.slots if s not in promoted])
 
     async def ask() -> tuple[Plan, dict[str, Any]]:
-        # One event loop and one client per registry for the whole survey, explanations
-        # included: one token dance, one Retry-After budget, one deadline, warm connections.
-        sources = open_sources(config, _hosts(read, promoted), deadline)
+        # One event loop and one client per registry for the whole survey and what follows it:
+        # one token dance, one Retry-After budget, one deadline, warm connections. A client
+        # contacts nothing until asked, so every host a reference names gets one.
+        hosts = _hosts(read, promoted) | {s.image.registry for s in found.refs.slots}
+        sources = open_sources(config, hosts, deadline)
         try:
             stats = await _observe(config, read, known, sources, progress, deadline, verifiers,
                                    promoted)
             plan = _plan(config, found, read, known, promoted, now)
-            if explain and plan.changes:
+            if then is not None:
                 before = asdict(stats_of(sources))
-                plan.changes = await explain_changes(plan.changes, sources)
-                for key, value in asdict(stats_of(sources)).items():  # reading labels counts too
+                await then(found, plan, sources)
+                for key, value in asdict(stats_of(sources)).items():  # what it read counts too
                     if key == "ratelimit_remaining":
                         if value is not None:
                             stats[key] = value
@@ -480,6 +487,12 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
 
     plan, stats = asyncio.run(ask())
     return found, plan, stats
+
+
+async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
+    """`survey(then=explain)`: each change says where its new image comes from."""
+    if plan.changes:
+        plan.changes = await explain_changes(plan.changes, sources)
 
 
 def _plan(config: Config, found: Read, read: References, known: _Known,
@@ -519,7 +532,7 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        found, plan, stats = survey(config, snap, known, progress, deadline, explain=True)
+        found, plan, stats = survey(config, snap, known, progress, deadline, then=explain)
         catalogs = found.sources
         summary.warnings = found.warnings
         for key, value in stats.items():  # a re-plan adds to what the first pass cost

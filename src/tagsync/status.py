@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tagsync.config import Config
 from tagsync.errors import TagsyncError
 from tagsync.find.model import Slot
-from tagsync.plan import choose_tags, slot_changes, want_of
+from tagsync.plan import Plan, choose_tags, slot_changes, want_of
 from tagsync.publish import Publisher
 from tagsync.reference import ImageName, short
-from tagsync.registry import TagQuery, open_sources
+from tagsync.registry import TagQuery
 from tagsync.registry.base import created_at
+
+if TYPE_CHECKING:
+    from tagsync.run import Read, _Known
 
 
 @dataclass
@@ -53,7 +56,18 @@ def status(config: Config, publisher: Publisher | None = None, ages: bool = True
 
     publisher = publisher or make_publisher(config)
     known = _Known()
-    found, plan, _ = survey(config, publisher.snapshot(), known)
+    rows: list[Row] = []
+
+    async def then(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
+        rows.extend(_rows(found, plan, known))
+        if ages:  # through the survey's clients: their tokens, rate-limit state and connections
+            await _ages(rows, sources)
+
+    survey(config, publisher.snapshot(), known, then=then)
+    return rows
+
+
+def _rows(found: Read, plan: Plan, known: _Known) -> list[Row]:
     slots = sorted(found.refs.slots, key=lambda s: (s.file, s.doc, s.line))
     targets = choose_tags(slots, known.tags)
     failed = {(f.file, f.line): f.error for f in plan.failures}
@@ -78,8 +92,6 @@ def status(config: Config, publisher: Publisher | None = None, ages: bool = True
         rows.append(Row(note.file, note.line, note.image, note.tag, None, "-", None, None, None,
                         "left alone", note.reason))
     rows.sort(key=lambda r: (r.file, r.line))
-    if ages:
-        asyncio.run(_ages(config, rows))
     return rows
 
 
@@ -92,22 +104,21 @@ def _behind(slot: Slot, tag_lists: dict[TagQuery, Any]) -> int | None:
     return len(slot.policy.newer(listing.tags, (slot.tag,), listing.created))
 
 
-async def _ages(config: Config, rows: list[Row]) -> None:
+async def _ages(rows: list[Row], sources: dict[str, Any]) -> None:
     """Creation times of the current and candidate images (one manifest and one config read
     each, cached per image and reference)."""
     tracked = [r for r in rows if r.state != "left alone"]
-    hosts = {ImageName.parse(r.image).registry for r in tracked}
-    if not hosts:
-        return
-    sources = open_sources(config, hosts)
     cache: dict[tuple[str, str], asyncio.Task[datetime | None]] = {}
 
     async def when(image: str, reference: str | None) -> datetime | None:
         if not reference:
             return None
         name = ImageName.parse(image)
+        source = sources.get(name.registry)
+        if source is None:
+            return None
         try:
-            return await created_at(sources[name.registry], name, reference)
+            return await created_at(source, name, reference)
         except TagsyncError:
             return None
 
@@ -117,14 +128,10 @@ async def _ages(config: Config, rows: list[Row]) -> None:
             cache[key] = asyncio.ensure_future(when(image, reference))
         return cache[key]
 
-    try:
-        pairs = [(r, task(r.image, r.digest or r.tag), task(r.image, r.candidate_digest or r.candidate))
-                 for r in tracked]
-        for row, current, candidate in pairs:
-            row.created, row.candidate_created = await current, await candidate
-    finally:
-        for source in sources.values():
-            await source.aclose()
+    pairs = [(r, task(r.image, r.digest or r.tag), task(r.image, r.candidate_digest or r.candidate))
+             for r in tracked]
+    for row, current, candidate in pairs:
+        row.created, row.candidate_created = await current, await candidate
 
 
 def age(when: datetime | None, now: datetime | None = None) -> str:
