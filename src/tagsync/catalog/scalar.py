@@ -9,12 +9,12 @@ its context (flow collections forbid `,[]{}` and, for PyYAML, any `:`).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import yaml
 
 # YAML 1.1 implicit types, as the 1.1 type repository defines them (a superset of PyYAML's).
-_YAML11_NON_STRING = re.compile(
+_YAML11_NON_STRING = (
     r"""^(?:
       y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
     | ~|null|Null|NULL
@@ -30,38 +30,51 @@ _YAML11_NON_STRING = re.compile(
     | [0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]
       :[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)?
     | <<|=
-    )$""",
-    re.VERBOSE,
+    )$"""
 )
 
 # YAML 1.2 core schema.
-_YAML12_NON_STRING = re.compile(
+_YAML12_NON_STRING = (
     r"""^(?:
       null|Null|NULL|~
     | true|True|TRUE|false|False|FALSE
     | [-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+
     | [-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
     | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
-    )$""",
-    re.VERBOSE,
+    )$"""
 )
 
 _INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
 _FLOW_UNSAFE = set(",[]{}:")
-_PRINTABLE = re.compile("^[\t\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
+_PRINTABLE_ASCII = re.compile("^[\t\x20-\x7e]*$")
 # NEL, LS and PS are line breaks to YAML 1.1 readers: never leave them raw outside "…".
 _LINE_BREAKS = re.compile("[\n\r\x85\u2028\u2029]")
 
 
+# Compiled when a value is first written, not at import: a run that changes nothing never needs
+# them, and the wide character class alone took ~7 ms of a cold start to compile.
+@cache
+def _pattern(name: str) -> re.Pattern[str]:
+    if name == "printable":  # what YAML may hold unescaped (the 1.1/1.2 printable set)
+        return re.compile("^[\t\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
+    return re.compile({"1.1": _YAML11_NON_STRING, "1.2": _YAML12_NON_STRING}[name], re.VERBOSE)
+
+
+def _printable(value: str) -> bool:
+    if value.isascii():
+        return _PRINTABLE_ASCII.match(value) is not None
+    return _pattern("printable").match(value) is not None
+
+
 def resolves_to_string(value: str) -> bool:
     """True when neither a YAML 1.1 nor a 1.2 reader would type this plain scalar."""
-    return not (_YAML11_NON_STRING.match(value) or _YAML12_NON_STRING.match(value))
+    return not (_pattern("1.1").match(value) or _pattern("1.2").match(value))
 
 
 def _plain_is_safe(value: str, in_flow: bool) -> bool:
     if not value or value != value.strip(" \t") or _LINE_BREAKS.search(value):
         return False
-    if not _PRINTABLE.match(value) or "\t" in value or "\ufeff" in value:
+    if not _printable(value) or "\t" in value or "\ufeff" in value:
         return False
     if value[0] in _INDICATORS:
         return False
@@ -92,7 +105,7 @@ def _reads_back(candidate: str, in_flow: bool) -> bool:
 
 def single_quoted(value: str) -> str | None:
     """A single-quoted scalar, or None when the style cannot hold the value on one line."""
-    if _LINE_BREAKS.search(value) or not _PRINTABLE.match(value) or "\t" in value:
+    if _LINE_BREAKS.search(value) or not _printable(value) or "\t" in value:
         return None
     return "'" + value.replace("'", "''") + "'"
 
@@ -122,7 +135,7 @@ def double_quoted(value: str) -> str:
         esc = _ESCAPES.get(ch)
         if esc is not None:
             out.append(esc)
-        elif ch == "\ufeff" or not _PRINTABLE.match(ch):
+        elif ch == "\ufeff" or not _printable(ch):
             code = ord(ch)
             if code <= 0xFF:
                 out.append(f"\\x{code:02x}")
