@@ -472,3 +472,36 @@ def test_tagsync_with_its_real_dependencies_runs_from_the_built_layer(
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, capture_output=True,
                          text=True).stdout.split()
     assert all(path.startswith(str(task)) for path in out)
+
+
+def test_the_image_carries_its_ca_roots_as_a_hashed_folder_openssl_reads_lazily(
+        base: str, wheelhouse: Path, tmp_path: Path) -> None:
+    """certifi's roots, named as OpenSSL looks them up, and an environment pointing there: no TLS
+    context of a cold start parses a bundle whole (aiohttp alone builds two at import)."""
+    built, _ = build_and_push(spec_for(base, wheelhouse, requirements=("certifi",)),
+                              BlobCache(tmp_path / "c"))
+    env = dict(item.split("=", 1) for item in json.loads(built.config)["config"]["Env"])
+    assert env["SSL_CERT_DIR"] == "/var/task/tagsync-ca"
+    assert env["SSL_CERT_FILE"] == "/var/task/tagsync-ca/none.pem"
+    assert env["LAMBDA_TASK_ROOT"] == "/var/task"  # the base's own variables stay
+    rootfs = tmp_path / "rootfs"
+    with tarfile.open(built.layer.path) as tar:
+        tar.extractall(rootfs, filter="data")
+    folder, task = rootfs / "var" / "task" / "tagsync-ca", rootfs / "var" / "task"
+    bundle = (task / "certifi" / "cacert.pem").read_bytes()
+    assert len([p for p in folder.iterdir() if p.name != "none.pem"]) == bundle.count(b"BEGIN CERT")
+    assert (folder / "none.pem").read_bytes() == b""
+    code = ("import json, ssl\nfrom tagsync.http_policy import tls_context\n"
+            "print(json.dumps([c.cert_store_stats()['x509_ca'] for c in "
+            "(ssl.create_default_context(), tls_context())]))")
+    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path[:0] = [{str(task)!r}]\n" + code],
+                         env={"SSL_CERT_DIR": str(folder), "SSL_CERT_FILE": str(folder / "none.pem")},
+                         check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == [0, 0]
+
+
+def test_without_certifi_the_image_keeps_its_bases_ca_roots(base: str, wheelhouse: Path,
+                                                            tmp_path: Path) -> None:
+    built, _ = build_and_push(spec_for(base, wheelhouse), BlobCache(tmp_path / "c"))
+    env = json.loads(built.config)["config"]["Env"]
+    assert not any(item.startswith(("SSL_CERT_DIR=", "SSL_CERT_FILE=")) for item in env)

@@ -94,4 +94,6 @@ catalogs:
 """)
     summary = run(load_config(tmp_path / "tagsync.yaml"))
     assert (tmp_path / "values.yaml").read_text().endswith("tag: 1.1.0\n")
-    assert summary.requests["requests"] == 1
+    # one DescribeImages lists the tags with their digests; four reads explain the bump (the old
+    # and the new image's manifest and config, for their labels)
+    assert summary.requests["requests"] == 5

@@ -44,9 +44,9 @@ def test_a_plain_http_registry_never_loads_a_ca_bundle(registry: RegistryServer)
     from tagsync.registry import oci
 
     registry.push("team/plain", "v1", "plain v1")
-    oci._ssl_context_for.cache_clear()
+    oci._ssl_context.cache_clear()
     assert head_of(registry, "team/plain").digest.startswith("sha256:")
-    assert oci._ssl_context_for.cache_info().currsize == 0
+    assert oci._ssl_context.cache_info().currsize == 0
 
 
 def test_head_gives_the_pushed_digest_without_a_manifest_get(registry: RegistryServer) -> None:

@@ -9,10 +9,15 @@ not) and asks this module the questions, so the answers cannot differ between th
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 # Answers a retry may fix: rate limited, or a proxy/gateway that lost the backend for a moment.
 # (500 is a bug on the server's side; retrying it hammers a broken server.)
@@ -82,3 +87,36 @@ def redact(text: str, *secrets: str | None, one_url: bool = False) -> str:
         if secret:
             out = out.replace(secret, "***")
     return out
+
+
+def tls_context() -> ssl.SSLContext:
+    """The roots every HTTPS client of tagsync trusts (registries, Docker Hub, GitHub), read
+    from the environment as OpenSSL reads it: `SSL_CERT_FILE`, a bundle parsed whole, and
+    `SSL_CERT_DIR`, a hashed folder read one root at a time as handshakes need them (the
+    Lambda image ships its roots so); certifi's bundle when neither is set. A new context per
+    call: an HTTP client may set its own ALPN on it."""
+    import ssl
+
+    from tagsync.errors import ConfigError
+
+    bundle = os.environ.get("SSL_CERT_FILE") or None
+    folder = os.environ.get("SSL_CERT_DIR") or None
+    if bundle is None and folder is None:
+        import certifi
+
+        bundle = certifi.where()
+    elif bundle is not None and folder is not None and _empty(bundle):
+        bundle = None  # the image's empty bundle beside its folder: the folder holds the roots
+    try:
+        return ssl.create_default_context(cafile=bundle, capath=folder)
+    except (OSError, ssl.SSLError) as exc:
+        where = f"SSL_CERT_FILE={bundle}" if bundle else f"SSL_CERT_DIR={folder}"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot load the trusted CA roots ({where}): {reason}") from None
+
+
+def _empty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return False

@@ -53,7 +53,7 @@ def write_sdist(folder: Path, name: str, version: str) -> Path:
 
 def make_wheelhouse(folder: Path) -> Path:
     """nativepkg (one wheel per arch), purepkg (pure, needs nativepkg, has a console script),
-    sdistonly (no wheel at all)."""
+    sdistonly (no wheel at all), certifi (its CA bundle only)."""
     folder.mkdir(parents=True, exist_ok=True)
     for machine, tag in (("x86_64", "manylinux_2_17_x86_64.manylinux2014_x86_64"),
                          ("aarch64", "manylinux_2_17_aarch64.manylinux2014_aarch64")):
@@ -63,6 +63,10 @@ def make_wheelhouse(folder: Path) -> Path:
                 {"purepkg/__init__.py": "from nativepkg import ARCH\n\ndef main():\n    print(ARCH)\n"},
                 requires=("nativepkg>=1",), scripts={"purepkg-cli": "purepkg:main"})
     write_sdist(folder, "sdistonly", "1.0")
+    import certifi  # a stand-in with the real roots: the image makes a hashed folder of them
+
+    write_wheel(folder, "certifi", "1.0", "py3-none-any",
+                {"certifi/__init__.py": "", "certifi/cacert.pem": Path(certifi.where()).read_text()})
     return folder
 
 

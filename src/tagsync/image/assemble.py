@@ -1,8 +1,9 @@
 """The new image's config and manifest, from the base's and one added layer: pure functions.
 
 The base's environment, entrypoint and working directory stay (the Lambda runtime needs them);
-only CMD, labels, the layer list and history grow. Serialisation is canonical (sorted keys, no
-spaces) so that equal inputs always give equal digests.
+only CMD, labels, the environment (where the CA roots are), the layer list and history grow.
+Serialisation is canonical (sorted keys, no spaces) so that equal inputs always give equal
+digests.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def timestamp(epoch: int) -> str:
 
 
 def image_config(base: dict[str, Any], layer: Layer, cmd: list[str], labels: dict[str, str],
-                 created: str, comment: str) -> bytes:
-    """The base config with our layer on top, CMD set and labels added; env left as it is."""
+                 created: str, comment: str, env: dict[str, str] | None = None) -> bytes:
+    """The base config with our layer on top, CMD set and labels added; `env` is added to the
+    base's environment where the base does not set the same variable itself."""
     config = copy.deepcopy(base)
     rootfs = config.get("rootfs")
     if not isinstance(rootfs, dict) or not isinstance(rootfs.get("diff_ids"), list):
@@ -45,6 +47,10 @@ def image_config(base: dict[str, Any], layer: Layer, cmd: list[str], labels: dic
     rootfs["diff_ids"] = [*rootfs["diff_ids"], layer.diff_id]
     inner = config.setdefault("config", {})
     inner["Cmd"] = cmd
+    if env:
+        have = inner.get("Env") or []
+        names = {str(item).partition("=")[0] for item in have}
+        inner["Env"] = [*have, *(f"{k}={v}" for k, v in sorted(env.items()) if k not in names)]
     inner["Labels"] = {**(inner.get("Labels") or {}), **labels}
     config["created"] = created
     config["history"] = [*(config.get("history") or []),

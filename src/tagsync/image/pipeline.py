@@ -149,6 +149,25 @@ def layer_entries(site: Path, root: str, files: Mapping[str, Path]) -> dict[str,
     return entries
 
 
+def ca_folder(site: Path, root: str, out: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """certifi's roots as a hashed folder in the layer, and the environment that points OpenSSL
+    at it (see `tagsync.image.certs`); nothing when the requirements leave certifi out."""
+    from tagsync.image.certs import EMPTY, FOLDER, hashed_folder
+
+    bundle = site / "certifi" / "cacert.pem"
+    if not bundle.is_file():
+        log.info("no certifi in the requirements: the image keeps its base's CA roots")
+        return {}, {}
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = f"{root.strip('/')}/{FOLDER}"
+    entries: dict[str, Path] = {}
+    for name, pem in {**hashed_folder(bundle.read_bytes()), EMPTY: b""}.items():
+        (out / name).write_bytes(pem)
+        entries[f"{prefix}/{name}"] = out / name
+    folder = f"{root.rstrip('/')}/{FOLDER}"
+    return entries, {"SSL_CERT_DIR": folder, "SSL_CERT_FILE": f"{folder}/{EMPTY}"}
+
+
 def _layer(entries: dict[str, Path], scratch: Path, cache: BlobCache, mtime: int) -> Layer:
     diff_id, _ = write_tar(entries, scratch / "layer.tar", mtime)
     known = cache.compressed(diff_id)
@@ -174,7 +193,10 @@ async def build(spec: BuildSpec, cache: BlobCache, registries: Registries) -> Bu
         site.mkdir()
         if requirements:
             await asyncio.to_thread(install, requirements, site, spec.target, spec.pip)
-        entries = layer_entries(site, task_root(base), spec.files)
+        root = task_root(base)
+        entries = layer_entries(site, root, spec.files)
+        roots, env = ca_folder(site, root, scratch / "ca")
+        entries.update(roots)
         pyc = await asyncio.to_thread(compile_entries, entries, scratch / "pyc", spec.target.python)
         entries.update(pyc)
         layer = await asyncio.to_thread(_layer, entries, scratch, cache, spec.epoch or 0)
@@ -189,7 +211,7 @@ async def build(spec: BuildSpec, cache: BlobCache, registries: Registries) -> Bu
     created = (timestamp(spec.epoch) if spec.epoch is not None
                else str(base.config.get("created") or timestamp(0)))
     config = image_config(base.config, layer, [spec.handler], labels, created,
-                          f"tagsync {tagsync.__version__} and {len(requirements)} requirements")
+                          f"tagsync {tagsync.__version__} and {len(requirements)} requirements", env)
     cache.put(sha256(config), config)
     manifest, media_type = image_manifest(
         base.manifest, config, layer,

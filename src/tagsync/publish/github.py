@@ -35,7 +35,7 @@ from tagsync.errors import (
     PublishError,
     PushRejectedError,
 )
-from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, wait_from
+from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, tls_context, wait_from
 from tagsync.plan import Change
 from tagsync.publish import PublishResult
 from tagsync.reference import ImageName, registry_page
@@ -225,6 +225,7 @@ class GitHubApi:
         self.writes = 0
         self.client = httpx.Client(
             base_url=self.api_url, timeout=timeout, transport=transport,
+            verify=tls_context() if transport is None else True,
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                      "User-Agent": "tagsync"},
         )

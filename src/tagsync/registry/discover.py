@@ -29,7 +29,7 @@ from tagsync.errors import (
     RegistryAuthError,
     RegistryError,
 )
-from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, wait_from
+from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, tls_context, wait_from
 from tagsync.reference import ImageName
 from tagsync.registry.base import parse_time
 from tagsync.registry.oci import origin_of
@@ -64,7 +64,8 @@ class DockerHub:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.deadline: float | None = None  # `time.monotonic()` when the run's time is up
-        self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "tagsync"})
+        self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "tagsync"},
+                                         verify=tls_context())
         self._token: str | None = None
         self.requests = 0
         self.ratelimit_remaining: str | None = None

@@ -22,6 +22,7 @@ from tagsync.errors import (
     RegistryAuthError,
     RegistryError,
 )
+from tagsync.http_policy import tls_context
 from tagsync.reference import ImageName, parse_ecr_host, validate_tag
 from tagsync.registry.manifest import ACCEPT, Descriptor, media_type_of, parse_manifest
 
@@ -135,8 +136,8 @@ class EcrSource:
         if not isinstance(url, str) or not url.startswith("https://"):
             raise MalformedAnswerError("ECR gave no HTTPS download URL", image=str(image))
         try:
-            async with httpx.AsyncClient(timeout=30, follow_redirects=True,
-                                         max_redirects=5) as client, asyncio.timeout(60):
+            async with httpx.AsyncClient(timeout=30, follow_redirects=True, max_redirects=5,
+                                         verify=tls_context()) as client, asyncio.timeout(60):
                 resp = await client.get(url)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise RegistryError(f"blob download failed: {type(exc).__name__}",

@@ -39,7 +39,6 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import aiohttp
-import certifi
 from yarl import URL
 
 from tagsync.errors import (
@@ -51,7 +50,7 @@ from tagsync.errors import (
     RegistryDeferredError,
     RegistryError,
 )
-from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, wait_from
+from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, tls_context, wait_from
 from tagsync.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
@@ -193,21 +192,21 @@ _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
                      asyncio.TimeoutError)
 
 
-def _ssl_context() -> ssl.SSLContext:
-    """certifi's roots, as httpx uses them; `SSL_CERT_FILE` points at a private CA bundle."""
-    return _ssl_context_for(os.environ.get("SSL_CERT_FILE") or certifi.where())
+@functools.cache
+def _ssl_context(bundle: str | None, folder: str | None) -> ssl.SSLContext:
+    # One context per trust setting for the process: aiohttp never changes a context it is
+    # given, so every session shares it (each load of a CA bundle costs ~25 ms of CPU).
+    return tls_context()
+
+
+def _https() -> ssl.SSLContext:
+    return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 def _tls(url: URL) -> ssl.SSLContext | bool:
-    """The TLS context for one request: loaded only when a request is HTTPS, so a run against
-    plain-HTTP registries (a local mirror, the demo) never pays for reading a CA bundle."""
-    return _ssl_context() if url.scheme == "https" else True
-
-
-@functools.cache
-def _ssl_context_for(cafile: str) -> ssl.SSLContext:
-    # Loading a CA bundle costs ~25 ms of CPU; every session of the process shares one context.
-    return ssl.create_default_context(cafile=cafile)
+    """The TLS context for one request: built only when a request is HTTPS, so a run against
+    plain-HTTP registries (a local mirror, the demo) never pays for reading CA roots."""
+    return _https() if url.scheme == "https" else True
 
 
 def _push_scope(image: ImageName) -> str:
@@ -501,7 +500,7 @@ class OciRegistry:
                 # aiohttp follows these redirects itself, to HTTPS storage even from HTTP
                 async with self._session().get(target, headers=headers, max_redirects=MAX_REDIRECTS,
                                                proxy=self._proxy(target),
-                                               ssl=_ssl_context()) as resp:
+                                               ssl=_https()) as resp:
                     if resp.status >= 400:
                         raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
                                             image=str(image))
