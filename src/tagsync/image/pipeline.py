@@ -120,13 +120,15 @@ class Registries:
         return sum(reg.stats.requests + reg.stats.token_requests for reg in self._open.values())
 
 
+def base_env(base: BaseImage) -> dict[str, str]:
+    items = (str(item).partition("=") for item in (base.config.get("config") or {}).get("Env") or [])
+    return {key: value for key, _, value in items}
+
+
 def task_root(base: BaseImage) -> str:
     """Where Lambda imports the handler from: the base's LAMBDA_TASK_ROOT."""
-    for item in (base.config.get("config") or {}).get("Env") or []:
-        key, _, value = str(item).partition("=")
-        if key == "LAMBDA_TASK_ROOT" and value.startswith("/"):
-            return value
-    return DEFAULT_TASK_ROOT
+    value = base_env(base).get("LAMBDA_TASK_ROOT", "")
+    return value if value.startswith("/") else DEFAULT_TASK_ROOT
 
 
 def _package_dir() -> Path:
@@ -149,14 +151,20 @@ def layer_entries(site: Path, root: str, files: Mapping[str, Path]) -> dict[str,
     return entries
 
 
-def ca_folder(site: Path, root: str, out: Path) -> tuple[dict[str, Path], dict[str, str]]:
+def ca_folder(site: Path, root: str, out: Path, env: dict[str, str]
+              ) -> tuple[dict[str, Path], dict[str, str]]:
     """certifi's roots as a hashed folder in the layer, and the environment that points OpenSSL
-    at it (see `tagsync.image.certs`); nothing when the requirements leave certifi out."""
+    at it (see `tagsync.image.certs`); nothing when the requirements leave certifi out, or when
+    the base chose its roots itself (the two variables only make sense as a pair)."""
     from tagsync.image.certs import EMPTY, FOLDER, hashed_folder
 
     bundle = site / "certifi" / "cacert.pem"
     if not bundle.is_file():
         log.info("no certifi in the requirements: the image keeps its base's CA roots")
+        return {}, {}
+    chosen = sorted(k for k in ("SSL_CERT_FILE", "SSL_CERT_DIR") if k in env)
+    if chosen:
+        log.info("the base sets %s: the image keeps its base's CA roots", " and ".join(chosen))
         return {}, {}
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{root.strip('/')}/{FOLDER}"
@@ -195,7 +203,7 @@ async def build(spec: BuildSpec, cache: BlobCache, registries: Registries) -> Bu
             await asyncio.to_thread(install, requirements, site, spec.target, spec.pip)
         root = task_root(base)
         entries = layer_entries(site, root, spec.files)
-        roots, env = ca_folder(site, root, scratch / "ca")
+        roots, env = ca_folder(site, root, scratch / "ca", base_env(base))
         entries.update(roots)
         pyc = await asyncio.to_thread(compile_entries, entries, scratch / "pyc", spec.target.python)
         entries.update(pyc)

@@ -208,7 +208,7 @@ def open_sources(config: Config, hosts: Iterable[str],
 
             account, region = parse_ecr_host(host) or ("", "")
             sources[host] = EcrSource(reg.registry_id or account, reg.region or region,
-                                      max_concurrency=reg.max_concurrency)
+                                      max_concurrency=reg.max_concurrency, deadline=deadline)
         else:
             from tagsync.http_policy import RetryPolicy
             from tagsync.registry.oci import OciRegistry, default_url

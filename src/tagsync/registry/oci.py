@@ -203,10 +203,12 @@ def _https() -> ssl.SSLContext:
     return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-def _tls(url: URL) -> ssl.SSLContext | bool:
-    """The TLS context for one request: built only when a request is HTTPS, so a run against
-    plain-HTTP registries (a local mirror, the demo) never pays for reading CA roots."""
-    return _https() if url.scheme == "https" else True
+def _tls(url: URL, proxy: str | None) -> ssl.SSLContext | bool:
+    """The TLS context for one request: built only when the request, or the proxy it goes
+    through, is HTTPS, so a run against plain-HTTP registries (a local mirror, the demo) never
+    pays for reading CA roots."""
+    https = url.scheme == "https" or (proxy is not None and proxy.startswith("https:"))
+    return _https() if https else True
 
 
 def _push_scope(image: ImageName) -> str:
@@ -655,7 +657,8 @@ class OciRegistry:
                     async with asyncio.timeout(self._time_left()):
                         async with self._session().request(
                                 method, target, headers=headers, data=content,
-                                proxy=self._proxy(target), ssl=_tls(target),
+                                proxy=self._proxy(target),
+                                ssl=_tls(target, self._proxy(target)),
                                 allow_redirects=False) as r:
                             got_headers = True
                             location = r.headers.get("Location")
@@ -732,7 +735,7 @@ class OciRegistry:
                 async with asyncio.timeout(self._time_left()):
                     async with self._session().get(realm, params=params, headers=headers,
                                                    proxy=self._proxy(URL(realm)),
-                                                   ssl=_tls(URL(realm)),
+                                                   ssl=_tls(URL(realm), self._proxy(URL(realm))),
                                                    allow_redirects=False) as r:
                         got_headers = True
                         status = r.status
