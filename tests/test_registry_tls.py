@@ -1,0 +1,190 @@
+"""HTTPS registries: the real CNCF registry serving TLS with a private CA, reached through
+tagsync's own run (`tagsync run` on a small catalog), directly and through a CONNECT proxy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tagsync.cli import main
+from tests.servers.connect_proxy import ConnectProxy, start_connect_proxy
+from tests.servers.fixtures import RegistryServer, unique_namespace
+from tests.servers.tls import CertificateAuthority, alpn_offer, start_tls_registry, stop_tls_registry
+
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: {host}/{ns}/web:1.0@{digest}   # pinned
+"""
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
+    return CertificateAuthority.create(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory,
+                 ca: CertificateAuthority) -> Iterator[RegistryServer]:
+    server = start_tls_registry(tmp_path_factory.mktemp("tls-registry"), ca)
+    yield server
+    stop_tls_registry(server)
+
+
+@pytest.fixture(scope="module")
+def misnamed_registry(tmp_path_factory: pytest.TempPathFactory,
+                      ca: CertificateAuthority) -> Iterator[RegistryServer]:
+    """Trusted CA, but its certificate names registry.other.test, not 127.0.0.1."""
+    server = start_tls_registry(tmp_path_factory.mktemp("misnamed-registry"), ca,
+                                ("registry.other.test",))
+    yield server
+    stop_tls_registry(server)
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    server = start_connect_proxy()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing from the machine's environment decides trust or routing in these tests."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
+                 "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class Checkout:
+    config: Path
+    deploy: Path
+    old: str  # the digest the file pins
+    new: str  # the registry's digest for the same tag
+    host: str
+
+    def before(self) -> bytes:
+        return self.deploy_text(self.old)
+
+    def deploy_text(self, digest: str) -> bytes:
+        ns = self.deploy.read_text().split(f"{self.host}/", 1)[1].split("/", 1)[0]
+        return DEPLOY.format(host=self.host, ns=ns, digest=digest).encode()
+
+
+def checkout(server: RegistryServer, tmp_path: Path, request: pytest.FixtureRequest) -> Checkout:
+    """A deploy file pinning an old digest of `web:1.0`, whose tag now has another one."""
+    ns = unique_namespace("tls", request)
+    old = server.push(f"{ns}/web", "1.0", f"{ns} old").digest
+    new = server.push(f"{ns}/web", "1.0", f"{ns} new").digest
+    deploy = tmp_path / "deploy" / "web.yaml"
+    deploy.parent.mkdir()
+    deploy.write_text(DEPLOY.format(host=server.host, ns=ns, digest=old))
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(
+        "catalogs:\n  - name: deploy\n    files: ['deploy/*.yaml']\n    kind: kubernetes\n"
+        f"registries:\n  - host: '{server.host}'\n    url: {server.url}\n"
+        "run:\n  retries: 1\n")
+    return Checkout(config, deploy, old, new, server.host)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, str, str]:
+    code = main(["run", "-c", str(config)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_tls_registry_offers_http2_by_alpn(tls_registry: RegistryServer,
+                                               ca: CertificateAuthority) -> None:
+    host, port = tls_registry.host.split(":")
+    assert alpn_offer(host, int(port), ca) == "h2"
+    assert alpn_offer(host, int(port), ca, ("http/1.1",)) == "http/1.1"
+
+
+def test_with_ssl_cert_file_naming_the_private_ca_the_digest_is_read_and_written(
+        tls_registry: RegistryServer, ca: CertificateAuthority, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    c = checkout(tls_registry, tmp_path, request)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 0, out + err
+    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+
+
+def test_an_untrusted_certificate_is_a_typed_error_naming_the_host(
+        tls_registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    c = checkout(tls_registry, tmp_path, request)
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 1
+    assert tls_registry.host in err
+    assert "certificate" in err and "not trusted" in err
+    assert "Traceback" not in out + err
+    assert c.deploy.read_bytes() == c.before()
+
+
+def test_a_certificate_for_another_name_is_refused_the_same_way(
+        misnamed_registry: RegistryServer, ca: CertificateAuthority, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    c = checkout(misnamed_registry, tmp_path, request)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))  # the CA is trusted; the name is wrong
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 1
+    assert misnamed_registry.host in err
+    assert "certificate" in err and "not trusted" in err and "mismatch" in err
+    assert "SSL_CERT_FILE" not in err  # no CA bundle fixes a certificate for another name
+    assert "Traceback" not in out + err
+    assert c.deploy.read_bytes() == c.before()
+
+
+def test_https_proxy_carries_the_requests_through_a_connect_tunnel(
+        tls_registry: RegistryServer, ca: CertificateAuthority, proxy: ConnectProxy,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    c = checkout(tls_registry, tmp_path, request)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 0, out + err
+    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert proxy.connects and set(proxy.connects) == {tls_registry.host}
+    assert proxy.refused == []
+
+
+def test_no_proxy_sends_the_registry_around_the_https_proxy(
+        tls_registry: RegistryServer, ca: CertificateAuthority, proxy: ConnectProxy,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    c = checkout(tls_registry, tmp_path, request)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 0, out + err
+    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert proxy.connects == [] and proxy.refused == []
+
+
+def test_an_untrusted_certificate_through_the_proxy_is_the_same_error_and_not_retried(
+        tls_registry: RegistryServer, proxy: ConnectProxy, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    c = checkout(tls_registry, tmp_path, request)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 1
+    assert tls_registry.host in err and "certificate" in err and "not trusted" in err
+    assert "Traceback" not in out + err
+    # the tunnel opened once: the registry's certificate failed, and no retry can change it
+    assert proxy.connects == [tls_registry.host]
+    assert c.deploy.read_bytes() == c.before()
