@@ -120,6 +120,19 @@ def test_with_ssl_cert_file_naming_the_private_ca_the_digest_is_read_and_written
     assert c.deploy.read_bytes() == c.deploy_text(c.new)
 
 
+def test_ssl_cert_dir_naming_a_hashed_folder_with_the_ca_is_trusted_too(
+        tls_registry: RegistryServer, ca: CertificateAuthority, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """As for httpx (GitHub, Docker Hub's API) and OpenSSL itself: one setting trusts a CA
+    for every client of the run."""
+    c = checkout(tls_registry, tmp_path, request)
+    monkeypatch.setenv("SSL_CERT_DIR", str(ca.hashed_folder(tmp_path / "certs")))
+    code, out, err = run_cli(capsys, c.config)
+    assert code == 0, out + err
+    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+
+
 def test_an_untrusted_certificate_is_a_typed_error_naming_the_host(
         tls_registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         request: pytest.FixtureRequest) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import shutil
 import socket
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +99,15 @@ class CertificateAuthority:
                                                serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
         return cert_path, key_path
+
+    def hashed_folder(self, folder: Path) -> Path:
+        """A folder as `SSL_CERT_DIR` names one: the CA under OpenSSL's subject-hash name."""
+        folder.mkdir(parents=True, exist_ok=True)
+        subject_hash = subprocess.run(["openssl", "x509", "-noout", "-subject_hash", "-in",
+                                       str(self.cert)], check=True, capture_output=True,
+                                      text=True).stdout.strip()
+        shutil.copy(self.cert, folder / f"{subject_hash}.0")
+        return folder
 
     def context(self, check_hostname: bool = True) -> ssl.SSLContext:
         """A client context trusting only this CA (the test side's pushes and checks)."""

@@ -200,7 +200,8 @@ def _untrusted(exc: aiohttp.ClientConnectorCertificateError) -> str:
     message = f"the TLS certificate of {exc.host}:{exc.port} is not trusted ({reason})"
     if "mismatch" in reason:  # issued for another name: no CA bundle fixes that
         return message
-    return message + "; for a private CA, set SSL_CERT_FILE to a PEM bundle that holds it"
+    return message + ("; for a private CA, set SSL_CERT_FILE to a PEM bundle that holds it (or "
+                      "SSL_CERT_DIR to a hashed folder)")
 
 
 @functools.cache
