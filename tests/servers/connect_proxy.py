@@ -5,12 +5,15 @@ TLS end to end inside the tunnel, so the proxy sees only the target and counts i
 prove which requests went through it and which went around it (`NO_PROXY`). As strict as a
 forwarding proxy is about what it relays: only CONNECT (anything else is 405), an
 authority-form target (`host:port`, else 400), a Host header on HTTP/1.1 (RFC 9112 3.2, else
-400), loopback targets only (else 403: the tests never leave the machine).
+400), loopback targets only (else 403: the tests never leave the machine), and, when it has
+`credentials`, a `Proxy-Authorization: Basic` header that matches them (else 407 with a
+`Proxy-Authenticate` challenge, RFC 9110 11.7.1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import threading
 from concurrent.futures import Future
@@ -24,6 +27,7 @@ _HEADER_LIMIT = 64 << 10
 @dataclass
 class ConnectProxy:
     url: str  # http://127.0.0.1:port, as HTTPS_PROXY names it
+    credentials: tuple[str, str] | None = None  # (user, password) the proxy demands
     connects: list[str] = field(default_factory=list)  # targets of accepted CONNECTs, in order
     refused: list[str] = field(default_factory=list)  # request lines answered with an error
     _loop: asyncio.AbstractEventLoop | None = None
@@ -54,8 +58,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-async def _answer(writer: asyncio.StreamWriter, status: str) -> None:
-    writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+async def _answer(writer: asyncio.StreamWriter, status: str, extra: str = "") -> None:
+    writer.write(f"HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                 .encode())
     await writer.drain()
     writer.close()
 
@@ -74,9 +79,17 @@ def _loopback_target(target: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def start_connect_proxy() -> ConnectProxy:
+def _authorized(fields: dict[str, str], credentials: tuple[str, str] | None) -> bool:
+    if credentials is None:
+        return True
+    scheme, _, token = fields.get("proxy-authorization", "").partition(" ")
+    expected = base64.b64encode(":".join(credentials).encode()).decode()
+    return scheme.lower() == "basic" and token.strip() == expected
+
+
+def start_connect_proxy(credentials: tuple[str, str] | None = None) -> ConnectProxy:
     """Start the proxy on a port the kernel picks, in a thread of its own; `stop()` ends it."""
-    proxy = ConnectProxy("")
+    proxy = ConnectProxy("", credentials)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -87,8 +100,8 @@ def start_connect_proxy() -> ConnectProxy:
         lines = head.decode("latin-1").split("\r\n")
         request = lines[0]
         parts = request.split(" ")
-        headers = {name.strip().lower() for name, sep, _ in
-                   (line.partition(":") for line in lines[1:] if line) if sep}
+        fields = {name.strip().lower(): value.strip() for name, sep, value in
+                  (line.partition(":") for line in lines[1:] if line) if sep}
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             proxy.refused.append(request)
             await _answer(writer, "400 Bad Request")
@@ -98,9 +111,14 @@ def start_connect_proxy() -> ConnectProxy:
             proxy.refused.append(request)
             await _answer(writer, "405 Method Not Allowed")
             return
-        if version == "HTTP/1.1" and "host" not in headers:
+        if version == "HTTP/1.1" and "host" not in fields:
             proxy.refused.append(request)
             await _answer(writer, "400 Bad Request")
+            return
+        if not _authorized(fields, proxy.credentials):
+            proxy.refused.append(request)
+            await _answer(writer, "407 Proxy Authentication Required",
+                          'Proxy-Authenticate: Basic realm="proxy"\r\n')
             return
         where = _loopback_target(target)
         if where is None:

@@ -625,6 +625,10 @@ class OciRegistry:
                     raise RegistryError(
                         f"cannot reach {self.name}: {type(exc).__name__}: "
                         f"{redact(str(exc))}".rstrip(": "), image=name) from None
+            except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the registry
+                proxy = redact(self._proxy(URL(url, encoded=True)) or "the proxy")
+                raise RegistryError(f"the proxy {proxy} refused the way to {self.name}: HTTP "
+                                    f"{exc.status} {exc.message}", image=name) from None
             except aiohttp.ClientError as exc:  # an answer HTTP itself forbids
                 raise MalformedAnswerError(f"unreadable answer to {method} {what}: "
                                            f"{_one_line(exc)}", image=name) from None
