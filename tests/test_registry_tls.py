@@ -68,32 +68,34 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 class Checkout:
     config: Path
     deploy: Path
-    old: str  # the digest the file pins
-    new: str  # the registry's digest for the same tag
     host: str
+    ns: str
+    old: str  # the digest the file pins
+    new: str  # the registry's digest for the same tag now
+
+    def pinned(self, digest: str) -> bytes:
+        """The deploy file pinning `digest`."""
+        return DEPLOY.format(host=self.host, ns=self.ns, digest=digest).encode()
 
     def before(self) -> bytes:
-        return self.deploy_text(self.old)
-
-    def deploy_text(self, digest: str) -> bytes:
-        ns = self.deploy.read_text().split(f"{self.host}/", 1)[1].split("/", 1)[0]
-        return DEPLOY.format(host=self.host, ns=ns, digest=digest).encode()
+        return self.pinned(self.old)
 
 
 def checkout(server: RegistryServer, tmp_path: Path, request: pytest.FixtureRequest) -> Checkout:
-    """A deploy file pinning an old digest of `web:1.0`, whose tag now has another one."""
+    """A deploy file pinning an old digest of `web:1.0`, whose tag now has another one. One
+    retry (`run.retries`), so a failure wrongly retried shows as a second tunnel or refusal."""
     ns = unique_namespace("tls", request)
     old = server.push(f"{ns}/web", "1.0", f"{ns} old").digest
     new = server.push(f"{ns}/web", "1.0", f"{ns} new").digest
-    deploy = tmp_path / "deploy" / "web.yaml"
-    deploy.parent.mkdir()
-    deploy.write_text(DEPLOY.format(host=server.host, ns=ns, digest=old))
-    config = tmp_path / "tagsync.yaml"
-    config.write_text(
+    c = Checkout(tmp_path / "tagsync.yaml", tmp_path / "deploy" / "web.yaml", server.host, ns,
+                 old, new)
+    c.deploy.parent.mkdir()
+    c.deploy.write_bytes(c.before())
+    c.config.write_text(
         "catalogs:\n  - name: deploy\n    files: ['deploy/*.yaml']\n    kind: kubernetes\n"
         f"registries:\n  - host: '{server.host}'\n    url: {server.url}\n"
         "run:\n  retries: 1\n")
-    return Checkout(config, deploy, old, new, server.host)
+    return c
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, str, str]:
@@ -117,7 +119,7 @@ def test_with_ssl_cert_file_naming_the_private_ca_the_digest_is_read_and_written
     monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
     code, out, err = run_cli(capsys, c.config)
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert c.deploy.read_bytes() == c.pinned(c.new)
 
 
 def test_ssl_cert_dir_naming_a_hashed_folder_with_the_ca_is_trusted_too(
@@ -130,7 +132,7 @@ def test_ssl_cert_dir_naming_a_hashed_folder_with_the_ca_is_trusted_too(
     monkeypatch.setenv("SSL_CERT_DIR", str(ca.hashed_folder(tmp_path / "certs")))
     code, out, err = run_cli(capsys, c.config)
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert c.deploy.read_bytes() == c.pinned(c.new)
 
 
 def test_an_untrusted_certificate_is_a_typed_error_naming_the_host(
@@ -169,7 +171,7 @@ def test_https_proxy_carries_the_requests_through_a_connect_tunnel(
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     code, out, err = run_cli(capsys, c.config)
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert c.deploy.read_bytes() == c.pinned(c.new)
     assert proxy.connects and set(proxy.connects) == {tls_registry.host}
     assert proxy.refused == []
 
@@ -184,7 +186,7 @@ def test_no_proxy_sends_the_registry_around_the_https_proxy(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     code, out, err = run_cli(capsys, c.config)
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert c.deploy.read_bytes() == c.pinned(c.new)
     assert proxy.connects == [] and proxy.refused == []
 
 
@@ -216,7 +218,7 @@ def test_https_proxy_credentials_in_its_url_are_sent_to_the_proxy(
     finally:
         proxy.stop()
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.deploy_text(c.new)
+    assert c.deploy.read_bytes() == c.pinned(c.new)
     assert proxy.connects and set(proxy.connects) == {tls_registry.host}
     assert proxy.refused == []
 

@@ -41,6 +41,10 @@ class ConnectProxy:
         async def close() -> None:
             server.close()
             await server.wait_closed()
+            tunnels = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tunnels:  # tunnels a client left open end with the proxy
+                task.cancel()
+            await asyncio.gather(*tunnels, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
