@@ -83,8 +83,8 @@ async def scan_tagsync(url: str, refs: list[tuple[str, str]], concurrency: int,
     host = url.split("://", 1)[1]
     wants = [Want(ImageName(host, r), t, DigestFormat.full, None) for r, t in refs]
     # the bench's counting context in place of the process-wide one (same CA, same settings)
-    shared = oci._ssl_context
-    oci._ssl_context = lambda: ctx  # type: ignore[assignment]
+    shared = oci._https
+    oci._https = lambda: ctx
     client = oci.OciRegistry(url, max_concurrency=concurrency)
     try:
         found = await observe(wants, {host: client}, concurrency)
@@ -92,7 +92,7 @@ async def scan_tagsync(url: str, refs: list[tuple[str, str]], concurrency: int,
         assert client.stats.requests == len(refs), client.stats
     finally:
         await client.aclose()
-        oci._ssl_context = shared  # type: ignore[assignment]
+        oci._https = shared
     return "HTTP/1.1"
 
 
