@@ -968,6 +968,6 @@ if __name__ == "__main__":
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
-                      bench_deploy):
+                      bench_deploy, __import__("http_stacks").bench_http_stacks):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -83,9 +84,10 @@ class RegistryServer:
     auth: tuple[str, str] | None = None
     token_url: str | None = None
     pushed: dict[str, str] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # an HTTPS registry: the context that trusts it
 
     def client(self) -> httpx.Client:
-        return httpx.Client(auth=self._auth_flow(), timeout=10)
+        return httpx.Client(auth=self._auth_flow(), timeout=10, verify=self.tls or True)
 
     def _auth_flow(self) -> httpx.Auth | None:
         if self.token_url:
@@ -122,11 +124,15 @@ class _TokenAuth(httpx.Auth):
         yield request
 
 
-def _start_registry(tmp: Path, extra: str = "") -> RegistryServer:
+def _start_registry(tmp: Path, extra: str = "", *, http_extra: str = "",
+                    tls: ssl.SSLContext | None = None) -> RegistryServer:
     """The CNCF registry on a free port. Another process (a second test run on this machine) may
     take the port between the check and the registry's bind: then our registry exits and the
     port answers for someone else, so every answer must carry this instance's header, and a
-    start that loses the race is tried again on another port."""
+    start that loses the race is tried again on another port.
+
+    `http_extra`: more of the config's `http:` block (indented two spaces), e.g. `tls:`; with
+    `tls` (a client context that trusts it) the registry is reached over HTTPS."""
     binary = _need("docker-registry")
     (tmp / "data").mkdir(parents=True, exist_ok=True)
     instance = uuid.uuid4().hex
@@ -138,23 +144,25 @@ def _start_registry(tmp: Path, extra: str = "") -> RegistryServer:
             "log:\n  level: error\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{port}\n  headers:\n    X-Test-Instance: [{instance}]\n"
-            + extra
+            + http_extra + extra
         )
         proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        if _answers_as(url + "/v2/", instance, proc):
-            return RegistryServer(url, f"127.0.0.1:{port}", proc)
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        if _answers_as(url + "/v2/", instance, proc, tls=tls):
+            return RegistryServer(url, f"127.0.0.1:{port}", proc, tls=tls)
         _stop(proc)
     raise RuntimeError("the registry could not start on a free port (5 tries)")
 
 
-def _answers_as(url: str, instance: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> bool:
+def _answers_as(url: str, instance: str, proc: subprocess.Popen[bytes], timeout: float = 15.0,
+                tls: ssl.SSLContext | None = None) -> bool:
     """Does `url` answer from our process (its instance header), before it exits or times out?"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(url, timeout=1.0).headers.get("X-Test-Instance") == instance:
+            answer = httpx.get(url, timeout=1.0, verify=tls or True)
+            if answer.headers.get("X-Test-Instance") == instance:
                 return True
         except httpx.TransportError:
             pass

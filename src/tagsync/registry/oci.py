@@ -192,6 +192,18 @@ _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
                      asyncio.TimeoutError)
 
 
+def _untrusted(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    """Why a server's certificate was refused, naming the server: no retry changes a
+    certificate, and "cannot reach" would send the user looking at the network."""
+    error = exc.certificate_error
+    reason = (getattr(error, "verify_message", None) or str(error).splitlines()[0][:120]).rstrip(".")
+    message = f"the TLS certificate of {exc.host}:{exc.port} is not trusted ({reason})"
+    if "mismatch" in reason:  # issued for another name: no CA bundle fixes that
+        return message
+    return message + ("; for a private CA, set SSL_CERT_FILE to a PEM bundle that holds it (or "
+                      "SSL_CERT_DIR to a hashed folder)")
+
+
 @functools.cache
 def _ssl_context(bundle: str | None, folder: str | None) -> ssl.SSLContext:
     # One context per trust setting for the process: aiohttp never changes a context it is
@@ -512,6 +524,8 @@ class OciRegistry:
                             out.write(chunk)
             except _TRANSPORT_ERRORS as exc:
                 partial.unlink(missing_ok=True)
+                if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+                    raise RegistryError(_untrusted(exc), image=str(image)) from None
                 raise RegistryError(f"cannot download blob {digest}: {type(exc).__name__}",
                                     image=str(image)) from None
         if hasher.hexdigest() != expected:
@@ -605,12 +619,18 @@ class OciRegistry:
                 raise MalformedAnswerError(
                     f"the {what or 'registry'} answer did not arrive within {self.timeout:g}s "
                     "(body too slow)", image=name) from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise RegistryError(_untrusted(exc), image=name) from None
             except _TRANSPORT_ERRORS as exc:
                 self._check_open(name)
                 if attempt >= self.retry.attempts or not retry:
                     raise RegistryError(
                         f"cannot reach {self.name}: {type(exc).__name__}: "
                         f"{redact(str(exc))}".rstrip(": "), image=name) from None
+            except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the registry
+                proxy = redact(self._proxy(URL(url, encoded=True)) or "the proxy")
+                raise RegistryError(f"the proxy {proxy} refused the way to {self.name}: HTTP "
+                                    f"{exc.status} {exc.message}", image=name) from None
             except aiohttp.ClientError as exc:  # an answer HTTP itself forbids
                 raise MalformedAnswerError(f"unreadable answer to {method} {what}: "
                                            f"{_one_line(exc)}", image=name) from None
@@ -746,6 +766,8 @@ class OciRegistry:
                        if got_headers else RegistryError("the token service did not answer within "
                                                          f"{self.timeout:g}s", image=self.name)
                        ) from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise RegistryError(_untrusted(exc), image=self.name) from None
             except _TRANSPORT_ERRORS as exc:
                 raise RegistryError(f"cannot reach the token service: {type(exc).__name__}",
                                     image=self.name) from None
