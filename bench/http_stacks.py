@@ -194,7 +194,7 @@ def _push_all(server: Any, ctx: ssl.SSLContext) -> list[tuple[str, str]]:
 
 
 def bench_http_stacks() -> None:
-    from tests.servers.fixtures import free_port
+    import latency_proxy
     from tests.servers.tls import CertificateAuthority, start_tls_registry, stop_tls_registry
 
     if not shutil.which("docker-registry"):
@@ -212,12 +212,7 @@ def bench_http_stacks() -> None:
     proxy = None
     try:
         refs = _push_all(server, ca.context())
-        port = free_port()
-        upstream = int(server.url.rsplit(":", 1)[1])
-        proxy = subprocess.Popen([sys.executable, str(Path(__file__).with_name("latency_proxy.py")),
-                                  str(port), str(upstream), str(DELAY_MS)],
-                                 stdout=subprocess.PIPE, text=True)
-        assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
+        proxy, port = latency_proxy.start(server.url, DELAY_MS)
         paths = {"direct": server.url, f"+{DELAY_MS} ms": f"https://127.0.0.1:{port}"}
         variants = [(stack, c, path) for path in paths for c in (8, 16) for stack in STACKS]
         results = {v: Result() for v in variants}

@@ -13,6 +13,7 @@ registry and the measured client, so every microsecond it spends shows up as add
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 
 
@@ -75,6 +76,19 @@ async def main(listen: int, upstream: int, delay: float) -> None:
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
+
+
+def start(upstream_url: str, delay_ms: int) -> tuple[subprocess.Popen[str], int]:
+    """This proxy in its own process in front of `upstream_url`'s port, once it is ready:
+    (the process, the port to connect to). The benches stop it."""
+    from tests.servers.fixtures import free_port
+
+    port = free_port()
+    upstream = int(upstream_url.rsplit(":", 1)[1])
+    proc = subprocess.Popen([sys.executable, __file__, str(port), str(upstream), str(delay_ms)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc, port
 
 
 if __name__ == "__main__":

@@ -224,7 +224,8 @@ def bench_scale() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
-    from tests.servers.fixtures import _start_registry, _stop, free_port
+    import latency_proxy
+    from tests.servers.fixtures import _start_registry, _stop
     from tests.servers.images import push_image
 
     from tagsync.image.tiny import build_image
@@ -246,12 +247,7 @@ def bench_scale() -> None:
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(push, range(repos)))
-        port = free_port()
-        upstream = int(server.url.rsplit(":", 1)[1])
-        proxy = subprocess.Popen([sys.executable, str(Path(__file__).with_name("latency_proxy.py")),
-                                  str(port), str(upstream), str(delay_ms)],
-                                 stdout=subprocess.PIPE, text=True)
-        assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
+        proxy, port = latency_proxy.start(server.url, delay_ms)
         host, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
         refs = [(f"org/svc-{i}", f"1.{t}.0") for i in range(repos) for t in range(tags)]
         wants = [Want(ImageName(host, r), t, DigestFormat.full, None) for r, t in refs]

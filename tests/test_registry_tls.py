@@ -205,18 +205,27 @@ def test_an_untrusted_certificate_through_the_proxy_is_the_same_error_and_not_re
     assert c.deploy.read_bytes() == c.before()
 
 
+def run_through_guarded_proxy(credentials: str, c: Checkout, ca: CertificateAuthority,
+                              monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+                              ) -> tuple[int, str, str, ConnectProxy]:
+    """A run whose HTTPS_PROXY URL carries `credentials`, through a proxy that wants
+    corp:pr0xy-s3cret: (exit code, stdout, stderr, the proxy)."""
+    proxy = start_connect_proxy(("corp", "pr0xy-s3cret"))
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", f"://{credentials}@"))
+        code, out, err = run_cli(capsys, c.config)
+    finally:
+        proxy.stop()
+    return code, out, err, proxy
+
+
 def test_https_proxy_credentials_in_its_url_are_sent_to_the_proxy(
         tls_registry: RegistryServer, ca: CertificateAuthority, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         request: pytest.FixtureRequest) -> None:
     c = checkout(tls_registry, tmp_path, request)
-    proxy = start_connect_proxy(("corp", "pr0xy-s3cret"))
-    try:
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", "://corp:pr0xy-s3cret@"))
-        code, out, err = run_cli(capsys, c.config)
-    finally:
-        proxy.stop()
+    code, out, err, proxy = run_through_guarded_proxy("corp:pr0xy-s3cret", c, ca, monkeypatch, capsys)
     assert code == 0, out + err
     assert c.deploy.read_bytes() == c.pinned(c.new)
     assert proxy.connects and set(proxy.connects) == {tls_registry.host}
@@ -228,13 +237,7 @@ def test_a_proxy_refusing_our_credentials_is_a_clear_error_that_leaks_none(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         request: pytest.FixtureRequest) -> None:
     c = checkout(tls_registry, tmp_path, request)
-    proxy = start_connect_proxy(("corp", "pr0xy-s3cret"))
-    try:
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", "://corp:wr0ng-pa55@"))
-        code, out, err = run_cli(capsys, c.config)
-    finally:
-        proxy.stop()
+    code, out, err, proxy = run_through_guarded_proxy("corp:wr0ng-pa55", c, ca, monkeypatch, capsys)
     assert code == 1
     assert "proxy" in err and "407" in err and tls_registry.host in err
     assert "wr0ng-pa55" not in out + err and "Traceback" not in out + err
