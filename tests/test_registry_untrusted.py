@@ -13,8 +13,8 @@ import pytest
 
 from tagsync.cli import main
 from tagsync.config import parse_config
-from tagsync.errors import ConfigError, InvalidReferenceError, MalformedAnswerError
-from tagsync.http_policy import redact
+from tagsync.errors import ConfigError, InvalidReferenceError, MalformedAnswerError, RegistryError
+from tagsync.http_policy import RetryPolicy, redact
 from tagsync.reference import ImageName, short, validate_digest, validate_repository, validate_tag
 from tagsync.registry import RepoQuery, list_repositories
 from tagsync.registry.discover import DockerHub
@@ -254,3 +254,36 @@ def test_a_redirect_to_another_host_is_followed_without_our_credentials(
     at_cdn = [r for r in hostile.seen if r.port == hostile.other_port]
     assert [r.method for r in at_cdn] == ["HEAD"]
     assert "authorization" not in at_cdn[0].headers
+
+
+def test_a_blob_download_redirected_in_circles_is_a_registry_error(tmp_path: Path) -> None:
+    """Past the HEAD, the GET of a blob can still meet what HTTP itself refuses (a redirect
+    loop, a proxy's refusal): a typed error and no partial file, never a traceback."""
+    from tests.servers.fixtures import serve_wsgi
+
+    digest = "sha256:" + "a" * 64
+
+    def app(environ: dict[str, object], start: object) -> list[bytes]:
+        assert callable(start)
+        if environ["REQUEST_METHOD"] == "HEAD" or environ["PATH_INFO"] == "/v2/":
+            start("200 OK", [("Content-Length", "0")])
+        else:  # the blob's storage sends the client back to where it came from, forever
+            start("302 Found", [("Location", str(environ["PATH_INFO"])), ("Content-Length", "0")])
+        return [b""]
+
+    server = serve_wsgi(app)
+    client = OciRegistry(server.url, retry=RetryPolicy(attempts=0))
+    dest = tmp_path / "blob"
+
+    async def go() -> None:
+        try:
+            await client.download_blob(ImageName.parse("127.0.0.1:1/team/app"), digest, dest)
+        finally:
+            await client.aclose()
+
+    try:
+        with pytest.raises(RegistryError, match=r"cannot download blob .*TooManyRedirects"):
+            asyncio.run(go())
+    finally:
+        server.stop()
+    assert not dest.exists() and not (tmp_path / "blob.part").exists()

@@ -522,7 +522,7 @@ class OciRegistry:
                         async for chunk in resp.content.iter_chunked(1 << 20):
                             hasher.update(chunk)
                             out.write(chunk)
-            except _TRANSPORT_ERRORS as exc:
+            except (*_TRANSPORT_ERRORS, aiohttp.ClientError) as exc:  # redirects, proxies too
                 partial.unlink(missing_ok=True)
                 if isinstance(exc, aiohttp.ClientConnectorCertificateError):
                     raise RegistryError(_untrusted(exc), image=str(image)) from None
@@ -771,6 +771,10 @@ class OciRegistry:
             except _TRANSPORT_ERRORS as exc:
                 raise RegistryError(f"cannot reach the token service: {type(exc).__name__}",
                                     image=self.name) from None
+            except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the service
+                proxy = redact(self._proxy(URL(realm)) or "the proxy")
+                raise RegistryError(f"the proxy {proxy} refused the way to the token service: "
+                                    f"HTTP {exc.status} {exc.message}", image=self.name) from None
             except aiohttp.ClientError as exc:
                 raise MalformedAnswerError(f"unreadable answer from the token service: "
                                            f"{type(exc).__name__}", image=self.name) from None
