@@ -184,6 +184,8 @@ class Finder:
         for key, sub in ((tag_key, tag_node if moving else None), (digest_key, digest_node)):
             if reason is None and sub is not None and key is not None:
                 reason = self.shared(doc, (*entry, key))
+        if reason is None:  # the mapping itself: a key written twice on the way makes it ambiguous
+            reason = self.shared(doc, entry)
         if reason is not None:
             self.note(doc, shown, at, reason, str(image), tag, value=image_text)
             return

@@ -1,0 +1,423 @@
+"""Hostile files never crash the finders, and every edit they lead to touches only its value.
+
+Input comes three ways: mutations of the real-file corpus (../shared/corpus/manifests, skipped
+when absent), generated YAML (anchors, alias bombs, merge keys, duplicate and non-string keys,
+deep nesting, multi-document streams, flow collections, block scalars, tags) and generated
+Dockerfiles (continuations, heredocs, ARG substitution, directives, CRLF). Properties:
+
+1. finding raises nothing but `TagsyncError`s that name the file (and the line, for syntax and
+   encoding errors); `tagsync refs FILE` exits with a message and no traceback;
+2. every slot found, set to a new digest (and a new tag where its policy may move it) through
+   the engine (`plan.slot_changes` → `Change.edit` → `apply`), changes only that value's bytes,
+   and the result reads back as the same data with that value changed;
+3. nothing is found inside a comment, a block scalar that is not an image, a heredoc, or a
+   look-alike (every value naming `evil` below is one).
+
+Hypothesis runs derandomized: the same examples every run, so a failure is a bug, not luck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tagsync.catalog.document import MAX_DEPTH, Mapping, Scalar, Sequence, parse_documents
+from tagsync.catalog.edit import Catalog
+from tagsync.catalog.insert import InsertKey
+from tagsync.catalog.path import format_path, parse_path
+from tagsync.catalog.text import SpliceAt, TextFile
+from tagsync.cli import main
+from tagsync.config import CatalogConfig
+from tagsync.errors import EncodingError, TagsyncError, YamlSyntaxError
+from tagsync.find import References, find_references, open_source, rows
+from tagsync.find.dockerfile import instructions
+from tagsync.find.model import Slot
+from tagsync.plan import Change, slot_changes
+
+from .conftest import CORPUS
+
+MANIFESTS = CORPUS / "manifests"
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "e" * 64  # the digest every edit writes
+NEW_TAG = "99.1.2"  # the tag a moving policy writes
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe_load, at libyaml's speed
+EVIL = "evil.example/lookalike"  # only ever written where no reference may be found
+
+# The catalogs `tagsync refs` reads with, and two that find more: tag-only references become
+# slots (pin_digests: a digest is written or inserted) and tags may move (semver).
+CONFIGS = {
+    "refs": CatalogConfig(name="refs", files=["**"], kind="auto"),
+    "pin": CatalogConfig.model_validate({"name": "pin", "files": ["**"], "kind": "auto",
+                                         "pin_digests": True}),
+    "move": CatalogConfig.model_validate({"name": "move", "files": ["**"], "kind": "auto",
+                                          "pin_digests": True, "policy": {"kind": "semver"}}),
+}
+
+
+def fast(examples: int) -> settings:
+    """Derandomized (the same examples every run) and sized for a busy 2-core machine."""
+    return settings(derandomize=True, deadline=None, database=None, max_examples=examples,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# --- the engine, as a run drives it ---------------------------------------------------------
+
+
+def find(data: bytes, file: str, cfg: CatalogConfig) -> tuple[Catalog | TextFile, References] | None:
+    """Property 1: a file is read, or refused with a typed error that says where."""
+    try:
+        source = open_source(data, file, cfg)
+        return source, find_references(cfg, source)
+    except TagsyncError as exc:
+        assert exc.file == file, f"{type(exc).__name__} without the file: {exc}"
+        if isinstance(exc, (YamlSyntaxError, EncodingError)):
+            assert exc.line is not None, f"{type(exc).__name__} without a line: {exc}"
+        return None
+
+
+def changes_of(slot: Slot) -> list[list[Change]]:
+    """Each way a run may edit this slot: a new digest, and a new tag where the policy moves."""
+    targets = [slot.tag] + ([NEW_TAG] if slot.moves else [])
+    return [c for c in (slot_changes(slot, t, D2) for t in targets) if c]
+
+
+def edited(source: Catalog | TextFile, changes: list[Change]) -> str:
+    edits = [c.edit() for c in changes]
+    if isinstance(source, TextFile):
+        return source.apply(e for e in edits if isinstance(e, SpliceAt))
+    return source.apply(e for e in edits if not isinstance(e, SpliceAt))
+
+
+def check_every_edit(source: Catalog | TextFile, refs: References, data: bytes) -> int:
+    """Property 2 for every slot found; returns how many edits were checked."""
+    assert source.render(source.text) == data  # reading alone changes no byte
+    checked = 0
+    for slot in refs.slots:
+        for changes in changes_of(slot):
+            for change in changes:  # each edit alone: only its bytes move
+                out = edited(source, [change])
+                if isinstance(source, TextFile):
+                    check_text_edit(source.text, out, change)
+                else:
+                    check_yaml_edit(source, out, change)
+                checked += 1
+            if len(changes) > 1:  # a tag and its digest together still read back
+                out = edited(source, changes)
+                if isinstance(source, Catalog):
+                    Catalog(out, source.file)
+    return checked
+
+
+def check_text_edit(text: str, out: str, change: Change) -> None:
+    assert change.span is not None
+    start, end = change.span
+    assert text[start:end] == change.old
+    assert out == text[:start] + change.new + text[end:]
+    before = [[t.text for t in ins] for ins in instructions(text)]
+    after = [[t.text for t in ins] for ins in instructions(out)]
+    assert len(before) == len(after)
+    differ = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert len(differ) == 1 and len(differ[0][0]) == len(differ[0][1])
+    b, a = differ[0]
+    assert sum(x != y for x, y in zip(b, a, strict=True)) == 1, (b, a)
+
+
+def check_yaml_edit(source: Catalog, out: str, change: Change) -> None:
+    text = source.text
+    edit = change.edit()
+    if isinstance(edit, InsertKey):
+        prefix = _common_prefix(text, out)
+        assert out.endswith(text[prefix:]), "an insertion must keep every byte of the file"
+        inserted = out[prefix:len(out) - (len(text) - prefix)]
+        assert change.new in inserted and change.key in inserted
+        assert inserted.strip(" \t\r\n,").replace(" ", "") in (
+            f"{change.key}:{change.new}", f",{change.key}:{change.new}")
+    else:
+        node = source.locate(edit.path, edit.doc).node
+        assert isinstance(node, Scalar)
+        assert out.startswith(text[:node.value_start]), "bytes before the value changed"
+        assert out.endswith(text[node.end:]), "bytes after the value changed"
+    after = Catalog(out, source.file)
+    assert len(after.documents) == len(source.documents)
+    if isinstance(edit, InsertKey):
+        path, value = (*edit.path, edit.key), edit.value
+    else:
+        path, value = edit.path, edit.value
+    assert after.get(path, change.doc) == value
+    check_same_data(text, out, change.doc, path, value)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def check_same_data(text: str, out: str, doc: int, path: tuple[Any, ...], value: str) -> None:
+    """What a YAML 1.1 reader (PyYAML) sees: the same data, with exactly that value changed.
+    Files PyYAML itself cannot construct (unhashable keys, `!!int x`, a bad !!binary) are compared
+    through our own tree only (above)."""
+    try:
+        before = list(yaml.load_all(text, Loader=SafeLoader))
+    except (yaml.YAMLError, ValueError, TypeError, IndexError):  # PyYAML's constructors, not ours
+        return
+    after = list(yaml.load_all(out, Loader=SafeLoader))
+    tree = parse_documents(text)[doc].root
+    before[doc] = _set(before[doc], tree, path, value, text)
+    assert _plain(after) == _plain(before)
+
+
+def _set(data: Any, node: Any, path: tuple[Any, ...], value: str, text: str) -> Any:
+    """Set `path` in PyYAML's data, finding each key as PyYAML resolved it (`1:` is int 1)."""
+    if not path:
+        return value
+    head, *rest = path
+    if isinstance(node, Sequence):
+        data[head] = _set(data[head], node.items[head], tuple(rest), value, text)
+        return data
+    assert isinstance(node, Mapping)
+    found = [(k, v) for k, v in node.pairs if isinstance(k, Scalar) and k.value == head != "<<"]
+    if not found and not rest:  # a key the edit inserts
+        data[head] = value
+        return data
+    key_node, child = found[0]
+    key: Any = head
+    if key_node.style == "" and key_node.tag is None:
+        with contextlib.suppress(yaml.YAMLError, TypeError):  # alone, the text may read otherwise
+            resolved = yaml.load(text[key_node.start:key_node.end], Loader=SafeLoader)
+            key = resolved if resolved in data else head
+    data[key] = _set(data[key], child, tuple(rest), value, text)
+    return data
+
+
+def _plain(data: Any) -> Any:
+    """Data comparable with ==: NaN equals NaN, shared sub-objects compared as values."""
+    if isinstance(data, float) and math.isnan(data):
+        return "<nan>"
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
+
+
+def found_texts(refs: References) -> list[str]:
+    return [str(r["value"]) for r in rows(refs)]
+
+
+# --- property 1 and 2 on the real-file corpus, mutated ----------------------------------------
+
+
+def corpus_files() -> list[Path]:
+    if not MANIFESTS.exists():
+        return []
+    return sorted(p for p in MANIFESTS.iterdir()
+                  if p.suffix in (".yaml", ".yml") or "Dockerfile" in p.name)
+
+
+CORPUS_FILES = {p.name: p.read_bytes() for p in corpus_files()}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, bytes]:
+    if not CORPUS_FILES:
+        pytest.skip(f"corpus {MANIFESTS} is absent")
+    return CORPUS_FILES
+
+
+INJECTED = [b"\x00", b"\r\n", b"\r", b"\xef\xbb\xbf", b"\t", b"\xff", b"\xc3", b"\xed\xa0\x80",
+            b"\\\n", b"&a ", b"*a ", b"<<: *a\n", b"- ", b": ", b"? ", b"{", b"}", b"[", b"]",
+            b"'", b'"', b"|\n", b">-\n", b"!!binary ", b"!!int ", b"#", b"\n", b"---\n",
+            b"...\n", b"%YAML 1.1\n", b"${X}", b"{{ .Values.x }}", b"@sha256:", b":", b"\xc2\x85",
+            b"\xe2\x80\xa8", b"\x0c", b"RUN <<EOF\n", b"EOF\n", b"FROM ", b" AS ", b"--from="]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    kind: str
+    at: int  # a fraction of the file, in 1/1000
+    size: int
+    piece: int
+
+    def apply(self, data: bytes) -> bytes:
+        i = len(data) * self.at // 1000
+        j = min(len(data), i + self.size)
+        if self.kind == "delete":
+            return data[:i] + data[j:]
+        if self.kind == "insert":
+            return data[:i] + INJECTED[self.piece % len(INJECTED)] + data[i:]
+        if self.kind == "duplicate":
+            return data[:j] + data[i:j] + data[j:]
+        if self.kind == "truncate":
+            return data[:i]
+        if self.kind == "byte":
+            return data[:i] + bytes([self.piece % 256]) + data[j:]
+        if self.kind == "crlf":
+            return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if self.kind == "bom":
+            return b"\xef\xbb\xbf" + data
+        assert self.kind == "tabs"
+        return data.replace(b"  ", b"\t", self.piece % 8 + 1)
+
+
+mutations = st.builds(
+    Mutation, st.sampled_from(["delete", "insert", "duplicate", "truncate", "byte", "crlf",
+                               "bom", "tabs"]),
+    st.integers(0, 1000), st.integers(1, 80), st.integers(0, 255))
+
+
+@pytest.mark.usefixtures("corpus")
+@fast(400)
+@given(pick=st.integers(0), steps=st.lists(mutations, min_size=1, max_size=4),
+       config=st.sampled_from(sorted(CONFIGS)))
+def test_mutated_corpus_files_are_read_or_refused_with_a_place(
+        pick: int, steps: list[Mutation], config: str) -> None:
+    name = sorted(CORPUS_FILES)[pick % len(CORPUS_FILES)]
+    data = CORPUS_FILES[name]
+    for step in steps:
+        data = step.apply(data)
+    read = find(data, name, CONFIGS[config])
+    event("refused" if read is None else "read, with slots" if read[1].slots else "read")
+    if read is not None:
+        check_every_edit(*read, data)
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_every_corpus_slot_edit_changes_only_its_value(corpus: dict[str, bytes], config: str) -> None:
+    checked = 0
+    for name, data in corpus.items():
+        read = find(data, name, CONFIGS[config])
+        assert read is not None, name
+        checked += check_every_edit(*read, data)
+    assert checked > (5 if config == "refs" else 50)
+
+
+def boundaries(data: bytes) -> Iterator[int]:
+    """Every place a file may be cut that means something: each line end, indentation end,
+    `:`/`-`/quote/bracket, the first and last byte, and inside a multi-byte character."""
+    seen: set[int] = set()
+    for i, byte in enumerate(data):
+        if byte in b"\n\r:-'\"[]{}#,|>&*!@\\ " or byte >= 0x80:
+            for at in (i, i + 1):
+                if at not in seen:
+                    seen.add(at)
+                    yield at
+
+
+def test_corpus_files_cut_at_every_boundary_are_read_or_refused(corpus: dict[str, bytes]) -> None:
+    for name, data in corpus.items():
+        cuts = sorted(set(boundaries(data)))
+        step = max(1, len(cuts) // 60)  # ~60 cuts per file, spread over it; every 4th edited
+        for n, at in enumerate(cuts[::step]):
+            read = find(data[:at], name, CONFIGS["pin"])
+            if read is not None and n % 4 == 0:
+                check_every_edit(*read, data[:at])
+
+
+def test_a_comment_line_naming_an_image_finds_nothing_new(corpus: dict[str, bytes]) -> None:
+    """Property 3: a comment that looks like a reference, at any line of any file, adds nothing
+    (or, inside a block scalar or a heredoc, is text and not a reference either)."""
+    comment = f"# image: {EVIL}:1.0@{D1}\n# FROM {EVIL}:1.0@{D1}\n".encode()
+    for name, data in corpus.items():
+        starts = [0] + [i + 1 for i, b in enumerate(data) if b == 0x0A]
+        for at in starts[:: max(1, len(starts) // 25)]:
+            mutated = data[:at] + comment + data[at:]
+            read = find(mutated, name, CONFIGS["pin"])
+            if read is not None:
+                assert not any(EVIL in t for t in found_texts(read[1])), (name, at)
+
+
+# --- property 1: the CLI --------------------------------------------------------------------
+
+
+HOSTILE = {
+    "nul.yaml": b"image: nginx:1.25\x00\n",
+    "latin1.yaml": b"image: caf\xe9:1\n",
+    "utf16.yaml": "image: nginx\n".encode("utf-16"),
+    "deep.yaml": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+    "tabs.yaml": b"a:\n\t- image: nginx\n",
+    "alias.yaml": b"a: *nowhere\n",
+    "Dockerfile": b"FROM \xff\xfe\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_refs_on_a_hostile_file_exits_with_a_message(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(HOSTILE[name])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["refs", str(path)])
+    assert code != 0
+    assert name in err.getvalue() and "Traceback" not in err.getvalue() + out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["deep.yaml", "Dockerfile"])
+def test_refs_in_a_process_on_a_hostile_file_prints_no_traceback(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(HOSTILE[name])
+    done = subprocess.run([sys.executable, "-m", "tagsync.cli", "refs", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert name in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+# --- regressions the properties found, one behaviour each -----------------------------------
+
+
+def edit_every_slot(text: str | bytes, file: str = "values.yaml", config: str = "pin") -> bytes:
+    data = text.encode() if isinstance(text, str) else text
+    read = find(data, file, CONFIGS[config])
+    assert read is not None
+    source, refs = read
+    assert refs.slots
+    changes = [c for slot in refs.slots for c in slot_changes(slot, slot.tag, D2)]
+    return source.render(edited(source, changes))
+
+
+def test_a_key_ending_in_whitespace_keeps_its_path() -> None:
+    assert parse_path(format_path(("web", "tag\t"))) == ("web", "tag\t")
+
+
+def test_a_marked_value_under_a_key_ending_in_a_tab_is_edited_in_place() -> None:
+    cfg = CatalogConfig.model_validate({"name": "m", "files": ["**"], "kind": "auto", "markers": {
+        "web": {"image": "nginx", "policy": {"kind": "semver"}}}})
+    text = 'web:\n  "tag\\t": "1.25"  # tagsync: web:tag\n'
+    read = find(text.encode(), "values.yaml", cfg)
+    assert read is not None and len(read[1].slots) == 1
+    [change] = slot_changes(read[1].slots[0], "1.26", None)
+    assert edited(read[0], [change]) == text.replace("1.25", "1.26")
+
+
+def test_collections_nested_too_deep_are_refused_with_a_place() -> None:
+    data = b"a:\n  b: " + b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"\n"
+    with pytest.raises(YamlSyntaxError, match="nested deeper") as caught:
+        find_references(CONFIGS["refs"], open_source(data, "deep.yaml", CONFIGS["refs"]))
+    assert (caught.value.file, caught.value.line) == ("deep.yaml", 2)
+
+
+def test_a_file_with_two_byte_order_marks_is_edited_at_the_right_place() -> None:
+    bom = "\ufeff".encode()
+    out = edit_every_slot(bom + bom + f"image: nginx:1.25@{D1}\nx: 1\n".encode())
+    assert out == bom + bom + f"image: nginx:1.25@{D2}\nx: 1\n".encode()
+
+
+def test_an_entry_behind_a_key_written_twice_is_left_alone_as_ambiguous() -> None:
+    read = find(b"images:\n  - name: web\n    newTag: '1.0'\nresources: [a.yaml]\n"
+                b"images: []\n", "kustomization.yaml", CONFIGS["pin"])
+    assert read is not None
+    assert not read[1].slots
+    assert ["appears twice" in str(r["reason"]) for r in rows(read[1])] == [True]
