@@ -375,6 +375,104 @@ def test_refs_in_a_process_on_a_hostile_file_prints_no_traceback(tmp_path: Path,
     assert name in done.stderr and "Traceback" not in done.stderr + done.stdout
 
 
+# --- generated Dockerfiles ------------------------------------------------------------------
+
+IMAGES = ["alpine:3.19", f"ghcr.io/acme/web:1.4.2@{D1}", "registry.example.com:5000/team/app:v2",
+          "golang:1.22", f"python:3.12-slim@{D1}"]
+
+
+@dataclass
+class Dockerfile:
+    """A generated Dockerfile and what a reader must find in it."""
+
+    lines: list[str]
+    tracked: list[str]  # the references, in any order
+    newline: str = "\n"
+    escape: str = "\\"
+
+    def text(self, tail: str) -> str:
+        return self.newline.join(self.lines) + tail
+
+
+@st.composite
+def dockerfiles(draw: st.DrawFn) -> tuple[str, list[str]]:
+    escape = draw(st.sampled_from(["\\", "`"]))
+    out = Dockerfile([], [], draw(st.sampled_from(["\n", "\r\n"])), escape)
+    if draw(st.booleans()):
+        out.lines.append("# syntax=docker/dockerfile:1")
+    if escape == "`" or draw(st.booleans()):
+        out.lines.append(f"# escape={escape}")
+    stages: list[str] = []
+    args = draw(st.lists(st.sampled_from(IMAGES), max_size=2))
+    for n, image in enumerate(args):
+        quote = draw(st.sampled_from(["", '"', "'"]))
+        out.lines.append(f"ARG BASE{n}={quote}{image}{quote}")
+        out.tracked.append(image)
+    for n in range(len(args)):  # each ARG is used by one FROM
+        if draw(st.booleans()):
+            out.lines.append(f"FROM $BASE{n} AS a{n}")
+            stages.append(f"a{n}")
+        else:
+            out.lines.append(f"FROM ${{BASE{n}}}")
+    for step in draw(st.lists(st.sampled_from(
+            ["from", "from-split", "stage", "scratch", "copy", "copy-stage", "heredoc",
+             "heredoc-tabs", "comment", "run-split", "env"]), min_size=1, max_size=8)):
+        image = draw(st.sampled_from(IMAGES))
+        evil = f"{EVIL}:1.0@{D1}"
+        cont = f" {escape}"
+        if step == "from":
+            platform = draw(st.sampled_from(["", "--platform=$BUILDPLATFORM ", "--platform=linux/arm64 "]))
+            name = f"s{len(stages)}"
+            word = draw(st.sampled_from(["FROM", "from", "From"]))
+            out.lines.append(f"{word} {platform}{image} {draw(st.sampled_from(['AS', 'as']))} {name}")
+            stages.append(name)
+            out.tracked.append(image)
+        elif step == "from-split":  # continued over lines, with a comment and a blank line inside
+            out.lines += [f"FROM{cont}", f"# FROM {evil}", "", f"  {image}{cont}", f"  AS x{len(stages)}"]
+            stages.append(f"x{len(stages)}")
+            out.tracked.append(image)
+        elif step == "stage" and stages:
+            out.lines.append(f"FROM {draw(st.sampled_from(stages)).upper()}")
+        elif step == "scratch":
+            out.lines.append("FROM scratch")
+        elif step == "copy":
+            out.lines.append(f"COPY --from={image} /out /app")
+            out.tracked.append(image)
+        elif step == "copy-stage" and stages:
+            out.lines.append(f"COPY --from={draw(st.sampled_from(stages))} /out /app")
+        elif step == "heredoc":
+            word = draw(st.sampled_from(["RUN <<EOF", "RUN <<'EOF' sh", 'COPY <<"EOF" /x']))
+            out.lines += [word, f"FROM {evil}", f"COPY --from={evil} / /", "EOF"]
+        elif step == "heredoc-tabs":
+            out.lines += ["RUN <<-EOT cat", f"\tFROM {evil}", "\tEOT"]
+        elif step == "comment":
+            out.lines.append(f"# FROM {evil}")
+        elif step == "run-split":
+            out.lines += [f"RUN echo{cont}", f"  FROM {evil}{cont}", f"  --from={evil}"]
+        elif step == "env":
+            out.lines.append(f"ENV IMAGE={evil}")
+    tail = draw(st.sampled_from(["", out.newline, f" {escape}", f"{out.newline}RUN true {escape}"]))
+    text = out.text(tail)
+    return (("\ufeff" if draw(st.booleans()) else "") + text), out.tracked
+
+
+@fast(300)
+@given(generated=dockerfiles())
+def test_a_generated_dockerfile_yields_its_references_and_edits_only_them(
+        generated: tuple[str, list[str]]) -> None:
+    text, tracked = generated
+    data = text.encode()
+    read = find(data, "Dockerfile", CONFIGS["pin"])
+    assert read is not None
+    source, refs = read
+    found = rows(refs)
+    assert not [r for r in found if EVIL in str(r["value"])]
+    assert sorted(str(r["value"]) for r in found if r["status"] == "tracked") == sorted(tracked)
+    for row in found:  # every row points at the line its value is on
+        assert str(row["value"]) in source.text.split("\n")[int(str(row["line"])) - 1]
+    check_every_edit(source, refs, data)
+
+
 # --- regressions the properties found, one behaviour each -----------------------------------
 
 
@@ -421,3 +519,34 @@ def test_an_entry_behind_a_key_written_twice_is_left_alone_as_ambiguous() -> Non
     assert read is not None
     assert not read[1].slots
     assert ["appears twice" in str(r["reason"]) for r in rows(read[1])] == [True]
+
+
+def dockerfile_rows(text: str) -> list[tuple[int, str, str]]:
+    read = find(text.encode(), "Dockerfile", CONFIGS["pin"])
+    assert read is not None
+    return [(int(str(r["line"])), str(r["value"]), str(r["status"])) for r in rows(read[1])]
+
+
+def test_a_from_line_inside_a_heredoc_is_script_not_an_instruction() -> None:
+    assert dockerfile_rows("FROM alpine:3.19\nRUN <<EOF\nFROM evil:1\nEOF\nFROM golang:1.22\n") == [
+        (1, "alpine:3.19", "tracked"), (5, "golang:1.22", "tracked")]
+
+
+def test_a_tab_stripping_heredoc_ends_at_its_indented_word() -> None:
+    assert dockerfile_rows("FROM alpine:3.19\nCOPY <<-EOT /x\n\tFROM evil:1\n\tEOT\nFROM golang:1.22\n") == [
+        (1, "alpine:3.19", "tracked"), (5, "golang:1.22", "tracked")]
+
+
+def test_a_unicode_line_separator_does_not_start_a_dockerfile_line() -> None:
+    assert dockerfile_rows("FROM alpine:3.19\n# note\u2028FROM evil:1\nRUN a\x85FROM evil:2\n") == [
+        (1, "alpine:3.19", "tracked")]
+
+
+def test_the_escape_directive_names_the_continuation_character() -> None:
+    text = "# escape=`\nFROM alpine:3.19 `\n  AS build\nRUN dir c:\\\nFROM build\n"
+    assert dockerfile_rows(text) == [(2, "alpine:3.19", "tracked"), (5, "build", "ignored")]
+
+
+def test_comment_and_blank_lines_inside_a_continuation_do_not_end_it() -> None:
+    assert dockerfile_rows("FROM \\\n# a comment\n\n  alpine:3.19 \\\n  AS build\n") == [
+        (4, "alpine:3.19", "tracked")]
