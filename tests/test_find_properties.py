@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
+import json
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,14 +205,16 @@ def _set(data: Any, node: Any, path: tuple[Any, ...], value: str, text: str) -> 
     return data
 
 
-def _plain(data: Any) -> Any:
-    """Data comparable with ==: NaN equals NaN, shared sub-objects compared as values."""
+def _plain(data: Any, inside: frozenset[int] = frozenset()) -> Any:
+    """Data comparable with ==: NaN equals NaN, a recursive alias (`&a [*a]`) is a marker."""
     if isinstance(data, float) and math.isnan(data):
         return "<nan>"
+    if isinstance(data, (dict, list)) and id(data) in inside:
+        return "<cycle>"
     if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items()}
+        return {k: _plain(v, inside | {id(data)}) for k, v in data.items()}
     if isinstance(data, list):
-        return [_plain(v) for v in data]
+        return [_plain(v, inside | {id(data)}) for v in data]
     return data
 
 
@@ -373,6 +377,235 @@ def test_refs_in_a_process_on_a_hostile_file_prints_no_traceback(tmp_path: Path,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert name in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+# --- generated YAML ------------------------------------------------------------------------
+# A small emitter writes what a dumper never would: anchors and aliases anywhere, merge keys,
+# duplicate and non-string keys, comments that look like references, block scalars holding
+# manifests, tags, flow collections inside block ones, deep nesting, empty documents.
+
+COMMENTED = "evil.example/in-a-comment"  # no row may ever show it
+REFS = [f"nginx:1.25.3@{D1}", f"ghcr.io/acme/web:1.4.2@{D1}", "registry.example.com:5000/app:v2",
+        "busybox:1.36", f"alpine@{D1}"]
+LEAVES = [*REFS, f"{EVIL}:1@{D1}", "${IMAGE}", "{{ .Values.image }}", "", "~", "null", "yes",
+          "01", "1.10", "a: b", "#x", "- x", "[", "'", '"', "é", "\t", "sha256:" + "a" * 64]
+KEYS = ["image", "repository", "tag", "digest", "registry", "name", "newName", "newTag",
+        "containers", "initContainers", "services", "jobs", "container", "steps", "uses",
+        "spec", "template", "sidecarImage", "imageTag", "x-common", "build", "values", "data"]
+ODD_KEYS = ["1", "~", "true", "2001-01-01", "[a, b]", "{k: v}", "'quoted key'", '"tab\\tkey"']
+
+Node = tuple[Any, ...]
+
+
+def _leaf(value: str, style: str, tag: str) -> Node:
+    return ("scalar", value, style, tag)
+
+
+leaf_nodes = st.builds(_leaf, st.sampled_from(LEAVES), st.sampled_from(["", "", "'", '"', "|", ">-"]),
+                       st.sampled_from(["", "", "", "!!str ", "!custom "]))
+special_nodes = st.one_of(
+    st.integers(0, 9).map(lambda k: ("alias", k)),
+    st.just(("scalar", "aGVsbG8=", "", "!!binary ")),
+    st.just(("scalar", f"image: {EVIL}:1@{D1}\nFROM {EVIL}:2", "|", "")),
+    st.integers(30, MAX_DEPTH - 20).map(lambda n: ("deep", n)),
+)
+key_names = st.one_of(st.sampled_from(KEYS), st.sampled_from(ODD_KEYS))
+
+
+def _collections(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    pairs = st.lists(st.tuples(key_names, children), min_size=1, max_size=4)
+    anchor = st.sampled_from(["", "", "&a1 ", "&a2 ", "&a3 "])
+    merge = st.one_of(st.none(), st.integers(0, 9))
+    return st.one_of(
+        st.builds(lambda p, a, m, f: ("map", p, a, m, f), pairs, anchor, merge, st.booleans()),
+        st.builds(lambda i, a, f: ("seq", i, a, f), st.lists(children, min_size=1, max_size=3),
+                  anchor, st.booleans()),
+    )
+
+
+yaml_nodes = st.recursive(st.one_of(leaf_nodes, special_nodes), _collections, max_leaves=14)
+
+
+class Emitter:
+    """Writes nodes as YAML text, remembering anchors so aliases and merges point backwards."""
+
+    def __init__(self) -> None:
+        self.anchors: list[str] = []
+        self.maps: list[str] = []
+
+    def props(self, anchor: str, is_map: bool = False) -> str:
+        if anchor:
+            name = anchor[1:].strip()
+            self.anchors.append(name)
+            if is_map:
+                self.maps.append(name)
+        return anchor
+
+    def flow(self, node: Node) -> str:
+        kind = node[0]
+        if kind == "scalar":
+            _, value, style, tag = node
+            return tag + json.dumps(value) if style in ("|", ">-") or style == '"' or not value \
+                else tag + (value if style == "" and _plain_in_flow(value) else json.dumps(value))
+        if kind == "alias":
+            return f"*{self.anchors[node[1] % len(self.anchors)]}" if self.anchors else "x"
+        if kind == "deep":
+            return "[" * node[1] + "x" + "]" * node[1]
+        if kind == "seq":
+            prefix = self.props(node[2])
+            return prefix + "[" + ", ".join(self.flow(i) for i in node[1]) + "]"
+        prefix = self.props(node[2], True)
+        pairs = [f"{_flow_key(k)}: {self.flow(v)}" for k, v in node[1]]
+        return prefix + "{" + ", ".join(pairs) + "}"
+
+    def value(self, node: Node, col: int) -> str:
+        """What follows `key:` or `-` at column `col`, through the end of its last line."""
+        kind = node[0]
+        pad = " " * (col + 2)
+        if kind == "scalar" and node[2] in ("|", ">-"):
+            _, value, style, tag = node
+            body = "".join(f"{pad}{line}\n" for line in (value or "x").split("\n"))
+            return f" {tag}{style}\n{body}"
+        if kind in ("scalar", "alias", "deep") or node[-1] is True:  # flow, or a leaf
+            comment = f"  # image: {COMMENTED}:1@{D1}" if kind == "scalar" and node[1] in REFS else ""
+            return f" {self.flow(node)}{comment}\n"
+        if kind == "seq":
+            out = " " + self.props(node[2]) if node[2] else ""
+            return out + "\n" + "".join(f"{pad}-{self.value(i, col + 2)}" for i in node[1])
+        out = (" " + self.props(node[2], True)) if node[2] else ""
+        out += f"\n{pad}# FROM {COMMENTED}:1\n"
+        if node[3] is not None and self.maps:
+            out += f"{pad}<<: *{self.maps[node[3] % len(self.maps)]}\n"
+        for key, child in node[1]:
+            if key.startswith(("[", "{")):
+                out += f"{pad}? {key}\n{pad}:{self.value(child, col + 2)}"
+            else:
+                out += f"{pad}{key}:{self.value(child, col + 2)}"
+        return out
+
+
+def _plain_in_flow(value: str) -> bool:
+    return bool(value) and all(c.isalnum() or c in "._/@-" for c in value)
+
+
+def _flow_key(key: str) -> str:
+    return json.dumps(key) if key.startswith(("[", "{")) else key
+
+
+SKELETONS: dict[str, Callable[[Node, Node], Node]] = {
+    "deploy.yaml": lambda img, extra: ("map", [
+        ("apiVersion", _leaf("apps/v1", "", "")), ("kind", _leaf("Deployment", "", "")),
+        ("spec", ("map", [("template", ("map", [("spec", ("map", [
+            ("containers", ("seq", [("map", [("name", _leaf("web", "", "")), ("image", img),
+                                             ("extra", extra)], "", None, False)], "", False))],
+            "", None, False))], "", None, False))], "", None, False))], "", None, False),
+    "values.yaml": lambda img, extra: ("map", [
+        ("image", ("map", [("repository", _leaf("ghcr.io/acme/web", "", "")),
+                           ("tag", _leaf("1.4.2", '"', "")), ("digest", _leaf(D1, "", "")),
+                           ("extra", extra)], "&img ", None, False)),
+        ("sidecarImage", img)], "", None, False),
+    "compose.yaml": lambda img, extra: ("map", [
+        ("x-common", ("map", [("restart", _leaf("always", "", ""))], "&common ", None, False)),
+        ("services", ("map", [("web", ("map", [("image", img), ("extra", extra)], "", 0, False)),
+                              ("app", ("map", [("build", _leaf(".", "", "")), ("image", img)],
+                                       "", None, False))], "", None, False))], "", None, False),
+    "workflow.yml": lambda img, extra: ("map", [
+        ("on", _leaf("push", "", "")),
+        ("jobs", ("map", [("test", ("map", [
+            ("container", img), ("services", ("map", [("db", ("map", [("image", img)], "", None,
+                                                               False))], "", None, False)),
+            ("steps", ("seq", [("map", [("uses", _leaf(f"docker://{REFS[1]}", "", ""))], "",
+                                None, False), extra], "", False))], "", None, False))], "", None,
+                  False))], "", None, False),
+    "kustomization.yaml": lambda img, extra: ("map", [
+        ("resources", ("seq", [_leaf("deploy.yaml", "", "")], "", False)),
+        ("images", ("seq", [("map", [("name", _leaf("web", "", "")), ("newTag", _leaf("1.4.2", "", "")),
+                                      ("digest", _leaf(D1, "", "")), ("extra", extra)], "", None,
+                             False)], "", False))], "", None, False),
+}
+
+
+@st.composite
+def yaml_files(draw: st.DrawFn) -> tuple[str, str]:
+    name = draw(st.sampled_from(sorted(SKELETONS)))
+    docs: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        emitter = Emitter()
+        image = draw(st.one_of(st.builds(_leaf, st.sampled_from(REFS), st.sampled_from(["", "'", '"']),
+                                         st.just("")), yaml_nodes))
+        root = SKELETONS[name](image, draw(yaml_nodes))
+        extra = draw(st.lists(st.tuples(key_names, yaml_nodes), max_size=3))
+        root = ("map", root[1] + extra, *root[2:])
+        text = emitter.value(root, -2).lstrip("\n")
+        docs.append(text)
+        docs += draw(st.sampled_from([[], [""], ["# only a comment\n"]]))
+    separator = draw(st.sampled_from(["---\n", "--- # next\n", "...\n---\n"]))
+    head = draw(st.sampled_from(["", "---\n", "%YAML 1.1\n---\n"]))
+    text = head + separator.join(docs)
+    if draw(st.booleans()):
+        text = text.replace("\n", "\r\n")
+    return name, text
+
+
+@fast(120)
+@given(generated=yaml_files())
+def test_generated_yaml_is_read_or_refused_and_every_slot_edits_only_its_value(
+        generated: tuple[str, str]) -> None:
+    name, text = generated
+    data = text.encode()
+    read = find(data, name, CONFIGS["move"])
+    event("refused" if read is None else "read, with slots" if read[1].slots else "read")
+    if read is None:
+        return
+    found = rows(read[1])
+    assert not [r for r in found if COMMENTED in str(r["value"])]
+    assert not [r for r in found if EVIL in str(r["value"]) and r["status"] == "tracked"]
+    check_every_edit(*read, data)
+
+
+def alias_bomb(levels: int = 12, width: int = 10) -> str:
+    """`billion laughs`: each anchor lists the previous one `width` times (width**levels leaves)."""
+    names = [f"l{i}" for i in range(levels)]
+    out = f"{names[0]}: &{names[0]} [{', '.join(['lol'] * width)}]\n"
+    for prev, name in itertools.pairwise(names):
+        out += f"{name}: &{name} [{', '.join([f'*{prev}'] * width)}]\n"
+    return out
+
+
+@pytest.mark.parametrize(("name", "tail"), [
+    ("values.yaml", f"image: {{repository: nginx, tag: '1.25', digest: {D1}}}\nuses: *l11\n"),
+    ("deploy.yaml",
+     f"apiVersion: v1\nkind: Pod\nspec: {{containers: [{{name: a, image: 'nginx:1@{D1}'}}]}}\n"),
+    ("compose.yaml", f"services: {{web: {{image: 'nginx:1@{D1}', <<: {{x: *l11}}}}}}\n"),
+    ("workflow.yml", f"on: push\njobs: {{t: {{container: 'nginx:1@{D1}', steps: *l11}}}}\n"),
+])
+def test_an_alias_bomb_is_read_without_expanding_it(name: str, tail: str) -> None:
+    import tracemalloc
+
+    data = (alias_bomb() + tail).encode()
+    tracemalloc.start()
+    try:
+        read = find(data, name, CONFIGS["move"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read is not None and len(read[1].slots) == 1
+    assert peak < 20_000_000  # 10**12 leaves, never expanded: the tree is the text's size
+    source, refs = read
+    [change] = changes_of(refs.slots[0])[0]
+    out = edited(source, [change])
+    assert Catalog(out, name).get(parse_path(change.path), change.doc) == change.new
+    assert len(out) - len(source.text) <= len(change.new) - len(change.old) + 2  # quotes at most
+
+
+def test_thousands_of_marked_references_in_one_file_are_all_read() -> None:
+    cfg = CatalogConfig.model_validate({"name": "m", "files": ["**"], "kind": "auto", "markers": {
+        "web": {"image": "nginx", "policy": {"kind": "semver"}}}})
+    text = "".join(f"k{i}:\n  repository: nginx\n  tag: '1.{i}'  # tagsync: web:tag\n"
+                   f"  digest: {D1}  # tagsync: web:digest\n" for i in range(3000))
+    read = find(text.encode(), "values.yaml", cfg)
+    assert read is not None
+    assert len(read[1].slots) == 3000 and not read[1].notes
 
 
 # --- generated Dockerfiles ------------------------------------------------------------------

@@ -62,6 +62,17 @@ class Sequence(Node):
 class Mapping(Node):
     pairs: list[tuple[Node, Node]] = field(default_factory=list)
     flow: bool = False
+    # key -> positions in `pairs`, built on the first lookup (after parsing), so that finding
+    # many keys of a mapping with thousands of them stays linear
+    keys: dict[str, list[int]] | None = field(default=None, repr=False)
+
+    def positions(self, key: str) -> list[int]:
+        if self.keys is None:
+            self.keys = {}
+            for i, (k, _) in enumerate(self.pairs):
+                if isinstance(k, Scalar):
+                    self.keys.setdefault(k.value, []).append(i)
+        return self.keys.get(key, [])
 
 
 @dataclass(eq=False)
@@ -260,16 +271,15 @@ def _where(node: Node, file: str | None) -> dict[str, Any]:
 
 
 def _find_key(mapping: Mapping, key: str, file: str | None, path: Path) -> Node | None:
-    found: Node | None = None
-    for k, v in mapping.pairs:
-        if isinstance(k, Scalar) and k.value == key and k.value != MERGE_KEY:
-            if found is not None:
-                raise PathNotFoundError(
-                    f"key {key!r} appears twice in this mapping ({format_path(path)}): ambiguous",
-                    **_where(k, file),
-                )
-            found = v
-    return found
+    if key == MERGE_KEY:
+        return None
+    at = mapping.positions(key)
+    if len(at) > 1:
+        raise PathNotFoundError(
+            f"key {key!r} appears twice in this mapping ({format_path(path)}): ambiguous",
+            **_where(mapping.pairs[at[1]][0], file),
+        )
+    return mapping.pairs[at[0]][1] if at else None
 
 
 def _merge_sources(mapping: Mapping) -> list[tuple[Alias | Node, Mapping]]:

@@ -98,11 +98,14 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
     marked = markers.find(cfg, source)
     claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _ in s.marks]
     if claimed:
+        whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
+        inside = {(d, p[:k]) for d, p in claimed for k in range(len(p) + 1)}
+
         def overlaps(doc: int, where: str | None) -> bool:
             if where is None:
                 return False
             at = parse_path(where)
-            return any(doc == d and (p[:len(at)] == at or at[:len(p)] == p) for d, p in claimed)
+            return (doc, at) in inside or any((doc, at[:k]) in whole for k in range(len(at) + 1))
 
         found = replace(
             found,
