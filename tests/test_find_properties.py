@@ -19,10 +19,12 @@ Hypothesis runs derandomized: the same examples every run, so a failure is a bug
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import itertools
 import json
 import math
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -35,7 +37,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tagsync.catalog.document import MAX_DEPTH, Mapping, Scalar, Sequence, parse_documents
+from tagsync.catalog.document import MAX_DEPTH, Document, Mapping, Scalar, Sequence, parse_documents
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.insert import InsertKey
 from tagsync.catalog.path import format_path, parse_path
@@ -172,14 +174,27 @@ def check_same_data(text: str, out: str, doc: int, path: tuple[Any, ...], value:
     """What a YAML 1.1 reader (PyYAML) sees: the same data, with exactly that value changed.
     Files PyYAML itself cannot construct (unhashable keys, `!!int x`, a bad !!binary) are compared
     through our own tree only (above)."""
-    try:
-        before = list(yaml.load_all(text, Loader=SafeLoader))
-    except (yaml.YAMLError, ValueError, TypeError, IndexError):  # PyYAML's constructors, not ours
+    loaded = _loaded(text)
+    if loaded is None:
         return
+    before = pickle.loads(loaded)
     after = list(yaml.load_all(out, Loader=SafeLoader))
-    tree = parse_documents(text)[doc].root
+    tree = _tree(text)[doc].root
     before[doc] = _set(before[doc], tree, path, value, text)
     assert _plain(after) == _plain(before)
+
+
+@functools.lru_cache(maxsize=4)  # every slot of a file is checked against the same original
+def _loaded(text: str) -> bytes | None:
+    try:
+        return pickle.dumps(list(yaml.load_all(text, Loader=SafeLoader)))
+    except (yaml.YAMLError, ValueError, TypeError, IndexError):  # PyYAML's constructors, not ours
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _tree(text: str) -> list[Document]:
+    return parse_documents(text)
 
 
 def _set(data: Any, node: Any, path: tuple[Any, ...], value: str, text: str) -> Any:
@@ -342,6 +357,27 @@ def test_a_comment_line_naming_an_image_finds_nothing_new(corpus: dict[str, byte
             read = find(mutated, name, CONFIGS["pin"])
             if read is not None:
                 assert not any(EVIL in t for t in found_texts(read[1])), (name, at)
+
+
+LABLUP = CatalogConfig.model_validate({
+    "name": "k", "file": "images.yml", "entries": ".images[*]", "image": "lablup/kernel-{name}",
+    "pairs": ".tags", "digest_format": "short"})
+LABLUP_MOVING = LABLUP.model_copy(update={"new_tags": True, "policy": CatalogConfig.model_validate({
+    "name": "p", "file": "f", "policy": {"kind": "regex", "include": r"(\\d+)\\.(\\d+)-ubuntu"}}).policy})
+
+
+@fast(40)  # ~25 slots a file, each edited and read back: the costliest example here
+@given(steps=st.lists(mutations, min_size=1, max_size=3), moving=st.booleans())
+def test_a_mutated_field_by_field_catalog_is_read_or_refused(steps: list[Mutation], moving: bool) -> None:
+    path = CORPUS / "lablup-image-metadata.yml"
+    if not path.exists():
+        pytest.skip(f"corpus file {path} is absent")
+    data = path.read_bytes()
+    for step in steps:
+        data = step.apply(data)
+    read = find(data, "images.yml", LABLUP_MOVING if moving else LABLUP)
+    if read is not None:
+        check_every_edit(*read, data)
 
 
 # --- property 1: the CLI --------------------------------------------------------------------
@@ -783,3 +819,25 @@ def test_the_escape_directive_names_the_continuation_character() -> None:
 def test_comment_and_blank_lines_inside_a_continuation_do_not_end_it() -> None:
     assert dockerfile_rows("FROM \\\n# a comment\n\n  alpine:3.19 \\\n  AS build\n") == [
         (4, "alpine:3.19", "tracked")]
+
+
+def test_a_reference_under_a_custom_tag_is_left_alone_with_the_tag_named() -> None:
+    read = find(f"services:\n  web:\n    image: !custom 'nginx:1.25@{D1}'\n".encode(),
+                "compose.yaml", CONFIGS["pin"])
+    assert read is not None and not read[1].slots
+    assert [r["reason"] for r in rows(read[1])] == [
+        "the value carries the tag !custom; tagsync writes only strings"]
+
+
+def test_a_split_digest_under_a_binary_tag_is_left_alone() -> None:
+    read = find(b"image:\n  repository: nginx\n  tag: '1.25'\n  digest: !!binary aGVsbG8=\n",
+                "values.yaml", CONFIGS["pin"])
+    assert read is not None and not read[1].slots
+    assert "!!binary" in str(rows(read[1])[0]["reason"])
+
+
+def test_a_catalog_digest_under_a_custom_tag_is_left_alone() -> None:
+    text = b'images:\n  - name: python\n    tags:\n      - ["3.6", !custom "ca7b9f52b6c2"]\n'
+    read = find(text, "images.yml", LABLUP)
+    assert read is not None and not read[1].slots
+    assert "!custom" in str(rows(read[1])[0]["reason"])
