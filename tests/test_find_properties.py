@@ -405,6 +405,21 @@ def test_refs_on_a_hostile_file_exits_with_a_message(tmp_path: Path, name: str) 
     assert name in err.getvalue() and "Traceback" not in err.getvalue() + out.getvalue()
 
 
+def test_refs_on_corpus_files_cut_and_poisoned_never_shows_a_traceback(
+        corpus: dict[str, bytes], tmp_path: Path) -> None:
+    for n, (name, data) in enumerate(sorted(corpus.items())):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        half = len(data) // 2
+        (folder / name).write_bytes(data[:half] + (b"\x00" if n % 2 else b"\t") + data[half:])
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["refs", str(folder)])
+        assert code in (0, 2), (name, err.getvalue())
+        assert "Traceback" not in out.getvalue() + err.getvalue()
+        assert code == 0 or err.getvalue().strip(), name
+
+
 @pytest.mark.parametrize("name", ["deep.yaml", "Dockerfile"])
 def test_refs_in_a_process_on_a_hostile_file_prints_no_traceback(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
@@ -685,9 +700,10 @@ def dockerfiles(draw: st.DrawFn) -> tuple[str, list[str]]:
             out.lines.append(f"FROM ${{BASE{n}}}")
     for step in draw(st.lists(st.sampled_from(
             ["from", "from-split", "stage", "scratch", "copy", "copy-stage", "heredoc",
-             "heredoc-tabs", "comment", "run-split", "env"]), min_size=1, max_size=8)):
+             "heredoc-tabs", "comment", "run-split", "env", "from-env", "from-default"]),
+            min_size=1, max_size=8)):
         image = draw(st.sampled_from(IMAGES))
-        evil = f"{EVIL}:1.0@{D1}"
+        evil = f"{COMMENTED}:1.0@{D1}"  # never a row: script, comments, ENV
         cont = f" {escape}"
         if step == "from":
             platform = draw(st.sampled_from(["", "--platform=$BUILDPLATFORM ", "--platform=linux/arm64 "]))
@@ -720,6 +736,11 @@ def dockerfiles(draw: st.DrawFn) -> tuple[str, list[str]]:
             out.lines += [f"RUN echo{cont}", f"  FROM {evil}{cont}", f"  --from={evil}"]
         elif step == "env":
             out.lines.append(f"ENV IMAGE={evil}")
+        elif step == "from-env":  # ENV does not reach FROM; an ARG without a default says nothing
+            out.lines += [f"ENV BASE_ENV={evil}", "ARG NODEFAULT", "FROM $BASE_ENV",
+                          "FROM ${NODEFAULT}"]
+        elif step == "from-default":  # a shell default is filled in at build time, not here
+            out.lines.append(f"FROM ${{UNSET:-{EVIL}:1.0}}")
     tail = draw(st.sampled_from(["", out.newline, f" {escape}", f"{out.newline}RUN true {escape}"]))
     text = out.text(tail)
     return (("\ufeff" if draw(st.booleans()) else "") + text), out.tracked
@@ -735,7 +756,8 @@ def test_a_generated_dockerfile_yields_its_references_and_edits_only_them(
     assert read is not None
     source, refs = read
     found = rows(refs)
-    assert not [r for r in found if EVIL in str(r["value"])]
+    assert not [r for r in found if COMMENTED in str(r["value"])]
+    assert not [r for r in found if EVIL in str(r["value"]) and r["status"] == "tracked"]
     assert sorted(str(r["value"]) for r in found if r["status"] == "tracked") == sorted(tracked)
     for row in found:  # every row points at the line its value is on
         assert str(row["value"]) in source.text.split("\n")[int(str(row["line"])) - 1]
