@@ -145,9 +145,8 @@ def check_yaml_edit(source: Catalog, out: str, change: Change) -> None:
         prefix = _common_prefix(text, out)
         assert out.endswith(text[prefix:]), "an insertion must keep every byte of the file"
         inserted = out[prefix:len(out) - (len(text) - prefix)]
-        assert change.new in inserted and change.key in inserted
-        assert inserted.strip(" \t\r\n,").replace(" ", "") in (
-            f"{change.key}:{change.new}", f",{change.key}:{change.new}")
+        pair = yaml.load("{" + inserted.strip(" \t\r\n,") + "}", Loader=SafeLoader)
+        assert pair == {change.key: change.new}, inserted
     else:
         node = source.locate(edit.path, edit.doc).node
         assert isinstance(node, Scalar)
@@ -573,6 +572,12 @@ SKELETONS: dict[str, Callable[[Node, Node], Node]] = {
         ("images", ("seq", [("map", [("name", _leaf("web", "", "")), ("newTag", _leaf("1.4.2", "", "")),
                                       ("digest", _leaf(D1, "", "")), ("extra", extra)], "", None,
                              False)], "", False))], "", None, False),
+    # no digest: pinning inserts one after whatever the entry ends with
+    "kustomization.yml": lambda img, extra: ("map", [
+        ("resources", ("seq", [_leaf("deploy.yaml", "", "")], "", False)),
+        ("images", ("seq", [("map", [("name", _leaf("web", "", "")), ("newTag", _leaf("1.4.2", "", "")),
+                                      ("extra", extra)], "", None, False)], "", False))], "", None,
+                                           False),
 }
 
 
@@ -863,3 +868,9 @@ def test_a_catalog_digest_under_a_custom_tag_is_left_alone() -> None:
     read = find(text, "images.yml", LABLUP)
     assert read is not None and not read[1].slots
     assert "!custom" in str(rows(read[1])[0]["reason"])
+
+
+def test_a_digest_is_inserted_after_an_entry_ending_in_a_block_scalar() -> None:
+    text = "images:\n  - name: web\n    newTag: '1.0'\n    note: |\n      a\n\nresources: [a]\n"
+    out = edit_every_slot(text, "kustomization.yaml").decode()
+    assert out == text.replace("\nresources", f"\n    digest: {D2}\nresources")
