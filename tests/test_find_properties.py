@@ -874,3 +874,14 @@ def test_a_digest_is_inserted_after_an_entry_ending_in_a_block_scalar() -> None:
     text = "images:\n  - name: web\n    newTag: '1.0'\n    note: |\n      a\n\nresources: [a]\n"
     out = edit_every_slot(text, "kustomization.yaml").decode()
     assert out == text.replace("\nresources", f"\n    digest: {D2}\nresources")
+
+
+def test_refs_over_a_folder_skips_a_named_pipe_instead_of_waiting_on_it(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "Dockerfile")
+    (tmp_path / "values.yaml").write_text(f"image: nginx:1.25@{D1}\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["refs", str(tmp_path), "--json"]) == 0
+    assert [r["file"] for r in json.loads(out.getvalue())] == [str(tmp_path / "values.yaml")]

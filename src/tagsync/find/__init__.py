@@ -161,8 +161,10 @@ def scan(paths: list[str]) -> tuple[References, list[str]]:
         if os.path.isdir(root):
             for folder, dirs, names in os.walk(root):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                # regular files only: opening a named pipe found in a folder would wait forever
                 files += [os.path.join(folder, n) for n in sorted(names)
-                          if n.endswith((".yaml", ".yml")) or is_dockerfile(n)]
+                          if (n.endswith((".yaml", ".yml")) or is_dockerfile(n))
+                          and os.path.isfile(os.path.join(folder, n))]
         elif os.path.exists(root):
             files.append(root)
         else:
