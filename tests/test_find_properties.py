@@ -782,6 +782,13 @@ def edit_every_slot(text: str | bytes, file: str = "values.yaml", config: str = 
     return source.render(edited(source, changes))
 
 
+@fast(200)
+@given(st.lists(st.one_of(st.text(max_size=8), st.integers(0, 99)), max_size=4))
+def test_every_path_reads_back_as_written(path: list[str | int]) -> None:
+    """Slots and notes travel as text (`Change.path`, `refs --json`): any key must survive."""
+    assert parse_path(format_path(tuple(path))) == tuple(path)
+
+
 def test_a_key_ending_in_whitespace_keeps_its_path() -> None:
     assert parse_path(format_path(("web", "tag\t"))) == ("web", "tag\t")
 
@@ -885,3 +892,17 @@ def test_refs_over_a_folder_skips_a_named_pipe_instead_of_waiting_on_it(tmp_path
     with contextlib.redirect_stdout(out):
         assert main(["refs", str(tmp_path), "--json"]) == 0
     assert [r["file"] for r in json.loads(out.getvalue())] == [str(tmp_path / "values.yaml")]
+
+
+def test_a_digest_field_holding_a_list_is_left_alone_not_inserted_again() -> None:
+    read = find(b"image:\n  repository: nginx\n  tag: '1.25'\n  digest: [x]\n", "values.yaml",
+                CONFIGS["pin"])
+    assert read is not None and not read[1].slots
+    assert [r["reason"] for r in rows(read[1])] == ["digest is not a single value"]
+
+
+def test_a_digest_field_that_is_an_alias_is_left_alone_as_shared() -> None:
+    read = find(f"d: &d {D1}\nimage:\n  repository: nginx\n  tag: '1.25'\n  digest: *d\n".encode(),
+                "values.yaml", CONFIGS["pin"])
+    assert read is not None and not read[1].slots
+    assert "shared through anchor &d" in str(rows(read[1])[0]["reason"])

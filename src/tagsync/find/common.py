@@ -196,6 +196,10 @@ class Finder:
                       "(choose a policy, or set pin_digests: true)")
         if reason is None:
             reason = foreign_tag(digest_node) or (foreign_tag(tag_node) if moving else None)
+        written = fields.get(digest_key) if digest_key else None
+        if reason is None and written is not None and digest_node is None:  # not a scalar
+            reason = (f"{digest_key} is shared through anchor &{written.name}; edit the anchor's entry"
+                      if isinstance(written, Alias) else f"{digest_key} is not a single value")
         if reason is None and digest and not digest.startswith(("sha256:", "sha512:")):
             reason = f"{digest_key} {digest!r} is not a digest (sha256:…)"
         for key, sub in ((tag_key, tag_node if moving else None), (digest_key, digest_node)):
