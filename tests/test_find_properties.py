@@ -437,7 +437,8 @@ def test_refs_in_a_process_on_a_hostile_file_prints_no_traceback(tmp_path: Path,
 COMMENTED = "evil.example/in-a-comment"  # no row may ever show it
 REFS = [f"nginx:1.25.3@{D1}", f"ghcr.io/acme/web:1.4.2@{D1}", "registry.example.com:5000/app:v2",
         "busybox:1.36", f"alpine@{D1}"]
-LEAVES = [*REFS, f"{EVIL}:1@{D1}", "${IMAGE}", "{{ .Values.image }}", "", "~", "null", "yes",
+# (EVIL is no leaf: a leaf may land under `image:`, where it is a reference like any other.)
+LEAVES = [*REFS, "${IMAGE}", "{{ .Values.image }}", "", "~", "null", "yes",
           "01", "1.10", "a: b", "#x", "- x", "[", "'", '"', "é", "\t", "sha256:" + "a" * 64]
 KEYS = ["image", "repository", "tag", "digest", "registry", "name", "newName", "newTag",
         "containers", "initContainers", "services", "jobs", "container", "steps", "uses",
