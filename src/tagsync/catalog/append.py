@@ -69,6 +69,8 @@ def _content_end(node: Node) -> int:
         return _content_end(node.items[-1])
     if isinstance(node, Mapping) and not node.flow and node.pairs:
         return _content_end(node.pairs[-1][1])
+    if isinstance(node, Scalar) and node.style in ("|", ">"):
+        return max(node.start, node.end - 1)  # its end mark is already past its last line break
     return node.end
 
 

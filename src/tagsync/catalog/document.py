@@ -30,6 +30,9 @@ except ImportError:  # pragma: no cover - pure-Python fallback, same events, slo
 
 _BOM = "\ufeff"
 MERGE_KEY = "<<"
+# Collections nest at most this deep. Real manifests stay under 30 levels; the walkers that read
+# the tree recurse, and a hostile `[[[[…` would otherwise end in a RecursionError.
+MAX_DEPTH = 200
 
 
 @dataclass(eq=False)
@@ -59,6 +62,17 @@ class Sequence(Node):
 class Mapping(Node):
     pairs: list[tuple[Node, Node]] = field(default_factory=list)
     flow: bool = False
+    # key -> positions in `pairs`, built on the first lookup (after parsing), so that finding
+    # many keys of a mapping with thousands of them stays linear
+    keys: dict[str, list[int]] | None = field(default=None, repr=False)
+
+    def positions(self, key: str) -> list[int]:
+        if self.keys is None:
+            self.keys = {}
+            for i, (k, _) in enumerate(self.pairs):
+                if isinstance(k, Scalar):
+                    self.keys.setdefault(k.value, []).append(i)
+        return self.keys.get(key, [])
 
 
 @dataclass(eq=False)
@@ -152,11 +166,20 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
                 parent.pairs.append((key, node))
                 pending_key[-1] = None
 
+    def enter(node: Node) -> None:
+        if len(stack) >= MAX_DEPTH:
+            raise YamlSyntaxError(f"collections nested deeper than {MAX_DEPTH} levels", file=file,
+                                  line=node.line, column=node.column)
+        stack.append(node)
+
     def register(node: Node, anchor: str | None) -> None:
         if anchor:
             anchors_by_name[anchor] = node
             anchor_facts[id(node)] = [anchor, node.line, node.column, False]
 
+    # libyaml drops a byte order mark at the start of its input without counting it, so after
+    # the one `decode` strips, a second one (a file saved twice with a BOM) shifts every mark.
+    shift = 1 if text.startswith(_BOM) and _Parser.__module__.startswith("yaml._yaml") else 0
     parser = _Parser(text)
     try:
         while True:
@@ -165,31 +188,33 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
                 break
             sm, em = event.start_mark, event.end_mark
             assert sm is not None and em is not None  # both parsers always set marks
+            start, end = sm.index + shift, em.index + shift
+            line, column = sm.line + 1, sm.column + 1 + (shift if sm.line == 0 else 0)
             if isinstance(event, yaml.ScalarEvent):
-                has_props = bool(event.anchor) or (event.tag is not None and text[sm.index] == "!")
+                has_props = bool(event.anchor) or (event.tag is not None and text[start] == "!")
                 scalar = Scalar(
-                    sm.index, em.index, sm.line + 1, sm.column + 1, event.anchor,
+                    start, end, line, column, event.anchor,
                     value=event.value, style=event.style or "", tag=event.tag,
                 )
-                scalar.value_start = _value_start(text, sm.index, em.index, has_props)
+                scalar.value_start = _value_start(text, start, end, has_props)
                 register(scalar, event.anchor)
                 attach(scalar)
             elif isinstance(event, yaml.SequenceStartEvent):
-                seq = Sequence(sm.index, sm.index, sm.line + 1, sm.column + 1, event.anchor,
+                seq = Sequence(start, start, line, column, event.anchor,
                                flow=bool(event.flow_style))
                 register(seq, event.anchor)
                 attach(seq)
-                stack.append(seq)
+                enter(seq)
             elif isinstance(event, yaml.MappingStartEvent):
-                mapping = Mapping(sm.index, sm.index, sm.line + 1, sm.column + 1, event.anchor,
+                mapping = Mapping(start, start, line, column, event.anchor,
                                   flow=bool(event.flow_style))
                 register(mapping, event.anchor)
                 attach(mapping)
-                stack.append(mapping)
+                enter(mapping)
                 pending_key.append(None)
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 done = stack.pop()
-                done.end = em.index
+                done.end = end
                 if isinstance(done, Mapping):
                     pending_key.pop()
             elif isinstance(event, yaml.AliasEvent):
@@ -197,10 +222,10 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
                 if target is None:
                     raise YamlSyntaxError(
                         f"alias *{event.anchor} refers to an undefined anchor",
-                        file=file, line=sm.line + 1, column=sm.column + 1,
+                        file=file, line=line, column=column,
                     )
                 anchor_facts[id(target)][3] = True
-                attach(Alias(sm.index, em.index, sm.line + 1, sm.column + 1, None,
+                attach(Alias(start, end, line, column, None,
                              name=event.anchor or "", target=target))
             elif isinstance(event, yaml.DocumentEndEvent):
                 facts = {k: AnchorInfo(v[0], v[1], v[2], v[3]) for k, v in anchor_facts.items()}
@@ -246,16 +271,15 @@ def _where(node: Node, file: str | None) -> dict[str, Any]:
 
 
 def _find_key(mapping: Mapping, key: str, file: str | None, path: Path) -> Node | None:
-    found: Node | None = None
-    for k, v in mapping.pairs:
-        if isinstance(k, Scalar) and k.value == key and k.value != MERGE_KEY:
-            if found is not None:
-                raise PathNotFoundError(
-                    f"key {key!r} appears twice in this mapping ({format_path(path)}): ambiguous",
-                    **_where(k, file),
-                )
-            found = v
-    return found
+    if key == MERGE_KEY:
+        return None
+    at = mapping.positions(key)
+    if len(at) > 1:
+        raise PathNotFoundError(
+            f"key {key!r} appears twice in this mapping ({format_path(path)}): ambiguous",
+            **_where(mapping.pairs[at[1]][0], file),
+        )
+    return mapping.pairs[at[0]][1] if at else None
 
 
 def _merge_sources(mapping: Mapping) -> list[tuple[Alias | Node, Mapping]]:

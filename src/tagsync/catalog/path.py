@@ -115,7 +115,8 @@ def format_path(path: Path) -> str:
             out.append("[*]")
         elif isinstance(seg, int):
             out.append(f"[{seg}]")
-        elif seg and all(ch not in _BARE_KEY_STOP + "\"' " for ch in seg):
+        elif seg and all(ch not in _BARE_KEY_STOP + "\"'" and ch.isprintable() and not ch.isspace()
+                         for ch in seg):
             out.append(f".{seg}")
         else:
             out.append(f".[{json.dumps(seg, ensure_ascii=False)}]")

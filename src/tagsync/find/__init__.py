@@ -98,11 +98,14 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
     marked = markers.find(cfg, source)
     claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _ in s.marks]
     if claimed:
+        whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
+        inside = {(d, p[:k]) for d, p in claimed for k in range(len(p) + 1)}
+
         def overlaps(doc: int, where: str | None) -> bool:
             if where is None:
                 return False
             at = parse_path(where)
-            return any(doc == d and (p[:len(at)] == at or at[:len(p)] == p) for d, p in claimed)
+            return (doc, at) in inside or any((doc, at[:k]) in whole for k in range(len(at) + 1))
 
         found = replace(
             found,
@@ -158,8 +161,10 @@ def scan(paths: list[str]) -> tuple[References, list[str]]:
         if os.path.isdir(root):
             for folder, dirs, names in os.walk(root):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                # regular files only: opening a named pipe found in a folder would wait forever
                 files += [os.path.join(folder, n) for n in sorted(names)
-                          if n.endswith((".yaml", ".yml")) or is_dockerfile(n)]
+                          if (n.endswith((".yaml", ".yml")) or is_dockerfile(n))
+                          and os.path.isfile(os.path.join(folder, n))]
         elif os.path.exists(root):
             files.append(root)
         else:

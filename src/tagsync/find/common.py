@@ -21,6 +21,17 @@ from tagsync.reference import ImageName, Reference, templated
 NULLS = ("", "~", "null", "Null", "NULL")
 
 
+_STR_TAGS = (None, "!", "tag:yaml.org,2002:str")
+
+
+def foreign_tag(node: Node | None) -> str | None:
+    """Why a scalar cannot be written (a tag other than a string's: `!custom`, `!!binary`)."""
+    if isinstance(node, Scalar) and node.tag not in _STR_TAGS:
+        tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+        return f"the value carries the tag {tag}; tagsync writes only strings"
+    return None
+
+
 def is_null(node: Node | None) -> bool:
     return node is None or (isinstance(node, Scalar) and node.style == "" and node.value in NULLS)
 
@@ -121,6 +132,10 @@ class Finder:
         if node.style in ("|", ">"):
             self.note(doc, path, node, "a block scalar (| or >) holds more than a reference")
             return
+        tagged = foreign_tag(node)
+        if tagged is not None:
+            self.note(doc, path, node, tagged)
+            return
         try:
             ref = Reference.parse(text.removeprefix(prefix))
             image = ref.image
@@ -179,11 +194,19 @@ class Finder:
         elif digest_node is None and not moving and not self.cfg.pin_digests:
             reason = ("tag only: with policy `same` there is nothing to update "
                       "(choose a policy, or set pin_digests: true)")
+        if reason is None:
+            reason = foreign_tag(digest_node) or (foreign_tag(tag_node) if moving else None)
+        written = fields.get(digest_key) if digest_key else None
+        if reason is None and written is not None and digest_node is None:  # not a scalar
+            reason = (f"{digest_key} is shared through anchor &{written.name}; edit the anchor's entry"
+                      if isinstance(written, Alias) else f"{digest_key} is not a single value")
         if reason is None and digest and not digest.startswith(("sha256:", "sha512:")):
             reason = f"{digest_key} {digest!r} is not a digest (sha256:…)"
         for key, sub in ((tag_key, tag_node if moving else None), (digest_key, digest_node)):
             if reason is None and sub is not None and key is not None:
                 reason = self.shared(doc, (*entry, key))
+        if reason is None:  # the mapping itself: a key written twice on the way makes it ambiguous
+            reason = self.shared(doc, entry)
         if reason is not None:
             self.note(doc, shown, at, reason, str(image), tag, value=image_text)
             return

@@ -27,13 +27,29 @@ class Token:
     line: int
 
 
+_DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S+)\s*$")
+_HEREDOC = re.compile(r"\d*<<(-?)([\"']?)([^\"'<\s]+)\2")
+_HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
+
+
 def instructions(text: str) -> Iterator[list[Token]]:
-    """Logical instructions as tokens with offsets; continuation lines joined, comments skipped."""
-    lines = text.splitlines(keepends=True)
+    """Logical instructions as tokens with offsets, read the way BuildKit reads them: lines end
+    at line feeds only (not at U+2028 or U+0085); the escape character (a backslash, or the one
+    `# escape=` names) continues a line; comment and blank lines inside a continuation are
+    dropped; heredoc bodies (`RUN <<EOF`) are content, never instructions."""
+    lines = text.split("\n")
     offsets = [0]
     for line in lines:
-        offsets.append(offsets[-1] + len(line))
+        offsets.append(offsets[-1] + len(line) + 1)
+    escape = "\\"
     i = 0
+    while i < len(lines):  # parser directives: only before any other line
+        directive = _DIRECTIVE.match(lines[i].rstrip("\r"))
+        if directive is None:
+            break
+        if directive.group(1).lower() == "escape" and directive.group(2) in ("\\", "`"):
+            escape = directive.group(2)
+        i += 1
     while i < len(lines):
         if not lines[i].strip() or lines[i].lstrip().startswith("#"):
             i += 1
@@ -41,19 +57,38 @@ def instructions(text: str) -> Iterator[list[Token]]:
         tokens: list[Token] = []
         first = i
         while i < len(lines):
-            body = lines[i].rstrip("\r\n")
+            body = lines[i].removesuffix("\r")
+            if i > first and (not body.strip() or body.lstrip().startswith("#")):
+                i += 1  # inside a continuation: dropped, and the instruction goes on
+                continue
             stripped = body.rstrip()
-            continued = stripped.endswith("\\")
+            continued = stripped.endswith(escape)
             if continued:
                 body = stripped[:-1]
-            if i == first or not body.lstrip().startswith("#"):
-                tokens += [Token(m.group(), offsets[i] + m.start(), offsets[i] + m.end(), i + 1)
-                           for m in re.finditer(r"\S+", body)]
+            tokens += [Token(m.group(), offsets[i] + m.start(), offsets[i] + m.end(), i + 1)
+                       for m in re.finditer(r"\S+", body)]
             i += 1
             if not continued:
                 break
+        if tokens and tokens[0].text.upper() in _HEREDOC_INSTRUCTIONS:
+            i = _skip_heredocs(lines, i, tokens)
         if tokens:
             yield tokens
+
+
+def _skip_heredocs(lines: list[str], i: int, tokens: list[Token]) -> int:
+    """The line after the heredoc bodies this instruction opens (each ends at its word)."""
+    for token in tokens[1:]:
+        heredoc = _HEREDOC.match(token.text)
+        if heredoc is None:
+            continue
+        strip_tabs, word = heredoc.group(1) == "-", heredoc.group(3)
+        while i < len(lines):
+            body = lines[i].removesuffix("\r")
+            i += 1
+            if (body.lstrip("\t") if strip_tabs else body) == word:
+                break
+    return i
 
 
 def _stand_in(token: Token, value: str, start: int) -> Scalar:
@@ -89,8 +124,9 @@ def find(cfg: CatalogConfig, source: TextFile) -> References:
                     _reference(f, t, value, t.start + len("--from="), stages, args, used_args)
     for name, token in sorted(used_args.items(), key=lambda kv: kv[1].start):
         default = token.text.partition("=")[2]
-        quote = default[:1] if default[:1] in "\"'" and default.endswith(default[:1]) else ""
-        value = default[1:-1] if quote and len(default) >= 2 else default
+        quoted = len(default) >= 2 and default[0] in "\"'" and default.endswith(default[0])
+        quote = default[0] if quoted else ""
+        value = default[1:-1] if quote else default
         start = token.start + len(name) + 1 + len(quote)
         f.whole(0, None, _stand_in(token, value, start), span=(start, start + len(value)))
     return f.references()

@@ -66,6 +66,9 @@ def find(cfg: CatalogConfig, catalog: Catalog) -> References:
         for path, node in walk(document.root):
             if isinstance(node, Mapping):
                 parents[(doc, path)] = node
+    siblings: dict[tuple[int, Path, str], list[Mark]] = {}  # (doc, mapping, name) -> its marks
+    for mark in found:
+        siblings.setdefault((mark.doc, mark.path[:-1], mark.name), []).append(mark)
     for mark in found:
         policy = cfg.markers.get(mark.name)
         label = f"marker {mark.name}" + (f":{mark.setter}" if mark.setter != "image" else "")
@@ -83,17 +86,15 @@ def find(cfg: CatalogConfig, catalog: Catalog) -> References:
                    f"{label}: the image name is not changed (tagsync follows {policy.image})",
                    policy.image)
         elif mark.setter == "tag" or not any(
-                m.setter == "tag" and m.name == mark.name and m.path[:-1] == mark.path[:-1]
-                and m.doc == mark.doc for m in found):
+                m.setter == "tag" for m in siblings[(mark.doc, mark.path[:-1], mark.name)]):
             parent = parents.get((mark.doc, mark.path[:-1]))
             key = mark.path[-1]
             if parent is None or not isinstance(key, str):
                 f.note(mark.doc, mark.path, mark.node, f"{label}: a marked part must be a "
                        "mapping's value", policy.image)
                 continue
-            partner = next((m for m in found if m.doc == mark.doc and m.name == mark.name
-                            and m.path[:-1] == mark.path[:-1] and m.setter == "digest"
-                            and m is not mark), None)
+            partner = next((m for m in siblings[(mark.doc, mark.path[:-1], mark.name)]
+                            if m.setter == "digest" and m is not mark), None)
             tag_key = key if mark.setter == "tag" else None
             digest_key = key if mark.setter == "digest" else (
                 str(partner.path[-1]) if partner is not None else None)

@@ -14,6 +14,7 @@ from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import WILDCARD, Path, format_path, parse_path
 from tagsync.config import TEMPLATE_FIELD, CatalogConfig
 from tagsync.errors import CatalogError, InvalidReferenceError
+from tagsync.find.common import foreign_tag
 from tagsync.find.model import Discovery, Growth, Note, References, Slot
 from tagsync.policy import Kind, Policy
 from tagsync.reference import ImageName
@@ -152,7 +153,7 @@ def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
                 continue
             digest_node = found.node
             tag, current = tag_node.value, digest_node.value
-            reason = _leave_alone(cfg, tag, current)
+            reason = _leave_alone(cfg, tag, current) or foreign_tag(digest_node)
             if reason is None and found.shared_by is not None:
                 reason = (f"value is shared through anchor &{found.shared_by.name} "
                           f"(line {found.shared_by.line}); edit the anchor's entry")
@@ -192,6 +193,8 @@ def _tag_slot(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, imag
     tag_node = tag_found.node
     tag = tag_node.value
     moves = policy.kind is not Kind.same
+    if moves and foreign_tag(tag_node) is not None:
+        return Note(cfg.name, file, tag_node.line, str(image), tag, str(foreign_tag(tag_node)))
     if moves and tag_found.shared_by is not None:
         return Note(cfg.name, file, tag_node.line, str(image), tag,
                     f"tag is shared through anchor &{tag_found.shared_by.name} "
@@ -203,7 +206,7 @@ def _tag_slot(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, imag
         if found is None or not isinstance(found.node, Scalar):
             return None
         current, line = found.node.value, found.node.line
-        reason = _leave_alone(cfg, tag, current)
+        reason = _leave_alone(cfg, tag, current) or foreign_tag(found.node)
         if reason is None and found.shared_by is not None:
             reason = (f"value is shared through anchor &{found.shared_by.name} "
                       f"(line {found.shared_by.line}); edit the anchor's entry")
