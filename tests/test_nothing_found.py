@@ -75,3 +75,14 @@ def test_left_alone_reasons_are_listed_in_the_text_output(
     assert "left alone 1: tag only: with policy `same` there is nothing to update" in out
     assert "left alone 1: templated value: filled in outside this file (pod.yaml:6)" in out
     assert "0 changed, 0 up to date, 0 failed, 2 left alone" in out
+
+
+@pytest.mark.parametrize("flags", [[], ["--json"]])
+def test_refs_finding_nothing_is_exit_2_for_people_and_machines_alike(
+        flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "README.md").write_text("no images here\n")
+    assert main(["refs", str(tmp_path), *flags]) == 2
+    out, err = capsys.readouterr()
+    assert "no image reference found" in err
+    if flags:
+        assert out.strip() == "[]"  # still valid JSON for whoever parses it

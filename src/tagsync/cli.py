@@ -273,6 +273,9 @@ def refs(
     table = rows(found)
     if json_out:
         typer.echo(json.dumps(table, indent=2))
+        if not table:  # a machine reading `[]` gets the same exit a person gets
+            typer.echo("no image reference found", err=True)
+            raise typer.Exit(EXIT_USAGE)
         return
     for row in table:
         where = f"{row['file']}:{row['line']}"
