@@ -84,6 +84,15 @@ def test_a_marked_value_follows_its_marker_not_the_files_shape() -> None:
     assert [(r["shape"], r["status"]) for r in table] == [("markers", "tracked")]
 
 
+def test_a_tag_marker_on_a_whole_reference_is_left_alone_with_the_reason() -> None:
+    """`:tag` says the value holds only a tag; a whole reference there is a marking mistake, not
+    a tag to look up (the registry would be asked for `nginx:1.25@sha256:…` as a tag)."""
+    text = f'a: nginx:1.25@{D1}  # {{"$imagepolicy": "ns:web:tag"}}\n'
+    [row] = found("any.yaml", text, kind="markers",
+                  markers={"ns:web": {"image": "docker.io/library/nginx"}})
+    assert row["status"] == "left-alone" and "not a tag" in str(row["reason"])
+
+
 def test_dockerfile_stages_scratch_and_args() -> None:
     table = by_path(found("Dockerfile", """\
 ARG BASE="golang:1.22"

@@ -18,6 +18,7 @@ from tagsync.catalog.path import Path, format_path
 from tagsync.config import CatalogConfig
 from tagsync.find.common import Finder, walk
 from tagsync.find.model import References
+from tagsync.reference import is_tag
 
 FLUX = re.compile(r'#\s*\{\s*"\$imagepolicy"\s*:\s*"([^"]+)"\s*\}')
 TAGSYNC = re.compile(r"#\s*tagsync:\s*([A-Za-z0-9._/-]+(?::[A-Za-z0-9._/-]+)*)")
@@ -92,6 +93,12 @@ def find(cfg: CatalogConfig, catalog: Catalog) -> References:
             if parent is None or not isinstance(key, str):
                 f.note(mark.doc, mark.path, mark.node, f"{label}: a marked part must be a "
                        "mapping's value", policy.image)
+                continue
+            if (mark.setter == "tag" and isinstance(mark.node, Scalar) and mark.node.value
+                    and not is_tag(mark.node.value)):
+                f.note(mark.doc, mark.path, mark.node, f"{label} marks {mark.node.value!r}, "
+                       "which is not a tag (a whole reference takes the marker without `:tag`)",
+                       policy.image)
                 continue
             partner = next((m for m in siblings[(mark.doc, mark.path[:-1], mark.name)]
                             if m.setter == "digest" and m is not mark), None)
