@@ -22,6 +22,12 @@
 7. Hostile registry: every case of tests/servers/hostile.py in one run with one good image;
    target: all contained, under twice the request timeout.
 8. Corpus: recall and precision of `tagsync refs` on ../shared/corpus/manifests (target 100%).
+9. Deploy: the AWS calls of a redeploy that changes nothing (moto).
+10. HTTP stacks over TLS (bench/http_stacks.py): tagsync's registry client, bare aiohttp, httpx on
+   HTTP/1.1 and HTTP/2 against the real registry serving HTTPS (h2 offered), direct and 20 ms
+   away: wall, client CPU per request, handshakes, and each stack's import time.
+
+`BENCH_ONLY=cold,lambda` (names without `bench_`) runs some of them.
 
 No timed assertions: numbers are printed for people to compare between commits.
 """
