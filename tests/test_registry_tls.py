@@ -162,6 +162,13 @@ def test_a_certificate_for_another_name_is_refused_the_same_way(
     assert c.deploy.read_bytes() == c.before()
 
 
+def assert_went_through(proxy: ConnectProxy, c: Checkout, registry: RegistryServer) -> None:
+    """The run wrote the new digest, and every request to the registry took the proxy's tunnel."""
+    assert c.deploy.read_bytes() == c.pinned(c.new)
+    assert proxy.connects and set(proxy.connects) == {registry.host}
+    assert proxy.refused == []
+
+
 def test_https_proxy_carries_the_requests_through_a_connect_tunnel(
         tls_registry: RegistryServer, ca: CertificateAuthority, proxy: ConnectProxy,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -171,9 +178,7 @@ def test_https_proxy_carries_the_requests_through_a_connect_tunnel(
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     code, out, err = run_cli(capsys, c.config)
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.pinned(c.new)
-    assert proxy.connects and set(proxy.connects) == {tls_registry.host}
-    assert proxy.refused == []
+    assert_went_through(proxy, c, tls_registry)
 
 
 def test_no_proxy_sends_the_registry_around_the_https_proxy(
@@ -227,9 +232,7 @@ def test_https_proxy_credentials_in_its_url_are_sent_to_the_proxy(
     c = checkout(tls_registry, tmp_path, request)
     code, out, err, proxy = run_through_guarded_proxy("corp:pr0xy-s3cret", c, ca, monkeypatch, capsys)
     assert code == 0, out + err
-    assert c.deploy.read_bytes() == c.pinned(c.new)
-    assert proxy.connects and set(proxy.connects) == {tls_registry.host}
-    assert proxy.refused == []
+    assert_went_through(proxy, c, tls_registry)
 
 
 def test_a_proxy_refusing_our_credentials_is_a_clear_error_that_leaks_none(
