@@ -330,3 +330,12 @@ def test_a_base_that_chooses_its_own_roots_keeps_them(chosen: str, tmp_path: Pat
     from tagsync.image.pipeline import ca_folder
 
     assert ca_folder(_site(tmp_path), "/var/task", tmp_path / "out", {chosen: "/etc/pki/x"}) == ({}, {})
+
+
+def test_a_missing_ca_folder_is_a_config_error_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSSL takes a folder that is not there and fails every handshake later; say it now."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-folder"))
+    with pytest.raises(ConfigError, match=r"SSL_CERT_DIR=.*no-such-folder.*not a folder"):
+        tls_context()

@@ -101,6 +101,9 @@ def tls_context() -> ssl.SSLContext:
 
     bundle = os.environ.get("SSL_CERT_FILE") or None
     folder = os.environ.get("SSL_CERT_DIR") or None
+    if folder is not None and not os.path.isdir(folder):  # OpenSSL would only fail handshakes
+        raise ConfigError(f"cannot load the trusted CA roots (SSL_CERT_DIR={folder}): "
+                          "not a folder")
     if bundle is None and folder is None:
         import certifi
 
