@@ -766,6 +766,9 @@ def bench_cold() -> None:
         image_env = dict(str(item).split("=", 1) for item in _json.loads(built.config)["config"]["Env"])
         tls_env = {k: v for k, v in image_env.items() if k.startswith("SSL_CERT_")}
 
+        def roots_under(root: Path) -> dict[str, str]:
+            return {k: v.replace("/var/task", str(root), 1) for k, v in tls_env.items()}
+
         def workspace(root: Path) -> tuple[Path, dict[str, str]]:
             """A fresh catalog and config (every digest still to change), and the environment
             of an interpreter importing from `root`."""
@@ -775,7 +778,7 @@ def bench_cold() -> None:
             return work, {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root),
                           "TAGSYNC_CONFIG": str(work / "tagsync.yaml"),
                           "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(work),
-                          **{k: v.replace("/var/task", str(root), 1) for k, v in tls_env.items()}}
+                          **roots_under(root)}
 
         def invoke(root: Path) -> tuple[float, float, float]:
             work, env = workspace(root)
@@ -815,8 +818,7 @@ def bench_cold() -> None:
                     "print(time.monotonic())")
             out = subprocess.run([sys.executable, "-s", "-c", code], capture_output=True, text=True,
                                  check=True, env={"PYTHONPATH": str(task), "PYTHONDONTWRITEBYTECODE": "1",
-                                                  **{k: v.replace("/var/task", str(task), 1)
-                                                     for k, v in tls_env.items()}})
+                                                  **roots_under(task)})
             return (float(out.stdout) - start) * 1000
 
         runs = 7

@@ -198,11 +198,11 @@ class Checked:
     text: str
 
 
-def _hosts(read: References, promoted: Mapping[Slot, Promotion | Held]) -> set[str]:
-    """Every registry a survey may ask: the references', new repositories', promoted digests'."""
-    return ({q.registry for q in repo_queries(read.discoveries)} | {s.image.registry for s in read.slots}
-            | {g.image.registry for g in read.growths}
-            | {s.image.registry for s, p in promoted.items() if isinstance(p, Promotion)})
+def _hosts(refs: References) -> set[str]:
+    """Every registry a survey may ask: its references' (promoted ones included), the new
+    repositories' and the growing entries'."""
+    return ({q.registry for q in repo_queries(refs.discoveries)} | {s.image.registry for s in refs.slots}
+            | {g.image.registry for g in refs.growths})
 
 
 async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
@@ -465,8 +465,7 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         # One event loop and one client per registry for the whole survey and what follows it:
         # one token dance, one Retry-After budget, one deadline, warm connections. A client
         # contacts nothing until asked, so every host a reference names gets one.
-        hosts = _hosts(read, promoted) | {s.image.registry for s in found.refs.slots}
-        sources = open_sources(config, hosts, deadline)
+        sources = open_sources(config, _hosts(found.refs), deadline)
         try:
             stats = await _observe(config, read, known, sources, progress, deadline, verifiers,
                                    promoted)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from datetime import datetime
 from typing import Protocol
 
 from tagsync.config import DigestFormat
-from tagsync.errors import MalformedAnswerError
+from tagsync.errors import DeadlineError, MalformedAnswerError
 from tagsync.reference import ImageName, short, validate_digest
 from tagsync.registry.manifest import (
     INDEX_TYPES,
@@ -73,6 +74,18 @@ async def digest_value(
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def refuse_past(deadline: float | None, name: str) -> None:
+    """A source asks nothing new once the run's time (`time.monotonic()`) is up."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineError("not asked: the run's time was up (run.max_duration); left for the "
+                            "next run", image=name)
+
+
+def time_left(deadline: float | None, cap: float, floor: float = 0.0) -> float:
+    """Seconds one request may take: `cap`, or less when the run's deadline is nearer."""
+    return cap if deadline is None else max(floor, min(cap, deadline - time.monotonic()))
 
 
 def parse_time(value: object) -> datetime | None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from tagsync.errors import (
-    DeadlineError,
     ImageNotFoundError,
     MalformedAnswerError,
     RegistryAuthError,
@@ -26,6 +24,7 @@ from tagsync.errors import (
 )
 from tagsync.http_policy import tls_context
 from tagsync.reference import ImageName, parse_ecr_host, validate_tag
+from tagsync.registry.base import refuse_past, time_left
 from tagsync.registry.manifest import ACCEPT, Descriptor, media_type_of, parse_manifest
 
 __all__ = ["EcrSource", "parse_ecr_host"]
@@ -48,20 +47,12 @@ class EcrSource:
         self._locks: dict[str, asyncio.Lock] = {}
         self.requests = 0
 
-    def _check_time(self, name: str) -> None:
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise DeadlineError("not asked: the run's time was up (run.max_duration); left for "
-                                "the next run", image=name)
-
-    def _time_left(self, cap: float) -> float:
-        return cap if self.deadline is None else max(0.0, min(cap, self.deadline - time.monotonic()))
-
     async def _call(self, image: ImageName | None, method: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         name = str(image) if image else f"{self.registry_id}.dkr.ecr.{self.region}"
         async with self._gate:
-            self._check_time(name)
+            refuse_past(self.deadline, name)
             self.requests += 1
             try:
                 return await asyncio.to_thread(getattr(self._ecr, method), **kwargs)
@@ -148,10 +139,10 @@ class EcrSource:
         if not isinstance(url, str) or not url.startswith("https://"):
             raise MalformedAnswerError("ECR gave no HTTPS download URL", image=str(image))
         try:
-            self._check_time(str(image))
+            refuse_past(self.deadline, str(image))
             async with httpx.AsyncClient(timeout=30, follow_redirects=True, max_redirects=5,
                                          verify=tls_context()) as client, \
-                    asyncio.timeout(self._time_left(60)):
+                    asyncio.timeout(time_left(self.deadline, 60)):
                 resp = await client.get(url)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise RegistryError(f"blob download failed: {type(exc).__name__}",

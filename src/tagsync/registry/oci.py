@@ -42,7 +42,6 @@ import aiohttp
 from yarl import URL
 
 from tagsync.errors import (
-    DeadlineError,
     ImageNotFoundError,
     MalformedAnswerError,
     RateLimitReserveError,
@@ -59,6 +58,7 @@ from tagsync.reference import (
     validate_digest,
     validate_tag,
 )
+from tagsync.registry.base import refuse_past, time_left
 from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor
 
 log = logging.getLogger(__name__)
@@ -580,9 +580,7 @@ class OciRegistry:
         """Refuse new requests once this registry is deferred or the run's time is up."""
         if self._deferred is not None:
             raise RegistryDeferredError(self._deferred, image=name)
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise DeadlineError("not asked: the run's time was up (run.max_duration); "
-                                "left for the next run", image=name)
+        refuse_past(self.deadline, name)
 
     def _hold(self, retry_after: float, name: str) -> None:
         """A `Retry-After` pauses the whole registry once (not each image); a pause beyond
@@ -653,9 +651,7 @@ class OciRegistry:
 
     def _time_left(self) -> float:
         """The request's time: `timeout`, or less when the run's deadline is nearer."""
-        if self.deadline is None:
-            return self.timeout
-        return max(0.001, min(self.timeout, self.deadline - time.monotonic()))
+        return time_left(self.deadline, self.timeout, floor=0.001)
 
     async def _exchange(self, method: str, url: str, headers: dict[str, str], name: str,
                         content: bytes | None, what: str) -> Answer:
@@ -675,11 +671,10 @@ class OciRegistry:
                 self.stats.requests += 1
                 try:
                     async with asyncio.timeout(self._time_left()):
+                        proxy = self._proxy(target)
                         async with self._session().request(
-                                method, target, headers=headers, data=content,
-                                proxy=self._proxy(target),
-                                ssl=_tls(target, self._proxy(target)),
-                                allow_redirects=False) as r:
+                                method, target, headers=headers, data=content, proxy=proxy,
+                                ssl=_tls(target, proxy), allow_redirects=False) as r:
                             got_headers = True
                             location = r.headers.get("Location")
                             if r.status in REDIRECT_STATUSES and location:
@@ -753,9 +748,9 @@ class OciRegistry:
             got_headers = False
             try:
                 async with asyncio.timeout(self._time_left()):
+                    proxy = self._proxy(URL(realm))
                     async with self._session().get(realm, params=params, headers=headers,
-                                                   proxy=self._proxy(URL(realm)),
-                                                   ssl=_tls(URL(realm), self._proxy(URL(realm))),
+                                                   proxy=proxy, ssl=_tls(URL(realm), proxy),
                                                    allow_redirects=False) as r:
                         got_headers = True
                         status = r.status
