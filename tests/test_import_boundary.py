@@ -61,3 +61,20 @@ def test_a_run_against_an_oci_registry_loads_no_docker_hub_client(
     assert status == "changed"
     assert "aiohttp" in modules
     assert "httpx" not in modules
+
+
+def test_loading_a_config_builds_one_validator(tmp_path: Path) -> None:
+    """A nested model's default is checked by its parent's validator, and an unconfigured
+    registry gets its defaults without one: each model built alone costs a cold start more."""
+    (tmp_path / "tagsync.yaml").write_text("catalogs:\n  - name: app\n    file: pod.yaml\n")
+    code = ("import json\nfrom pathlib import Path\nfrom tagsync import config as c\n"
+            "cfg = c.load_config(Path('tagsync.yaml'))\n"
+            "reg = cfg.registry_for('docker.io')\n"
+            "print(json.dumps([[m.__name__ for m in (c.Config, c.CatalogConfig, c.PolicyConfig, "
+            "c.RunConfig, c.RegistryConfig) if m.__pydantic_complete__], cfg.run.timeout, "
+            "cfg.catalogs[0].policy.kind, reg.host, reg.max_concurrency]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60, cwd=tmp_path).stdout
+    built, timeout, kind, host, concurrency = json.loads(out.strip().splitlines()[-1])
+    assert built == ["Config"]
+    assert (timeout, kind, host, concurrency) == (20.0, "same", "docker.io", 8)

@@ -42,6 +42,8 @@ def secret_from_env(variable: str | None, owner: str) -> str | None:
 
 class _Model(BaseModel):
     # Schemas are built on first use, not at import: a cold start pays only for what it validates.
+    # A nested model's default is `Field(default_factory=dict, validate_default=True)`, checked by
+    # its parent's validator: `default_factory=PolicyConfig` would build one more for it alone.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
@@ -123,7 +125,7 @@ class MarkerPolicy(_Model):
 
     image: str
     """The image the marked value follows (its registry and repository)."""
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    policy: PolicyConfig = Field(default_factory=dict, validate_default=True)
     """How the marked value's tag is chosen."""
 
     @field_validator("image")
@@ -188,7 +190,7 @@ class CatalogConfig(_Model):
     """paths: fill placeholder digests too."""
     pointer_prefix: str = ":"
     """paths: a digest starting with this points at another tag and is left alone."""
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    policy: PolicyConfig = Field(default_factory=dict, validate_default=True)
     """How tags are chosen for every image of the catalog."""
     policies: dict[str, PolicyConfig] = {}
     """Image name glob -> policy; the first match wins over `policy`."""
@@ -522,7 +524,7 @@ class Config(_Model):
     """Publish with pure-Python Git (omit git and github to edit the files beside the config)."""
     github: GitHubConfig | None = None
     """Publish through GitHub's API."""
-    run: RunConfig = Field(default_factory=RunConfig)
+    run: RunConfig = Field(default_factory=dict, validate_default=True)
     """Limits of one run."""
     base_dir: Path = Field(Path("."), exclude=True)
 
@@ -579,7 +581,9 @@ class Config(_Model):
         for reg in self.registries:
             if reg.host == host:
                 return reg
-        return RegistryConfig(host=host)
+        # Defaults only, nothing to check: validating would build this model's own validator
+        # (a few ms of a cold start) for a host the references already spelled.
+        return RegistryConfig.model_construct(host=host)
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
