@@ -32,6 +32,15 @@ def test_importing_loads_no_heavy_library(module: str) -> None:
     assert loaded(module) & HEAVY == set()
 
 
+def test_importing_the_run_loads_no_publisher() -> None:
+    """Each publisher (files, Git, GitHub) comes with the config that chooses it."""
+    code = ("import tagsync.run, sys, json; print(json.dumps(sorted("
+            "m for m in sys.modules if m.startswith('tagsync.publish.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    assert json.loads(out) == []
+
+
 @pytest.mark.parametrize("module", ["tagsync.publish.github", "tagsync.registry.discover"])
 def test_talking_to_github_or_docker_hub_loads_no_terminal_library(module: str) -> None:
     assert loaded(module) & {"rich", "click", "pygments", "typer"} == set()

@@ -49,7 +49,6 @@ from tagsync.policy import parse_age
 from tagsync.promote import Held, Promotion, promote
 from tagsync.promote import value as held_value
 from tagsync.publish import Publisher, Snapshot
-from tagsync.publish.files import FilesPublisher
 from tagsync.reference import ImageName
 from tagsync.registry import (
     Observation,
@@ -114,6 +113,8 @@ def make_publisher(config: Config) -> Publisher:
         return github_publisher(config.github, config.catalogs[0].name, config.base_dir,
                                 timeout=max(config.run.timeout, 10.0))
     if config.git is None:
+        from tagsync.publish.files import FilesPublisher
+
         return FilesPublisher(config.base_dir)
     from tagsync.publish.git import git_publisher
 
