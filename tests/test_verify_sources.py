@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tagsync.reference import ImageName
 from tagsync.registry.ecr import EcrSource
 from tagsync.registry.layout import REF_NAME, LayoutSource
 from tagsync.verify import Reason, RegistryFetch, SourceFetch, Verdict, Verifier, VerifyPolicy
@@ -298,6 +299,15 @@ def test_a_key_signed_image_on_ecr_is_accepted(ecr: Ecr) -> None:
     assert ecr.store.served == [sha256(signed.layer.payload)]
 
 
+def test_an_ecr_layer_download_is_counted_with_the_api_call_that_gave_its_url(ecr: Ecr) -> None:
+    """The presigned download is one of the run's requests too: the summary's count is honest."""
+    data = b"a layer"
+    digest = ecr.layer(data)
+    source = EcrSource(ACCOUNT, REGION, client=ecr.client)
+    assert asyncio.run(source.blob(ecr_image(ecr), digest)) == data
+    assert source.requests == 2  # GetDownloadUrlForLayer, then the download
+
+
 def test_a_tampered_signature_on_ecr_is_refused_with_its_reason(ecr: Ecr) -> None:
     signed = load_signed("dir-img-cosign-valid")
     digest = ecr.put("latest", signed.manifest)
@@ -334,7 +344,5 @@ def test_ecr_reads_a_sig_tag_as_a_tag_not_a_digest(ecr: Ecr) -> None:
     assert json.loads(body)["layers"][0]["mediaType"] == SIMPLE_SIGNING
 
 
-def ecr_image(ecr: Ecr) -> Any:
-    from tagsync.reference import ImageName
-
+def ecr_image(ecr: Ecr) -> ImageName:
     return ImageName(HOST, ecr.repository)

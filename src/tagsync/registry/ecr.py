@@ -10,7 +10,10 @@ paginated call, so a repository with many followed tags costs one request, not o
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import os
+import ssl
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +31,13 @@ from tagsync.registry.base import refuse_past, time_left
 from tagsync.registry.manifest import ACCEPT, Descriptor, media_type_of, parse_manifest
 
 __all__ = ["EcrSource", "parse_ecr_host"]
+
+
+@functools.cache
+def _download_tls(bundle: str | None, folder: str | None) -> ssl.SSLContext:
+    """One context per trust setting for the process, ECR's downloads' own: httpx sets ALPN on
+    the context it is given, so it is not shared with aiohttp's (`registry.oci`)."""
+    return tls_context()
 
 
 class EcrSource:
@@ -140,8 +150,10 @@ class EcrSource:
             raise MalformedAnswerError("ECR gave no HTTPS download URL", image=str(image))
         try:
             refuse_past(self.deadline, str(image))
+            tls = _download_tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+            self.requests += 1  # the presigned download is a request of the run's, too
             async with httpx.AsyncClient(timeout=30, follow_redirects=True, max_redirects=5,
-                                         verify=tls_context()) as client, \
+                                         verify=tls) as client, \
                     asyncio.timeout(time_left(self.deadline, 60)):
                 resp = await client.get(url)
         except (httpx.HTTPError, TimeoutError) as exc:
