@@ -16,7 +16,7 @@ from wsgiref.simple_server import make_server
 import pytest
 
 from tagsync.cli import main
-from tagsync.errors import PublishError, RegistryAuthError, RegistryError
+from tagsync.errors import ImageNotFoundError, PublishError, RegistryAuthError, RegistryError
 from tagsync.publish import github as gh
 from tagsync.reference import ImageName
 from tagsync.registry.discover import DockerHub
@@ -29,6 +29,7 @@ from tests.servers.fixtures import (
     _start_registry,
     _stop,
     _ThreadingWSGIServer,
+    _token_issuer,
 )
 from tests.servers.github import GitHubServer, contract_files_present, serve
 from tests.servers.hub import HubServer
@@ -51,6 +52,21 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
     return CertificateAuthority.create(tmp_path_factory.mktemp("ca"))
+
+
+def serve_wsgi_tls(app: Callable[..., Any], ca: CertificateAuthority, folder: Path) -> WsgiThread:
+    """`serve_wsgi`, over HTTPS with a certificate from `ca` for 127.0.0.1. The handshake happens
+    in the request's thread (on its first read), so one client cannot hold up the others."""
+    cert, key = ca.issue(folder, ("127.0.0.1",))
+    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer,
+                         handler_class=_QuietHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return WsgiThread(f"https://127.0.0.1:{server.server_port}", server, thread)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +106,67 @@ def head(server: RegistryServer) -> None:
             await client.aclose()
 
     asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def tunnelled_token_registry(tmp_path_factory: pytest.TempPathFactory, ca: CertificateAuthority
+                             ) -> Iterator[tuple[RegistryServer, WsgiThread, list[dict[str, Any]]]]:
+    """The real CNCF registry over TLS, and its token issuer (JWTs it checks) over TLS on another
+    port: two hosts a proxy tunnels to. (registry, issuer, tokens issued)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    tmp = tmp_path_factory.mktemp("tunnelled-token-registry")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy test token issuer")])
+    now = dt.datetime.now(dt.UTC)
+    signer = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+              .public_key(key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - dt.timedelta(days=1))
+              .not_valid_after(now + dt.timedelta(days=1))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+              .sign(key, hashes.SHA256()))
+    (tmp / "signer.pem").write_bytes(signer.public_bytes(serialization.Encoding.PEM))
+    issued: list[dict[str, Any]] = []
+    issuer = serve_wsgi_tls(_token_issuer(key, signer.public_bytes(serialization.Encoding.DER),
+                                          {}, issued), ca, tmp / "issuer-tls")
+    cert, tls_key = ca.issue(tmp / "tls", ("127.0.0.1",))
+    server = _start_registry(
+        tmp, ("auth:\n  token:\n"
+              f"    realm: {issuer.url}/token\n    service: test-registry\n"
+              f"    issuer: tagsync-test-issuer\n    rootcertbundle: {tmp / 'signer.pem'}\n"),
+        http_extra=f"  tls:\n    certificate: {cert}\n    key: {tls_key}\n", tls=ca.context())
+    yield server, issuer, issued
+    _stop(server.process)
+    issuer.stop()
+
+
+def test_a_token_service_on_another_host_is_reached_through_the_proxys_tunnel_too(
+        tunnelled_token_registry: tuple[RegistryServer, WsgiThread, list[dict[str, Any]]],
+        ca: CertificateAuthority, guarded_proxy: ConnectProxy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An anonymous pull token for a public repository, fetched through the proxy: the registry
+    then answers the question (this tag is not there) with the token accepted."""
+    server, issuer, issued = tunnelled_token_registry
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
+    monkeypatch.setenv("HTTPS_PROXY", with_credentials(guarded_proxy))
+
+    async def go() -> None:
+        client = OciRegistry(server.url)
+        try:
+            await client.head(ImageName.parse(f"{server.host}/public/web"), "1.0")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(ImageNotFoundError):
+        asyncio.run(go())
+    assert issued and issued[-1]["scope"] == ["repository:public/web:pull"]
+    assert set(guarded_proxy.connects) == {server.host, host_of(issuer.url)}
+    assert guarded_proxy.refused == []
 
 
 def test_a_proxy_refusing_the_way_to_the_token_service_is_a_registry_error_naming_both(
@@ -145,21 +222,6 @@ def test_a_run_through_that_proxy_fails_cleanly_once_and_writes_nothing(
 
 
 # --- httpx's users: GitHub's API and Docker Hub's listing API, over TLS -----------------------
-
-
-def serve_wsgi_tls(app: Callable[..., Any], ca: CertificateAuthority, folder: Path) -> WsgiThread:
-    """`serve_wsgi`, over HTTPS with a certificate from `ca` for 127.0.0.1. The handshake happens
-    in the request's thread (on its first read), so one client cannot hold up the others."""
-    cert, key = ca.issue(folder, ("127.0.0.1",))
-    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True,
-                                        do_handshake_on_connect=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return WsgiThread(f"https://127.0.0.1:{server.server_port}", server, thread)
 
 
 @pytest.fixture
