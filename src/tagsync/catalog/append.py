@@ -10,6 +10,7 @@ and is indented like its siblings. Every insertion is checked by parsing the res
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tagsync.catalog.document import (
@@ -28,6 +29,7 @@ from tagsync.errors import CatalogError, SharedValueError
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BLOCK_ITEM_PREFIX = re.compile(r"^[ \t]*-[ \t]+$")
+_TAG_PROPERTY = re.compile(r"![^ \t\r\n,\[\]{}]*[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,54 @@ def _newline(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
+def _anchors(text: str, node: Node) -> list[tuple[int, int]]:
+    """Spans of the `&name ` properties under a node: a copy must not define them again (a
+    repeated anchor is an error to YAML 1.1 readers, PyYAML among them)."""
+    spans: list[tuple[int, int]] = []
+    for n in _nodes(node):
+        if not n.anchor:
+            continue
+        at = n.start
+        tag = _TAG_PROPERTY.match(text, at)  # properties come in either order: `!t &a`
+        if tag is not None and not text.startswith("&", at):
+            at = tag.end()
+        found = re.compile(rf"&{re.escape(n.anchor)}[ \t]*").match(text, at)
+        if found is None:  # the parser saw an anchor here: its text must be there too
+            raise CatalogError(f"cannot find anchor &{n.anchor} in the example item",
+                               line=n.line, column=n.column)
+        spans.append(found.span())
+    return spans
+
+
+def _nodes(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, Sequence):
+        for item in node.items:
+            yield from _nodes(item)
+    elif isinstance(node, Mapping):
+        for k, v in node.pairs:
+            yield from _nodes(k)
+            yield from _nodes(v)
+
+
 def render_item(text: str, example: Node, values: tuple[str, ...]) -> str:
-    """The example item's text with each scalar replaced by the next value, same quoting."""
+    """The example item's text with each scalar replaced by the next value, same quoting, and
+    without the example's anchors."""
     scalars = _scalars(example)
     if len(scalars) != len(values):
         raise CatalogError(f"the last item holds {len(scalars)} values, not {len(values)}; "
                            "cannot use it as the example", line=example.line, column=example.column)
-    pieces: list[str] = []
-    pos = example.start
+    replaced: list[tuple[int, int, str]] = [(start, end, "") for start, end in _anchors(text, example)]
     for (scalar, in_flow), value in zip(scalars, values, strict=True):
         if scalar.style in ("|", ">"):
             raise CatalogError("the example item holds a block scalar", line=scalar.line)
-        pieces.append(text[pos:scalar.value_start])
-        pieces.append(render_scalar(value, scalar.style, in_flow))
-        pos = scalar.end
+        replaced.append((scalar.value_start, scalar.end, render_scalar(value, scalar.style, in_flow)))
+    pieces: list[str] = []
+    pos = example.start
+    for start, end, new in sorted(replaced):
+        pieces.append(text[pos:start])
+        pieces.append(new)
+        pos = end
     pieces.append(text[pos:example.end])
     return "".join(pieces)
 
@@ -101,6 +137,12 @@ def fill_template(template: str, fields: dict[str, str]) -> str:
     docs = parse_documents(template, "template")
     if not docs or not isinstance(docs[0].root, Mapping):
         raise CatalogError("an entry template must be a YAML mapping", file="template")
+    anchored = next((n for n in _nodes(docs[0].root) if n.anchor), None)
+    if anchored is not None:  # the second new entry would define it again
+        raise CatalogError(f"an entry template must not define an anchor (&{anchored.anchor}): "
+                           "every new entry would repeat it, and YAML 1.1 readers refuse a "
+                           "repeated anchor", file="template", line=anchored.line,
+                           column=anchored.column)
     pieces: list[str] = []
     pos = 0
     for scalar, in_flow in _scalars(docs[0].root):

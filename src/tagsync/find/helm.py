@@ -4,16 +4,18 @@ and whole references under `image:` keys.
 Charts spell images many ways; the rules below follow what charts in the wild do. An image-like
 key (`image`, `*Image`) holding a mapping with any image field is one image; elsewhere a mapping
 with `repository` and `tag` is. An empty `tag` means the chart's appVersion and is never filled.
-`sha` (a bare hex digest some charts use) is recognised but not written.
+`sha` (a bare hex digest some charts use) is recognised but not written. A `registry` that is
+not one plain value (a mapping, a list) is left alone with a note: reading the image without it
+would name the wrong host, and its digest would come from the wrong registry.
 """
 
 from __future__ import annotations
 
-from tagsync.catalog.document import Mapping, Node, Scalar
+from tagsync.catalog.document import Alias, Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import Path
 from tagsync.config import CatalogConfig
-from tagsync.find.common import Finder, is_null, keys, scalar, walk
+from tagsync.find.common import Finder, get, is_null, keys, scalar, walk
 from tagsync.find.model import References
 
 SPLIT_FIELDS = ("registry", "repository", "image", "name", "tag", "digest", "sha")
@@ -68,10 +70,34 @@ def _split(f: Finder, doc: int, path: Path, node: Mapping, key: object,
         f.note(doc, path, node, "no repository written: the chart builds the name "
                "(global registry or namespace values)", value="")
         return
-    registry = scalar(fields.get("registry"))
+    registry = _registry(node, fields)
+    if registry is not None and not isinstance(registry, Scalar):
+        kind = "a mapping" if isinstance(registry, Mapping) else "a list"
+        f.note(doc, path, node, f"`registry` is {kind}: the chart builds the host from it, "
+               "which tagsync cannot read", value="")
+        return
     text = repo.value
     if registry is not None and not is_null(registry):
         text = f"{registry.value.rstrip('/')}/{text}"
     digest_key = "digest" if "digest" in fields else None
     f.split(doc, path, node, text, "tag", digest_key,
             insert_key=None if "sha" in fields else "digest")
+
+
+def _registry(node: Mapping, fields: dict[str, Node]) -> Node | None:
+    """The mapping's `registry` value as YAML reads it: its own key, else a merge key's (`<<`),
+    aliases followed. None when there is none; any other node than a scalar is the caller's note."""
+    found = fields.get("registry")
+    if found is None:
+        for key, value in node.pairs:
+            if not (isinstance(key, Scalar) and key.value == "<<" and key.style == ""):
+                continue
+            for item in value.items if isinstance(value, Sequence) else [value]:
+                source = item.target if isinstance(item, Alias) else item
+                found = get(source, "registry")
+                if found is not None:
+                    break
+            break
+    if isinstance(found, Alias):
+        found = found.target
+    return found

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from urllib.request import getproxies
 
 import httpx
 
@@ -196,6 +197,12 @@ def _is_rate_limit(response: httpx.Response) -> bool:
     return isinstance(body, dict) and "rate limit" in str(body.get("message", "")).lower()
 
 
+def _https_proxy() -> str:
+    """The proxy httpx took from the environment (`HTTPS_PROXY`, else `ALL_PROXY`), for errors."""
+    proxies = getproxies()
+    return redact(proxies.get("https") or proxies.get("all") or "from the environment")
+
+
 def _sleep(seconds: float) -> None:
     """Rate-limit waits go through here (one place to observe them in tests)."""
     time.sleep(seconds)
@@ -263,9 +270,13 @@ class GitHubApi:
         write = method != "GET"
         secondary_hits = 0
         for attempt in range(self.retries + 1):
-            headers = {"Authorization": f"Bearer {self.auth.token(self.client)}"}
-            try:
+            try:  # an App's token exchange goes the same way (proxy, TLS) as the request
+                headers = {"Authorization": f"Bearer {self.auth.token(self.client)}"}
                 response = self.client.request(method, url, json=json, params=params, headers=headers)
+            except httpx.ProxyError as exc:  # the proxy answered, not GitHub: no retry changes it
+                raise PublishError(redact(f"{doing}: the proxy {_https_proxy()} refused the way "
+                                          f"to {self.api_url}: HTTP {exc}", *self.secrets())
+                                   ) from None
             except httpx.TransportError as exc:
                 if write or attempt == self.retries:
                     raise PublishError(redact(f"{doing}: {type(exc).__name__}: {exc}",

@@ -19,6 +19,7 @@ import logging
 import time
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.request import getproxies
 
 import httpx
 
@@ -147,6 +148,11 @@ class DockerHub:
             retryable = attempt < self.retry.attempts
             try:
                 resp = await self._exchange(method, url, timeout=left, **kwargs)
+            except httpx.ProxyError as exc:  # the proxy answered, not Hub: no retry changes it
+                proxies = getproxies()
+                proxy = redact(proxies.get("https") or proxies.get("all") or "from the environment")
+                raise RegistryError(f"the proxy {proxy} refused the way to Docker Hub's API: "
+                                    f"HTTP {exc}", image=self.name) from None
             except httpx.TransportError as exc:
                 if method != "GET" or not retryable:
                     raise RegistryError(f"cannot reach Docker Hub's API: {type(exc).__name__}",

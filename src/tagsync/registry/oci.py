@@ -768,8 +768,11 @@ class OciRegistry:
                                     image=self.name) from None
             except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the service
                 proxy = redact(self._proxy(URL(realm)) or "the proxy")
-                raise RegistryError(f"the proxy {proxy} refused the way to the token service: "
-                                    f"HTTP {exc.status} {exc.message}", image=self.name) from None
+                where = urlsplit(realm)  # its host, which a proxy's allow-list must let through
+                service = redact(f"{where.scheme}://{where.netloc.rpartition('@')[2]}")
+                raise RegistryError(f"the proxy {proxy} refused the way to the token service "
+                                    f"{service}: HTTP {exc.status} {exc.message}",
+                                    image=self.name) from None
             except aiohttp.ClientError as exc:
                 raise MalformedAnswerError(f"unreadable answer from the token service: "
                                            f"{type(exc).__name__}", image=self.name) from None
