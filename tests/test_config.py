@@ -111,3 +111,34 @@ def test_per_image_policies_take_the_first_matching_glob(tmp_path: Path) -> None
     cat = config.catalogs[0]
     assert cat.policy_for("x/python").kind == "numeric"
     assert cat.policy_for("x/r").kind == "semver"
+
+
+NEW_IMAGES = """\
+catalogs:
+  - name: kernels
+    file: images.yml
+    entries: .images[*]
+    image: "lablup/kernel-{name}"
+    pairs: .tags
+    new_tags: true
+    policy: {kind: newest}
+    new_images:
+      template: |
+%s
+"""
+
+
+def test_a_new_entry_template_that_defines_an_anchor_is_refused_at_load(tmp_path: Path) -> None:
+    """Every new entry would define the anchor again, which YAML 1.1 readers refuse: said before
+    any run, with the template's line in the config."""
+    template = "        name: ${name}\n        slots: &slots {cpu: 1}\n        tags: []"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, NEW_IMAGES % template))
+    assert "must not define an anchor (&slots)" in err.value.message
+    assert err.value.line == 10  # the `template:` key
+
+
+def test_a_new_entry_template_without_anchors_loads(tmp_path: Path) -> None:
+    template = "        name: ${name}\n        tags: [['${tag}', '${digest}']]"
+    cfg = load_config(write(tmp_path, NEW_IMAGES % template))
+    assert cfg.catalogs[0].new_images is not None

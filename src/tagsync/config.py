@@ -107,6 +107,13 @@ class NewImagesConfig(_Model):
             raise ValueError(f"template is not YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError("template must be a YAML mapping (one catalog entry)")
+        anchor = next((e.anchor for e in yaml.parse(value, Loader=yaml.SafeLoader)
+                       if isinstance(e, yaml.NodeEvent) and not isinstance(e, yaml.AliasEvent)
+                       and e.anchor), None)
+        if anchor is not None:  # refused here, before a run, rather than by every run that adds
+            raise ValueError(f"template must not define an anchor (&{anchor}): every new entry "
+                             "would repeat it, and YAML 1.1 readers (PyYAML) refuse a repeated "
+                             "anchor")
         return value
 
 
