@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tagsync.config import DigestFormat
-from tagsync.errors import ImageNotFoundError, RegistryAuthError, TagsyncError
+from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError, TagsyncError
 from tagsync.image.tiny import build_image
 from tagsync.reference import ImageName, short
 from tagsync.registry.base import digest_value
 from tagsync.registry.oci import OciRegistry
-from tests.servers.fixtures import RegistryServer, skopeo_push_umoci_image
+from tests.servers.fixtures import RegistryServer, _start_registry, _stop, skopeo_push_umoci_image
 
 
 def run(coro: Any) -> Any:
@@ -188,6 +189,25 @@ def test_wrong_password_at_the_token_service(token_registry: RegistryServer) -> 
     token_registry.push("private/wrong", "v1", "w1")
     with pytest.raises(RegistryAuthError, match="token service refused"):
         head_of(token_registry, "private/wrong", username="robot", password="nope")
+
+
+def test_an_unreachable_token_service_is_named_in_the_error(
+        token_registry: RegistryServer, tmp_path: Path) -> None:
+    """The token service often lives on another host (auth.docker.io): the error names it, since
+    that is the host a firewall or proxy must let through."""
+    closed = socket.socket()  # bound, never listening: a connection is refused, and no one else
+    closed.bind(("127.0.0.1", 0))  # can take the port meanwhile
+    realm = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    server = _start_registry(tmp_path, (
+        f"auth:\n  token:\n    realm: {realm}/token\n    service: test-registry\n"
+        f"    issuer: tagsync-test-issuer\n"
+        f"    rootcertbundle: {token_registry.token_root}\n"))  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(RegistryError, match=f"cannot reach the token service {realm}: "):
+            head_of(server, "any/repo")
+    finally:
+        _stop(server.process)
+        closed.close()
 
 
 def test_a_blob_redirected_to_another_host_is_fetched_without_our_credentials(

@@ -296,6 +296,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
         f"    issuer: tagsync-test-issuer\n    rootcertbundle: {tmp / 'root.crt'}\n"))
     server.auth = ("robot", "s3cret")
     server.token_url = f"{issuer.url}/token"
+    server.token_root = tmp / "root.crt"  # type: ignore[attr-defined]
     server.issued = issued  # type: ignore[attr-defined]
     yield server
     _stop(server.process)

@@ -744,6 +744,8 @@ class OciRegistry:
             if urlsplit(realm).scheme not in ("http", "https"):
                 raise RegistryAuthError("the Bearer challenge names a realm that is not an "
                                         "HTTP URL", image=self.name)
+            where = urlsplit(realm)  # its host, which a firewall or proxy must let through
+            service = redact(f"{where.scheme}://{where.netloc.rpartition('@')[2]}")
             self.stats.token_requests += 1
             got_headers = False
             try:
@@ -756,20 +758,19 @@ class OciRegistry:
                         status = r.status
                         raw = await _read_capped(r, BODY_LIMITS["token"], "token", self.name)
             except TimeoutError:
-                raise (MalformedAnswerError("the token service's answer did not arrive within "
-                                            f"{self.timeout:g}s", image=self.name)
-                       if got_headers else RegistryError("the token service did not answer within "
-                                                         f"{self.timeout:g}s", image=self.name)
+                raise (MalformedAnswerError(f"the token service {service}'s answer did not arrive "
+                                            f"within {self.timeout:g}s", image=self.name)
+                       if got_headers else RegistryError(f"the token service {service} did not "
+                                                         f"answer within {self.timeout:g}s",
+                                                         image=self.name)
                        ) from None
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise RegistryError(_untrusted(exc), image=self.name) from None
             except _TRANSPORT_ERRORS as exc:
-                raise RegistryError(f"cannot reach the token service: {type(exc).__name__}",
-                                    image=self.name) from None
+                raise RegistryError(f"cannot reach the token service {service}: "
+                                    f"{type(exc).__name__}", image=self.name) from None
             except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the service
                 proxy = redact(self._proxy(URL(realm)) or "the proxy")
-                where = urlsplit(realm)  # its host, which a proxy's allow-list must let through
-                service = redact(f"{where.scheme}://{where.netloc.rpartition('@')[2]}")
                 raise RegistryError(f"the proxy {proxy} refused the way to the token service "
                                     f"{service}: HTTP {exc.status} {exc.message}",
                                     image=self.name) from None
@@ -780,7 +781,8 @@ class OciRegistry:
                 raise RegistryAuthError("the token service refused our credentials",
                                         image=self.name)
             if status >= 300:
-                raise RegistryError(f"token service answered HTTP {status}", image=self.name)
+                raise RegistryError(f"the token service {service} answered HTTP {status}",
+                                    image=self.name)
             body = Answer(status, {}, raw).json_object("token service", self.name)
             value = body.get("token") or body.get("access_token")
             if not isinstance(value, str) or not value or not value.isprintable():
