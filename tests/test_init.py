@@ -36,6 +36,12 @@ def test_init_writes_one_catalog_per_shape_found(checkout: Path) -> None:
     }
 
 
+def test_the_header_counts_in_words_that_agree(tmp_path: Path) -> None:
+    (tmp_path / "pod.yaml").write_text(FILES["deploy/web.yaml"])
+    assert main(["init", str(tmp_path)]) == 0
+    assert "#   1 reference in 1 file (kubernetes 1)" in (tmp_path / "tagsync.yaml").read_text()
+
+
 def test_the_written_config_tracks_what_refs_finds_in_the_checkout(
         checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", str(checkout)]) == 0
