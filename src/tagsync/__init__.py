@@ -1,4 +1,4 @@
-"""tagsync: keep container image references in Git YAML catalogs in step with registries."""
+"""tagsync: keep the container image references kept in Git in step with their registries."""
 
 import sys
 

@@ -24,9 +24,13 @@ from tagsync.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Tagsyn
 app = typer.Typer(
     name="tagsync",
     help=(
-        "Keep container image references in Git YAML catalogs in step with their registries.\n\n"
-        "Start with `tagsync run --dry-run` to see what would change, `tagsync get` / "
-        "`tagsync set` to read or edit one value without disturbing the rest of a file."
+        "Keep the container image references kept in Git (image catalogs, Kubernetes manifests, "
+        "Helm values, kustomizations, compose files, workflows, Dockerfiles) in step with their "
+        "registries.\n\n"
+        "Start with `tagsync init` to write a config for what a checkout holds, `tagsync refs` to "
+        "list what it tracks, and `tagsync run --dry-run` to see what would change; "
+        "`tagsync get` / `tagsync set` read or edit one value without disturbing the rest of a "
+        "file."
     ),
     no_args_is_help=True,
     add_completion=False,
