@@ -53,8 +53,8 @@ def starting_config(root: str) -> tuple[str, References]:
         by_shape.setdefault(shape, set()).add(file)
     shapes = Counter({shape: len(files) for shape, files in by_shape.items()})
     refs = len(found.slots) + len(found.notes)
-    files = sum(shapes.values())
-    summary = (f"{refs} reference{'s' * (refs != 1)} in {files} file{'s' * (files != 1)} "
+    in_files = sum(shapes.values())
+    summary = (f"{refs} reference{'s' * (refs != 1)} in {in_files} file{'s' * (in_files != 1)} "
                f"({', '.join(f'{s} {n}' for s, n in sorted(shapes.items()))}); "
                f"{len(found.notes)} of them left alone as they are written")
     parts = [HEADER.format(summary=summary)]
