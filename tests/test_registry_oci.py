@@ -13,6 +13,7 @@ import pytest
 
 from tagsync.config import DigestFormat
 from tagsync.errors import ImageNotFoundError, RegistryAuthError, RegistryError, TagsyncError
+from tagsync.http_policy import RetryPolicy
 from tagsync.image.tiny import build_image
 from tagsync.reference import ImageName, short
 from tagsync.registry.base import digest_value
@@ -208,6 +209,22 @@ def test_an_unreachable_token_service_is_named_in_the_error(
     finally:
         _stop(server.process)
         closed.close()
+
+
+def test_a_refused_connection_is_said_in_words(tmp_path: Path) -> None:
+    """Not aiohttp's text, which carries its TLS context's repr (`ssl:<ssl.SSLContext object at
+    0x…>`): the host, the port and the system's reason."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    client = OciRegistry(f"https://127.0.0.1:{port}", retry=RetryPolicy(attempts=0))
+    try:
+        with pytest.raises(RegistryError) as err:
+            run(_with(client, lambda c: c.head(ImageName.parse(f"127.0.0.1:{port}/a/b"), "v1")))
+    finally:
+        closed.close()
+    assert f"cannot connect to 127.0.0.1:{port} (" in err.value.message
+    assert "SSLContext" not in err.value.message and "0x" not in err.value.message
 
 
 def test_a_blob_redirected_to_another_host_is_fetched_without_our_credentials(

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import socket
 import ssl
 import time
 import urllib.request
@@ -190,6 +191,18 @@ class Answer:
 # what a retry may fix: the connection failed or stalled, not what the registry answered
 _TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
                      asyncio.TimeoutError)
+
+
+def _unreachable(exc: BaseException) -> str:
+    """A transport failure in words: aiohttp's own text for a refused connection or a failed DNS
+    lookup carries its TLS context's repr (`ssl:<ssl.SSLContext object at 0x…>`)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        why = os_error.strerror or str(os_error) or type(os_error).__name__
+        if isinstance(os_error, socket.gaierror):
+            return f"{type(exc).__name__}: the name {exc.host} does not resolve ({why})"
+        return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({why})"
+    return f"{type(exc).__name__}: {redact(str(exc))}".rstrip(": ")
 
 
 def _untrusted(exc: aiohttp.ClientConnectorCertificateError) -> str:
@@ -622,9 +635,8 @@ class OciRegistry:
             except _TRANSPORT_ERRORS as exc:
                 self._check_open(name)
                 if attempt >= self.retry.attempts or not retry:
-                    raise RegistryError(
-                        f"cannot reach {self.name}: {type(exc).__name__}: "
-                        f"{redact(str(exc))}".rstrip(": "), image=name) from None
+                    raise RegistryError(f"cannot reach {self.name}: {_unreachable(exc)}",
+                                        image=name) from None
             except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the registry
                 proxy = redact(self._proxy(URL(url, encoded=True)) or "the proxy")
                 raise RegistryError(f"the proxy {proxy} refused the way to {self.name}: HTTP "
@@ -768,7 +780,7 @@ class OciRegistry:
                 raise RegistryError(_untrusted(exc), image=self.name) from None
             except _TRANSPORT_ERRORS as exc:
                 raise RegistryError(f"cannot reach the token service {service}: "
-                                    f"{type(exc).__name__}", image=self.name) from None
+                                    f"{_unreachable(exc)}", image=self.name) from None
             except aiohttp.ClientHttpProxyError as exc:  # the proxy answered, not the service
                 proxy = redact(self._proxy(URL(realm)) or "the proxy")
                 raise RegistryError(f"the proxy {proxy} refused the way to the token service "
