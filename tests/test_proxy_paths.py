@@ -30,6 +30,7 @@ from tests.servers.fixtures import (
     _stop,
     _ThreadingWSGIServer,
     _token_issuer,
+    token_signer,
 )
 from tests.servers.github import GitHubServer, contract_files_present, serve
 from tests.servers.hub import HubServer
@@ -113,27 +114,10 @@ def tunnelled_token_registry(tmp_path_factory: pytest.TempPathFactory, ca: Certi
                              ) -> Iterator[tuple[RegistryServer, WsgiThread, list[dict[str, Any]]]]:
     """The real CNCF registry over TLS, and its token issuer (JWTs it checks) over TLS on another
     port: two hosts a proxy tunnels to. (registry, issuer, tokens issued)."""
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
     tmp = tmp_path_factory.mktemp("tunnelled-token-registry")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy test token issuer")])
-    now = dt.datetime.now(dt.UTC)
-    signer = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-              .public_key(key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - dt.timedelta(days=1))
-              .not_valid_after(now + dt.timedelta(days=1))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-              .sign(key, hashes.SHA256()))
-    (tmp / "signer.pem").write_bytes(signer.public_bytes(serialization.Encoding.PEM))
+    key, der = token_signer(tmp / "signer.pem", "proxy test token issuer")
     issued: list[dict[str, Any]] = []
-    issuer = serve_wsgi_tls(_token_issuer(key, signer.public_bytes(serialization.Encoding.DER),
-                                          {}, issued), ca, tmp / "issuer-tls")
+    issuer = serve_wsgi_tls(_token_issuer(key, der, {}, issued), ca, tmp / "issuer-tls")
     cert, tls_key = ca.issue(tmp / "tls", ("127.0.0.1",))
     server = _start_registry(
         tmp, ("auth:\n  token:\n"

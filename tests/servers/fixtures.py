@@ -270,26 +270,32 @@ def _token_issuer(key: Any, cert_der: bytes, users: dict[str, str], issued: list
     return app
 
 
-@pytest.fixture(scope="session")
-def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+def token_signer(pem: Path, common_name: str) -> tuple[Any, bytes]:
+    """A token issuer's signing key and self-signed certificate (DER); the certificate is also
+    written to `pem`, the registry's `rootcertbundle`."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    tmp = tmp_path_factory.mktemp("token-registry")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagsync test token issuer")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    (tmp / "root.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    tmp = tmp_path_factory.mktemp("token-registry")
+    key, der = token_signer(tmp / "root.crt", "tagsync test token issuer")
     issued: list[dict[str, Any]] = []
-    issuer = serve_wsgi(_token_issuer(key, cert.public_bytes(serialization.Encoding.DER),
-                                      {"robot": "s3cret"}, issued))
+    issuer = serve_wsgi(_token_issuer(key, der, {"robot": "s3cret"}, issued))
     server = _start_registry(tmp, (
         "auth:\n  token:\n"
         f"    realm: {issuer.url}/token\n    service: test-registry\n"
