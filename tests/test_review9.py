@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
+from tagsync.config import CatalogConfig
 from tagsync.errors import PublishError, RegistryError
+from tagsync.find import References, find_references, open_source
 from tagsync.publish import github as gh
 from tagsync.registry.discover import DockerHub
 from tests.servers.connect_proxy import ConnectProxy, start_connect_proxy
@@ -66,3 +69,32 @@ def test_a_schemeless_proxy_url_keeps_its_password_out_of_a_docker_hub_error(
     assert "407" in message and "proxy" in message
     assert "wr0ng-pa55" not in message
     assert len(guarded_proxy.refused) == 1
+
+
+# --- Helm: a registry reached through a merge key inside the merged mapping ------------------
+
+
+def helm_refs(text: str) -> References:
+    config = CatalogConfig.model_validate({"name": "t", "file": "values.yaml", "pin_digests": True})
+    return find_references(config, open_source(text.encode(), "values.yaml", config))
+
+
+def test_a_registry_merged_into_the_merged_mapping_names_the_host() -> None:
+    """YAML reads `image.registry` as quay.io here (merges nest): reading docker.io would
+    fetch the digest from the wrong registry."""
+    found = helm_refs("base: &base {registry: quay.io}\n"
+                      "defaults: &defaults {<<: *base, pullPolicy: Always}\n"
+                      "image: {<<: *defaults, repository: a/b, tag: \"1\"}\n")
+    assert yaml.safe_load("base: &base {registry: quay.io}\n"
+                          "defaults: &defaults {<<: *base}\nimage: {<<: *defaults}\n"
+                          )["image"]["registry"] == "quay.io"
+    [slot] = found.slots
+    assert str(slot.image) == "quay.io/a/b"
+
+
+def test_merge_keys_that_loop_back_end_the_search_for_a_registry() -> None:
+    """`a` merges `b`, which merges `a` (an alias may name a mapping still open): no registry
+    anywhere, so Docker Hub's, and no endless search."""
+    [slot] = helm_refs("a: &a {b: &b {<<: *a}, <<: *b}\n"
+                       "image: {<<: *a, repository: a/b, tag: \"1\"}\n").slots
+    assert str(slot.image) == "docker.io/a/b"
