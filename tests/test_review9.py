@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from tagsync.catalog import Catalog
+from tagsync.catalog.append import Append
 from tagsync.config import CatalogConfig
 from tagsync.errors import PublishError, RegistryError
 from tagsync.find import References, find_references, open_source
@@ -98,3 +100,15 @@ def test_merge_keys_that_loop_back_end_the_search_for_a_registry() -> None:
     [slot] = helm_refs("a: &a {b: &b {<<: *a}, <<: *b}\n"
                        "image: {<<: *a, repository: a/b, tag: \"1\"}\n").slots
     assert str(slot.image) == "docker.io/a/b"
+
+
+# --- append: an anchor after a verbatim tag -------------------------------------------------
+
+
+def test_a_copied_pair_drops_an_anchor_that_follows_a_verbatim_tag() -> None:
+    """`!<tag:yaml.org,2002:str>` is a tag like `!!str` (its `,` is inside the brackets): the
+    anchor after it is found and left out of the copy, not reported missing."""
+    text = "tags:\n  - [!<tag:yaml.org,2002:str> &t '3.6', abc]\n"
+    out = Catalog(text).apply([Append(("tags",), ("3.7", "def"))])
+    assert out == text + "  - [!<tag:yaml.org,2002:str> '3.7', def]\n"
+    assert yaml.safe_load(out)["tags"][1] == ["3.7", "def"]
