@@ -14,7 +14,9 @@ from tagsync.config import CatalogConfig
 from tagsync.errors import PublishError, RegistryError
 from tagsync.find import References, find_references, open_source
 from tagsync.publish import github as gh
+from tagsync.reference import ImageName
 from tagsync.registry.discover import DockerHub
+from tagsync.registry.oci import OciRegistry
 from tests.servers.connect_proxy import ConnectProxy, start_connect_proxy
 
 PROXY_USER, PROXY_SECRET = "corp", "pr0xy-s3cret"
@@ -112,3 +114,24 @@ def test_a_copied_pair_drops_an_anchor_that_follows_a_verbatim_tag() -> None:
     out = Catalog(text).apply([Append(("tags",), ("3.7", "def"))])
     assert out == text + "  - [!<tag:yaml.org,2002:str> '3.7', def]\n"
     assert yaml.safe_load(out)["tags"][1] == ["3.7", "def"]
+
+
+def test_a_schemeless_proxy_url_is_used_for_a_registry_and_keeps_its_password_out(
+        guarded_proxy: ConnectProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`HTTPS_PROXY=user:password@host:port` is an http:// proxy to httpx and curl; aiohttp
+    refused it as an invalid URL and the error showed the password."""
+    monkeypatch.setenv("HTTPS_PROXY", schemeless_with_wrong_password(guarded_proxy))
+
+    async def go() -> None:
+        client = OciRegistry("https://127.0.0.1:9")
+        try:
+            await client.head(ImageName.parse("127.0.0.1:9/a/b"), "1")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(RegistryError) as caught:
+        asyncio.run(go())
+    message = str(caught.value)
+    assert "wr0ng-pa55" not in message
+    assert "proxy" in message and "407" in message
+    assert len(guarded_proxy.refused) == 1
