@@ -30,7 +30,7 @@ from tagsync.reference import ImageName
 from tagsync.registry.ecr import EcrSource
 from tagsync.registry.layout import REF_NAME, LayoutSource
 from tagsync.verify import Reason, RegistryFetch, SourceFetch, Verdict, Verifier, VerifyPolicy
-from tests.servers.fixtures import MotoServer, free_port
+from tests.servers.fixtures import MotoServer
 from tests.servers.signed import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -201,9 +201,10 @@ class LayerStore:
 @pytest.fixture
 def layer_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LayerStore]:
     cert, key = _tls_files(tmp_path)
-    port = free_port()
-    store = LayerStore(f"https://127.0.0.1:{port}")
-    server: WSGIServer = make_server("127.0.0.1", port, store)
+    store = LayerStore("")
+    # port 0: the kernel's choice (a port picked first could be taken before the bind)
+    server: WSGIServer = make_server("127.0.0.1", 0, store)
+    store.url = f"https://127.0.0.1:{server.server_port}"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -29,7 +29,7 @@ from tagsync.errors import CatalogError, SharedValueError
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BLOCK_ITEM_PREFIX = re.compile(r"^[ \t]*-[ \t]+$")
-_TAG_PROPERTY = re.compile(r"![^ \t\r\n,\[\]{}]*[ \t]+")
+_TAG_PROPERTY = re.compile(r"!(?:<[^>\s]*>|[^ \t\r\n,\[\]{}]*)[ \t]+")  # `!<…>` is verbatim
 
 
 @dataclass(frozen=True)

@@ -89,15 +89,27 @@ def _registry(node: Mapping, fields: dict[str, Node]) -> Node | None:
     aliases followed. None when there is none; any other node than a scalar is the caller's note."""
     found = fields.get("registry")
     if found is None:
-        for key, value in node.pairs:
-            if not (isinstance(key, Scalar) and key.value == "<<" and key.style == ""):
-                continue
-            for item in value.items if isinstance(value, Sequence) else [value]:
-                source = item.target if isinstance(item, Alias) else item
-                found = get(source, "registry")
-                if found is not None:
-                    break
-            break
+        found = _merged(node, "registry", set())
     if isinstance(found, Alias):
         found = found.target
     return found
+
+
+def _merged(node: Mapping, key: str, seen: set[int]) -> Node | None:
+    """`key`'s value from the mappings `node` merges in (`<<`), in YAML's order; a merged
+    mapping's own merges count too. `seen`: an alias may point back at an enclosing mapping."""
+    seen.add(id(node))
+    for k, value in node.pairs:
+        if not (isinstance(k, Scalar) and k.value == "<<" and k.style == ""):
+            continue
+        for item in value.items if isinstance(value, Sequence) else [value]:
+            source = item.target if isinstance(item, Alias) else item
+            if not isinstance(source, Mapping) or id(source) in seen:
+                continue
+            found = get(source, key)
+            if found is None:
+                found = _merged(source, key, seen)
+            if found is not None:
+                return found
+        break
+    return None

@@ -200,7 +200,8 @@ def _is_rate_limit(response: httpx.Response) -> bool:
 def _https_proxy() -> str:
     """The proxy httpx took from the environment (`HTTPS_PROXY`, else `ALL_PROXY`), for errors."""
     proxies = getproxies()
-    return redact(proxies.get("https") or proxies.get("all") or "from the environment")
+    found = proxies.get("https") or proxies.get("all")  # may lack its scheme: `user:pw@host:port`
+    return redact(found, one_url=True) if found else "from the environment"
 
 
 def _sleep(seconds: float) -> None:

@@ -150,7 +150,8 @@ class DockerHub:
                 resp = await self._exchange(method, url, timeout=left, **kwargs)
             except httpx.ProxyError as exc:  # the proxy answered, not Hub: no retry changes it
                 proxies = getproxies()
-                proxy = redact(proxies.get("https") or proxies.get("all") or "from the environment")
+                found = proxies.get("https") or proxies.get("all")  # may lack its scheme
+                proxy = redact(found, one_url=True) if found else "from the environment"
                 raise RegistryError(f"the proxy {proxy} refused the way to Docker Hub's API: "
                                     f"HTTP {exc}", image=self.name) from None
             except httpx.TransportError as exc:

@@ -290,7 +290,10 @@ class OciRegistry:
         key = (url.scheme, url.raw_authority)
         if key not in self._proxies:
             bypass = urllib.request.proxy_bypass(url.raw_authority)
-            self._proxies[key] = None if bypass else urllib.request.getproxies().get(url.scheme)
+            found = None if bypass else urllib.request.getproxies().get(url.scheme)
+            # `user:pw@host:port` without a scheme is an http:// proxy, as to curl and httpx
+            # (aiohttp refuses it as a URL, and its error would show the password)
+            self._proxies[key] = f"http://{found}" if found and "://" not in found else found
         return self._proxies[key]
 
     async def aclose(self) -> None:
