@@ -43,6 +43,12 @@ def test_a_null_registry_is_docker_hub() -> None:
     assert str(slot.image) == "docker.io/a/b"
 
 
+def test_an_empty_registry_is_docker_hub_as_charts_mean_it() -> None:
+    """Charts write `registry: ""` for "none" (`{{ if .Values.image.registry }}…`)."""
+    [slot] = refs("image:\n  registry: \"\"\n  repository: a/b\n  tag: \"1\"\n").slots
+    assert str(slot.image) == "docker.io/a/b"
+
+
 def test_a_registry_through_an_alias_names_the_host() -> None:
     [slot] = refs("r: &r quay.io\nimage: {registry: *r, repository: a/b, tag: \"1\"}\n").slots
     assert str(slot.image) == "quay.io/a/b"

@@ -77,8 +77,8 @@ def _split(f: Finder, doc: int, path: Path, node: Mapping, key: object,
                "which tagsync cannot read", value="")
         return
     text = repo.value
-    if registry is not None and not is_null(registry):
-        text = f"{registry.value.rstrip('/')}/{text}"
+    if registry is not None and not is_null(registry) and registry.value.strip("/ "):
+        text = f"{registry.value.rstrip('/')}/{text}"  # `""`, as charts write "none", is absent
     digest_key = "digest" if "digest" in fields else None
     f.split(doc, path, node, text, "tag", digest_key,
             insert_key=None if "sha" in fields else "digest")
