@@ -221,8 +221,15 @@ def test_a_copied_pair_does_not_repeat_the_last_pairs_anchor() -> None:
 def test_a_copied_pair_does_not_repeat_an_anchor_inside_it() -> None:
     text = "tags:\n  - [!!str &t '3.6', abc]\n"
     out = Catalog(text).apply([Append(("tags",), ("3.7", "def"))])
-    assert out == "tags:\n  - [!!str &t '3.6', abc]\n  - [!!str '3.7', def]\n"
+    assert out == "tags:\n  - [!!str &t '3.6', abc]\n  - ['3.7', def]\n"
     yaml.safe_load(out)
+
+
+def test_a_copied_pair_does_not_copy_a_tag_that_would_make_the_new_tag_a_number() -> None:
+    text = "tags:\n  - [!!float 3.6, abc]\n"
+    out = Catalog(text).apply([Append(("tags",), ("3.7", "def"))])
+    assert out == text + '  - ["3.7", def]\n'
+    assert yaml.safe_load(out)["tags"][1] == ["3.7", "def"]
 
 
 def test_an_entry_template_that_defines_an_anchor_is_refused_with_its_line() -> None:

@@ -81,11 +81,12 @@ def _newline(text: str) -> str:
 
 
 def _anchors(text: str, node: Node) -> list[tuple[int, int]]:
-    """Spans of the `&name ` properties under a node: a copy must not define them again (a
-    repeated anchor is an error to YAML 1.1 readers, PyYAML among them)."""
+    """Spans of the `&name ` properties of the collections under a node: a copy must not define
+    them again (a repeated anchor is an error to YAML 1.1 readers, PyYAML among them). A
+    scalar's properties go with its value (`render_item`)."""
     spans: list[tuple[int, int]] = []
     for n in _nodes(node):
-        if not n.anchor:
+        if not n.anchor or isinstance(n, Scalar):
             continue
         at = n.start
         tag = _TAG_PROPERTY.match(text, at)  # properties come in either order: `!t &a`
@@ -112,7 +113,8 @@ def _nodes(node: Node) -> Iterator[Node]:
 
 def render_item(text: str, example: Node, values: tuple[str, ...]) -> str:
     """The example item's text with each scalar replaced by the next value, same quoting, and
-    without the example's anchors."""
+    without the example's anchors or its scalars' tags: a copied `!!float 3.6` would make the
+    new tag `"3.7"` a number, while a value written alone is quoted to read as a string."""
     scalars = _scalars(example)
     if len(scalars) != len(values):
         raise CatalogError(f"the last item holds {len(scalars)} values, not {len(values)}; "
@@ -121,7 +123,7 @@ def render_item(text: str, example: Node, values: tuple[str, ...]) -> str:
     for (scalar, in_flow), value in zip(scalars, values, strict=True):
         if scalar.style in ("|", ">"):
             raise CatalogError("the example item holds a block scalar", line=scalar.line)
-        replaced.append((scalar.value_start, scalar.end, render_scalar(value, scalar.style, in_flow)))
+        replaced.append((scalar.start, scalar.end, render_scalar(value, scalar.style, in_flow)))
     pieces: list[str] = []
     pos = example.start
     for start, end, new in sorted(replaced):
