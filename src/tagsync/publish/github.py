@@ -13,16 +13,17 @@ in place, so there is never a second PR and never a pile of commits.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 from urllib.request import getproxies
 
@@ -150,8 +151,44 @@ class AppToken(TokenSource):
 def _checked(response: httpx.Response, doing: str, secrets: Sequence[str]) -> Any:
     """The JSON body of a 2xx answer, or a typed error saying what we were doing."""
     if response.is_success:
-        return response.json() if response.content else {}
+        return _json_of(response, doing)
     raise _http_error(response, doing, secrets)
+
+
+def _json_of(response: httpx.Response, doing: str) -> Any:
+    """The answer's JSON (`{}` when empty). Anything else, such as a captive portal's page or a
+    web server at a wrong `api_url`, is a PublishError that says what came instead."""
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:  # not JSON, or not UTF-8
+        kind = response.headers.get("content-type", "no content type").split(";")[0].strip()
+        raise PublishError(f"{doing}: the answer (HTTP {response.status_code}, {kind}) is not "
+                           "JSON; is `github.api_url` GitHub's API, or is a proxy answering for "
+                           "it?") from None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _as_documented(step: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A publishing step reads GitHub's answers as its documentation describes them; an answer
+    of another shape (a proxy's JSON, an older Enterprise Server) is a PublishError naming the
+    step, not a traceback. The traceback goes to the debug log."""
+
+    @functools.wraps(step)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return step(*args, **kwargs)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            log.debug("GitHub's answer did not have the documented shape", exc_info=True)
+            raise PublishError(f"{step.__name__.strip('_')}: GitHub's API answered with a shape "
+                               f"its documentation does not describe ({type(exc).__name__}: "
+                               f"{str(exc)[:120]})") from None
+
+    return guarded
 
 
 def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) -> PublishError:
@@ -162,7 +199,7 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
         if errors:
             detail += " (" + "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
                                        for e in errors) + ")"
-    except ValueError:
+    except (ValueError, TypeError):  # not JSON, or `errors` not a list
         detail = response.text[:200]
     status = response.status_code
     text = redact(f"{doing}: GitHub answered {status} {detail}".rstrip(), *secrets)
@@ -303,8 +340,7 @@ class GitHubApi:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def json(self, method: str, url: str, doing: str, **kwargs: Any) -> Any:
-        response = self.request(method, url, doing, **kwargs)
-        return response.json() if response.content else {}
+        return _json_of(self.request(method, url, doing, **kwargs), doing)
 
     def graphql(self, query: str, variables: dict[str, Any], doing: str) -> dict[str, Any]:
         """One GraphQL request; a RATE_LIMITED answer (HTTP 200) is waited out like a 429."""
@@ -314,7 +350,10 @@ class GitHubApi:
             if response.status_code == 404:
                 raise GraphQLUnavailable(f"{doing}: {self.graphql_url} answered 404; this GitHub "
                                          "has no GraphQL API (set `github.api: rest`)")
-            body = response.json()
+            body = _json_of(response, doing)
+            if not isinstance(body, dict):
+                raise PublishError(f"{doing}: GitHub's GraphQL API answered with JSON that is "
+                                   "not an object")
             errors = body.get("errors") or []
             if any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in errors):
                 if attempt == self.retries:
@@ -359,11 +398,13 @@ class GitHubSnapshot:
     revision: str | None
     _cache: dict[str, bytes] = field(default_factory=dict)
 
+    @_as_documented
     def read(self, path: str) -> bytes:
         if path not in self._cache:
             self._cache[path] = read_file(self.api, self.repo, path, self.head)
         return self._cache[path]
 
+    @_as_documented
     def history(self, path: str, limit: int = 30) -> list[tuple[datetime, bytes | None]]:
         """The file as each commit that changed it left it, newest first, with the committer's
         time: one listing of the path's commits, then one read per commit."""
@@ -381,6 +422,7 @@ class GitHubSnapshot:
             out.append((when, data))
         return out
 
+    @_as_documented
     def files(self) -> list[str]:
         """The tree at the head we read, in one request (`recursive=1`)."""
         body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{self.head}", "listing files",
@@ -396,7 +438,7 @@ def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
                            params={"ref": ref}, allow=(404,))
     if response.status_code == 404:
         raise CatalogError(f"no such file in {repo} at {ref[:12]}", file=path)
-    body = response.json()
+    body = _json_of(response, f"reading {path}")
     if isinstance(body, list) or body.get("type") != "file":
         raise CatalogError(f"is not a file in {repo}", file=path)
     if body.get("encoding") == "base64" and (body.get("content") or not body.get("size")):
@@ -457,13 +499,15 @@ class GitHubPublisher:
                                     allow=(404,) if missing_ok else ())
         if response.status_code == 404:
             return None
-        return str(response.json()["object"]["sha"])
+        return str(_json_of(response, f"reading branch {branch} of {self.repo}")["object"]["sha"])
 
+    @_as_documented
     def snapshot(self) -> GitHubSnapshot:
         head = self._head(self.branch)
         assert head is not None
         return GitHubSnapshot(self.api, self.repo, self.branch, head, head)
 
+    @_as_documented
     def publish(self, snapshot: object, files: dict[str, bytes], message: str,
                 changes: Sequence[Change] = ()) -> PublishResult:
         assert isinstance(snapshot, GitHubSnapshot)
@@ -589,7 +633,7 @@ class GitHubPublisher:
                                     json={"title": title, "head": branch, "base": self.branch,
                                           "body": pr_body(changes, branch, sorted(files), title)},
                                     allow=(422,))
-        created = response.json()
+        created = _json_of(response, "opening the pull request")
         if response.status_code == 422:
             if self._find_pr() is not None:  # another run opened it meanwhile: re-plan
                 raise BranchMovedError(f"a pull request from {branch} was opened while we worked; "
