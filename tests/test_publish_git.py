@@ -164,3 +164,24 @@ def test_two_concurrent_runs_over_ssh_make_one_commit_and_the_loser_replans(
     configs = _configs(tmp_path, registry, ns, f"  repo: {ssh_git.ssh.url}\n  ssh_key: file:deploy_key\n"
                                                "  known_hosts: file:known_hosts\n")
     _check_one_winner(_two_runs(configs, ssh_git.git.gate), ssh_git.git, new)
+
+
+def test_a_server_that_does_not_speak_git_is_a_publish_error_naming_the_url() -> None:
+    """A captive portal or a wrong URL answers `info/refs` with a page: a PublishError that says
+    so, not dulwich's ValueError as a traceback."""
+    from tests.servers.fixtures import serve_wsgi
+
+    def portal(environ: dict[str, Any], start: Any) -> list[bytes]:
+        start("200 OK", [("Content-Type", "text/html")])
+        return [b"<html>Sign in to the guest network</html>"]
+
+    server = serve_wsgi(portal)
+    try:
+        with pytest.raises(PublishError) as caught:
+            GitPublisher(f"{server.url}/acme/catalogs.git", "main",
+                         token="ghp_portal_token").snapshot()
+    finally:
+        server.stop()
+    message = str(caught.value)
+    assert f"{server.url}/acme/catalogs.git" in message
+    assert "does not speak Git's protocol" in message and "ghp_portal_token" not in message

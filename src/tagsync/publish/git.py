@@ -121,6 +121,9 @@ class GitPublisher:
 
     def _fail(self, exc: Exception, doing: str) -> PublishError:
         message = redact(f"{doing} {self.describe()} failed: {exc}", self._token)
+        if isinstance(exc, ValueError):  # dulwich read something that is not Git's protocol
+            message += (" (the server does not speak Git's protocol there: is the URL right, or "
+                        "is a proxy answering for it?)")
         if isinstance(exc, HTTPUnauthorized):
             return PublishAuthError(redact(f"{doing} {self.describe()}: the server refused our "
                                            "credentials (check the token)", self._token))
@@ -139,7 +142,8 @@ class GitPublisher:
 
         try:
             client.fetch(path, repo, determine_wants=wants)
-        except (HTTPUnauthorized, GitProtocolError, HangupException, NotGitRepository, OSError) as exc:
+        except (HTTPUnauthorized, GitProtocolError, HangupException, NotGitRepository, OSError,
+                ValueError) as exc:
             raise self._fail(exc, "fetching") from None
         if "head" not in found:
             raise PublishError(f"branch {self.branch!r} does not exist on {self.describe()}")
@@ -193,9 +197,9 @@ class GitPublisher:
             ) from None
         except HTTPUnauthorized as exc:
             raise self._fail(exc, "pushing to") from None
-        except (GitProtocolError, HangupException, OSError) as exc:
-            # Refused, or the connection was lost after the pack went out: only the remote ref
-            # can say whether the commit landed.
+        except (GitProtocolError, HangupException, OSError, ValueError) as exc:
+            # Refused, the connection lost after the pack went out, or an answer that is not
+            # Git's protocol: only the remote ref can say whether the commit landed.
             return self._settle(snapshot.head, commit.id, redact(str(exc), self._token), remote,
                                 answered=False)
         status = (getattr(result, "ref_status", None) or {}).get(self.ref)
@@ -212,7 +216,7 @@ class GitPublisher:
             refs = client.get_refs(path)
         except HTTPUnauthorized as exc:
             raise self._fail(exc, "reading the branch of") from None
-        except (GitProtocolError, HangupException, NotGitRepository, OSError) as exc:
+        except (GitProtocolError, HangupException, NotGitRepository, OSError, ValueError) as exc:
             raise self._fail(exc, "reading the branch of") from None
         return cast(dict[bytes, bytes | None], getattr(refs, "refs", refs)).get(self.ref)
 
