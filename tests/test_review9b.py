@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tagsync.errors import PublishError, RegistryError
+from tagsync.errors import PublishAuthError, PublishError, RegistryError
 from tagsync.http_policy import RetryPolicy
 from tagsync.publish import github as gh
 from tagsync.reference import ImageName
@@ -98,3 +98,28 @@ def test_a_tls_handshake_with_a_plain_http_server_keeps_tls_s_reason() -> None:
     finally:
         server.stop()
     assert f"cannot connect to 127.0.0.1:{port} ([SSL" in err.value.message
+
+
+@pytest.fixture
+def github_branch() -> Iterator[WsgiThread]:
+    server = serve_wsgi(answering("200 OK", b'{"object": {"sha": "' + b"a" * 40 + b'"}}'))
+    yield server
+    server.stop()
+
+
+def test_a_token_with_a_character_no_header_carries_is_said_so_not_blamed_on_github(
+        github_branch: WsgiThread) -> None:
+    """A token pasted with a typographic quote: httpx's UnicodeEncodeError is ours, not an
+    answer of GitHub's of an undocumented shape."""
+    with pytest.raises(PublishAuthError, match="cannot carry") as caught:
+        publisher(github_branch.url, token="ghp_\u2019abc").snapshot()
+    assert "shape" not in str(caught.value)
+
+
+def test_a_token_with_a_trailing_line_break_is_not_shown_in_the_error(
+        github_branch: WsgiThread) -> None:
+    """An environment variable set from a file keeps its newline; h11 refuses the header and
+    quotes it as bytes (`b'Bearer ghp_…\\n'`), a form `redact` does not recognise."""
+    with pytest.raises(PublishError) as caught:
+        publisher(github_branch.url, token="ghp_newline_secret\n").snapshot()
+    assert "ghp_newline_secret" not in str(caught.value)

@@ -309,7 +309,12 @@ class GitHubApi:
         secondary_hits = 0
         for attempt in range(self.retries + 1):
             try:  # an App's token exchange goes the same way (proxy, TLS) as the request
-                headers = {"Authorization": f"Bearer {self.auth.token(self.client)}"}
+                token = self.auth.token(self.client)
+                if not (token.isascii() and token.isprintable()):  # httpx's error would quote it
+                    raise PublishAuthError(f"{doing}: the GitHub token holds a character an HTTP "
+                                           "header cannot carry (a line break, a non-ASCII "
+                                           "character): check how it is stored")
+                headers = {"Authorization": f"Bearer {token}"}
                 response = self.client.request(method, url, json=json, params=params, headers=headers)
             except httpx.ProxyError as exc:  # the proxy answered, not GitHub: no retry changes it
                 raise PublishError(redact(f"{doing}: the proxy {_https_proxy()} refused the way "
