@@ -162,7 +162,7 @@ def _json_of(response: httpx.Response, doing: str) -> Any:
         return {}
     try:
         return response.json()
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reading
         kind = response.headers.get("content-type", "no content type").split(";")[0].strip()
         raise PublishError(f"{doing}: the answer (HTTP {response.status_code}, {kind}) is not "
                            "JSON; is `github.api_url` GitHub's API, or is a proxy answering for "
@@ -199,7 +199,7 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
         if errors:
             detail += " (" + "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
                                        for e in errors) + ")"
-    except (ValueError, TypeError):  # not JSON, or `errors` not a list
+    except (ValueError, TypeError, RecursionError):  # not JSON, or `errors` not a list
         detail = response.text[:200]
     status = response.status_code
     text = redact(f"{doing}: GitHub answered {status} {detail}".rstrip(), *secrets)
@@ -229,7 +229,7 @@ def _is_rate_limit(response: httpx.Response) -> bool:
         return True
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and "rate limit" in str(body.get("message", "")).lower()
 
@@ -309,7 +309,12 @@ class GitHubApi:
         secondary_hits = 0
         for attempt in range(self.retries + 1):
             try:  # an App's token exchange goes the same way (proxy, TLS) as the request
-                headers = {"Authorization": f"Bearer {self.auth.token(self.client)}"}
+                token = self.auth.token(self.client)
+                if not (token.isascii() and token.isprintable()):  # httpx's error would quote it
+                    raise PublishAuthError(f"{doing}: the GitHub token holds a character an HTTP "
+                                           "header cannot carry (a line break, a non-ASCII "
+                                           "character): check how it is stored")
+                headers = {"Authorization": f"Bearer {token}"}
                 response = self.client.request(method, url, json=json, params=params, headers=headers)
             except httpx.ProxyError as exc:  # the proxy answered, not GitHub: no retry changes it
                 raise PublishError(redact(f"{doing}: the proxy {_https_proxy()} refused the way "

@@ -201,6 +201,9 @@ def _unreachable(exc: BaseException) -> str:
         why = os_error.strerror or str(os_error) or type(os_error).__name__
         if isinstance(os_error, socket.gaierror):
             return f"{type(exc).__name__}: the name {exc.host} does not resolve ({why})"
+        if (isinstance(os_error.errno, int) and os_error.errno > 0
+                and not isinstance(os_error, ssl.SSLError)):  # whose errno is OpenSSL's code
+            why = os.strerror(os_error.errno)  # asyncio's text is "Connect call failed (addr)"
         return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({why})"
     return f"{type(exc).__name__}: {redact(str(exc))}".rstrip(": ")
 
