@@ -785,7 +785,8 @@ class GitHubPublisher:
         except PublishError as exc:
             log.warning("pull request #%s: reading the reviews failed: %s", number, exc.message)
             return
-        reviewed = {str((r.get("user") or {}).get("login")).lower() for r in reviews}
+        reviewed = {str((r.get("user") or {}).get("login")).lower()
+                    for r in (reviews if isinstance(reviews, list) else []) if isinstance(r, dict)}
         users = [u for u in self.pr.reviewers if u.lower() not in requested | reviewed]
         team_list = [t for t in self.pr.team_reviewers if t.lower() not in teams]
         if users or team_list:
@@ -794,11 +795,17 @@ class GitHubPublisher:
                 json={"reviewers": users, "team_reviewers": team_list}))
 
     def _try(self, doing: str, call: Any) -> None:
+        """Upkeep after the commit has landed: a refusal, or an answer not of the documented
+        shape, only warns, so the run does not report as failed a commit that stands."""
         try:
             call()
         except PublishError as exc:
             log.warning("pull request upkeep: %s failed (the commit stands; the next run "
                         "retries): %s", doing, exc.message)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            log.warning("pull request upkeep: %s failed on an answer of another shape than "
+                        "documented (the commit stands; the next run retries): %s: %s", doing,
+                        type(exc).__name__, str(exc)[:120])
 
     def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str) -> tuple[str, str | None]:
         """Tree (contents inline) and commit on `parent`; no ref moves yet."""
