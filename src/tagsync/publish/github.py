@@ -638,12 +638,12 @@ class GitHubPublisher:
                                     json={"title": title, "head": branch, "base": self.branch,
                                           "body": pr_body(changes, branch, sorted(files), title)},
                                     allow=(422,))
-        created = _json_of(response, "opening the pull request")
         if response.status_code == 422:
             if self._find_pr() is not None:  # another run opened it meanwhile: re-plan
                 raise BranchMovedError(f"a pull request from {branch} was opened while we worked; "
                                        "re-planning")
             raise _http_error(response, "opening the pull request", self.api.secrets())
+        created = _json_of(response, "opening the pull request")
         number = int(created["number"])
         self._upkeep(created, title, changes, sorted(files))
         log.info("opened pull request #%s", number)
