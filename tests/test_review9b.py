@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -56,28 +55,6 @@ def test_a_github_refusal_nested_too_deep_to_read_is_a_publish_error(deep_403: W
     """A 403's body is read twice: is it a rate limit, and what does it say."""
     with pytest.raises(PublishError, match="GitHub answered 403"):
         publisher(deep_403.url).snapshot()
-
-
-def test_a_refused_connection_says_it_was_refused() -> None:
-    """asyncio words every failed connect "Connect call failed (address)": refused, unreachable
-    network and no route read alike unless the system's reason (its errno) is said."""
-    closed = socket.socket()  # bound, never listening: the kernel refuses, and keeps the port
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    client = OciRegistry(f"http://127.0.0.1:{port}", retry=RetryPolicy(attempts=0))
-
-    async def head() -> Any:
-        try:
-            return await client.head(ImageName.parse(f"127.0.0.1:{port}/a/b"), "v1")
-        finally:
-            await client.aclose()
-
-    try:
-        with pytest.raises(RegistryError) as err:
-            asyncio.run(head())
-    finally:
-        closed.close()
-    assert f"cannot connect to 127.0.0.1:{port} (Connection refused)" in err.value.message
 
 
 def test_a_tls_handshake_with_a_plain_http_server_keeps_tls_s_reason() -> None:
