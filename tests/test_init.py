@@ -75,3 +75,19 @@ def test_scaffold_writes_the_config_init_would(checkout: Path) -> None:
 
     scaffold(checkout)
     assert (checkout / "tagsync.yaml").read_text() == starting_config(str(checkout))[0]
+
+
+@pytest.mark.parametrize("where, says", [("missing", "no such folder"), ("pod.yaml", "not a folder")])
+def test_init_outside_a_folder_says_so_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, says: str) -> None:
+    (tmp_path / "pod.yaml").write_text(FILES["deploy/web.yaml"])
+    assert main(["init", str(tmp_path / where)]) == 2
+    assert says in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pod.yaml"]
+
+
+def test_init_that_cannot_write_its_config_says_why(
+        checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (checkout / "tagsync.yaml").mkdir()  # --force replaces a file, never a folder
+    assert main(["init", str(checkout), "--force"]) == 2
+    assert "tagsync.yaml: cannot write: Is a directory" in capsys.readouterr().err

@@ -310,6 +310,11 @@ def init(
     from tagsync.errors import ConfigError
     from tagsync.init import starting_config
 
+    if not directory.is_dir():
+        raise ConfigError("no such folder: init looks through a checkout and writes its "
+                          "tagsync.yaml there" if not directory.exists() else
+                          "not a folder: init looks through a checkout and writes its "
+                          "tagsync.yaml there", file=str(directory))
     target = directory / "tagsync.yaml"
     if target.exists() and not force:
         raise ConfigError("already exists; pass --force to replace it", file=str(target))
@@ -318,7 +323,10 @@ def init(
         raise ConfigError(f"no image reference found under {directory} (looked at YAML files and "
                           "Dockerfiles)")
     parse_config(text, str(target), directory)  # what we write must load
-    target.write_text(text, encoding="utf-8")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror}", file=str(target)) from None
     typer.echo(f"wrote {target}: {len(found.slots)} tracked, {len(found.notes)} left alone")
 
 
