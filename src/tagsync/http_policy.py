@@ -89,6 +89,16 @@ def redact(text: str, *secrets: str | None, one_url: bool = False) -> str:
     return out
 
 
+def environment_proxy() -> str:
+    """The HTTPS proxy httpx takes from the environment (`HTTPS_PROXY`, else `ALL_PROXY`), as an
+    error may name it: redacted as one URL, since it may lack its scheme (`user:pw@host:port`)."""
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    found = proxies.get("https") or proxies.get("all")
+    return redact(found, one_url=True) if found else "from the environment"
+
+
 def tls_context() -> ssl.SSLContext:
     """The roots every HTTPS client of tagsync trusts (registries, Docker Hub, GitHub), read
     from the environment as OpenSSL reads it: `SSL_CERT_FILE`, a bundle parsed whole, and

@@ -47,21 +47,11 @@ class Append:
 def _scalars(node: Node) -> list[tuple[Scalar, bool]]:
     """Scalars under a node in document order, with whether each sits in a flow collection."""
     out: list[tuple[Scalar, bool]] = []
-
-    def walk(n: Node, in_flow: bool) -> None:
+    for n, in_flow in _nodes(node):
+        if isinstance(n, Alias):
+            raise SharedValueError("the example item uses an alias; cannot copy it safely")
         if isinstance(n, Scalar):
             out.append((n, in_flow))
-        elif isinstance(n, Sequence):
-            for item in n.items:
-                walk(item, in_flow or n.flow)
-        elif isinstance(n, Mapping):
-            for k, v in n.pairs:
-                walk(k, in_flow or n.flow)
-                walk(v, in_flow or n.flow)
-        elif isinstance(n, Alias):
-            raise SharedValueError("the example item uses an alias; cannot copy it safely")
-
-    walk(node, False)
     return out
 
 
@@ -85,7 +75,7 @@ def _anchors(text: str, node: Node) -> list[tuple[int, int]]:
     them again (a repeated anchor is an error to YAML 1.1 readers, PyYAML among them). A
     scalar's properties go with its value (`render_item`)."""
     spans: list[tuple[int, int]] = []
-    for n in _nodes(node):
+    for n, _ in _nodes(node):
         if not n.anchor or isinstance(n, Scalar):
             continue
         at = n.start
@@ -100,15 +90,17 @@ def _anchors(text: str, node: Node) -> list[tuple[int, int]]:
     return spans
 
 
-def _nodes(node: Node) -> Iterator[Node]:
-    yield node
+def _nodes(node: Node, in_flow: bool = False) -> Iterator[tuple[Node, bool]]:
+    """Every node under `node` (itself first) in document order, with whether it sits in a flow
+    collection."""
+    yield node, in_flow
     if isinstance(node, Sequence):
         for item in node.items:
-            yield from _nodes(item)
+            yield from _nodes(item, in_flow or node.flow)
     elif isinstance(node, Mapping):
         for k, v in node.pairs:
-            yield from _nodes(k)
-            yield from _nodes(v)
+            yield from _nodes(k, in_flow or node.flow)
+            yield from _nodes(v, in_flow or node.flow)
 
 
 def render_item(text: str, example: Node, values: tuple[str, ...]) -> str:
@@ -139,7 +131,7 @@ def fill_template(template: str, fields: dict[str, str]) -> str:
     docs = parse_documents(template, "template")
     if not docs or not isinstance(docs[0].root, Mapping):
         raise CatalogError("an entry template must be a YAML mapping", file="template")
-    anchored = next((n for n in _nodes(docs[0].root) if n.anchor), None)
+    anchored = next((n for n, _ in _nodes(docs[0].root) if n.anchor), None)
     if anchored is not None:  # the second new entry would define it again
         raise CatalogError(f"an entry template must not define an anchor (&{anchored.anchor}): "
                            "every new entry would repeat it, and YAML 1.1 readers refuse a "

@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
-from urllib.request import getproxies
 
 import httpx
 
@@ -37,7 +36,14 @@ from tagsync.errors import (
     PublishError,
     PushRejectedError,
 )
-from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, tls_context, wait_from
+from tagsync.http_policy import (
+    RETRY_STATUSES,
+    RetryPolicy,
+    environment_proxy,
+    redact,
+    tls_context,
+    wait_from,
+)
 from tagsync.plan import Change
 from tagsync.publish import PublishResult
 from tagsync.reference import ImageName, registry_page
@@ -171,6 +177,9 @@ def _json_of(response: httpx.Response, doing: str) -> Any:
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+# What reading an answer of another shape than documented raises (a missing key, a list where an
+# object was promised, a number that is not one)
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
 def _as_documented(step: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -182,7 +191,7 @@ def _as_documented(step: Callable[_P, _R]) -> Callable[_P, _R]:
     def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return step(*args, **kwargs)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        except _SHAPE_ERRORS as exc:
             log.debug("GitHub's answer did not have the documented shape", exc_info=True)
             raise PublishError(f"{step.__name__.strip('_')}: GitHub's API answered with a shape "
                                f"its documentation does not describe ({type(exc).__name__}: "
@@ -232,13 +241,6 @@ def _is_rate_limit(response: httpx.Response) -> bool:
     except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and "rate limit" in str(body.get("message", "")).lower()
-
-
-def _https_proxy() -> str:
-    """The proxy httpx took from the environment (`HTTPS_PROXY`, else `ALL_PROXY`), for errors."""
-    proxies = getproxies()
-    found = proxies.get("https") or proxies.get("all")  # may lack its scheme: `user:pw@host:port`
-    return redact(found, one_url=True) if found else "from the environment"
 
 
 def _sleep(seconds: float) -> None:
@@ -317,7 +319,7 @@ class GitHubApi:
                 headers = {"Authorization": f"Bearer {token}"}
                 response = self.client.request(method, url, json=json, params=params, headers=headers)
             except httpx.ProxyError as exc:  # the proxy answered, not GitHub: no retry changes it
-                raise PublishError(redact(f"{doing}: the proxy {_https_proxy()} refused the way "
+                raise PublishError(redact(f"{doing}: the proxy {environment_proxy()} refused the way "
                                           f"to {self.api_url}: HTTP {exc}", *self.secrets())
                                    ) from None
             except httpx.TransportError as exc:
@@ -802,7 +804,7 @@ class GitHubPublisher:
         except PublishError as exc:
             log.warning("pull request upkeep: %s failed (the commit stands; the next run "
                         "retries): %s", doing, exc.message)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        except _SHAPE_ERRORS as exc:
             log.warning("pull request upkeep: %s failed on an answer of another shape than "
                         "documented (the commit stands; the next run retries): %s: %s", doing,
                         type(exc).__name__, str(exc)[:120])

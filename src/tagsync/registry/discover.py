@@ -19,7 +19,6 @@ import logging
 import time
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.request import getproxies
 
 import httpx
 
@@ -30,7 +29,14 @@ from tagsync.errors import (
     RegistryAuthError,
     RegistryError,
 )
-from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, tls_context, wait_from
+from tagsync.http_policy import (
+    RETRY_STATUSES,
+    RetryPolicy,
+    environment_proxy,
+    redact,
+    tls_context,
+    wait_from,
+)
 from tagsync.reference import ImageName
 from tagsync.registry.base import parse_time
 from tagsync.registry.oci import origin_of
@@ -149,10 +155,8 @@ class DockerHub:
             try:
                 resp = await self._exchange(method, url, timeout=left, **kwargs)
             except httpx.ProxyError as exc:  # the proxy answered, not Hub: no retry changes it
-                proxies = getproxies()
-                found = proxies.get("https") or proxies.get("all")  # may lack its scheme
-                proxy = redact(found, one_url=True) if found else "from the environment"
-                raise RegistryError(f"the proxy {proxy} refused the way to Docker Hub's API: "
+                raise RegistryError(f"the proxy {environment_proxy()} refused the way to Docker "
+                                    "Hub's API: "
                                     f"HTTP {exc}", image=self.name) from None
             except httpx.TransportError as exc:
                 if method != "GET" or not retryable:

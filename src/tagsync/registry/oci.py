@@ -759,10 +759,11 @@ class OciRegistry:
             # several scopes (push here, pull from a mount's source) go as repeated parameters
             params.extend(("scope", one) for one in (wanted or "").split())
             headers = {"Authorization": self._basic()} if self.username else {}
-            if urlsplit(realm).scheme not in ("http", "https"):
+            where = urlsplit(realm)
+            if where.scheme not in ("http", "https"):
                 raise RegistryAuthError("the Bearer challenge names a realm that is not an "
                                         "HTTP URL", image=self.name)
-            where = urlsplit(realm)  # its host, which a firewall or proxy must let through
+            # its host, which a firewall or proxy must let through, named in every error below
             service = redact(f"{where.scheme}://{where.netloc.rpartition('@')[2]}")
             self.stats.token_requests += 1
             got_headers = False
