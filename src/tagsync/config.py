@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tagsync.catalog.append import template_root
 from tagsync.catalog.path import WILDCARD, parse_path
-from tagsync.errors import ConfigError, PathSyntaxError, TagsyncError
+from tagsync.errors import CatalogError, ConfigError, PathSyntaxError, TagsyncError
 from tagsync.http_policy import redact
 from tagsync.policy import Kind, Policy, parse_age
 from tagsync.reference import ImageName, parse_ecr_host
@@ -107,13 +108,10 @@ class NewImagesConfig(_Model):
             raise ValueError(f"template is not YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError("template must be a YAML mapping (one catalog entry)")
-        anchor = next((e.anchor for e in yaml.parse(value, Loader=yaml.SafeLoader)
-                       if isinstance(e, yaml.NodeEvent) and not isinstance(e, yaml.AliasEvent)
-                       and e.anchor), None)
-        if anchor is not None:  # refused here, before a run, rather than by every run that adds
-            raise ValueError(f"template must not define an anchor (&{anchor}): every new entry "
-                             "would repeat it, and YAML 1.1 readers (PyYAML) refuse a repeated "
-                             "anchor")
+        try:  # what a run would refuse when it adds an entry, refused before any run
+            template_root(value)
+        except CatalogError as exc:
+            raise ValueError(exc.message) from None
         return value
 
 

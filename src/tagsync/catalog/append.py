@@ -126,20 +126,26 @@ def render_item(text: str, example: Node, values: tuple[str, ...]) -> str:
     return "".join(pieces)
 
 
-def fill_template(template: str, fields: dict[str, str]) -> str:
-    """Fill `${field}`s of an entry template, each written so it reads back as the string."""
+def template_root(template: str) -> Mapping:
+    """An entry template's mapping, checked as the config loads and again before each use: a
+    mapping, defining no anchor (the second new entry would define it again)."""
     docs = parse_documents(template, "template")
     if not docs or not isinstance(docs[0].root, Mapping):
         raise CatalogError("an entry template must be a YAML mapping", file="template")
     anchored = next((n for n, _ in _nodes(docs[0].root) if n.anchor), None)
-    if anchored is not None:  # the second new entry would define it again
+    if anchored is not None:
         raise CatalogError(f"an entry template must not define an anchor (&{anchored.anchor}): "
                            "every new entry would repeat it, and YAML 1.1 readers refuse a "
                            "repeated anchor", file="template", line=anchored.line,
                            column=anchored.column)
+    return docs[0].root
+
+
+def fill_template(template: str, fields: dict[str, str]) -> str:
+    """Fill `${field}`s of an entry template, each written so it reads back as the string."""
     pieces: list[str] = []
     pos = 0
-    for scalar, in_flow in _scalars(docs[0].root):
+    for scalar, in_flow in _scalars(template_root(template)):
         if not _PLACEHOLDER.search(scalar.value):
             continue
         missing = sorted(set(_PLACEHOLDER.findall(scalar.value)) - fields.keys())
