@@ -446,6 +446,65 @@ def _print_summary(summary: object) -> None:
         out(f"nothing to change: {counts}")
 
 
+# --- organisation mode -----------------------------------------------------------------------
+
+org_app = typer.Typer(
+    help="Keep every repository of a GitHub organisation in step from one config: each "
+         "repository holds its own `tagsync.yaml` (catalogs, push or PR); the organisation's "
+         "`org.yaml` holds GitHub access, registries and credentials. Registries are asked once "
+         "for every repository.",
+    no_args_is_help=True,
+)
+app.add_typer(org_app, name="org")
+
+
+@org_app.command("run")
+def org_run_(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The organisation's config.",
+                           envvar="TAGSYNC_ORG_CONFIG")
+    ] = Path("org.yaml"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Plan every repository; write and push nothing.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary per repository.")
+    ] = False,
+) -> None:
+    """Run every selected repository of the organisation: list them, read each one's own config
+    (`tagsync.yaml` or `.github/tagsync.yaml`; without one: skipped), ask the registries once for
+    all of them, then plan and publish each repository on its own. One repository's failure never
+    stops the others.
+
+    A repository's config may set only `catalogs:` and, under `github:`, how to propose changes
+    (`branch`, `mode`, `pr_branch`, `pr_title`, `labels`, `reviewers`, `team_reviewers`,
+    `auto_merge`, `message`); registries, credentials, endpoints and limits are the
+    organisation's, and anything else is refused with its key and line.
+
+    Exit codes: 0 every repository done (or skipped), 1 the organisation could not be listed,
+    2 bad org config, 3 some repositories failed (listed).
+    """
+    import json
+
+    from tagsync.org.config import load_org_config
+    from tagsync.org.run import org_run
+
+    summary = org_run(load_org_config(config), dry_run=dry_run)
+    if json_out:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        width = max((len(r.repo) for r in summary.repositories), default=10)
+        for r in summary.repositories:
+            line = f"{r.repo:<{width}}  {r.status:<9}  {r.reason}"
+            typer.echo(line.rstrip(), err=r.status in ("failed", "partial"))
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts().items()))
+        prefix = "dry run: " if dry_run else ""
+        typer.echo(f"{prefix}{summary.organisation}: {counts or 'no repository selected'}; "
+                   f"{summary.requests.get('requests', 0)} registry requests for all of them")
+    if summary.partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 # --- AWS: deploy, rollback, destroy; scaffold --------------------------------------------------
 
 RepoOption = Annotated[str, typer.Option(

@@ -8,6 +8,7 @@ Validation errors name the key path and the line in the config file, because a u
 # string at import (~3 ms of a cold start); self-references in validators are quoted instead.
 import fnmatch
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -591,7 +592,7 @@ class Config(_Model):
         return RegistryConfig.model_construct(host=host)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
+def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
     node = root
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -620,8 +621,12 @@ def load_config(path: Path) -> Config:
     return parse_config(text, file, path.parent)
 
 
-def parse_config(text: str, file: str, base_dir: Path) -> Config:
-    """Validate config text from anywhere (a file, S3, SSM); `file` names it in errors."""
+def parse_config(text: str, file: str, base_dir: Path,
+                 overlay: "Callable[[dict[str, Any], yaml.Node | None], dict[str, Any]] | None" = None
+                 ) -> Config:
+    """Validate config text from anywhere (a file, S3, SSM); `file` names it in errors.
+    `overlay` checks and completes the data before validation (organisation mode: a
+    repository's config, the organisation's registries and credentials)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -633,13 +638,15 @@ def parse_config(text: str, file: str, base_dir: Path) -> Config:
         ) from exc
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping with at least `catalogs:`", file=file, line=1)
+    if overlay is not None:
+        data = overlay(data, root)
     data.setdefault("base_dir", base_dir)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        line, column = _line_of(root, loc)
+        line, column = line_of(root, loc)
         key = ".".join(str(p) for p in loc) or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""

@@ -520,14 +520,16 @@ def run(
     publisher: Publisher | None = None,
     progress: Progress | None = None,
     deadline: float | None = None,
+    known: _Known | None = None,
 ) -> Summary:
-    """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known."""
+    """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known.
+    `known`: registry answers already asked for (organisation mode asks once for every repository)."""
     publisher = publisher or make_publisher(config)
     if config.run.max_duration is not None:  # the whole run's bound, whoever else sets one
         end = time.monotonic() + config.run.max_duration
         deadline = end if deadline is None else min(deadline, end)
     summary = Summary(dry_run=dry_run, target=publisher.describe())
-    known = _Known()
+    known = known if known is not None else _Known()
     attempts = config.publish_retries + 1
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt

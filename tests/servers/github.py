@@ -277,6 +277,8 @@ class Repository:
     git: MemoryRepo
     protected: set[str] = field(default_factory=set)
     pulls: list[PullRequest] = field(default_factory=list)
+    default_branch: str = "main"
+    archived: bool = False
 
 
 @dataclass
@@ -311,6 +313,7 @@ class GitHubServer:
         # Writes that fail once, without effect: "createCommitOnBranch" or "POST <template>" → status.
         self.faults: dict[str, int] = {}
         self.ref_log: list[tuple[str, str, str | None]] = []  # (repo, ref, sha) on every move
+        self.next_headers: dict[str, str] = {}  # headers of the answer being built (Link)
         self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
@@ -319,7 +322,7 @@ class GitHubServer:
     # -- set-up for tests ----------------------------------------------------------------
 
     def create_repo(self, full_name: str, files: dict[str, bytes], branch: str = "main") -> Repository:
-        repo = Repository(full_name, MemoryRepo())
+        repo = Repository(full_name, MemoryRepo(), default_branch=branch)
         self.repos[full_name] = repo
         self.commit_directly(full_name, files, "initial", branch=branch)
         return repo
@@ -438,9 +441,11 @@ class GitHubServer:
         else:
             try:
                 status, out = self._rest(op, method, params, query, body, headers)
+                extra.update(self.next_headers)
             except _Answer as answer:
                 status, out = answer.status, {"message": answer.message,
                                               "documentation_url": "https://docs.github.com/rest"}
+        self.next_headers = {}
         problems = self.contract.check_response(op, status, out)
         if problems:
             self.violations += [f"{method} {op.template}: {p}" for p in problems]
@@ -511,6 +516,10 @@ class GitHubServer:
                     out["id"] = inst_id
                     return 200, out
             raise _Answer(404, "Not Found")
+
+        if t == "/orgs/{org}/repos":
+            self._user(headers, write=False)
+            return self._org_repos(op, params["org"], query)
 
         write = method != "GET"
         self._user(headers, write=write)
@@ -665,6 +674,28 @@ class GitHubServer:
         self.violations.append(f"{method} {t}: documented, but the contract server does not "
                                "implement it (add it, faithfully)")
         raise _Answer(404, f"contract server does not implement {method} {t}")
+
+    def _org_repos(self, op: Operation, org: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """GET /orgs/{org}/repos: a page (per_page at most 100, GitHub's cap) in name order, with
+        the `Link: <…>; rel="next"` header GitHub sends while more pages follow."""
+        names = sorted(n for n in self.repos if n.split("/")[0].lower() == org.lower())
+        if not names:
+            raise _Answer(404, "Not Found")
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        chosen = names[(page - 1) * per_page: page * per_page]
+        schema = self.contract.response_schema(op, 200) or {}
+        out = []
+        for name in chosen:
+            repo = self.repos[name]
+            item = self.contract.instance(schema.get("items", schema))
+            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived,
+                        default_branch=repo.default_branch)
+            out.append(item)
+        if page * per_page < len(names):
+            self.next_headers["Link"] = (f'<{self.url}/orgs/{org}/repos?per_page={per_page}'
+                                         f'&page={page + 1}>; rel="next"')
+        return 200, out
 
     def _pull(self, repo: Repository, number: str) -> PullRequest:
         for p in repo.pulls:

@@ -1,0 +1,266 @@
+"""`tagsync org run`: every repository of an organisation in one run.
+
+1. list the organisation's repositories (GitHub's API), keep those the org config selects;
+2. read each one's own config (`tagsync.yaml` or `.github/tagsync.yaml`) through the trust
+   boundary (`org.config`); a repository without one is skipped, a broken one fails alone;
+3. read every repository's catalogs, then ask the registries **once** for the union of what they
+   need (one tag listing per repository, one digest per tag, whatever the number of repositories
+   naming it);
+4. plan and publish each repository on its own with those answers (`run.run(known=…)`): one
+   repository's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tagsync.config import Config
+from tagsync.errors import ConfigError, TagsyncError
+from tagsync.find.model import References
+from tagsync.org.config import OrgConfig, repo_config
+from tagsync.publish import Publisher, Snapshot
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 100  # 10,000 repositories at 100 a page
+
+
+@dataclass(frozen=True)
+class Repo:
+    full_name: str
+    default_branch: str
+    archived: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.full_name.split("/", 1)[1]
+
+
+@dataclass
+class RepoResult:
+    """One repository's outcome: changed, unchanged, partial, failed or skipped, and why."""
+
+    repo: str
+    status: str
+    reason: str = ""
+    config: str | None = None  # the path of the repository's own config
+    summary: dict[str, Any] | None = None  # the repository's run summary (`tagsync run --json`)
+
+
+@dataclass
+class OrgSummary:
+    dry_run: bool
+    organisation: str
+    repositories: list[RepoResult] = field(default_factory=list)
+    requests: dict[str, Any] = field(default_factory=dict)  # the shared registry questions
+
+    @property
+    def partial(self) -> bool:
+        return any(r.status in ("failed", "partial") for r in self.repositories)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.repositories:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "organisation": self.organisation,
+                "status": "partial" if self.partial else "ok", "counts": self.counts(),
+                "requests": self.requests,
+                "repositories": [r.__dict__ for r in self.repositories]}
+
+
+class _Primed:
+    """A publisher whose first snapshot is the one already read (catalogs gathered before the
+    registries were asked); a re-plan reads a fresh one."""
+
+    def __init__(self, publisher: Publisher, snapshot: Snapshot) -> None:
+        self.publisher = publisher
+        self.primed: Snapshot | None = snapshot
+
+    def snapshot(self) -> Snapshot:
+        snap, self.primed = self.primed, None
+        return snap if snap is not None else self.publisher.snapshot()
+
+    def publish(self, snapshot: Snapshot, files: dict[str, bytes], message: str,
+                changes: Any = ()) -> Any:
+        return self.publisher.publish(snapshot, files, message, changes)
+
+    def describe(self) -> str:
+        return self.publisher.describe()
+
+
+def org_api(org: OrgConfig) -> Any:
+    """One GitHub client for the organisation's own questions (listing, reading configs)."""
+    from tagsync.publish.github import AppToken, GitHubApi, StaticToken, TokenSource
+    from tagsync.secrets import resolve
+
+    auth: TokenSource
+    if org.github.app is not None:
+        key = resolve(org.github.app.private_key, "github.app.private_key", org.base_dir)
+        assert key is not None
+        auth = AppToken(org.github.app.app_id, key, "", org.github.api_url.rstrip("/"),
+                        org.github.app.installation_id)
+    else:
+        token = resolve(org.github.token, "github.token", org.base_dir)
+        assert token is not None
+        auth = StaticToken(token)
+    return GitHubApi(org.github.api_url, auth, graphql_url=org.github.graphql_url,
+                     retries=org.github.retries, max_wait=org.github.max_wait,
+                     timeout=max(org.run.timeout, 10.0))
+
+
+def list_repositories(api: Any, organisation: str) -> list[Repo]:
+    """Every repository of the organisation the credentials can see, by name, 100 a page."""
+    from tagsync.errors import PublishError
+
+    out: list[Repo] = []
+    for page in range(1, MAX_PAGES + 1):
+        response = api.request("GET", f"/orgs/{organisation}/repos",
+                               f"listing {organisation}'s repositories",
+                               params={"per_page": "100", "page": str(page), "type": "all"})
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, list):
+            raise PublishError(f"listing {organisation}'s repositories: GitHub answered with "
+                               "something other than a list")
+        for item in body:
+            if not isinstance(item, dict) or not isinstance(item.get("full_name"), str):
+                continue
+            out.append(Repo(item["full_name"], str(item.get("default_branch") or "main"),
+                            bool(item.get("archived") or item.get("disabled"))))
+        if 'rel="next"' not in response.headers.get("link", ""):
+            return sorted(out, key=lambda r: r.full_name.lower())
+    raise PublishError(f"listing {organisation}'s repositories: more than {MAX_PAGES * 100}; "
+                       "narrow `repositories.include`")
+
+
+def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
+    """The repository's own config on its default branch: (path, text), first found wins."""
+    from tagsync.errors import CatalogError
+    from tagsync.publish.github import read_file
+
+    for path in org.config_paths:
+        try:
+            data = read_file(api, repo.full_name, path, repo.default_branch)
+        except CatalogError:
+            continue
+        try:
+            return path, data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError("config is not UTF-8", file=f"{repo.full_name}:{path}") from None
+    return None
+
+
+@dataclass
+class _Planned:
+    repo: Repo
+    config: Config
+    path: str
+    publisher: Any = None
+    snapshot: Any = None
+
+
+def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None) -> OrgSummary:
+    """One run over the organisation; never raises for one repository's trouble (it is that
+    repository's result), only for the organisation's own (listing its repositories)."""
+    from tagsync.run import _Known, make_publisher, read_references, run
+
+    api = api if api is not None else org_api(org)
+    summary = OrgSummary(dry_run=dry_run, organisation=org.organisation)
+    deadline = (time.monotonic() + org.run.max_duration
+                if org.run.max_duration is not None else None)
+    planned: list[_Planned] = []
+    for repo in list_repositories(api, org.organisation):
+        if not org.repositories.admits(repo.name):
+            continue
+        if repo.archived:
+            summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
+            continue
+        try:
+            found = find_config(api, org, repo)
+            if found is None:
+                summary.repositories.append(RepoResult(
+                    repo.full_name, "skipped",
+                    f"no {' or '.join(org.config_paths)} on {repo.default_branch}"))
+                continue
+            path, text = found
+            config = repo_config(org, repo.full_name, repo.default_branch, text,
+                                 f"{repo.full_name}:{path}")
+        except TagsyncError as exc:
+            summary.repositories.append(RepoResult(repo.full_name, "failed", str(exc)))
+            continue
+        planned.append(_Planned(repo, config, path))
+
+    # Every repository's references first, so that each registry question is asked once.
+    union = References()
+    ready: list[_Planned] = []
+    for p in planned:
+        try:
+            p.publisher = make_publisher(p.config)
+            p.snapshot = p.publisher.snapshot()
+            read = read_references(p.config, p.snapshot)
+        except TagsyncError as exc:
+            summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
+            continue
+        following = {c.name for c in p.config.catalogs if c.follow is not None}
+        read.refs.slots = [s for s in read.refs.slots if s.catalog not in following]
+        union.extend(read.refs)
+        ready.append(p)
+    known = _Known()
+    if ready:
+        summary.requests = _observe_once(ready[0].config, union, known, deadline)
+
+    for p in ready:
+        try:
+            result = run(p.config, dry_run=dry_run, publisher=_Primed(p.publisher, p.snapshot),
+                         deadline=deadline, known=known)
+        except TagsyncError as exc:
+            summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
+            continue
+        data = result.to_dict()
+        if dry_run:
+            data["diff"] = result.diff
+        summary.repositories.append(RepoResult(p.repo.full_name, str(data["status"]),
+                                               _describe(result), p.path, data))
+    summary.repositories.sort(key=lambda r: r.repo.lower())
+    return summary
+
+
+def _describe(result: Any) -> str:
+    from tagsync.plan import images_changed
+
+    parts = [f"{images_changed(result.changes)} changed", f"{result.up_to_date} up to date"]
+    if result.failures:
+        parts.append(f"{len(result.failures)} failed: " + "; ".join(
+            f"{f.image}:{f.tag}: {f.error}" for f in result.failures[:3]))
+    if result.pull_request is not None:
+        parts.append(f"pull request #{result.pull_request} {result.pull_request_action or ''}".rstrip())
+    elif result.pushed and result.commit:
+        parts.append(f"commit {result.commit[:12]}")
+    return ", ".join(parts)
+
+
+def _observe_once(config: Config, refs: References, known: Any,
+                  deadline: float | None) -> dict[str, Any]:
+    """Ask the registries for the union of every repository's references, once, with the
+    organisation's registries and limits (every repository's config carries the same)."""
+    from tagsync.registry import open_sources
+    from tagsync.run import _hosts, _observe
+
+    async def ask() -> dict[str, Any]:
+        sources = open_sources(config, _hosts(refs), deadline)
+        try:
+            return await _observe(config, refs, known, sources, None, deadline)
+        finally:
+            for source in sources.values():
+                await source.aclose()
+
+    return asyncio.run(ask())

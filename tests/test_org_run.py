@@ -1,0 +1,263 @@
+"""Organisation mode: every repository of an organisation in one run, registries asked once.
+
+The organisation lives on the GitHub contract server (repositories listed through
+`GET /orgs/{org}/repos`, checked against GitHub's spec); images on the real local registry,
+behind a proxy that records every request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagsync.cli import main
+from tagsync.errors import ConfigError
+from tagsync.org.config import load_org_config, parse_org_config, repo_config
+from tagsync.org.run import org_run
+from tests.servers.fixtures import FaultyRegistry, serve_wsgi, unique_namespace
+from tests.servers.github import GitHubServer
+
+TOKEN = "ghp_orgtoken0123456789abcdefABCDEF"
+OLD = "sha256:" + "0" * 64
+KUBE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: {host}/{ns}/app:1.0@{digest}   # pinned
+"""
+REPO_CONFIG = """\
+catalogs:
+  - name: deploy
+    files: ["deploy/*.yaml"]
+"""
+
+
+@dataclass
+class Org:
+    github: GitHubServer
+    registry: FaultyRegistry
+    config: Path
+    ns: str
+    digest: str
+
+    def kube(self, digest: str = OLD) -> bytes:
+        return KUBE.format(host=self.registry.host, ns=self.ns, digest=digest).encode()
+
+    def heads(self) -> list[str]:
+        return [s for s in self.registry.faults.seen
+                if s.startswith("HEAD ") and "/manifests/" in s]
+
+
+@pytest.fixture
+def org(github: GitHubServer, faulty_registry: FaultyRegistry, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Org:
+    ns = unique_namespace("org", request)
+    digest = faulty_registry.upstream.push(f"{ns}/app", "1.0", f"{ns} app").digest
+    github.tokens[TOKEN] = "write"
+    monkeypatch.setenv("TEST_ORG_TOKEN", TOKEN)
+    config = tmp_path / "org.yaml"
+    config.write_text(f"""\
+organisation: acme
+github:
+  api_url: {github.url}
+  token: env:TEST_ORG_TOKEN
+repositories:
+  exclude: ["legacy-*"]
+registries:
+  - host: "{faulty_registry.host}"
+    url: {faulty_registry.url}
+""")
+    o = Org(github, faulty_registry, config, ns, digest)
+    github.create_repo("acme/svc-a", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                      "deploy/app.yaml": o.kube()})
+    github.create_repo("acme/svc-b", {
+        ".github/tagsync.yaml": (REPO_CONFIG + "github:\n  mode: pull-request\n").encode(),
+        "deploy/app.yaml": o.kube()})
+    github.create_repo("acme/no-config", {"README.md": b"hi\n"})
+    github.create_repo("acme/legacy-x", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                         "deploy/app.yaml": o.kube()})
+    return o
+
+
+def test_every_configured_repository_is_updated_and_each_digest_is_asked_once(org: Org) -> None:
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube(org.digest)
+    assert by_repo["acme/svc-a"].status == "changed"
+    [pr] = org.github.open_pulls("acme/svc-b")
+    assert org.github.read("acme/svc-b", "deploy/app.yaml", pr.head) == org.kube(org.digest)
+    assert org.github.read("acme/svc-b", "deploy/app.yaml") == org.kube()  # base untouched
+    assert org.heads() == [f"HEAD /v2/{org.ns}/app/manifests/1.0"]  # two repositories, one HEAD
+    assert not summary.partial
+
+
+def test_a_repository_without_config_is_skipped_and_an_excluded_one_is_not_listed(org: Org) -> None:
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/no-config"].status == "skipped"
+    assert "tagsync.yaml" in by_repo["acme/no-config"].reason
+    assert "acme/legacy-x" not in by_repo
+    assert org.github.read("acme/legacy-x", "deploy/app.yaml") == org.kube()
+
+
+def test_a_second_run_changes_nothing(org: Org) -> None:
+    org_run(load_org_config(org.config))
+    writes = len(org.github.writes())
+    summary = org_run(load_org_config(org.config))
+    assert len(org.github.writes()) == writes
+    statuses = {r.repo: r.status for r in summary.repositories}
+    assert statuses["acme/svc-a"] == statuses["acme/svc-b"] == "unchanged"
+
+
+def test_a_broken_config_fails_alone_naming_its_file_and_line(org: Org) -> None:
+    org.github.create_repo("acme/broken", {"tagsync.yaml": b"catalogs:\n  - name: x\n    kind: nope\n"})
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/broken"].status == "failed"
+    assert by_repo["acme/broken"].reason.startswith("acme/broken:tagsync.yaml:3:")
+    assert by_repo["acme/svc-a"].status == "changed"
+    assert summary.partial
+
+
+def test_a_refused_push_fails_that_repository_only(org: Org) -> None:
+    org.github.create_repo("acme/locked", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                           "deploy/app.yaml": org.kube()})
+    org.github.repos["acme/locked"].protected.add("main")
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/locked"].status == "failed"
+    assert "protected" in by_repo["acme/locked"].reason
+    assert by_repo["acme/svc-a"].status == "changed"
+    assert org.github.read("acme/locked", "deploy/app.yaml") == org.kube()
+
+
+def test_a_dry_run_writes_nothing_and_shows_each_repository_s_diff(org: Org) -> None:
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert org.github.writes() == []
+    svc_a = next(r for r in summary.repositories if r.repo == "acme/svc-a")
+    assert svc_a.summary is not None and f"+          image: {org.registry.host}" in svc_a.summary["diff"]
+
+
+def test_the_listing_follows_github_s_pages(org: Org) -> None:
+    for i in range(105):
+        org.github.create_repo(f"acme/empty-{i:03d}", {"README.md": b"hi\n"})
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert sum(r.repo.startswith("acme/empty-") for r in summary.repositories) == 105
+    pages = [h for h in org.github.hits if h.path == "/orgs/acme/repos"]
+    assert len(pages) == 2
+
+
+def test_cli_prints_a_line_per_repository_and_exits_3_when_one_failed(
+        org: Org, capsys: pytest.CaptureFixture[str]) -> None:
+    org.github.create_repo("acme/broken", {"tagsync.yaml": b"catalogs: 3\n"})
+    code = main(["org", "run", "-c", str(org.config), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3
+    statuses = {r["repo"]: r["status"] for r in out["repositories"]}
+    assert statuses == {"acme/broken": "failed", "acme/no-config": "skipped",
+                        "acme/svc-a": "changed", "acme/svc-b": "changed"}
+
+
+# --- the trust boundary: what a repository's config can make tagsync do -----------------------
+
+
+ORG = """\
+organisation: acme
+github: {token: env:T}
+registries:
+  - host: ghcr.io
+    username: bot
+    password: env:GHCR
+"""
+
+
+def _org(extra: str = "") -> Any:
+    return parse_org_config(ORG + extra, "org.yaml", Path("/org"))
+
+
+@pytest.mark.parametrize(("text", "key", "line"), [
+    ("catalogs: [{name: a, file: x.yaml}]\nregistries:\n  - host: ghcr.io\n    url: http://evil\n",
+     "registries", 3),
+    ("catalogs: [{name: a, file: x.yaml}]\ngit: {repo: https://evil/x.git}\n", "git", 2),
+    ("catalogs: [{name: a, file: x.yaml}]\nrun: {timeout: 1}\n", "run", 2),
+    ("catalogs: [{name: a, file: x.yaml}]\ngithub:\n  repo: acme/other\n", "github.repo", 3),
+    ("catalogs: [{name: a, file: x.yaml}]\ngithub:\n  api_url: https://evil\n", "github.api_url", 3),
+    ("catalogs: [{name: a, file: x.yaml}]\ngithub:\n  token: env:GHCR\n", "github.token", 3),
+    ("catalogs:\n  - name: a\n    file: x.yaml\n    verify: {key: 'env:GHCR'}\n",
+     "catalogs.0.verify.key", 4),
+    ("catalogs:\n  - name: a\n    file: x.yaml\n    verify: {key: /etc/shadow}\n",
+     "catalogs.0.verify.key", 4),
+    ("catalogs:\n  - name: a\n    file: x.yaml\n    verify_images:\n      'x/*': {key: 'file:k.pub'}\n",
+     "catalogs.0.verify_images.x/*.key", 5),
+])
+def test_a_repository_config_may_not_reach_credentials_hosts_or_other_repositories(
+        text: str, key: str, line: int) -> None:
+    with pytest.raises(ConfigError) as caught:
+        repo_config(_org(), "acme/svc", "main", text, "acme/svc:tagsync.yaml")
+    assert caught.value.message.startswith(f"{key}: ")
+    assert (caught.value.file, caught.value.line) == ("acme/svc:tagsync.yaml", line)
+    assert "GHCR" not in caught.value.message.removeprefix(f"{key}: ")  # no value quoted back
+
+
+def test_a_repository_config_gets_the_organisation_s_registries_and_its_own_repository() -> None:
+    config = repo_config(_org(), "acme/svc", "trunk",
+                         "catalogs: [{name: a, file: x.yaml}]\ngithub: {mode: pull-request}\n",
+                         "acme/svc:tagsync.yaml")
+    assert config.github is not None
+    assert (config.github.repo, config.github.branch, config.github.mode) == (
+        "acme/svc", "trunk", "pull-request")
+    assert config.github.token == "env:T"
+    assert [r.host for r in config.registries] == ["ghcr.io"]
+
+
+def test_keyless_verify_in_a_repository_uses_the_organisation_s_trusted_root() -> None:
+    text = ("catalogs:\n  - name: a\n    file: x.yaml\n    pin_digests: true\n    verify:\n"
+            "      identity: me@example.com\n      issuer: https://issuer.example\n")
+    with pytest.raises(ConfigError, match="organisation's `trusted_root`"):
+        repo_config(_org(), "acme/svc", "main", text, "acme/svc:tagsync.yaml")
+    config = repo_config(_org("trusted_root: sigstore/root.json\n"), "acme/svc", "main", text,
+                         "acme/svc:tagsync.yaml")
+    assert config.catalogs[0].verify is not None
+    assert config.catalogs[0].verify.trusted_root == "/org/sigstore/root.json"
+
+
+def test_an_org_config_needs_one_way_into_github() -> None:
+    with pytest.raises(ConfigError, match=r"github: .*exactly one of"):
+        parse_org_config("organisation: acme\ngithub: {}\n", "org.yaml", Path("."))
+
+
+def test_an_image_on_a_foreign_host_gets_no_credential(org: Org) -> None:
+    """A repository names an image on a host of its choosing: that host sees no secret."""
+    seen: list[str] = []
+
+    def foreign(environ: dict[str, Any], start: Any) -> list[bytes]:
+        seen.append(environ.get("HTTP_AUTHORIZATION", ""))
+        start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="x"'),
+                                   ("Content-Length", "0")])
+        return [b""]
+
+    server = serve_wsgi(foreign)
+    try:
+        host = server.url.removeprefix("http://")
+        # the organisation lets tagsync reach that host (plain HTTP) but gives it no credential
+        org.config.write_text(org.config.read_text() + "    username: bot\n"
+                              f"    password: env:TEST_ORG_TOKEN\n  - host: '{host}'\n"
+                              f"    url: {server.url}\n")
+        org.github.create_repo("acme/hostile", {
+            "tagsync.yaml": REPO_CONFIG.encode(),
+            "deploy/app.yaml": KUBE.format(host=host, ns="x", digest=OLD).encode()})
+        summary = org_run(load_org_config(org.config), dry_run=True)
+    finally:
+        server.stop()
+    assert seen and all(a == "" for a in seen)
+    hostile = next(r for r in summary.repositories if r.repo == "acme/hostile")
+    assert hostile.status in ("partial", "failed")
