@@ -16,6 +16,7 @@ import pytest
 
 from tagsync.cli import main
 from tagsync.errors import ConfigError
+from tagsync.org import answers
 from tagsync.org.config import load_org_config, parse_org_config, repo_config
 from tagsync.org.run import org_run
 from tests.servers.fixtures import FaultyRegistry, serve_wsgi, unique_namespace
@@ -165,6 +166,48 @@ def test_cli_prints_a_line_per_repository_and_exits_3_when_one_failed(
     statuses = {r["repo"]: r["status"] for r in out["repositories"]}
     assert statuses == {"acme/broken": "failed", "acme/no-config": "skipped",
                         "acme/svc-a": "changed", "acme/svc-b": "changed"}
+
+
+# --- the fan-out: answers asked once, stored, and read by one child per repository --------------
+
+
+def test_a_child_planning_from_stored_answers_writes_what_one_process_would(
+        org: Org, tmp_path: Path) -> None:
+    first = org_run(load_org_config(org.config), answers_only=True)
+    assert org.github.writes() == []
+    assert {r.repo: r.status for r in first.repositories}["acme/svc-a"] == "planned"
+    stored = tmp_path / "answers.json"
+    stored.write_text(json.dumps(answers.dump(first.known)))
+    asked = len(org.heads())
+
+    child = org_run(load_org_config(org.config), only=frozenset({"acme/svc-a"}),
+                    known=answers.load(json.loads(stored.read_text()), str(stored)))
+    assert [r.repo for r in child.repositories] == ["acme/svc-a"]
+    assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube(org.digest)
+    assert len(org.heads()) == asked  # the child asked no registry for a digest
+    assert org.github.open_pulls("acme/svc-b") == []  # not this child's repository
+
+
+def test_a_registry_failure_survives_storage_as_the_same_kind_of_failure(org: Org) -> None:
+    org.github.create_repo("acme/svc-c", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                          "deploy/app.yaml": org.kube().replace(b"app:1.0", b"app:9.9")})
+    first = org_run(load_org_config(org.config), answers_only=True)
+    known = answers.load(json.loads(json.dumps(answers.dump(first.known))), "answers.json")
+    child = org_run(load_org_config(org.config), only=frozenset({"acme/svc-c"}), known=known,
+                    dry_run=True)
+    [result] = child.repositories
+    assert result.status == "partial" and "not found" in result.reason
+
+
+@pytest.mark.parametrize("text", ["[]", '{"version": 1}', '{"version": 1, "repos": [], "tags": [],'
+                                  ' "digests": [{"image": "x"}], "ages": []}', "not json"])
+def test_unreadable_stored_answers_are_a_usage_error(
+        org: Org, tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "answers.json"
+    bad.write_text(text)
+    assert main(["org", "run", "-c", str(org.config), "--answers", str(bad)]) == 2
+    assert "answers" in capsys.readouterr().err
+    assert org.github.writes() == []
 
 
 # --- the trust boundary: what a repository's config can make tagsync do -----------------------

@@ -470,6 +470,20 @@ def org_run_(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable summary per repository.")
     ] = False,
+    repos: Annotated[
+        list[str] | None, typer.Option("--repo", help="Only this repository (owner/name); "
+                                       "repeat for more.")
+    ] = None,
+    answers_out: Annotated[
+        Path | None, typer.Option("--answers-out", help="Ask the registries for every selected "
+                                  "repository, write their answers to this JSON file, and stop "
+                                  "(plan and write nothing).")
+    ] = None,
+    answers: Annotated[
+        Path | None, typer.Option("--answers", help="Plan from answers an `--answers-out` run "
+                                  "stored instead of asking the registries again (a question "
+                                  "they lack is still asked).")
+    ] = None,
 ) -> None:
     """Run every selected repository of the organisation: list them, read each one's own config
     (`tagsync.yaml` or `.github/tagsync.yaml`; without one: skipped), ask the registries once for
@@ -486,10 +500,25 @@ def org_run_(
     """
     import json
 
+    from tagsync.org import answers as stored
     from tagsync.org.config import load_org_config
     from tagsync.org.run import org_run
 
-    summary = org_run(load_org_config(config), dry_run=dry_run)
+    org = load_org_config(config)
+    known = None
+    if answers is not None:
+        try:
+            known = stored.load(json.loads(answers.read_text(encoding="utf-8")), str(answers))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            from tagsync.errors import ConfigError
+
+            raise ConfigError(f"cannot read stored answers: {exc}", file=str(answers)) from None
+    summary = org_run(org, dry_run=dry_run, known=known,
+                      only=frozenset(repos) if repos else None, answers_only=answers_out is not None)
+    if answers_out is not None:
+        from tagsync.atomic import write_atomic
+
+        write_atomic(answers_out, json.dumps(stored.dump(summary.known)).encode())
     if json_out:
         typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
     else:

@@ -57,6 +57,7 @@ class OrgSummary:
     organisation: str
     repositories: list[RepoResult] = field(default_factory=list)
     requests: dict[str, Any] = field(default_factory=dict)  # the shared registry questions
+    known: Any = field(default=None, repr=False)  # run._Known: the answers, for `answers.dump`
 
     @property
     def partial(self) -> bool:
@@ -168,18 +169,41 @@ class _Planned:
     snapshot: Any = None
 
 
-def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None) -> OrgSummary:
+def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: Any = None,
+            only: frozenset[str] | None = None, answers_only: bool = False) -> OrgSummary:
     """One run over the organisation; never raises for one repository's trouble (it is that
-    repository's result), only for the organisation's own (listing its repositories)."""
-    from tagsync.run import _Known, make_publisher, read_references, run
+    repository's result), only for the organisation's own (listing its repositories).
+
+    `known`: stored registry answers (a child of the Step Functions fan-out) instead of asking;
+    `only`: these repositories (`owner/name`) alone; `answers_only`: stop once the registries
+    have answered (the fan-out's first step), planning and writing nothing."""
+    from tagsync.run import _Known
 
     api = api if api is not None else org_api(org)
-    summary = OrgSummary(dry_run=dry_run, organisation=org.organisation)
+    summary = OrgSummary(dry_run=dry_run or answers_only, organisation=org.organisation)
     deadline = (time.monotonic() + org.run.max_duration
                 if org.run.max_duration is not None else None)
+    planned = _select(org, api, summary, only)
+    ready, union = _gather(planned, summary)
+    if known is None:
+        known = _Known()
+        if ready:
+            summary.requests = _observe_once(ready[0].config, union, known, deadline)
+    summary.known = known
+    if answers_only:
+        summary.repositories += [RepoResult(p.repo.full_name, "planned", "", p.path) for p in ready]
+    else:
+        _publish_each(ready, known, summary, dry_run, deadline)
+    summary.repositories.sort(key=lambda r: r.repo.lower())
+    return summary
+
+
+def _select(org: OrgConfig, api: Any, summary: OrgSummary,
+            only: frozenset[str] | None) -> list[_Planned]:
+    """The repositories to run, each with its own config read through the trust boundary."""
     planned: list[_Planned] = []
     for repo in list_repositories(api, org.organisation):
-        if not org.repositories.admits(repo.name):
+        if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
             continue
         if repo.archived:
             summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
@@ -198,8 +222,13 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None) -> OrgSum
             summary.repositories.append(RepoResult(repo.full_name, "failed", str(exc)))
             continue
         planned.append(_Planned(repo, config, path))
+    return planned
 
-    # Every repository's references first, so that each registry question is asked once.
+
+def _gather(planned: list[_Planned], summary: OrgSummary) -> tuple[list[_Planned], References]:
+    """Every repository's references, before any registry is asked: the union is asked once."""
+    from tagsync.run import make_publisher, read_references
+
     union = References()
     ready: list[_Planned] = []
     for p in planned:
@@ -214,9 +243,13 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None) -> OrgSum
         read.refs.slots = [s for s in read.refs.slots if s.catalog not in following]
         union.extend(read.refs)
         ready.append(p)
-    known = _Known()
-    if ready:
-        summary.requests = _observe_once(ready[0].config, union, known, deadline)
+    return ready, union
+
+
+def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_run: bool,
+                  deadline: float | None) -> None:
+    """Plan and publish each repository on its own, with the answers already known."""
+    from tagsync.run import run
 
     for p in ready:
         try:
@@ -230,8 +263,6 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None) -> OrgSum
             data["diff"] = result.diff
         summary.repositories.append(RepoResult(p.repo.full_name, str(data["status"]),
                                                _describe(result), p.path, data))
-    summary.repositories.sort(key=lambda r: r.repo.lower())
-    return summary
 
 
 def _describe(result: Any) -> str:
