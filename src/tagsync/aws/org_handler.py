@@ -1,0 +1,179 @@
+"""The three steps of the organisation state machine (`tagsync.org.statemachine`), run by the
+same function as a scheduled single-repository run: `handler.handler` hands every event whose
+`tagsync` key starts with `org-` here.
+
+- `org-discover`: select the repositories, read their configs and catalogs, ask the registries
+  once; store the answers, the repositories to run and what was skipped or failed already, under
+  `s3://<bucket>/<execution>/`.
+- `org-repo`: one repository, planned from the stored answers and published; its result (never an
+  exception for the repository's own trouble, which is its result) is the child's output.
+- `org-summary`: the Map's results (read back through `ResultWriter`'s manifest) and the
+  selection's, one row per repository; `status: partial` when any failed.
+
+The organisation's config comes from `TAGSYNC_ORG_CONFIG` (a path in the image, `s3://…` or
+`ssm:/…`), as `TAGSYNC_CONFIG` does for a single repository.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from typing import Any
+
+log = logging.getLogger("tagsync.aws.org")
+
+DEFAULT_ORG_CONFIG = "/var/task/org.yaml"
+_EXECUTION = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # Step Functions execution names, as keys
+
+
+def _s3() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _put(bucket: str, key: str, data: Any) -> None:
+    _s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(data).encode(),
+                     ContentType="application/json")
+
+
+def _get(bucket: str, key: str) -> Any:
+    from tagsync.errors import ConfigError
+
+    try:
+        body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return json.loads(body)
+    except ValueError:
+        raise ConfigError(f"s3://{bucket}/{key} is not JSON") from None
+    except Exception as exc:  # botocore's errors are generated classes; the code says enough
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise ConfigError(f"cannot read s3://{bucket}/{key}: {code}") from None
+
+
+def load_org(ref: str) -> Any:
+    """The organisation's config from the image, S3 or SSM (as the single-repository one)."""
+    from pathlib import Path
+
+    from tagsync.errors import ConfigError
+    from tagsync.org.config import load_org_config, parse_org_config
+    from tagsync.secrets import resolve
+
+    if ref.startswith("ssm:"):
+        text = resolve("aws-ssm:" + ref.removeprefix("ssm:"), "TAGSYNC_ORG_CONFIG")
+        assert text is not None
+        return parse_org_config(text, ref, Path("/tmp"))
+    if ref.startswith("s3://"):
+        bucket, _, key = ref[5:].partition("/")
+        try:
+            body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            raise ConfigError(f"cannot read the config from {ref}: {code}") from None
+        return parse_org_config(body.decode("utf-8"), ref, Path("/tmp"))
+    return load_org_config(Path(ref))
+
+
+def handle(event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+    """One step; the event says which (`tagsync`: org-discover, org-repo, org-summary)."""
+    from tagsync.errors import ConfigError
+
+    kind = event.get("tagsync")
+    bucket = event.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        raise ConfigError(f"{kind}: the event names no `bucket`")
+    if kind == "org-discover":
+        return discover(event, bucket, deadline)
+    if kind == "org-repo":
+        return repository(event, bucket, deadline)
+    if kind == "org-summary":
+        return summary(event, bucket)
+    raise ConfigError(f"unknown organisation step {kind!r} (org-discover, org-repo, org-summary)")
+
+
+def discover(event: dict[str, Any], bucket: str, deadline: float | None = None) -> dict[str, Any]:
+    from tagsync.errors import ConfigError
+    from tagsync.org import answers
+    from tagsync.org.run import org_run
+
+    execution = str(event.get("execution", ""))
+    if not _EXECUTION.fullmatch(execution):
+        raise ConfigError("org-discover: `execution` must be a Step Functions execution name")
+    org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
+    result = org_run(org, answers_only=True, deadline=deadline)
+    keys = {k: f"{execution}/{k}.json" for k in ("answers", "repositories", "selection")}
+    _put(bucket, keys["answers"], answers.dump(result.known))
+    _put(bucket, keys["repositories"], [{"repo": r.repo} for r in result.repositories
+                                        if r.status == "planned"])
+    _put(bucket, keys["selection"], [_row(r.__dict__) for r in result.repositories
+                                     if r.status != "planned"])
+    planned = sum(r.status == "planned" for r in result.repositories)
+    log.info("org-discover: %d repositories to run, %d registry requests", planned,
+             result.requests.get("requests", 0))
+    return {"bucket": bucket, **keys, "results": f"{execution}/results", "planned": planned,
+            "requests": result.requests}
+
+
+def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
+               ) -> dict[str, Any]:
+    from tagsync.errors import ConfigError
+    from tagsync.org import answers
+    from tagsync.org.run import org_run
+
+    repo, key = event.get("repo"), event.get("answers")
+    if not isinstance(repo, str) or not isinstance(key, str):
+        raise ConfigError("org-repo: the event needs `repo` (owner/name) and `answers` (a key)")
+    org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
+    known = answers.load(_get(bucket, key), f"s3://{bucket}/{key}")
+    result = org_run(org, only=frozenset({repo}), known=known, dry_run=bool(event.get("dry_run")),
+                     deadline=deadline)
+    rows = [_row(r.__dict__) for r in result.repositories]
+    if not rows:  # gone since discovery (deleted, archived, excluded): say so, never nothing
+        return {"repo": repo, "status": "skipped", "reason": "no longer selected"}
+    return rows[0]
+
+
+def summary(event: dict[str, Any], bucket: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    selection = event.get("selection")
+    if isinstance(selection, str):
+        rows += [_row(r) for r in _get(bucket, selection) if isinstance(r, dict)]
+    written = event.get("written")
+    details = written.get("ResultWriterDetails") if isinstance(written, dict) else None
+    if isinstance(details, dict) and isinstance(details.get("Key"), str):
+        manifest = _get(str(details.get("Bucket") or bucket), details["Key"])
+        files = manifest.get("ResultFiles", {}) if isinstance(manifest, dict) else {}
+        for status, entries in files.items() if isinstance(files, dict) else ():
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, dict) and isinstance(entry.get("Key"), str):
+                    rows += [_child(status, c) for c in _get(bucket, entry["Key"])
+                             if isinstance(c, dict)]
+    rows.sort(key=lambda r: str(r.get("repo", "")).lower())
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    partial = any(r["status"] in ("failed", "partial") for r in rows)
+    return {"status": "partial" if partial else "ok", "counts": counts, "repositories": rows}
+
+
+def _row(r: dict[str, Any]) -> dict[str, Any]:
+    """What a summary keeps of one repository: small enough for thousands in one state."""
+    return {"repo": str(r.get("repo", "?")), "status": str(r.get("status", "failed")),
+            "reason": str(r.get("reason", ""))[:500]}
+
+
+def _child(status: str, execution: dict[str, Any]) -> dict[str, Any]:
+    """One child execution as ResultWriter wrote it: its output, or why it failed."""
+    def parsed(key: str) -> dict[str, Any]:
+        try:
+            value = json.loads(execution.get(key) or "{}")
+        except (TypeError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    if status == "SUCCEEDED" and parsed("Output"):
+        return _row(parsed("Output"))
+    repo = parsed("Input").get("repo", "?")
+    why = execution.get("Cause") or execution.get("Error") or f"child execution {status.lower()}"
+    return _row({"repo": repo, "status": "failed", "reason": str(why)})
