@@ -534,6 +534,43 @@ def org_run_(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+OrganisationOption = Annotated[str, typer.Option(
+    "--organisation", help="The GitHub organisation (names the state machine, roles, bucket).")]
+FunctionOption = Annotated[str, typer.Option(
+    "--function", help="The tagsync function `tagsync deploy` made, whose image carries org.yaml "
+                       "(TAGSYNC_ORG_CONFIG).")]
+
+
+@org_app.command("deploy")
+def org_deploy_(
+    organisation: OrganisationOption,
+    function: FunctionOption,
+    schedule: Annotated[str, typer.Option(help="EventBridge Scheduler expression.")] = "rate(1 hour)",
+    max_concurrency: Annotated[int, typer.Option(
+        help="Repositories run at once by the Distributed Map.")] = 10,
+    plan: Annotated[bool, typer.Option("--plan", help="Show what would change; change nothing.")] = False,
+) -> None:
+    """Run the organisation past one Lambda invocation: an S3 bucket for each run's answers and
+    results, a Step Functions state machine (discover once, a Distributed Map of one child per
+    repository, a summary that fails the execution when a repository failed), its role, the
+    function's access to the bucket, and an EventBridge Scheduler schedule that starts it.
+    Converges: a second deploy changes nothing."""
+    from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
+
+    spec = OrgDeploySpec(organisation, function, schedule, max_concurrency)
+    _print_steps(OrgDeployer(spec, dry=plan).deploy(), plan)  # type: ignore[arg-type]
+
+
+@org_app.command("destroy")
+def org_destroy_(organisation: OrganisationOption, function: FunctionOption) -> None:
+    """Delete the schedule, state machine, roles and bucket access `org deploy` made (each
+    checked by its tag first); the function stays (`tagsync destroy` removes it)."""
+    from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
+
+    steps = OrgDeployer(OrgDeploySpec(organisation, function)).destroy()
+    _print_steps(steps, False)  # type: ignore[arg-type]
+
+
 # --- AWS: deploy, rollback, destroy; scaffold --------------------------------------------------
 
 RepoOption = Annotated[str, typer.Option(

@@ -1,0 +1,303 @@
+"""`tagsync org deploy` / `org destroy`: the organisation run on Step Functions, converged.
+
+The function itself is a tagsync function deployed with `tagsync deploy` (its image carries
+`org.yaml`, its environment `TAGSYNC_ORG_CONFIG`); this adds what fans it out:
+
+- an S3 bucket for each execution's answers and results (private, expiring after two weeks);
+- the state machine (`tagsync.org.statemachine`) and its role;
+- the function role's access to that bucket (one inline policy);
+- an EventBridge Scheduler schedule that starts the state machine, and the role it starts it
+  with.
+
+Each resource is read, compared with what is wanted, and changed only where it differs (a
+second deploy changes nothing); everything carries the tag `tagsync:org`, which `destroy`
+checks before deleting anything. Names are checked before the first write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tagsync.aws.deploy import ALIAS, Step, aws_errors, identity
+from tagsync.aws.names import validate_schedule
+from tagsync.errors import ConfigError
+from tagsync.org.statemachine import definition, role_policy
+
+log = logging.getLogger(__name__)
+
+RUNS_POLICY = "tagsync-org-runs"  # on the function's role
+TAG = "tagsync:org"
+EXPIRE_DAYS = 14
+_TRUST = {"states": "states.amazonaws.com", "scheduler": "scheduler.amazonaws.com"}
+
+
+def trust(service: str) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": _TRUST[service]}, "Action": "sts:AssumeRole"}]}
+
+
+@dataclass(frozen=True)
+class OrgDeploySpec:
+    organisation: str
+    function: str  # the tagsync function (`tagsync deploy`'s environment name)
+    schedule: str = "rate(1 hour)"
+    max_concurrency: int = 10
+
+    @property
+    def name(self) -> str:
+        return f"tagsync-org-{self.organisation.lower()}"
+
+    def check(self) -> None:
+        """Every rule AWS applies to the names, before the first write."""
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", self.organisation):
+            raise ConfigError(f"organisation {self.organisation!r} is not a GitHub account name")
+        # role, state machine and schedule names: 12 + 39 + "-scheduler" stays within 64
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.function):
+            raise ConfigError(f"function {self.function!r} is not a Lambda function name")
+        validate_schedule(self.schedule)
+        if not 1 <= self.max_concurrency <= 10_000:
+            raise ConfigError("max concurrency must be between 1 and 10000 (a Distributed Map's "
+                              "limit)")
+
+
+def bucket_name(spec: OrgDeploySpec, account: str, region: str) -> str:
+    """Globally unique and within S3's rules (3-63 lowercase letters, digits, hyphens)."""
+    name = f"{spec.name}-{account}-{region}"
+    if len(name) > 63:  # a long organisation name: a stable hash of it instead
+        import hashlib
+
+        digest = hashlib.sha256(spec.organisation.lower().encode()).hexdigest()[:12]
+        name = f"tagsync-org-{digest}-{account}-{region}"
+    return name
+
+
+class OrgDeployer:
+    """The steps of one organisation's fan-out; `dry=True` reads and reports, writing nothing."""
+
+    def __init__(self, spec: OrgDeploySpec, *, session: Any = None, dry: bool = False) -> None:
+        spec.check()
+        import boto3
+
+        self.spec, self.dry = spec, dry
+        self.session = session or boto3.session.Session()
+        self.steps: list[Step] = []
+        self.tags = {TAG: spec.organisation.lower(), "tagsync:managed": "true"}
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
+    def _step(self, resource: str, action: str, detail: str = "") -> bool:
+        self.steps.append(Step(resource, action, detail))
+        return action not in ("none", "keep") and not self.dry
+
+    def _ours(self, tags: dict[str, str], resource: str) -> None:
+        if tags.get(TAG) != self.spec.organisation.lower():
+            raise ConfigError(f"{resource} exists and was not created by tagsync for "
+                              f"{self.spec.organisation}: rename or remove it first")
+
+    # -- the resources ---------------------------------------------------------------------------
+
+    def function_arn(self) -> tuple[str, str]:
+        """The function's `live` alias and its role's name: the function must exist already."""
+        lam = self.client("lambda")
+        try:
+            conf = lam.get_function_configuration(FunctionName=self.spec.function)
+        except lam.exceptions.ResourceNotFoundException:
+            raise ConfigError(f"no Lambda function {self.spec.function}: deploy it first with "
+                              "`tagsync deploy` (its image carrying org.yaml)") from None
+        return f"{conf['FunctionArn']}:{ALIAS}", str(conf["Role"]).rsplit("/", 1)[-1]
+
+    def bucket(self, name: str, region: str) -> None:
+        s3 = self.client("s3")
+        try:
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        except s3.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("NoSuchBucket", "NoSuchTagSet"):
+                raise
+            if code == "NoSuchTagSet":
+                self._ours({}, f"S3 bucket {name}")
+            if not self._step(f"S3 bucket {name}", "create", f"private, runs expire after "
+                                                               f"{EXPIRE_DAYS} days"):
+                return
+            kwargs: dict[str, Any] = {}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            s3.create_bucket(Bucket=name, **kwargs)
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True})
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
+                "ID": "expire-runs", "Status": "Enabled", "Filter": {"Prefix": ""},
+                "Expiration": {"Days": EXPIRE_DAYS}}]})
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+                {"Key": k, "Value": v} for k, v in self.tags.items()]})
+            return
+        self._ours(tags, f"S3 bucket {name}")
+        self._step(f"S3 bucket {name}", "none")
+
+    def role(self, name: str, service: str, policy_name: str, policy: dict[str, Any]) -> str:
+        iam = self.client("iam")
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            role = None
+        if role is None:
+            if self._step(f"IAM role {name}", "create", f"{service} trust, {policy_name}"):
+                created = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust(service)),
+                                          Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])
+                iam.put_role_policy(RoleName=name, PolicyName=policy_name,
+                                    PolicyDocument=json.dumps(policy))
+                return str(created["Role"]["Arn"])
+            account = self.client("sts").get_caller_identity()["Account"]
+            return f"arn:aws:iam::{account}:role/{name}"
+        self._ours({t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]},
+                   f"IAM role {name}")
+        current_trust = role.get("AssumeRolePolicyDocument")
+        fixes = []
+        if (json.loads(current_trust) if isinstance(current_trust, str) else current_trust) != trust(service):
+            fixes.append("trust policy")
+        if self._inline(iam, name, policy_name) != policy:
+            fixes.append(policy_name)
+        if self._step(f"IAM role {name}", "update" if fixes else "none", ", ".join(fixes)):
+            if "trust policy" in fixes:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust(service)))
+            if policy_name in fixes:
+                iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+        return str(role["Arn"])
+
+    @staticmethod
+    def _inline(iam: Any, role: str, name: str) -> Any:
+        if name not in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            return None
+        doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        return json.loads(doc) if isinstance(doc, str) else doc
+
+    def function_access(self, role: str, bucket: str) -> None:
+        """The function reads answers and writes results in the bucket: one inline policy."""
+        iam = self.client("iam")
+        wanted = {"Version": "2012-10-17", "Statement": [{
+            "Sid": "OrganisationRuns", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+        current = self._inline(iam, role, RUNS_POLICY)
+        action = "none" if current == wanted else ("create" if current is None else "update")
+        if self._step(f"{RUNS_POLICY} on IAM role {role}", action, f"s3://{bucket}/*"):
+            iam.put_role_policy(RoleName=role, PolicyName=RUNS_POLICY, PolicyDocument=json.dumps(wanted))
+
+    def state_machine(self, arn: str, role: str, document: dict[str, Any]) -> None:
+        sfn = self.client("stepfunctions")
+        try:
+            current = sfn.describe_state_machine(stateMachineArn=arn)
+        except sfn.exceptions.StateMachineDoesNotExist:
+            current = None
+        if current is None:
+            if self._step(f"state machine {self.spec.name}", "create", "Distributed Map"):
+                sfn.create_state_machine(name=self.spec.name, roleArn=role, type="STANDARD",
+                                         definition=json.dumps(document),
+                                         tags=[{"key": k, "value": v} for k, v in self.tags.items()])
+            return
+        self._ours({t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=arn)["tags"]},
+                   f"state machine {self.spec.name}")
+        fixes = [what for what, same in (("definition", json.loads(current["definition"]) == document),
+                                         ("role", current["roleArn"] == role)) if not same]
+        if self._step(f"state machine {self.spec.name}", "update" if fixes else "none", ", ".join(fixes)):
+            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(document), roleArn=role)
+
+    def schedule(self, machine: str, role: str) -> None:
+        scheduler = self.client("scheduler")
+        wanted_target = {"Arn": machine, "RoleArn": role, "Input": "{}"}
+        try:
+            current = scheduler.get_schedule(Name=self.spec.name)
+        except scheduler.exceptions.ResourceNotFoundException:
+            current = None
+        kwargs = {"Name": self.spec.name, "ScheduleExpression": self.spec.schedule,
+                  "FlexibleTimeWindow": {"Mode": "OFF"}, "Target": wanted_target, "State": "ENABLED",
+                  "Description": f"tagsync: every repository of {self.spec.organisation}"}
+        if current is None:
+            if self._step(f"schedule {self.spec.name}", "create", self.spec.schedule):
+                scheduler.create_schedule(**kwargs)
+            return
+        target = current.get("Target", {})
+        same = (current.get("ScheduleExpression") == self.spec.schedule
+                and current.get("State") == "ENABLED"
+                and {k: target.get(k) for k in wanted_target} == wanted_target)
+        if self._step(f"schedule {self.spec.name}", "none" if same else "update", self.spec.schedule):
+            scheduler.update_schedule(**kwargs)
+
+    # -- the whole deploy -----------------------------------------------------------------------
+
+    def deploy(self) -> list[Step]:
+        """Every read that can refuse (a missing function, a resource of the same name not
+        ours) happens in a dry pass first: a refused deploy creates nothing."""
+        import os
+
+        if not self.dry:
+            OrgDeployer(self.spec, session=self.session, dry=True).deploy()
+        with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
+            account, region = identity(self.session, self.client("sts"))
+            bucket = bucket_name(self.spec, account, region)
+            function, function_role = self.function_arn()
+            machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
+            self.bucket(bucket, region)
+            self.function_access(function_role, bucket)
+            sfn_role = self.role(f"{self.spec.name}-sfn", "states", "tagsync-org-machine",
+                                 role_policy(function, bucket, machine))
+            self.state_machine(machine, sfn_role, definition(
+                function, bucket, max_concurrency=self.spec.max_concurrency))
+            start = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "states:StartExecution", "Resource": machine}]}
+            scheduler_role = self.role(f"{self.spec.name}-scheduler", "scheduler",
+                                       "tagsync-org-start", start)
+            self.schedule(machine, scheduler_role)
+        return self.steps
+
+    def destroy(self) -> list[Step]:
+        """Delete what deploy made for this organisation (tag-checked); the bucket is emptied
+        by its expiry rule and deleted once empty, else kept and said."""
+        import os
+
+        with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
+            account, region = identity(self.session, self.client("sts"))
+            machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
+            scheduler, sfn, iam = (self.client(s) for s in ("scheduler", "stepfunctions", "iam"))
+            try:
+                scheduler.get_schedule(Name=self.spec.name)
+                if self._step(f"schedule {self.spec.name}", "delete"):
+                    scheduler.delete_schedule(Name=self.spec.name)
+            except scheduler.exceptions.ResourceNotFoundException:
+                pass
+            try:
+                tags = sfn.list_tags_for_resource(resourceArn=machine)["tags"]
+                sfn.describe_state_machine(stateMachineArn=machine)
+                self._ours({t["key"]: t["value"] for t in tags}, f"state machine {self.spec.name}")
+                if self._step(f"state machine {self.spec.name}", "delete"):
+                    sfn.delete_state_machine(stateMachineArn=machine)
+            except (sfn.exceptions.StateMachineDoesNotExist, sfn.exceptions.ResourceNotFound):
+                pass
+            lam = self.client("lambda")
+            try:
+                function_role = str(lam.get_function_configuration(
+                    FunctionName=self.spec.function)["Role"]).rsplit("/", 1)[-1]
+                granted = RUNS_POLICY in iam.list_role_policies(RoleName=function_role)["PolicyNames"]
+                if granted and self._step(f"{RUNS_POLICY} on IAM role {function_role}", "delete"):
+                    iam.delete_role_policy(RoleName=function_role, PolicyName=RUNS_POLICY)
+            except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException):
+                pass
+            for role in (f"{self.spec.name}-scheduler", f"{self.spec.name}-sfn"):
+                try:
+                    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
+                except iam.exceptions.NoSuchEntityException:
+                    continue
+                self._ours(tags, f"IAM role {role}")
+                if self._step(f"IAM role {role}", "delete"):
+                    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                        iam.delete_role_policy(RoleName=role, PolicyName=policy)
+                    iam.delete_role(RoleName=role)
+        return self.steps

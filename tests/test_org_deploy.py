@@ -1,0 +1,131 @@
+"""`tagsync org deploy` / `org destroy` on moto: the fan-out converges from any state, refuses
+what is not its own before the first write, and cleans up after itself."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
+from tagsync.cli import main
+from tagsync.errors import ConfigError
+
+SPEC = OrgDeploySpec("Acme", "tagsync-acme-main", "rate(2 hours)", 25)
+NAME = "tagsync-org-acme"
+
+
+@pytest.fixture
+def function(moto: Any) -> str:
+    """A tagsync function as `tagsync deploy` leaves it (image package, its own role)."""
+    import boto3
+
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="tagsync-acme-main-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+    lam = boto3.client("lambda")
+    lam.create_function(FunctionName=SPEC.function, PackageType="Image", Role=role["Role"]["Arn"],
+                        Code={"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tagsync:abc"})
+    return str(role["Role"]["RoleName"])
+
+
+def actions(steps: list[Any]) -> dict[str, str]:
+    return {s.resource: s.action for s in steps}
+
+
+def test_a_first_deploy_creates_the_fan_out(function: str) -> None:
+    import boto3
+
+    steps = actions(OrgDeployer(SPEC).deploy())
+    assert set(steps.values()) == {"create"}
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    machine = f"arn:aws:states:eu-west-1:{account}:stateMachine:{NAME}"
+    doc = json.loads(boto3.client("stepfunctions").describe_state_machine(
+        stateMachineArn=machine)["definition"])
+    assert doc["States"]["Repositories"]["MaxConcurrency"] == 25
+    assert doc["States"]["Discover"]["Parameters"]["FunctionName"].endswith(
+        f":function:{SPEC.function}:live")
+    schedule = boto3.client("scheduler").get_schedule(Name=NAME)
+    assert (schedule["ScheduleExpression"], schedule["Target"]["Arn"]) == ("rate(2 hours)", machine)
+    policy = boto3.client("iam").get_role_policy(RoleName=function, PolicyName="tagsync-org-runs")
+    assert f"{NAME}-{account}-eu-west-1/*" in json.dumps(policy["PolicyDocument"])
+
+
+def test_a_second_deploy_changes_nothing(function: str) -> None:
+    OrgDeployer(SPEC).deploy()
+    assert set(actions(OrgDeployer(SPEC).deploy()).values()) == {"none"}
+
+
+def test_a_changed_schedule_or_concurrency_updates_only_what_differs(function: str) -> None:
+    OrgDeployer(SPEC).deploy()
+    changed = OrgDeploySpec(SPEC.organisation, SPEC.function, "rate(30 minutes)", 5)
+    steps = actions(OrgDeployer(changed).deploy())
+    assert {r for r, a in steps.items() if a != "none"} == {f"schedule {NAME}",
+                                                            f"state machine {NAME}"}
+
+
+def test_a_missing_function_is_refused_before_anything_is_created(moto: Any) -> None:
+    import boto3
+
+    with pytest.raises(ConfigError, match="tagsync deploy"):
+        OrgDeployer(SPEC).deploy()
+    assert boto3.client("stepfunctions").list_state_machines()["stateMachines"] == []
+    assert boto3.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_a_state_machine_of_that_name_not_ours_is_refused_before_the_first_write(function: str) -> None:
+    import boto3
+
+    role = boto3.client("iam").create_role(RoleName="someone", AssumeRolePolicyDocument="{}")
+    boto3.client("stepfunctions").create_state_machine(
+        name=NAME, roleArn=role["Role"]["Arn"],
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}))
+    with pytest.raises(ConfigError, match="not created by tagsync"):
+        OrgDeployer(SPEC).deploy()
+    assert boto3.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_plan_reports_and_writes_nothing(function: str) -> None:
+    import boto3
+
+    steps = OrgDeployer(SPEC, dry=True).deploy()
+    assert steps and all(s.action == "create" for s in steps)
+    assert boto3.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_destroy_removes_what_deploy_made_and_keeps_the_function(function: str) -> None:
+    import boto3
+
+    OrgDeployer(SPEC).deploy()
+    OrgDeployer(SPEC).destroy()
+    assert boto3.client("stepfunctions").list_state_machines()["stateMachines"] == []
+    assert boto3.client("scheduler").list_schedules()["Schedules"] == []
+    assert boto3.client("iam").list_role_policies(RoleName=function)["PolicyNames"] == []
+    assert boto3.client("lambda").get_function(FunctionName=SPEC.function)
+    assert set(actions(OrgDeployer(SPEC).destroy()).values()) <= {"delete"}  # nothing left
+
+
+@pytest.mark.parametrize(("spec", "why"), [
+    (OrgDeploySpec("-bad", "f"), "GitHub account name"),
+    (OrgDeploySpec("acme", "f", "rate(1 hours)"), "rate"),
+    (OrgDeploySpec("acme", "f", max_concurrency=0), "concurrency"),
+])
+def test_bad_names_are_refused_before_any_call(spec: OrgDeploySpec, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        OrgDeployer(spec)
+
+
+def test_a_long_organisation_gets_a_bucket_name_within_s3_s_rules() -> None:
+    from tagsync.aws.org_deploy import bucket_name
+
+    name = bucket_name(OrgDeploySpec("a" * 39, "f"), "123456789012", "ap-southeast-2")
+    assert len(name) <= 63 and name == bucket_name(OrgDeploySpec("A" * 39, "f"), "123456789012",
+                                                   "ap-southeast-2")
+
+
+def test_cli_org_deploy_prints_the_steps(function: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["org", "deploy", "--organisation", "acme", "--function", SPEC.function,
+                 "--plan"]) == 0
+    assert f"state machine {NAME}" in capsys.readouterr().out
