@@ -23,6 +23,8 @@
    target: all contained, under twice the request timeout.
 8. Corpus: recall and precision of `tagsync refs` on ../shared/corpus/manifests (target 100%).
 9. Deploy: the AWS calls of a redeploy that changes nothing (moto).
+11. Organisation (bench/org.py): one `org run` over 200 repositories x 5 references (100
+   images) against 200 single-repository runs, registry 50 ms away: requests and wall time.
 10. HTTP stacks over TLS (bench/http_stacks.py): tagsync's registry client, bare aiohttp, httpx on
    HTTP/1.1 and HTTP/2 against the real registry serving HTTPS (h2 offered), direct and 20 ms
    away: wall, client CPU per request, handshakes, and each stack's import time.
@@ -994,6 +996,7 @@ if __name__ == "__main__":
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
-                      bench_deploy, __import__("http_stacks").bench_http_stacks):
+                      bench_deploy, __import__("http_stacks").bench_http_stacks,
+                      __import__("org").bench_org):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()
