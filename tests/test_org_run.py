@@ -20,7 +20,7 @@ from tagsync.org import answers
 from tagsync.org.config import load_org_config, parse_org_config, repo_config
 from tagsync.org.run import org_run
 from tests.servers.fixtures import FaultyRegistry, serve_wsgi, unique_namespace
-from tests.servers.github import GitHubServer
+from tests.servers.github import GitHubServer, PullRequest
 
 TOKEN = "ghp_orgtoken0123456789abcdefABCDEF"
 OLD = "sha256:" + "0" * 64
@@ -304,3 +304,52 @@ def test_an_image_on_a_foreign_host_gets_no_credential(org: Org) -> None:
     assert seen and all(a == "" for a in seen)
     hostile = next(r for r in summary.repositories if r.repo == "acme/hostile")
     assert hostile.status in ("partial", "failed")
+
+
+# --- the dashboard: one issue, updated in place ----------------------------------------------
+
+
+def _with_dashboard(org: Org) -> None:
+    org.github.create_repo("acme/ops", {"README.md": b"ops\n"})
+    org.config.write_text(org.config.read_text() + "dashboard: {repo: acme/ops}\n")
+
+
+def test_the_dashboard_issue_is_opened_once_and_then_updated_in_place(org: Org) -> None:
+    _with_dashboard(org)
+    first = org_run(load_org_config(org.config))
+    [issue] = org.github.repos["acme/ops"].issues
+    assert first.dashboard == f"dashboard acme/ops#{issue.number} opened"
+    assert "| acme/svc-a | changed |" in issue.body and "| acme/no-config | skipped |" in issue.body
+    org.github.create_repo("acme/broken", {"tagsync.yaml": b"catalogs: 3\n"})
+    second = org_run(load_org_config(org.config))
+    assert [i.number for i in org.github.repos["acme/ops"].issues] == [issue.number]
+    assert second.dashboard == f"dashboard acme/ops#{issue.number} updated"
+    assert issue.body.index("acme/broken") < issue.body.index("acme/svc-a")  # failures first
+
+
+def test_a_dashboard_a_person_closed_stays_closed(org: Org) -> None:
+    _with_dashboard(org)
+    org_run(load_org_config(org.config))
+    [issue] = org.github.repos["acme/ops"].issues
+    issue.state, body = "closed", issue.body
+    summary = org_run(load_org_config(org.config))
+    assert summary.dashboard is not None and "left closed" in summary.dashboard
+    assert (issue.state, issue.body, len(org.github.repos["acme/ops"].issues)) == ("closed", body, 1)
+
+
+def test_a_pull_request_in_the_issue_listing_is_never_taken_for_the_dashboard(org: Org) -> None:
+    from tagsync.org.dashboard import marker
+
+    _with_dashboard(org)
+    org.github.repos["acme/ops"].pulls.append(PullRequest(900, "x", "main", "t", marker("acme")))
+    org_run(load_org_config(org.config))
+    assert len(org.github.repos["acme/ops"].issues) == 1
+
+
+def test_a_dry_run_leaves_the_dashboard_alone_and_markdown_goes_to_a_file(
+        org: Org, tmp_path: Path) -> None:
+    _with_dashboard(org)
+    out = tmp_path / "status.md"
+    assert main(["org", "run", "-c", str(org.config), "--dry-run", "--markdown", str(out)]) == 0
+    assert org.github.repos["acme/ops"].issues == []
+    assert "| acme/svc-a | changed |" in out.read_text()

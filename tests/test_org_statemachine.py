@@ -153,3 +153,14 @@ def test_a_step_without_a_bucket_is_a_config_error(steps: Org) -> None:
 
     with pytest.raises(ConfigError, match="bucket"):
         handler({"tagsync": "org-discover"}, None)
+
+
+def test_the_summary_step_updates_the_dashboard(steps: Org) -> None:
+    steps.github.create_repo("acme/ops", {"README.md": b"ops\n"})
+    steps.config.write_text(steps.config.read_text() + "dashboard: {repo: acme/ops}\n")
+    out = handler({"tagsync": "org-discover", "bucket": BUCKET, "execution": "run-2"}, None)
+    result = handler({"tagsync": "org-summary", "bucket": BUCKET, "selection": out["selection"]},
+                     None)
+    [issue] = steps.github.repos["acme/ops"].issues
+    assert result["dashboard"] == f"dashboard acme/ops#{issue.number} opened"
+    assert "| acme/no-config | skipped |" in issue.body

@@ -484,6 +484,10 @@ def org_run_(
                                   "stored instead of asking the registries again (a question "
                                   "they lack is still asked).")
     ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the dashboard (a row per "
+                                  "repository) to this Markdown file.")
+    ] = None,
 ) -> None:
     """Run every selected repository of the organisation: list them, read each one's own config
     (`tagsync.yaml` or `.github/tagsync.yaml`; without one: skipped), ask the registries once for
@@ -519,6 +523,12 @@ def org_run_(
         from tagsync.atomic import write_atomic
 
         write_atomic(answers_out, json.dumps(stored.dump(summary.known)).encode())
+    if markdown is not None:
+        from tagsync.atomic import write_atomic
+        from tagsync.org.dashboard import render
+
+        write_atomic(markdown, render(org.organisation, [r.__dict__ for r in summary.repositories]
+                                      ).encode())
     if json_out:
         typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
     else:
@@ -530,6 +540,8 @@ def org_run_(
         prefix = "dry run: " if dry_run else ""
         typer.echo(f"{prefix}{summary.organisation}: {counts or 'no repository selected'}; "
                    f"{summary.requests.get('requests', 0)} registry requests for all of them")
+        if summary.dashboard:
+            typer.echo(summary.dashboard)
     if summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
 

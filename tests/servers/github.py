@@ -272,6 +272,14 @@ class PullRequest:
 
 
 @dataclass
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str = "open"
+
+
+@dataclass
 class Repository:
     full_name: str
     git: MemoryRepo
@@ -279,6 +287,7 @@ class Repository:
     pulls: list[PullRequest] = field(default_factory=list)
     default_branch: str = "main"
     archived: bool = False
+    issues: list[Issue] = field(default_factory=list)
 
 
 @dataclass
@@ -605,6 +614,8 @@ class GitHubServer:
                 raise _Answer(422, "Object does not exist")
             self._set_ref(repo, ref.encode(), body["sha"].encode())
             return 201, _ref_json(base, ref, body["sha"])
+        if t in ("/repos/{owner}/{repo}/issues", "/repos/{owner}/{repo}/issues/{issue_number}"):
+            return self._issues(op, method, repo, params, query, body)
         if t == "/repos/{owner}/{repo}/compare/{basehead}":
             return 200, self._compare(op, repo, params["basehead"], base)
         if t == "/repos/{owner}/{repo}/commits" and method == "GET":
@@ -674,6 +685,46 @@ class GitHubServer:
         self.violations.append(f"{method} {t}: documented, but the contract server does not "
                                "implement it (add it, faithfully)")
         raise _Answer(404, f"contract server does not implement {method} {t}")
+
+    def _issues(self, op: Operation, method: str, repo: Repository, params: dict[str, str],
+                query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        """List, open and edit issues. As on GitHub, issues and pull requests share one numbering
+        and the issue listing includes pull requests (with a `pull_request` key): a client that
+        does not skip them reads a PR as an issue."""
+        schema = self.contract.response_schema(op, 201 if method == "POST" else 200) or {}
+        item_schema = schema.get("items", schema)
+
+        def issue_json(number: int, title: str, text: str, state: str, pr: bool) -> dict[str, Any]:
+            out = self.contract.instance(item_schema)
+            out.update(number=number, title=title, body=text, state=state,
+                       html_url=f"https://github.invalid/{repo.full_name}/issues/{number}")
+            if pr:
+                shape = self.contract._deref(item_schema).get("properties", {}).get("pull_request", {})
+                out["pull_request"] = {**self.contract.instance(shape), "url": (
+                    f"https://api.github.invalid/repos/{repo.full_name}/pulls/{number}")}
+            return out
+
+        if method == "GET" and "issue_number" not in params:
+            state = query.get("state", ["open"])[0]
+            rows = [(i.number, i.title, i.body, i.state, False) for i in repo.issues]
+            rows += [(p.number, p.title, p.body, "closed" if p.state == "merged" else p.state, True)
+                     for p in repo.pulls]
+            rows = [r for r in rows if state == "all" or r[3] == state]
+            per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+            return 200, [issue_json(*r) for r in sorted(rows, reverse=True)[:per_page]]
+        if method == "POST":
+            issue = Issue(next(self._pr_numbers), body["title"], body.get("body") or "")
+            repo.issues.append(issue)
+            return 201, issue_json(issue.number, issue.title, issue.body, issue.state, False)
+        found = [i for i in repo.issues if str(i.number) == params.get("issue_number")]
+        if not found:
+            raise _Answer(404, "Not Found")
+        issue = found[0]
+        if method == "PATCH":
+            issue.title = body.get("title", issue.title)
+            issue.body = body.get("body", issue.body)
+            issue.state = body.get("state", issue.state)
+        return 200, issue_json(issue.number, issue.title, issue.body, issue.state, False)
 
     def _org_repos(self, op: Operation, org: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         """GET /orgs/{org}/repos: a page (per_page at most 100, GitHub's cap) in name order, with

@@ -154,7 +154,14 @@ def summary(event: dict[str, Any], bucket: str) -> dict[str, Any]:
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     partial = any(r["status"] in ("failed", "partial") for r in rows)
-    return {"status": "partial" if partial else "ok", "counts": counts, "repositories": rows}
+    out: dict[str, Any] = {"status": "partial" if partial else "ok", "counts": counts,
+                           "repositories": rows}
+    org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
+    if org.dashboard is not None:
+        from tagsync.org.run import org_api, update_dashboard
+
+        out["dashboard"] = update_dashboard(org, org_api(org), rows)
+    return out
 
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:

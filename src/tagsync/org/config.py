@@ -79,6 +79,15 @@ class RepoSelection(_Model):
                 and not any(fnmatch.fnmatchcase(name, g) for g in self.exclude))
 
 
+class DashboardConfig(_Model):
+    """An issue with a row per repository, updated in place after every run."""
+
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    """owner/name of the repository that holds the dashboard issue."""
+    title: str = "tagsync: image updates across the organisation"
+    """The issue's title when tagsync opens it (found again by a marker, not by title)."""
+
+
 class OrgConfig(_Model):
     """One deployment for a whole organisation."""
 
@@ -96,6 +105,8 @@ class OrgConfig(_Model):
     """A pinned Sigstore trusted_root.json for repositories' keyless verify policies."""
     run: RunConfig = Field(default_factory=dict, validate_default=True)
     """Limits of the whole organisation's run (max_duration covers every repository)."""
+    dashboard: DashboardConfig | None = None
+    """An issue kept up to date with every repository's state (optional)."""
     base_dir: Path = Field(Path("."), exclude=True)
 
 

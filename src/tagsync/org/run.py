@@ -58,6 +58,7 @@ class OrgSummary:
     repositories: list[RepoResult] = field(default_factory=list)
     requests: dict[str, Any] = field(default_factory=dict)  # the shared registry questions
     known: Any = field(default=None, repr=False)  # run._Known: the answers, for `answers.dump`
+    dashboard: str | None = None  # what became of the dashboard issue, in words
 
     @property
     def partial(self) -> bool:
@@ -72,7 +73,7 @@ class OrgSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "organisation": self.organisation,
                 "status": "partial" if self.partial else "ok", "counts": self.counts(),
-                "requests": self.requests,
+                "requests": self.requests, "dashboard": self.dashboard,
                 "repositories": [r.__dict__ for r in self.repositories]}
 
 
@@ -197,7 +198,22 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
     else:
         _publish_each(ready, known, summary, dry_run, deadline)
     summary.repositories.sort(key=lambda r: r.repo.lower())
+    if org.dashboard is not None and not (dry_run or answers_only or only is not None):
+        summary.dashboard = update_dashboard(org, api, [r.__dict__ for r in summary.repositories])
     return summary
+
+
+def update_dashboard(org: OrgConfig, api: Any, rows: list[dict[str, Any]]) -> str:
+    """The dashboard issue after a run; its failure is said, never the run's failure."""
+    from tagsync.org.dashboard import render, update_issue
+
+    assert org.dashboard is not None
+    try:
+        return update_issue(api, org.dashboard.repo, org.organisation,
+                            render(org.organisation, rows), org.dashboard.title)
+    except TagsyncError as exc:
+        log.warning("dashboard: %s", exc)
+        return f"dashboard not updated: {exc}"
 
 
 def _select(org: OrgConfig, api: Any, summary: OrgSummary,

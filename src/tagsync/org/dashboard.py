@@ -1,0 +1,65 @@
+"""The organisation's dashboard: one issue (or a Markdown file) with a row per repository,
+updated in place after every run.
+
+The issue is found by a marker in its body, never by its title (people retitle issues). A
+dashboard a person closed stays closed: tagsync says so and writes nothing, as it does for a
+closed pull request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+_ICON = {"changed": "changed", "unchanged": "up to date", "partial": "**partial**",
+         "failed": "**failed**", "skipped": "skipped", "planned": "planned"}
+
+
+def marker(organisation: str) -> str:
+    return f"<!-- tagsync:dashboard:{organisation.lower()} -->"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")[:300]
+
+
+def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime | None = None) -> str:
+    """Markdown: failures first (what needs a person), then the rest by name."""
+    rows = sorted(rows, key=lambda r: (r.get("status") not in ("failed", "partial"),
+                                       str(r.get("repo", "")).lower()))
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[str(r.get("status"))] = counts.get(str(r.get("status")), 0) + 1
+    stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [marker(organisation), f"# tagsync: {organisation}", "",
+             f"Last run {stamp}: " + (", ".join(f"{n} {_ICON.get(s, s)}".replace("**", "")
+                                                for s, n in sorted(counts.items())) or "nothing"),
+             "", "| repository | state | what happened |", "| --- | --- | --- |"]
+    for r in rows:
+        state = _ICON.get(str(r.get("status")), _cell(r.get("status", "")))
+        lines.append(f"| {_cell(r.get('repo', '?'))} | {state} | {_cell(r.get('reason', ''))} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) -> str:
+    """Open, update in place, or leave alone (closed by a person, or already current); says
+    which. Pull requests in GitHub's issue listing are skipped."""
+    tag = marker(organisation)
+    found = api.json("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
+                     params={"state": "all", "per_page": "100"})
+    mine = [i for i in found if isinstance(i, dict) and "pull_request" not in i
+            and tag in str(i.get("body") or "")] if isinstance(found, list) else []
+    open_ = [i for i in mine if i.get("state") == "open"]
+    if not open_ and mine:
+        return f"dashboard {repo}#{mine[0].get('number')} was closed by a person: left closed"
+    if open_:
+        issue = open_[0]
+        if str(issue.get("body") or "") == text:
+            return f"dashboard {repo}#{issue.get('number')} already current"
+        api.json("PATCH", f"/repos/{repo}/issues/{issue['number']}", "updating the dashboard",
+                 json={"body": text})
+        return f"dashboard {repo}#{issue.get('number')} updated"
+    made = api.json("POST", f"/repos/{repo}/issues", "opening the dashboard",
+                    json={"title": title, "body": text})
+    return f"dashboard {repo}#{made.get('number') if isinstance(made, dict) else '?'} opened"
