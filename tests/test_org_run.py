@@ -353,3 +353,40 @@ def test_a_dry_run_leaves_the_dashboard_alone_and_markdown_goes_to_a_file(
     assert main(["org", "run", "-c", str(org.config), "--dry-run", "--markdown", str(out)]) == 0
     assert org.github.repos["acme/ops"].issues == []
     assert "| acme/svc-a | changed |" in out.read_text()
+
+
+# --- GitHub requests budgeted: configs read through GraphQL, many repositories a request ------
+
+
+def _config_reads(org: Org) -> tuple[int, int]:
+    """(GraphQL queries reading configs, REST reads of config files)."""
+    graphql = sum(h.graphql == "query:repository" for h in org.github.hits)
+    rest = sum(h.method == "GET" and h.path.endswith(("/contents/tagsync.yaml",
+                                                      "/contents/.github/tagsync.yaml"))
+               for h in org.github.hits)
+    return graphql, rest
+
+
+def test_configs_are_read_fifty_repositories_a_graphql_request(org: Org) -> None:
+    for i in range(60):
+        org.github.create_repo(f"acme/many-{i:02d}", {"README.md": b"hi\n"})
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert _config_reads(org) == (2, 0)  # 64 repositories, both config paths each
+    assert {r.repo: r.status for r in summary.repositories}["acme/svc-b"] == "changed"
+
+
+def test_a_config_graphql_truncates_is_read_whole_over_rest(org: Org) -> None:
+    big = REPO_CONFIG + "#" + "x" * (600 * 1024) + "\n"
+    org.github.create_repo("acme/big", {"tagsync.yaml": big.encode(), "deploy/app.yaml": org.kube()})
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert {r.repo: r.status for r in summary.repositories}["acme/big"] == "changed"
+    assert _config_reads(org) == (1, 1)
+
+
+def test_without_graphql_configs_are_read_over_rest(org: Org) -> None:
+    org.github.graphql_enabled = False
+    org.config.write_text(org.config.read_text().replace("  token:", "  api: rest\n  token:"))
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert {r.repo: r.status for r in summary.repositories}["acme/svc-b"] == "changed"
+    graphql, rest = _config_reads(org)
+    assert graphql == 0 and rest >= 3

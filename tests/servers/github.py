@@ -894,7 +894,7 @@ class GitHubServer:
     # -- GraphQL --------------------------------------------------------------------------------
 
     def _graphql(self, body: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        from graphql import graphql_sync, parse, validate
+        from graphql import default_field_resolver, graphql_sync, parse, validate
         from graphql.execution.values import get_argument_values, get_variable_values
         from graphql.language import OperationDefinitionNode
 
@@ -936,13 +936,14 @@ class GitHubServer:
         errs: list[dict[str, Any]] = []
         for sel in op.selection_set.selections:
             name = sel.name.value  # type: ignore[attr-defined]
+            key = sel.alias.value if getattr(sel, "alias", None) else name  # type: ignore[attr-defined]
             args = get_argument_values(parent.fields[name], sel, coerced)  # type: ignore[arg-type]
             if name in self.faults:
                 status = self.faults.pop(name)
                 return status, {"message": "Server Error"}, {}
             try:
                 if not mutation:
-                    root[name] = self._query(name, args)
+                    root[key] = self._query(name, args, sel, coerced)
                     continue
                 self._user(headers, write=True)
                 if self.before_write is not None:
@@ -950,9 +951,17 @@ class GitHubServer:
                     hook("POST", f"graphql:{name}")
                 root[name] = self._mutation(name, (body.get("variables") or {})[_input_var(sel)])
             except _Answer as answer:
-                root[name] = None
-                errs.append({"type": answer.kind, "message": answer.message, "path": [name]})
-        result = graphql_sync(schema, body["query"], root_value=root, variable_values=body.get("variables"))
+                root[key] = None
+                errs.append({"type": answer.kind, "message": answer.message, "path": [key]})
+
+        def by_alias(source: Any, info: Any, **args: Any) -> Any:
+            """Values are kept under the name the query gave them (an alias, else the field)."""
+            if isinstance(source, dict) and info.path.key in source:
+                return source[info.path.key]
+            return default_field_resolver(source, info, **args)
+
+        result = graphql_sync(schema, body["query"], root_value=root, variable_values=body.get("variables"),
+                              field_resolver=by_alias)
         if result.errors:
             self.violations += [f"GraphQL answer does not fit the schema: {e.message}" for e in result.errors
                                 if root.get(e.path[0] if e.path else "") is not None]
@@ -961,15 +970,48 @@ class GitHubServer:
             out["errors"] = errs
         return 200, out, {}
 
-    def _query(self, name: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    def _query(self, name: str, args: dict[str, Any], sel: Any = None,
+               variables: Any = None) -> dict[str, Any] | None:
         if name == "repository":
             full = f"{args['owner']}/{args['name']}"
             if full not in self.repos:
                 raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.",
                               "NOT_FOUND")
-            return {"id": _repo_id(full), "nameWithOwner": full}
+            out: dict[str, Any] = {"id": _repo_id(full), "nameWithOwner": full}
+            for field_node in (sel.selection_set.selections if sel is not None else ()):
+                if getattr(field_node, "name", None) is not None and field_node.name.value == "object":
+                    from graphql.execution.values import get_argument_values
+
+                    schema = graphql_schema()
+                    obj_args = get_argument_values(schema.get_type("Repository").fields["object"],
+                                                   field_node, variables)
+                    key = field_node.alias.value if field_node.alias else "object"
+                    out[key] = self._git_object(self.repos[full], obj_args.get("expression"))
+            return out
         self.violations.append(f"GraphQL query field {name}: the contract server does not implement it")
         raise _Answer(400, f"contract server does not implement {name}", "INTERNAL")
+
+    # GitHub truncates Blob.text past some size (isTruncated); modelled at 512 KiB here, so a
+    # client must read such a file another way.
+    BLOB_TEXT_LIMIT = 512 * 1024
+
+    def _git_object(self, repo: Repository, expression: str | None) -> dict[str, Any] | None:
+        """`object(expression: "<rev>:<path>")`: the blob at that path, or null when absent."""
+        if not expression or ":" not in expression:
+            return None
+        rev, path = expression.split(":", 1)
+        try:
+            data = _read(repo.git, _resolve(repo.git, rev), path)
+        except Exception:  # no such revision or path: GitHub answers null, not an error
+            return None
+        try:
+            text: str | None = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        truncated = len(data) > self.BLOB_TEXT_LIMIT
+        return {"__typename": "Blob", "byteSize": len(data), "isBinary": text is None,
+                "isTruncated": truncated,
+                "text": None if text is None else (text[: self.BLOB_TEXT_LIMIT] if truncated else text)}
 
     def _mutation(self, name: str, inp: dict[str, Any]) -> dict[str, Any]:
         if name == "createCommitOnBranch":
@@ -1127,8 +1169,13 @@ def _repo_id(full_name: str) -> str:
 
 
 def _root_field(body: Any) -> str | None:
-    m = re.search(r"\{\s*(\w+)", (body or {}).get("query", ""))
-    return m.group(1) if m else None
+    """A mutation's root field (`createCommitOnBranch`); a query's as `query:<field>`, which
+    `Hit.writes` tells apart from writes."""
+    text = (body or {}).get("query", "")
+    m = re.search(r"\{\s*(?:\w+\s*:\s*)?(\w+)", text)
+    if m is None:
+        return None
+    return m.group(1) if text.lstrip().startswith("mutation") else f"query:{m.group(1)}"
 
 
 def _input_var(sel: Any) -> str:

@@ -161,6 +161,70 @@ def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
     return None
 
 
+GRAPHQL_BATCH = 50  # repositories per query: well inside GitHub's node and time limits
+
+
+def find_configs(api: Any, org: OrgConfig, repos: list[Repo]) -> dict[str, Any]:
+    """Every repository's own config, by name: (path, text), None (none there), or the
+    ConfigError saying why it cannot be read. Through GraphQL, `GRAPHQL_BATCH` repositories
+    and every config path per request; REST (one read per path) for what GraphQL cannot give
+    (no GraphQL API, a truncated or binary blob)."""
+    from tagsync.publish.github import GraphQLUnavailable
+
+    out: dict[str, Any] = {}
+    if org.github.api == "graphql":
+        for start in range(0, len(repos), GRAPHQL_BATCH):
+            batch = repos[start:start + GRAPHQL_BATCH]
+            try:
+                out.update(_configs_by_graphql(api, org, batch))
+            except GraphQLUnavailable:
+                break
+            except TagsyncError as exc:  # a repository gone since the listing: ask one by one
+                log.info("reading configs through GraphQL failed (%s); reading them one by one", exc)
+    for repo in repos:
+        if repo.full_name not in out:
+            try:
+                out[repo.full_name] = find_config(api, org, repo)
+            except TagsyncError as exc:
+                out[repo.full_name] = exc
+    return out
+
+
+def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str, Any]:
+    variables: dict[str, str] = {}
+    fields: list[str] = []
+    for i, repo in enumerate(batch):
+        owner, name = repo.full_name.split("/", 1)
+        variables[f"o{i}"], variables[f"n{i}"] = owner, name
+        objects = []
+        for j, path in enumerate(org.config_paths):
+            variables[f"e{i}_{j}"] = f"{repo.default_branch}:{path}"
+            objects.append(f"c{j}: object(expression: $e{i}_{j}) "
+                           "{ ... on Blob { text isTruncated isBinary } }")
+        fields.append(f"r{i}: repository(owner: $o{i}, name: $n{i}) {{ {' '.join(objects)} }}")
+    declared = ", ".join(f"${k}: String!" for k in variables)
+    data = api.graphql(f"query({declared}) {{ {' '.join(fields)} }}", variables,
+                       f"reading {len(batch)} repositories' configs")
+    out: dict[str, Any] = {}
+    for i, repo in enumerate(batch):
+        node = data.get(f"r{i}")
+        if not isinstance(node, dict):
+            continue  # left for REST, which says why
+        found: Any = None
+        for j, path in enumerate(org.config_paths):
+            blob = node.get(f"c{j}")
+            if not isinstance(blob, dict):
+                continue
+            if blob.get("isTruncated") or blob.get("isBinary") or not isinstance(blob.get("text"), str):
+                found = ...  # GraphQL cannot give it whole: REST reads it
+                break
+            found = (path, blob["text"])
+            break
+        if found is not ...:
+            out[repo.full_name] = found
+    return out
+
+
 @dataclass
 class _Planned:
     repo: Repo
@@ -219,20 +283,25 @@ def update_dashboard(org: OrgConfig, api: Any, rows: list[dict[str, Any]]) -> st
 def _select(org: OrgConfig, api: Any, summary: OrgSummary,
             only: frozenset[str] | None) -> list[_Planned]:
     """The repositories to run, each with its own config read through the trust boundary."""
-    planned: list[_Planned] = []
+    chosen: list[Repo] = []
     for repo in list_repositories(api, org.organisation):
         if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
             continue
         if repo.archived:
             summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
             continue
+        chosen.append(repo)
+    configs = find_configs(api, org, chosen)
+    planned: list[_Planned] = []
+    for repo in chosen:
+        found = configs.get(repo.full_name)
+        if found is None:
+            summary.repositories.append(RepoResult(
+                repo.full_name, "skipped", f"no {' or '.join(org.config_paths)} on {repo.default_branch}"))
+            continue
         try:
-            found = find_config(api, org, repo)
-            if found is None:
-                summary.repositories.append(RepoResult(
-                    repo.full_name, "skipped",
-                    f"no {' or '.join(org.config_paths)} on {repo.default_branch}"))
-                continue
+            if isinstance(found, TagsyncError):
+                raise found
             path, text = found
             config = repo_config(org, repo.full_name, repo.default_branch, text,
                                  f"{repo.full_name}:{path}")
