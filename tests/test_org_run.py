@@ -390,3 +390,51 @@ def test_without_graphql_configs_are_read_over_rest(org: Org) -> None:
     assert {r.repo: r.status for r in summary.repositories}["acme/svc-b"] == "changed"
     graphql, rest = _config_reads(org)
     assert graphql == 0 and rest >= 3
+
+
+# --- onboarding: one pull request proposing a config, never twice ------------------------------
+
+
+def _onboarding(org: Org) -> None:
+    org.config.write_text(org.config.read_text() + "onboarding: true\n")
+    org.github.create_repo("acme/new-svc", {"k8s/app.yaml": org.kube(), "README.md": b"hi\n"})
+
+
+def test_a_repository_without_config_is_offered_one_in_a_pull_request(org: Org) -> None:
+    _onboarding(org)
+    summary = org_run(load_org_config(org.config))
+    row = {r.repo: r for r in summary.repositories}["acme/new-svc"]
+    [pr] = org.github.open_pulls("acme/new-svc")
+    assert row.status == "onboarding" and f"#{pr.number}" in row.reason
+    proposed = org.github.read("acme/new-svc", "tagsync.yaml", pr.head).decode()
+    assert "k8s/app.yaml" in proposed
+    repo_config(load_org_config(org.config), "acme/new-svc", "main", proposed, "proposed")
+    assert {r.repo: r.status for r in summary.repositories}["acme/no-config"] == "skipped"  # no refs
+
+
+def test_an_open_onboarding_pull_request_is_left_as_it_is(org: Org) -> None:
+    _onboarding(org)
+    org_run(load_org_config(org.config))
+    writes = len(org.github.writes())
+    summary = org_run(load_org_config(org.config), dry_run=False)
+    assert "is open" in {r.repo: r for r in summary.repositories}["acme/new-svc"].reason
+    assert len([h for h in org.github.writes()[writes:] if "new-svc" in h.path]) == 0
+
+
+def test_a_closed_onboarding_pull_request_is_never_proposed_again(org: Org) -> None:
+    _onboarding(org)
+    org_run(load_org_config(org.config))
+    [pr] = org.github.open_pulls("acme/new-svc")
+    pr.state = "closed"
+    summary = org_run(load_org_config(org.config))
+    row = {r.repo: r for r in summary.repositories}["acme/new-svc"]
+    assert row.status == "skipped" and "not proposed again" in row.reason
+    assert org.github.open_pulls("acme/new-svc") == []
+    assert len(org.github.repos["acme/new-svc"].pulls) == 1
+
+
+def test_a_dry_run_only_says_what_it_would_propose(org: Org) -> None:
+    _onboarding(org)
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert "would propose" in {r.repo: r for r in summary.repositories}["acme/new-svc"].reason
+    assert org.github.writes() == []

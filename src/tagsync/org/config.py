@@ -105,6 +105,9 @@ class OrgConfig(_Model):
     """A pinned Sigstore trusted_root.json for repositories' keyless verify policies."""
     run: RunConfig = Field(default_factory=dict, validate_default=True)
     """Limits of the whole organisation's run (max_duration covers every repository)."""
+    onboarding: bool = False
+    """Offer a repository without a config one pull request with the config `tagsync init`
+    would write (never twice: a closed one is the answer)."""
     dashboard: DashboardConfig | None = None
     """An issue kept up to date with every repository's state (optional)."""
     base_dir: Path = Field(Path("."), exclude=True)

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 _ICON = {"changed": "changed", "unchanged": "up to date", "partial": "**partial**",
-         "failed": "**failed**", "skipped": "skipped", "planned": "planned"}
+         "failed": "**failed**", "skipped": "skipped", "planned": "planned",
+         "onboarding": "onboarding"}
 
 
 def marker(organisation: str) -> str:

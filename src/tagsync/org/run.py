@@ -296,8 +296,7 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
     for repo in chosen:
         found = configs.get(repo.full_name)
         if found is None:
-            summary.repositories.append(RepoResult(
-                repo.full_name, "skipped", f"no {' or '.join(org.config_paths)} on {repo.default_branch}"))
+            summary.repositories.append(_without_config(org, api, repo, summary.dry_run))
             continue
         try:
             if isinstance(found, TagsyncError):
@@ -310,6 +309,21 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
             continue
         planned.append(_Planned(repo, config, path))
     return planned
+
+
+def _without_config(org: OrgConfig, api: Any, repo: Repo, dry_run: bool) -> RepoResult:
+    """Skipped, or (`onboarding: true`) offered a config once, in a pull request."""
+    missing = f"no {' or '.join(org.config_paths)} on {repo.default_branch}"
+    if not org.onboarding:
+        return RepoResult(repo.full_name, "skipped", missing)
+    from tagsync.org.onboarding import propose
+
+    try:
+        offer = propose(api, org, repo.full_name, repo.default_branch, dry_run=dry_run)
+    except TagsyncError as exc:
+        return RepoResult(repo.full_name, "failed", f"{missing}; onboarding failed: {exc}")
+    status = "onboarding" if offer.status in ("proposed", "waiting") else "skipped"
+    return RepoResult(repo.full_name, status, f"{missing}; {offer.reason}")
 
 
 def _gather(planned: list[_Planned], summary: OrgSummary) -> tuple[list[_Planned], References]:
