@@ -438,3 +438,8 @@ def test_a_dry_run_only_says_what_it_would_propose(org: Org) -> None:
     summary = org_run(load_org_config(org.config), dry_run=True)
     assert "would propose" in {r.repo: r for r in summary.repositories}["acme/new-svc"].reason
     assert org.github.writes() == []
+
+
+def test_every_github_request_goes_through_the_organisation_s_one_client(org: Org) -> None:
+    summary = org_run(load_org_config(org.config))
+    assert summary.github_requests == len(org.github.hits) > 0

@@ -59,6 +59,7 @@ class OrgSummary:
     requests: dict[str, Any] = field(default_factory=dict)  # the shared registry questions
     known: Any = field(default=None, repr=False)  # run._Known: the answers, for `answers.dump`
     dashboard: str | None = None  # what became of the dashboard issue, in words
+    github_requests: int = 0  # every repository's, through the one client
 
     @property
     def partial(self) -> bool:
@@ -73,7 +74,8 @@ class OrgSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "organisation": self.organisation,
                 "status": "partial" if self.partial else "ok", "counts": self.counts(),
-                "requests": self.requests, "dashboard": self.dashboard,
+                "requests": self.requests, "github_requests": self.github_requests,
+                "dashboard": self.dashboard,
                 "repositories": [r.__dict__ for r in self.repositories]}
 
 
@@ -251,7 +253,7 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
         end = time.monotonic() + org.run.max_duration
         deadline = end if deadline is None else min(deadline, end)
     planned = _select(org, api, summary, only)
-    ready, union = _gather(planned, summary)
+    ready, union = _gather(planned, summary, api)
     if known is None:
         known = _Known()
         if ready:
@@ -264,6 +266,7 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
     summary.repositories.sort(key=lambda r: r.repo.lower())
     if org.dashboard is not None and not (dry_run or answers_only or only is not None):
         summary.dashboard = update_dashboard(org, api, [r.__dict__ for r in summary.repositories])
+    summary.github_requests = int(getattr(api, "requests", 0))
     return summary
 
 
@@ -326,15 +329,21 @@ def _without_config(org: OrgConfig, api: Any, repo: Repo, dry_run: bool) -> Repo
     return RepoResult(repo.full_name, status, f"{missing}; {offer.reason}")
 
 
-def _gather(planned: list[_Planned], summary: OrgSummary) -> tuple[list[_Planned], References]:
-    """Every repository's references, before any registry is asked: the union is asked once."""
-    from tagsync.run import make_publisher, read_references
+def _gather(planned: list[_Planned], summary: OrgSummary,
+            api: Any) -> tuple[list[_Planned], References]:
+    """Every repository's references, before any registry is asked: the union is asked once.
+    Every repository is published through the organisation's one GitHub client (one token,
+    one rate-limit budget, warm connections)."""
+    from tagsync.publish.github import github_publisher
+    from tagsync.run import read_references
 
     union = References()
     ready: list[_Planned] = []
     for p in planned:
         try:
-            p.publisher = make_publisher(p.config)
+            assert p.config.github is not None
+            p.publisher = github_publisher(p.config.github, p.config.catalogs[0].name,
+                                           p.config.base_dir, api=api)
             p.snapshot = p.publisher.snapshot()
             read = read_references(p.config, p.snapshot)
         except TagsyncError as exc:

@@ -885,8 +885,12 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
 
 
 def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path, *,
-                     timeout: float = 20.0) -> GitHubPublisher:
-    """Build the publisher from config; secrets are resolved here, at the edge."""
+                     timeout: float = 20.0, api: GitHubApi | None = None) -> GitHubPublisher:
+    """Build the publisher from config; secrets are resolved here, at the edge. `api`: a
+    client to share (organisation mode: one token, one rate-limit budget for every repository)."""
+    if api is not None:
+        return GitHubPublisher(api, config.repo, config.branch, use_graphql=config.api == "graphql",
+                               pull_request=_pr_options(config, first_catalog))
     auth: TokenSource
     if config.app is not None:
         key = resolve(config.app.private_key, "github.app.private_key", base_dir)
@@ -899,11 +903,14 @@ def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path, *
         auth = StaticToken(token)
     api = GitHubApi(config.api_url, auth, graphql_url=config.graphql_url, retries=config.retries,
                     max_wait=config.max_wait, timeout=timeout)
-    pr = None
-    if config.mode == "pull-request":
-        pr = PullRequestOptions(
-            branch=config.pr_branch or f"tagsync/{first_catalog}", title=config.pr_title,
-            labels=tuple(config.labels), reviewers=tuple(config.reviewers),
-            team_reviewers=tuple(config.team_reviewers), auto_merge=config.auto_merge)
     return GitHubPublisher(api, config.repo, config.branch, use_graphql=config.api == "graphql",
-                           pull_request=pr)
+                           pull_request=_pr_options(config, first_catalog))
+
+
+def _pr_options(config: GitHubConfig, first_catalog: str) -> PullRequestOptions | None:
+    if config.mode != "pull-request":
+        return None
+    return PullRequestOptions(
+        branch=config.pr_branch or f"tagsync/{first_catalog}", title=config.pr_title,
+        labels=tuple(config.labels), reviewers=tuple(config.reviewers),
+        team_reviewers=tuple(config.team_reviewers), auto_merge=config.auto_merge)
