@@ -197,9 +197,38 @@ def test_a_literal_block_scalar_is_rewritten_whole_in_its_indentation() -> None:
     assert edit(src, ".a", "one\ntwo\nthree\n") == "a: |\n    one\n    two\n    three\nb: 1\n"
 
 
-def test_a_value_its_chomping_indicator_cannot_hold_is_refused() -> None:
-    with pytest.raises(UnsupportedScalarError, match="chomping"):
-        edit("a: |\n  x\n", ".a", "y")
+def test_a_value_without_a_final_line_break_changes_clip_to_strip() -> None:
+    assert edit("a: |\n  x\nb: 1\n", ".a", "y") == "a: |-\n  y\nb: 1\n"
+
+
+def test_a_folded_one_line_value_changes_only_its_chomping_indicator() -> None:
+    src = "args: >  # flags\n    --image=nginx:1.25.3\n"
+    out = edit(src, ".args", "--image=nginx:1.25.4")
+    assert out == "args: >-  # flags\n    --image=nginx:1.25.4\n"
+
+
+def test_a_value_with_a_final_line_break_changes_strip_to_clip() -> None:
+    assert edit("a: |-\n  x\nb: 1\n", ".a", "x\n") == "a: |\n  x\nb: 1\n"
+
+
+def test_an_indentation_indicator_is_kept_when_the_chomping_changes() -> None:
+    assert edit("a: |2\n    x\n", ".a", "  y") == "a: |2-\n    y\n"
+
+
+def test_keep_chomping_with_trailing_blank_lines_becomes_strip() -> None:
+    out = edit("a: |+\n  x\n\nb: 1\n", ".a", "y")
+    assert out == "a: |-\n  y\n\nb: 1\n"
+    assert yaml.safe_load(out) == {"a": "y", "b": 1}
+
+
+def test_more_trailing_line_breaks_than_the_text_holds_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="more than one trailing line break"):
+        edit("a: |\n  x\n", ".a", "y\n\n")
+
+
+def test_an_empty_value_in_a_block_scalar_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="empty value"):
+        edit("a: |\n  x\n", ".a", "")
 
 
 def test_custom_tag_is_refused() -> None:
