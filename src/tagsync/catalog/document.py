@@ -144,6 +144,14 @@ def _value_start(text: str, start: int, end: int, has_props: bool) -> int:
     return i
 
 
+def parser_for(text: str) -> tuple[Any, int]:
+    """The event parser over `text`, and how far its marks fall short of offsets in `text`:
+    libyaml drops a byte order mark at the start of its input without counting it, so after
+    the one `decode` strips, a second one (a file saved twice with a BOM) shifts every mark."""
+    shift = 1 if text.startswith(_BOM) and _Parser.__module__.startswith("yaml._yaml") else 0
+    return _Parser(text), shift
+
+
 def parse_documents(text: str, file: str | None = None) -> list[Document]:
     """Compose every document of a stream into our node tree."""
     docs: list[Document] = []
@@ -181,10 +189,7 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
             anchors_by_name[anchor] = node
             anchor_facts[id(node)] = [anchor, node.line, node.column, False]
 
-    # libyaml drops a byte order mark at the start of its input without counting it, so after
-    # the one `decode` strips, a second one (a file saved twice with a BOM) shifts every mark.
-    shift = 1 if text.startswith(_BOM) and _Parser.__module__.startswith("yaml._yaml") else 0
-    parser = _Parser(text)
+    parser, shift = parser_for(text)
     try:
         while True:
             event = parser.get_event()

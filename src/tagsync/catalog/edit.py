@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from tagsync.catalog.append import Append, check_appended, content_end, newline, plan_append
 from tagsync.catalog.block import splice_block
 from tagsync.catalog.document import (
@@ -36,18 +38,14 @@ from tagsync.catalog.path import Path, format_path, parse_path
 from tagsync.catalog.readback import check_read_back
 from tagsync.catalog.scalar import render_scalar, resolves_to_string
 from tagsync.errors import (
-    CatalogError,
     EditConflictError,
     NotAScalarError,
-    ReadBackError,
     SharedValueError,
     UnsupportedScalarError,
 )
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _SET_TAG = "tag:yaml.org,2002:set"
-# Anchor names every reader ends at the same place (YAML 1.2 allows more, 1.1 readers stop early).
-_PORTABLE_ANCHOR = re.compile(r"[A-Za-z0-9_-]+")
 _COMMENT = re.compile(r"(?:^|(?<=[ \t\n]))#[^\n]*")
 
 
@@ -76,6 +74,7 @@ class Splice:
     text: str
     edit: Edit | Append | InsertKey
     old: str
+    node: Scalar | None = None  # the scalar an edit rewrites
 
 
 class Catalog:
@@ -110,15 +109,7 @@ class Catalog:
         found = self.locate(edit.path, edit.doc)
         node = require_editable(found, edit.path, self.file, allow_anchor)
         where: dict[str, Any] = {"file": self.file, "line": node.line, "column": node.column}
-        if node.anchor and not _PORTABLE_ANCHOR.fullmatch(node.anchor):
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)} carries the anchor &{node.anchor}, whose name YAML "
-                "readers split differently (YAML 1.1 anchors hold only letters, digits, - and _): "
-                "they disagree on where its value starts", **where)
-        if isinstance(found.parent, Mapping) and found.parent.tag == _SET_TAG:
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)} is a member of a !!set, whose values stay empty "
-                "(null); a set has no value to write", **where)
+        _refuse_unreadable(found, node, edit, where)
         if node.style in ("|", ">"):
             tail = self.text[self.text.rfind("\n") + 1:]
             if tail and not self.text[node.end:].strip() and not tail.strip():
@@ -135,16 +126,7 @@ class Catalog:
                     "empty value, more than one trailing line break, or a first line that "
                     "starts with a space)", **where)
             start, end, text = block
-            return Splice(start, end, text, edit, node.value)
-        if node.tag is not None and node.tag not in (_STR_TAG, "!"):
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
-                "string under it", **where)
-        if node.tag == "!" and (not edit.value or not resolves_to_string(edit.value)):
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)} carries the non-specific tag `!`, under which YAML 1.1 "
-                f"readers (PyYAML) resolve {edit.value!r} by its text, even quoted: it would not "
-                "read as a string everywhere", **where)
+            return Splice(start, end, text, edit, node.value, node)
         rendered = render_scalar(edit.value, node.style, found.in_flow)
         # "Already right" means it already reads as that string: plain `1e3` has the right
         # text but is a float to YAML 1.2 readers, and `key:` is null, not "".
@@ -154,7 +136,7 @@ class Catalog:
             start, end, rendered = self._fill_empty(found, node, rendered, edit)
         else:
             start, end = node.value_start, node.end
-        return Splice(start, end, rendered, edit, node.value)
+        return Splice(start, end, rendered, edit, node.value, node)
 
     def _fill_empty(self, found: Located, node: Scalar, rendered: str, edit: Edit
                     ) -> tuple[int, int, str]:
@@ -170,11 +152,17 @@ class Catalog:
         if isinstance(parent, Mapping) and key is not None:
             key_end = content_end(key)
             if not _has_value_indicator(text[key_end:at]):
+                if "\n" in text[key.start:key_end]:
+                    raise UnsupportedScalarError(
+                        f"{format_path(edit.path)} is an empty value whose key spans lines: a "
+                        "`:` after it would not make it a key (implicit keys fit on one line)",
+                        file=self.file, line=key.line, column=key.column)
                 if parent.flow:
                     if text[key.start - 1:key.start] == "?":
                         raise UnsupportedScalarError(
-                            f"{format_path(edit.path)}: `?{key.value}` in a flow collection is a "
-                            "key to some YAML readers (PyYAML) and a plain scalar to others",
+                            f"{format_path(edit.path)}: `{text[key.start - 1:key_end]}` in a flow "
+                            "collection is a key to some YAML readers (PyYAML) and a plain "
+                            "scalar to others",
                             file=self.file, line=key.line, column=key.column)
                     return key_end, key_end, ": " + rendered
                 question = len(text[:key.start].rstrip()) - 1
@@ -231,27 +219,28 @@ class Catalog:
             return self.text
         ordered = sorted([*inserts, *splices.values()], key=lambda s: (s.start, s.end > s.start))
         new_text = splice_text(self.text, ordered)
-        try:
-            docs = parse_documents(new_text, self.file)
-        except CatalogError as exc:
-            raise ReadBackError(f"the edited text would not be valid YAML ({exc.message}); "
-                                "nothing was written", file=self.file) from exc
+        edited: dict[tuple[int, int], tuple[str, str]] = {}
+        for splice in splices.values():
+            assert isinstance(splice.edit, Edit) and splice.node is not None
+            edited[(splice.node.start, splice.node.end)] = (splice.edit.value,
+                                                            format_path(splice.edit.path))
+        extra: dict[tuple[type, int], int] = {}
+        for insert in keyed:
+            start = self.locate(insert.path, insert.doc).node.start
+            extra[(yaml.MappingStartEvent, start)] = extra.get((yaml.MappingStartEvent, start), 0) + 1
         for (doc, path), appends in grown.items():
-            before = self.locate(path, doc).node
-            assert isinstance(before, SeqNode)
-            expected = [a if a.entry is None else Append(a.path, a.values, a.entry, a.doc,
-                                                         _entry_value(a.entry)) for a in appends]
-            check_appended(docs, doc, path, len(before.items), expected, self.file)
-        for insert in keyed:
-            check_inserted(docs, insert, self.file)
-        values = [(s.edit.doc, s.edit.path, s.edit.value) for s in splices.values()
-                  if isinstance(s.edit, Edit)]
-        counts: dict[tuple[int, Path], int] = {}
-        for insert in keyed:
-            counts[(insert.doc, insert.path)] = counts.get((insert.doc, insert.path), 0) + 1
-        check_read_back(self.documents, docs, values,
-                        [(d, p, len(a)) for (d, p), a in grown.items()],
-                        [(d, p, n) for (d, p), n in counts.items()], self.file)
+            extra[(yaml.SequenceStartEvent, self.locate(path, doc).node.start)] = len(appends)
+        check_read_back(self.text, new_text, edited, extra, self.file)
+        if grown or keyed:
+            docs = parse_documents(new_text, self.file)
+            for (doc, path), appends in grown.items():
+                before = self.locate(path, doc).node
+                assert isinstance(before, SeqNode)
+                expected = [a if a.entry is None else Append(a.path, a.values, a.entry, a.doc,
+                                                             _entry_value(a.entry)) for a in appends]
+                check_appended(docs, doc, path, len(before.items), expected, self.file)
+            for insert in keyed:
+                check_inserted(docs, insert, self.file)
         return new_text
 
     def _unshared(self, path: Path, doc: int) -> Node:
@@ -267,6 +256,24 @@ class Catalog:
     def render(self, text: str) -> bytes:
         """Encode edited text the way the file was (UTF-8, BOM kept)."""
         return encode(text, self.had_bom)
+
+
+def _refuse_unreadable(found: Located, node: Scalar, edit: Edit, where: dict[str, Any]) -> None:
+    """Places where no text reads as the new string for every YAML reader: said up front, with
+    the reason (the read-back would refuse them too, less clearly)."""
+    if isinstance(found.parent, Mapping) and found.parent.tag == _SET_TAG:
+        raise UnsupportedScalarError(
+            f"{format_path(edit.path)} is a member of a !!set, whose values stay empty "
+            "(null); a set has no value to write", **where)
+    if node.tag is not None and node.tag not in (_STR_TAG, "!"):
+        raise UnsupportedScalarError(
+            f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
+            "string under it", **where)
+    if node.tag == "!" and (not edit.value or not resolves_to_string(edit.value)):
+        raise UnsupportedScalarError(
+            f"{format_path(edit.path)} carries the non-specific tag `!`, under which YAML 1.1 "
+            f"readers (PyYAML) resolve {edit.value!r} by its text, even quoted: it would not "
+            "read as a string everywhere", **where)
 
 
 def _entry_value(entry: str) -> object:
