@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tagsync.catalog import Edit, apply_edits, get_value
+from tagsync.catalog import Catalog, Edit, apply_edits, get_value
 from tagsync.errors import (
     EditConflictError,
     EncodingError,
     NotAScalarError,
     PathNotFoundError,
+    ReadBackError,
     SharedValueError,
     UnsupportedScalarError,
     YamlSyntaxError,
@@ -197,9 +198,38 @@ def test_a_literal_block_scalar_is_rewritten_whole_in_its_indentation() -> None:
     assert edit(src, ".a", "one\ntwo\nthree\n") == "a: |\n    one\n    two\n    three\nb: 1\n"
 
 
-def test_a_value_its_chomping_indicator_cannot_hold_is_refused() -> None:
-    with pytest.raises(UnsupportedScalarError, match="chomping"):
-        edit("a: |\n  x\n", ".a", "y")
+def test_a_value_without_a_final_line_break_changes_clip_to_strip() -> None:
+    assert edit("a: |\n  x\nb: 1\n", ".a", "y") == "a: |-\n  y\nb: 1\n"
+
+
+def test_a_folded_one_line_value_changes_only_its_chomping_indicator() -> None:
+    src = "args: >  # flags\n    --image=nginx:1.25.3\n"
+    out = edit(src, ".args", "--image=nginx:1.25.4")
+    assert out == "args: >-  # flags\n    --image=nginx:1.25.4\n"
+
+
+def test_a_value_with_a_final_line_break_changes_strip_to_clip() -> None:
+    assert edit("a: |-\n  x\nb: 1\n", ".a", "x\n") == "a: |\n  x\nb: 1\n"
+
+
+def test_an_indentation_indicator_is_kept_when_the_chomping_changes() -> None:
+    assert edit("a: |2\n    x\n", ".a", "  y") == "a: |2-\n    y\n"
+
+
+def test_keep_chomping_with_trailing_blank_lines_becomes_strip() -> None:
+    out = edit("a: |+\n  x\n\nb: 1\n", ".a", "y")
+    assert out == "a: |-\n  y\n\nb: 1\n"
+    assert yaml.safe_load(out) == {"a": "y", "b": 1}
+
+
+def test_more_trailing_line_breaks_than_the_text_holds_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="more than one trailing line break"):
+        edit("a: |\n  x\n", ".a", "y\n\n")
+
+
+def test_an_empty_value_in_a_block_scalar_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="empty value"):
+        edit("a: |\n  x\n", ".a", "")
 
 
 def test_custom_tag_is_refused() -> None:
@@ -294,3 +324,96 @@ def test_same_text_that_is_not_a_string_yet_gets_quoted() -> None:
 
 def test_empty_value_set_to_empty_string_is_quoted() -> None:
     assert edit("a:\n", ".a", "") == 'a: ""\n'
+
+
+# --- empty values get what their position needs (issue 34) ---------------------------------
+
+
+def test_an_empty_value_after_an_explicit_key_gets_its_own_colon_line() -> None:
+    assert edit("? a # c\n? b\nc: d\n", ".a", "1.10") == '? a # c\n: "1.10"\n? b\nc: d\n'
+
+
+def test_an_explicit_key_inside_a_sequence_item_gets_the_colon_under_its_question_mark() -> None:
+    assert edit("- ? a\n  ? b\n", "[0].a", "v") == "- ? a\n  : v\n  ? b\n"
+
+
+def test_a_key_without_value_in_a_flow_mapping_gets_colon_and_value() -> None:
+    assert edit("- { single line, a: b}\n", "[0].['single line']", "yes") == \
+        '- { single line: "yes", a: b}\n'
+
+
+def test_an_empty_document_gets_its_value_on_a_line_of_its_own() -> None:
+    out = apply_edits(b"a: 1\n---\n# empty\n---\nb: 2\n", [Edit.parse(".", "1.10", doc=1)])
+    assert out == b'a: 1\n---\n# empty\n"1.10"\n---\nb: 2\n'
+
+
+def test_an_empty_sequence_item_before_a_comment_keeps_the_comment() -> None:
+    assert edit("- # Empty\n- b\n", "[0]", "1.10") == '- "1.10" # Empty\n- b\n'
+
+
+def test_an_empty_value_whose_key_spans_lines_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="key spans lines"):
+        edit("- { multi\n  line, a: b}\n", "[0].['multi line']", "x")
+
+
+def test_a_member_of_a_set_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="!!set"):
+        edit("--- !!set\n? Mark McGwire\n? Sammy Sosa\n", '.["Mark McGwire"]', "1.10")
+
+
+def test_a_multi_line_plain_scalar_in_a_flow_mapping_is_replaced_whole() -> None:
+    assert edit("a: {x: multi\n    line, b: c}\n", ".a.x", "one") == "a: {x: one, b: c}\n"
+
+
+# --- the non-specific tag `!` and anchors readers disagree on -----------------------------
+
+
+def test_a_value_under_the_non_specific_tag_that_is_not_string_like_is_refused() -> None:
+    # PyYAML reads `! "1.10"` as a float (it resolves `!` by the text, even quoted)
+    with pytest.raises(UnsupportedScalarError, match="non-specific tag"):
+        edit("a: ! x\n", ".a", "1.10")
+
+
+def test_a_string_like_value_under_the_non_specific_tag_is_written() -> None:
+    assert edit("a: ! x\n", ".a", "nginx:1.25") == "a: ! nginx:1.25\n"
+
+
+def test_a_value_whose_anchor_name_readers_split_differently_is_refused() -> None:
+    # `an:chor` is one anchor to YAML 1.2 readers; PyYAML ends it at `:` and reads ":chor value"
+    with pytest.raises(ReadBackError, match="':chor v'"):
+        edit("key: &an:chor value\n", ".key", "v")
+
+
+# --- the read-back: whatever a rule writes, a wrong result is refused ----------------------
+
+
+def test_a_rendering_that_would_change_the_type_is_refused_by_the_read_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tagsync.catalog.edit.render_scalar", lambda value, style, flow: value)
+    with pytest.raises(ReadBackError, match="not as a string") as err:
+        edit("a: x\nb: y\n", ".a", "yes", file="f.yml")
+    assert (err.value.file, err.value.line) == ("f.yml", 1)
+
+
+def test_a_rendering_that_would_change_another_value_is_refused_by_the_read_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tagsync.catalog.edit.render_scalar",
+                        lambda value, style, flow: value + "\nb: changed")
+    with pytest.raises(ReadBackError):
+        edit("a: x\nb: y\n", ".a", "v")
+
+
+def test_a_rendering_that_would_break_the_file_is_refused_by_the_read_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tagsync.catalog.edit.render_scalar", lambda value, style, flow: '"x')
+    with pytest.raises(ReadBackError, match="not be valid YAML"):
+        edit("a: x\nb: y\n", ".a", "v")
+
+
+def test_the_read_back_checks_appends_in_the_same_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagsync.catalog.append import Append
+
+    src = "tags:\n  - [a, b]\nother: 1\n"
+    catalog = Catalog(src)
+    out = catalog.apply([Append(("tags",), ("c", "d")), Edit.parse(".other", "2")])
+    assert out == 'tags:\n  - [a, b]\n  - [c, d]\nother: "2"\n'

@@ -62,3 +62,32 @@ def test_error_names_file_line_column_and_writes_nothing(
 
 def test_missing_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "get")[0] == 2
+
+
+def test_set_refuses_with_a_reason_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text("a: ! x\n")
+    code, out, err = run(capsys, "set", "-i", str(f), ".a", "1.10")
+    assert (code, out) == (1, "")
+    assert f"{f}:1:4:" in err and "non-specific tag" in err and "Traceback" not in err
+    assert f.read_text() == "a: ! x\n"
+
+
+def test_set_fills_an_empty_value_after_an_explicit_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "s.yml"
+    f.write_text("? Mark McGwire\n? Sammy Sosa\n")
+    code, out, _ = run(capsys, "set", str(f), '.["Mark McGwire"]', "1.10")
+    assert (code, out) == (0, '? Mark McGwire\n: "1.10"\n? Sammy Sosa\n')
+
+
+def test_set_changes_only_the_chomping_indicator_of_a_block_scalar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "w.yml"
+    f.write_text("run: |\n  docker pull nginx:1.25.3\nnext: 1\n")
+    code, out, _ = run(capsys, "set", str(f), ".run", "docker pull nginx:1.25.4")
+    assert (code, out) == (0, "run: |-\n  docker pull nginx:1.25.4\nnext: 1\n")

@@ -89,6 +89,11 @@ class EditConflictError(CatalogError):
     """Two edits in one pass target the same value with different results."""
 
 
+class ReadBackError(CatalogError):
+    """The edited text would not read back as intended (the edited value as exactly the new
+    string, everything else as before); nothing is written."""
+
+
 # --- configuration ----------------------------------------------------------------------
 
 

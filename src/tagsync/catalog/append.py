@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tagsync.catalog.document import (
     Alias,
+    Document,
     Mapping,
     Node,
     Scalar,
@@ -55,18 +56,18 @@ def _scalars(node: Node) -> list[tuple[Scalar, bool]]:
     return out
 
 
-def _content_end(node: Node) -> int:
+def content_end(node: Node) -> int:
     """Where a node's own text ends (a block collection's end mark can run past comments)."""
     if isinstance(node, Sequence) and not node.flow and node.items:
-        return _content_end(node.items[-1])
+        return content_end(node.items[-1])
     if isinstance(node, Mapping) and not node.flow and node.pairs:
-        return _content_end(node.pairs[-1][1])
+        return content_end(node.pairs[-1][1])
     if isinstance(node, Scalar) and node.style in ("|", ">"):
         return max(node.start, node.end - 1)  # its end mark is already past its last line break
     return node.end
 
 
-def _newline(text: str) -> str:
+def newline(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
@@ -175,7 +176,7 @@ def plan_append(text: str, seq: Node, append: Append, file: str | None) -> tuple
     if isinstance(last, Alias):
         raise SharedValueError(f"the last item of {where} is an alias; cannot copy it",
                                file=file, line=last.line, column=last.column)
-    nl = _newline(text)
+    nl = newline(text)
     if seq.flow:
         if append.entry is not None:
             raise CatalogError(f"{where} is a flow list [...]; new entries go into block lists only",
@@ -190,7 +191,7 @@ def plan_append(text: str, seq: Node, append: Append, file: str | None) -> tuple
     if not _BLOCK_ITEM_PREFIX.match(prefix):
         raise CatalogError(f"the last item of {where} does not start its own line (`- `); "
                            "cannot add after it safely", file=file, line=last.line, column=last.column)
-    end = _content_end(last)
+    end = content_end(last)
     if append.entry is None:
         if "\n" in text[last.start:end]:
             raise CatalogError(f"the last item of {where} spans lines; only one-line items are "
@@ -205,11 +206,10 @@ def plan_append(text: str, seq: Node, append: Append, file: str | None) -> tuple
     return line_end + 1, prefix + body + nl
 
 
-def check_appended(new_text: str, doc: int, path: Path, before: int, appends: list[Append],
-                   file: str | None) -> None:
-    """Parse the result: the list must have grown by exactly these items, reading as expected."""
+def check_appended(docs: list[Document], doc: int, path: Path, before: int,
+                   appends: list[Append], file: str | None) -> None:
+    """The parsed result: the list must have grown by exactly these items, reading as expected."""
     try:
-        docs = parse_documents(new_text, file)
         seq = locate(docs[doc], path, file).node
     except CatalogError as exc:
         raise CatalogError(f"adding to {format_path(path)} would break the file: {exc.message}",

@@ -1,10 +1,12 @@
-"""Rewrite the value of a block scalar (`|`, `>`) in place, keeping its header and indentation.
+"""Rewrite the value of a block scalar (`|`, `>`) in place, keeping its indentation.
 
 Real files keep scripts and configs in block scalars, with image names inside. A change that
 stays within one line of the value is spliced into that line (literal and folded alike); a
-literal scalar may also be rewritten whole when the new value ends the way its chomping
-indicator says (`|` one newline, `|-` none). Anything else is refused: the caller re-parses
-the result and refuses too if it does not read back as the new value.
+literal scalar may also be rewritten whole. How the value ends (its trailing line breaks) is the
+header's chomping indicator, part of the scalar: when the new value ends differently, only that
+indicator changes (`|` to `|-` for a value without a final line break, `|-` to `|` for one with
+it). Anything else is refused; the engine re-parses every result and refuses too if it does not
+read back as the new value.
 """
 
 from __future__ import annotations
@@ -48,13 +50,22 @@ def _parent_indent(text: str, node: Scalar) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def splice_block(text: str, node: Scalar, new: str) -> tuple[int, int, str] | None:
-    """(start, end, replacement) in `text` giving `node` the value `new`, or None."""
-    parsed = _lines(text, node)
-    if parsed is None:
-        return None
-    indent, sign, lines = parsed
-    old = node.value
+def _chomping(sign: int, old_breaks: int, new_breaks: int) -> str | None:
+    """The chomping indicator the new value needs: "" clip, "-" strip, "+" keep; None if none
+    can say it without adding lines."""
+    if new_breaks == old_breaks:
+        return {-1: "-", 0: "", 1: "+"}[sign]
+    if new_breaks == 0:
+        return "-"
+    if new_breaks == 1:
+        return ""
+    return None  # more trailing line breaks than the text holds: that would add lines
+
+
+def _splice_body(text: str, node: Scalar, indent: int, lines: list[tuple[int, str]],
+                 old: str, new: str) -> tuple[int, int, str] | None:
+    """(start, end, replacement) that turns the body `old` (trailing line breaks aside) into
+    `new`: within one line for both styles, or the whole body of a literal scalar."""
     p = 0
     while p < min(len(old), len(new)) and old[p] == new[p]:
         p += 1
@@ -73,15 +84,32 @@ def splice_block(text: str, node: Scalar, new: str) -> tuple[int, int, str] | No
                 offset = start + indent + (p - at)
                 return offset, offset + len(old_mid), new_mid
             cursor = at + len(content)
-    if node.style != "|" or sign == 1 or not new.strip("\n"):
+    if node.style != "|":
         return None
-    if (sign == 0 and not (new.endswith("\n") and not new.endswith("\n\n"))) or (
-            sign == -1 and new.endswith("\n")):
-        return None
-    body = new[:-1] if sign == 0 else new
-    if body.split("\n", 1)[0].startswith(" ") or any(c in body for c in "\t\r"):
+    if new.split("\n", 1)[0].startswith(" ") or any(c in new for c in "\t\r"):
         return None
     filled = [(start, line) for start, line in lines if line.strip()]
     first, last = filled[0][0], filled[-1][0] + len(filled[-1][1])
     pad = " " * indent
-    return first, last, "\n".join(pad + line if line else "" for line in body.split("\n"))
+    return first, last, "\n".join(pad + line if line else "" for line in new.split("\n"))
+
+
+def splice_block(text: str, node: Scalar, new: str) -> tuple[int, int, str] | None:
+    """(start, end, replacement) in `text` giving `node` the value `new`, or None."""
+    parsed = _lines(text, node)
+    if parsed is None or not new.strip("\n"):
+        return None  # an empty body: readers disagree on the indentation of blank lines
+    indent, sign, lines = parsed
+    old_body, new_body = node.value.rstrip("\n"), new.rstrip("\n")
+    chomp = _chomping(sign, len(node.value) - len(old_body), len(new) - len(new_body))
+    body = _splice_body(text, node, indent, lines, old_body, new_body)
+    if chomp is None or body is None:
+        return None
+    if chomp == {-1: "-", 0: "", 1: "+"}[sign]:
+        return body
+    header = _HEADER.match(text, node.value_start)
+    assert header is not None  # `_lines` matched it
+    digits = "".join(c for c in header.group(2) if c.isdigit())
+    start, end, replacement = body
+    return (header.start(2), end,
+            digits + chomp + text[header.end(2):start] + replacement)

@@ -56,12 +56,14 @@ class Scalar(Node):
 class Sequence(Node):
     items: list[Node] = field(default_factory=list)
     flow: bool = False
+    tag: str | None = None
 
 
 @dataclass(eq=False)
 class Mapping(Node):
     pairs: list[tuple[Node, Node]] = field(default_factory=list)
     flow: bool = False
+    tag: str | None = None
     # key -> positions in `pairs`, built on the first lookup (after parsing), so that finding
     # many keys of a mapping with thousands of them stays linear
     keys: dict[str, list[int]] | None = field(default=None, repr=False)
@@ -103,6 +105,8 @@ class Located:
     in_flow: bool
     shared_by: AnchorInfo | None  # an anchor whose aliases would also see an edit here
     via: str | None  # why the value is shared ("alias" / "merge key"), for error messages
+    parent: Node | None = None  # the collection holding the node (None for a document's root)
+    key: Node | None = None  # the node's key when the parent is a mapping
 
 
 def decode(data: bytes, file: str | None = None) -> tuple[str, bool]:
@@ -138,6 +142,14 @@ def _value_start(text: str, start: int, end: int, has_props: bool) -> int:
         while i < end and text[i] in " \t\r\n":
             i += 1
     return i
+
+
+def parser_for(text: str) -> tuple[Any, int]:
+    """The event parser over `text`, and how far its marks fall short of offsets in `text`:
+    libyaml drops a byte order mark at the start of its input without counting it, so after
+    the one `decode` strips, a second one (a file saved twice with a BOM) shifts every mark."""
+    shift = 1 if text.startswith(_BOM) and _Parser.__module__.startswith("yaml._yaml") else 0
+    return _Parser(text), shift
 
 
 def parse_documents(text: str, file: str | None = None) -> list[Document]:
@@ -177,10 +189,7 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
             anchors_by_name[anchor] = node
             anchor_facts[id(node)] = [anchor, node.line, node.column, False]
 
-    # libyaml drops a byte order mark at the start of its input without counting it, so after
-    # the one `decode` strips, a second one (a file saved twice with a BOM) shifts every mark.
-    shift = 1 if text.startswith(_BOM) and _Parser.__module__.startswith("yaml._yaml") else 0
-    parser = _Parser(text)
+    parser, shift = parser_for(text)
     try:
         while True:
             event = parser.get_event()
@@ -201,13 +210,13 @@ def parse_documents(text: str, file: str | None = None) -> list[Document]:
                 attach(scalar)
             elif isinstance(event, yaml.SequenceStartEvent):
                 seq = Sequence(start, start, line, column, event.anchor,
-                               flow=bool(event.flow_style))
+                               flow=bool(event.flow_style), tag=event.tag)
                 register(seq, event.anchor)
                 attach(seq)
                 enter(seq)
             elif isinstance(event, yaml.MappingStartEvent):
                 mapping = Mapping(start, start, line, column, event.anchor,
-                                  flow=bool(event.flow_style))
+                                  flow=bool(event.flow_style), tag=event.tag)
                 register(mapping, event.anchor)
                 attach(mapping)
                 enter(mapping)
@@ -270,7 +279,8 @@ def _where(node: Node, file: str | None) -> dict[str, Any]:
     return {"file": file, "line": node.line, "column": node.column}
 
 
-def _find_key(mapping: Mapping, key: str, file: str | None, path: Path) -> Node | None:
+def _find_pair(mapping: Mapping, key: str, file: str | None, path: Path
+               ) -> tuple[Node, Node] | None:
     if key == MERGE_KEY:
         return None
     at = mapping.positions(key)
@@ -279,7 +289,7 @@ def _find_key(mapping: Mapping, key: str, file: str | None, path: Path) -> Node 
             f"key {key!r} appears twice in this mapping ({format_path(path)}): ambiguous",
             **_where(mapping.pairs[at[1]][0], file),
         )
-    return mapping.pairs[at[0]][1] if at else None
+    return mapping.pairs[at[0]] if at else None
 
 
 def _merge_sources(mapping: Mapping) -> list[tuple[Alias | Node, Mapping]]:
@@ -314,6 +324,8 @@ def locate(doc: Document, path: Path, file: str | None = None) -> Located:
     shared: AnchorInfo | None = None
     via: str | None = None
     walked: list[Any] = []
+    parent: Node | None = None
+    key: Node | None = None
 
     def note_anchor(n: Node) -> None:
         nonlocal shared, via
@@ -329,12 +341,15 @@ def locate(doc: Document, path: Path, file: str | None = None) -> Located:
         here = tuple(walked)
         if isinstance(node, Mapping):
             in_flow = node.flow
-            child = _find_key(node, str(seg), file, here) if isinstance(seg, str) else None
+            found = _find_pair(node, str(seg), file, here) if isinstance(seg, str) else None
+            child = found[1] if found else None
+            parent, key = node, found[0] if found else None
             if child is None and isinstance(seg, str):
                 for origin, source in _merge_sources(node):
-                    merged = _find_key(source, seg, file, here)
-                    if merged is not None:
-                        child = merged
+                    pair = _find_pair(source, seg, file, here)
+                    if pair is not None:
+                        parent, key = source, pair[0]
+                        child = pair[1]
                         if shared is None:
                             info = doc.anchors.get(id(source))
                             if info is not None:
@@ -362,6 +377,7 @@ def locate(doc: Document, path: Path, file: str | None = None) -> Located:
                     **_where(node, file),
                 )
             child = node.items[seg]
+            parent, key = node, None
         else:
             raise PathNotFoundError(
                 f"{format_path(here)}: cannot descend into a scalar", **_where(node, file)
@@ -372,7 +388,7 @@ def locate(doc: Document, path: Path, file: str | None = None) -> Located:
             shared = info or AnchorInfo(alias.name, node.line, node.column, True)
             via = "alias"
         note_anchor(node)
-    return Located(node, in_flow, shared, via)
+    return Located(node, in_flow, shared, via, parent, key)
 
 
 def require_editable(found: Located, path: Path, file: str | None, allow_anchor: bool) -> Scalar:

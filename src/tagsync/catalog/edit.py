@@ -7,14 +7,19 @@ so comments, anchors, indentation, quoting, line endings and key order stay as w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from tagsync.catalog.append import Append, check_appended, plan_append
+import yaml
+
+from tagsync.catalog.append import Append, check_appended, content_end, newline, plan_append
 from tagsync.catalog.block import splice_block
 from tagsync.catalog.document import (
     Document,
     Located,
+    Mapping,
     Node,
     Scalar,
     decode,
@@ -30,7 +35,8 @@ from tagsync.catalog.document import (
 )
 from tagsync.catalog.insert import InsertKey, check_inserted, plan_insert
 from tagsync.catalog.path import Path, format_path, parse_path
-from tagsync.catalog.scalar import render_scalar
+from tagsync.catalog.readback import check_read_back
+from tagsync.catalog.scalar import render_scalar, resolves_to_string
 from tagsync.errors import (
     EditConflictError,
     NotAScalarError,
@@ -39,6 +45,13 @@ from tagsync.errors import (
 )
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_SET_TAG = "tag:yaml.org,2002:set"
+_COMMENT = re.compile(r"(?:^|(?<=[ \t\n]))#[^\n]*")
+
+
+def _has_value_indicator(between: str) -> bool:
+    """Whether the text between a key and its (empty) value holds the `:` that separates them."""
+    return ":" in _COMMENT.sub("", between)
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class Splice:
     text: str
     edit: Edit | Append | InsertKey
     old: str
-    block: bool = False  # inside a block scalar: the result is re-parsed
+    node: Scalar | None = None  # the scalar an edit rewrites
 
 
 class Catalog:
@@ -95,37 +108,85 @@ class Catalog:
         """Where and what to write for one edit; None when the value is already right."""
         found = self.locate(edit.path, edit.doc)
         node = require_editable(found, edit.path, self.file, allow_anchor)
+        where: dict[str, Any] = {"file": self.file, "line": node.line, "column": node.column}
+        _refuse_unreadable(found, node, edit, where)
         if node.style in ("|", ">"):
+            tail = self.text[self.text.rfind("\n") + 1:]
+            if tail and not self.text[node.end:].strip() and not tail.strip():
+                raise UnsupportedScalarError(
+                    f"{format_path(edit.path)} is a block scalar ending the file with a line of "
+                    "blanks and no line break, which YAML readers read differently", **where)
             if node.value == edit.value:
                 return None
             block = splice_block(self.text, node, edit.value)
             if block is None:
                 raise UnsupportedScalarError(
                     f"{format_path(edit.path)} is a block scalar ({node.style}) and the new value "
-                    "cannot be written in it without changing its header (a change across lines "
-                    "of a folded scalar, or an ending its chomping indicator does not allow)",
-                    file=self.file, line=node.line, column=node.column,
-                )
+                    "cannot be written in it (a change across lines of a folded scalar, an "
+                    "empty value, more than one trailing line break, or a first line that "
+                    "starts with a space)", **where)
             start, end, text = block
-            return Splice(start, end, text, edit, node.value, block=True)
-        if node.tag is not None and node.tag not in (_STR_TAG, "!"):
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
-                "string under it",
-                file=self.file, line=node.line, column=node.column,
-            )
+            return Splice(start, end, text, edit, node.value, node)
         rendered = render_scalar(edit.value, node.style, found.in_flow)
         # "Already right" means it already reads as that string: plain `1e3` has the right
         # text but is a float to YAML 1.2 readers, and `key:` is null, not "".
         if node.value == edit.value and (node.style or rendered == edit.value):
             return None
-        start, end = node.value_start, node.end
-        if start == end and (start == 0 or self.text[start - 1] not in " \t"):
+        if node.value_start == node.end:
+            start, end, rendered = self._fill_empty(found, node, rendered, edit)
+        else:
+            start, end = node.value_start, node.end
+        return Splice(start, end, rendered, edit, node.value, node)
+
+    def _fill_empty(self, found: Located, node: Scalar, rendered: str, edit: Edit
+                    ) -> tuple[int, int, str]:
+        """Write a value where there was none: what goes there depends on what precedes it.
+
+        After `key:` or `-` (or a property) the value follows a space. After a key with no `:`
+        (`? key` in a block mapping, `{ key, ...}` in a flow one) the parser puts the empty
+        value at the next token, so `: value` goes right after the key: on a line of its own
+        under the `?` in a block mapping. An empty document gets its value on a line of its own.
+        """
+        text, at = self.text, node.value_start
+        parent, key = found.parent, found.key
+        if isinstance(parent, Mapping) and key is not None:
+            key_end = content_end(key)
+            if not _has_value_indicator(text[key_end:at]):
+                if "\n" in text[key.start:key_end]:
+                    raise UnsupportedScalarError(
+                        f"{format_path(edit.path)} is an empty value whose key spans lines: a "
+                        "`:` after it would not make it a key (implicit keys fit on one line)",
+                        file=self.file, line=key.line, column=key.column)
+                if parent.flow:
+                    if text[key.start - 1:key.start] == "?":
+                        raise UnsupportedScalarError(
+                            f"{format_path(edit.path)}: `{text[key.start - 1:key_end]}` in a flow "
+                            "collection is a key to some YAML readers (PyYAML) and a plain "
+                            "scalar to others",
+                            file=self.file, line=key.line, column=key.column)
+                    return key_end, key_end, ": " + rendered
+                question = len(text[:key.start].rstrip()) - 1
+                if question < 0 or text[question] != "?":
+                    raise UnsupportedScalarError(
+                        f"{format_path(edit.path)} is an empty value with no `:` after its key; "
+                        "cannot tell where to write one", file=self.file, line=node.line,
+                        column=node.column)
+                indent = question - (text.rfind("\n", 0, question) + 1)
+                eol = text.find("\n", key_end)
+                eol = len(text) if eol < 0 else eol - (text[eol - 1] == "\r")
+                return eol, eol, f"{newline(text)}{' ' * indent}: {rendered}"
+        if parent is None and (at == 0 or text[at - 1] == "\n"):
+            return at, at, rendered + newline(text)
+        if at == 0 or text[at - 1] not in " \t":
             rendered = " " + rendered  # empty value right after `key:` or `-`
-        return Splice(start, end, rendered, edit, node.value)
+        return at, at, rendered
 
     def apply(self, edits: Iterable[Edit | Append | InsertKey], allow_anchor: bool = False) -> str:
-        """The new text with every edit applied, or an error and no partial result."""
+        """The new text with every edit applied, or an error and no partial result.
+
+        The result is parsed once and compared with the original (`readback`): whatever rule
+        chose the text, what is returned reads as intended or is refused.
+        """
         splices: dict[int, Splice] = {}
         inserts: list[Splice] = []
         grown: dict[tuple[int, Path], list[Append]] = {}
@@ -154,19 +215,32 @@ class Catalog:
                     file=self.file,
                 )
             splices[splice.start] = splice
+        if not splices and not inserts:
+            return self.text
         ordered = sorted([*inserts, *splices.values()], key=lambda s: (s.start, s.end > s.start))
         new_text = splice_text(self.text, ordered)
-        for (doc, path), appends in grown.items():
-            before = self.locate(path, doc).node
-            assert isinstance(before, SeqNode)
-            expected = [a if a.entry is None else Append(a.path, a.values, a.entry, a.doc,
-                                                         _entry_value(a.entry)) for a in appends]
-            check_appended(new_text, doc, path, len(before.items), expected, self.file)
+        edited: dict[tuple[int, int], tuple[str, str]] = {}
+        for splice in splices.values():
+            assert isinstance(splice.edit, Edit) and splice.node is not None
+            edited[(splice.node.start, splice.node.end)] = (splice.edit.value,
+                                                            format_path(splice.edit.path))
+        extra: dict[tuple[type, int], int] = {}
         for insert in keyed:
-            check_inserted(new_text, insert, self.file)
-        blocks = [s.edit for s in splices.values() if s.block and isinstance(s.edit, Edit)]
-        if blocks:
-            _check_blocks(new_text, blocks, self.file)
+            start = self.locate(insert.path, insert.doc).node.start
+            extra[(yaml.MappingStartEvent, start)] = extra.get((yaml.MappingStartEvent, start), 0) + 1
+        for (doc, path), appends in grown.items():
+            extra[(yaml.SequenceStartEvent, self.locate(path, doc).node.start)] = len(appends)
+        check_read_back(self.text, new_text, edited, extra, self.file)
+        if grown or keyed:
+            docs = parse_documents(new_text, self.file)
+            for (doc, path), appends in grown.items():
+                before = self.locate(path, doc).node
+                assert isinstance(before, SeqNode)
+                expected = [a if a.entry is None else Append(a.path, a.values, a.entry, a.doc,
+                                                             _entry_value(a.entry)) for a in appends]
+                check_appended(docs, doc, path, len(before.items), expected, self.file)
+            for insert in keyed:
+                check_inserted(docs, insert, self.file)
         return new_text
 
     def _unshared(self, path: Path, doc: int) -> Node:
@@ -184,15 +258,22 @@ class Catalog:
         return encode(text, self.had_bom)
 
 
-def _check_blocks(new_text: str, edits: list[Edit], file: str | None) -> None:
-    """A block scalar edited in place must read back as exactly the new value."""
-    docs = parse_documents(new_text, file)
-    for edit in edits:
-        node = locate(docs[edit.doc], edit.path, file).node
-        if not isinstance(node, Scalar) or node.value != edit.value:
-            raise UnsupportedScalarError(
-                f"{format_path(edit.path)}: the block scalar would not read back as the new value",
-                file=file)
+def _refuse_unreadable(found: Located, node: Scalar, edit: Edit, where: dict[str, Any]) -> None:
+    """Places where no text reads as the new string for every YAML reader: said up front, with
+    the reason (the read-back would refuse them too, less clearly)."""
+    if isinstance(found.parent, Mapping) and found.parent.tag == _SET_TAG:
+        raise UnsupportedScalarError(
+            f"{format_path(edit.path)} is a member of a !!set, whose values stay empty "
+            "(null); a set has no value to write", **where)
+    if node.tag is not None and node.tag not in (_STR_TAG, "!"):
+        raise UnsupportedScalarError(
+            f"{format_path(edit.path)} carries the tag {node.tag}; refusing to write a "
+            "string under it", **where)
+    if node.tag == "!" and (not edit.value or not resolves_to_string(edit.value)):
+        raise UnsupportedScalarError(
+            f"{format_path(edit.path)} carries the non-specific tag `!`, under which YAML 1.1 "
+            f"readers (PyYAML) resolve {edit.value!r} by its text, even quoted: it would not "
+            "read as a string everywhere", **where)
 
 
 def _entry_value(entry: str) -> object:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tagsync.catalog.append import _content_end, _newline
-from tagsync.catalog.document import Mapping, Node, Scalar, locate, parse_documents
+from tagsync.catalog.append import content_end, newline
+from tagsync.catalog.document import Document, Mapping, Node, Scalar, locate
 from tagsync.catalog.path import Path, format_path
 from tagsync.catalog.scalar import render_scalar
 from tagsync.errors import CatalogError
@@ -46,18 +46,17 @@ def plan_insert(text: str, mapping: Node, insert: InsertKey, file: str | None) -
     first = mapping.pairs[0][0]
     line_start = text.rfind("\n", 0, first.start) + 1
     indent = " " * len(text[line_start:first.start].replace("-", " ").expandtabs())
-    nl = _newline(text)
-    end = _content_end(mapping.pairs[-1][1])
+    nl = newline(text)
+    end = content_end(mapping.pairs[-1][1])
     line_end = text.find("\n", end)
     if line_end == -1:
         return len(text), f"{nl}{indent}{key}: {value}"
     return line_end + 1, f"{indent}{key}: {value}{nl}"
 
 
-def check_inserted(new_text: str, insert: InsertKey, file: str | None) -> None:
-    """Parse the result: the new key must read back as the string written."""
+def check_inserted(docs: list[Document], insert: InsertKey, file: str | None) -> None:
+    """The parsed result: the new key must read back as the string written."""
     try:
-        docs = parse_documents(new_text, file)
         node = locate(docs[insert.doc], (*insert.path, insert.key), file).node
     except CatalogError as exc:
         raise CatalogError(f"adding {insert.key!r} to {format_path(insert.path)} would break the "
