@@ -19,7 +19,7 @@ from tagsync.errors import ConfigError
 from tests.test_aws_deploy import ACCOUNT, SHA1, SHA2, push_image
 
 NAME = "catalogs-main"
-FIRST_WRITES = ["CreateRepository", "PutLifecyclePolicy", "CreateRole", "AttachRolePolicy", "PutRolePolicy",
+FIRST_WRITES = ["CreateRepository", "PutLifecyclePolicy", "SetRepositoryPolicy", "CreateRole", "AttachRolePolicy", "PutRolePolicy",
                 "CreateFunction", "PublishVersion", "CreateAlias", "PutRule", "PutTargets", "AddPermission"]
 UPDATE_WRITES = ["UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion", "UpdateAlias"]
 

@@ -45,7 +45,10 @@ def push_image(sha: str, name: str = "catalogs-main") -> str:
         ecr.create_repository(repositoryName=name)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": "sha256:" + sha[:1] * 64, "size": 2}, "layers": []})
+                                      "digest": "sha256:" + sha[:1] * 64, "size": 2},
+                           # moto's digest hashes the layers' digests: one per SHA, distinct digests
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": "sha256:" + sha[-1:] * 64, "size": 2}]})
     with suppress(ecr.exceptions.ImageAlreadyExistsException):
         ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag=sha)
     return f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{name}:{sha}"
@@ -203,6 +206,7 @@ def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
     from tests.test_build import pull_and_unpack
 
     host, server = start_ecr_registry(tmp_path / "ecr", ACCOUNT, "eu-west-1")
+    moto.contract.strict.images_elsewhere = True  # pushed to the registry standing in for ECR's
     path = os.environ["PATH"]
     monkeypatch.setenv("PATH", "/nonexistent")  # no docker at all
     config = tmp_path / "tagsync.yaml"
@@ -277,6 +281,7 @@ def test_without_image_deploy_builds_and_pushes_with_the_docker_cli(moto: Any, t
     stub.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexit 0\n")
     stub.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    moto.contract.strict.images_elsewhere = True  # "pushed" by the stand-in
     deploy(moto, architecture="arm64")
     calls = log.read_text().splitlines()
     uri = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/catalogs-main:{SHA1}"

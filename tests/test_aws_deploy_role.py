@@ -27,8 +27,9 @@ REGISTRY_PROTOCOL = {"EcrPush"}
 
 
 @pytest.fixture
-def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: Any) -> Path:
     """A `docker` whose daemon answers and whose build and push succeed (none runs here)."""
+    moto.contract.strict.images_elsewhere = True
     stub = tmp_path / "bin" / "docker"
     stub.parent.mkdir()
     stub.write_text("#!/bin/sh\nexit 0\n")
