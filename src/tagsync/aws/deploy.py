@@ -40,7 +40,9 @@ from tagsync.aws.names import (
 from tagsync.aws.policies import (
     BASIC_EXECUTION,
     LAMBDA_TRUST,
+    deploy_needs,
     lambda_may_pull,
+    principal_of,
     role_policy,
     with_lambda_pull,
 )
@@ -223,15 +225,19 @@ def _tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {t.get("Key", t.get("key", "")): t.get("Value", t.get("value", "")) for t in items or []}
 
 
-def identity(session: Any, sts: Any = None) -> tuple[str, str]:
-    """(account, region) from STS, which needs no permission: also proves the endpoint is AWS."""
+def identity(session: Any, sts: Any = None, caller: list[str] | None = None) -> tuple[str, str]:
+    """(account, region) from STS, which needs no permission: also proves the endpoint is AWS.
+    The caller's ARN is appended to `caller` when given."""
     region = session.region_name
     if not region:
         raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
     sts = sts or session.client("sts")
     try:
-        account = sts.get_caller_identity().get("Account")
-    except (KeyError, ValueError, TypeError):  # botocore read a body that is not AWS's
+        answer = sts.get_caller_identity()
+        account = answer.get("Account")
+        if caller is not None and isinstance(answer.get("Arn"), str):
+            caller.append(answer["Arn"])
+    except (KeyError, ValueError, TypeError, AttributeError):  # botocore read a body that is not AWS's
         account = None
     if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
         raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
@@ -267,6 +273,7 @@ class Deployer:
                      "tagsync:repo": tag_value(spec.repo), "tagsync:branch": tag_value(spec.branch)}
         self._clients: dict[str, Any] = {}
         self._identity: tuple[str, str] | None = None
+        self._caller_arn: list[str] = []  # STS's Arn of the caller, filled by identity()
         self._build_with: str | None = None  # decided by preflight: docker | tagsync | None
         self._settings: dict[str, Any] = {}
         self._first: dict[str, Any] = {}  # preflight's reads, used once by the steps
@@ -292,8 +299,13 @@ class Deployer:
     def identity(self) -> tuple[str, str]:
         """(account, region); fails clearly without credentials, before anything is created."""
         if self._identity is None:
-            self._identity = identity(self.session, self.client("sts"))
+            self._identity = identity(self.session, self.client("sts"), self._caller_arn)
         return self._identity
+
+    @property
+    def _caller(self) -> str:
+        self.identity()
+        return self._caller_arn[0] if self._caller_arn else ""
 
     def _owned(self, tags: dict[str, str], resource: str) -> None:
         """Refuse a resource of this name that belongs to another repository or branch."""
@@ -333,6 +345,42 @@ class Deployer:
         self._build_with = self._builder()
         if self._build_with == "tagsync":
             self._baked_files()
+
+    def permissions(self) -> None:
+        """Ask IAM whether the caller may do what this deploy may do, before the first write;
+        without iam:SimulatePrincipalPolicy, list what it needs instead."""
+        from botocore.exceptions import ClientError
+
+        account, region = self.identity()
+        image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
+        repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
+        needs = deploy_needs(self.name, account, region, image_repository=repository,
+                             build=self._build_with is not None, replace=self._replace_zip)
+        principal = principal_of(self._caller)
+        actions = sorted({a for _, names, _ in needs for a in names})
+        resource = f"permissions of {principal or self._caller}"
+        if principal is None:
+            self._step(resource, "none", "not checked (not an IAM role or user); deploy needs: "
+                       + ", ".join(actions))
+            return
+        iam, denied = self.client("iam"), []
+        try:
+            for arn, names, context in needs:
+                answer = iam.simulate_principal_policy(
+                    PolicySourceArn=principal, ActionNames=list(names), ResourceArns=[arn],
+                    ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
+                                    for k, v in context.items()])
+                denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
+                           for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
+        except ClientError as exc:
+            log.warning("cannot check permissions (%s): deploy needs %s", _code(exc), ", ".join(actions))
+            self._step(resource, "none", f"not checked ({_code(exc)} to iam:SimulatePrincipalPolicy); "
+                       "deploy needs: " + ", ".join(actions))
+            return
+        if denied:
+            raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
+                              "to its policy (tagsync scaffold writes aws/tagsync-deploy-policy.json)")
+        self._step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")
 
     def _tags_of_function(self, function: dict[str, Any]) -> dict[str, str]:
         """The function's tags, asked for explicitly: GetFunction returns `Tags` only to a caller
@@ -842,6 +890,7 @@ class Deployer:
     def deploy(self) -> list[Step]:
         with aws_errors(self._endpoint()):
             self.preflight()
+            self.permissions()
             account, region = self.identity()
             repository = self.ecr_repository()
             image = self.image(repository)

@@ -182,3 +182,50 @@ def with_lambda_pull(policy: dict[str, Any] | None, sid: str, function_arn: str)
                        "Action": list(LAMBDA_PULL),
                        "Condition": {"StringLike": {"aws:sourceArn": [function_arn, f"{function_arn}:*"]}}})
     return {**base, "Statement": statements}
+
+
+Needed = tuple[str, tuple[str, ...], dict[str, str]]  # resource ARN, actions, condition keys
+
+
+def deploy_needs(name: str, account: str, region: str, *, image_repository: str, build: bool,
+                 replace: bool) -> list[Needed]:
+    """The actions a deploy of environment `name` may call, by resource (for the preflight)."""
+    repo = f"arn:aws:ecr:{region}:{account}:repository/{name}"
+    role = f"arn:aws:iam::{account}:role/{name}-role"
+    function = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    rule = f"arn:aws:events:{region}:{account}:rule/{name}"
+    out: list[Needed] = [
+        (repo, ("ecr:CreateRepository", "ecr:DescribeRepositories", "ecr:DescribeImages",
+                "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy", "ecr:ListTagsForResource",
+                "ecr:TagResource", "ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration"), {}),
+        (f"arn:aws:ecr:{region}:{account}:repository/{image_repository}",
+         ("ecr:DescribeImages", "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy"), {}),
+        (role, ("iam:CreateRole", "iam:GetRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
+                "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy",
+                "iam:PutRolePolicy", "iam:DeleteRolePolicy"), {}),
+        (role, ("iam:AttachRolePolicy",), {"iam:PolicyARN": BASIC_EXECUTION}),
+        (role, ("iam:PassRole",), {"iam:PassedToService": LAMBDA}),
+        (function, ("lambda:CreateFunction", "lambda:GetFunction", "lambda:ListTags", "lambda:TagResource",
+                    "lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode",
+                    "lambda:PublishVersion", "lambda:ListVersionsByFunction")
+         + (("lambda:DeleteFunction",) if replace else ()), {}),
+        (f"{function}:live", ("lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias",
+                              "lambda:GetPolicy", "lambda:AddPermission", "lambda:RemovePermission"), {}),
+        (rule, ("events:PutRule", "events:DescribeRule", "events:ListTagsForResource", "events:TagResource",
+                "events:ListTargetsByRule", "events:PutTargets", "events:RemoveTargets"), {}),
+    ]
+    if build:
+        out += [("*", ("ecr:GetAuthorizationToken",), {}),
+                (repo, ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                        "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer"), {})]
+    return out
+
+
+def principal_of(caller_arn: str) -> str | None:
+    """The IAM principal behind STS's caller ARN (an assumed role's role; a user), if one is."""
+    m = re.fullmatch(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+", caller_arn)
+    if m:
+        return f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"
+    m = re.fullmatch(r"arn:(aws[a-z-]*):(?:iam|sts)::(\d{12}):user/(.+)", caller_arn)
+    return f"arn:{m[1]}:iam::{m[2]}:user/{m[3]}" if m else None
