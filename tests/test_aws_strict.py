@@ -313,3 +313,28 @@ def test_the_scaffolded_policy_file_is_the_one_tested(tmp_path: Path) -> None:
     scaffold(tmp_path, ScaffoldOptions.make(repo="acme/catalogs", account=ACCOUNT, region=REGION,
                                             source="git+https://github.com/acme/tagsync@" + "d" * 40))
     assert json.loads((tmp_path / "aws/tagsync-deploy-policy.json").read_text()) == policy()
+
+
+# --- AWS's rules from botocore's models, before the first write ----------------------------------
+
+
+def test_a_schedule_longer_than_aws_allows_is_refused_before_the_first_write(
+        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    image = push_image(SHA1, "catalogs-images")
+    schedule = "cron(" + ",".join(str(m) for m in range(60)) + " " + ",".join(str(h) for h in range(24)) \
+        + " 1,2,3,4,5,6,7,8,9,10 * ? *)"
+    assert len(schedule) > 256
+    code, _, err = cli(capsys, *deploy_args(image, SHA1, "--schedule", schedule))
+    assert code == 2 and "events PutRule.ScheduleExpression" in err and "at most 256" in err
+    with moto.contract.paused():
+        assert boto3.client("iam").list_roles()["Roles"] == []
+
+
+def test_the_model_rules_translate_awss_unicode_classes() -> None:
+    from tagsync.aws.limits import translate, violations
+
+    assert translate(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*") is not None
+    assert violations("iam", "TagRole", {"RoleName": "r", "Tags": [{"Key": "k", "Value": "Ünï 12"}]}) == []
+    found = violations("iam", "TagRole", {"RoleName": "r", "Tags": [{"Key": "k", "Value": "fix#12"}]})
+    assert len(found) == 1 and "Tags[0].Value" in found[0]
+    assert violations("lambda", "CreateAlias", {"FunctionName": "f", "Name": "1", "FunctionVersion": "1"})

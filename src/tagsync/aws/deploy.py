@@ -318,6 +318,7 @@ class Deployer:
     def preflight(self) -> None:
         """Every read that can refuse the deploy, before the first write (exit 2, nothing created)."""
         account, region = self.identity()
+        self._check_requests(account, region)
         events, ecr = self.client("events"), self.client("ecr")
         function = self._read("function")
         if function is not None:
@@ -345,6 +346,48 @@ class Deployer:
         self._build_with = self._builder()
         if self._build_with == "tagsync":
             self._baked_files()
+
+    def _check_requests(self, account: str, region: str) -> None:
+        """The requests this deploy can make, against AWS's own rules (botocore's models)."""
+        from tagsync.aws.limits import violations
+
+        tags = [{"Key": k, "Value": v} for k, v in self.tags.items()]
+        role = f"arn:aws:iam::{account}:role/{self.name}-role"
+        function = f"arn:aws:lambda:{region}:{account}:function:{self.name}"
+        image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
+        env = self.spec.desired_environment()
+        inline = role_policy(self.spec.all_secret_refs, self.spec.config_ref, self.spec.ecr_registries,
+                             account, region)
+        planned: list[tuple[str, str, dict[str, Any]]] = [
+            ("ecr", "CreateRepository", {"repositoryName": self.name, "tags": tags}),
+            ("ecr", "PutLifecyclePolicy", {"repositoryName": self.name,
+                                           "lifecyclePolicyText": self._lifecycle()}),
+            ("ecr", "SetRepositoryPolicy", {"repositoryName": self.name, "policyText": json.dumps(
+                with_lambda_pull(None, f"TagsyncLambdaPull{self.spec.id}", function))}),
+            ("iam", "CreateRole", {"RoleName": f"{self.name}-role", "Tags": tags,
+                                   "AssumeRolePolicyDocument": json.dumps(LAMBDA_TRUST),
+                                   "Description": description(f"tagsync {self.name}", 1000)}),
+            ("iam", "PutRolePolicy", {"RoleName": f"{self.name}-role", "PolicyName": READ_POLICY,
+                                      "PolicyDocument": json.dumps(inline)}),
+            ("lambda", "CreateFunction", {
+                "FunctionName": self.name, "PackageType": "Image", "Code": {"ImageUri": image},
+                "Role": role, "Timeout": self.spec.timeout, "MemorySize": self.spec.memory,
+                "Architectures": [self.spec.architecture], "Environment": {"Variables": env},
+                "Description": description(f"tagsync {self.spec.repo}@{self.spec.branch}", 256),
+                "Tags": self.tags}),
+            ("lambda", "PublishVersion", {"FunctionName": self.name,
+                                          "Description": f"tagsync {self.spec.sha[:12]} {'0' * 16}"}),
+            ("events", "PutRule", {"Name": self.name, "ScheduleExpression": self.spec.schedule,
+                                   "State": "ENABLED", "Tags": tags,
+                                   "Description": description(f"tagsync {self.name}", 512)}),
+            ("lambda", "AddPermission", {
+                "FunctionName": self.name, "Qualifier": ALIAS, "StatementId": STATEMENT_ID,
+                "Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com",
+                "SourceArn": f"arn:aws:events:{region}:{account}:rule/{self.name}"}),
+        ]
+        found = [v for service, op, params in planned for v in violations(service, op, params)]
+        if found:
+            raise ConfigError("AWS would refuse this deploy (nothing was changed): " + "; ".join(found))
 
     def permissions(self) -> None:
         """Ask IAM whether the caller may do what this deploy may do, before the first write;
