@@ -32,6 +32,7 @@ from tagsync.aws.names import (
     description,
     environment_id,
     environment_name,
+    qualified_name,
     tag_value,
     validate_branch,
     validate_repo,
@@ -225,6 +226,37 @@ def _tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {t.get("Key", t.get("key", "")): t.get("Value", t.get("value", "")) for t in items or []}
 
 
+def _claims(client: Callable[[str], Any], name: str) -> set[str]:
+    """The `tagsync:id`s on the resources named `name` (function, role, repository, rule)."""
+    lam, iam, ecr, events = (client(s) for s in ("lambda", "iam", "ecr", "events"))
+    found: list[dict[str, str]] = []
+    with suppress(lam.exceptions.ResourceNotFoundException):
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        found.append(dict(lam.list_tags(Resource=arn).get("Tags", {})))
+    with suppress(iam.exceptions.NoSuchEntityException):
+        found.append(_tags_of(iam.get_role(RoleName=f"{name}-role")["Role"].get("Tags")))
+    with suppress(ecr.exceptions.RepositoryNotFoundException):
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryArn"]
+        found.append(_tags_of(ecr.list_tags_for_resource(resourceArn=repo).get("tags")))
+    with suppress(events.exceptions.ResourceNotFoundException):
+        rule = events.describe_rule(Name=name)["Arn"]
+        found.append(_tags_of(events.list_tags_for_resource(ResourceARN=rule).get("Tags")))
+    return {tags["tagsync:id"] for tags in found if "tagsync:id" in tags}
+
+
+def resolve_name(client: Callable[[str], Any], repo: str, branch: str) -> str:
+    """The environment's name: `<repo>-<branch>`, unless that belongs to a repository of the same
+    name under another owner (or this environment already lives at the qualified name), then
+    the qualified name (with a hash of owner/repo/branch). Both start with the policy's prefix."""
+    plain, qualified = environment_name(repo, branch), qualified_name(repo, branch)
+    if plain == qualified:
+        return plain
+    env_id = environment_id(repo, branch)
+    if env_id in _claims(client, qualified) or _claims(client, plain) - {env_id}:
+        return qualified
+    return plain
+
+
 def identity(session: Any, sts: Any = None, caller: list[str] | None = None) -> tuple[str, str]:
     """(account, region) from STS, which needs no permission: also proves the endpoint is AWS.
     The caller's ARN is appended to `caller` when given."""
@@ -318,6 +350,8 @@ class Deployer:
     def preflight(self) -> None:
         """Every read that can refuse the deploy, before the first write (exit 2, nothing created)."""
         account, region = self.identity()
+        self.name = resolve_name(self.client, self.spec.repo, self.spec.branch)
+        self.tags["tagsync:environment"] = self.name
         self._check_requests(account, region)
         events, ecr = self.client("events"), self.client("ecr")
         function = self._read("function")
@@ -992,17 +1026,28 @@ def _session(session: Any) -> Any:
 
 def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
     """Move `live` to the version published before the current one; (from, to)."""
+    before, after, _ = rollback_environment(repo, branch, session=session)
+    return before, after
+
+
+def rollback_environment(repo: str, branch: str, *, session: Any = None) -> tuple[str, str, str]:
+    """`rollback`, also naming the environment it rolled back."""
     import os
 
-    name = environment_name(repo, branch)
     with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
         session = _session(session)
         identity(session)
+        name = resolve_name(session.client, repo, branch)
         lam = session.client("lambda")
         try:
             current = lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
+            arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         except lam.exceptions.ResourceNotFoundException:
             raise DeployError(f"{name} has no `{ALIAS}` alias: nothing deployed to roll back") from None
+        tags = dict(lam.list_tags(Resource=arn).get("Tags", {}))
+        if tags.get("tagsync:id", environment_id(repo, branch)) != environment_id(repo, branch):
+            raise DeployError(f"Lambda function {name} belongs to another environment "
+                              f"({tags.get('tagsync:repo', '?')}@{tags.get('tagsync:branch', '?')})")
         versions = []
         for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
             versions += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
@@ -1011,7 +1056,7 @@ def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
             raise DeployError(f"{name}: version {current} is the oldest; nothing to roll back to")
         target = str(max(older))
         lam.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=target)
-    return current, target
+    return current, target, name
 
 
 def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_logs: bool = False,
@@ -1019,10 +1064,10 @@ def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_log
     """Remove what tagsync created for this environment (checked by its tags), and its logs."""
     import os
 
-    name = environment_name(repo, branch)
     with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
         session = _session(session)
         identity(session)
+        name = resolve_name(session.client, repo, branch)
         return _destroy(name, environment_id(repo, branch), session,
                         delete_repository=delete_repository, keep_logs=keep_logs, dry=dry)
 

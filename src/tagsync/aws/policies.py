@@ -61,14 +61,6 @@ def role_policy(refs: tuple[str, ...], config_ref: str, ecr_registries: tuple[tu
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def name_prefix(repo: str) -> str:
-    """What every environment name of `repo` starts with (see names.environment_name)."""
-    from tagsync.aws.names import NAME_LIMIT
-
-    short = re.sub(r"[^a-z0-9]+", "-", repo.rsplit("/", 1)[-1].lower()).strip("-")
-    return (short[: NAME_LIMIT - 9].rstrip("-") or "tagsync") + "-"
-
-
 def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ()) -> dict[str, Any]:
     """Trust GitHub's OIDC tokens of this repository only (of these branches, when given)."""
     subjects = [f"repo:{repo}:ref:refs/heads/{b}" for b in branches] or [f"repo:{repo}:ref:refs/heads/*"]
@@ -83,6 +75,8 @@ def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ())
 
 def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, Any]:
     """Least privilege for `tagsync deploy`, `rollback` and `destroy` of `repo`'s environments."""
+    from tagsync.aws.names import name_prefix
+
     p = name_prefix(repo)
     ecr_repo = f"arn:aws:ecr:{region}:{account}:repository/{p}*"
     function = f"arn:aws:lambda:{region}:{account}:function:{p}*"
