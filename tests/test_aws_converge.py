@@ -19,8 +19,9 @@ from tagsync.errors import ConfigError
 from tests.test_aws_deploy import ACCOUNT, SHA1, SHA2, push_image
 
 NAME = "catalogs-main"
-FIRST_WRITES = ["CreateRepository", "PutLifecyclePolicy", "CreateRole", "AttachRolePolicy", "PutRolePolicy",
-                "CreateFunction", "PublishVersion", "CreateAlias", "PutRule", "PutTargets", "AddPermission"]
+FIRST_WRITES = ["CreateRepository", "PutLifecyclePolicy", "SetRepositoryPolicy", "CreateRole",
+                "AttachRolePolicy", "PutRolePolicy", "CreateFunction", "PublishVersion", "CreateAlias",
+                "PutRule", "PutTargets", "AddPermission"]
 UPDATE_WRITES = ["UpdateFunctionConfiguration", "UpdateFunctionCode", "PublishVersion", "UpdateAlias"]
 
 
@@ -42,7 +43,7 @@ class Writes:
         return session
 
     def after(self, model: Any, **_: Any) -> None:
-        if model.name.startswith(("Get", "List", "Describe")):
+        if model.name.startswith(("Get", "List", "Describe", "Simulate")):
             return
         self.seen.append(model.name)
         if model.name == self.fail_after:
@@ -243,20 +244,35 @@ def test_a_branch_of_only_non_ascii_letters_is_not_the_bare_repository_name() ->
     assert name.startswith("catalogs-") and name != "catalogs"
 
 
-def test_destroy_for_another_repository_leaves_this_environment_alone(moto: Any) -> None:
+def test_a_repository_of_the_same_name_under_another_owner_is_named_apart(moto: Any) -> None:
     run(image=push_image(SHA1, "elsewhere"))
-    steps = destroy("other-org/catalogs", "main", dry=True)
-    assert {s.action for s in steps} == {"keep"}
-    with pytest.raises(ConfigError, match="belongs to another environment"):
-        run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    assert {s.action for s in destroy("other-org/catalogs", "main", dry=True)} <= {"keep"}
+    other = run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    assert other.name != NAME and other.name.startswith("catalogs-main-")
+    assert_converged(SHA1)  # acme's environment is untouched
+    again = run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    assert again.name == other.name and {s.action for s in again.steps} == {"none"}
+    steps = destroy("other-org/catalogs", "main")
+    assert all(other.name in s.resource for s in steps) and {s.action for s in steps} == {"delete"}
+    assert_converged(SHA1)
+
+
+def test_an_environment_at_the_qualified_name_stays_there_when_the_plain_name_frees_up(moto: Any) -> None:
+    run(image=push_image(SHA1, "elsewhere"))
+    other = run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    destroy("acme/catalogs", "main", delete_repository=True)
+    again = run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    assert again.name == other.name and {s.action for s in again.steps} == {"none"}
 
 
 def test_an_ecr_repository_of_another_environment_is_not_shared(moto: Any) -> None:
     run(image=push_image(SHA1, "elsewhere"))
     destroy("acme/catalogs", "main")  # the repository stays, still tagged as acme's
-    with pytest.raises(ConfigError, match="ECR repository catalogs-main belongs to another environment"):
-        run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
-    assert boto3.client("lambda").list_functions()["Functions"] == []
+    other = run(image=push_image(SHA1, "elsewhere"), repo="other-org/catalogs")
+    assert other.name != NAME
+    tags = boto3.client("ecr").list_tags_for_resource(resourceArn=boto3.client("ecr").describe_repositories(
+        repositoryNames=[NAME])["repositories"][0]["repositoryArn"])["tags"]
+    assert {"Key": "tagsync:repo", "Value": "acme/catalogs"} in tags
 
 
 @pytest.mark.parametrize("branch", ["feature/" + "x" * 267, "y" * 250, "fix/issue#12", "feat/it's", "ÄÖÜ"])

@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.aws.deploy import (
     Deployer,
@@ -45,7 +47,10 @@ def push_image(sha: str, name: str = "catalogs-main") -> str:
         ecr.create_repository(repositoryName=name)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": "sha256:" + sha[:1] * 64, "size": 2}, "layers": []})
+                                      "digest": "sha256:" + sha[:1] * 64, "size": 2},
+                           # moto's digest hashes the layers' digests: one per SHA, distinct digests
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": "sha256:" + sha[-1:] * 64, "size": 2}]})
     with suppress(ecr.exceptions.ImageAlreadyExistsException):
         ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag=sha)
     return f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/{name}:{sha}"
@@ -203,6 +208,7 @@ def test_without_docker_deploy_builds_with_tagsync_and_pushes_to_ecr(
     from tests.test_build import pull_and_unpack
 
     host, server = start_ecr_registry(tmp_path / "ecr", ACCOUNT, "eu-west-1")
+    moto.contract.strict.images_elsewhere = True  # pushed to the registry standing in for ECR's
     path = os.environ["PATH"]
     monkeypatch.setenv("PATH", "/nonexistent")  # no docker at all
     config = tmp_path / "tagsync.yaml"
@@ -277,6 +283,7 @@ def test_without_image_deploy_builds_and_pushes_with_the_docker_cli(moto: Any, t
     stub.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexit 0\n")
     stub.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    moto.contract.strict.images_elsewhere = True  # "pushed" by the stand-in
     deploy(moto, architecture="arm64")
     calls = log.read_text().splitlines()
     uri = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/catalogs-main:{SHA1}"
@@ -284,3 +291,28 @@ def test_without_image_deploy_builds_and_pushes_with_the_docker_cli(moto: Any, t
     assert calls[1].startswith("login --username AWS --password-stdin ")
     assert calls[2] == f"build --platform linux/arm64 --provenance=false -t {uri} ."
     assert calls[3] == f"push {uri}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(owner=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,10}", fullmatch=True),
+       repo=st.from_regex(r"[A-Za-z0-9_.-]{1,70}", fullmatch=True).filter(lambda r: r not in (".", "..")),
+       branch=st.from_regex(r"[A-Za-z0-9_./#'-]{1,90}", fullmatch=True))
+def test_every_environment_name_is_within_the_scaffolded_policys_resources(owner: str, repo: str,
+                                                                         branch: str) -> None:
+    from tagsync.aws.names import qualified_name
+    from tagsync.aws.policies import deploy_permission_policy
+    from tests.servers.aws_contract import allowing
+
+    full = f"{owner}/{repo}"
+    try:
+        spec(repo=full, branch=branch).check()
+    except ConfigError:
+        return
+    policy = deploy_permission_policy(full, ACCOUNT, "eu-west-1")
+    for name in (environment_name(full, branch), qualified_name(full, branch)):
+        assert len(name) <= 56
+        assert allowing(policy, "lambda:CreateFunction",
+                        f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{name}")
+        assert allowing(policy, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/{name}-role")
+        assert allowing(policy, "ecr:CreateRepository", f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/{name}")
+    assert qualified_name(full, branch) != qualified_name(f"x{owner}/{repo}", branch)

@@ -16,8 +16,9 @@ import pytest
 
 from tagsync.aws.deploy import Deployer, DeploySpec, destroy, rollback
 from tagsync.aws.policies import BASIC_EXECUTION
+from tagsync.errors import ConfigError
 from tagsync.scaffold import ScaffoldOptions, scaffold
-from tests.servers.aws_contract import allowing, resource_of
+from tests.servers.aws_contract import allowing
 from tests.test_aws_deploy import ACCOUNT, SHA1, SHA2, push_image
 
 REGION = "eu-west-1"
@@ -27,8 +28,9 @@ REGISTRY_PROTOCOL = {"EcrPush"}
 
 
 @pytest.fixture
-def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: Any) -> Path:
     """A `docker` whose daemon answers and whose build and push succeed (none runs here)."""
+    moto.contract.strict.images_elsewhere = True
     stub = tmp_path / "bin" / "docker"
     stub.parent.mkdir()
     stub.write_text("#!/bin/sh\nexit 0\n")
@@ -86,17 +88,29 @@ def life_cycle(moto: Any, branch: str) -> None:
 @pytest.mark.parametrize("branch", ["main", "feature/Foo_bar"])
 def test_every_call_deploy_and_destroy_make_is_allowed_by_the_scaffolded_policy(
         moto: Any, tmp_path: Path, branch: str, docker: Path) -> None:
+    """The test AWS evaluates every call against the scaffolded policy as it is made (the same
+    engine answers iam:SimulatePrincipalPolicy): a missing permission fails the life cycle."""
     _, policy = policies(tmp_path)
+    moto.contract.strict.caller = policy
     life_cycle(moto, branch)
-    refused = []
+    assert moto.contract.strict.refused == []
     for call in moto.contract.calls:
-        if call.action == "sts:GetCallerIdentity":  # needs no permission
-            continue
-        if not allowing(policy, call.action, resource_of(call, ACCOUNT, REGION)):
-            refused.append(f"{call.action} on {resource_of(call, ACCOUNT, REGION)}")
         if call.action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy"):
             assert call.params["PolicyArn"] == BASIC_EXECUTION
-    assert refused == []
+    with moto.contract.paused():
+        assert boto3.client("lambda").list_functions()["Functions"] == []
+
+
+def test_a_policy_missing_one_action_fails_the_life_cycle(moto: Any, tmp_path: Path, docker: Path) -> None:
+    """Guards the guard: the test AWS refuses what the caller's policy does not allow."""
+    from tagsync.aws.deploy import DeployError
+
+    _, policy = policies(tmp_path)
+    for statement in policy["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "lambda:ListTags"]
+    moto.contract.strict.caller = policy
+    with pytest.raises((DeployError, ConfigError), match="lambda:ListTags"):
+        life_cycle(moto, "main")
 
 
 def test_the_scaffolded_policy_allows_nothing_deploy_and_destroy_never_call(moto: Any, tmp_path: Path,

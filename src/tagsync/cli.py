@@ -698,8 +698,9 @@ def deploy(
                       environment=_pairs(env, "--env"), secret_environment=_pairs(secret_env, "--secret-env"),
                       builder=builder, base_image=base, python=python, config_file=config)
     deployer = Deployer(spec, dry=plan)
-    typer.echo(f"environment {spec.name} ({repo} @ {branch}, {sha[:12]})")
-    _print_steps(list(deployer.deploy()), plan)
+    steps: list[object] = list(deployer.deploy())  # the name is settled by deploy's first reads
+    typer.echo(f"environment {deployer.name} ({repo} @ {branch}, {sha[:12]})")
+    _print_steps(steps, plan)
 
 
 @app.command()
@@ -795,11 +796,10 @@ def _source_url() -> str | None:
 @app.command()
 def rollback(repo: RepoOption, branch: BranchOption) -> None:
     """Point the alias `live` (what the schedule invokes) at the previously published version."""
-    from tagsync.aws.deploy import environment_name
-    from tagsync.aws.deploy import rollback as do_rollback
+    from tagsync.aws.deploy import rollback_environment
 
-    before, after = do_rollback(repo, branch)
-    typer.echo(f"{environment_name(repo, branch)}: live moved from version {before} to {after}")
+    before, after, name = rollback_environment(repo, branch)
+    typer.echo(f"{name}: live moved from version {before} to {after}")
 
 
 @app.command()

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import regex
 
+from tests.servers.aws_strict import StrictAws
+
 
 @dataclass(frozen=True)
 class Call:
@@ -34,6 +36,7 @@ class AwsContract:
     violations: list[str] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     recording: bool = True
+    strict: StrictAws = field(default_factory=StrictAws)
     _patterns: dict[str, Any] = field(default_factory=dict)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,6 +44,7 @@ class AwsContract:
 
         original = BaseClient._make_api_call
         contract = self
+        self.strict.original = original
 
         def checked(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             model = client.meta.service_model
@@ -48,9 +52,13 @@ class AwsContract:
             where = f"{model.service_name}.{operation_name}"
             if op.input_shape is not None:
                 contract.violations += contract.check(op.input_shape, api_params, where)
+            calls = contract.calls_of(model.signing_name or model.endpoint_prefix, operation_name,
+                                      api_params)
             if contract.recording:
-                contract.record(model.signing_name or model.endpoint_prefix, operation_name, api_params)
-            return original(client, operation_name, api_params)
+                contract.calls += calls
+            return contract.strict.call(client, operation_name, api_params, calls,
+                                        lambda: original(client, operation_name, api_params),
+                                        enforce=contract.recording)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", checked)
 
@@ -63,15 +71,17 @@ class AwsContract:
         finally:
             self.recording = True
 
-    def record(self, prefix: str, operation: str, params: dict[str, Any]) -> None:
-        self.calls.append(Call(f"{prefix}:{operation}", params))
-        # what AWS authorises on top of the operation itself
+    @staticmethod
+    def calls_of(prefix: str, operation: str, params: dict[str, Any]) -> list[Call]:
+        """The IAM actions one API call needs: its own, and what AWS authorises on top of it."""
+        out = [Call(f"{prefix}:{operation}", params)]
         tags = params.get("tags") or params.get("Tags")
         if tags and operation in ("CreateRepository", "CreateRole", "CreateFunction", "PutRule"):
-            self.calls.append(Call(f"{prefix}:{'TagRole' if prefix == 'iam' else 'TagResource'}", params))
+            out.append(Call(f"{prefix}:{'TagRole' if prefix == 'iam' else 'TagResource'}", params))
         if prefix == "lambda" and operation in ("CreateFunction", "UpdateFunctionConfiguration") \
                 and params.get("Role"):
-            self.calls.append(Call("iam:PassRole", {"RoleArn": params["Role"]}))
+            out.append(Call("iam:PassRole", {"RoleArn": params["Role"]}))
+        return out
 
     def actions(self) -> set[str]:
         return {c.action for c in self.calls}
@@ -134,7 +144,7 @@ class AwsContract:
         return out
 
 
-# --- what an IAM policy allows (actions and resources; conditions are checked by the caller) ---
+# --- the resource IAM authorises a call on ---
 
 
 def resource_of(call: Call, account: str, region: str) -> str:
@@ -151,8 +161,16 @@ def resource_of(call: Call, account: str, region: str) -> str:
     if service == "iam":
         if op == "PassRole":
             return str(p["RoleArn"])
+        if op == "SimulatePrincipalPolicy":
+            return str(p["PolicySourceArn"])
+        if "RoleName" not in p:
+            return "*"
         return f"arn:aws:iam::{account}:role/{p['RoleName']}"
     if service == "lambda":
+        if "Resource" in p:
+            return str(p["Resource"])
+        if "FunctionName" not in p:  # ListFunctions and the like
+            return "*"
         name = p["FunctionName"]
         qualifier = p.get("Qualifier") or (p.get("Name") if "Alias" in op else None)
         return f"arn:aws:lambda:{region}:{account}:function:{name}" + (f":{qualifier}" if qualifier else "")
@@ -167,20 +185,8 @@ def resource_of(call: Call, account: str, region: str) -> str:
     raise AssertionError(f"no resource mapping for {call.action}")
 
 
-def _matches(pattern: str, value: str) -> bool:
-    """IAM's wildcards: `*` any run of characters, `?` one character."""
-    text = regex.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return regex.fullmatch(text, value) is not None
+def allowing(policy: dict[str, Any], action: str, resource: str, **context: str) -> bool:
+    """Does `policy` allow `action` on `resource` (evaluated by the test AWS's engine)?"""
+    from tests.servers.iam_policy import allows
 
-
-def allowing(policy: dict[str, Any], action: str, resource: str) -> list[dict[str, Any]]:
-    """The statements of `policy` that allow `action` on `resource`."""
-    found = []
-    for statement in policy["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"]
-        resources = resources if isinstance(resources, list) else [resources]
-        if statement["Effect"] == "Allow" and any(_matches(a, action) for a in actions) \
-                and any(_matches(r, resource) for r in resources):
-            found.append(statement)
-    return found
+    return allows(policy, action, resource, **context)

@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,12 +32,21 @@ from tagsync.aws.names import (
     description,
     environment_id,
     environment_name,
+    qualified_name,
     tag_value,
     validate_branch,
     validate_repo,
     validate_schedule,
 )
-from tagsync.aws.policies import BASIC_EXECUTION, LAMBDA_TRUST, role_policy
+from tagsync.aws.policies import (
+    BASIC_EXECUTION,
+    LAMBDA_TRUST,
+    deploy_needs,
+    lambda_may_pull,
+    principal_of,
+    role_policy,
+    with_lambda_pull,
+)
 from tagsync.errors import ConfigError, TagsyncError
 
 if TYPE_CHECKING:
@@ -166,7 +175,7 @@ class Step:
 
     def __str__(self) -> str:
         verb = {"none": "unchanged", "create": "create", "update": "update", "delete": "delete",
-                "keep": "keep"}[self.action]
+                "keep": "keep", "replace": "replace"}[self.action]
         return f"{verb:9s} {self.resource}" + (f"  ({self.detail})" if self.detail else "")
 
 
@@ -217,15 +226,50 @@ def _tags_of(items: list[dict[str, str]] | None) -> dict[str, str]:
     return {t.get("Key", t.get("key", "")): t.get("Value", t.get("value", "")) for t in items or []}
 
 
-def identity(session: Any, sts: Any = None) -> tuple[str, str]:
-    """(account, region) from STS, which needs no permission: also proves the endpoint is AWS."""
+def _claims(client: Callable[[str], Any], name: str) -> set[str]:
+    """The `tagsync:id`s on the resources named `name` (function, role, repository, rule)."""
+    lam, iam, ecr, events = (client(s) for s in ("lambda", "iam", "ecr", "events"))
+    found: list[dict[str, str]] = []
+    with suppress(lam.exceptions.ResourceNotFoundException):
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        found.append(dict(lam.list_tags(Resource=arn).get("Tags", {})))
+    with suppress(iam.exceptions.NoSuchEntityException):
+        found.append(_tags_of(iam.get_role(RoleName=f"{name}-role")["Role"].get("Tags")))
+    with suppress(ecr.exceptions.RepositoryNotFoundException):
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryArn"]
+        found.append(_tags_of(ecr.list_tags_for_resource(resourceArn=repo).get("tags")))
+    with suppress(events.exceptions.ResourceNotFoundException):
+        rule = events.describe_rule(Name=name)["Arn"]
+        found.append(_tags_of(events.list_tags_for_resource(ResourceARN=rule).get("Tags")))
+    return {tags["tagsync:id"] for tags in found if "tagsync:id" in tags}
+
+
+def resolve_name(client: Callable[[str], Any], repo: str, branch: str) -> str:
+    """The environment's name: `<repo>-<branch>`, unless that belongs to a repository of the same
+    name under another owner (or this environment already lives at the qualified name), then
+    the qualified name (with a hash of owner/repo/branch). Both start with the policy's prefix."""
+    plain, qualified = environment_name(repo, branch), qualified_name(repo, branch)
+    if plain == qualified:
+        return plain
+    env_id = environment_id(repo, branch)
+    if env_id in _claims(client, qualified) or _claims(client, plain) - {env_id}:
+        return qualified
+    return plain
+
+
+def identity(session: Any, sts: Any = None, caller: list[str] | None = None) -> tuple[str, str]:
+    """(account, region) from STS, which needs no permission: also proves the endpoint is AWS.
+    The caller's ARN is appended to `caller` when given."""
     region = session.region_name
     if not region:
         raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
     sts = sts or session.client("sts")
     try:
-        account = sts.get_caller_identity().get("Account")
-    except (KeyError, ValueError, TypeError):  # botocore read a body that is not AWS's
+        answer = sts.get_caller_identity()
+        account = answer.get("Account")
+        if caller is not None and isinstance(answer.get("Arn"), str):
+            caller.append(answer["Arn"])
+    except (KeyError, ValueError, TypeError, AttributeError):  # botocore read a body that is not AWS's
         account = None
     if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
         raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
@@ -261,9 +305,14 @@ class Deployer:
                      "tagsync:repo": tag_value(spec.repo), "tagsync:branch": tag_value(spec.branch)}
         self._clients: dict[str, Any] = {}
         self._identity: tuple[str, str] | None = None
+        self._caller_arn: list[str] = []  # STS's Arn of the caller, filled by identity()
         self._build_with: str | None = None  # decided by preflight: docker | tagsync | None
         self._settings: dict[str, Any] = {}
         self._first: dict[str, Any] = {}  # preflight's reads, used once by the steps
+        self._digest: str | None = None  # the image's digest in ECR, when ECR knows it
+        self._replace_zip = False  # our function exists as a Zip package: replaced by an image one
+        self._function_tags: dict[str, str] = {}
+        self._rule_tags: dict[str, str] = {}
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -282,8 +331,13 @@ class Deployer:
     def identity(self) -> tuple[str, str]:
         """(account, region); fails clearly without credentials, before anything is created."""
         if self._identity is None:
-            self._identity = identity(self.session, self.client("sts"))
+            self._identity = identity(self.session, self.client("sts"), self._caller_arn)
         return self._identity
+
+    @property
+    def _caller(self) -> str:
+        self.identity()
+        return self._caller_arn[0] if self._caller_arn else ""
 
     def _owned(self, tags: dict[str, str], resource: str) -> None:
         """Refuse a resource of this name that belongs to another repository or branch."""
@@ -296,30 +350,133 @@ class Deployer:
     def preflight(self) -> None:
         """Every read that can refuse the deploy, before the first write (exit 2, nothing created)."""
         account, region = self.identity()
+        self.name = resolve_name(self.client, self.spec.repo, self.spec.branch)
+        self.tags["tagsync:environment"] = self.name
+        self._check_requests(account, region)
         events, ecr = self.client("events"), self.client("ecr")
         function = self._read("function")
         if function is not None:
-            self._owned(function.get("Tags", {}), f"Lambda function {self.name}")
+            self._function_tags = self._tags_of_function(function)
+            self._owned(self._function_tags, f"Lambda function {self.name}")
+            self._check_package(function)
         role = self._read("role")
         if role is not None:
             self._owned(_tags_of(role.get("Tags")), f"IAM role {self.name}-role")
         rule = self._read("rule")
         if rule is not None:
-            self._owned(_tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]),
-                        f"EventBridge rule {self.name}")
+            self._rule_tags = _tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])
+            self._owned(self._rule_tags, f"EventBridge rule {self.name}")
         # the steps reuse these first reads: nothing writes to them before their step
         self._first = {"function": function, "role": role, "rule": rule}
         if self.spec.image:
             self._check_image(self.spec.image, account, region)
             return
         try:
-            ecr.describe_images(repositoryName=self.name, imageIds=[{"imageTag": self.spec.sha}])
+            found = ecr.describe_images(repositoryName=self.name, imageIds=[{"imageTag": self.spec.sha}])
+            self._digest = found["imageDetails"][0].get("imageDigest")
             return  # already pushed: nothing to build
         except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
             pass
         self._build_with = self._builder()
         if self._build_with == "tagsync":
             self._baked_files()
+
+    def _check_requests(self, account: str, region: str) -> None:
+        """The requests this deploy can make, against AWS's own rules (botocore's models)."""
+        from tagsync.aws.limits import violations
+
+        tags = [{"Key": k, "Value": v} for k, v in self.tags.items()]
+        role = f"arn:aws:iam::{account}:role/{self.name}-role"
+        function = f"arn:aws:lambda:{region}:{account}:function:{self.name}"
+        image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
+        env = self.spec.desired_environment()
+        inline = role_policy(self.spec.all_secret_refs, self.spec.config_ref, self.spec.ecr_registries,
+                             account, region)
+        planned: list[tuple[str, str, dict[str, Any]]] = [
+            ("ecr", "CreateRepository", {"repositoryName": self.name, "tags": tags}),
+            ("ecr", "PutLifecyclePolicy", {"repositoryName": self.name,
+                                           "lifecyclePolicyText": self._lifecycle()}),
+            ("ecr", "SetRepositoryPolicy", {"repositoryName": self.name, "policyText": json.dumps(
+                with_lambda_pull(None, f"TagsyncLambdaPull{self.spec.id}", function))}),
+            ("iam", "CreateRole", {"RoleName": f"{self.name}-role", "Tags": tags,
+                                   "AssumeRolePolicyDocument": json.dumps(LAMBDA_TRUST),
+                                   "Description": description(f"tagsync {self.name}", 1000)}),
+            ("iam", "PutRolePolicy", {"RoleName": f"{self.name}-role", "PolicyName": READ_POLICY,
+                                      "PolicyDocument": json.dumps(inline)}),
+            ("lambda", "CreateFunction", {
+                "FunctionName": self.name, "PackageType": "Image", "Code": {"ImageUri": image},
+                "Role": role, "Timeout": self.spec.timeout, "MemorySize": self.spec.memory,
+                "Architectures": [self.spec.architecture], "Environment": {"Variables": env},
+                "Description": description(f"tagsync {self.spec.repo}@{self.spec.branch}", 256),
+                "Tags": self.tags}),
+            ("lambda", "PublishVersion", {"FunctionName": self.name,
+                                          "Description": f"tagsync {self.spec.sha[:12]} {'0' * 16}"}),
+            ("events", "PutRule", {"Name": self.name, "ScheduleExpression": self.spec.schedule,
+                                   "State": "ENABLED", "Tags": tags,
+                                   "Description": description(f"tagsync {self.name}", 512)}),
+            ("lambda", "AddPermission", {
+                "FunctionName": self.name, "Qualifier": ALIAS, "StatementId": STATEMENT_ID,
+                "Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com",
+                "SourceArn": f"arn:aws:events:{region}:{account}:rule/{self.name}"}),
+        ]
+        found = [v for service, op, params in planned for v in violations(service, op, params)]
+        if found:
+            raise ConfigError("AWS would refuse this deploy (nothing was changed): " + "; ".join(found))
+
+    def permissions(self) -> None:
+        """Ask IAM whether the caller may do what this deploy may do, before the first write;
+        without iam:SimulatePrincipalPolicy, list what it needs instead."""
+        from botocore.exceptions import ClientError
+
+        account, region = self.identity()
+        image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
+        repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
+        needs = deploy_needs(self.name, account, region, image_repository=repository,
+                             build=self._build_with is not None, replace=self._replace_zip)
+        principal = principal_of(self._caller)
+        actions = sorted({a for _, names, _ in needs for a in names})
+        resource = f"permissions of {principal or self._caller}"
+        if principal is None:
+            self._step(resource, "none", "not checked (not an IAM role or user); deploy needs: "
+                       + ", ".join(actions))
+            return
+        iam, denied = self.client("iam"), []
+        try:
+            for arn, names, context in needs:
+                answer = iam.simulate_principal_policy(
+                    PolicySourceArn=principal, ActionNames=list(names), ResourceArns=[arn],
+                    ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
+                                    for k, v in context.items()])
+                denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
+                           for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
+        except ClientError as exc:
+            log.warning("cannot check permissions (%s): deploy needs %s", _code(exc), ", ".join(actions))
+            self._step(resource, "none", f"not checked ({_code(exc)} to iam:SimulatePrincipalPolicy); "
+                       "deploy needs: " + ", ".join(actions))
+            return
+        if denied:
+            raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
+                              "to its policy (tagsync scaffold writes aws/tagsync-deploy-policy.json)")
+        self._step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")
+
+    def _tags_of_function(self, function: dict[str, Any]) -> dict[str, str]:
+        """The function's tags, asked for explicitly: GetFunction returns `Tags` only to a caller
+        allowed lambda:ListTags, so their absence proves nothing (a refusal here is an error)."""
+        arn = function["Configuration"]["FunctionArn"]
+        return dict(self.client("lambda").list_tags(Resource=arn).get("Tags", {}))
+
+    def _check_package(self, function: dict[str, Any]) -> None:
+        """AWS refuses an image for a Zip function; ours is replaced, any other is refused now."""
+        if function["Configuration"].get("PackageType", "Zip") != "Zip":
+            return
+        if self._function_tags.get("tagsync:id") == self.spec.id:
+            self._replace_zip = True
+            return
+        raise ConfigError(
+            f"Lambda function {self.name} exists as a Zip package and was not created by tagsync "
+            f"for {self.spec.repo}@{self.spec.branch}; AWS cannot turn it into an image function. "
+            f"Delete it (aws lambda delete-function --function-name {self.name}) if it is no longer "
+            "needed, or tag it tagsync:id=" + self.spec.id + " to let deploy replace it, then deploy again")
 
     def _read(self, kind: str) -> Any:
         """The current function, role or rule (None when missing); a preflight read is used once."""
@@ -356,7 +513,8 @@ class Deployer:
         ecr = self.client("ecr")
         key = "imageDigest" if reference.startswith("sha256:") else "imageTag"
         try:
-            ecr.describe_images(repositoryName=name.repository, imageIds=[{key: reference}])
+            found = ecr.describe_images(repositoryName=name.repository, imageIds=[{key: reference}])
+            self._digest = found["imageDetails"][0].get("imageDigest")
         except ecr.exceptions.RepositoryNotFoundException:
             raise ConfigError(f"--image {uri}: ECR has no repository {name.repository}") from None
         except ecr.exceptions.ImageNotFoundException:
@@ -412,6 +570,9 @@ class Deployer:
         tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags")
         self._owned(_tags_of(tags), f"ECR repository {self.name}")
         fixes = []
+        missing = self._missing_tags(_tags_of(tags))
+        if missing:
+            fixes.append("tags")
         if repo.get("imageTagMutability") != "IMMUTABLE":
             fixes.append("tag immutability")
         if not repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
@@ -430,6 +591,9 @@ class Deployer:
                                                      imageScanningConfiguration={"scanOnPush": True})
             if "lifecycle policy" in fixes:
                 ecr.put_lifecycle_policy(repositoryName=self.name, lifecyclePolicyText=lifecycle)
+            if missing:
+                ecr.tag_resource(resourceArn=repo["repositoryArn"],
+                                 tags=[{"Key": k, "Value": v} for k, v in missing.items()])
         return str(repo["repositoryUri"])
 
     def image(self, repository_uri: str) -> str:
@@ -444,7 +608,32 @@ class Deployer:
                 docker_build_and_push(uri, self.spec.architecture, self.client("ecr"))
         elif self._step(f"image {uri}", "create", "built by tagsync build, no Docker"):
             self._tagsync_build(uri, self._baked_files())
+        if self._build_with is not None and not self.dry:
+            ecr = self.client("ecr")
+            try:
+                found = ecr.describe_images(repositoryName=self.name, imageIds=[{"imageTag": self.spec.sha}])
+                self._digest = found["imageDetails"][0].get("imageDigest")
+            except ecr.exceptions.ImageNotFoundException:
+                log.warning("ECR does not list %s after the push; its digest is not checked", uri)
         return uri
+
+    def pull_access(self, image: str) -> None:
+        """Lambda pulls the image only if the repository policy lets lambda.amazonaws.com: set it."""
+        ecr = self.client("ecr")
+        account, region = self.identity()
+        repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
+        function_arn = f"arn:aws:lambda:{region}:{account}:function:{self.name}"
+        resource = f"ECR repository policy of {repository}"
+        try:
+            current = json.loads(ecr.get_repository_policy(repositoryName=repository)["policyText"])
+        except (ecr.exceptions.RepositoryPolicyNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+            current = None  # none yet, or (dry run) the repository is not created yet
+        if lambda_may_pull(current, function_arn):
+            self._step(resource, "none", "Lambda may pull")
+            return
+        if self._step(resource, "create" if current is None else "update", "let Lambda pull the image"):
+            wanted = with_lambda_pull(current, f"TagsyncLambdaPull{self.spec.id}", function_arn)
+            ecr.set_repository_policy(repositoryName=repository, policyText=json.dumps(wanted))
 
     def _tagsync_build(self, uri: str, files: dict[str, Path]) -> None:
         from tagsync.image.pipeline import BlobCache, BuildSpec, Registries, Target, run_build
@@ -505,6 +694,9 @@ class Deployer:
             fixes.append("basic execution")
         if current != wanted:
             fixes.append("read grants")
+        missing = self._missing_tags(_tags_of(role.get("Tags")))
+        if missing:
+            fixes.append("tags")
         others = sorted([p.rsplit("/", 1)[-1] for p in attached if p != BASIC_EXECUTION]
                         + [p for p in inline_names if p != READ_POLICY])
         if others:
@@ -524,6 +716,8 @@ class Deployer:
                 else:
                     iam.put_role_policy(RoleName=name, PolicyName=READ_POLICY,
                                         PolicyDocument=json.dumps(wanted))
+            if missing:
+                iam.tag_role(RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in missing.items()])
         return str(role["Arn"])
 
     def _retry_role(self, call: Callable[[], Any]) -> Any:
@@ -564,11 +758,19 @@ class Deployer:
         lam = self.client("lambda")
         resource = f"Lambda function {self.name}"
         current = self._read("function")
+        replacing = current is not None and self._replace_zip
+        if replacing:
+            current = None
         if current is None:
             env, _ = self._environment({})
             self._settings = self._wanted(image, role, env)
-            if self._step(resource, "create",
-                          f"{self.spec.architecture}, {self.spec.memory} MB, {self.spec.timeout} s"):
+            detail = f"{self.spec.architecture}, {self.spec.memory} MB, {self.spec.timeout} s"
+            if replacing:
+                detail = ("a Zip package function of this environment: deleted, created from the "
+                          "image; " + detail)
+            if self._step(resource, "replace" if replacing else "create", detail):
+                if replacing:
+                    lam.delete_function(FunctionName=self.name)
                 self._retry_role(lambda: lam.create_function(
                     FunctionName=self.name, PackageType="Image", Code={"ImageUri": image}, Role=role,
                     Timeout=self.spec.timeout, MemorySize=self.spec.memory,
@@ -582,9 +784,13 @@ class Deployer:
         env, foreign = self._environment(now_env)
         self._settings = self._wanted(image, role, env)
         changed = []
-        if (current.get("Code", {}).get("ImageUri") != image
+        code = current.get("Code", {})
+        if (code.get("ImageUri") != image or not self._same_digest(code)
                 or conf.get("Architectures", ["x86_64"]) != [self.spec.architecture]):
             changed.append("image " + image.rsplit(":", 1)[-1][:12])
+        missing = self._missing_tags(self._function_tags)
+        if missing:
+            changed.append("tags")
         settings = {"Role": role, "Timeout": self.spec.timeout, "MemorySize": self.spec.memory,
                     "Environment": {"Variables": env}}
         now = {**conf, "Environment": {"Variables": now_env}}
@@ -607,6 +813,30 @@ class Deployer:
                 lam.update_function_code(FunctionName=self.name, ImageUri=image,
                                          Architectures=[self.spec.architecture])
                 lam.get_waiter("function_updated_v2").wait(FunctionName=self.name)
+            if missing:
+                lam.tag_resource(Resource=conf["FunctionArn"], Tags=missing)
+
+    def _same_digest(self, code: dict[str, Any]) -> bool:
+        """Does the code resolve to the image's digest in ECR (a tag pushed again does not)?"""
+        resolved = code.get("ResolvedImageUri")
+        return self._digest is None or not resolved or resolved.rsplit("@", 1)[-1] == self._digest
+
+    def _missing_tags(self, tags: dict[str, str]) -> dict[str, str]:
+        """Our tags an adopted resource lacks (those it has are checked by `_owned`)."""
+        return {k: v for k, v in self.tags.items() if tags.get(k) != v}
+
+    def _runs(self, version: str) -> bool:
+        """Does this published version run the image (by digest), SHA and settings asked for?
+        Its description is ours to write, so it is not proof; what AWS resolved is."""
+        fn = self.client("lambda").get_function(FunctionName=self.name, Qualifier=version)
+        conf, code = fn["Configuration"], fn.get("Code", {})
+        env = conf.get("Environment", {}).get("Variables", {})
+        wanted = self._settings
+        return (code.get("ImageUri") == wanted["image"] and self._same_digest(code)
+                and env.get("TAGSYNC_SHA") == self.spec.sha and env == wanted["environment"]
+                and conf.get("Role") == wanted["role"] and conf.get("MemorySize") == wanted["memory"]
+                and conf.get("Timeout") == wanted["timeout"]
+                and conf.get("Architectures", ["x86_64"]) == [wanted["architecture"]])
 
     def _ready(self, conf: dict[str, Any]) -> None:
         """A function still being created or updated (a deploy interrupted) takes no update."""
@@ -631,12 +861,31 @@ class Deployer:
                           if v["Version"] != "$LATEST" and v.get("Description") == wanted]
         except lam.exceptions.ResourceNotFoundException:
             pass  # dry run of a first deploy
-        if found:
-            self._step(f"version of {self.name}", "none", f"version {max(found)} runs {self.spec.sha[:12]}")
-            return str(max(found))
-        if self._step(f"version of {self.name}", "create", f"publish {self.spec.sha[:12]}"):
-            return str(lam.publish_version(FunctionName=self.name, Description=wanted)["Version"])
-        return None
+        for number in sorted(found, reverse=True):
+            if self._runs(str(number)):
+                self._step(f"version of {self.name}", "none", f"version {number} runs {self.spec.sha[:12]}")
+                return str(number)
+            log.warning("%s version %s is described as %s but does not run it", self.name, number,
+                        self.spec.sha[:12])
+        if not self._step(f"version of {self.name}", "create", f"publish {self.spec.sha[:12]}"):
+            return None
+        version = str(lam.publish_version(FunctionName=self.name, Description=wanted)["Version"])
+        if self._runs(version):
+            return version
+        # AWS publishes nothing when $LATEST has not changed since the last version was published
+        # (even when that version was deleted since) and answers with an existing one instead:
+        # change $LATEST's description, so the next publish is a new version.
+        log.info("PublishVersion answered version %s, which does not run %s: publishing again",
+                 version, self.spec.sha[:12])
+        lam.update_function_configuration(FunctionName=self.name, Description=description(
+            f"tagsync {self.spec.repo}@{self.spec.branch} {self.spec.sha[:12]}, after version {version}",
+            256))
+        lam.get_waiter("function_updated_v2").wait(FunctionName=self.name)
+        again = str(lam.publish_version(FunctionName=self.name, Description=wanted)["Version"])
+        if not self._runs(again):
+            raise DeployError(f"{self.name}: AWS answered PublishVersion with version {again}, which "
+                              f"does not run {self._settings['image']}; `live` was left as it is")
+        return again
 
     def alias(self, version: str | None) -> str:
         lam = self.client("lambda")
@@ -661,13 +910,21 @@ class Deployer:
     def schedule(self, alias_arn: str) -> None:
         events, lam = self.client("events"), self.client("lambda")
         rule = self._read("rule")
-        if (rule is None or rule.get("ScheduleExpression") != self.spec.schedule
+        if rule is not None and rule.get("ScheduleExpression") == self.spec.schedule \
+                and rule.get("State") == "ENABLED" and self._missing_tags(self._rule_tags):
+            if self._step(f"EventBridge rule {self.name}", "update", "tags"):
+                events.tag_resource(ResourceARN=rule["Arn"], Tags=[
+                    {"Key": k, "Value": v} for k, v in self._missing_tags(self._rule_tags).items()])
+        elif (rule is None or rule.get("ScheduleExpression") != self.spec.schedule
                 or rule.get("State") != "ENABLED"):
             action = "create" if rule is None else "update"
             if self._step(f"EventBridge rule {self.name}", action, self.spec.schedule):
                 arn = events.put_rule(Name=self.name, ScheduleExpression=self.spec.schedule, State="ENABLED",
                                       Description=description(f"tagsync {self.name}", 512),
                                       Tags=[{"Key": k, "Value": v} for k, v in self.tags.items()])["RuleArn"]
+                if rule is not None and self._missing_tags(self._rule_tags):  # PutRule tags new rules only
+                    events.tag_resource(ResourceARN=arn, Tags=[
+                        {"Key": k, "Value": v} for k, v in self._missing_tags(self._rule_tags).items()])
                 rule = {"Arn": arn}
         else:
             self._step(f"EventBridge rule {self.name}", "none", self.spec.schedule)
@@ -710,9 +967,11 @@ class Deployer:
     def deploy(self) -> list[Step]:
         with aws_errors(self._endpoint()):
             self.preflight()
+            self.permissions()
             account, region = self.identity()
             repository = self.ecr_repository()
             image = self.image(repository)
+            self.pull_access(image)
             role = self.role(account, region)
             self.function(image, role)
             version = self.version()
@@ -767,17 +1026,28 @@ def _session(session: Any) -> Any:
 
 def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
     """Move `live` to the version published before the current one; (from, to)."""
+    before, after, _ = rollback_environment(repo, branch, session=session)
+    return before, after
+
+
+def rollback_environment(repo: str, branch: str, *, session: Any = None) -> tuple[str, str, str]:
+    """`rollback`, also naming the environment it rolled back."""
     import os
 
-    name = environment_name(repo, branch)
     with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
         session = _session(session)
         identity(session)
+        name = resolve_name(session.client, repo, branch)
         lam = session.client("lambda")
         try:
             current = lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
+            arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         except lam.exceptions.ResourceNotFoundException:
             raise DeployError(f"{name} has no `{ALIAS}` alias: nothing deployed to roll back") from None
+        tags = dict(lam.list_tags(Resource=arn).get("Tags", {}))
+        if tags.get("tagsync:id", environment_id(repo, branch)) != environment_id(repo, branch):
+            raise DeployError(f"Lambda function {name} belongs to another environment "
+                              f"({tags.get('tagsync:repo', '?')}@{tags.get('tagsync:branch', '?')})")
         versions = []
         for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
             versions += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
@@ -786,7 +1056,7 @@ def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
             raise DeployError(f"{name}: version {current} is the oldest; nothing to roll back to")
         target = str(max(older))
         lam.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=target)
-    return current, target
+    return current, target, name
 
 
 def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_logs: bool = False,
@@ -794,69 +1064,87 @@ def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_log
     """Remove what tagsync created for this environment (checked by its tags), and its logs."""
     import os
 
-    name = environment_name(repo, branch)
     with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
         session = _session(session)
         identity(session)
+        name = resolve_name(session.client, repo, branch)
         return _destroy(name, environment_id(repo, branch), session,
                         delete_repository=delete_repository, keep_logs=keep_logs, dry=dry)
 
 
 def _destroy(name: str, env_id: str, session: Any, *, delete_repository: bool, keep_logs: bool,
              dry: bool) -> list[Step]:
+    """Every ownership is read before the first deletion: a read AWS refuses deletes nothing."""
     events, lam, iam, ecr, logs = (session.client(s) for s in ("events", "lambda", "iam", "ecr", "logs"))
     steps: list[Step] = []
 
     def ours(tags: dict[str, str]) -> bool:
         return tags.get("tagsync:environment") == name and tags.get("tagsync:id", env_id) == env_id
 
-    def step(resource: str, owned: bool) -> bool:
+    def foreign(tags: dict[str, str]) -> bool:
+        """Tagged as another environment's: provably not ours."""
+        return not ours(tags) and ("tagsync:environment" in tags or "tagsync:id" in tags)
+
+    def step(resource: str, owned: bool, why: str = "not created by tagsync for this branch") -> bool:
         if not owned:
-            steps.append(Step(resource, "keep", "not created by tagsync for this branch"))
+            steps.append(Step(resource, "keep", why))
             return False
         steps.append(Step(resource, "delete"))
         return not dry
 
+    # -- read --
+    rule = rule_tags = None
     try:
         rule = events.describe_rule(Name=name)
-        tags = _tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])
-        if step(f"EventBridge rule {name}", ours(tags)):
-            ids = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
-            if ids:
-                events.remove_targets(Rule=name, Ids=ids)
-            events.delete_rule(Name=name)
+        rule_tags = _tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])
     except events.exceptions.ResourceNotFoundException:
         pass
-    function_ours = True
+    fn = fn_tags = None
     try:
         fn = lam.get_function(FunctionName=name)
-        function_ours = ours(fn.get("Tags", {}))
-        if step(f"Lambda function {name}", function_ours):
-            lam.delete_function(FunctionName=name)
+        # asked for explicitly: GetFunction hides tags from a caller not allowed lambda:ListTags
+        fn_tags = dict(lam.list_tags(Resource=fn["Configuration"]["FunctionArn"]).get("Tags", {}))
     except lam.exceptions.ResourceNotFoundException:
         pass
-    role = f"{name}-role"
-    try:
-        tags = _tags_of(iam.get_role(RoleName=role)["Role"].get("Tags", []))
-        if step(f"IAM role {role}", ours(tags)):
-            for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-                iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
-            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                iam.delete_role_policy(RoleName=role, PolicyName=policy)
-            iam.delete_role(RoleName=role)
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    role_name = f"{name}-role"
+    role = None
+    with suppress(iam.exceptions.NoSuchEntityException):
+        role = iam.get_role(RoleName=role_name)["Role"]
+    function_ours = fn is None or ours(fn_tags or {})
+    # a function that stays and is not provably another environment's may run with the role
+    role_in_use = fn is not None and not function_ours and (
+        not foreign(fn_tags or {}) or (role is not None and fn["Configuration"].get("Role") == role["Arn"]))
     group = f"/aws/lambda/{name}"
-    if not keep_logs and function_ours:
-        found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-        if any(g["logGroupName"] == group for g in found) and step(f"log group {group}", True):
-            logs.delete_log_group(logGroupName=group)
+    has_logs = not keep_logs and function_ours and any(
+        g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"])
+    repo = repo_tags = None
     if delete_repository:
         try:
-            repo_arn = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryArn"]
-            tags = _tags_of(ecr.list_tags_for_resource(resourceArn=repo_arn)["tags"])
-            if step(f"ECR repository {name} (and its images)", ours(tags)):
-                ecr.delete_repository(repositoryName=name, force=True)
+            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+            repo_tags = _tags_of(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"])
         except ecr.exceptions.RepositoryNotFoundException:
             pass
+
+    # -- delete --
+    if rule is not None and step(f"EventBridge rule {name}", ours(rule_tags or {})):
+        ids = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
+        if ids:
+            events.remove_targets(Rule=name, Ids=ids)
+        events.delete_rule(Name=name)
+    if fn is not None and step(f"Lambda function {name}", function_ours):
+        lam.delete_function(FunctionName=name)
+    if role is not None:
+        owned = ours(_tags_of(role.get("Tags", []))) and not role_in_use
+        why = (f"Lambda function {name} is kept and may run with it" if role_in_use
+               else "not created by tagsync for this branch")
+        if step(f"IAM role {role_name}", owned, why):
+            for p in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=role_name, PolicyArn=p["PolicyArn"])
+            for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
+            iam.delete_role(RoleName=role_name)
+    if has_logs and step(f"log group {group}", True):
+        logs.delete_log_group(logGroupName=group)
+    if repo is not None and step(f"ECR repository {name} (and its images)", ours(repo_tags or {})):
+        ecr.delete_repository(repositoryName=name, force=True)
     return steps

@@ -39,22 +39,42 @@ def environment_id(repo: str, branch: str) -> str:
     return hashlib.sha256(f"{repo}/{branch}".encode()).hexdigest()[:16]
 
 
+def _clean(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def name_prefix(repo: str) -> str:
+    """What every environment name of `repo` starts with: the deploy role's resources are
+    `<prefix>*` (the repository's name, cleaned; `tagsync` when nothing of it is left)."""
+    return (_clean(repo.rsplit("/", 1)[-1])[: NAME_LIMIT - 9].rstrip("-") or "tagsync") + "-"
+
+
+def qualified_name(repo: str, branch: str) -> str:
+    """`<prefix><branch>-<hash of owner/repo/branch>`: unique to the owner too, within the prefix."""
+    validate_repo(repo)
+    validate_branch(branch)
+    digest = hashlib.sha256(f"{repo}/{branch}".encode()).hexdigest()[:8]
+    body = (name_prefix(repo) + _clean(branch))[: NAME_LIMIT - 9].rstrip("-")
+    return f"{body}-{digest}"
+
+
 def environment_name(repo: str, branch: str) -> str:
     """`<repo>-<branch>` in the characters Lambda, ECR, IAM and EventBridge all accept.
 
-    When sanitising changes anything (case, `/`, `_`, non-ASCII, length), a hash of the raw
-    `owner/repo/branch` is appended, so `feature/Foo_bar`, `feature/foo-bar` and
-    `feature/FOO.BAR` never share an environment.
+    When sanitising changes anything (case, `/`, `_`, non-ASCII, length), the qualified name is
+    used instead (a hash of the raw `owner/repo/branch` appended), so `feature/Foo_bar`,
+    `feature/foo-bar` and `feature/FOO.BAR` never share an environment. Either way the name
+    starts with `name_prefix(repo)`. Deploy, rollback and destroy also move to the qualified
+    name when this one belongs to a repository of another owner (see deploy.resolve_name).
     """
     validate_repo(repo)
     validate_branch(branch)
-    raw = f"{repo.rsplit('/', 1)[-1]}-{branch}"
-    clean = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+    short = repo.rsplit("/", 1)[-1]
+    raw = f"{short}-{branch}"
+    clean = f"{_clean(short)}-{_clean(branch)}"
     if clean == raw and len(clean) <= NAME_LIMIT:
         return clean
-    digest = hashlib.sha256(f"{repo}/{branch}".encode()).hexdigest()[:8]
-    clean = clean[: NAME_LIMIT - 9].rstrip("-")
-    return f"{clean}-{digest}" if clean else f"tagsync-{digest}"
+    return qualified_name(repo, branch)
 
 
 def tag_value(text: str) -> str:

@@ -9,6 +9,7 @@ deploy and destroy make on moto and check each is allowed here, and that nothing
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any
 
@@ -16,6 +17,11 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 LAMBDA_TRUST: dict[str, Any] = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 GITHUB_OIDC = "token.actions.githubusercontent.com"
+DEPLOY_ROLE = "tagsync-deploy"  # the role the scaffolded workflow assumes
+LAMBDA = "lambda.amazonaws.com"
+# what Lambda needs in an image's repository policy to pull it (AWS adds it itself only when the
+# deploying caller may ecr:GetRepositoryPolicy and ecr:SetRepositoryPolicy: deploy sets it)
+LAMBDA_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 # the ECR reads of a run (registry/ecr.py): tags and push times, manifests, blobs, namespaces
 ECR_READS = ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
              "ecr:GetDownloadUrlForLayer"]
@@ -55,14 +61,6 @@ def role_policy(refs: tuple[str, ...], config_ref: str, ecr_registries: tuple[tu
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def name_prefix(repo: str) -> str:
-    """What every environment name of `repo` starts with (see names.environment_name)."""
-    from tagsync.aws.names import NAME_LIMIT
-
-    short = re.sub(r"[^a-z0-9]+", "-", repo.rsplit("/", 1)[-1].lower()).strip("-")
-    return (short[: NAME_LIMIT - 9].rstrip("-") or "tagsync") + "-"
-
-
 def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ()) -> dict[str, Any]:
     """Trust GitHub's OIDC tokens of this repository only (of these branches, when given)."""
     subjects = [f"repo:{repo}:ref:refs/heads/{b}" for b in branches] or [f"repo:{repo}:ref:refs/heads/*"]
@@ -77,6 +75,8 @@ def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ())
 
 def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, Any]:
     """Least privilege for `tagsync deploy`, `rollback` and `destroy` of `repo`'s environments."""
+    from tagsync.aws.names import name_prefix
+
     p = name_prefix(repo)
     ecr_repo = f"arn:aws:ecr:{region}:{account}:repository/{p}*"
     function = f"arn:aws:lambda:{region}:{account}:function:{p}*"
@@ -86,9 +86,10 @@ def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, 
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "EcrRepository", "Effect": "Allow", "Resource": ecr_repo, "Action": [
             "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DescribeImages",
-            "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:ListTagsForResource",
-            "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
-            "ecr:PutLifecyclePolicy", "ecr:TagResource"]},
+            "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy",
+            "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",
+            "ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy",
+            "ecr:TagResource"]},
         # Pushing goes through the registry protocol (docker push or tagsync build), not the API.
         {"Sid": "EcrPush", "Effect": "Allow", "Resource": ecr_repo, "Action": [
             "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
@@ -107,15 +108,118 @@ def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, 
         {"Sid": "Function", "Effect": "Allow", "Resource": [function, f"{function}:*"], "Action": [
             "lambda:AddPermission", "lambda:CreateAlias", "lambda:CreateFunction",
             "lambda:DeleteFunction", "lambda:GetAlias", "lambda:GetFunction",
-            "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:PublishVersion",
+            "lambda:GetPolicy", "lambda:ListTags", "lambda:ListVersionsByFunction",
+            "lambda:PublishVersion",
             "lambda:RemovePermission", "lambda:TagResource", "lambda:UpdateAlias",
             "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"]},
         {"Sid": "Schedule", "Effect": "Allow", "Resource": rule, "Action": [
             "events:DeleteRule", "events:DescribeRule", "events:ListTagsForResource",
             "events:ListTargetsByRule", "events:PutRule", "events:PutTargets",
             "events:RemoveTargets", "events:TagResource"]},
+        # the permissions preflight asks IAM whether this role may do what the deploy will do
+        {"Sid": "Preflight", "Effect": "Allow", "Resource": f"arn:aws:iam::{account}:role/{DEPLOY_ROLE}",
+         "Action": ["iam:SimulatePrincipalPolicy"]},
         {"Sid": "Logs", "Effect": "Allow", "Resource": logs, "Action": ["logs:DeleteLogGroup"]},
         # DescribeLogGroups is authorised on the account's log groups, not on one group.
         {"Sid": "FindLogs", "Effect": "Allow",
          "Resource": f"arn:aws:logs:{region}:{account}:log-group:*", "Action": ["logs:DescribeLogGroups"]},
     ]}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _like(pattern: str, value: str) -> bool:
+    """IAM's `*` and `?` (fnmatch's, without its `[...]` classes)."""
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+def lambda_may_pull(policy: dict[str, Any] | None, function_arn: str) -> bool:
+    """Does a repository policy let Lambda pull images for this function? A statement counts when
+    it allows both actions to lambda.amazonaws.com with no condition, or with one on
+    aws:SourceArn that matches the function; any Deny naming Lambda makes it not count."""
+    if not policy:
+        return False
+    granted: set[str] = set()
+    for st in _listed(policy.get("Statement", [])):
+        principal = st.get("Principal")
+        services = ["*"] if principal == "*" else _listed((principal or {}).get("Service", []))
+        if not any(s in ("*", LAMBDA) for s in services):
+            continue
+        listed = [p.lower() for p in _listed(st.get("Action", []))]
+        actions = [a for a in LAMBDA_PULL if any(_like(p, a.lower()) for p in listed)]
+        if st.get("Effect") == "Deny" and actions:
+            return False
+        if st.get("Effect") != "Allow" or "NotAction" in st:
+            continue
+        ok = True
+        for op, keys in (st.get("Condition") or {}).items():
+            for key, wanted in keys.items():
+                if key.lower() != "aws:sourcearn" or op not in ("StringLike", "ArnLike", "StringEquals",
+                                                                "ArnEquals"):
+                    ok = False
+                elif op.endswith("Equals"):
+                    ok = ok and function_arn in _listed(wanted)
+                else:
+                    ok = ok and any(_like(w, function_arn) for w in _listed(wanted))
+        if ok:
+            granted.update(actions)
+    return granted == set(LAMBDA_PULL)
+
+
+def with_lambda_pull(policy: dict[str, Any] | None, sid: str, function_arn: str) -> dict[str, Any]:
+    """`policy` plus (or with a fresh) statement `sid` letting Lambda pull for this function."""
+    base = dict(policy or {"Version": "2012-10-17"})
+    statements = [s for s in _listed(base.get("Statement", [])) if s.get("Sid") != sid]
+    statements.append({"Sid": sid, "Effect": "Allow", "Principal": {"Service": LAMBDA},
+                       "Action": list(LAMBDA_PULL),
+                       "Condition": {"StringLike": {"aws:sourceArn": [function_arn, f"{function_arn}:*"]}}})
+    return {**base, "Statement": statements}
+
+
+Needed = tuple[str, tuple[str, ...], dict[str, str]]  # resource ARN, actions, condition keys
+
+
+def deploy_needs(name: str, account: str, region: str, *, image_repository: str, build: bool,
+                 replace: bool) -> list[Needed]:
+    """The actions a deploy of environment `name` may call, by resource (for the preflight)."""
+    repo = f"arn:aws:ecr:{region}:{account}:repository/{name}"
+    role = f"arn:aws:iam::{account}:role/{name}-role"
+    function = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    rule = f"arn:aws:events:{region}:{account}:rule/{name}"
+    out: list[Needed] = [
+        (repo, ("ecr:CreateRepository", "ecr:DescribeRepositories", "ecr:DescribeImages",
+                "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy", "ecr:ListTagsForResource",
+                "ecr:TagResource", "ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration"), {}),
+        (f"arn:aws:ecr:{region}:{account}:repository/{image_repository}",
+         ("ecr:DescribeImages", "ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy"), {}),
+        (role, ("iam:CreateRole", "iam:GetRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy",
+                "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy",
+                "iam:PutRolePolicy", "iam:DeleteRolePolicy"), {}),
+        (role, ("iam:AttachRolePolicy",), {"iam:PolicyARN": BASIC_EXECUTION}),
+        (role, ("iam:PassRole",), {"iam:PassedToService": LAMBDA}),
+        (function, ("lambda:CreateFunction", "lambda:GetFunction", "lambda:ListTags", "lambda:TagResource",
+                    "lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode",
+                    "lambda:PublishVersion", "lambda:ListVersionsByFunction")
+         + (("lambda:DeleteFunction",) if replace else ()), {}),
+        (f"{function}:live", ("lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias",
+                              "lambda:GetPolicy", "lambda:AddPermission", "lambda:RemovePermission"), {}),
+        (rule, ("events:PutRule", "events:DescribeRule", "events:ListTagsForResource", "events:TagResource",
+                "events:ListTargetsByRule", "events:PutTargets", "events:RemoveTargets"), {}),
+    ]
+    if build:
+        out += [("*", ("ecr:GetAuthorizationToken",), {}),
+                (repo, ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                        "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer"), {})]
+    return out
+
+
+def principal_of(caller_arn: str) -> str | None:
+    """The IAM principal behind STS's caller ARN (an assumed role's role; a user), if one is."""
+    m = re.fullmatch(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+", caller_arn)
+    if m:
+        return f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"
+    m = re.fullmatch(r"arn:(aws[a-z-]*):(?:iam|sts)::(\d{12}):user/(.+)", caller_arn)
+    return f"arn:{m[1]}:iam::{m[2]}:user/{m[3]}" if m else None
