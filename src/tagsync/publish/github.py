@@ -865,7 +865,7 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
             title: str | None = None) -> str:
     """A table people can review at a glance, and the markers that let the next run find the PR,
     keep a person's edits around the generated part, and see whether the base caught up."""
-    why = any(c.why for c in changes)  # what vouches for a change: signer, source, age
+    why = any(c.explanation() for c in changes)  # verified facts, then the labels' claims
     lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
              "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
              "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
@@ -874,7 +874,7 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
         image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
         old = f"`{_cell(c.old)}`" if c.old else "(empty)"
         lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_cell(c.file)}:{c.line} |" + (f" {_cell(c.why or '')} |" if why else ""))
+                     f"{_cell(c.file)}:{c.line} |" + (f" {_cell('<br>'.join(c.explanation()))} |" if why else ""))
     lines += ["", "This branch is rewritten by every run; edits pushed to it are replaced. Text "
               "outside this generated part, and a title you change, are kept.",
               "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
