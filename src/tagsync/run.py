@@ -46,7 +46,7 @@ from tagsync.plan import (
     wants,
 )
 from tagsync.policy import format_age, parse_age
-from tagsync.promote import Held, Promotion, promote
+from tagsync.promote import Held, History, Promotion, promote
 from tagsync.promote import value as held_value
 from tagsync.publish import Publisher, Snapshot
 from tagsync.registry import (
@@ -270,7 +270,8 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> lis
 
 def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
                ) -> dict[Slot, Promotion | Held]:
-    """For every slot of a catalog that follows another: what to promote, or why not yet."""
+    """For every slot of a catalog that follows another: what to promote, or why not yet (what
+    about the source branch's clock is odd goes to `found.warnings`)."""
     following = [c for c in config.catalogs if c.follow is not None]
     if not following:
         return {}
@@ -283,8 +284,7 @@ def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
         mine = [s for s in found.refs.slots if s.catalog == cfg.name]
         staging = [s for s in found.refs.slots if s.catalog == source.name]
 
-        def history_of(slot: Slot, source: CatalogConfig = source
-                       ) -> tuple[list[tuple[datetime, bytes | None]], Any]:
+        def history_of(slot: Slot, source: CatalogConfig = source) -> tuple[History, Any]:
             def value_at(data: bytes) -> tuple[str, str] | None:
                 try:
                     refs = find_references(source, open_source(data, slot.file, source))
@@ -295,7 +295,8 @@ def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
 
             return (history(slot.file) if history is not None else []), value_at
 
-        out.update(promote(mine, staging, parse_age(cfg.follow.after), now, history_of, source.name))
+        out.update(promote(mine, staging, parse_age(cfg.follow.after), now, history_of,
+                           source.name, found.warnings))
     return out
 
 
