@@ -440,10 +440,21 @@ def _plan(config: Config, found: Read, read: References, known: _Known,
         first = next(e for e in errors if e is not None)
         raise RegistryError(f"no registry answered; first error: {first.message}",
                             image=first.image)
-    return make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
+    plan = make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
                      read.discoveries, known.repos, now,
                      {s: (p.tag, p.digest) if isinstance(p, Promotion) else (p.reason, p.waiting)
                       for s, p in promoted.items()})
+    origins = {f"{s.file}:{s.doc}:{s.line}": p for s, p in promoted.items()
+               if isinstance(p, Promotion)}
+    plan.changes = [replace(c, why=_origin(origins[c.slot])) if c.slot in origins else c
+                    for c in plan.changes]
+    return plan
+
+
+def _origin(p: Promotion) -> str:
+    """Where a promoted value came from, and since when (the source branch's observed time)."""
+    at = f", commit {p.commit[:12]}" if p.commit else ""
+    return f"promoted from catalog {p.source}, which holds it since {p.since:%Y-%m-%d %H:%M UTC}{at}"
 
 
 def run(
