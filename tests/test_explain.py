@@ -37,6 +37,12 @@ def test_the_line_names_version_changes_and_age() -> None:
     assert describe(None, Provenance(), now) is None
 
 
+def test_a_build_time_ahead_of_our_clock_says_so_rather_than_0h_ago() -> None:
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    line = describe(None, Provenance(created=now + timedelta(days=30)), now)
+    assert line == "says it was built 2026-12-23 12:00 UTC, in the future"
+
+
 def test_a_run_explains_each_bump_from_the_labels(
         registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         request: pytest.FixtureRequest) -> None:

@@ -376,3 +376,22 @@ def test_the_commit_message_keeps_verified_facts_apart_from_label_claims(
     verified, claimed = message.splitlines()[3:5]
     assert verified.startswith("  verified: signed by key SHA256:") and "version" not in verified
     assert claimed == "  claimed by the image's labels (not verified): version 9.9.9"
+
+
+def test_a_platform_chosen_with_only_the_index_signed_says_so_and_how_to_verify_the_index(
+        registry: RegistryServer, tmp_path: Path, ns: str) -> None:
+    """cosign signs the index of a multi-arch image, not each platform (unless `--recursive`)."""
+    cosign = Cosign.new(tmp_path, registry)
+    index = registry.push(f"{ns}/web", "1.0", build_image(
+        f"{ns} multi", platforms=("linux/amd64", "linux/arm64"))).digest
+    cosign.sign(f"{ns}/web", index)
+    (tmp_path / "pod.yaml").write_text(pod(f"{registry.host}/{ns}/web:1.0@{OLD}"))
+    config = tmp_path / "tagsync.yaml"
+    config.write_text("catalogs:\n  - name: app\n    file: pod.yaml\n    pin_digests: true\n"
+                      f"    platform: linux/arm64\n    verify: {cosign.policy()}\n"
+                      + registries(registry))
+    summary = run(load_config(config))
+    [failure] = summary.failures
+    assert "the linux/arm64 manifest" in failure.error and f"its index {index} is" in failure.error
+    assert "remove `platform:`" in failure.error and "--recursive" in failure.error
+    assert (tmp_path / "pod.yaml").read_text() == pod(f"{registry.host}/{ns}/web:1.0@{OLD}")
