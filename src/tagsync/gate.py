@@ -77,7 +77,8 @@ class Facts:
 
 def group_of(change: Change) -> str:
     """The reference an edit belongs to: a tag and its digest pass or stay together."""
-    return change.slot or f"{change.file}:{change.line}:{change.kind}:{change.tag}:{change.new}"
+    return change.slot or (f"{change.file}:{change.line}:{change.path}:{change.kind}:"
+                           f"{change.image}:{change.tag}:{change.new}")
 
 
 def _groups(changes: Iterable[Change]) -> dict[str, list[Change]]:

@@ -318,7 +318,10 @@ def rules(config: Config) -> Callable[[Change], Rule]:
 
     def rule_of(change: Change) -> Rule:
         cfg = catalogs[change.catalog]
-        return Rule(cfg.verify_for(change.image), change.min_age, cfg.refuse_rollback)
+        # the longer of the chooser's and the catalog's: a finder that lost its policy's
+        # `min_age` cannot let a digest through younger than the config says
+        ages = [a for a in (change.min_age, cfg.policy_for(change.image).min_age) if a]
+        return Rule(cfg.verify_for(change.image), max(ages, default=None), cfg.refuse_rollback)
 
     return rule_of
 
