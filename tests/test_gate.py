@@ -395,3 +395,19 @@ def test_a_platform_chosen_with_only_the_index_signed_says_so_and_how_to_verify_
     assert "the linux/arm64 manifest" in failure.error and f"its index {index} is" in failure.error
     assert "remove `platform:`" in failure.error and "--recursive" in failure.error
     assert (tmp_path / "pod.yaml").read_text() == pod(f"{registry.host}/{ns}/web:1.0@{OLD}")
+
+
+def test_a_signed_payload_of_another_type_is_refused_as_such_not_as_a_digest_mismatch(
+        registry: RegistryServer, tmp_path: Path, ns: str) -> None:
+    cosign = Cosign.new(tmp_path, registry)
+    digest = registry.push(f"{ns}/web", "1.0", f"{ns} web").digest
+    doc = json.loads(simple_signing(digest, f"{registry.host}/{ns}/web"))
+    doc["critical"]["type"] = "atomic container signature"
+    payload = json.dumps(doc).encode()
+    notes = {"dev.cosignproject.cosign/signature": b64(cosign.key.sign(payload, ec.ECDSA(hashes.SHA256())))}
+    cosign.registry.push_sig(f"{ns}/web", digest, [CosignLayer(SIMPLE_SIGNING, payload, notes)])
+    config = same_policy_pod(tmp_path, registry, pod(f"{registry.host}/{ns}/web:1.0@{OLD}"), "{}",
+                             cosign.policy())
+    [failure] = run(load_config(config)).failures
+    assert failure.error.startswith("not written, signature refused: wrong payload type: ")
+    assert "'atomic container signature'" in failure.error
