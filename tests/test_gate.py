@@ -411,3 +411,17 @@ def test_a_signed_payload_of_another_type_is_refused_as_such_not_as_a_digest_mis
     [failure] = run(load_config(config)).failures
     assert failure.error.startswith("not written, signature refused: wrong payload type: ")
     assert "'atomic container signature'" in failure.error
+
+
+def test_a_change_that_writes_no_digest_under_verify_is_refused_whatever_produced_it() -> None:
+    """The runtime backstop of the load-time check: a tag moved without its digest (any finder,
+    any shape) has nothing to verify, so it is not written."""
+    from tagsync.gate import Facts, Rule, gate
+    from tagsync.plan import Change, Plan
+
+    moved = Change("app", "values.yaml", 0, ".image.tag", 3, "ghcr.io/acme/web", "1.0", "1.0",
+                   "1.1", "policy semver", slot="values.yaml:0:3")
+    final = gate(Plan(changes=[moved]), lambda c: Rule(verify="a policy"), Facts(), datetime.now(UTC))
+    assert not final.changes
+    [failure] = final.failures
+    assert failure.error.startswith("not written: `verify` has nothing to check")
