@@ -37,6 +37,12 @@ def test_the_line_names_version_changes_and_age() -> None:
     assert describe(None, Provenance(), now) is None
 
 
+def test_a_build_time_ahead_of_our_clock_says_so_rather_than_0h_ago() -> None:
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    line = describe(None, Provenance(created=now + timedelta(days=30)), now)
+    assert line == "says it was built 2026-12-23 12:00 UTC, in the future"
+
+
 def test_a_run_explains_each_bump_from_the_labels(
         registry: RegistryServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         request: pytest.FixtureRequest) -> None:
@@ -52,8 +58,9 @@ def test_a_run_explains_each_bump_from_the_labels(
                       f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n")
     assert main(["run", "-c", str(config), "--json"]) == 0
     [change] = json.loads(capsys.readouterr().out)["changes"]
-    assert change["why"].startswith(
+    assert change["claims"].startswith(
         "version 1.4.3; changes https://github.com/acme/web/compare/aaa111...bbb222; built ")
+    assert change["why"] is None  # nothing verified: a label is its publisher's claim
 
 
 def test_the_pull_request_table_carries_the_explanation() -> None:
@@ -62,10 +69,11 @@ def test_the_pull_request_table_carries_the_explanation() -> None:
 
     change = Change("app", "pod.yaml", 0, ".spec.containers[0].image", 5, "ghcr.io/acme/web", "1.4",
                     "ghcr.io/acme/web:1.4@sha256:" + "a" * 64, "ghcr.io/acme/web:1.4@sha256:" + "b" * 64,
-                    "digest changed", why="signed by key SHA256:x; version 1.4.3")
+                    "digest changed", why="signed by key SHA256:x", claims="version 1.4.3")
     body = pr_body([change], "tagsync/app")
     assert "| Image | Tag | Old | New | File | Why |" in body
-    assert "| pod.yaml:5 | signed by key SHA256:x; version 1.4.3 |" in body
+    assert ("| pod.yaml:5 | verified: signed by key SHA256:x<br>claimed by the image's labels "
+            "(not verified): version 1.4.3 |") in body
 
 
 def test_explaining_a_bump_asks_through_the_runs_own_registry_clients(
@@ -87,7 +95,7 @@ def test_explaining_a_bump_asks_through_the_runs_own_registry_clients(
     assert main(["run", "-c", str(config), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     [change] = out["changes"]
-    assert "compare/aaa111...bbb222" in change["why"]
+    assert "compare/aaa111...bbb222" in change["claims"]
     assert [t["scope"] for t in issued[before:]] == [[f"repository:{ns}/web:pull"]]
     assert out["requests"]["token_requests"] == 1
     assert out["requests"]["manifest_gets"] >= 2  # the old and new manifests, read for labels

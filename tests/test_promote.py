@@ -99,7 +99,8 @@ def test_promotion_reads_staging_history_through_githubs_api(
     image = f"{registry.host}/{ns}/web"
     repo, token = "acme/lanes", "ghp_promotetoken0123456789abcdefABCD"
     github.create_repo(repo, {"prod/app.yaml": pod(f"{image}:1.0@{old}"),
-                              "staging/app.yaml": pod(f"{image}:1.0@{old}")})
+                              "staging/app.yaml": pod(f"{image}:1.0@{old}")},
+                       when=int(time.time()) - 100 * HOUR)
     github.commit_directly(repo, {"staging/app.yaml": pod(f"{image}:1.1@{new}")}, "staging moves",
                            when=int(time.time()) - 48 * HOUR)
     github.tokens[token] = "write"

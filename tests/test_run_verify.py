@@ -164,3 +164,46 @@ def test_a_slot_already_at_a_refused_digest_is_up_to_date_not_a_failure(
     [failure] = summary.failures
     assert failure.line == 5 and "signature refused" in failure.error
     assert summary.up_to_date == 1
+
+
+def keyless_checkout(tmp_path: Path, registry: SignedRegistry, repo: str, extra: str) -> Path:
+    """The real keyless `.sig` (Fulcio + Rekor, logged 2023-01-20) replayed on the registry."""
+    fixture = load_signed("dir-img-cosign-fulcio-rekor-valid")
+    digest = registry.seed_manifest(repo, "latest", fixture.manifest)
+    registry.push_sig(repo, digest, [fixture.layer])
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - image: {registry.host}/{repo}:latest@{OLD}\n")
+    root = signatures_dir() / "sigstore-python" / "trusted_root.json"
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(f"catalogs:\n  - name: app\n    file: pod.yaml\n    pin_digests: true\n{extra}"
+                      "    verify: {identity: mitr@redhat.com, issuer: 'https://github.com/login/oauth', "
+                      f"trusted_root: '{root}'" + "}\n"
+                      f"registries:\n  - host: '{registry.host}'\n    url: {registry.url}\n")
+    return config
+
+
+def test_a_real_keyless_signature_is_aged_by_its_rekor_time_the_clock_named(
+        signed: SignedRegistry, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The image's own config cannot be read (its blobs were never published): Rekor's time,
+    which its publisher cannot backdate, is the clock, and the explanation says so."""
+    repo = unique_namespace("keyless-age/app", request)
+    config = keyless_checkout(tmp_path, signed, repo, "    policy: {min_age: 30d}\n")
+    summary = run(load_config(config))
+    [change] = summary.changes
+    assert change.why is not None
+    assert "signed by mitr@redhat.com (issuer https://github.com/login/oauth)" in change.why
+    assert "in the transparency log since 2023-01-20 20:51 UTC" in change.why
+    assert "by the transparency log (Rekor)" in change.why
+
+
+def test_a_real_signature_made_for_another_repository_is_refused_with_match_reference(
+        signed: SignedRegistry, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    repo = unique_namespace("keyless-ref/app", request)
+    config = keyless_checkout(tmp_path, signed, repo, "")
+    config.write_text(config.read_text().replace("trusted_root:", "match_reference: true, trusted_root:"))
+    before = (tmp_path / "pod.yaml").read_text()
+    [failure] = run(load_config(config)).failures
+    assert failure.error.startswith("not written, signature refused: reference mismatch: the "
+                                    "signature was made for '192.168.64.2:5000/cosign-signed/fulcio-rekor-1'")
+    assert (tmp_path / "pod.yaml").read_text() == before

@@ -29,6 +29,14 @@ from tagsync.verify.policy import VerifyPolicy
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
+class FieldError(ValueError):
+    """A check of a whole mapping whose fault is one key's: errors point at that key's line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class DigestFormat(StrEnum):
     """How a digest is written in the catalog."""
 
@@ -210,6 +218,8 @@ class CatalogConfig(_Model):
     """A digest is written only if its signature satisfies this policy (see docs/verify.md)."""
     verify_images: dict[str, VerifyPolicy] = {}
     """Image name glob -> verify policy; the first match wins over `verify`."""
+    refuse_rollback: bool = False
+    """Refuse a new digest built before the one it replaces (by the images' `created`)."""
     follow: FollowConfig | None = None
     """Take references from another catalog (promotion) instead of asking registries."""
     markers: dict[str, MarkerPolicy] = {}
@@ -257,9 +267,10 @@ class CatalogConfig(_Model):
             raise ValueError("`files` needs at least one pattern that is not an exclusion (`!…`)")
         if (self.verify or self.verify_images) and self.digest_format is not DigestFormat.full:
             raise ValueError("`verify` checks full digests: it needs `digest_format: full`")
+        verified = "verify" if self.verify else "verify_images"
         if (self.verify or self.verify_images) and self.shape != "paths" and not self.pin_digests:
-            raise ValueError("`verify` checks the digest tagsync writes: set `pin_digests: true` so "
-                             "every reference carries one")
+            raise FieldError(verified, "`verify` checks the digest tagsync writes: set "
+                             "`pin_digests: true` so every reference carries one")
         if self.shape != "paths":
             extra = [k for k in ("image", "pairs", "tag", "digest", "new_images") if getattr(self, k)]
             extra += ["new_tags"] if self.new_tags else []
@@ -277,6 +288,14 @@ class CatalogConfig(_Model):
             raise ValueError("`pairs` and `tag`/`digest` are two shapes; choose one")
         if self.digest is not None and self.tag is None:
             raise ValueError("`digest` needs `tag`: the field holding the tag to follow")
+        if (self.verify or self.verify_images) and self.tag is not None and self.digest is None:
+            raise FieldError("tag", f"`verify` checks the digest tagsync writes, and `tag: {self.tag}` "
+                             "has no digest beside it: add `digest:` (the field holding the "
+                             "image's digest), or the tag would move to an image nobody checked")
+        if ((self.verify or self.verify_images) and self.new_images is not None
+                and "${digest}" not in self.new_images.template):
+            raise FieldError("new_images", "`verify` checks the digest tagsync writes, and the "
+                             "`new_images.template` writes none: add `${digest}` to it")
         # The default applies unless a catch-all `"*"` entry shadows it.
         policies = [*self.policies.values(), *([self.policy] if "*" not in self.policies else [])]
         if self.tag is not None and self.digest is None and any(p.kind is Kind.same for p in policies):
@@ -646,6 +665,9 @@ def parse_config(text: str, file: str, base_dir: Path,
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = (*loc, cause.key)
         line, column = line_of(root, loc)
         key = ".".join(str(p) for p in loc) or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")

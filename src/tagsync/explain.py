@@ -104,8 +104,13 @@ def describe(old: Provenance | None, new: Provenance | None, now: datetime | Non
     elif new.source:
         parts.append(f"source {new.source}" + (f" at {new.revision[:12]}" if new.revision else ""))
     if new.created:
-        hours = max(0, int(((now or datetime.now(UTC)) - new.created).total_seconds() // 3600))
-        parts.append(f"built {hours // 24}d {hours % 24}h ago" if hours >= 24 else f"built {hours}h ago")
+        seconds = ((now or datetime.now(UTC)) - new.created).total_seconds()
+        hours = int(abs(seconds) // 3600)
+        if seconds < 0:  # a clock ahead of ours: not "0h ago"
+            parts.append(f"says it was built {new.created:%Y-%m-%d %H:%M UTC}, in the future")
+        else:
+            parts.append(f"built {hours // 24}d {hours % 24}h ago" if hours >= 24
+                         else f"built {hours}h ago")
     return "; ".join(parts) or None
 
 

@@ -10,7 +10,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tagsync.catalog.append import Append, fill_template
 from tagsync.catalog.edit import Edit
@@ -48,8 +48,14 @@ class Change:
     key: str | None = None
     span: tuple[int, int] | None = None
     old_tag: str | None = None  # a whole reference's tag before the change
-    why: str | None = None  # what vouches for the new value (a verified signer), for people
+    why: str | None = None  # verified facts that vouch for the new value (the gate's), for people
     slot: str = ""  # the reference this edit belongs to (a tag and its digest are one image)
+    # What the gate checks (tagsync.gate): the digest this edit writes (None for a tag), the
+    # platform it was resolved for, and the `min_age` of the policy that asked for it.
+    digest: str | None = None
+    platform: str | None = None
+    min_age: timedelta | None = None
+    claims: str | None = None  # what the image's labels say (its publisher's claims), for people
 
     def edit(self) -> Edit | Append | InsertKey | SpliceAt:
         if self.span is not None:
@@ -80,6 +86,14 @@ class Change:
         if self.reason.startswith("policy"):
             return f"{self.image} tag {self.old} -> {self.new} ({self.reason})"
         return f"{self.image}:{self.tag} {self.old or '(empty)'} -> {self.new}"
+
+
+    def explanation(self) -> list[str]:
+        """What vouches for the change, verified facts apart from the image's own claims."""
+        out = [f"verified: {self.why}"] if self.why else []
+        if self.claims:
+            out.append(f"claimed by the image's labels (not verified): {self.claims}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -148,25 +162,20 @@ def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList],
 
 
 def waiting_for(slot: Slot, target: str, tag_lists: Mapping[TagQuery, TagList],
-                ages: Mapping[tuple[ImageName, str], datetime | None], now: datetime) -> str | None:
-    """Why a candidate is held back by `min_age` ("waiting until …"), or None when it may go."""
+                now: datetime) -> str | None:
+    """Why a better tag is held back by `min_age` ("… waits until …; following … meanwhile"),
+    or None. Whether the digest written may go is the gate's question (`tagsync.gate`)."""
     min_age = slot.policy.min_age
-    if min_age is None:
+    if min_age is None or not slot.moves:
         return None
     listing = _tag_list(tag_lists, slot.image, slot.policy)
-    created = listing.created if listing is not None else {}
-    if slot.moves and listing is not None:
-        best = slot.policy.best(listing.tags, created)
-        if best is not None and best != target and best in created:
-            return (f"{best} waits until {_when(created[best] + min_age)} "
-                    f"(min_age {format_age(min_age)}); following {target} meanwhile")
+    if listing is None:
         return None
-    when = ages.get((slot.image, target))
-    if when is None:
-        return None
-    if when > now - min_age:
-        return (f"new digest of {target} waits until {_when(when + min_age)} "
-                f"(built {_when(when)}; min_age {format_age(min_age)})")
+    created = listing.created
+    best = slot.policy.best(listing.tags, created)
+    if best is not None and best != target and best in created:
+        return (f"{best} waits until {_when(created[best] + min_age)} "
+                f"(min_age {format_age(min_age)}); following {target} meanwhile")
     return None
 
 
@@ -250,18 +259,15 @@ def make_plan(
     growths: Iterable[Growth] = (),
     discoveries: Iterable[Discovery] = (),
     repo_lists: Mapping[RepoQuery, RepoList] | None = None,
-    ages: Mapping[tuple[ImageName, str], datetime | None] | None = None,
     now: datetime | None = None,
-    verdicts: Mapping[tuple[str, ImageName, str], tuple[bool, str]] | None = None,
     promoted: Mapping[Slot, tuple[str, str] | tuple[str, bool]] | None = None,
 ) -> Plan:
-    """`ages`: when the image behind (image, tag) was built, for `min_age` on digest changes;
-    `now`: the run's clock (a parameter, so the plan stays a pure function); `verdicts`:
-    signature checks of (catalog, image, digest) under that catalog's verify policy, (passed,
-    in words), a refusal stopping only a slot that would change; `promoted`:
-    for slots of a catalog that follows another, (tag, digest) to write, or (why not, waiting)."""
-    verdicts, promoted = verdicts or {}, promoted or {}
-    tag_lists, repo_lists, ages = tag_lists or {}, repo_lists or {}, ages or {}
+    """The draft of what a run would write. `now`: the run's clock (a parameter, so the plan
+    stays a pure function); `promoted`: for slots of a catalog that follows another, (tag,
+    digest) to write, or (why not, waiting). Every change names the digest it writes and the
+    `min_age` it answers to: `tagsync.gate` decides which of them may be written."""
+    promoted = promoted or {}
+    tag_lists, repo_lists = tag_lists or {}, repo_lists or {}
     now = now or datetime.now(UTC)
     plan = Plan(notes=sorted(notes, key=lambda n: (n.file, n.line)))
     discoveries = list(discoveries)
@@ -286,7 +292,11 @@ def make_plan(
                     plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image,
                                                  slot.tag, tag))
                 continue
-            _promote(plan, slot, tag, what, verdicts)
+            changes = [replace(c, reason="promoted") for c in slot_changes(slot, tag, what)]
+            if changes:
+                plan.changes.extend(changes)
+            else:
+                plan.up_to_date += 1
             continue
         target = targets[slot]
         listed = _tag_list(tag_lists, slot.image, slot.policy) if slot.moves else None
@@ -308,26 +318,12 @@ def make_plan(
                                              _error(obs)))
                 continue
             digest = obs.value
-        checked = verdicts.get((slot.catalog, slot.image, digest)) if digest is not None else None
-        changes = slot_changes(slot, target, digest)
-        if changes and checked is not None and not checked[0]:
-            plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
-                                         f"not written, signature refused: {checked[1]}"))
-            continue
-        if checked is not None:
-            changes = [replace(c, why=checked[1]) for c in changes]
-        waiting = waiting_for(slot, target, tag_lists, ages, now)
+        waiting = waiting_for(slot, target, tag_lists, now)
         if waiting is not None:
             plan.notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
                                    f"waiting: {waiting}", slot.doc, slot.where, slot.written,
                                    slot.shape))
-        if changes and slot.policy.min_age is not None and not slot.moves:
-            if ages.get((slot.image, target)) is None:
-                plan.failures.append(Failure(slot.catalog, slot.file, slot.line, image, target,
-                                             "min_age: the new image's creation time is unknown"))
-                continue
-            if waiting is not None:
-                continue
+        changes = slot_changes(slot, target, digest)
         if changes:
             plan.changes.extend(changes)
         else:
@@ -343,7 +339,8 @@ def make_plan(
             plan.changes.append(Change(
                 growth.catalog, growth.file, growth.doc, format_path(growth.path), growth.line,
                 str(growth.image), tag, "", obs.value, f"new tag ({growth.policy.describe()})",
-                kind="append", values=(tag, obs.value)))
+                kind="append", values=(tag, obs.value), digest=obs.value,
+                platform=growth.platform, min_age=growth.policy.min_age))
     for repo in sorted(repos, key=lambda r: (r.discovery.file, r.discovery.line, str(r.image))):
         d = repo.discovery
         new_tag = new_repository_tag(repo, tag_lists)
@@ -366,24 +363,9 @@ def make_plan(
             continue
         plan.changes.append(Change(
             d.catalog, d.file, d.doc, format_path(d.path), d.line, str(repo.image), new_tag, "",
-            obs.value, "new repository", kind="append", entry=entry))
+            obs.value, "new repository", kind="append", entry=entry, digest=obs.value,
+            platform=d.platform, min_age=d.policy.min_age))
     return plan
-
-
-def _promote(plan: Plan, slot: Slot, tag: str, digest: str,
-             verdicts: Mapping[tuple[str, ImageName, str], tuple[bool, str]]) -> None:
-    checked = verdicts.get((slot.catalog, slot.image, digest))
-    changes = slot_changes(slot, tag, digest)
-    if changes and checked is not None and not checked[0]:
-        plan.failures.append(Failure(slot.catalog, slot.file, slot.line, str(slot.image), tag,
-                                     f"not promoted, signature refused: {checked[1]}"))
-        return
-    changes = [replace(c, reason="promoted", why=checked[1] if checked else None)
-               for c in changes]
-    if changes:
-        plan.changes.extend(changes)
-    else:
-        plan.up_to_date += 1
 
 
 def images_changed(changes: Iterable[Change]) -> int:
@@ -393,8 +375,20 @@ def images_changed(changes: Iterable[Change]) -> int:
 
 def slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
     """The edits that make one slot follow `target` (and its `digest`, when one is written)."""
-    return [replace(c, slot=f"{slot.file}:{slot.doc}:{slot.line}")
+    key = f"{slot.file}:{slot.doc}:{slot.line}"
+    return [replace(c, slot=key, platform=slot.platform, min_age=slot.policy.min_age,
+                    digest=_written_digest(c, digest))
             for c in _slot_changes(slot, target, digest)]
+
+
+def _written_digest(change: Change, digest: str | None) -> str | None:
+    """The digest an edit writes: a digest field, a pin, or a whole reference carrying one (a
+    tag field's edit writes none; its slot's digest edit does)."""
+    if digest is None:
+        return None
+    if change.span is not None or change.old_tag is not None:  # a whole reference
+        return digest if change.new.endswith("@" + digest) else None
+    return digest if change.new == digest else None
 
 
 def _slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
@@ -434,6 +428,6 @@ def commit_message(config: Config, plan: Plan) -> str:
     template = target.message if target is not None else "tagsync: update {images} image(s)"
     images = images_changed(plan.changes)
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
-    body = [f"- {c.describe()} ({c.file}:{c.line})" + (f"\n  {c.why}" if c.why else "")
-            for c in plan.changes]
+    body = [f"- {c.describe()} ({c.file}:{c.line})"
+            + "".join(f"\n  {line}" for line in c.explanation()) for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"

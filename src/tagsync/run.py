@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from tagsync.errors import (
 from tagsync.find import Note, References, Source, find_references, open_source
 from tagsync.find.globs import is_glob, select
 from tagsync.find.model import Slot
+from tagsync.gate import Facts, Rule, collect, gate, needed
 from tagsync.plan import (
     Change,
     Failure,
@@ -42,14 +43,12 @@ from tagsync.plan import (
     new_tags,
     repo_queries,
     tag_queries,
-    want_of,
     wants,
 )
-from tagsync.policy import parse_age
-from tagsync.promote import Held, Promotion, promote
+from tagsync.policy import format_age, parse_age
+from tagsync.promote import Held, History, Promotion, promote
 from tagsync.promote import value as held_value
 from tagsync.publish import Publisher, Snapshot
-from tagsync.reference import ImageName
 from tagsync.registry import (
     Observation,
     RepoList,
@@ -99,6 +98,8 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        for change in out["changes"]:  # the rule it answered to, as the config spells it
+            change["min_age"] = format_age(change["min_age"]) if change["min_age"] else None
         written = self.changes and (self.pushed or self.dry_run)  # a current PR writes nothing
         out["status"] = "partial" if self.partial else ("changed" if written else "unchanged")
         out.pop("diff")
@@ -186,17 +187,9 @@ class _Known:
     repos: dict[RepoQuery, RepoList] = field(default_factory=dict)
     tags: dict[TagQuery, TagList] = field(default_factory=dict)
     digests: dict[Want, Observation] = field(default_factory=dict)
-    ages: dict[tuple[ImageName, str], datetime | None] = field(default_factory=dict)
-    # by (policy, image, digest): one check per policy, whichever catalogs share it
-    verdicts: dict[tuple[Any, ImageName, str], Checked] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A signature check of one digest: passed or not, and in words (signer, or why not)."""
-
-    ok: bool
-    text: str
+    # the gate's: signature checks by (policy, image, digest), one per policy whichever catalogs
+    # share it, and the ages of new digests
+    facts: Facts = field(default_factory=Facts)
 
 
 def _hosts(refs: References) -> set[str]:
@@ -207,9 +200,7 @@ def _hosts(refs: References) -> set[str]:
 
 
 async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
-                   progress: Progress | None, deadline: float | None = None,
-                   verifiers: dict[int, Any] | None = None,
-                   promoted: Mapping[Slot, Promotion | Held] | None = None) -> dict[str, Any]:
+                   progress: Progress | None, deadline: float | None = None) -> dict[str, Any]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag.
     `sources` belong to the caller, who closes them (the survey reads more through them)."""
@@ -224,8 +215,7 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
         repos = new_repositories(read.discoveries, known.repos)
         queries = (tag_queries(read.slots, read.growths)
                    | {r.query for r in repos if r.discovery.policy.kind != "same"}) - known.tags.keys()
-        timed = {q.image.registry for q in queries if q.times} | {
-            s.image.registry for s in read.slots if s.policy.min_age is not None}
+        timed = {q.image.registry for q in queries if q.times}
         clocks = open_clocks(config, timed)
         own += list(clocks.values())
         if queries:
@@ -237,8 +227,6 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
         if missing:
             known.digests.update(
                 await observe(missing, sources, config.run.concurrency, progress, deadline))
-        await _ages(read, known, {**sources, **clocks})
-        await _verify(config, read, known, sources, verifiers or {}, promoted or {})
         stats = stats_of(sources)
         stats.requests += sum(lister.requests for lister in own)
         return {k: v for k, v in asdict(stats).items() if v is not None}
@@ -247,38 +235,11 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
             await closable.aclose()
 
 
-async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> None:
-    """When the image now behind each tag was built, for `min_age` on digest changes (tags a
-    policy moves carry their times with the listing): ECR's push time, else the image config's
-    `created` (the publisher's claim)."""
-    from tagsync.registry.base import tag_times
-
-    asked: set[tuple[ImageName, str]] = set()
-    for slot in read.slots:
-        if slot.policy.min_age is None or slot.moves or not slot.wants_digest:
-            continue
-        obs = known.digests.get(want_of(slot))
-        key = (slot.image, slot.tag)
-        if obs is None or obs.value is None or obs.value == slot.current or key in known.ages:
-            continue
-        asked.add(key)
-
-    async def one(key: tuple[ImageName, str]) -> None:
-        image, tag = key
-        try:
-            times = await tag_times(sources[image.registry], image, (tag,))
-        except TagsyncError as exc:
-            log.info("%s: creation time unknown: %s", image, exc.message)
-            times = {}
-        known.ages[key] = times.get(tag)
-
-    await asyncio.gather(*(one(k) for k in sorted(asked, key=str)))
-
-
 async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> list[Change]:
     """Each change with a line from the old and new images' labels (source, compare view,
-    version, age) added to what vouches for it; reads only the images that change, through the
-    survey's own clients (its tokens, rate-limit pauses, deadline and connections)."""
+    version, age) as its `claims`, apart from the verified facts in `why`; reads only the
+    images that change, through the survey's own clients (its tokens, rate-limit pauses,
+    deadline and connections)."""
     from tagsync.explain import explain_all, references
     from tagsync.reference import ImageName as Name
 
@@ -303,13 +264,14 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> lis
     for i, key in wanted.items():
         line = lines.get(key)
         if line:
-            out[i] = replace(out[i], why="; ".join(x for x in (out[i].why, line) if x))
+            out[i] = replace(out[i], claims=line)  # the publisher's labels: never `why`
     return out
 
 
 def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
                ) -> dict[Slot, Promotion | Held]:
-    """For every slot of a catalog that follows another: what to promote, or why not yet."""
+    """For every slot of a catalog that follows another: what to promote, or why not yet (what
+    about the source branch's clock is odd goes to `found.warnings`)."""
     following = [c for c in config.catalogs if c.follow is not None]
     if not following:
         return {}
@@ -322,8 +284,7 @@ def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
         mine = [s for s in found.refs.slots if s.catalog == cfg.name]
         staging = [s for s in found.refs.slots if s.catalog == source.name]
 
-        def history_of(slot: Slot, source: CatalogConfig = source
-                       ) -> tuple[list[tuple[datetime, bytes | None]], Any]:
+        def history_of(slot: Slot, source: CatalogConfig = source) -> tuple[History, Any]:
             def value_at(data: bytes) -> tuple[str, str] | None:
                 try:
                     refs = find_references(source, open_source(data, slot.file, source))
@@ -334,7 +295,8 @@ def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
 
             return (history(slot.file) if history is not None else []), value_at
 
-        out.update(promote(mine, staging, parse_age(cfg.follow.after), now, history_of, source.name))
+        out.update(promote(mine, staging, parse_age(cfg.follow.after), now, history_of,
+                           source.name, found.warnings))
     return out
 
 
@@ -349,65 +311,33 @@ def make_verifiers(config: Config) -> dict[int, Any]:
     return {id(p): Verifier(p, config.base_dir) for p in policies}
 
 
-async def _verify(config: Config, read: References, known: _Known, sources: dict[str, Any],
-                  verifiers: dict[int, Any], promoted: Mapping[Slot, Promotion | Held]) -> None:
-    """Check the signature of every digest about to be written under a verify policy."""
-    if not verifiers:
-        return
-    from tagsync.verify import SourceFetch
-
+def rules(config: Config) -> Callable[[Change], Rule]:
+    """What each change must satisfy at the gate: its catalog's verify policy for the image, the
+    `min_age` of the policy that chose it, and the catalog's `refuse_rollback`."""
     catalogs = {c.name: c for c in config.catalogs}
-    targets = choose_tags(read.slots, known.tags)
-    todo: dict[tuple[Any, ImageName, str], Any] = {}
-    for slot in read.slots:
-        policy = catalogs[slot.catalog].verify_for(str(slot.image))
-        target = targets.get(slot)
-        if policy is None or target is None or not slot.wants_digest:
-            continue
-        obs = known.digests.get(want_of(slot, target))
-        if obs is None or obs.value is None or (obs.value == slot.current and target == slot.tag):
-            continue
-        if (policy, slot.image, obs.value) not in known.verdicts:
-            todo[(policy, slot.image, obs.value)] = verifiers[id(policy)]
-    for slot, promotion in promoted.items():
-        policy = catalogs[slot.catalog].verify_for(str(slot.image))
-        if (policy is not None and isinstance(promotion, Promotion)
-                and (policy, slot.image, promotion.digest) not in known.verdicts):
-            todo[(policy, slot.image, promotion.digest)] = verifiers[id(policy)]
 
-    async def one(key: tuple[Any, ImageName, str], verifier: Any) -> None:
-        _policy, image, digest = key
-        source = sources.get(image.registry)
-        if source is None:  # every host a digest was observed on has a source
-            known.verdicts[key] = Checked(False, "no registry client for this host")
-            return
-        try:  # any source kind: OCI registry, ECR's API, an image layout
-            verdict = await verifier.verify(SourceFetch(source), str(image), digest)
-        except TagsyncError as exc:
-            known.verdicts[key] = Checked(False, f"cannot check the signature: {exc.message}")
-            return
-        known.verdicts[key] = Checked(verdict.ok, f"signed by {verdict.signer}" if verdict.ok
-                                      else f"{verdict.reason}: {verdict.detail}")
+    def rule_of(change: Change) -> Rule:
+        cfg = catalogs[change.catalog]
+        # the longer of the chooser's and the catalog's: a finder that lost its policy's
+        # `min_age` cannot let a digest through younger than the config says
+        ages = [a for a in (change.min_age, cfg.policy_for(change.image).min_age) if a]
+        return Rule(cfg.verify_for(change.image), max(ages, default=None), cfg.refuse_rollback)
 
-    await asyncio.gather(*(one(k, v) for k, v in sorted(todo.items(),
-                                                         key=lambda kv: (str(kv[0][1]), kv[0][2]))))
+    return rule_of
 
 
-def catalog_verdicts(config: Config, slots: Iterable[Slot],
-                     verdicts: Mapping[tuple[Any, ImageName, str], Checked]
-                     ) -> dict[tuple[str, ImageName, str], tuple[bool, str]]:
-    """The checks as the plan reads them, by (catalog, image, digest): a verdict reached under
-    one catalog's policy says nothing to a catalog with another policy, or none."""
-    by_policy: dict[tuple[Any, ImageName], list[tuple[str, Checked]]] = {}
-    for (policy, image, digest), checked in verdicts.items():
-        by_policy.setdefault((policy, image), []).append((digest, checked))
-    catalogs = {c.name: c for c in config.catalogs}
-    out: dict[tuple[str, ImageName, str], tuple[bool, str]] = {}
-    for slot in slots:
-        policy = catalogs[slot.catalog].verify_for(str(slot.image))
-        for digest, checked in by_policy.get((policy, slot.image), []) if policy else []:
-            out[(slot.catalog, slot.image, digest)] = (checked.ok, checked.text)
-    return out
+async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, Any],
+                verifiers: dict[int, Any], now: datetime) -> Plan:
+    """Every change of the draft through the gate, with the facts it needs gathered first."""
+    rule_of = rules(config)
+    checks, ages = needed(draft, rule_of)
+    clocks = open_clocks(config, {image.registry for image, tag, _ in ages if tag})
+    try:
+        await collect(checks, ages, known.facts, verifiers, sources, clocks)
+    finally:
+        for clock in clocks.values():
+            await clock.aclose()
+    return gate(draft, rule_of, known.facts, now)
 
 
 def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
@@ -468,18 +398,15 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         # contacts nothing until asked, so every host a reference names gets one.
         sources = open_sources(config, _hosts(found.refs), deadline)
         try:
-            stats = await _observe(config, read, known, sources, progress, deadline, verifiers,
-                                   promoted)
-            plan = _plan(config, found, read, known, promoted, now)
+            stats = await _observe(config, read, known, sources, progress, deadline)
+            draft = _plan(config, found, read, known, promoted, now)
+            before = asdict(stats_of(sources))
+            plan = await _gate(config, draft, known, sources, verifiers, now)
+            _count(stats, before, sources)  # what the gate read counts too
             if then is not None:
                 before = asdict(stats_of(sources))
                 await then(found, plan, sources)
-                for key, value in asdict(stats_of(sources)).items():  # what it read counts too
-                    if key == "ratelimit_remaining":
-                        if value is not None:
-                            stats[key] = value
-                    elif value != before[key]:
-                        stats[key] = stats.get(key, 0) + value - before[key]
+                _count(stats, before, sources)
             return plan, stats
         finally:
             for source in sources.values():
@@ -487,6 +414,16 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
 
     plan, stats = asyncio.run(ask())
     return found, plan, stats
+
+
+def _count(stats: dict[str, Any], before: dict[str, Any], sources: dict[str, Any]) -> None:
+    """Add what the sources were asked since `before` to a survey's request counts."""
+    for key, value in asdict(stats_of(sources)).items():
+        if key == "ratelimit_remaining":
+            if value is not None:
+                stats[key] = value
+        elif value != before[key]:
+            stats[key] = stats.get(key, 0) + value - before[key]
 
 
 async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
@@ -506,11 +443,21 @@ def _plan(config: Config, found: Read, read: References, known: _Known,
         first = next(e for e in errors if e is not None)
         raise RegistryError(f"no registry answered; first error: {first.message}",
                             image=first.image)
-    return make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
-                     read.discoveries, known.repos, known.ages, now,
-                     catalog_verdicts(config, [*found.refs.slots, *promoted], known.verdicts),
+    plan = make_plan(found.refs.slots, known.digests, read.notes, known.tags, read.growths,
+                     read.discoveries, known.repos, now,
                      {s: (p.tag, p.digest) if isinstance(p, Promotion) else (p.reason, p.waiting)
                       for s, p in promoted.items()})
+    origins = {f"{s.file}:{s.doc}:{s.line}": p for s, p in promoted.items()
+               if isinstance(p, Promotion)}
+    plan.changes = [replace(c, why=_origin(origins[c.slot])) if c.slot in origins else c
+                    for c in plan.changes]
+    return plan
+
+
+def _origin(p: Promotion) -> str:
+    """Where a promoted value came from, and since when (the source branch's observed time)."""
+    at = f", commit {p.commit[:12]}" if p.commit else ""
+    return f"promoted from catalog {p.source}, which holds it since {p.since:%Y-%m-%d %H:%M UTC}{at}"
 
 
 def run(

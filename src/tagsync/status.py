@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tagsync.config import Config
 from tagsync.errors import TagsyncError
 from tagsync.find.model import Slot
+from tagsync.gate import CREATED, REKOR
 from tagsync.plan import Plan, choose_tags, slot_changes, want_of
 from tagsync.publish import Publisher
 from tagsync.reference import ImageName, short
@@ -42,6 +43,7 @@ class Row:
     reason: str | None
     created: datetime | None = None  # the current image
     candidate_created: datetime | None = None
+    clock: str | None = None  # whose clock dates the candidate (what `min_age` goes by)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -61,6 +63,7 @@ def status(config: Config, publisher: Publisher | None = None, ages: bool = True
     async def then(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
         rows.extend(_rows(found, plan, known))
         if ages:  # through the survey's clients: their tokens, rate-limit state and connections
+            _gated(rows, known)
             await _ages(rows, sources)
 
     survey(config, publisher.snapshot(), known, then=then)
@@ -104,6 +107,23 @@ def _behind(slot: Slot, tag_lists: dict[TagQuery, Any]) -> int | None:
     return len(slot.policy.newer(listing.tags, (slot.tag,), listing.created))
 
 
+def _gated(rows: list[Row], known: _Known) -> None:
+    """The candidate's age as the gate judged it (`min_age`): the later of the registry's clock
+    and a verified signature's transparency log time, and which of them it was."""
+    from tagsync.gate import later
+
+    logged = {(image, digest): c.logged_at for (_, image, digest), c in known.facts.verdicts.items()
+              if c.ok and c.logged_at is not None}
+    for row in rows:
+        if not row.candidate or not row.candidate_digest:
+            continue
+        name = ImageName.parse(row.image)
+        seen = known.facts.ages.get((name, row.candidate, row.candidate_digest))
+        tlog = logged.get((name, row.candidate_digest))
+        if seen is not None or tlog is not None:
+            row.candidate_created, row.clock = later(seen, tlog)
+
+
 async def _ages(rows: list[Row], sources: dict[str, Any]) -> None:
     """Creation times of the current and candidate images (one manifest and one config read
     each, cached per image and reference)."""
@@ -128,21 +148,35 @@ async def _ages(rows: list[Row], sources: dict[str, Any]) -> None:
             cache[key] = asyncio.ensure_future(when(image, reference))
         return cache[key]
 
-    pairs = [(r, task(r.image, r.digest or r.tag), task(r.image, r.candidate_digest or r.candidate))
+    pairs = [(r, task(r.image, r.digest or r.tag),
+              task(r.image, r.candidate_digest or r.candidate) if r.clock is None else task(r.image, ""))
              for r in tracked]
     for row, current, candidate in pairs:
-        row.created, row.candidate_created = await current, await candidate
+        row.created = await current
+        if row.clock is None:
+            row.candidate_created = await candidate
+            row.clock = CREATED if row.candidate_created is not None else None
 
 
 def age(when: datetime | None, now: datetime | None = None) -> str:
-    """`3d`, `5h`, `12m` (how long ago), or `-`."""
+    """`3d`, `5h`, `12m` (how long ago), `future +2h` (a clock ahead of ours), or `-`."""
     if when is None:
         return "-"
-    seconds = max(0, int(((now or datetime.now(UTC)) - when).total_seconds()))
+    seconds = int(((now or datetime.now(UTC)) - when).total_seconds())
+    ahead = seconds < 0
+    seconds = abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+            return f"future +{seconds // size}{unit}" if ahead else f"{seconds // size}{unit}"
+    return f"future +{seconds}s" if ahead else f"{seconds}s"
+
+
+_SHORT_CLOCKS = {REKOR: "Rekor", CREATED: "created"}
+
+
+def clock_name(clock: str | None) -> str:
+    """A clock's short name for a table cell: `Rekor`, `created`, `ECR's push time`."""
+    return _SHORT_CLOCKS.get(clock or "", clock or "")
 
 
 COLUMNS = ("where", "image", "current", "policy", "candidate", "behind", "age", "state")
@@ -154,6 +188,8 @@ def cells(row: Row, now: datetime | None = None) -> list[str]:
                                           if row.candidate_digest else "")
     behind = "-" if row.behind is None else str(row.behind)
     ages = f"{age(row.created, now)} / {age(row.candidate_created, now)}"
+    if row.candidate_created is not None and row.clock not in (None, CREATED):
+        ages += f" by {clock_name(row.clock)}"
     state = row.state + (f": {row.reason}" if row.reason else "")
     return [f"{row.file}:{row.line}", row.image, current, row.policy, candidate, behind, ages, state]
 

@@ -330,10 +330,11 @@ class GitHubServer:
 
     # -- set-up for tests ----------------------------------------------------------------
 
-    def create_repo(self, full_name: str, files: dict[str, bytes], branch: str = "main") -> Repository:
+    def create_repo(self, full_name: str, files: dict[str, bytes], branch: str = "main",
+                    when: int | None = None) -> Repository:
         repo = Repository(full_name, MemoryRepo(), default_branch=branch)
         self.repos[full_name] = repo
-        self.commit_directly(full_name, files, "initial", branch=branch)
+        self.commit_directly(full_name, files, "initial", branch=branch, when=when)
         return repo
 
     def commit_directly(self, full_name: str, files: dict[str, bytes], message: str = "someone else",

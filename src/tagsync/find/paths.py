@@ -160,8 +160,10 @@ def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
             if reason is not None:
                 notes.append(Note(cfg.name, file, digest_node.line, str(image), tag, reason))
                 continue
+            # a pair's tag never moves, but its new digest waits for `min_age` like any other
             slots.append(Slot(cfg.name, file, cfg.doc, digest_path, digest_node.line, image, tag,
-                              current, cfg.digest_format, cfg.platform))
+                              current, cfg.digest_format, cfg.platform,
+                              policy=Policy(min_age=policy.min_age)))
     what = f"`tag: {cfg.tag}`" + (f" / `digest: {cfg.digest}`" if cfg.digest else "") \
         if cfg.tag is not None else f"`pairs: {cfg.pairs}`"
     for lines, problem in ((no_name, f"lack a field of the image template {cfg.image!r}"),

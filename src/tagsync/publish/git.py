@@ -11,9 +11,10 @@ import logging
 import re
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -61,21 +62,33 @@ class GitSnapshot:
             raise CatalogError("is a directory, not a file", file=path)
         return bytes(blob.data)
 
-    def history(self, path: str, limit: int = 500) -> list[tuple[datetime, bytes | None]]:
-        """The file as each commit that changed it left it, newest first, with the commit time
-        (None where a commit deleted it). The fetch brought the branch's whole history."""
-        out: list[tuple[datetime, bytes | None]] = []
-        for entry in self.repo.get_walker(include=[cast(Any, self.head)], paths=[path.encode()],
-                                          max_entries=limit):
-            commit = entry.commit
+    def history(self, path: str, limit: int = 500
+                ) -> list[tuple[str, datetime, Callable[[], bytes | None]]]:
+        """The branch's first-parent commits, newest first: (id, committer time, the file as
+        that commit left it, read when asked; None where it has no such file). A merge counts
+        as one commit at its own time: what it brought in appeared on the branch then. The
+        fetch brought the branch's whole history."""
+        out: list[tuple[str, datetime, Callable[[], bytes | None]]] = []
+        sha: bytes | None = self.head
+        while sha is not None and len(out) < limit:
             try:
-                _, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
-                blob = self.repo[sha]
-                data: bytes | None = bytes(blob.data) if isinstance(blob, Blob) else None
-            except KeyError:
-                data = None
-            out.append((datetime.fromtimestamp(commit.commit_time, UTC), data))
+                commit = self.repo[sha]
+            except KeyError:  # a shallow end: what is known is all there is
+                break
+            if not isinstance(commit, Commit):
+                break
+            out.append((commit.id.decode(), datetime.fromtimestamp(commit.commit_time, UTC),
+                        partial(self._file_at, commit, path)))
+            sha = commit.parents[0] if commit.parents else None
         return out
+
+    def _file_at(self, commit: Commit, path: str) -> bytes | None:
+        try:
+            _, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
+        except KeyError:
+            return None
+        blob = self.repo[sha]
+        return bytes(blob.data) if isinstance(blob, Blob) else None
 
     def files(self) -> list[str]:
         commit = self.repo[self.head]

@@ -412,22 +412,38 @@ class GitHubSnapshot:
         return self._cache[path]
 
     @_as_documented
-    def history(self, path: str, limit: int = 30) -> list[tuple[datetime, bytes | None]]:
-        """The file as each commit that changed it left it, newest first, with the committer's
-        time: one listing of the path's commits, then one read per commit."""
-        commits = self.api.json("GET", f"/repos/{self.repo}/commits", f"reading {path}'s history",
-                                params={"sha": self.head, "path": path, "per_page": str(limit)})
-        out: list[tuple[datetime, bytes | None]] = []
-        for c in commits if isinstance(commits, list) else []:
+    def history(self, path: str, limit: int = 30
+                ) -> list[tuple[str, datetime, Callable[[], bytes | None]]]:
+        """The branch's first-parent commits, newest first, with the committer's time and the
+        file as each left it (read only when asked: one request each). GitHub lists commits
+        of every parent; the chain follows `parents[0]`, listing again from where a page ends."""
+        listed: dict[str, dict[str, Any]] = {}
+        out: list[tuple[str, datetime, Callable[[], bytes | None]]] = []
+        sha: str | None = self.head
+        while sha is not None and len(out) < limit:
+            if sha not in listed:
+                page = self.api.json("GET", f"/repos/{self.repo}/commits",
+                                     f"reading {path}'s history",
+                                     params={"sha": sha, "per_page": "100"})
+                listed.update({str(c["sha"]): c for c in page if isinstance(c, dict)}
+                              if isinstance(page, list) else {})
+                if sha not in listed:
+                    break
+            c = listed[sha]
             when = parse_time((c.get("commit") or {}).get("committer", {}).get("date"))
             if when is None:
                 break
-            try:
-                data: bytes | None = read_file(self.api, self.repo, path, str(c["sha"]))
-            except CatalogError:
-                data = None
-            out.append((when, data))
+            out.append((sha, when, functools.partial(self._file_at, path, sha)))
+            parents = c.get("parents") or []
+            sha = str(parents[0]["sha"]) if parents and isinstance(parents[0], dict) else None
         return out
+
+    @_as_documented
+    def _file_at(self, path: str, sha: str) -> bytes | None:
+        try:
+            return read_file(self.api, self.repo, path, sha)
+        except CatalogError:
+            return None
 
     @_as_documented
     def files(self) -> list[str]:
@@ -865,7 +881,7 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
             title: str | None = None) -> str:
     """A table people can review at a glance, and the markers that let the next run find the PR,
     keep a person's edits around the generated part, and see whether the base caught up."""
-    why = any(c.why for c in changes)  # what vouches for a change: signer, source, age
+    why = any(c.explanation() for c in changes)  # verified facts, then the labels' claims
     lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
              "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
              "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
@@ -873,8 +889,9 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
         page = registry_page(ImageName.parse(c.image))
         image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
         old = f"`{_cell(c.old)}`" if c.old else "(empty)"
+        vouched = _cell("<br>".join(c.explanation()))
         lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_cell(c.file)}:{c.line} |" + (f" {_cell(c.why or '')} |" if why else ""))
+                     f"{_cell(c.file)}:{c.line} |" + (f" {vouched} |" if why else ""))
     lines += ["", "This branch is rewritten by every run; edits pushed to it are replaced. Text "
               "outside this generated part, and a title you change, are kept.",
               "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]

@@ -41,6 +41,8 @@ class VerifyPolicy(BaseModel):
     """Key-based: refuse a signature without a verified Rekor entry."""
     multi_arch: MultiArch = "index"
     """index: the index's signature suffices; platforms: every platform must be signed."""
+    match_reference: bool = False
+    """cosign payloads: the signed `docker-reference` must name the image's repository."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> "VerifyPolicy":

@@ -19,12 +19,15 @@ class Reason(StrEnum):
     bad_tlog = "bad transparency log entry"  # SET / inclusion proof invalid, or not the signature's
     missing_tlog = "no transparency log entry"  # the policy requires one
     malformed = "malformed signature"  # the signature artifacts cannot be read
+    wrong_payload = "wrong payload type"  # signed, but not a cosign image signature payload
+    reference_mismatch = "reference mismatch"  # signed for another repository (match_reference)
 
 
 # when several signatures fail, the one that got furthest explains best what is wrong
 _DEPTH = {Reason.no_signature: 0, Reason.malformed: 1, Reason.missing_tlog: 2,
           Reason.untrusted_root: 3, Reason.bad_tlog: 4, Reason.bad_signature: 5,
-          Reason.digest_mismatch: 6, Reason.wrong_identity: 7, Reason.ok: 8}
+          Reason.wrong_payload: 6, Reason.digest_mismatch: 6, Reason.reference_mismatch: 6,
+          Reason.wrong_identity: 7, Reason.ok: 8}
 
 
 @dataclass(frozen=True)

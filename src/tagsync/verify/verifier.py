@@ -245,7 +245,7 @@ class Verifier:
                 continue
             check = self._keyless_sig if self.policy.keyless else self._key_sig
             try:
-                finding = check(payload, annotations, digest)
+                finding = check(payload, annotations, digest, image)
             except TrustError as exc:
                 finding = Finding("cosign-keyless" if self.policy.keyless else "cosign-key",
                                   Reason[exc.reason], str(exc))
@@ -255,7 +255,8 @@ class Verifier:
                                     finding.signed_at, where))
         return findings
 
-    def _key_sig(self, payload: bytes, annotations: dict[str, str], digest: str) -> Finding:
+    def _key_sig(self, payload: bytes, annotations: dict[str, str], digest: str,
+                 image: str) -> Finding:
         assert self.key is not None
         signer = f"key {key_id(self.key)}"
         raw = annotations.get(SIGNATURE_ANNOTATION)
@@ -265,9 +266,9 @@ class Verifier:
         if not verify_with_key(self.key, signature, payload):
             return Finding("cosign-key", Reason.bad_signature,
                            f"the signature does not verify with {signer}")
-        mismatch = _payload_mismatch(payload, digest)
+        mismatch = _payload_mismatch(payload, digest, image if self.policy.match_reference else None)
         if mismatch:
-            return Finding("cosign-key", Reason.digest_mismatch, mismatch, signer)
+            return Finding("cosign-key", mismatch[0], mismatch[1], signer)
         signed_at = None
         bundle = annotations.get(REKOR_ANNOTATION)
         if bundle is not None and self.root is not None:
@@ -283,7 +284,8 @@ class Verifier:
                            "the policy requires a Rekor entry and the signature has none", signer)
         return Finding("cosign-key", Reason.ok, f"signed with {signer}", signer, signed_at)
 
-    def _keyless_sig(self, payload: bytes, annotations: dict[str, str], digest: str) -> Finding:
+    def _keyless_sig(self, payload: bytes, annotations: dict[str, str], digest: str,
+                     image: str) -> Finding:
         assert self.root is not None and self.rule is not None
         raw, pem = annotations.get(SIGNATURE_ANNOTATION), annotations.get(CERTIFICATE_ANNOTATION)
         if raw is None:
@@ -309,9 +311,9 @@ class Verifier:
                            "the signature does not verify with the certificate's key")
         identity = self.rule.check(leaf)
         signer = f"{identity} (issuer {self.rule.issuer})"
-        mismatch = _payload_mismatch(payload, digest)
+        mismatch = _payload_mismatch(payload, digest, image if self.policy.match_reference else None)
         if mismatch:
-            return Finding("cosign-keyless", Reason.digest_mismatch, mismatch, signer)
+            return Finding("cosign-keyless", mismatch[0], mismatch[1], signer)
         return Finding("cosign-keyless", Reason.ok, f"signed by {signer}", signer,
                        entry.integrated_time)
 
@@ -667,16 +669,36 @@ def _bundle_reason(message: str) -> Reason:
     return Reason.bad_signature
 
 
-def _payload_mismatch(payload: bytes, digest: str) -> str | None:
-    """cosign's simple-signing payload must name exactly the digest being written."""
+def _payload_mismatch(payload: bytes, digest: str, image: str | None) -> tuple[Reason, str] | None:
+    """cosign's simple-signing payload must be an image signature naming exactly the digest
+    being written, and with `image` (`match_reference`), that image's repository."""
     doc = json.loads(payload)
     critical = doc["critical"]
     if critical.get("type") != "cosign container image signature":
-        return f"payload type {critical.get('type')!r} is not a cosign image signature"
+        return (Reason.wrong_payload, f"the signed payload's type is {critical.get('type')!r}, "
+                "not 'cosign container image signature': it signs something else")
     signed = critical["image"]["docker-manifest-digest"]
     if signed != digest:
-        return f"the signature is for {signed}, not {digest}"
+        return Reason.digest_mismatch, f"the signature is for {signed}, not {digest}"
+    if image is not None:
+        claimed = (critical.get("identity") or {}).get("docker-reference")
+        if not isinstance(claimed, str) or not _same_repository(claimed, image):
+            return (Reason.reference_mismatch, f"the signature was made for {claimed!r}, not "
+                    f"{image} (`match_reference: true`)")
     return None
+
+
+def _same_repository(reference: str, image: str) -> bool:
+    """Does a payload's `docker-reference` (a repository, perhaps with a tag or digest) name
+    this image's repository? Docker Hub's spellings are one registry."""
+    from tagsync.errors import TagsyncError
+    from tagsync.reference import ImageName, Reference
+
+    try:
+        ref = Reference.parse(reference)
+        return ImageName.parse(str(ref.name)) == ImageName.parse(image)
+    except (TagsyncError, ValueError):
+        return False
 
 
 def _same_entry(entry: Any, payload: bytes, signature: bytes) -> None:
