@@ -132,8 +132,15 @@ def read_challenge(header: str | None, registry_url: str, name: str
 def check_realm(realm: str, registry_url: str, name: str) -> str:
     """Where a token is asked for, with our credentials: an absolute `https://` URL (`http://`
     only when the registry itself is configured `http://`), with no userinfo of its own."""
-    parts = urlsplit(realm) if not _UNSAFE.search(realm) else None
-    scheme = parts.scheme.lower() if parts is not None else ""
+    try:
+        if _UNSAFE.search(realm):
+            raise ValueError(realm)
+        parts = urlsplit(realm)
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        raise MalformedAnswerError("the Bearer challenge's realm is not a well-formed URL",
+                                   image=name) from None
+    scheme = parts.scheme.lower()
     allowed = ("https", "http") if urlsplit(registry_url).scheme.lower() == "http" else ("https",)
     if scheme not in ("http", "https"):
         raise RegistryAuthError("the Bearer challenge names a realm that is not an HTTP URL; "
@@ -141,7 +148,6 @@ def check_realm(realm: str, registry_url: str, name: str) -> str:
     if scheme not in allowed:
         raise RegistryAuthError("the Bearer challenge names a plain-HTTP realm for an HTTPS "
                                 "registry; credentials are not sent there", image=name)
-    assert parts is not None
     if "@" in parts.netloc:
         raise RegistryAuthError("the Bearer challenge names a realm with credentials of its own; "
                                 "not used", image=name)
