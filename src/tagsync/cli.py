@@ -745,6 +745,11 @@ def _root(
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from tagsync.http_policy import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # a server's words quoting a secret: never logged
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def main(argv: list[str] | None = None) -> int:
