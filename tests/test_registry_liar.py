@@ -15,8 +15,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.cli import main
 from tagsync.errors import EXIT_PARTIAL, MalformedAnswerError, RegistryAuthError
@@ -282,3 +285,43 @@ def test_a_realm_is_https_or_the_registry_s_own_http(registry: str, realm: str, 
 def test_a_challenge_that_is_not_usable_is_refused(header: str) -> None:
     with pytest.raises((RegistryAuthError, MalformedAnswerError)):
         read_challenge(header, "https://r.example", "r")
+
+
+# --- the class, not the instances: any header text is a value or a typed reason ----------
+
+_URLISH = st.text(alphabet=st.sampled_from(list("htps:/\\@[]%?#<>;,=\" .:1aä\x00\t")) |
+                  st.characters(), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_URLISH)
+def test_any_location_is_a_safe_url_or_a_reason(location: str) -> None:
+    try:
+        url = server_url("https://r.example/v2/x/", location, "Location", "r")
+    except MalformedAnswerError:
+        return
+    parts = urlsplit(url)
+    assert parts.scheme in ("http", "https") and parts.hostname and "@" not in parts.netloc
+    assert url.isascii() and url.isprintable() and " " not in url and "\\" not in url
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('<>;,= "rel=next/\\@htps:ab')), max_size=60))
+def test_any_link_header_is_a_next_page_or_none_or_a_reason(header: str) -> None:
+    try:
+        found = next_link(header, "https://r.example/v2/x/tags/list", "r")
+    except MalformedAnswerError:
+        return
+    assert found is None or urlsplit(found).scheme in ("http", "https")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.sampled_from(["https://r.example", "http://r.example"]))
+def test_any_challenge_is_usable_or_a_reason(header: str, registry: str) -> None:
+    try:
+        scheme, params = read_challenge(header, registry, "r")
+    except (RegistryAuthError, MalformedAnswerError):
+        return
+    assert scheme in ("basic", "bearer")
+    if scheme == "bearer":
+        assert urlsplit(params["realm"]).scheme in ("https", urlsplit(registry).scheme)
