@@ -86,7 +86,7 @@ _AUTH_VALUE = re.compile(
     r"[a-z0-9._~+/-]+=*")
 _AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
                           r"(?!(?:basic|bearer|token)\s)[^\s\"',;]+")
-_MIN_SECRET = 4  # shorter "secrets" would blank out ordinary words of a message
+_MIN_SECRET = 6  # shorter "secrets" would blank out ordinary words of a message
 # Every secret tagsync holds in this process (passwords, tokens, and the forms they travel in:
 # base64 of `user:password`, URL-encoded): whatever text reaches a message, a log line or
 # `--json` passes `redact`, which removes them even where a server quoted them back.

@@ -425,7 +425,7 @@ class OciRegistry:
             return None
         try:
             body = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reading
             raise RegistryError("the referrers answer is not JSON", image=str(image)) from None
         if not isinstance(body, dict):
             raise RegistryError("the referrers answer is not an index", image=str(image))
