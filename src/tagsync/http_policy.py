@@ -71,6 +71,16 @@ def wait_from(value: str | None, now: float | None = None, *, strict: bool = Fal
     return max(0.0, number - current if number > _EPOCH else number)
 
 
+def header_int(value: str | None) -> int | None:
+    """A header's non-negative decimal number (Content-Length, `ratelimit-remaining`'s count):
+    ASCII digits only, as RFC 9110 writes them, so a server's `²` or `١٢` (digits to
+    `str.isdigit`, not to `int`) is no number rather than a ValueError; None otherwise."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 30 else None
+
+
 # Userinfo runs to the last `@` before the host's end: a password may hold an `@` itself.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 _LEADING_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/?#\s]*@")

@@ -69,7 +69,7 @@ CASES: dict[str, str] = {
 }
 
 # Repositories that must be updated although they are served in an unusual, legitimate way.
-GOOD = ("good/app", "l/blob-cdn", "l/location-userinfo")
+GOOD = ("good/app", "l/blob-cdn", "l/location-userinfo", "l/digits-not-ascii")
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,8 @@ class LiarRegistry:
         self.tokens.add(token)
         query = parse_qs(urlsplit(req.target).query)
         assert query.get("service") == ["liar"], query  # the challenge's service, sent back
-        return response(200, json.dumps({"token": token, "expires_in": 300}).encode(),
+        # valid "forever": 10**400 seconds, a JSON number no float holds
+        return response(200, b'{"token": "%s", "expires_in": 1%s}' % (token.encode(), b"0" * 400),
                         {"Content-Type": "application/json"})
 
     def _registry(self, req: Seen) -> bytes:
@@ -314,6 +315,8 @@ class LiarRegistry:
         if manifest is None:
             return error(404, "MANIFEST_UNKNOWN", "manifest unknown", head)
         headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": blob_digest(manifest)}
+        if case == "digits-not-ascii":  # digits to str.isdigit, not to int
+            headers["ratelimit-remaining"] = "\u00b2\u00b3;w=21600"
         if case == "portal-no-digest":
             page = b"<html>maintenance</html>"
             return response(200, page, {"Content-Type": "text/html"}, head)

@@ -33,6 +33,7 @@ from tagsync.http_policy import (
     RETRY_STATUSES,
     RetryPolicy,
     environment_proxy,
+    header_int,
     redact,
     tls_context,
     wait_from,
@@ -91,8 +92,8 @@ class DockerHub:
             async with asyncio.timeout(limit):
                 async with self._client.stream(method, url, **kwargs) as resp:
                     got_headers = True
-                    declared = resp.headers.get("Content-Length", "")
-                    if declared.isdigit() and int(declared) > BODY_LIMIT:
+                    declared = header_int(resp.headers.get("Content-Length"))
+                    if declared is not None and declared > BODY_LIMIT:
                         raise MalformedAnswerError(
                             f"Docker Hub's answer is {declared} bytes, over the "
                             f"{BODY_LIMIT}-byte limit", image=self.name)

@@ -52,6 +52,7 @@ from tagsync.errors import (
 from tagsync.http_policy import (
     RETRY_STATUSES,
     RetryPolicy,
+    header_int,
     redact,
     remember_secret,
     tls_context,
@@ -163,8 +164,7 @@ def parse_ratelimit(value: str | None) -> int | None:
     """`ratelimit-remaining: 76;w=21600` → 76."""
     if not value:
         return None
-    head = value.split(";", 1)[0].strip()
-    return int(head) if head.isdigit() else None
+    return header_int(value.split(";", 1)[0])
 
 
 @dataclass(frozen=True)
@@ -355,7 +355,7 @@ class OciRegistry:
             body, media_type = await self.get(image, reference)  # is the source of truth
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
         size = resp.headers.get("Content-Length")
-        return Descriptor(digest, media_type, int(size) if size and size.isdigit() else None)
+        return Descriptor(digest, media_type, header_int(size))
 
     def _check_allowance(self, image: ImageName) -> None:
         """Docker Hub counts GETs (not HEADs) against a pull allowance it reports in
@@ -506,7 +506,7 @@ class OciRegistry:
             raise RegistryError("the registry opened an upload without a Location", image=str(image))
         min_chunk = resp.headers.get("OCI-Chunk-Min-Length", "")
         return Upload(server_url(self.base_url + "/", location, "Location", str(image)),
-                      int(min_chunk) if min_chunk.isdigit() else 0)
+                      header_int(min_chunk) or 0)
 
     async def upload_chunk(self, image: ImageName, upload: Upload, data: bytes, offset: int) -> Upload:
         """`PATCH` one chunk; the registry answers with where the next one goes."""
@@ -852,7 +852,9 @@ class OciRegistry:
                 raise RegistryAuthError("token service returned no usable token",
                                         image=self.name)
             expires = body.get("expires_in")
-            ttl = float(expires) if isinstance(expires, (int, float)) and expires > 0 else 60.0
+            # a day at most: a huge `expires_in` (10**400 overflows a float) is still a number
+            ttl = (float(min(expires, 86400)) if isinstance(expires, (int, float))
+                   and not isinstance(expires, bool) and expires > 0 else 60.0)
             remember_secret(value)
             self._tokens[scope] = _Token(value, time.monotonic() + max(ttl - 10, ttl / 2))
             return f"Bearer {value}"
@@ -865,9 +867,9 @@ class OciRegistry:
 
 async def _read_capped(r: aiohttp.ClientResponse, limit: int, what: str, name: str) -> bytes:
     """The body, refused as soon as it is over `limit` bytes (declared or actually sent)."""
-    declared = r.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise MalformedAnswerError(f"the {what} answer is {int(declared)} bytes, over the "
+    declared = header_int(r.headers.get("Content-Length"))
+    if declared is not None and declared > limit:
+        raise MalformedAnswerError(f"the {what} answer is {declared} bytes, over the "
                                    f"{limit}-byte limit", image=name)
     chunks: list[bytes] = []
     size = 0
