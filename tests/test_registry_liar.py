@@ -325,3 +325,45 @@ def test_any_challenge_is_usable_or_a_reason(header: str, registry: str) -> None
     assert scheme in ("basic", "bearer")
     if scheme == "bearer":
         assert urlsplit(params["realm"]).scheme in ("https", urlsplit(registry).scheme)
+
+
+# --- the liar is as strict as a real registry where it does not lie -----------------------
+
+
+def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, dict(answer.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+@pytest.mark.parametrize("mode", ["basic", "bearer"])
+def test_the_liar_refuses_what_a_registry_refuses(mode: str) -> None:
+    import base64
+
+    server = LiarRegistry(auth=mode).start()
+    try:
+        manifest = f"{server.url}/v2/good/app/manifests/1.0.0"
+        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+        status, headers = _get(manifest, accept)
+        assert status == 401 and headers["WWW-Authenticate"].lower().startswith(mode)
+        basic = "Basic " + base64.b64encode(f"robot:{PASSWORD}".encode()).decode()
+        wrong = "Basic " + base64.b64encode(b"robot:wrong").decode()
+        if mode == "basic":
+            assert _get(manifest, {**accept, "Authorization": wrong})[0] == 401
+            assert _get(manifest, {"Authorization": basic})[0] == 404  # no Accept: unknown
+            assert _get(manifest, {**accept, "Authorization": basic})[0] == 200
+        else:
+            token_url = f"{server.url}/token?service=liar&scope=repository:good/app:pull"
+            assert _get(token_url, {"Authorization": wrong})[0] == 401
+            assert _get(manifest, {**accept, "Authorization": "Bearer tok-made-up"})[0] == 401
+            assert _get(token_url, {"Authorization": basic})[0] == 200
+            (token,) = server.tokens
+            assert _get(manifest, {**accept, "Authorization": f"Bearer {token}"})[0] == 200
+    finally:
+        server.stop()

@@ -69,7 +69,6 @@ from tagsync.reference import (
 from tagsync.registry.answers import (
     next_link,
     origin,
-    parse_challenge,
     read_challenge,
     server_url,
     show_origin,
@@ -124,9 +123,6 @@ class Stats:
     token_requests: int = 0
     retries: int = 0
     ratelimit_remaining: str | None = None
-
-
-__all__ = ["Answer", "OciRegistry", "Stats", "default_url", "origin_of", "parse_challenge"]
 
 
 def default_url(host: str, insecure: bool = False) -> str:
@@ -895,11 +891,9 @@ def _verify(content: bytes, digest: str, what: str, name: str, claim: str = "") 
     algorithm, _, expected = validate_digest(digest, name).partition(":")
     actual = hashlib.new(algorithm, content).hexdigest()
     if actual != expected:
-        said = claim or f"the {what} fetched by digest"
-        raise MalformedAnswerError(f"{said} {digest[:19]}… does not match its content "
-                                   f"({algorithm}:{actual[:12]}…)" if claim else
-                                   f"{said} {digest[:19]}… has another digest "
-                                   f"({algorithm}:{actual[:12]}…)", image=name)
+        lie = (f"{claim} {digest[:19]}… does not match its content" if claim
+               else f"the {what} fetched by digest {digest[:19]}… has another digest")
+        raise MalformedAnswerError(f"{lie} ({algorithm}:{actual[:12]}…)", image=name)
 
 
 def _error_detail(resp: Answer) -> str:
