@@ -5,6 +5,7 @@ last one. The signal is raised from inside the publisher at a chosen step (no ti
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -102,3 +103,25 @@ def test_the_previous_handlers_are_back_after_a_run(registry: HostileRegistry,
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert main(["run", "-c", str(config), "--dry-run"]) == 0
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_a_stop_while_the_registries_are_asked_ends_the_run_with_nothing_written(
+        registry: HostileRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Inside the event loop: the stop ends every request, not only the one it met."""
+    from tagsync.registry.oci import OciRegistry
+
+    config, before = checkout(tmp_path, registry)
+    stop_at(monkeypatch, OciRegistry, "_check_allowance", 1, signal.SIGTERM)  # before a GET
+    monkeypatch.setattr(OciRegistry, "head", _head_then_get)
+    assert main(["run", "-c", str(config)]) == 128 + signal.SIGTERM
+    assert "Traceback" not in capsys.readouterr().err
+    assert leftovers(tmp_path) == [] and {p: p.read_bytes() for p in before} == before
+
+
+async def _head_then_get(self: Any, image: Any, reference: str) -> Any:
+    """A HEAD that is followed by a GET, as for a registry that omits the digest on HEAD."""
+    from tagsync.registry.manifest import Descriptor
+
+    body, media_type = await self.get(image, reference)
+    return Descriptor("sha256:" + hashlib.sha256(body).hexdigest(), media_type, len(body))
