@@ -3,9 +3,18 @@ server's wait is read, how backoff grows, what is redacted."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from tagsync.http_policy import RetryPolicy, redact, wait_from
+from tagsync.errors import RegistryError
+from tagsync.http_policy import (
+    RedactingFilter,
+    RetryPolicy,
+    redact,
+    remember_secret,
+    wait_from,
+)
 
 NOW = 1_800_000_000.0
 
@@ -58,3 +67,45 @@ def test_a_url_written_without_its_scheme_loses_its_credentials_too() -> None:
 def test_an_image_at_the_start_of_a_message_is_not_taken_for_a_login() -> None:
     message = "app:1.0@sha256:0123: not found"
     assert redact(message) == message
+
+
+# --- server text that quotes a secret (issue #27, item 4) -----------------------------------
+
+
+@pytest.mark.parametrize("value", ["soon", "nan", "inf", "Mon, 99 Foo 2027", "-"])
+def test_an_unreadable_wait_is_an_error_for_a_strict_reader(value: str) -> None:
+    assert wait_from(value, NOW) is None
+    with pytest.raises(ValueError):
+        wait_from(value, NOW, strict=True)
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("you sent Authorization: Basic cm9ib3Q6czNjcmV0 (denied)", "you sent Authorization: Basic *** (denied)"),
+    ('{"authorization": "Bearer eyJhbGciOi.eyJzdWIi.c2ln"}', '{"authorization": "Bearer ***"}'),
+    ("proxy-authorization=abc123def", "proxy-authorization=***"),
+    ("token ghp_0123456789abcdef refused", "token *** refused"),
+])
+def test_an_authorization_value_a_server_quotes_is_redacted(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+@pytest.mark.parametrize("prose", ["the Bearer challenge names no realm",
+                                   "the registry requires credentials (Basic); set username",
+                                   "the token service refused our credentials"])
+def test_prose_about_auth_is_left_as_it_is(prose: str) -> None:
+    assert redact(prose) == prose
+
+
+def test_a_remembered_secret_is_redacted_in_every_later_error_and_log_line() -> None:
+    remember_secret("Zq8-remembered-secret", "WnE4LXJlbWVtYmVyZWQ=")
+    error = RegistryError("the server says: Zq8-remembered-secret is wrong (WnE4LXJlbWVtYmVyZWQ=)")
+    assert "remembered" not in str(error) and "WnE4" not in error.message
+    assert redact("Zq8-remembered-secret%21") == "***%21"
+    record = logging.LogRecord("tagsync", logging.INFO, __file__, 1, "got %s",
+                               ("Zq8-remembered-secret",), None)
+    assert RedactingFilter().filter(record) and record.getMessage() == "got ***"
+
+
+def test_a_secret_in_url_encoded_form_is_redacted_too() -> None:
+    remember_secret("p@ss word/1")
+    assert redact("https://x.example/?q=p%40ss%20word%2F1") == "https://x.example/?q=***"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +27,12 @@ def _umask_mode() -> int:
 
 
 def stage_file(path: Path, data: bytes, name: str | None = None,
-               error: type[TagsyncError] = PublishError) -> str:
+               error: type[TagsyncError] = PublishError, made: list[str] | None = None) -> str:
     """Write `data` into a new temporary file beside `path`, fsynced, with `path`'s permissions
     (a new file: the umask's, as any editor would create it), and return its name for the caller
     to rename: several files can be staged before any is replaced. A read-only target or a full
-    disk is `error` naming the file (`name`, or the path)."""
+    disk is `error` naming the file (`name`, or the path). `made`: the temporary file's name is
+    added as soon as it exists, so a caller stopped before this returns can still remove it."""
     shown = name or str(path)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -47,6 +49,8 @@ def stage_file(path: Path, data: bytes, name: str | None = None,
     except OSError as exc:
         raise error(f"cannot write: {exc.strerror}; nothing was written", file=shown) from None
     try:
+        if made is not None:
+            made.append(tmp)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -68,10 +72,35 @@ def write_atomic(path: Path, data: bytes, error: type[TagsyncError] = PublishErr
     tmp = stage_file(target, data, str(path), error)
     try:
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:  # an interrupt too: no temporary file is left behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise error(f"cannot write: {exc.strerror}; nothing was written", file=str(path)) from None
+        if isinstance(exc, OSError):
+            raise error(f"cannot write: {exc.strerror}; nothing was written",
+                        file=str(path)) from None
+        raise
+
+
+# The signals that end a run early (Ctrl-C, a scheduler's or CI's stop): `tagsync`'s CLI turns
+# them into exceptions (cli.main), so the `except BaseException` above removes what was staged.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while several renames complete: a stop arriving among them takes
+    effect after the last one, so a run's files are all replaced or none (each file is whole
+    either way). Only in the main thread, where Python's handlers run."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager

@@ -882,10 +882,35 @@ def _root(
 ) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from tagsync.http_policy import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # a server's words quoting a secret: never logged
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM, as an exception no `except Exception` (nor click's Ctrl-C handling)
+    swallows: files being staged are removed on the way out (atomic.py)."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, map library errors to messages and exit codes."""
+    """Entry point: run the app, map library errors to messages and exit codes; SIGINT and
+    SIGTERM end it with 130/143 after removing whatever it had staged."""
+    import signal
+    import threading
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         app(args=argv, prog_name="tagsync")  # click reports usage errors itself (exit 2)
     except TagsyncError as exc:
@@ -894,6 +919,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_ERROR)
+    except Stopped as exc:
+        typer.echo(f"tagsync: stopped by {signal.Signals(exc.signal_number).name}; nothing "
+                   "staged is left behind, no file is half-written", err=True)
+        return 128 + exc.signal_number
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return EXIT_OK
 
 

@@ -630,13 +630,10 @@ def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, i
 
 def load_config(path: Path) -> Config:
     """Read and validate a config file; every failure is a ConfigError with file and line."""
+    from tagsync.config_yaml import read_text
+
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=file) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("config is not UTF-8", file=file) from exc
+    text = read_text(path, file)  # never more than the size limit into memory
     return parse_config(text, file, path.parent)
 
 
@@ -646,15 +643,9 @@ def parse_config(text: str, file: str, base_dir: Path,
     """Validate config text from anywhere (a file, S3, SSM); `file` names it in errors.
     `overlay` checks and completes the data before validation (organisation mode: a
     repository's config, the organisation's registries and credentials)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(
-            str(exc.problem), file=file,
-            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-        ) from exc
+    from tagsync.config_yaml import load_yaml
+
+    root, data = load_yaml(text, file)  # NUL, depth, duplicate keys, size: line:col, exit 2
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping with at least `catalogs:`", file=file, line=1)
     if overlay is not None:

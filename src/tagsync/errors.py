@@ -27,6 +27,11 @@ class TagsyncError(Exception):
         column: int | None = None,
         image: str | None = None,
     ) -> None:
+        # the one redaction policy, once, where every message is made: a server's words quoted
+        # into an error (an error body echoing our Authorization) never reach a user unredacted
+        from tagsync.http_policy import redact
+
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.file = file

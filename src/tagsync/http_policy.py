@@ -42,10 +42,12 @@ class RetryPolicy:
         return float(min(backoff * (0.5 + random.random() / 2), self.max_delay))
 
 
-def wait_from(value: str | None, now: float | None = None) -> float | None:
+def wait_from(value: str | None, now: float | None = None, *, strict: bool = False
+              ) -> float | None:
     """Seconds to wait from a server's header: delta-seconds or an HTTP-date (`Retry-After`,
     RFC 9110), or epoch seconds (`X-Retry-After`, `x-ratelimit-reset`). None when absent or
-    unreadable; never negative."""
+    unreadable; never negative. `strict`: a header that is present but unreadable raises
+    ValueError instead, for a client that fails the request with a reason rather than guess."""
     if not value or not value.strip():
         return None
     value = value.strip()
@@ -57,12 +59,26 @@ def wait_from(value: str | None, now: float | None = None) -> float | None:
 
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            return max(0.0, when.timestamp() - current)
+        except (TypeError, ValueError, OverflowError, IndexError):
+            if strict:
+                raise ValueError("not a number of seconds or an HTTP date") from None
             return None
-        return max(0.0, when.timestamp() - current)
     if number != number or number in (float("inf"), float("-inf")):  # nan, inf
+        if strict:
+            raise ValueError("not a finite number of seconds")
         return None
     return max(0.0, number - current if number > _EPOCH else number)
+
+
+def header_int(value: str | None) -> int | None:
+    """A header's non-negative decimal number (Content-Length, `ratelimit-remaining`'s count):
+    ASCII digits only, as RFC 9110 writes them, so a server's `²` or `١٢` (digits to
+    `str.isdigit`, not to `int`) is no number rather than a ValueError; None otherwise."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 30 else None
 
 
 # Userinfo runs to the last `@` before the host's end: a password may hold an `@` itself.
@@ -72,21 +88,69 @@ _SECRET_PARAM = re.compile(
     r"(?i)([?&](?:[a-z0-9_-]*token|password|passwd|secret|sig|signature|x-amz-[a-z-]+)=)[^&#\s]*")
 
 
+# An `Authorization` value quoted back by a server (an error body, a proxy's page): the scheme
+# stays, the credentials go. A credential is a token68 with a digit, a `=` pad or 16+ characters,
+# so that prose ("Bearer challenge without a realm") is left as it is.
+_AUTH_VALUE = re.compile(
+    r"(?i)\b(basic|bearer|token)(\s+)(?=[a-z0-9._~+/-]*(?:\d|=|[a-z0-9._~+/-]{16}))"
+    r"[a-z0-9._~+/-]+=*")
+_AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+                          r"(?!(?:basic|bearer|token)\s)[^\s\"',;]+")
+_MIN_SECRET = 6  # shorter "secrets" would blank out ordinary words of a message
+# Every secret tagsync holds in this process (passwords, tokens, and the forms they travel in:
+# base64 of `user:password`, URL-encoded): whatever text reaches a message, a log line or
+# `--json` passes `redact`, which removes them even where a server quoted them back.
+_KNOWN: set[str] = set()
+
+
+def remember_secret(value: str | None, *also: str) -> None:
+    """Register a secret (and the encodings it is sent in) for every later `redact`."""
+    from urllib.parse import quote
+
+    for one in (value, *also):
+        if one and len(one) >= _MIN_SECRET:
+            _KNOWN.add(one)
+            encoded = quote(one, safe="")
+            if encoded != one:
+                _KNOWN.add(encoded)
+
+
 def redact(text: str, *secrets: str | None, one_url: bool = False) -> str:
     """`text` as it may be logged or shown: credentials in URLs (`scheme://user:pass@`), secret
-    query parameters (`?token=`, `X-Amz-Signature=`, …) and every given secret replaced by `***`.
+    query parameters (`?token=`, `X-Amz-Signature=`, …), `Authorization` values a server quoted
+    back, every secret given here and every secret remembered (`remember_secret`) replaced by
+    `***`.
 
     `one_url`: `text` is a single URL as a user wrote it, perhaps without its scheme
     (`user:pass@host:5000`), so anything before an `@` at its start is a credential too. (Not
     for prose: `app:1.0@sha256:…` at the start of a message is an image, not a login.)
     """
     out = _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1***@", text))
+    out = _AUTH_HEADER.sub(r"\1***", _AUTH_VALUE.sub(r"\1\2***", out))
     if one_url:
         out = _LEADING_USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", out)
-    for secret in secrets:
-        if secret:
-            out = out.replace(secret, "***")
+    # longest first: a secret that contains another is removed whole
+    for secret in sorted({s for s in (*secrets, *_KNOWN) if s}, key=len, reverse=True):
+        out = out.replace(secret, "***")
     return out
+
+
+class RedactingFilter:
+    """A `logging` filter for handlers: every record's text passes `redact` (a library log line
+    may quote a server's words, and a server may quote our credentials)."""
+
+    def filter(self, record: object) -> bool:
+        import logging
+
+        if isinstance(record, logging.LogRecord):
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):  # a malformed call: leave it to logging's own report
+                return True
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
 
 
 def environment_proxy() -> str:

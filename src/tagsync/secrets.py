@@ -38,8 +38,11 @@ class SecretRef:
     def parse(cls, text: str) -> SecretRef:
         m = _REF.match(text)
         if m is None or m["scheme"] not in SCHEMES:
+            # never quoted back: a value here is most likely the secret itself, written where
+            # its reference belongs, and the message goes to CI logs
             raise ValueError(
-                f"{text!r} is not a secret reference; write one of "
+                "the value is not a secret reference (it is not repeated here: it may be the "
+                "secret itself); write one of "
                 + ", ".join(f"{s}:…" for s in SCHEMES)
                 + " (secrets are never written in the config itself)"
             )
@@ -57,10 +60,19 @@ def validate_ref(value: str | None) -> str | None:
 
 
 def resolve(ref: str | SecretRef | None, owner: str, base_dir: Path | None = None) -> str | None:
-    """The secret's value. Errors name the reference (never the value) and who needed it."""
+    """The secret's value, remembered for redaction (`http_policy.remember_secret`): it never
+    shows in a message, a log line or `--json`, even quoted back by a server. Errors name the
+    reference (never the value) and who needed it."""
     if ref is None:
         return None
-    r = SecretRef.parse(ref) if isinstance(ref, str) else ref
+    from tagsync.http_policy import remember_secret
+
+    value = _value(SecretRef.parse(ref) if isinstance(ref, str) else ref, owner, base_dir)
+    remember_secret(value)
+    return value
+
+
+def _value(r: SecretRef, owner: str, base_dir: Path | None) -> str:
     if r.scheme == "env":
         value = os.environ.get(r.name)
         if value is None:

@@ -60,6 +60,9 @@ def _setup_logging() -> None:
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_FORMATTER)
+    from tagsync.http_policy import RedactingFilter
+
+    handler.addFilter(RedactingFilter())  # a server's words quoting a secret: never logged
     root.handlers = [handler]  # the runtime's default handler prints plain text
     root.setLevel(os.environ.get("TAGSYNC_LOG_LEVEL", "INFO").upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here

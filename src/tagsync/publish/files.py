@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tagsync.atomic import folder_lock, stage_file
+from tagsync.atomic import folder_lock, signals_deferred, stage_file
 from tagsync.errors import BranchMovedError, CatalogError, PublishError, UnsafePathError
 from tagsync.plan import Change
 from tagsync.publish import PublishResult, Snapshot
@@ -83,20 +83,24 @@ class FilesPublisher:
                 if current != seen.get(path):
                     raise BranchMovedError(f"{path} changed since this run read it "
                                            "(another run?)", file=path)
-            staged: list[tuple[str, str, Path]] = []
+            made: list[str] = []  # every temporary file, named as soon as it exists
+            replaced: set[str] = set()
             try:
-                for path, target in targets.items():
-                    staged.append((path, stage_file(target, files[path], path), target))
-            except BaseException:
-                for _, tmp, _ in staged:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-                raise
-            for path, tmp, target in staged:
-                try:
-                    os.replace(tmp, target)
-                except OSError as exc:  # pragma: no cover - a rename in one folder fails rarely
-                    raise PublishError(f"cannot replace: {exc.strerror}", file=path) from exc
+                staged = [(path, stage_file(target, files[path], path, made=made), target)
+                          for path, target in targets.items()]
+                with signals_deferred():  # a stop among the renames waits for the last one
+                    for path, tmp, target in staged:
+                        try:
+                            os.replace(tmp, target)
+                        except OSError as exc:  # pragma: no cover - a rename in one folder
+                            raise PublishError(f"cannot replace: {exc.strerror}",  # rarely fails
+                                               file=path) from exc
+                        replaced.add(tmp)
+            finally:  # nothing staged is left in the catalog folder, whatever stopped us
+                for tmp in made:
+                    if tmp not in replaced:
+                        with contextlib.suppress(OSError):
+                            os.unlink(tmp)
             for folder in sorted({str(t.parent) for t in targets.values()}):
                 _fsync_dir(folder)
         return PublishResult(None, bool(files))

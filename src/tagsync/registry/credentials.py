@@ -17,6 +17,7 @@ from typing import Any
 
 from tagsync.config import RegistryConfig, secret_from_env
 from tagsync.errors import ConfigError, RegistryAuthError
+from tagsync.http_policy import remember_secret
 from tagsync.reference import DOCKER_HUB, parse_ecr_host
 from tagsync.secrets import resolve
 
@@ -63,6 +64,7 @@ def docker_credentials(host: str, path: Path | None = None) -> tuple[str, str] |
         if (_host_of(key) not in wanted and key not in wanted) or not isinstance(entry, dict):
             continue
         if entry.get("identitytoken"):
+            remember_secret(str(entry["identitytoken"]))
             return "<token>", str(entry["identitytoken"])
         raw = entry.get("auth")
         if not raw:
@@ -74,6 +76,7 @@ def docker_credentials(host: str, path: Path | None = None) -> tuple[str, str] |
         if not sep:
             raise ConfigError(f"the `auth` entry for {key} is not base64 user:password",
                               file=str(path))
+        remember_secret(password, raw)
         return user, password
     helpers = data.get("credHelpers") or {} if isinstance(data, dict) else {}
     if host in helpers or (isinstance(data, dict) and data.get("credsStore")):
@@ -101,6 +104,7 @@ def ecr_credentials(host: str, client: Any = None) -> tuple[str, str]:
         raise RegistryAuthError(f"ECR gave no registry token: {exc}", image=host) from None
     if not sep:
         raise RegistryAuthError("ECR's authorization token is not user:password", image=host)
+    remember_secret(password, data["authorizationToken"])
     return user, password
 
 

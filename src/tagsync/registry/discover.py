@@ -33,13 +33,14 @@ from tagsync.http_policy import (
     RETRY_STATUSES,
     RetryPolicy,
     environment_proxy,
+    header_int,
     redact,
     tls_context,
     wait_from,
 )
 from tagsync.reference import ImageName
+from tagsync.registry.answers import origin, server_url
 from tagsync.registry.base import parse_time
-from tagsync.registry.oci import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,8 @@ class DockerHub:
             async with asyncio.timeout(limit):
                 async with self._client.stream(method, url, **kwargs) as resp:
                     got_headers = True
-                    declared = resp.headers.get("Content-Length", "")
-                    if declared.isdigit() and int(declared) > BODY_LIMIT:
+                    declared = header_int(resp.headers.get("Content-Length"))
+                    if declared is not None and declared > BODY_LIMIT:
                         raise MalformedAnswerError(
                             f"Docker Hub's answer is {declared} bytes, over the "
                             f"{BODY_LIMIT}-byte limit", image=self.name)
@@ -239,11 +240,7 @@ class DockerHub:
                 if (repo.get("repository_type") in (None, "image") and isinstance(owner, str)
                         and isinstance(name, str)):
                     names.append(f"{owner}/{name}")  # the grammar is checked by the caller
-            nxt = body.get("next")
-            if nxt is not None and (not isinstance(nxt, str)
-                                    or origin_of(nxt) != origin_of(self.api_url)):
-                raise MalformedAnswerError("a Docker Hub page links to another origin; "
-                                           "not followed", image=f"docker.io/{namespace}")
+            nxt = _next_page(body.get("next"), str(url), self.api_url, f"docker.io/{namespace}")
             url, params = nxt, None  # `next` carries the query
         return sorted(set(names))
 
@@ -275,10 +272,20 @@ class DockerHub:
                 when = parse_time(tag.get("tag_last_pushed") or tag.get("last_updated"))
                 if isinstance(tag.get("name"), str) and when is not None:
                     out[tag["name"]] = when
-            nxt = body.get("next")
-            if nxt is not None and (not isinstance(nxt, str)
-                                    or origin_of(nxt) != origin_of(self.api_url)):
-                raise MalformedAnswerError("a Docker Hub page links to another origin; "
-                                           "not followed", image=str(image))
+            nxt = _next_page(body.get("next"), str(url), self.api_url, str(image))
             url, params = nxt, None
         return out
+
+
+def _next_page(nxt: object, url: str, api_url: str, name: str) -> str | None:
+    """Docker Hub's `next`, read as any server's URL (`answers.server_url`), and only within its
+    own origin."""
+    if nxt is None:
+        return None
+    if not isinstance(nxt, str):
+        raise MalformedAnswerError("Docker Hub's `next` is not a URL", image=name)
+    found = server_url(url, nxt, "`next`", name)
+    if origin(found) != origin(api_url):
+        raise MalformedAnswerError("a Docker Hub page links to another origin; not followed",
+                                   image=name)
+    return found

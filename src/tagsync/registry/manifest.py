@@ -89,3 +89,54 @@ def config_digest(manifest: dict[str, Any], image: str) -> str:
     if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
         raise MalformedAnswerError("manifest has no config descriptor", image=image)
     return str(config["digest"])
+
+
+# What an answer's Content-Type may be while its body names the type: the distribution spec's
+# registries send the manifest's own type; a few send JSON's, or none on HEAD.
+_GENERIC_TYPES = frozenset({"", "application/json"})
+MANIFEST_KINDS = INDEX_TYPES | MANIFEST_TYPES
+
+
+def manifest_header(content_type: str | None, method: str, image: str) -> str:
+    """The media type a manifest answer's `Content-Type` states ("" when it states none, or
+    only JSON: then the body decides). Anything else (a captive portal's `text/html`) is not a
+    manifest, whatever the status and digest header say."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type in MANIFEST_KINDS:
+        return media_type
+    if media_type in _GENERIC_TYPES:
+        return ""
+    shown = media_type[:60] if media_type.isprintable() else "unreadable"
+    raise MalformedAnswerError(f"the {method} manifest answer is not a manifest (Content-Type "
+                               f"{shown}); not used", image=image)
+
+
+def check_manifest(body: bytes, content_type: str | None, image: str
+                   ) -> tuple[dict[str, Any], str]:
+    """A manifest answer as tagsync will use it: a JSON object of schema version 2 whose media
+    type (the header's, else the body's `mediaType`; the two agree when both are given) is a
+    manifest's or an index's, with the fields that type requires. (document, media type), or a
+    one-line reason why the answer is not a manifest."""
+    header = manifest_header(content_type, "GET", image)
+    doc = parse_manifest(body, image)
+    declared = doc.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise MalformedAnswerError("the manifest's `mediaType` is not a string", image=image)
+    if declared and header and declared != header:
+        raise MalformedAnswerError(f"the manifest's `mediaType` ({declared[:60]}) is not the "
+                                   f"type the registry sent it as ({header})", image=image)
+    media_type = header or declared or ""
+    if media_type not in MANIFEST_KINDS:
+        raise MalformedAnswerError("the answer names no manifest or index media type (neither "
+                                   "Content-Type nor `mediaType`); not used", image=image)
+    if doc.get("schemaVersion") != 2:
+        raise MalformedAnswerError("the manifest's schemaVersion is not 2", image=image)
+    if media_type in INDEX_TYPES:
+        index_entries(doc, image)
+        if not isinstance(doc.get("manifests"), list):
+            raise MalformedAnswerError("the index has no `manifests` list", image=image)
+    else:
+        config_digest(doc, image)
+        if not isinstance(doc.get("layers"), list):
+            raise MalformedAnswerError("the manifest has no `layers` list", image=image)
+    return doc, media_type

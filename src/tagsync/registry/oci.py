@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import socket
 import ssl
 import time
@@ -37,7 +36,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
@@ -50,7 +49,15 @@ from tagsync.errors import (
     RegistryDeferredError,
     RegistryError,
 )
-from tagsync.http_policy import RETRY_STATUSES, RetryPolicy, redact, tls_context, wait_from
+from tagsync.http_policy import (
+    RETRY_STATUSES,
+    RetryPolicy,
+    header_int,
+    redact,
+    remember_secret,
+    tls_context,
+    wait_from,
+)
 from tagsync.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
@@ -59,15 +66,24 @@ from tagsync.reference import (
     validate_digest,
     validate_tag,
 )
+from tagsync.registry.answers import (
+    next_link,
+    origin,
+    read_challenge,
+    server_url,
+    show_origin,
+)
 from tagsync.registry.base import refuse_past, time_left
-from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor
+from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor, check_manifest, manifest_header
 
 log = logging.getLogger(__name__)
 
-_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
+# What may be redirected to another origin (a CDN, a bucket), always without credentials: the
+# content is checked against the digest it was asked by. Tag lists, manifests and every other
+# answer are the registry's word, which another host cannot give.
+LEAVES_ORIGIN = frozenset({"blob"})
 MAX_PAGES = 200
 # The most a registry may send us per kind of answer: distribution itself refuses manifests
 # over 4 MiB; tag and catalog pages of 1000 names are far below it.
@@ -76,8 +92,7 @@ BODY_LIMITS = {"manifest": 4 << 20, "tags": 4 << 20, "catalog": 4 << 20, "blob":
 DEFAULT_BODY_LIMIT = 1 << 20
 def origin_of(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the scheme's default port filled in: what "same origin" compares."""
-    u = URL(url)
-    return (u.scheme.lower(), (u.host or "").lower(), u.port)
+    return origin(url)
 
 
 def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -108,13 +123,6 @@ class Stats:
     token_requests: int = 0
     retries: int = 0
     ratelimit_remaining: str | None = None
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _CHALLENGE_PARAM.finditer(rest)}
-    return scheme.lower(), params
 
 
 def default_url(host: str, insecure: bool = False) -> str:
@@ -152,8 +160,7 @@ def parse_ratelimit(value: str | None) -> int | None:
     """`ratelimit-remaining: 76;w=21600` → 76."""
     if not value:
         return None
-    head = value.split(";", 1)[0].strip()
-    return int(head) if head.isdigit() else None
+    return header_int(value.split(";", 1)[0])
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,7 @@ class Answer:
     status: int
     headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDict)
     content: bytes
+    url: str = ""  # who answered: the last hop of any redirects
 
     def json(self) -> Any:
         return json.loads(self.content)
@@ -272,6 +280,8 @@ class OciRegistry:
         self.base_url = base
         if self.username is None and user is not None:
             self.username, self.password = user, password
+        if self.username is not None:  # in whatever form it travels, it never shows
+            remember_secret(self.password, self._basic().removeprefix("Basic "))
         self.name = redact(self.base_url)
         self._origin = origin_of(self.base_url)
         self._pause_until = 0.0  # a Retry-After holds every request to this registry until then
@@ -336,12 +346,12 @@ class OciRegistry:
         )
         self.stats.heads += 1
         digest = resp.headers.get("Docker-Content-Digest")
-        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        if not digest:  # some registries omit it on HEAD; the GET body is the source of truth
-            body, media_type = await self.get(image, reference)
+        media_type = manifest_header(resp.headers.get("Content-Type"), "HEAD", str(image))
+        if not digest or not media_type:  # some registries omit them on HEAD; the GET body
+            body, media_type = await self.get(image, reference)  # is the source of truth
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
         size = resp.headers.get("Content-Length")
-        return Descriptor(digest, media_type, int(size) if size and size.isdigit() else None)
+        return Descriptor(digest, media_type, header_int(size))
 
     def _check_allowance(self, image: ImageName) -> None:
         """Docker Hub counts GETs (not HEADs) against a pull allowance it reports in
@@ -361,7 +371,13 @@ class OciRegistry:
         self.stats.manifest_gets += 1
         if ":" in reference:
             _verify(resp.content, reference, "manifest", str(image))
-        return resp.content, resp.headers.get("Content-Type", "").split(";")[0].strip()
+        vouched = resp.headers.get("Docker-Content-Digest")
+        if vouched:  # what the registry says it sent must be what it sent
+            validate_digest(vouched, str(image))
+            _verify(resp.content, vouched, "manifest", str(image),
+                    claim="the manifest's Docker-Content-Digest")
+        _, media_type = check_manifest(resp.content, resp.headers.get("Content-Type"), str(image))
+        return resp.content, media_type
 
     async def list_repositories(self, namespace: str, page_size: int = 1000) -> list[str]:
         """Repositories under `namespace/` from `/v2/_catalog` (registries may disable it)."""
@@ -405,7 +421,7 @@ class OciRegistry:
             return None
         try:
             body = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past reading
             raise RegistryError("the referrers answer is not JSON", image=str(image)) from None
         if not isinstance(body, dict):
             raise RegistryError("the referrers answer is not an index", image=str(image))
@@ -441,11 +457,11 @@ class OciRegistry:
                                            image=name)
             seen.add(url)
             resp = await self._request("GET", url, image, what, scope=scope)
+            link = next_link(resp.headers.get("Link"), url, name)
             yield resp
-            link = _LINK_NEXT.search(resp.headers.get("Link", ""))
-            if not link:
+            if link is None:
                 return
-            url = urljoin(url, link.group(1))
+            url = link
             if origin_of(url) != self._origin:
                 raise MalformedAnswerError(
                     f"a {what} page links to another origin ({redact(url)}); not followed",
@@ -485,8 +501,8 @@ class OciRegistry:
         if not location:
             raise RegistryError("the registry opened an upload without a Location", image=str(image))
         min_chunk = resp.headers.get("OCI-Chunk-Min-Length", "")
-        return Upload(urljoin(self.base_url + "/", location),
-                      int(min_chunk) if min_chunk.isdigit() else 0)
+        return Upload(server_url(self.base_url + "/", location, "Location", str(image)),
+                      header_int(min_chunk) or 0)
 
     async def upload_chunk(self, image: ImageName, upload: Upload, data: bytes, offset: int) -> Upload:
         """`PATCH` one chunk; the registry answers with where the next one goes."""
@@ -495,7 +511,8 @@ class OciRegistry:
             headers={"Content-Type": "application/octet-stream",
                      "Content-Range": f"{offset}-{offset + len(data) - 1}"}, retry=False)
         location = resp.headers.get("Location") or upload.location
-        return Upload(urljoin(self.base_url + "/", location), upload.min_chunk)
+        return Upload(server_url(self.base_url + "/", location, "Location", str(image)),
+                      upload.min_chunk)
 
     async def finish_upload(self, image: ImageName, upload: Upload, digest: str,
                             data: bytes = b"") -> None:
@@ -527,21 +544,34 @@ class OciRegistry:
         hasher = hashlib.new(algorithm)
         partial = dest.with_name(dest.name + ".part")
         async with self._gate:
-            self.stats.requests += 1
             try:
-                target = URL(url, encoded=True)
-                # aiohttp follows these redirects itself, to HTTPS storage even from HTTP
-                async with self._session().get(target, headers=headers, max_redirects=MAX_REDIRECTS,
-                                               proxy=self._proxy(target),
-                                               ssl=_https()) as resp:
-                    if resp.status >= 400:
-                        raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
-                                            image=str(image))
-                    with partial.open("wb") as out:
-                        async for chunk in resp.content.iter_chunked(1 << 20):
-                            hasher.update(chunk)
-                            out.write(chunk)
-            except (*_TRANSPORT_ERRORS, aiohttp.ClientError) as exc:  # redirects, proxies too
+                # redirects followed by hand, as every other answer's (to storage elsewhere,
+                # HTTPS even from HTTP): credentials dropped across origins, userinfo stripped
+                for _ in range(MAX_REDIRECTS + 1):
+                    self.stats.requests += 1
+                    target = URL(url, encoded=True)
+                    async with self._session().get(target, headers=headers, allow_redirects=False,
+                                                   proxy=self._proxy(target),
+                                                   ssl=_https()) as resp:
+                        location = resp.headers.get("Location")
+                        if resp.status in REDIRECT_STATUSES and location:
+                            nxt = server_url(url, location, "Location", str(image))
+                            if origin_of(nxt) != origin_of(url):
+                                headers.pop("Authorization", None)
+                            url = nxt
+                            continue
+                        if resp.status >= 400:
+                            raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
+                                                image=str(image))
+                        with partial.open("wb") as out:
+                            async for chunk in resp.content.iter_chunked(1 << 20):
+                                hasher.update(chunk)
+                                out.write(chunk)
+                        break
+                else:
+                    raise RegistryError(f"cannot download blob {digest}: TooManyRedirects "
+                                        f"(more than {MAX_REDIRECTS})", image=str(image))
+            except (*_TRANSPORT_ERRORS, aiohttp.ClientError) as exc:  # proxies too
                 partial.unlink(missing_ok=True)
                 if isinstance(exc, aiohttp.ClientConnectorCertificateError):
                     raise RegistryError(_untrusted(exc), image=str(image)) from None
@@ -571,6 +601,13 @@ class OciRegistry:
             if auth:
                 hdrs["Authorization"] = auth
             resp = await self._send(method, full, hdrs, name, content, retry, what)
+            if resp.status == 401 and origin_of(resp.url or full) != self._origin:
+                # a host a redirect led to asks for credentials: they are the registry's,
+                # never answered there, and its challenge is never remembered for the registry
+                raise RegistryAuthError(
+                    f"{method} {what} was answered by {show_origin(resp.url)} (a redirect away "
+                    "from the registry), which asked for credentials; the registry's are never "
+                    "sent to another origin", image=name)
             if resp.status == 401 and not authed_once and ours:
                 authed_once = True
                 await self._learn_challenge(resp, scope, name)
@@ -653,7 +690,12 @@ class OciRegistry:
             else:
                 if resp.status not in RETRY_STATUSES or attempt >= self.retry.attempts:
                     return resp
-                retry_after = wait_from(resp.headers.get("Retry-After"))
+                try:
+                    retry_after = wait_from(resp.headers.get("Retry-After"), strict=True)
+                except ValueError as exc:  # a wait it cannot say is no wait to guess
+                    raise MalformedAnswerError(
+                        f"the registry answered HTTP {resp.status} with a Retry-After header "
+                        f"that is unreadable ({exc})", image=name) from None
                 if retry_after is not None:
                     self._hold(retry_after, name)
                     attempt += 1
@@ -696,21 +738,23 @@ class OciRegistry:
                             got_headers = True
                             location = r.headers.get("Location")
                             if r.status in REDIRECT_STATUSES and location:
-                                answer = Answer(r.status, r.headers, b"")
+                                answer = Answer(r.status, r.headers, b"", url)
                             elif method == "HEAD":  # Content-Length is the object's, not sent
-                                return Answer(r.status, r.headers, b"")
+                                return Answer(r.status, r.headers, b"", url)
                             else:
                                 body = await _read_capped(r, limit, what, name)
-                                return Answer(r.status, r.headers, body)
+                                return Answer(r.status, r.headers, body, url)
                 except TimeoutError:
                     if got_headers:
                         raise _BodyStalled from None
                     raise
-            nxt = urljoin(url, location)
-            if urlsplit(nxt).scheme not in ("http", "https"):
-                raise MalformedAnswerError(f"{method} {what} redirected to a non-HTTP URL",
-                                           image=name)
+            nxt = server_url(url, location, "Location", name)  # userinfo stripped
             if origin_of(nxt) != origin_of(url):
+                if what not in LEAVES_ORIGIN:
+                    raise MalformedAnswerError(
+                        f"{method} {what} was redirected to another origin "
+                        f"({show_origin(nxt)}); not followed: only blobs may be served elsewhere",
+                        image=name)
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             if answer.status == 303 and method != "HEAD":
                 method, content = "GET", None
@@ -733,10 +777,9 @@ class OciRegistry:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     async def _learn_challenge(self, resp: Answer, scope: str, name: str) -> None:
-        header = resp.headers.get("WWW-Authenticate", "")
-        scheme, params = parse_challenge(header)
-        if scheme not in ("bearer", "basic"):
-            raise RegistryAuthError(f"unsupported auth challenge {header!r}", image=name)
+        # checked before it is remembered: one repository's bad challenge fails that image,
+        # and the registry keeps the challenge it had
+        scheme, params = read_challenge(resp.headers.get("WWW-Authenticate"), self.base_url, name)
         self._scheme, self._challenge = scheme, params
         if scheme == "basic" and self.username is None:
             raise RegistryAuthError("the registry requires credentials (Basic); "
@@ -759,10 +802,7 @@ class OciRegistry:
             # several scopes (push here, pull from a mount's source) go as repeated parameters
             params.extend(("scope", one) for one in (wanted or "").split())
             headers = {"Authorization": self._basic()} if self.username else {}
-            where = urlsplit(realm)
-            if where.scheme not in ("http", "https"):
-                raise RegistryAuthError("the Bearer challenge names a realm that is not an "
-                                        "HTTP URL", image=self.name)
+            where = urlsplit(realm)  # checked by read_challenge when it was learnt
             # its host, which a firewall or proxy must let through, named in every error below
             service = redact(f"{where.scheme}://{where.netloc.rpartition('@')[2]}")
             self.stats.token_requests += 1
@@ -808,7 +848,10 @@ class OciRegistry:
                 raise RegistryAuthError("token service returned no usable token",
                                         image=self.name)
             expires = body.get("expires_in")
-            ttl = float(expires) if isinstance(expires, (int, float)) and expires > 0 else 60.0
+            # a day at most: a huge `expires_in` (10**400 overflows a float) is still a number
+            ttl = (float(min(expires, 86400)) if isinstance(expires, (int, float))
+                   and not isinstance(expires, bool) and expires > 0 else 60.0)
+            remember_secret(value)
             self._tokens[scope] = _Token(value, time.monotonic() + max(ttl - 10, ttl / 2))
             return f"Bearer {value}"
 
@@ -820,9 +863,9 @@ class OciRegistry:
 
 async def _read_capped(r: aiohttp.ClientResponse, limit: int, what: str, name: str) -> bytes:
     """The body, refused as soon as it is over `limit` bytes (declared or actually sent)."""
-    declared = r.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise MalformedAnswerError(f"the {what} answer is {int(declared)} bytes, over the "
+    declared = header_int(r.headers.get("Content-Length"))
+    if declared is not None and declared > limit:
+        raise MalformedAnswerError(f"the {what} answer is {declared} bytes, over the "
                                    f"{limit}-byte limit", image=name)
     chunks: list[bytes] = []
     size = 0
@@ -842,13 +885,15 @@ def _one_line(exc: aiohttp.ClientError) -> str:
     return first[:120] or type(exc).__name__
 
 
-def _verify(content: bytes, digest: str, what: str, name: str) -> None:
-    """Content fetched by digest must be that digest: anything else is not what we asked for."""
+def _verify(content: bytes, digest: str, what: str, name: str, claim: str = "") -> None:
+    """Content fetched by digest must be that digest: anything else is not what we asked for.
+    `claim`: the digest is what the answer said of itself (`Docker-Content-Digest`), not ours."""
     algorithm, _, expected = validate_digest(digest, name).partition(":")
     actual = hashlib.new(algorithm, content).hexdigest()
     if actual != expected:
-        raise MalformedAnswerError(f"the {what} fetched by digest {digest[:19]}… has another "
-                                   f"digest ({algorithm}:{actual[:12]}…)", image=name)
+        lie = (f"{claim} {digest[:19]}… does not match its content" if claim
+               else f"the {what} fetched by digest {digest[:19]}… has another digest")
+        raise MalformedAnswerError(f"{lie} ({algorithm}:{actual[:12]}…)", image=name)
 
 
 def _error_detail(resp: Answer) -> str:
