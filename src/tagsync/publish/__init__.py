@@ -21,7 +21,9 @@ class PublishResult:
     pushed: bool
     url: str | None = None  # the commit or pull request, for people
     pull_request: int | None = None
-    action: str | None = None  # pull-request mode: opened | updated | unchanged
+    # pull-request mode: opened | updated | unchanged | closed | merged | kept | declined
+    action: str | None = None
+    note: str | None = None  # why a PR was left as it is (a person's commit, a closed proposal)
 
 
 class Snapshot(Protocol):
