@@ -122,10 +122,13 @@ def test_a_run_that_lost_the_race_on_github_never_writes_an_older_digest(
     summary_a, summary_b, newest = race.run_a_while_b_wins()
     assert race.read() == CATALOG.format(py=newest).encode()
     assert summary_b.pushed and not summary_a.pushed
-    assert summary_a.attempts == 2 and summary_a.changes == []
-    if pr:
+    assert summary_a.attempts == 2
+    if pr:  # the plan is against the base; the PR B opened already proposes it
+        assert summary_a.pull_request_action == "unchanged"
         assert len(github.repos[REPO].pulls) == 1
+        assert summary_a.pull_request == summary_b.pull_request
     else:
+        assert summary_a.changes == []
         assert race.commits() == 2  # the initial commit and B's: A made none
 
 
@@ -151,7 +154,7 @@ def test_a_run_that_lost_the_race_in_files_mode_never_writes_an_older_digest(
     ns = unique_namespace("replan", request)
     a, b = _configs(tmp_path, registry, ns, "")
     race = Race(registry, ns, a, b, lambda: (tmp_path / "images.yml").read_bytes(), lambda: 0)
-    summary_a, summary_b, newest = race.run_a_while_b_wins()
+    summary_a, _, newest = race.run_a_while_b_wins()
     assert (tmp_path / "images.yml").read_text() == CATALOG.format(py=newest)
     assert summary_a.attempts == 2 and summary_a.changes == []
 

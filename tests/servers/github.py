@@ -267,8 +267,13 @@ class PullRequest:
     auto_merge: str | None = None
     opened_by: str = "tagsync-bot"
     closed_because: str | None = None  # set when GitHub itself closed it (see _set_ref)
+    mergeable: bool | None = None  # forced by a test; None: computed as GitHub would
     comments: list[str] = field(default_factory=list)
     reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, state) submitted
+
+    @property
+    def merged(self) -> bool:
+        return self.closed_because == "merged"
 
 
 @dataclass
@@ -607,12 +612,24 @@ class GitHubServer:
             out.update(body=body["body"], id=len(pr.comments))
             return 201, out
         if t == "/repos/{owner}/{repo}/pulls" and method == "GET":
+            # GitHub's order: `sort` created by default, `direction` desc then (newest first)
             state = query.get("state", ["open"])[0]
             head = query.get("head", [None])[0]
+            base_ref = query.get("base", [None])[0]
             found = [p for p in repo.pulls if (state == "all" or p.state == state)
-                     and (head is None or f"{repo.full_name.split('/')[0]}:{p.head}" == head)]
+                     and (head is None or f"{repo.full_name.split('/')[0]}:{p.head}" == head)
+                     and (base_ref is None or p.base == base_ref)]
+            if query.get("direction", ["desc"])[0] == "desc":
+                found.reverse()
+            per_page = int(query.get("per_page", ["30"])[0])
             schema = self.contract.response_schema(op, 200) or {}
-            return 200, [self._pr_json(repo, p, schema.get("items", schema)) for p in found]
+            return 200, [self._pr_json(repo, p, schema.get("items", schema)) for p in found[:per_page]]
+        if t == "/repos/{owner}/{repo}/pulls/{pull_number}" and method == "GET":
+            pr = self._pull(repo, params["pull_number"])
+            out = self._pr_json(repo, pr, self.contract.response_schema(op, 200) or {})
+            out.update(merged=pr.merged, mergeable=self._mergeable(repo, pr),
+                       mergeable_state="dirty" if self._mergeable(repo, pr) is False else "clean")
+            return 200, out
         if t == "/repos/{owner}/{repo}/pulls" and method == "POST":
             head_sha = self.head(repo.full_name, body["head"])
             base_sha = self.head(repo.full_name, body["base"])
@@ -666,6 +683,48 @@ class GitHubServer:
                                "implement it (add it, faithfully)")
         raise _Answer(404, f"contract server does not implement {method} {t}")
 
+    def _mergeable(self, repo: Repository, pr: PullRequest) -> bool | None:
+        """GitHub's `mergeable` of an open PR: False when a file both sides changed since their
+        merge base ends up different on each (GitHub merges by lines; this server, by whole
+        files, says "conflict" in more cases than GitHub, never in fewer); None once closed."""
+        if pr.state != "open" or pr.mergeable is not None:
+            return pr.mergeable if pr.state == "open" else None
+        head, base = self.head(repo.full_name, pr.head), self.head(repo.full_name, pr.base)
+        if head is None or base is None:
+            return None
+        git = repo.git
+        behind = _reachable(git, base.encode())
+        common = next((c for c in _walk(git, head.encode()) if c.id in behind), None)
+        if common is None:
+            return False
+
+        def files(sha: bytes) -> dict[bytes, tuple[int, bytes]]:
+            commit = git[sha]
+            return {e.path: (e.mode, e.sha) for e in git.object_store.iter_tree_contents(commit.tree)}
+
+        at, ours, theirs = files(common.id), files(head.encode()), files(base.encode())
+        for path in set(at) | set(ours) | set(theirs):
+            was, mine, other = at.get(path), ours.get(path), theirs.get(path)
+            if mine != was and other != was and mine != other:
+                return False
+        return True
+
+    def merge(self, full_name: str, number: int) -> str:
+        """A person merges the PR: a merge commit on its base (GitHub then marks it merged)."""
+        repo = self.repos[full_name]
+        pr = self._pull(repo, str(number))
+        base_ref, head = f"refs/heads/{pr.base}".encode(), repo.git.refs[f"refs/heads/{pr.head}".encode()]
+        merge = Commit()
+        merge.tree = repo.git[head].tree
+        merge.parents = [repo.git.refs[base_ref], head]
+        merge.author = merge.committer = b"someone <someone@localhost>"
+        merge.author_time = merge.commit_time = int(time.time())
+        merge.author_timezone = merge.commit_timezone = 0
+        merge.message = f"Merge pull request #{number}".encode()
+        repo.git.object_store.add_object(merge)
+        self._set_ref(repo, base_ref, merge.id)
+        return merge.id.decode()
+
     def _pull(self, repo: Repository, number: str) -> PullRequest:
         for p in repo.pulls:
             if p.number == int(number):
@@ -675,7 +734,10 @@ class GitHubServer:
     def _pr_json(self, repo: Repository, pr: PullRequest, schema: dict[str, Any]) -> dict[str, Any]:
         out = self.contract.instance(schema)
         head_sha = self.head(repo.full_name, pr.head) or "0" * 40
+        merged_at = "2026-01-01T00:00:00Z" if pr.merged else None
+        closed_at = "2026-01-01T00:00:00Z" if pr.state == "closed" else None
         out.update(number=pr.number, title=pr.title, body=pr.body, state=pr.state,
+                   merged_at=merged_at, closed_at=closed_at,
                    node_id=f"PR_{pr.number}",
                    html_url=f"https://github.invalid/{repo.full_name}/pull/{pr.number}")
         out["head"] = {**out["head"], "ref": pr.head, "sha": head_sha}
