@@ -316,6 +316,7 @@ class GitHubServer:
         # Writes that fail once, without effect: "createCommitOnBranch" or "POST <template>" → status.
         self.faults: dict[str, int] = {}
         self.ref_log: list[tuple[str, str, str | None]] = []  # (repo, ref, sha) on every move
+        self.forced: list[str] = []  # refs moved by a forced REST update (no compare-and-swap)
         self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
@@ -579,6 +580,8 @@ class GitHubServer:
                 raise _Answer(422, "Object does not exist")
             if not body.get("force") and not _is_ancestor(git, git.refs[ref.encode()], new.encode()):
                 raise _Answer(422, "Update is not a fast forward")
+            if body.get("force"):
+                self.forced.append(ref)
             self._set_ref(repo, ref.encode(), new.encode())
             return 200, _ref_json(base, ref, new)
         if t == "/repos/{owner}/{repo}/git/refs/{ref}" and method == "DELETE":

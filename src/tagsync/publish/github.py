@@ -57,6 +57,7 @@ from tagsync.publish.upkeep import (
     merge_body,
     pr_body,
     proposal_of,
+    superseded,
 )
 from tagsync.registry.base import parse_time
 from tagsync.secrets import resolve
@@ -837,7 +838,7 @@ class GitHubPublisher:
         new_title = str(pr.get("title")) if keep_title else title
         body = merge_body(old_body, pr_body(changes, self.pr.branch, files,
                                             ours if keep_title else title, base=self.branch,
-                                            proposal=proposal))
+                                            proposal=proposal, supersedes=superseded(old_body)))
         if body != old_body or new_title != pr.get("title"):
             self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
                           json={"title": new_title, "body": body})

@@ -87,12 +87,12 @@ def decide(view: PrView) -> Action:
             if pr.base_has_it and pr.mine_only:
                 return Action("close", pr.number, "the base already has these changes")
             return Action("leave", pr.number)
-        if pr.proposal == view.desired and not pr.conflicts:
-            return Action("leave", pr.number)
         if not pr.mine_only:
             return Action("kept", pr.number, f"pull request #{pr.number} holds a commit "
                           "tagsync did not make; tagsync leaves it alone (merge or close it to "
                           "let tagsync propose again)")
+        if pr.proposal == view.desired and not pr.conflicts:
+            return Action("leave", pr.number)
         return Action("update", pr.number)
     since_merge: list[ClosedPr] = []
     for closed in view.closed:
@@ -155,6 +155,12 @@ def marked_title(body: str) -> str | None:
         return str(json.loads(m.group(1)))
     except ValueError:
         return None
+
+
+def superseded(body: str) -> int | None:
+    """The PR a body says it supersedes (kept across updates of the generated part)."""
+    m = re.search(r"^Supersedes #([0-9]+),", body, re.MULTILINE)
+    return int(m.group(1)) if m else None
 
 
 def marked_files(body: str) -> list[str]:

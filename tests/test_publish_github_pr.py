@@ -1,0 +1,201 @@
+"""Pull-request mode keeps people's decisions, through `tagsync run` against the contract server:
+a person's commit on the PR branch, a PR a person closed, a PR per base, a base that moves
+alone, a PR merged while a run works, and a concurrent push in REST mode."""
+
+# ruff: noqa: F811 (`world` is the fixture imported below)
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tagsync.config import load_config
+from tagsync.run import Summary, make_publisher, run
+from tests.test_publish_github import (  # noqa: F401
+    REPO,
+    World,
+    new_images,
+    pr_mode,
+    world,
+)
+from tests.test_publish_replan import HeldPublisher
+
+BRANCH = "tagsync/main/kernels"
+
+
+def run_once(world: World, meanwhile: Callable[[], None] | None = None) -> Summary:
+    config = load_config(world.config)
+    if meanwhile is None:
+        return run(config)
+    return run(config, publisher=HeldPublisher(make_publisher(config), meanwhile))
+
+
+def pr_head(world: World, branch: str = BRANCH) -> str | None:
+    return world.github.head(REPO, branch)
+
+
+# --- a person's commit on the PR branch is kept (issue item 2) ----------------------------------
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+@pytest.mark.parametrize("registry_moves", [False, True])
+def test_a_persons_commit_on_an_open_pr_is_kept_and_the_run_says_so(
+        world: World, api: str, registry_moves: bool) -> None:
+    new_images(world)
+    pr_mode(world, api=api)
+    run_once(world)
+    fix = world.github.commit_directly(REPO, {"NOTES.md": b"reviewer's fix\n"}, "reviewer's fix",
+                                       branch=BRANCH)
+    if registry_moves:
+        world.push("python", "3.6-ubuntu", "py newer")
+    writes = len(world.github.writes())
+    summary = run_once(world)
+    assert pr_head(world) == fix and len(world.github.writes()) == writes
+    assert summary.pull_request_action == "kept" and not summary.pushed
+    assert any("did not make" in w for w in summary.warnings)
+
+
+# --- a closed PR stays closed (issue item 3) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("branch_deleted", [False, True])
+def test_a_pr_a_person_closed_is_not_reopened_for_the_same_proposal(world: World,
+                                                                     branch_deleted: bool) -> None:
+    new_images(world)
+    pr_mode(world)
+    run_once(world)
+    [pr] = world.github.open_pulls(REPO)
+    pr.state = "closed"
+    if branch_deleted:
+        github = world.github
+        github._set_ref(github.repos[REPO], f"refs/heads/{BRANCH}".encode(), None)
+    summaries = [run_once(world) for _ in range(3)]
+    assert world.github.open_pulls(REPO) == [] and len(world.github.repos[REPO].pulls) == 1
+    assert {s.pull_request_action for s in summaries} == {"declined"}
+    assert all(s.pull_request == pr.number and any("closed without merging" in w for w in s.warnings)
+               for s in summaries)
+
+
+def test_a_later_different_proposal_opens_a_new_pr_naming_the_one_it_supersedes(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run_once(world)
+    [first] = world.github.open_pulls(REPO)
+    first.state = "closed"
+    world.push("python", "3.6-ubuntu", "py newer")
+    summary = run_once(world)
+    [second] = world.github.open_pulls(REPO)
+    assert summary.pull_request_action == "opened" and second.number != first.number
+    assert f"Supersedes #{first.number}" in second.body
+
+
+# --- one PR per base (issue item 4) ------------------------------------------------------------------
+
+
+def test_configs_for_two_bases_keep_two_prs_that_never_flip(world: World) -> None:
+    new = new_images(world)
+    github = world.github
+    github.commit_directly(REPO, {"images.yml": github.read(REPO, "images.yml")}, "release",
+                           branch="release")
+    github.commit_directly(REPO, {"RELEASE.md": b"only on release\n"}, branch="release")
+    pr_mode(world)
+    main_config = world.config.read_text()
+    release = world.config.with_name("release.yaml")
+    release.write_text(main_config + "  branch: release\n")
+    for _ in range(2):
+        run(load_config(world.config))
+        run(load_config(release))
+    prs = world.github.open_pulls(REPO)
+    assert sorted((p.head, p.base) for p in prs) == [("tagsync/main/kernels", "main"),
+                                                      ("tagsync/release/kernels", "release")]
+    assert github.read(REPO, "RELEASE.md", "tagsync/release/kernels") == b"only on release\n"
+    assert github.read(REPO, "images.yml", "tagsync/main/kernels") == world.expected(**new)
+    assert len(github.repos[REPO].pulls) == 2
+    for pr in prs:  # each marker names its base
+        assert f'<!-- tagsync:base "{pr.base}" -->' in pr.body
+
+
+def test_pr_branch_equal_to_the_base_is_a_config_error(world: World) -> None:
+    from tagsync.errors import ConfigError
+
+    pr_mode(world, pr_branch="main")
+    with pytest.raises(ConfigError, match="pr_branch"):
+        load_config(world.config)
+
+
+# --- the base moving alone changes nothing (issue item 6) ---------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+def test_the_base_moving_alone_leaves_a_current_pr_alone(world: World, api: str) -> None:
+    new_images(world)
+    pr_mode(world, api=api)
+    run_once(world)
+    head = pr_head(world)
+    world.github.commit_directly(REPO, {"OTHER.md": b"busy main\n"})
+    writes = len(world.github.writes())
+    summary = run_once(world)
+    assert pr_head(world) == head and len(world.github.writes()) == writes
+    assert summary.pull_request_action == "unchanged"
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+def test_a_pr_the_base_moved_into_a_conflict_is_rebuilt_on_it(world: World, api: str) -> None:
+    new = new_images(world)
+    pr_mode(world, api=api)
+    run_once(world)
+    [pr] = world.github.open_pulls(REPO)
+    # a person sets the same digest to another value on the base: the PR no longer merges
+    world.github.commit_directly(REPO, {"images.yml": world.expected(py="aaaaaaaaaaaa")})
+    summary = run_once(world)
+    assert summary.pull_request_action == "updated" and summary.pull_request == pr.number
+    assert world.github.read(REPO, "images.yml", BRANCH) == world.expected(**new)
+    assert world.github._mergeable(world.github.repos[REPO], pr) is True
+
+
+# --- a PR merged during the run is reported as merged (issue item 7) ----------------------------------
+
+
+def test_a_pr_merged_while_the_run_works_is_reported_merged(world: World) -> None:
+    new_images(world)
+    pr_mode(world)
+    run_once(world)
+    [pr] = world.github.open_pulls(REPO)
+    summary = run_once(world, lambda: world.github.merge(REPO, pr.number) and None)
+    assert summary.attempts == 2
+    assert (summary.pull_request, summary.pull_request_action) == (pr.number, "merged")
+    assert world.github.repos[REPO].pulls == [pr] and pr.merged
+
+
+# --- REST compare-and-swap (issue item 5) ----------------------------------------------------------------
+
+
+def test_rest_a_persons_push_after_the_read_is_never_overwritten(world: World) -> None:
+    new_images(world)
+    pr_mode(world, api="rest")
+    run_once(world)
+    world.push("python", "3.6-ubuntu", "py newer")
+    pushed: dict[str, Any] = {}
+
+    def person(*_: Any) -> None:  # at tagsync's first write, after it read the PR branch
+        pushed["sha"] = world.github.commit_directly(REPO, {"NOTES.md": b"mine\n"}, "mine",
+                                                     branch=BRANCH)
+
+    world.github.before_write = person
+    summary = run_once(world)
+    assert pr_head(world) == pushed["sha"]
+    assert summary.attempts == 2 and summary.pull_request_action == "kept"
+
+
+def test_rest_pr_commits_only_fast_forward_the_pr_branch(world: World) -> None:
+    new_images(world)
+    pr_mode(world, api="rest")
+    run_once(world)
+    world.push("python", "3.6-ubuntu", "py newer")
+    run_once(world)
+    patches = [h for h in world.github.hits if h.method == "PATCH" and "git/refs" in h.path]
+    assert patches and all(h.status == 200 for h in patches) and world.github.forced == []
+    before = [sha for _, ref, sha in world.github.ref_log if ref == f"refs/heads/{BRANCH}"]
+    head = world.github.commit(REPO, before[-1])
+    assert before[-2].encode() in head.parents  # a child of the head it read
