@@ -6,6 +6,7 @@ alone, a PR merged while a run works, and a concurrent push in REST mode."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,9 @@ from tagsync.run import Summary, make_publisher, run
 from tests.test_publish_github import (  # noqa: F401
     REPO,
     World,
+    _both_runs,
+    app_config,
+    app_key,
     new_images,
     pr_mode,
     world,
@@ -199,3 +203,49 @@ def test_rest_pr_commits_only_fast_forward_the_pr_branch(world: World) -> None:
     before = [sha for _, ref, sha in world.github.ref_log if ref == f"refs/heads/{BRANCH}"]
     head = world.github.commit(REPO, before[-1])
     assert before[-2].encode() in head.parents  # a child of the head it read
+
+
+def test_rest_two_runs_updating_one_pr_at_once_make_one_commit_and_the_loser_replans(
+        world: World) -> None:
+    new_images(world)
+    pr_mode(world, api="rest")
+    run_once(world)
+    newer = world.push("python", "3.6-ubuntu", "py newer")
+    before = pr_head(world)
+    summaries = _both_runs(world)
+    assert sorted(str(s.pull_request_action) for s in summaries) == ["unchanged", "updated"]
+    loser = next(s for s in summaries if s.pull_request_action == "unchanged")
+    assert loser.attempts == 2
+    head = world.github.commit(REPO, pr_head(world) or "")
+    assert [p.decode() for p in head.parents] == [before]  # one commit, on the head both read
+    assert newer.encode() in world.github.read(REPO, "images.yml", BRANCH)
+
+
+# --- smaller promises (issue item 7) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+def test_a_protected_pr_branch_says_so_not_to_use_pull_request_mode(world: World, api: str) -> None:
+    from tagsync.errors import PushRejectedError
+
+    new_images(world)
+    pr_mode(world, api=api)
+    run_once(world)
+    world.github.repos[REPO].protected.add(BRANCH)
+    world.push("python", "3.6-ubuntu", "py newer")
+    with pytest.raises(PushRejectedError, match=f"protects the pull requests' branch {BRANCH}") as caught:
+        run_once(world)
+    assert "mode: pull-request" not in str(caught.value)
+
+
+def test_a_cached_app_token_github_refuses_is_dropped_and_a_new_one_used(world: World,
+                                                                        app_key: Path) -> None:
+    new = new_images(world)
+    app_config(world, app_key, ", installation_id: 777")
+    world.push("r", "3.5", "r first")
+    run_once(world)
+    world.github.issued[0]["expires"] = 0  # revoked: GitHub answers 401 to it from now on
+    new["r"] = world.push("r", "3.5", "r later")
+    summary = run_once(world)
+    assert summary.pushed and len(world.github.issued) == 2
+    assert world.github.read(REPO, "images.yml") == world.expected(**new)

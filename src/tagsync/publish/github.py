@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 API_VERSION = "2022-11-28"
 _MOVED_HINTS = ("expected branch to point to", "not a fast forward", "stale_data")
 _PROTECTED_HINTS = ("protected branch", "rule violation", "must be made through a pull request")
+_PROTECTED_NOTE = " — the branch is protected; set `github.mode: pull-request`"
 
 
 def graphql_url_for(api_url: str) -> str:
@@ -87,9 +88,15 @@ class TokenSource:
         """Every secret this source has handed out, so error text can be scrubbed of them."""
         raise NotImplementedError
 
+    def forget(self) -> bool:
+        """Drop a cached token GitHub refused; True when a retry may get a fresh one."""
+        return False
+
 
 @dataclass
 class StaticToken(TokenSource):
+    """A token from the config: nothing to refresh."""
+
     value: str
 
     def token(self, client: httpx.Client) -> str:
@@ -155,6 +162,14 @@ class AppToken(TokenSource):
         log.info("GitHub App %s: installation token for %s valid until %s", self.app_id,
                  installation, answer["expires_at"])
         return token
+
+    def forget(self) -> bool:
+        """Drop the cached installation token (GitHub refused it: revoked, or the clock lies);
+        True when there was one, so one retry with a fresh token is worth it."""
+        if self.installation_id is None:
+            return False
+        return _INSTALLATION_TOKENS.pop((self.api_url, self.app_id, self.installation_id),
+                                        None) is not None
 
     def secrets(self) -> list[str]:
         cached = [t for (api, app, _), (t, _) in _INSTALLATION_TOKENS.items()
@@ -234,7 +249,7 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     if any(h in lowered for h in _MOVED_HINTS):
         return BranchMovedError(text)
     if any(h in lowered for h in _PROTECTED_HINTS):
-        return PushRejectedError(text + " — the branch is protected; set `github.mode: pull-request`")
+        return PushRejectedError(text + _PROTECTED_NOTE)
     return PublishError(text)
 
 
@@ -317,6 +332,7 @@ class GitHubApi:
         """Send with auth; wait out rate limits up to `max_wait`; raise typed errors otherwise."""
         write = method != "GET"
         secondary_hits = 0
+        refreshed = False
         for attempt in range(self.retries + 1):
             try:  # an App's token exchange goes the same way (proxy, TLS) as the request
                 token = self.auth.token(self.client)
@@ -340,6 +356,11 @@ class GitHubApi:
             self.writes += write
             if response.is_success or response.status_code in allow:
                 return response
+            if response.status_code == 401 and not refreshed and self.auth.forget():
+                refreshed = True  # a cached App token GitHub no longer takes: one fresh one
+                log.warning("%s: GitHub refused the cached installation token; asking for a new "
+                            "one", doing)
+                continue
             wait = self._wait_for(response, secondary_hits)
             if wait is not None and attempt < self.retries:
                 secondary = "retry-after" not in response.headers and \
@@ -395,7 +416,7 @@ def _raise_graphql_errors(errors: list[Any], doing: str, secrets: Sequence[str])
     if any(h in lowered for h in _MOVED_HINTS):
         raise BranchMovedError(text)
     if any(h in lowered for h in _PROTECTED_HINTS):
-        raise PushRejectedError(text + " — the branch is protected; set `github.mode: pull-request`")
+        raise PushRejectedError(text + _PROTECTED_NOTE)
     if "FORBIDDEN" in detail or "not accessible" in lowered:
         raise PushRejectedError(text + " — the token lacks contents: write")
     if "NOT_FOUND" in detail:
@@ -551,7 +572,15 @@ class GitHubPublisher:
                 changes: Sequence[Change] = ()) -> PublishResult:
         assert isinstance(snapshot, GitHubSnapshot)
         if self.pr is not None:
-            return self._pull_request(snapshot, files, message, changes)
+            try:
+                return self._pull_request(snapshot, files, message, changes)
+            except PushRejectedError as exc:
+                if _PROTECTED_NOTE not in exc.message:
+                    raise
+                raise PushRejectedError(exc.message.replace(
+                    _PROTECTED_NOTE, f" — a rule protects the pull requests' branch "
+                                     f"{self.pr.branch}: choose a `pr_branch` no rule protects"
+                )) from None
         if not files:
             return PublishResult(snapshot.revision, False)
         sha, url = self._commit(self.branch, snapshot.head, files, message, force=False)
