@@ -249,3 +249,22 @@ def test_a_cached_app_token_github_refuses_is_dropped_and_a_new_one_used(world: 
     summary = run_once(world)
     assert summary.pushed and len(world.github.issued) == 2
     assert world.github.read(REPO, "images.yml") == world.expected(**new)
+
+
+def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(world: World) -> None:
+    import time
+
+    from tagsync.publish.github import SCRATCH
+
+    new_images(world)
+    pr_mode(world)
+    base = (world.github.head(REPO) or "").encode()
+    refs = world.github.repos[REPO].git.refs
+    stale = [f"refs/heads/{BRANCH}{SCRATCH}{int(time.time()) - 7200}-0badc0de",
+             f"refs/heads/{BRANCH}{SCRATCH}0badc0de"]  # an older tagsync's name
+    fresh = f"refs/heads/{BRANCH}{SCRATCH}{int(time.time())}-600dc0de"
+    for ref in [*stale, fresh]:
+        refs[ref.encode()] = base
+    run_once(world)
+    left = [r.decode() for r in refs.allkeys() if SCRATCH.encode() in r]
+    assert left == [fresh]

@@ -227,6 +227,7 @@ _PATH_RULES: dict[tuple[str, str], tuple[str, str]] = {
     ("repo", ""): (r"[A-Za-z0-9._-]{1,100}", "a repository name"),
     ("ref", "/repos/{owner}/{repo}/git/ref/{ref}"): _GIT_REF,
     ("ref", "/repos/{owner}/{repo}/git/refs/{ref}"): _GIT_REF,
+    ("ref", "/repos/{owner}/{repo}/git/matching-refs/{ref}"): _GIT_REF,
     ("commit_sha", "/repos/{owner}/{repo}/git/commits/{commit_sha}"): _SHA,
     ("file_sha", ""): _SHA,
     ("path", ""): (r"[^/].*[^/]|[^/]", "a path without leading or trailing slash"),
@@ -532,6 +533,11 @@ class GitHubServer:
             if ref not in git.refs:
                 raise _Answer(404, "Not Found")
             return 200, _ref_json(base, ref.decode(), git.refs[ref].decode())
+        if t == "/repos/{owner}/{repo}/git/matching-refs/{ref}":
+            # every ref that starts with refs/<ref>, as documented (a prefix, not a path segment)
+            prefix = f"refs/{params['ref']}".encode()
+            return 200, [_ref_json(base, r.decode(), git.refs[r].decode())
+                         for r in sorted(git.refs.allkeys()) if r.startswith(prefix)]
         if t == "/repos/{owner}/{repo}/contents/{path}":
             sha = _resolve(git, query.get("ref", ["main"])[0])
             try:

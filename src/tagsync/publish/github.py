@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 API_VERSION = "2022-11-28"
 _MOVED_HINTS = ("expected branch to point to", "not a fast forward", "stale_data")
 _PROTECTED_HINTS = ("protected branch", "rule violation", "must be made through a pull request")
+SCRATCH = "-tagsync-scratch-"  # PR branch + this + unix time + random: GraphQL's commit space
+SCRATCH_AGE = 3600.0  # seconds after which a scratch branch is a killed run's leftover
 _PROTECTED_NOTE = " — the branch is protected; set `github.mode: pull-request`"
 
 
@@ -764,7 +767,8 @@ class GitHubPublisher:
         with our files."""
         if self.use_graphql:
             assert self.pr is not None
-            scratch = f"{self.pr.branch}-tagsync-scratch-{uuid.uuid4().hex[:8]}"
+            self._clean_scratch()
+            scratch = f"{self.pr.branch}{SCRATCH}{int(time.time())}-{uuid.uuid4().hex[:8]}"
             self.api.json("POST", f"/repos/{self.repo}/git/refs", f"creating {scratch}",
                           json={"ref": f"refs/heads/{scratch}", "sha": base})
             try:
@@ -779,6 +783,24 @@ class GitHubPublisher:
             [] if owned is not None and owned.contains_base else [base])
         sha, _ = self._rest_commit_on(base, files, message, parents)
         return sha
+
+    def _clean_scratch(self) -> None:
+        """Delete the scratch branches a killed run left: those made over an hour ago (no run
+        lasts that long; a younger one may be a concurrent run's), or named by an older tagsync
+        without a time. A failure only warns: the run does not need it."""
+        assert self.pr is not None
+        try:
+            refs = self.api.json("GET", f"/repos/{self.repo}/git/matching-refs/heads/"
+                                        f"{quote(self.pr.branch + SCRATCH)}", "listing scratch branches")
+        except PublishError as exc:
+            log.warning("could not list leftover scratch branches: %s", exc.message)
+            return
+        for ref in refs if isinstance(refs, list) else []:
+            name = str(ref.get("ref", "")).removeprefix("refs/heads/")
+            made = re.fullmatch(r"([0-9]+)-[0-9a-f]+", name.rpartition(SCRATCH)[2])
+            if made is None or int(made.group(1)) < time.time() - SCRATCH_AGE:
+                log.info("deleting the scratch branch %s a stopped run left", name)
+                self._delete_branch(name)
 
     def _delete_branch(self, branch: str) -> None:
         try:
