@@ -15,6 +15,7 @@ from tagsync.config import load_config
 from tagsync.run import Summary, make_publisher, run
 from tests.test_publish_github import (  # noqa: F401
     REPO,
+    TOKEN,
     World,
     _both_runs,
     app_config,
@@ -268,3 +269,83 @@ def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(
     run_once(world)
     left = [r.decode() for r in refs.allkeys() if SCRATCH.encode() in r]
     assert left == [fresh]
+
+
+def _links_and_modes(world: World) -> None:
+    """images.yml becomes a link to catalogs/kernels.yml, an executable file."""
+    from dulwich.object_store import commit_tree_changes
+    from dulwich.objects import Blob, Commit
+
+    git = world.github.repos[REPO].git
+    head = git.refs[b"refs/heads/main"]
+    link, target = Blob.from_string(b"catalogs/kernels.yml"), Blob.from_string(world.expected())
+    for blob in (link, target):
+        git.object_store.add_object(blob)
+    commit = Commit()
+    commit.tree = commit_tree_changes(git.object_store, git[head].tree, [
+        (b"images.yml", 0o120000, link.id), (b"catalogs/kernels.yml", 0o100755, target.id)])
+    commit.parents = [head]
+    commit.author = commit.committer = b"someone <someone@localhost>"
+    commit.author_time = commit.commit_time = 1_700_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = b"links and modes"
+    git.object_store.add_object(commit)
+    world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+
+
+def _entry(world: World, path: str, branch: str = "main") -> tuple[int, bytes]:
+    from dulwich.object_store import tree_lookup_path
+
+    git = world.github.repos[REPO].git
+    tree = git[git.refs[f"refs/heads/{branch}".encode()]].tree
+    mode, sha = tree_lookup_path(git.__getitem__, tree, path.encode())
+    return mode, bytes(git[sha].data)
+
+
+@pytest.mark.parametrize("mode", ["graphql", "rest", "pull-request"])
+def test_a_symlinked_catalog_is_edited_at_its_target_and_keeps_its_mode(world: World,
+                                                                       mode: str) -> None:
+    _links_and_modes(world)
+    new = new_images(world)
+    if mode == "pull-request":
+        pr_mode(world)
+    else:
+        world.configure(token="env:TEST_GITHUB_TOKEN", api=mode)
+    run_once(world)
+    branch = BRANCH if mode == "pull-request" else "main"
+    assert _entry(world, "images.yml", branch) == (0o120000, b"catalogs/kernels.yml")
+    assert _entry(world, "catalogs/kernels.yml", branch) == (0o100755, world.expected(**new))
+
+
+def test_a_symlink_the_contents_api_cannot_follow_is_described_as_a_link(world: World) -> None:
+    """The contract server's contents API, as documented: a link to a file answers with the
+    file; a link leading elsewhere answers with the link itself."""
+    import httpx
+
+    _links_and_modes(world)
+    url = f"{world.github.url}/repos/{REPO}/contents/images.yml"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json",
+               "X-GitHub-Api-Version": "2022-11-28"}
+    assert httpx.get(url, headers=headers).json()["type"] == "file"
+    world.github.commit_directly(REPO, {"catalogs/kernels.yml": b"x"})  # still a file target
+    git = world.github.repos[REPO].git
+    from dulwich.objects import Blob
+
+    away = Blob.from_string(b"../outside.yml")
+    git.object_store.add_object(away)
+    from dulwich.object_store import commit_tree_changes
+    from dulwich.objects import Commit
+
+    head = git.refs[b"refs/heads/main"]
+    commit = Commit()
+    commit.tree = commit_tree_changes(git.object_store, git[head].tree,
+                                      [(b"images.yml", 0o120000, away.id)])
+    commit.parents = [head]
+    commit.author = commit.committer = b"someone <someone@localhost>"
+    commit.author_time = commit.commit_time = 1_700_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = b"a link leading out"
+    git.object_store.add_object(commit)
+    world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+    answer = httpx.get(url, headers=headers).json()
+    assert (answer["type"], answer["target"]) == ("symlink", "../outside.yml")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import posixpath
 import re
 import threading
 import time
@@ -540,8 +541,23 @@ class GitHubServer:
                          for r in sorted(git.refs.allkeys()) if r.startswith(prefix)]
         if t == "/repos/{owner}/{repo}/contents/{path}":
             sha = _resolve(git, query.get("ref", ["main"])[0])
+            path = params["path"]
             try:
-                data = _read(git, sha, params["path"])
+                mode, _ = tree_lookup_path(git.__getitem__, git[sha].tree, path.encode())
+                if mode == 0o120000:
+                    # documented: a link to a file in the repository answers with that file's
+                    # content; any other link, with an object describing the link itself
+                    target = _read(git, sha, path).decode()
+                    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+                    try:
+                        _read(git, sha, resolved)
+                    except (KeyError, TypeError):
+                        out = self.contract.instance({"$ref": "#/components/schemas/content-symlink"})
+                        out.update(type="symlink", target=target, path=path, size=len(target),
+                                   name=path.rsplit("/", 1)[-1])
+                        return 200, out
+                    path = resolved
+                data = _read(git, sha, path)
             except KeyError:
                 raise _Answer(404, "Not Found") from None
             blob_sha = Blob.from_string(data).id.decode()

@@ -44,7 +44,7 @@ from tagsync.http_policy import (
     wait_from,
 )
 from tagsync.plan import Change
-from tagsync.publish import PublishResult
+from tagsync.publish import PublishResult, link_target, real_paths
 from tagsync.publish.upkeep import (
     TRAILER,
     ClosedPr,
@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 API_VERSION = "2022-11-28"
 _MOVED_HINTS = ("expected branch to point to", "not a fast forward", "stale_data")
 _PROTECTED_HINTS = ("protected branch", "rule violation", "must be made through a pull request")
+_FILE_MODE = "100644"
 SCRATCH = "-tagsync-scratch-"  # PR branch + this + unix time + random: GraphQL's commit space
 SCRATCH_AGE = 3600.0  # seconds after which a scratch branch is a killed run's leftover
 _PROTECTED_NOTE = " — the branch is protected; set `github.mode: pull-request`"
@@ -459,12 +460,56 @@ class GitHubSnapshot:
     revision: str | None
     _cache: dict[str, bytes] = field(default_factory=dict)
     pulls: PullState | None = None  # PR mode: the PR state this run plans against
+    links: dict[str, str] = field(default_factory=dict)  # a symlinked catalog → its target
+    modes: dict[str, str] = field(default_factory=dict)  # a file read → its mode ("100755")
+    _trees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @_as_documented
     def read(self, path: str) -> bytes:
+        """The file at `path`, found through the trees (their modes say what is a link and
+        what is executable) and read as a blob (any size up to GitHub's 100 MB)."""
         if path not in self._cache:
-            self._cache[path] = read_file(self.api, self.repo, path, self.head)
+            real, mode, sha = self._resolve(path, path)
+            if real != path:
+                self.links[path] = real
+            self.modes[real] = mode
+            blob = self.api.json("GET", f"/repos/{self.repo}/git/blobs/{sha}", f"reading {real}")
+            self._cache[path] = base64.b64decode(blob["content"])
         return self._cache[path]
+
+    def _listing(self, sha: str) -> list[dict[str, Any]]:
+        """One folder's entries (one request per folder, kept for the run)."""
+        if sha not in self._trees:
+            body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{sha}", "reading a folder")
+            if body.get("truncated"):
+                raise PublishError(f"{self.repo}: a folder holds more entries than GitHub lists "
+                                   "in one answer")
+            self._trees[sha] = [e for e in body.get("tree", []) if isinstance(e, dict)]
+        return self._trees[sha]
+
+    def _resolve(self, asked: str, path: str, depth: int = 0) -> tuple[str, str, str]:
+        """(path, mode, blob sha) of the file behind `path`, through symlinks in the repo."""
+        sha, entry = self.head, None
+        parts = path.split("/")
+        for i, part in enumerate(parts):
+            entry = next((e for e in self._listing(sha) if e.get("path") == part), None)
+            if entry is None or (i < len(parts) - 1 and entry.get("type") != "tree"):
+                where = f" (the symlink's target {path})" if path != asked else ""
+                raise CatalogError(f"no such file in {self.repo} at {self.head[:12]}{where}",
+                                   file=asked)
+            sha = str(entry["sha"])
+        assert entry is not None
+        mode = str(entry.get("mode"))
+        if entry.get("type") != "blob":
+            raise CatalogError(f"is not a file in {self.repo}", file=asked)
+        if mode != "120000":
+            return path, mode, sha
+        link = self.api.json("GET", f"/repos/{self.repo}/git/blobs/{sha}", f"reading link {path}")
+        target = link_target(path, base64.b64decode(link["content"]).decode("utf-8", "replace"))
+        if target is None or depth >= 8:
+            raise CatalogError("is a symlink leading outside the repository (or a loop): "
+                               "tagsync edits a link's target only inside it", file=asked)
+        return self._resolve(asked, target, depth + 1)
 
     @_as_documented
     def history(self, path: str, limit: int = 30) -> list[tuple[datetime, bytes | None]]:
@@ -550,6 +595,7 @@ class GitHubPublisher:
         self.use_graphql = use_graphql
         self.pr = pull_request
         self._repo_id: str | None = None
+        self._modes: dict[str, str] = {}  # this publish's files → the modes they keep
 
     def describe(self) -> str:
         where = f"github:{self.repo} ({self.branch})"
@@ -574,6 +620,8 @@ class GitHubPublisher:
     def publish(self, snapshot: object, files: dict[str, bytes], message: str,
                 changes: Sequence[Change] = ()) -> PublishResult:
         assert isinstance(snapshot, GitHubSnapshot)
+        files = real_paths(files, snapshot.links)  # a link stays a link: its target is written
+        self._modes = {p: snapshot.modes.get(p, _FILE_MODE) for p in files}
         if self.pr is not None:
             try:
                 return self._pull_request(snapshot, files, message, changes)
@@ -594,13 +642,21 @@ class GitHubPublisher:
 
     def _commit(self, branch: str, parent: str, files: dict[str, bytes], message: str,
                 *, force: bool) -> tuple[str, str | None]:
-        if self.use_graphql:
+        if self.use_graphql and self._plain():
             try:
                 return self._graphql_commit(branch, parent, files, message)
             except GraphQLUnavailable as exc:
                 log.warning("%s; falling back to the REST Git Data API", exc.message)
                 self.use_graphql = False
         return self._rest_commit(branch, parent, files, message, force=force)
+
+    def _plain(self) -> bool:
+        """Every file written is a plain one: GraphQL writes 100644 only, so an executable file
+        goes through REST, which keeps its mode (an unsigned commit, said in the log)."""
+        plain = all(m == _FILE_MODE for m in self._modes.values())
+        if not plain:
+            log.info("an edited file is executable: committing through REST to keep its mode")
+        return plain
 
     def _graphql_commit(self, branch: str, parent: str, files: dict[str, bytes],
                         message: str) -> tuple[str, str | None]:
@@ -765,7 +821,7 @@ class GitHubPublisher:
         compare-and-swap. REST moves a ref safely only by a fast-forward: the commit is a child
         of the PR head read (and of the base, when the head lacks it), holding the base's tree
         with our files."""
-        if self.use_graphql:
+        if self.use_graphql and self._plain():
             assert self.pr is not None
             self._clean_scratch()
             scratch = f"{self.pr.branch}{SCRATCH}{int(time.time())}-{uuid.uuid4().hex[:8]}"
@@ -947,8 +1003,8 @@ class GitHubPublisher:
         base = self.api.json("GET", f"/repos/{self.repo}/git/commits/{parent}", "reading the parent commit")
         tree = self.api.json("POST", f"/repos/{self.repo}/git/trees", "writing the tree", json={
             "base_tree": base["tree"]["sha"],
-            "tree": [{"path": p, "mode": "100644", "type": "blob", "content": d.decode("utf-8")}
-                     for p, d in sorted(files.items())],
+            "tree": [{"path": p, "mode": self._modes.get(p, _FILE_MODE), "type": "blob",
+                      "content": d.decode("utf-8")} for p, d in sorted(files.items())],
         })
         commit = self.api.json("POST", f"/repos/{self.repo}/git/commits", "writing the commit",
                                json={"message": message, "tree": tree["sha"],
