@@ -22,6 +22,7 @@ from tests.test_publish_github import (  # noqa: F401
     app_key,
     new_images,
     pr_mode,
+    waits,
     world,
 )
 from tests.test_publish_replan import HeldPublisher
@@ -349,3 +350,53 @@ def test_a_symlink_the_contents_api_cannot_follow_is_described_as_a_link(world: 
     world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
     answer = httpx.get(url, headers=headers).json()
     assert (answer["type"], answer["target"]) == ("symlink", "../outside.yml")
+
+
+# --- the client keeps GitHub's documented behaviour (issue item 8) ------------------------------------
+
+
+def test_retry_after_is_waited_for_exactly_as_long_as_github_says(world: World,
+                                                                  waits: list[float]) -> None:
+    new = new_images(world)
+    world.github.throttle = [(429, {"Retry-After": "7"}), (403, {"Retry-After": "3"})]
+    run_once(world)
+    assert waits == [7.0, 3.0]
+    assert world.github.read(REPO, "images.yml") == world.expected(**new)
+
+
+def test_a_file_over_one_megabyte_is_read_as_a_blob(world: World) -> None:
+    from tagsync.publish import github as gh
+
+    big = b"# padding\n" * 110_000
+    world.github.commit_directly(REPO, {"big.yml": big})
+    api = gh.GitHubApi(world.github.url, gh.StaticToken(TOKEN))
+    try:
+        assert gh.read_file(api, REPO, "big.yml", world.github.head(REPO) or "") == big
+    finally:
+        api.close()
+
+
+def test_a_pull_request_another_run_opened_first_makes_this_run_replan(world: World) -> None:
+    """GitHub's 422 for a second PR from one branch, met for real: another run opens the PR
+    between this run's branch update and its own request to open one."""
+    from tagsync.publish.upkeep import pr_body, proposal_of
+    from tests.servers.github import PullRequest
+
+    new_images(world)
+    pr_mode(world)
+    github = world.github
+    # the other run proposes what this one proposes: same marker, base and proposal
+    planned = run(load_config(world.config), dry_run=True).changes
+    body = pr_body(planned, BRANCH, ["images.yml"], "t", base="main", proposal=proposal_of(planned))
+
+    def other_run(method: str, template: str) -> None:
+        if template != "/repos/{owner}/{repo}/pulls":
+            github.before_write = other_run  # not yet: wait for the request that opens the PR
+            return
+        github.repos[REPO].pulls.append(PullRequest(50, BRANCH, "main", "by the other run", body))
+
+    github.before_write = other_run
+    summary = run_once(world)
+    assert summary.attempts == 2
+    assert (summary.pull_request, summary.pull_request_action) == (50, "unchanged")
+    assert [p.number for p in github.repos[REPO].pulls] == [50]

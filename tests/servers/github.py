@@ -323,6 +323,11 @@ class GitHubServer:
         self.graphql_enabled = True
         self.lock = threading.Lock()
         self._pr_numbers = iter(range(1, 10_000))
+        self.clock: Callable[[], float] = time.time  # GitHub's clock (tests may set it apart)
+        # GitHub's limits: a recursive tree lists at most 100,000 entries (then `truncated`);
+        # the contents API serves a file's content inline up to 1 MB
+        self.tree_limit = 100_000
+        self.contents_limit = 1024 * 1024
 
     # -- set-up for tests ----------------------------------------------------------------
 
@@ -484,8 +489,18 @@ class GitHubServer:
             jwt.decode(token, self.apps[app_id], algorithms=["RS256"])
         except Exception as exc:
             raise _Answer(401, f"A JSON web token could not be decoded ({type(exc).__name__})") from None
-        if claims["exp"] - claims["iat"] > 660:
+        # GitHub's window is absolute, against its own clock: `exp` at most 10 minutes ahead
+        # of now and not past, `iat` not in the future (a relative `exp - iat` check would
+        # take a token minted by a clock set back or forward)
+        now = self.clock()
+        if int(claims["exp"]) > now + 600:
             raise _Answer(401, "'Expiration time' claim ('exp') is too far in the future")
+        if int(claims["exp"]) <= now:
+            raise _Answer(401, "'Expiration time' claim ('exp') must be a numeric value "
+                               "representing the future time at which the assertion expires")
+        if int(claims["iat"]) > now:
+            raise _Answer(401, "'Issued at' claim ('iat') must be an Integer representing the "
+                               "time that the assertion was issued")
         return app_id
 
     # -- REST ---------------------------------------------------------------------------------
@@ -565,6 +580,8 @@ class GitHubServer:
             out.update(type="file", encoding="base64", size=len(data), name=params["path"].rsplit("/", 1)[-1],
                        path=params["path"], sha=blob_sha, content=base64.encodebytes(data).decode(),
                        url=f"{base}/contents/{params['path']}")
+            if len(data) > self.contents_limit:  # documented: 1-100 MB come without content
+                out.update(content="", encoding="none")
             return 200, out
         if t == "/repos/{owner}/{repo}/git/blobs/{file_sha}":
             blob = git[params["file_sha"].encode()]
@@ -893,8 +910,9 @@ class GitHubServer:
                     walk(sub, path + "/")
 
         walk(obj, "")
+        truncated = len(entries) > self.tree_limit  # GitHub's limit for one listing
         return {"sha": obj.id.decode(), "url": f"{base}/git/trees/{obj.id.decode()}",
-                "truncated": False, "tree": entries}
+                "truncated": truncated, "tree": entries[:self.tree_limit]}
 
     # -- GraphQL --------------------------------------------------------------------------------
 

@@ -531,13 +531,24 @@ class GitHubSnapshot:
 
     @_as_documented
     def files(self) -> list[str]:
-        """The tree at the head we read, in one request (`recursive=1`)."""
+        """The tree at the head we read: in one request (`recursive=1`), or folder by folder
+        when GitHub truncated that listing (over 100,000 entries)."""
         body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{self.head}", "listing files",
                              params={"recursive": "1"})
-        if body.get("truncated"):
-            raise PublishError(f"{self.repo}'s tree is too large for one listing; name files "
-                               "without globs")
-        return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+        if not body.get("truncated"):
+            return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+        log.info("%s: the tree listing was truncated; listing folder by folder", self.repo)
+        out: list[str] = []
+        todo = [("", self.head)]
+        while todo:
+            prefix, sha = todo.pop()
+            for entry in self._listing(sha):
+                path = prefix + str(entry["path"])
+                if entry.get("type") == "tree":
+                    todo.append((path + "/", str(entry["sha"])))
+                elif entry.get("type") == "blob":
+                    out.append(path)
+        return sorted(out)
 
 
 def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
