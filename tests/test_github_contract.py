@@ -244,3 +244,77 @@ def test_a_body_that_is_not_json_is_refused_as_github_does(github: GitHubServer)
     assert resp.status_code == 400 and resp.json()["message"] == "Problems parsing JSON"
     assert any("not JSON" in v for v in github.violations)
     github.violations.clear()  # the refusal was the point; the fixture's own check stays quiet
+
+
+# --- GitHub's limits and clocks, as documented -----------------------------------------------------
+
+
+def _app(server: GitHubServer) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server.apps[4242] = key.public_key()
+    server.installations[777] = (4242, "acme/r")
+    return key
+
+
+@pytest.mark.parametrize(("iat", "exp"), [(-1000, -500), (300, 840), (-60, 660)],
+                         ids=["expired", "issued-in-the-future", "over-ten-minutes-ahead"])
+def test_an_app_jwt_window_is_absolute_against_githubs_clock(server: GitHubServer, iat: int,
+                                                             exp: int) -> None:
+    import time
+
+    import jwt
+
+    key = _app(server)
+    now = int(time.time())
+    token = jwt.encode({"iat": now + iat, "exp": now + exp, "iss": "4242"}, key, algorithm="RS256")
+    r = httpx.post(f"{server.url}/app/installations/777/access_tokens", json={},
+                   headers={**HEADERS, "Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text
+
+
+def test_an_app_jwt_within_the_window_is_taken(server: GitHubServer) -> None:
+    import time
+
+    import jwt
+
+    key = _app(server)
+    now = int(time.time())
+    token = jwt.encode({"iat": now - 60, "exp": now + 540, "iss": "4242"}, key, algorithm="RS256")
+    r = httpx.post(f"{server.url}/app/installations/777/access_tokens", json={},
+                   headers={**HEADERS, "Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+
+
+def test_contents_over_one_megabyte_come_without_content(server: GitHubServer) -> None:
+    big = b"x" * (1024 * 1024 + 1)
+    server.commit_directly("acme/r", {"big.yml": big})
+    body = httpx.get(f"{server.url}/repos/acme/r/contents/big.yml", headers=HEADERS).json()
+    assert (body["content"], body["encoding"], body["size"]) == ("", "none", len(big))
+
+
+def test_a_recursive_tree_over_the_limit_is_truncated(server: GitHubServer) -> None:
+    server.commit_directly("acme/r", {"d/b.yml": b"b\n", "d/c.yml": b"c\n"})
+    server.tree_limit = 3
+    body = httpx.get(f"{server.url}/repos/acme/r/git/trees/main", params={"recursive": "1"},
+                     headers=HEADERS).json()
+    assert body["truncated"] is True and len(body["tree"]) == 3
+
+
+def test_a_second_open_pull_request_from_one_branch_is_refused(server: GitHubServer) -> None:
+    _open_pr(server)
+    r = httpx.post(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                   json={"title": "again", "head": "feature", "base": "main"})
+    assert r.status_code == 422 and "already exists" in r.json()["message"]
+
+
+def test_pull_requests_list_newest_first_with_their_merge_state(server: GitHubServer) -> None:
+    _open_pr(server)
+    [pr] = server.repos["acme/r"].pulls
+    server.merge("acme/r", pr.number)
+    [listed] = httpx.get(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                         params={"state": "all", "base": "main"}).json()
+    assert listed["state"] == "closed" and listed["merged_at"] is not None
+    assert httpx.get(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                     params={"state": "all", "base": "other"}).json() == []

@@ -185,3 +185,76 @@ def test_a_server_that_does_not_speak_git_is_a_publish_error_naming_the_url() ->
     message = str(caught.value)
     assert f"{server.url}/acme/catalogs.git" in message
     assert "does not speak Git's protocol" in message and "ghp_portal_token" not in message
+
+
+# --- a link stays a link, a file keeps its mode ----------------------------------------------------
+
+
+def _commit_tree(git: GitServer, entries: list[tuple[str, int, bytes]]) -> None:
+    """A commit of exactly these (path, mode, data) entries on main, made with dulwich."""
+    from dulwich.object_store import commit_tree_changes
+    from dulwich.objects import Blob, Commit, Tree
+    from dulwich.repo import Repo
+
+    with Repo(str(git.path)) as repo:
+        empty = Tree()
+        repo.object_store.add_object(empty)
+        changes = []
+        for path, mode, data in entries:
+            blob = Blob.from_string(data)
+            repo.object_store.add_object(blob)
+            changes.append((path.encode(), mode, blob.id))
+        commit = Commit()
+        commit.tree = commit_tree_changes(repo.object_store, empty.id, changes)
+        commit.parents = [repo.refs[b"refs/heads/main"]]
+        commit.author = commit.committer = b"someone <someone@localhost>"
+        commit.author_time = commit.commit_time = 1_700_000_000
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.message = b"links and modes"
+        repo.object_store.add_object(commit)
+        repo.refs[b"refs/heads/main"] = commit.id
+
+
+def _mode(git: GitServer, path: str) -> tuple[int, bytes]:
+    from dulwich.object_store import tree_lookup_path
+    from dulwich.repo import Repo
+
+    with Repo(str(git.path)) as repo:
+        commit = repo[repo.refs[b"refs/heads/main"]]
+        mode, sha = tree_lookup_path(repo.__getitem__, commit.tree, path.encode())
+        return mode, bytes(repo[sha].data)
+
+
+def test_a_symlinked_catalog_is_edited_at_its_target_and_modes_are_kept(
+        repo: GitServer, registry: RegistryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    _commit_tree(repo, [("images.yml", 0o120000, b"catalogs/kernels.yml"),
+                        ("catalogs/kernels.yml", 0o100755, CATALOG.encode()),
+                        ("OTHER.md", 0o100644, b"x\n")])
+    ns = unique_namespace("links", request)
+    new = short(registry.push(f"{ns}/kernel-python", "3.6-ubuntu", f"{ns} new").digest)
+    monkeypatch.setenv("TEST_GIT_TOKEN", repo.token)
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(f"{kernels_yaml(registry, ns)}git:\n  repo: {repo.url}\n"
+                      "  token: env:TEST_GIT_TOKEN\n")
+    assert run(load_config(config)).pushed
+    assert _mode(repo, "images.yml") == (0o120000, b"catalogs/kernels.yml")
+    assert _mode(repo, "catalogs/kernels.yml") == (
+        0o100755, CATALOG.replace("0123456789ab", new).encode())
+
+
+def test_a_symlink_leading_out_of_the_repository_is_refused_with_a_reason(
+        repo: GitServer, registry: RegistryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    from tagsync.errors import CatalogError
+
+    _commit_tree(repo, [("images.yml", 0o120000, b"../../etc/passwd")])
+    ns = unique_namespace("links", request)
+    monkeypatch.setenv("TEST_GIT_TOKEN", repo.token)
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(f"{kernels_yaml(registry, ns)}git:\n  repo: {repo.url}\n"
+                      "  token: env:TEST_GIT_TOKEN\n")
+    head = repo.head()
+    with pytest.raises(CatalogError, match="symlink leading outside the repository"):
+        run(load_config(config))
+    assert repo.head() == head

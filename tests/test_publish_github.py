@@ -211,8 +211,8 @@ def test_pull_request_mode_leaves_the_base_alone_and_opens_one_pr(world: World) 
     summary = run(load_config(world.config))
     assert world.github.head(REPO) == base
     [pr] = world.github.open_pulls(REPO)
-    assert (pr.head, pr.base) == ("tagsync/kernels", "main")
-    assert world.github.read(REPO, "images.yml", "tagsync/kernels") == world.expected(**new)
+    assert (pr.head, pr.base) == ("tagsync/main/kernels", "main")
+    assert world.github.read(REPO, "images.yml", "tagsync/main/kernels") == world.expected(**new)
     assert summary.pull_request == pr.number and summary.pull_request_action == "opened"
 
 
@@ -224,7 +224,7 @@ def test_pull_request_body_is_a_table_with_a_hidden_marker(world: World) -> None
     assert "| Image | Tag | Old | New | File |" in pr.body
     row = f"| `{world.registry.host}/{world.ns}/kernel-r` | `3.5` | `ba9876543210` | `{new['r']}` |"
     assert row in pr.body
-    assert "<!-- tagsync:pull-request branch=tagsync/kernels -->" in pr.body
+    assert "<!-- tagsync:pull-request branch=tagsync/main/kernels -->" in pr.body
 
 
 def test_next_run_with_a_further_change_updates_the_same_pr(world: World) -> None:
@@ -236,7 +236,7 @@ def test_next_run_with_a_further_change_updates_the_same_pr(world: World) -> Non
     [pr] = world.github.open_pulls(REPO)
     assert summary.pull_request == pr.number and summary.pull_request_action == "updated"
     assert newer in pr.body
-    head = world.github.commit(REPO, world.github.head(REPO, "tagsync/kernels") or "")
+    head = world.github.commit(REPO, world.github.head(REPO, "tagsync/main/kernels") or "")
     assert [p.decode() for p in head.parents] == [world.github.head(REPO)]
 
 
@@ -247,7 +247,7 @@ def test_pr_branch_is_rebuilt_on_the_current_base(world: World) -> None:
     world.github.commit_directly(REPO, {"OTHER.md": b"merged meanwhile\n"})
     world.push("r", "3.5", "r newer")
     run(load_config(world.config))
-    assert world.github.read(REPO, "OTHER.md", "tagsync/kernels") == b"merged meanwhile\n"
+    assert world.github.read(REPO, "OTHER.md", "tagsync/main/kernels") == b"merged meanwhile\n"
     assert len(world.github.open_pulls(REPO)) == 1
 
 
@@ -287,11 +287,11 @@ def test_a_pr_tagsync_did_not_open_is_left_alone(world: World) -> None:
     pr_mode(world)
     from tests.servers.github import PullRequest
 
-    world.github.commit_directly(REPO, {"x": b"mine\n"}, branch="tagsync/kernels")
-    world.github.repos[REPO].pulls.append(PullRequest(99, "tagsync/kernels", "main", "mine", "by hand"))
+    world.github.commit_directly(REPO, {"x": b"mine\n"}, branch="tagsync/main/kernels")
+    world.github.repos[REPO].pulls.append(PullRequest(99, "tagsync/main/kernels", "main", "mine", "by hand"))
     with pytest.raises(PushRejectedError, match=r"#99 .* was not opened by tagsync"):
         run(load_config(world.config))
-    assert world.github.read(REPO, "x", "tagsync/kernels") == b"mine\n"
+    assert world.github.read(REPO, "x", "tagsync/main/kernels") == b"mine\n"
 
 
 # --- GitHub App -----------------------------------------------------------------------------------
@@ -491,7 +491,7 @@ def pr_branch_levels(w: World) -> list[str]:
     """Every value the PR branch took that was also a value of the base: must stay empty."""
     base_values = {sha for repo, ref, sha in w.github.ref_log if ref == "refs/heads/main"}
     return [sha for repo, ref, sha in w.github.ref_log
-            if ref == "refs/heads/tagsync/kernels" and sha in base_values]
+            if ref == "refs/heads/tagsync/main/kernels" and sha in base_values]
 
 
 @pytest.mark.parametrize("api", ["graphql", "rest"])
@@ -513,12 +513,12 @@ def test_a_failed_commit_leaves_the_pr_as_it_was(world: World) -> None:
     pr_mode(world)
     run(load_config(world.config))
     [pr] = world.github.open_pulls(REPO)
-    before = world.github.head(REPO, "tagsync/kernels")
+    before = world.github.head(REPO, "tagsync/main/kernels")
     world.push("python", "3.6-ubuntu", "py newer")
     world.github.faults["createCommitOnBranch"] = 502
     with pytest.raises(PublishError):
         run(load_config(world.config))
-    assert pr.state == "open" and world.github.head(REPO, "tagsync/kernels") == before
+    assert pr.state == "open" and world.github.head(REPO, "tagsync/main/kernels") == before
     assert [r for r in world.github.repos[REPO].git.refs.allkeys() if b"scratch" in r] == []
 
 
@@ -526,8 +526,8 @@ def test_a_pr_branch_commit_is_tagsyncs_by_its_trailer(world: World) -> None:
     new_images(world)
     pr_mode(world)
     run(load_config(world.config))
-    message = world.github.commit(REPO, world.github.head(REPO, "tagsync/kernels") or "").message
-    assert message.decode().splitlines()[-1] == "Tagsync-Branch: tagsync/kernels"
+    message = world.github.commit(REPO, world.github.head(REPO, "tagsync/main/kernels") or "").message
+    assert message.decode().splitlines()[-1] == "Tagsync-Branch: tagsync/main/kernels"
 
 
 # --- tagsync only rewrites a branch it owns --------------------------------------------------------
@@ -539,12 +539,12 @@ def test_a_branch_holding_someone_elses_commit_without_a_pr_is_never_overwritten
     new_images(world)
     pr_mode(world, api=api)
     base = world.github.head(REPO) or ""
-    world.github.repos[REPO].git.refs[b"refs/heads/tagsync/kernels"] = base.encode()
+    world.github.repos[REPO].git.refs[b"refs/heads/tagsync/main/kernels"] = base.encode()
     theirs = world.github.commit_directly(REPO, {"notes.md": b"mine\n"}, "my work",
-                                          branch="tagsync/kernels")
-    with pytest.raises(PushRejectedError, match=rf"branch tagsync/kernels holds commit {theirs[:12]}"):
+                                          branch="tagsync/main/kernels")
+    with pytest.raises(PushRejectedError, match=rf"branch tagsync/main/kernels holds commit {theirs[:12]}"):
         run(load_config(world.config))
-    assert world.github.head(REPO, "tagsync/kernels") == theirs
+    assert world.github.head(REPO, "tagsync/main/kernels") == theirs
     assert world.github.open_pulls(REPO) == []
 
 
@@ -698,7 +698,7 @@ def test_two_concurrent_pr_runs_leave_one_pr_with_one_commit(world: World, exist
     loser = next(s for s in summaries if not s.pushed)
     assert loser.attempts == 2 and loser.to_dict()["status"] == "unchanged"
     assert len(world.github.open_pulls(REPO)) == 1 and len(world.github.repos[REPO].pulls) == 1
-    head = world.github.commit(REPO, world.github.head(REPO, "tagsync/kernels") or "")
+    head = world.github.commit(REPO, world.github.head(REPO, "tagsync/main/kernels") or "")
     assert [p.decode() for p in head.parents] == [world.github.head(REPO)]
-    assert world.github.read(REPO, "images.yml", "tagsync/kernels") == world.expected(**new)
+    assert world.github.read(REPO, "images.yml", "tagsync/main/kernels") == world.expected(**new)
     assert pr_branch_levels(world) == []

@@ -16,9 +16,11 @@ REPO = "acme/deploy"
 TOKEN = "ghp_globtesttoken0123456789abcdefABC"
 
 
+@pytest.mark.parametrize("truncated", [False, True])
 def test_files_matched_by_glob_are_updated_in_one_commit(
         registry: RegistryServer, github: GitHubServer, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, truncated: bool) -> None:
+    """Also when GitHub truncates the recursive listing: then folder by folder."""
     ns = unique_namespace("ghglob", request)
     h = registry.host
     old = {app: registry.push(f"{ns}/{app}", "1.0", f"{ns} {app} old").digest for app in ("a", "b", "c")}
@@ -38,6 +40,8 @@ def test_files_matched_by_glob_are_updated_in_one_commit(
         f"registries:\n  - host: '{h}'\n    url: {registry.url}\n"
         f"github:\n  repo: {REPO}\n  api_url: {github.url}\n  token: env:TEST_GITHUB_TOKEN\n")
 
+    if truncated:
+        github.tree_limit = 3  # each folder fits one answer; the whole tree does not
     summary = run(load_config(config))
 
     assert summary.pushed and len(summary.changes) == 2

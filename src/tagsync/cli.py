@@ -435,8 +435,10 @@ def _print_summary(summary: object) -> None:
     if summary.dry_run:
         out(f"dry run: {counts}; nothing written")
     elif summary.pull_request is not None:
-        verb = {"opened": "opened", "updated": "updated"}.get(summary.pull_request_action or "",
-                                                              "left as it is")
+        verb = {"opened": "opened", "updated": "updated", "closed": "closed",
+                "merged": "found merged", "declined": "left closed (declined)",
+                "kept": "left to its committer"}.get(summary.pull_request_action or "",
+                                                     "left as it is")
         out(f"{verb} pull request #{summary.pull_request} {summary.url or ''}: {counts}")
     elif summary.pushed and summary.commit:
         out(f"committed {summary.commit[:12]} to {summary.target}: {counts}")

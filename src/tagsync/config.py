@@ -495,7 +495,7 @@ class GitHubConfig(_Model):
     app: GitHubAppConfig | None = None
     """Authenticate as a GitHub App instead of with a token."""
     pr_branch: str | None = None
-    """The pull requests' branch; default tagsync/<first catalog name>."""
+    """The pull requests' branch; default tagsync/<branch>/<first catalog name>."""
     pr_title: str | None = None
     """The pull requests' title; default the commit subject."""
     labels: list[str] = []
@@ -521,6 +521,10 @@ class GitHubConfig(_Model):
             raise ValueError("authenticate with `token` or `app`, not both")
         if not self.token and not self.app:
             raise ValueError("set `token` (e.g. env:GITHUB_TOKEN) or `app`")
+        if self.pr_branch is not None and self.pr_branch == self.branch:
+            raise ValueError(f"`pr_branch` is the base branch `{self.branch}`: a pull request "
+                             "needs a branch of its own (omit `pr_branch` for "
+                             f"tagsync/{self.branch}/<catalog>)")
         return self
 
 

@@ -1,8 +1,10 @@
 """The job: config → observe registries → plan → edit text → publish → report.
 
 Everything is computed before anything is written: a run either publishes one complete change
-or nothing. When the branch moves under us, the run re-reads and re-plans (registry answers are
-kept, they do not depend on the branch) a bounded number of times.
+or nothing. When the target moves under us, the run re-reads it, asks the registries again and
+re-plans, a bounded number of times: whoever moved the target may have seen a newer answer than
+ours, and writing ours would put an older value back (signature verdicts, which belong to a
+digest, are kept).
 """
 
 from __future__ import annotations
@@ -480,6 +482,8 @@ def run(
     attempts = config.publish_retries + 1
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
+        if attempt > 1:  # the target moved: its new values may be newer than our answers
+            known = _Known(verdicts=known.verdicts)
         snap = publisher.snapshot()
         found, plan, stats = survey(config, snap, known, progress, deadline, then=explain)
         catalogs = found.sources
@@ -494,21 +498,23 @@ def run(
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date
         summary.diff = unified_diff(catalogs, files) if dry_run else ""
-        if dry_run or not files:
+        if dry_run:
             summary.commit = snap.revision
-            if not dry_run:  # nothing to write; PR mode may close a PR the base caught up with
-                publisher.publish(snap, {}, "", [])
             return summary
-        message = commit_message(config, plan)
+        # nothing to write still publishes: PR mode reports, or closes, the PR it finds
+        message = commit_message(config, plan) if files else ""
         try:
-            result = publisher.publish(snap, files, message, plan.changes)
+            result = publisher.publish(snap, files, message, plan.changes if files else [])
         except BranchMovedError as exc:
             if attempt == attempts:
                 raise BranchMovedError(
                     f"{exc.message}; gave up after {attempts} attempts") from None
             log.warning("%s (attempt %d of %d)", exc.message, attempt, attempts)
             continue
-        summary.commit, summary.pushed, summary.url = result.revision, result.pushed, result.url
+        summary.commit = result.revision if files else snap.revision
+        summary.pushed, summary.url = result.pushed, result.url
         summary.pull_request, summary.pull_request_action = result.pull_request, result.action
+        if result.note:  # what a PR's upkeep left alone, and why: never a silent success
+            summary.warnings = [*summary.warnings, result.note]
         return summary
     raise AssertionError("unreachable")  # pragma: no cover

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import posixpath
 import re
 import threading
 import time
@@ -227,6 +228,7 @@ _PATH_RULES: dict[tuple[str, str], tuple[str, str]] = {
     ("repo", ""): (r"[A-Za-z0-9._-]{1,100}", "a repository name"),
     ("ref", "/repos/{owner}/{repo}/git/ref/{ref}"): _GIT_REF,
     ("ref", "/repos/{owner}/{repo}/git/refs/{ref}"): _GIT_REF,
+    ("ref", "/repos/{owner}/{repo}/git/matching-refs/{ref}"): _GIT_REF,
     ("commit_sha", "/repos/{owner}/{repo}/git/commits/{commit_sha}"): _SHA,
     ("file_sha", ""): _SHA,
     ("path", ""): (r"[^/].*[^/]|[^/]", "a path without leading or trailing slash"),
@@ -267,8 +269,13 @@ class PullRequest:
     auto_merge: str | None = None
     opened_by: str = "tagsync-bot"
     closed_because: str | None = None  # set when GitHub itself closed it (see _set_ref)
+    mergeable: bool | None = None  # forced by a test; None: computed as GitHub would
     comments: list[str] = field(default_factory=list)
     reviews: list[tuple[str, str]] = field(default_factory=list)  # (login, state) submitted
+
+    @property
+    def merged(self) -> bool:
+        return self.closed_because == "merged"
 
 
 @dataclass
@@ -323,10 +330,16 @@ class GitHubServer:
         self.faults: dict[str, int] = {}
         self.ref_log: list[tuple[str, str, str | None]] = []  # (repo, ref, sha) on every move
         self.next_headers: dict[str, str] = {}  # headers of the answer being built (Link)
+        self.forced: list[str] = []  # refs moved by a forced REST update (no compare-and-swap)
         self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
         self._pr_numbers = iter(range(1, 10_000))
+        self.clock: Callable[[], float] = time.time  # GitHub's clock (tests may set it apart)
+        # GitHub's limits: a recursive tree lists at most 100,000 entries (then `truncated`);
+        # the contents API serves a file's content inline up to 1 MB
+        self.tree_limit = 100_000
+        self.contents_limit = 1024 * 1024
 
     # -- set-up for tests ----------------------------------------------------------------
 
@@ -491,8 +504,18 @@ class GitHubServer:
             jwt.decode(token, self.apps[app_id], algorithms=["RS256"])
         except Exception as exc:
             raise _Answer(401, f"A JSON web token could not be decoded ({type(exc).__name__})") from None
-        if claims["exp"] - claims["iat"] > 660:
+        # GitHub's window is absolute, against its own clock: `exp` at most 10 minutes ahead
+        # of now and not past, `iat` not in the future (a relative `exp - iat` check would
+        # take a token minted by a clock set back or forward)
+        now = self.clock()
+        if int(claims["exp"]) > now + 600:
             raise _Answer(401, "'Expiration time' claim ('exp') is too far in the future")
+        if int(claims["exp"]) <= now:
+            raise _Answer(401, "'Expiration time' claim ('exp') must be a numeric value "
+                               "representing the future time at which the assertion expires")
+        if int(claims["iat"]) > now:
+            raise _Answer(401, "'Issued at' claim ('iat') must be an Integer representing the "
+                               "time that the assertion was issued")
         return app_id
 
     # -- REST ---------------------------------------------------------------------------------
@@ -545,10 +568,30 @@ class GitHubServer:
             if ref not in git.refs:
                 raise _Answer(404, "Not Found")
             return 200, _ref_json(base, ref.decode(), git.refs[ref].decode())
+        if t == "/repos/{owner}/{repo}/git/matching-refs/{ref}":
+            # every ref that starts with refs/<ref>, as documented (a prefix, not a path segment)
+            prefix = f"refs/{params['ref']}".encode()
+            return 200, [_ref_json(base, r.decode(), git.refs[r].decode())
+                         for r in sorted(git.refs.allkeys()) if r.startswith(prefix)]
         if t == "/repos/{owner}/{repo}/contents/{path}":
             sha = _resolve(git, query.get("ref", ["main"])[0])
+            path = params["path"]
             try:
-                data = _read(git, sha, params["path"])
+                mode, _ = tree_lookup_path(git.__getitem__, git[sha].tree, path.encode())
+                if mode == 0o120000:
+                    # documented: a link to a file in the repository answers with that file's
+                    # content; any other link, with an object describing the link itself
+                    target = _read(git, sha, path).decode()
+                    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+                    try:
+                        _read(git, sha, resolved)
+                    except (KeyError, TypeError):
+                        out = self.contract.instance({"$ref": "#/components/schemas/content-symlink"})
+                        out.update(type="symlink", target=target, path=path, size=len(target),
+                                   name=path.rsplit("/", 1)[-1])
+                        return 200, out
+                    path = resolved
+                data = _read(git, sha, path)
             except KeyError:
                 raise _Answer(404, "Not Found") from None
             blob_sha = Blob.from_string(data).id.decode()
@@ -556,6 +599,8 @@ class GitHubServer:
             out.update(type="file", encoding="base64", size=len(data), name=params["path"].rsplit("/", 1)[-1],
                        path=params["path"], sha=blob_sha, content=base64.encodebytes(data).decode(),
                        url=f"{base}/contents/{params['path']}")
+            if len(data) > self.contents_limit:  # documented: 1-100 MB come without content
+                out.update(content="", encoding="none")
             return 200, out
         if t == "/repos/{owner}/{repo}/git/blobs/{file_sha}":
             blob = git[params["file_sha"].encode()]
@@ -593,6 +638,8 @@ class GitHubServer:
                 raise _Answer(422, "Object does not exist")
             if not body.get("force") and not _is_ancestor(git, git.refs[ref.encode()], new.encode()):
                 raise _Answer(422, "Update is not a fast forward")
+            if body.get("force"):
+                self.forced.append(ref)
             self._set_ref(repo, ref.encode(), new.encode())
             return 200, _ref_json(base, ref, new)
         if t == "/repos/{owner}/{repo}/git/refs/{ref}" and method == "DELETE":
@@ -628,12 +675,24 @@ class GitHubServer:
             out.update(body=body["body"], id=len(pr.comments))
             return 201, out
         if t == "/repos/{owner}/{repo}/pulls" and method == "GET":
+            # GitHub's order: `sort` created by default, `direction` desc then (newest first)
             state = query.get("state", ["open"])[0]
             head = query.get("head", [None])[0]
+            base_ref = query.get("base", [None])[0]
             found = [p for p in repo.pulls if (state == "all" or p.state == state)
-                     and (head is None or f"{repo.full_name.split('/')[0]}:{p.head}" == head)]
+                     and (head is None or f"{repo.full_name.split('/')[0]}:{p.head}" == head)
+                     and (base_ref is None or p.base == base_ref)]
+            if query.get("direction", ["desc"])[0] == "desc":
+                found.reverse()
+            per_page = int(query.get("per_page", ["30"])[0])
             schema = self.contract.response_schema(op, 200) or {}
-            return 200, [self._pr_json(repo, p, schema.get("items", schema)) for p in found]
+            return 200, [self._pr_json(repo, p, schema.get("items", schema)) for p in found[:per_page]]
+        if t == "/repos/{owner}/{repo}/pulls/{pull_number}" and method == "GET":
+            pr = self._pull(repo, params["pull_number"])
+            out = self._pr_json(repo, pr, self.contract.response_schema(op, 200) or {})
+            out.update(merged=pr.merged, mergeable=self._mergeable(repo, pr),
+                       mergeable_state="dirty" if self._mergeable(repo, pr) is False else "clean")
+            return 200, out
         if t == "/repos/{owner}/{repo}/pulls" and method == "POST":
             head_sha = self.head(repo.full_name, body["head"])
             base_sha = self.head(repo.full_name, body["base"])
@@ -748,6 +807,47 @@ class GitHubServer:
             self.next_headers["Link"] = (f'<{self.url}/orgs/{org}/repos?per_page={per_page}'
                                          f'&page={page + 1}>; rel="next"')
         return 200, out
+    def _mergeable(self, repo: Repository, pr: PullRequest) -> bool | None:
+        """GitHub's `mergeable` of an open PR: False when a file both sides changed since their
+        merge base ends up different on each (GitHub merges by lines; this server, by whole
+        files, says "conflict" in more cases than GitHub, never in fewer); None once closed."""
+        if pr.state != "open" or pr.mergeable is not None:
+            return pr.mergeable if pr.state == "open" else None
+        head, base = self.head(repo.full_name, pr.head), self.head(repo.full_name, pr.base)
+        if head is None or base is None:
+            return None
+        git = repo.git
+        behind = _reachable(git, base.encode())
+        common = next((c for c in _walk(git, head.encode()) if c.id in behind), None)
+        if common is None:
+            return False
+
+        def files(sha: bytes) -> dict[bytes, tuple[int, bytes]]:
+            commit = git[sha]
+            return {e.path: (e.mode, e.sha) for e in git.object_store.iter_tree_contents(commit.tree)}
+
+        at, ours, theirs = files(common.id), files(head.encode()), files(base.encode())
+        for path in set(at) | set(ours) | set(theirs):
+            was, mine, other = at.get(path), ours.get(path), theirs.get(path)
+            if mine != was and other != was and mine != other:
+                return False
+        return True
+
+    def merge(self, full_name: str, number: int) -> str:
+        """A person merges the PR: a merge commit on its base (GitHub then marks it merged)."""
+        repo = self.repos[full_name]
+        pr = self._pull(repo, str(number))
+        base_ref, head = f"refs/heads/{pr.base}".encode(), repo.git.refs[f"refs/heads/{pr.head}".encode()]
+        merge = Commit()
+        merge.tree = repo.git[head].tree
+        merge.parents = [repo.git.refs[base_ref], head]
+        merge.author = merge.committer = b"someone <someone@localhost>"
+        merge.author_time = merge.commit_time = int(time.time())
+        merge.author_timezone = merge.commit_timezone = 0
+        merge.message = f"Merge pull request #{number}".encode()
+        repo.git.object_store.add_object(merge)
+        self._set_ref(repo, base_ref, merge.id)
+        return merge.id.decode()
 
     def _pull(self, repo: Repository, number: str) -> PullRequest:
         for p in repo.pulls:
@@ -758,7 +858,10 @@ class GitHubServer:
     def _pr_json(self, repo: Repository, pr: PullRequest, schema: dict[str, Any]) -> dict[str, Any]:
         out = self.contract.instance(schema)
         head_sha = self.head(repo.full_name, pr.head) or "0" * 40
+        merged_at = "2026-01-01T00:00:00Z" if pr.merged else None
+        closed_at = "2026-01-01T00:00:00Z" if pr.state == "closed" else None
         out.update(number=pr.number, title=pr.title, body=pr.body, state=pr.state,
+                   merged_at=merged_at, closed_at=closed_at,
                    node_id=f"PR_{pr.number}",
                    html_url=f"https://github.invalid/{repo.full_name}/pull/{pr.number}")
         out["head"] = {**out["head"], "ref": pr.head, "sha": head_sha}
@@ -889,8 +992,9 @@ class GitHubServer:
                     walk(sub, path + "/")
 
         walk(obj, "")
+        truncated = len(entries) > self.tree_limit  # GitHub's limit for one listing
         return {"sha": obj.id.decode(), "url": f"{base}/git/trees/{obj.id.decode()}",
-                "truncated": False, "tree": entries}
+                "truncated": truncated, "tree": entries[:self.tree_limit]}
 
     # -- GraphQL --------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -35,7 +35,7 @@ from tagsync.errors import (
 )
 from tagsync.http_policy import redact
 from tagsync.plan import Change
-from tagsync.publish import PublishResult
+from tagsync.publish import PublishResult, link_target, real_paths
 from tagsync.secrets import resolve
 
 log = logging.getLogger(__name__)
@@ -48,19 +48,39 @@ class GitSnapshot:
     repo: MemoryRepo
     head: bytes
     revision: str | None
+    links: dict[str, str] = field(default_factory=dict)  # a symlinked catalog → its target
+    modes: dict[str, int] = field(default_factory=dict)  # a file read → its mode (+x kept)
 
     def read(self, path: str) -> bytes:
-        commit = self.repo[self.head]
-        assert isinstance(commit, Commit)
-        try:
-            _, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
-        except KeyError as exc:
-            where = (self.revision or "?")[:12]
-            raise CatalogError(f"no such file on branch head {where}", file=path) from exc
+        real, mode, sha = self._resolve(path, path)
         blob = self.repo[sha]
         if not isinstance(blob, Blob):
             raise CatalogError("is a directory, not a file", file=path)
+        if real != path:
+            self.links[path] = real
+        self.modes[real] = mode
         return bytes(blob.data)
+
+    def _resolve(self, asked: str, path: str, depth: int = 0) -> tuple[str, int, bytes]:
+        """The file behind `path`, through symlinks inside the repository."""
+        commit = self.repo[self.head]
+        assert isinstance(commit, Commit)
+        try:
+            mode, sha = tree_lookup_path(self.repo.__getitem__, commit.tree, path.encode())
+        except KeyError as exc:
+            where = (self.revision or "?")[:12]
+            raise CatalogError(f"no such file on branch head {where}"
+                               + (f" (the symlink's target {path})" if path != asked else ""),
+                               file=asked) from exc
+        if not stat.S_ISLNK(mode):
+            return path, mode, sha
+        link = self.repo[sha]
+        assert isinstance(link, Blob)
+        target = link_target(path, bytes(link.data).decode("utf-8", "replace"))
+        if target is None or depth >= 8:
+            raise CatalogError("is a symlink leading outside the repository (or a loop): "
+                               "tagsync edits a link's target only inside it", file=asked)
+        return self._resolve(asked, target, depth + 1)
 
     def history(self, path: str, limit: int = 500
                 ) -> list[tuple[str, datetime, Callable[[], bytes | None]]]:
@@ -172,10 +192,11 @@ class GitPublisher:
         old = repo[snapshot.head]
         assert isinstance(old, Commit)
         entries: list[tuple[bytes, int | None, Any]] = []
-        for path, data in sorted(files.items()):
+        for path, data in sorted(real_paths(files, snapshot.links).items()):
             blob = Blob.from_string(data)
             repo.object_store.add_object(blob)
-            entries.append((path.encode(), _FILE_MODE, blob.id))
+            # a link stays a link (its target is written), a file keeps its mode (+x)
+            entries.append((path.encode(), snapshot.modes.get(path, _FILE_MODE), blob.id))
         tree = commit_tree_changes(repo.object_store, old.tree, entries)
         commit = Commit()
         commit.tree = tree

@@ -5,16 +5,15 @@ Why the API rather than a push: a Lambda has no git binary and a short deadline,
 GitHub signs the result (a verified commit). The REST Git Data API (tree → commit → non-forced ref
 update) is the fallback for GitHub Enterprise Server versions without that mutation.
 
-Protected branches get a pull request from `tagsync/<catalog>`: the branch is reset to one fresh
-commit on the current base at every run and the one open PR carrying our hidden marker is edited
-in place, so there is never a second PR and never a pile of commits.
+Protected branches get a pull request from `tagsync/<base>/<catalog>`, kept by one decision over
+the PR state the run observed (`upkeep.decide`): one open PR per base carrying our hidden marker,
+edited in place; a person's commit or a closed proposal is respected, never overwritten.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import json
 import logging
 import re
 import time
@@ -45,20 +44,34 @@ from tagsync.http_policy import (
     wait_from,
 )
 from tagsync.plan import Change
-from tagsync.publish import PublishResult
-from tagsync.reference import ImageName, registry_page
+from tagsync.publish import PublishResult, link_target, real_paths
+from tagsync.publish.upkeep import (
+    TRAILER,
+    ClosedPr,
+    OpenPr,
+    PrView,
+    decide,
+    is_ours,
+    marked,
+    marked_files,
+    marked_title,
+    merge_body,
+    pr_body,
+    proposal_of,
+    superseded,
+)
 from tagsync.registry.base import parse_time
 from tagsync.secrets import resolve
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
-MARKER = "<!-- tagsync:pull-request branch={branch} -->"
-BEGIN = "<!-- tagsync:begin (generated; edit outside this part) -->"
-END = "<!-- tagsync:end -->"
-TRAILER = "Tagsync-Branch: {branch}"  # in every commit tagsync puts on a PR branch: proof it owns it
 _MOVED_HINTS = ("expected branch to point to", "not a fast forward", "stale_data")
 _PROTECTED_HINTS = ("protected branch", "rule violation", "must be made through a pull request")
+_FILE_MODE = "100644"
+SCRATCH = "-tagsync-scratch-"  # PR branch + this + unix time + random: GraphQL's commit space
+SCRATCH_AGE = 3600.0  # seconds after which a scratch branch is a killed run's leftover
+_PROTECTED_NOTE = " — the branch is protected; set `github.mode: pull-request`"
 
 
 def graphql_url_for(api_url: str) -> str:
@@ -79,9 +92,15 @@ class TokenSource:
         """Every secret this source has handed out, so error text can be scrubbed of them."""
         raise NotImplementedError
 
+    def forget(self) -> bool:
+        """Drop a cached token GitHub refused; True when a retry may get a fresh one."""
+        return False
+
 
 @dataclass
 class StaticToken(TokenSource):
+    """A token from the config: nothing to refresh."""
+
     value: str
 
     def token(self, client: httpx.Client) -> str:
@@ -147,6 +166,14 @@ class AppToken(TokenSource):
         log.info("GitHub App %s: installation token for %s valid until %s", self.app_id,
                  installation, answer["expires_at"])
         return token
+
+    def forget(self) -> bool:
+        """Drop the cached installation token (GitHub refused it: revoked, or the clock lies);
+        True when there was one, so one retry with a fresh token is worth it."""
+        if self.installation_id is None:
+            return False
+        return _INSTALLATION_TOKENS.pop((self.api_url, self.app_id, self.installation_id),
+                                        None) is not None
 
     def secrets(self) -> list[str]:
         cached = [t for (api, app, _), (t, _) in _INSTALLATION_TOKENS.items()
@@ -226,7 +253,7 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     if any(h in lowered for h in _MOVED_HINTS):
         return BranchMovedError(text)
     if any(h in lowered for h in _PROTECTED_HINTS):
-        return PushRejectedError(text + " — the branch is protected; set `github.mode: pull-request`")
+        return PushRejectedError(text + _PROTECTED_NOTE)
     return PublishError(text)
 
 
@@ -309,6 +336,7 @@ class GitHubApi:
         """Send with auth; wait out rate limits up to `max_wait`; raise typed errors otherwise."""
         write = method != "GET"
         secondary_hits = 0
+        refreshed = False
         for attempt in range(self.retries + 1):
             try:  # an App's token exchange goes the same way (proxy, TLS) as the request
                 token = self.auth.token(self.client)
@@ -332,6 +360,11 @@ class GitHubApi:
             self.writes += write
             if response.is_success or response.status_code in allow:
                 return response
+            if response.status_code == 401 and not refreshed and self.auth.forget():
+                refreshed = True  # a cached App token GitHub no longer takes: one fresh one
+                log.warning("%s: GitHub refused the cached installation token; asking for a new "
+                            "one", doing)
+                continue
             wait = self._wait_for(response, secondary_hits)
             if wait is not None and attempt < self.retries:
                 secondary = "retry-after" not in response.headers and \
@@ -387,13 +420,35 @@ def _raise_graphql_errors(errors: list[Any], doing: str, secrets: Sequence[str])
     if any(h in lowered for h in _MOVED_HINTS):
         raise BranchMovedError(text)
     if any(h in lowered for h in _PROTECTED_HINTS):
-        raise PushRejectedError(text + " — the branch is protected; set `github.mode: pull-request`")
+        raise PushRejectedError(text + _PROTECTED_NOTE)
     if "FORBIDDEN" in detail or "not accessible" in lowered:
         raise PushRejectedError(text + " — the token lacks contents: write")
     if "NOT_FOUND" in detail:
         raise PublishError(text + " — the repository or branch does not exist, or the token "
                                   "cannot see it")
     raise PublishError(text)
+
+
+@dataclass(frozen=True)
+class PullState:
+    """PR mode: the PR branch's head and every PR from it, as read at one moment."""
+
+    head: str | None
+    pulls: list[dict[str, Any]]
+
+    def key(self) -> tuple[Any, ...]:
+        """What must not change between a run's read and its write."""
+        return (self.head, tuple((p.get("number"), p.get("state"), p.get("merged_at") is not None,
+                                  (p.get("base") or {}).get("ref")) for p in self.pulls))
+
+
+@dataclass(frozen=True)
+class Owned:
+    """Whose commits a PR branch holds beyond the base."""
+
+    mine: bool  # all tagsync's (each carries the trailer)
+    person: str  # the first that is not, in words
+    contains_base: bool  # the branch already has the base's head
 
 
 @dataclass
@@ -404,12 +459,57 @@ class GitHubSnapshot:
     head: str
     revision: str | None
     _cache: dict[str, bytes] = field(default_factory=dict)
+    pulls: PullState | None = None  # PR mode: the PR state this run plans against
+    links: dict[str, str] = field(default_factory=dict)  # a symlinked catalog → its target
+    modes: dict[str, str] = field(default_factory=dict)  # a file read → its mode ("100755")
+    _trees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @_as_documented
     def read(self, path: str) -> bytes:
+        """The file at `path`, found through the trees (their modes say what is a link and
+        what is executable) and read as a blob (any size up to GitHub's 100 MB)."""
         if path not in self._cache:
-            self._cache[path] = read_file(self.api, self.repo, path, self.head)
+            real, mode, sha = self._resolve(path, path)
+            if real != path:
+                self.links[path] = real
+            self.modes[real] = mode
+            blob = self.api.json("GET", f"/repos/{self.repo}/git/blobs/{sha}", f"reading {real}")
+            self._cache[path] = base64.b64decode(blob["content"])
         return self._cache[path]
+
+    def _listing(self, sha: str) -> list[dict[str, Any]]:
+        """One folder's entries (one request per folder, kept for the run)."""
+        if sha not in self._trees:
+            body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{sha}", "reading a folder")
+            if body.get("truncated"):
+                raise PublishError(f"{self.repo}: a folder holds more entries than GitHub lists "
+                                   "in one answer")
+            self._trees[sha] = [e for e in body.get("tree", []) if isinstance(e, dict)]
+        return self._trees[sha]
+
+    def _resolve(self, asked: str, path: str, depth: int = 0) -> tuple[str, str, str]:
+        """(path, mode, blob sha) of the file behind `path`, through symlinks in the repo."""
+        sha, entry = self.head, None
+        parts = path.split("/")
+        for i, part in enumerate(parts):
+            entry = next((e for e in self._listing(sha) if e.get("path") == part), None)
+            if entry is None or (i < len(parts) - 1 and entry.get("type") != "tree"):
+                where = f" (the symlink's target {path})" if path != asked else ""
+                raise CatalogError(f"no such file in {self.repo} at {self.head[:12]}{where}",
+                                   file=asked)
+            sha = str(entry["sha"])
+        assert entry is not None
+        mode = str(entry.get("mode"))
+        if entry.get("type") != "blob":
+            raise CatalogError(f"is not a file in {self.repo}", file=asked)
+        if mode != "120000":
+            return path, mode, sha
+        link = self.api.json("GET", f"/repos/{self.repo}/git/blobs/{sha}", f"reading link {path}")
+        target = link_target(path, base64.b64decode(link["content"]).decode("utf-8", "replace"))
+        if target is None or depth >= 8:
+            raise CatalogError("is a symlink leading outside the repository (or a loop): "
+                               "tagsync edits a link's target only inside it", file=asked)
+        return self._resolve(asked, target, depth + 1)
 
     @_as_documented
     def history(self, path: str, limit: int = 30
@@ -447,13 +547,24 @@ class GitHubSnapshot:
 
     @_as_documented
     def files(self) -> list[str]:
-        """The tree at the head we read, in one request (`recursive=1`)."""
+        """The tree at the head we read: in one request (`recursive=1`), or folder by folder
+        when GitHub truncated that listing (over 100,000 entries)."""
         body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{self.head}", "listing files",
                              params={"recursive": "1"})
-        if body.get("truncated"):
-            raise PublishError(f"{self.repo}'s tree is too large for one listing; name files "
-                               "without globs")
-        return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+        if not body.get("truncated"):
+            return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+        log.info("%s: the tree listing was truncated; listing folder by folder", self.repo)
+        out: list[str] = []
+        todo = [("", self.head)]
+        while todo:
+            prefix, sha = todo.pop()
+            for entry in self._listing(sha):
+                path = prefix + str(entry["path"])
+                if entry.get("type") == "tree":
+                    todo.append((path + "/", str(entry["sha"])))
+                elif entry.get("type") == "blob":
+                    out.append(path)
+        return sorted(out)
 
 
 def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
@@ -511,6 +622,7 @@ class GitHubPublisher:
         self.use_graphql = use_graphql
         self.pr = pull_request
         self._repo_id: str | None = None
+        self._modes: dict[str, str] = {}  # this publish's files → the modes they keep
 
     def describe(self) -> str:
         where = f"github:{self.repo} ({self.branch})"
@@ -528,14 +640,25 @@ class GitHubPublisher:
     def snapshot(self) -> GitHubSnapshot:
         head = self._head(self.branch)
         assert head is not None
-        return GitHubSnapshot(self.api, self.repo, self.branch, head, head)
+        pulls = self._observe_pulls() if self.pr is not None else None
+        return GitHubSnapshot(self.api, self.repo, self.branch, head, head, pulls=pulls)
 
     @_as_documented
     def publish(self, snapshot: object, files: dict[str, bytes], message: str,
                 changes: Sequence[Change] = ()) -> PublishResult:
         assert isinstance(snapshot, GitHubSnapshot)
+        files = real_paths(files, snapshot.links)  # a link stays a link: its target is written
+        self._modes = {p: snapshot.modes.get(p, _FILE_MODE) for p in files}
         if self.pr is not None:
-            return self._pull_request(snapshot, files, message, changes)
+            try:
+                return self._pull_request(snapshot, files, message, changes)
+            except PushRejectedError as exc:
+                if _PROTECTED_NOTE not in exc.message:
+                    raise
+                raise PushRejectedError(exc.message.replace(
+                    _PROTECTED_NOTE, f" — a rule protects the pull requests' branch "
+                                     f"{self.pr.branch}: choose a `pr_branch` no rule protects"
+                )) from None
         if not files:
             return PublishResult(snapshot.revision, False)
         sha, url = self._commit(self.branch, snapshot.head, files, message, force=False)
@@ -546,13 +669,21 @@ class GitHubPublisher:
 
     def _commit(self, branch: str, parent: str, files: dict[str, bytes], message: str,
                 *, force: bool) -> tuple[str, str | None]:
-        if self.use_graphql:
+        if self.use_graphql and self._plain():
             try:
                 return self._graphql_commit(branch, parent, files, message)
             except GraphQLUnavailable as exc:
                 log.warning("%s; falling back to the REST Git Data API", exc.message)
                 self.use_graphql = False
         return self._rest_commit(branch, parent, files, message, force=force)
+
+    def _plain(self) -> bool:
+        """Every file written is a plain one: GraphQL writes 100644 only, so an executable file
+        goes through REST, which keeps its mode (an unsigned commit, said in the log)."""
+        plain = all(m == _FILE_MODE for m in self._modes.values())
+        if not plain:
+            log.info("an edited file is executable: committing through REST to keep its mode")
+        return plain
 
     def _graphql_commit(self, branch: str, parent: str, files: dict[str, bytes],
                         message: str) -> tuple[str, str | None]:
@@ -577,114 +708,182 @@ class GitHubPublisher:
 
     # -- pull-request mode -----------------------------------------------------------------
 
-    def _find_pr(self, *, strict: bool = True) -> dict[str, Any] | None:
-        """Our open PR (by head branch and marker); `strict`: another open PR from the branch is
-        an error (we would have to write to its branch)."""
+    def _observe_pulls(self) -> PullState:
+        """Our branch's head and every PR from it (any base, any state), newest first."""
         assert self.pr is not None
         owner = self.repo.split("/")[0]
-        pulls = self.api.json("GET", f"/repos/{self.repo}/pulls", "looking for our pull request",
-                              params={"state": "open", "head": f"{owner}:{self.pr.branch}",
-                                      "per_page": 100})
-        marker = MARKER.format(branch=self.pr.branch)
-        ours = [p for p in pulls if marker in (p.get("body") or "")]
-        if pulls and not ours and strict:
-            raise PushRejectedError(
-                f"an open pull request #{pulls[0]['number']} from {self.pr.branch} was not opened "
-                "by tagsync; close it or choose another `pr_branch` (tagsync leaves it alone)")
-        return ours[0] if ours else None
+        head = self._head(self.pr.branch, missing_ok=True)
+        pulls = self.api.json("GET", f"/repos/{self.repo}/pulls", "looking for our pull requests",
+                              params={"state": "all", "head": f"{owner}:{self.pr.branch}",
+                                      "sort": "created", "direction": "desc", "per_page": 100})
+        return PullState(head, [p for p in pulls if isinstance(p, dict)])
 
-    def _check_owned(self, pr_head: str, base: str) -> None:
-        """Without an open PR of ours, rewrite the branch only if every commit it has beyond the
-        base is tagsync's (carries our trailer): never lose someone's commit."""
+    def _ownership(self, head: str, base: str) -> Owned:
+        """Whose commits the branch has beyond the base: tagsync's carry its trailer."""
         assert self.pr is not None
         branch = self.pr.branch
-        compared = self.api.json("GET", f"/repos/{self.repo}/compare/{base}...{pr_head}",
+        compared = self.api.json("GET", f"/repos/{self.repo}/compare/{base}...{head}",
                                  f"checking who made the commits on {branch}")
         commits = compared.get("commits") or []
         trailer = TRAILER.format(branch=branch)
+        person = ""
         for commit in commits:
             text = str((commit.get("commit") or {}).get("message") or "")
             if trailer not in text.splitlines():
-                raise PushRejectedError(
-                    f"branch {branch} holds commit {str(commit.get('sha'))[:12]} "
-                    f"({text.partition(chr(10))[0][:60]!r}) that tagsync did not make, and no open "
-                    "pull request of tagsync's; tagsync will not overwrite it: merge or delete the "
-                    "branch, or choose another `pr_branch`")
-        if int(compared.get("total_commits") or 0) > len(commits):
-            raise PushRejectedError(f"branch {branch} is {compared.get('total_commits')} commits "
-                                    "ahead of the base, too many to be tagsync's; tagsync will not "
-                                    "overwrite it")
+                person = (f"commit {str(commit.get('sha'))[:12]} "
+                          f"({text.partition(chr(10))[0][:60]!r})")
+                break
+        total = int(compared.get("total_commits") or 0)
+        if not person and total > len(commits):
+            person = f"{total} commits, too many to be tagsync's"
+        return Owned(not person, person, int(compared.get("behind_by") or 0) == 0)
 
-    def _already_there(self, pr_head: str, base: str, files: dict[str, bytes]) -> bool:
-        """The PR branch is one commit on the current base holding exactly these files."""
-        commit = self.api.json("GET", f"/repos/{self.repo}/git/commits/{pr_head}", "reading the PR head")
-        if [p["sha"] for p in commit.get("parents", [])] != [base]:
-            return False
-        return all(read_file(self.api, self.repo, path, pr_head) == data for path, data in files.items())
+    def _conflicts(self, pr: dict[str, Any]) -> bool | None:
+        """GitHub's word on whether the PR still merges (None while it computes it)."""
+        full = self.api.json("GET", f"/repos/{self.repo}/pulls/{pr['number']}",
+                             "reading the pull request's mergeability")
+        mergeable = full.get("mergeable")
+        return None if mergeable is None else not mergeable
 
     def _pull_request(self, snapshot: GitHubSnapshot, files: dict[str, bytes], message: str,
                       changes: Sequence[Change]) -> PublishResult:
+        """Observe the PR state, decide one action (`upkeep.decide`), carry it out. What this run
+        planned from must still hold when it writes: a branch or PR that changed since the
+        snapshot is a moved target (re-plan); the branch then moves by compare-and-swap."""
         assert self.pr is not None
         branch, base = self.pr.branch, snapshot.head
-        if not files:
-            existing = self._find_pr(strict=False)
-            pr_head = self._head(branch, missing_ok=True) if existing else None
-            if existing and pr_head:
-                self._close_if_obsolete(existing, pr_head, base)
+        seen = snapshot.pulls if snapshot.pulls is not None else self._observe_pulls()
+        now = self._observe_pulls() if files else seen
+        if now.key() != seen.key():
+            raise BranchMovedError(f"{branch} or its pull requests changed while we worked; "
+                                   "re-planning")
+        ours = [p for p in now.pulls if is_ours(str(p.get("body") or ""), branch, self.branch)
+                and (p.get("base") or {}).get("ref") == self.branch]
+        open_ours = next((p for p in ours if p.get("state") == "open"), None)
+        foreign = next((p for p in now.pulls if p.get("state") == "open" and p not in ours), None)
+        desired = proposal_of(changes) if files else None
+        owned = (self._ownership(now.head, base)
+                 if now.head and (open_ours is not None or desired is not None) else None)
+        open_pr = None
+        if open_ours is not None:
+            proposal = marked(str(open_ours.get("body") or ""), "proposal")
+            conflicts = (self._conflicts(open_ours)
+                         if desired is not None and proposal == desired else None)
+            base_has_it = (desired is None and now.head is not None
+                           and self._base_has(open_ours, now.head, base))
+            open_pr = OpenPr(int(open_ours["number"]), proposal, owned is None or owned.mine,
+                             conflicts, base_has_it)
+        closed = tuple(ClosedPr(int(p["number"]), marked(str(p.get("body") or ""), "proposal"),
+                                p.get("merged_at") is not None)
+                       for p in ours if p.get("state") != "open")
+        view = PrView(desired, open_pr, closed, int(foreign["number"]) if foreign else None,
+                      "absent" if owned is None else "mine" if owned.mine else "person")
+        action = decide(view)
+        log.debug("pull request upkeep: %s -> %s", view, action)
+        url = open_ours.get("html_url") if open_ours else None
+        if action.kind == "refuse":
+            if action.number is None and owned is not None:
+                raise PushRejectedError(
+                    f"branch {branch} holds {owned.person} that tagsync did not make, and no open "
+                    "pull request of tagsync's; tagsync will not overwrite it: merge or delete the "
+                    "branch, or choose another `pr_branch`")
+            raise PushRejectedError(action.reason.replace("the branch", branch))
+        if action.kind in ("kept", "declined", "merged"):
+            if action.reason:
+                log.warning("%s", action.reason)
+            return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
+                                 action=action.kind, note=action.reason or None)
+        if action.kind == "nothing":
             return PublishResult(snapshot.revision, False)
-        existing = self._find_pr()
-        pr_head = self._head(branch, missing_ok=True)
-        if pr_head and not existing:
-            self._check_owned(pr_head, base)
+        assert open_ours is not None or action.kind == "create"
+        if action.kind == "close":
+            assert open_ours is not None
+            self._close(open_ours, base)
+            return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
+                                 action="closed", note=action.reason)
         title = self.pr.title or message.partition("\n")[0]
-        if existing and pr_head and self._already_there(pr_head, base, files):
-            self._upkeep(existing, title, changes, sorted(files))
-            log.info("pull request #%s already holds these changes", existing["number"])
-            return PublishResult(pr_head, False, url=existing.get("html_url"),
-                                 pull_request=int(existing["number"]), action="unchanged")
-        # The new commit is built beside the PR branch with the base as parent, then the branch
-        # moves to it in one step: the PR never has zero commits (GitHub would close it for
-        # good), and a failure on the way leaves the PR as it was.
-        sha = self._build_on_base(base, files, f"{message.rstrip()}\n\n{TRAILER.format(branch=branch)}\n")
-        self._move_branch(branch, pr_head, sha)
-        if existing:
-            self._upkeep(existing, title, changes, sorted(files))
-            log.info("updated pull request #%s with %s", existing["number"], sha[:12])
-            return PublishResult(sha, True, url=existing.get("html_url"),
-                                 pull_request=int(existing["number"]), action="updated")
+        if action.kind == "leave":
+            if files and open_ours is not None:
+                self._upkeep(open_ours, title, changes, sorted(files), desired)
+                log.info("pull request #%s already holds these changes", action.number)
+            return PublishResult(now.head if files else snapshot.revision, False, url=url,
+                                 pull_request=action.number, action="unchanged")
+        # The new commit is built beside the PR branch, then the branch moves to it in one step
+        # guarded by the head read: the PR never has zero commits (GitHub would close it for
+        # good), a failure on the way leaves it as it was, and a concurrent write is refused.
+        sha = self._build(base, now.head, owned, files,
+                          f"{message.rstrip()}\n\n{TRAILER.format(branch=branch)}\n")
+        self._move_branch(branch, now.head, sha)
+        if open_ours is not None:
+            self._upkeep(open_ours, title, changes, sorted(files), desired)
+            log.info("updated pull request #%s with %s", open_ours["number"], sha[:12])
+            return PublishResult(sha, True, url=url, pull_request=int(open_ours["number"]),
+                                 action="updated")
+        body = pr_body(changes, branch, sorted(files), title, base=self.branch, proposal=desired,
+                       supersedes=action.supersedes)
         response = self.api.request("POST", f"/repos/{self.repo}/pulls", "opening the pull request",
                                     json={"title": title, "head": branch, "base": self.branch,
-                                          "body": pr_body(changes, branch, sorted(files), title)},
-                                    allow=(422,))
+                                          "body": body}, allow=(422,))
         if response.status_code == 422:
-            if self._find_pr() is not None:  # another run opened it meanwhile: re-plan
+            if any(p.get("state") == "open" for p in self._observe_pulls().pulls):
+                # another run opened it meanwhile: re-plan
                 raise BranchMovedError(f"a pull request from {branch} was opened while we worked; "
                                        "re-planning")
             raise _http_error(response, "opening the pull request", self.api.secrets())
         created = _json_of(response, "opening the pull request")
         number = int(created["number"])
-        self._upkeep(created, title, changes, sorted(files))
+        self._upkeep(created, title, changes, sorted(files), desired)
         log.info("opened pull request #%s", number)
         return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
-                             action="opened")
+                             action="opened",
+                             note=f"supersedes #{action.supersedes}, closed without merging"
+                             if action.supersedes is not None else None)
 
-    def _build_on_base(self, base: str, files: dict[str, bytes], message: str) -> str:
-        """A commit holding `files` with `base` as its only parent; no branch a person sees moves.
+    def _build(self, base: str, head: str | None, owned: Owned | None, files: dict[str, bytes],
+               message: str) -> str:
+        """The PR branch's next commit; no branch a person sees moves.
 
-        GraphQL (signed commits) can only commit on a branch, so it commits on a scratch branch
-        created at the base and deletes it afterwards."""
-        if self.use_graphql:
+        GraphQL (signed commits) can only commit on a branch: one fresh commit on the base, made
+        on a scratch branch deleted afterwards; `updateRefs` then moves the PR branch with a
+        compare-and-swap. REST moves a ref safely only by a fast-forward: the commit is a child
+        of the PR head read (and of the base, when the head lacks it), holding the base's tree
+        with our files."""
+        if self.use_graphql and self._plain():
             assert self.pr is not None
-            scratch = f"{self.pr.branch}-tagsync-scratch-{uuid.uuid4().hex[:8]}"
+            self._clean_scratch()
+            scratch = f"{self.pr.branch}{SCRATCH}{int(time.time())}-{uuid.uuid4().hex[:8]}"
             self.api.json("POST", f"/repos/{self.repo}/git/refs", f"creating {scratch}",
                           json={"ref": f"refs/heads/{scratch}", "sha": base})
             try:
-                sha, _ = self._commit(scratch, base, files, message, force=False)
+                sha, _ = self._graphql_commit(scratch, base, files, message)
+                return sha
+            except GraphQLUnavailable as exc:
+                log.warning("%s; falling back to the REST Git Data API", exc.message)
+                self.use_graphql = False
             finally:
                 self._delete_branch(scratch)
-            return sha
-        sha, _ = self._rest_commit_on(base, files, message)
+        parents = [base] if head is None else [head] + (
+            [] if owned is not None and owned.contains_base else [base])
+        sha, _ = self._rest_commit_on(base, files, message, parents)
         return sha
+
+    def _clean_scratch(self) -> None:
+        """Delete the scratch branches a killed run left: those made over an hour ago (no run
+        lasts that long; a younger one may be a concurrent run's), or named by an older tagsync
+        without a time. A failure only warns: the run does not need it."""
+        assert self.pr is not None
+        try:
+            refs = self.api.json("GET", f"/repos/{self.repo}/git/matching-refs/heads/"
+                                        f"{quote(self.pr.branch + SCRATCH)}", "listing scratch branches")
+        except PublishError as exc:
+            log.warning("could not list leftover scratch branches: %s", exc.message)
+            return
+        for ref in refs if isinstance(refs, list) else []:
+            name = str(ref.get("ref", "")).removeprefix("refs/heads/")
+            made = re.fullmatch(r"([0-9]+)-[0-9a-f]+", name.rpartition(SCRATCH)[2])
+            if made is None or int(made.group(1)) < time.time() - SCRATCH_AGE:
+                log.info("deleting the scratch branch %s a stopped run left", name)
+                self._delete_branch(name)
 
     def _delete_branch(self, branch: str) -> None:
         try:
@@ -702,8 +901,9 @@ class GitHubPublisher:
         return self._repo_id
 
     def _move_branch(self, branch: str, old: str | None, new: str) -> None:
-        """Point the PR branch at `new` in one step, only if it is still at `old` (GraphQL
-        `updateRefs` with `beforeOid`; REST can only force, so there the last writer wins)."""
+        """Point the PR branch at `new` in one step, only if it is still at `old`: GraphQL
+        `updateRefs` with `beforeOid`; REST a fast-forward (no force), which the REST-built
+        commit is (a child of `old`); creating it fails if it exists."""
         if old is None:
             response = self.api.request("POST", f"/repos/{self.repo}/git/refs", f"creating {branch}",
                                         json={"ref": f"refs/heads/{branch}", "sha": new},
@@ -720,38 +920,35 @@ class GitHubPublisher:
                     "refUpdates": [{"name": f"refs/heads/{branch}", "beforeOid": old,
                                     "afterOid": new, "force": True}]}}, f"moving {branch}")
                 return
-            except GraphQLUnavailable:
-                self.use_graphql = False
             except PublishError as exc:
-                if "updateRefs" in exc.message and "exist" in exc.message:
-                    # An older GitHub Enterprise Server without the mutation: force instead.
-                    log.warning("%s; moving %s with a forced REST update", exc.message, branch)
-                    self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
-                                  f"moving {branch}", json={"sha": new, "force": True})
-                    return
                 now = self._head(branch, missing_ok=True)
                 if now == new:
                     return
                 if now != old:
                     raise BranchMovedError(f"{branch} moved while we worked ({exc.message}); "
                                            "re-planning") from None
+                if isinstance(exc, GraphQLUnavailable) or (
+                        "updateRefs" in exc.message and "exist" in exc.message):
+                    # No way to move a ref by compare-and-swap here: refuse rather than force
+                    raise PublishError(f"moving {branch}: {exc.message}; this GitHub cannot move "
+                                       "a branch with a compare-and-swap through GraphQL: set "
+                                       "`github.api: rest`") from None
                 raise
         self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
-                      f"moving {branch}", json={"sha": new, "force": True})
+                      f"moving {branch}", json={"sha": new, "force": False})
 
-    def _close_if_obsolete(self, pr: dict[str, Any], pr_head: str, base: str) -> None:
-        """Nothing to change, and the base already holds what the PR would change: close it."""
-        assert self.pr is not None
-        paths = _marked_files(pr.get("body") or "")
+    def _base_has(self, pr: dict[str, Any], pr_head: str, base: str) -> bool:
+        """The base already holds what the PR changes (every file its marker names)."""
+        paths = marked_files(str(pr.get("body") or ""))
         if not paths:
-            return
+            return False
         try:
-            same = all(read_file(self.api, self.repo, p, base) == read_file(self.api, self.repo, p, pr_head)
+            return all(read_file(self.api, self.repo, p, base) == read_file(self.api, self.repo, p, pr_head)
                        for p in paths)
         except CatalogError:
-            return
-        if not same:
-            return
+            return False
+
+    def _close(self, pr: dict[str, Any], base: str) -> None:
         number = pr["number"]
         self.api.json("POST", f"/repos/{self.repo}/issues/{number}/comments",
                       "commenting on the pull request", json={
@@ -762,7 +959,7 @@ class GitHubPublisher:
         log.info("closed pull request #%s: %s already has its changes", number, self.branch)
 
     def _upkeep(self, pr: dict[str, Any], title: str, changes: Sequence[Change],
-                files: Sequence[str]) -> None:
+                files: Sequence[str], proposal: str | None) -> None:
         """Keep the PR as configured without undoing a person's edits: the generated part of the
         body is replaced between markers, the title only while it is still the one tagsync set;
         labels, reviewers and auto-merge are (re-)requested when missing. Failing upkeep only
@@ -770,11 +967,12 @@ class GitHubPublisher:
         assert self.pr is not None
         number = pr["number"]
         old_body = pr.get("body") or ""
-        ours = _marked_title(old_body)
+        ours = marked_title(old_body)
         keep_title = ours is not None and ours != pr.get("title")  # a person retitled it
         new_title = str(pr.get("title")) if keep_title else title
         body = merge_body(old_body, pr_body(changes, self.pr.branch, files,
-                                            ours if keep_title else title))
+                                            ours if keep_title else title, base=self.branch,
+                                            proposal=proposal, supersedes=superseded(old_body)))
         if body != old_body or new_title != pr.get("title"):
             self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
                           json={"title": new_title, "body": body})
@@ -825,80 +1023,26 @@ class GitHubPublisher:
                         "documented (the commit stands; the next run retries): %s: %s", doing,
                         type(exc).__name__, str(exc)[:120])
 
-    def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str) -> tuple[str, str | None]:
-        """Tree (contents inline) and commit on `parent`; no ref moves yet."""
+    def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str,
+                        parents: Sequence[str] | None = None) -> tuple[str, str | None]:
+        """Tree (`parent`'s, with `files` inline) and a commit of it on `parents` (default
+        `parent`); no ref moves yet."""
         base = self.api.json("GET", f"/repos/{self.repo}/git/commits/{parent}", "reading the parent commit")
         tree = self.api.json("POST", f"/repos/{self.repo}/git/trees", "writing the tree", json={
             "base_tree": base["tree"]["sha"],
-            "tree": [{"path": p, "mode": "100644", "type": "blob", "content": d.decode("utf-8")}
-                     for p, d in sorted(files.items())],
+            "tree": [{"path": p, "mode": self._modes.get(p, _FILE_MODE), "type": "blob",
+                      "content": d.decode("utf-8")} for p, d in sorted(files.items())],
         })
         commit = self.api.json("POST", f"/repos/{self.repo}/git/commits", "writing the commit",
-                               json={"message": message, "tree": tree["sha"], "parents": [parent]})
+                               json={"message": message, "tree": tree["sha"],
+                                     "parents": list(parents or [parent])})
         return str(commit["sha"]), commit.get("html_url")
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _title_marker(title: str) -> str:
-    return f"<!-- tagsync:title {json.dumps(title)} -->"
-
-
-def _marked_title(body: str) -> str | None:
-    """The title tagsync last set (from its hidden marker); None for a PR without one."""
-    m = re.search(r"<!-- tagsync:title (\".*?(?<!\\)\") -->", body)
-    if not m:
-        return None
-    try:
-        return str(json.loads(m.group(1)))
-    except ValueError:
-        return None
-
-
-def _marked_files(body: str) -> list[str]:
-    m = re.search(r"<!-- tagsync:files (\[.*?\]) -->", body)
-    if not m:
-        return []
-    try:
-        return [str(p) for p in json.loads(m.group(1))]
-    except ValueError:
-        return []
-
-
-def merge_body(old: str, generated: str) -> str:
-    """`generated` in place of the part between our markers; a person's text around it stays.
-    A body without the markers (a PR from an older tagsync) is replaced whole."""
-    if BEGIN in old and END in old.split(BEGIN, 1)[1]:
-        before, _, rest = old.partition(BEGIN)
-        _, _, after = rest.partition(END)
-        return before + generated.strip("\n") + after
-    return generated
-
-
-def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
-            title: str | None = None) -> str:
-    """A table people can review at a glance, and the markers that let the next run find the PR,
-    keep a person's edits around the generated part, and see whether the base caught up."""
-    why = any(c.explanation() for c in changes)  # verified facts, then the labels' claims
-    lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
-             "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
-             "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
-    for c in changes:
-        page = registry_page(ImageName.parse(c.image))
-        image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
-        old = f"`{_cell(c.old)}`" if c.old else "(empty)"
-        vouched = _cell("<br>".join(c.explanation()))
-        lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_cell(c.file)}:{c.line} |" + (f" {vouched} |" if why else ""))
-    lines += ["", "This branch is rewritten by every run; edits pushed to it are replaced. Text "
-              "outside this generated part, and a title you change, are kept.",
-              "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
-    if title is not None:
-        lines.append(_title_marker(title))
-    lines.append(END)
-    return "\n".join(lines) + "\n"
+def default_pr_branch(base: str, catalog: str) -> str:
+    """`tagsync/<base>/<catalog>`: one PR branch per base, so configs for two bases never
+    share (and flip) one PR."""
+    return f"tagsync/{base}/{catalog}"
 
 
 def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path, *,
@@ -928,6 +1072,7 @@ def _pr_options(config: GitHubConfig, first_catalog: str) -> PullRequestOptions 
     if config.mode != "pull-request":
         return None
     return PullRequestOptions(
-        branch=config.pr_branch or f"tagsync/{first_catalog}", title=config.pr_title,
+        branch=config.pr_branch or default_pr_branch(config.branch, first_catalog),
+        title=config.pr_title,
         labels=tuple(config.labels), reviewers=tuple(config.reviewers),
         team_reviewers=tuple(config.team_reviewers), auto_merge=config.auto_merge)

@@ -1,0 +1,218 @@
+"""Pull-request upkeep as one decision: what GitHub holds for our (base, branch) → one action.
+
+Why a pure function: every promise of PR mode (a person's commit is kept, a closed proposal is
+not reopened, one PR per base, no commit when nothing changed) is a rule over observed state.
+Written as one decision over plain data, each rule is a line here and the whole table is tested
+exhaustively; the GitHub publisher only observes the state and carries the action out.
+
+Also here: the PR body and the hidden markers that let the next run recognise the PR, its base
+and the proposal it carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from tagsync.plan import Change
+from tagsync.reference import ImageName, registry_page
+
+BEGIN = "<!-- tagsync:begin (generated; edit outside this part) -->"
+END = "<!-- tagsync:end -->"
+MARKER = "<!-- tagsync:pull-request branch={branch} -->"
+BASE_MARKER = "<!-- tagsync:base {base} -->"
+PROPOSAL_MARKER = "<!-- tagsync:proposal {proposal} -->"
+TRAILER = "Tagsync-Branch: {branch}"  # in every commit tagsync puts on a PR branch: proof it owns it
+
+Kind = Literal["create", "update", "leave", "close", "merged", "declined", "kept", "refuse",
+               "nothing"]
+
+
+@dataclass(frozen=True)
+class OpenPr:
+    """Our open PR into this base, as observed."""
+
+    number: int
+    proposal: str | None  # the proposal its marker names; None for a PR of an older tagsync
+    mine_only: bool  # every commit its branch has beyond the base carries our trailer
+    conflicts: bool | None = None  # GitHub's `mergeable` negated; None: not known (yet)
+    base_has_it: bool = False  # the base already holds what the PR changes
+
+
+@dataclass(frozen=True)
+class ClosedPr:
+    """One of our earlier PRs into this base, closed or merged."""
+
+    number: int
+    proposal: str | None
+    merged: bool
+
+
+@dataclass(frozen=True)
+class PrView:
+    """What one run observed, and what it would propose (None: nothing to change)."""
+
+    desired: str | None
+    open: OpenPr | None = None
+    closed: tuple[ClosedPr, ...] = ()  # newest first
+    foreign: int | None = None  # an open PR from our branch that tagsync did not open
+    branch: Literal["absent", "mine", "person"] = "absent"  # whose commits the branch holds
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    number: int | None = None
+    reason: str = ""
+    supersedes: int | None = None
+
+
+def decide(view: PrView) -> Action:
+    """The one action for this state. Rules, in order: never write to a PR someone else opened;
+    keep a person's commit (leave their PR alone and say so); a current PR stays as it is (a
+    moving base changes nothing unless GitHub says the PR conflicts); a PR the base caught up
+    with is closed; a proposal a person closed unmerged is not proposed again; a different one
+    opens a new PR that names the one it supersedes."""
+    if view.foreign is not None:
+        return Action("refuse", view.foreign, f"an open pull request #{view.foreign} from the "
+                      "branch was not opened by tagsync; close it or choose another `pr_branch` "
+                      "(tagsync leaves it alone)")
+    pr = view.open
+    if pr is not None:
+        if view.desired is None:
+            if pr.base_has_it and pr.mine_only:
+                return Action("close", pr.number, "the base already has these changes")
+            return Action("leave", pr.number)
+        if not pr.mine_only:
+            return Action("kept", pr.number, f"pull request #{pr.number} holds a commit "
+                          "tagsync did not make; tagsync leaves it alone (merge or close it to "
+                          "let tagsync propose again)")
+        if pr.proposal == view.desired and not pr.conflicts:
+            return Action("leave", pr.number)
+        return Action("update", pr.number)
+    since_merge: list[ClosedPr] = []
+    for closed in view.closed:
+        if closed.merged:
+            break
+        since_merge.append(closed)
+    if view.desired is None:
+        latest = view.closed[0] if view.closed else None
+        if latest is not None and latest.merged:
+            return Action("merged", latest.number)
+        return Action("nothing")
+    declined = next((c for c in since_merge if c.proposal == view.desired), None)
+    if declined is not None:
+        return Action("declined", declined.number, f"pull request #{declined.number} proposed "
+                      "the same values and was closed without merging; tagsync does not reopen "
+                      "it (a different proposal will open a new one)")
+    if view.branch == "person":
+        return Action("refuse", None, "the branch holds a commit tagsync did not make, and no "
+                      "open pull request of tagsync's; tagsync will not overwrite it: merge or "
+                      "delete the branch, or choose another `pr_branch`")
+    return Action("create", None, supersedes=since_merge[0].number if since_merge else None)
+
+
+def proposal_of(changes: Sequence[Change]) -> str:
+    """What a PR proposes, as an id: the new values per file, image and tag. Lines and old
+    values are left out, so a base that moves under the PR does not make it another proposal."""
+    lines = sorted({f"{c.file}\t{c.image}\t{c.tag}\t{c.new}" for c in changes})
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def marked(body: str, marker: str) -> str | None:
+    """The value of a `<!-- tagsync:NAME value -->` marker in a PR body, if there is one."""
+    m = re.search(r"<!-- tagsync:" + re.escape(marker) + r" (\S+) -->", body)
+    return m.group(1) if m else None
+
+
+def is_ours(body: str, branch: str, base: str) -> bool:
+    """The PR body carries our marker for this branch and, if it names one, this base (PRs of
+    an older tagsync name no base: the PR's own base decides)."""
+    if MARKER.format(branch=branch) not in body:
+        return False
+    named = marked(body, "base")
+    return named is None or named == json.dumps(base)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def title_marker(title: str) -> str:
+    return f"<!-- tagsync:title {json.dumps(title)} -->"
+
+
+def marked_title(body: str) -> str | None:
+    """The title tagsync last set (from its hidden marker); None for a PR without one."""
+    m = re.search(r"<!-- tagsync:title (\".*?(?<!\\)\") -->", body)
+    if not m:
+        return None
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:
+        return None
+
+
+def superseded(body: str) -> int | None:
+    """The PR a body says it supersedes (kept across updates of the generated part)."""
+    m = re.search(r"^Supersedes #([0-9]+),", body, re.MULTILINE)
+    return int(m.group(1)) if m else None
+
+
+def marked_files(body: str) -> list[str]:
+    m = re.search(r"<!-- tagsync:files (\[.*?\]) -->", body)
+    if not m:
+        return []
+    try:
+        return [str(p) for p in json.loads(m.group(1))]
+    except ValueError:
+        return []
+
+
+def merge_body(old: str, generated: str) -> str:
+    """`generated` in place of the part between our markers; a person's text around it stays.
+    A body without the markers (a PR from an older tagsync) is replaced whole."""
+    if BEGIN in old and END in old.split(BEGIN, 1)[1]:
+        before, _, rest = old.partition(BEGIN)
+        _, _, after = rest.partition(END)
+        return before + generated.strip("\n") + after
+    return generated
+
+
+def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
+            title: str | None = None, *, base: str | None = None, proposal: str | None = None,
+            supersedes: int | None = None) -> str:
+    """A table people can review at a glance, and the markers that let the next run find the PR
+    (branch and base), keep a person's edits around the generated part, see whether the base
+    caught up, and recognise the proposal once a person closed it."""
+    why = any(c.explanation() for c in changes)  # verified facts, then the labels' claims
+    lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
+             "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
+             "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
+    for c in changes:
+        page = registry_page(ImageName.parse(c.image))
+        image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
+        old = f"`{_cell(c.old)}`" if c.old else "(empty)"
+        vouched = _cell("<br>".join(c.explanation()))
+        lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
+                     f"{_cell(c.file)}:{c.line} |" + (f" {vouched} |" if why else ""))
+    if supersedes is not None:
+        lines += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
+                      "values."]
+    lines += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
+              "here is kept: tagsync then leaves the pull request to you. Closing it without "
+              "merging declines these values for good. Text outside this generated part, and a "
+              "title you change, are kept.",
+              "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
+    if base is not None:
+        lines.append(BASE_MARKER.format(base=json.dumps(base)))
+    if proposal is not None:
+        lines.append(PROPOSAL_MARKER.format(proposal=proposal))
+    if title is not None:
+        lines.append(title_marker(title))
+    lines.append(END)
+    return "\n".join(lines) + "\n"
