@@ -3,22 +3,27 @@
 OCI labels and annotations (`org.opencontainers.image.source`, `.revision`, `.version`,
 `.created`) of the old and the new image give the source repository, a compare view between the
 two revisions when the source is on a forge whose URL scheme is known, the new version and its
-age. Reading them costs a manifest and a config read per image, only for what a run changes;
-an image without labels simply explains less.
+age. Reading them costs a manifest and a config read per image, only for what a run changes
+(the old image only when the new one names a forge's revision to compare with), once per
+(image, digest) in a run; an image without labels simply explains less.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tagsync.errors import TagsyncError
 from tagsync.reference import ImageName, Reference
-from tagsync.registry.base import Source, parse_time
+from tagsync.registry.base import Source, parse_time, time_left
 from tagsync.registry.manifest import INDEX_TYPES, config_digest, media_type_of, parse_manifest
+
+log = logging.getLogger(__name__)
 
 SOURCE = "org.opencontainers.image.source"
 REVISION = "org.opencontainers.image.revision"
@@ -128,19 +133,59 @@ def references(old: str, new: str, old_tag: str, new_tag: str) -> tuple[str, str
     return (a, b) if a and b else None
 
 
+def needs_old(new: Provenance | None) -> bool:
+    """The old image's labels add only the compare view's start: read them only when the new
+    image names a revision of a source on a forge whose compare view is known."""
+    if new is None or not new.source or not new.revision:
+        return False
+    return new.source.split("/")[2] in _FORGES
+
+
 async def explain_all(sources: dict[str, Source], wanted: list[tuple[ImageName, str, str]],
-                      now: datetime | None = None) -> dict[tuple[ImageName, str, str], str | None]:
-    """(image, old reference, new reference) → the line, reading each image once."""
-    cache: dict[tuple[ImageName, str], asyncio.Task[Provenance | None]] = {}
+                      now: datetime | None = None, *, concurrency: int = 16,
+                      deadline: float | None = None, budget: float = 20.0,
+                      progress: Callable[[int, int], None] | None = None,
+                      ) -> dict[tuple[ImageName, str, str], str | None]:
+    """(image, old reference, new reference) → the line, reading each image once.
 
-    def read(image: ImageName, ref: str) -> asyncio.Task[Provenance | None]:
-        if (image, ref) not in cache:
-            cache[(image, ref)] = asyncio.ensure_future(provenance(sources[image.registry], image, ref))
-        return cache[(image, ref)]
-
+    Changes are explained `concurrency` at a time (each registry's own connection limit holds
+    too). A change's reads get `budget` seconds in all, never past `deadline`
+    (`time.monotonic()`): an image that answers slowly explains less, it does not hold the run."""
+    gate = asyncio.Semaphore(concurrency)
+    cache: dict[tuple[ImageName, str], asyncio.Future[Provenance | None]] = {}
     out: dict[tuple[ImageName, str, str], str | None] = {}
-    for image, old, new in wanted:
-        if image.registry not in sources:
-            continue
-        out[(image, old, new)] = describe(await read(image, old), await read(image, new), now)
+    todo = [w for w in wanted if w[0].registry in sources]
+    done = 0
+
+    async def read(image: ImageName, ref: str) -> Provenance | None:
+        if (image, ref) not in cache:
+            cache[(image, ref)] = asyncio.ensure_future(
+                provenance(sources[image.registry], image, ref))
+        # shared by the changes that name this image: one change's time running out does
+        # not cancel another's read
+        return await asyncio.shield(cache[(image, ref)])
+
+    async def one(key: tuple[ImageName, str, str]) -> None:
+        nonlocal done
+        image, old, new = key
+        async with gate:
+            seconds = time_left(deadline, budget)
+            later: Provenance | None = None
+            earlier: Provenance | None = None
+            if seconds > 0:
+                try:
+                    async with asyncio.timeout(seconds):
+                        later = await read(image, new)
+                        if old != new and needs_old(later):
+                            earlier = await read(image, old)
+                except TimeoutError:
+                    log.info("%s: labels not read within %.0fs; explained less", image, seconds)
+            out[key] = describe(earlier, later, now)
+        done += 1
+        if progress is not None:
+            progress(done, len(todo))
+
+    await asyncio.gather(*(one(w) for w in todo))
+    for task in cache.values():  # reads cut short by a change's time: not left running
+        task.cancel()
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -63,13 +64,16 @@ from tagsync.registry import (
     open_clocks,
     open_listers,
     open_sources,
+    requests_by_host,
     stats_of,
 )
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+# (phase, done, total): "scan", "verify", "ages", "explain", "publish"
+Progress = Callable[[str, int, int], None]
 _ANSWERS = (ImageNotFoundError, MalformedAnswerError)
+_FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass
@@ -209,10 +213,12 @@ def _hosts(refs: References) -> set[str]:
 async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
                    progress: Progress | None, deadline: float | None = None,
                    verifiers: dict[int, Any] | None = None,
-                   promoted: Mapping[Slot, Promotion | Held] | None = None) -> dict[str, Any]:
+                   promoted: Mapping[Slot, Promotion | Held] | None = None) -> dict[str, int]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
-    repositories), then tag lists (policies choose tags from them), then one digest per tag.
-    `sources` belong to the caller, who closes them (the survey reads more through them)."""
+    repositories), then tag lists (policies choose tags from them), then one digest per tag,
+    then (at once) the creation times and signatures of the digests about to be written.
+    `sources` belong to the caller, who closes them (the survey reads more through them);
+    returns the requests of the clients it opened itself (Docker Hub's API), by host."""
     if not sources:
         return {}
     rqueries = repo_queries(read.discoveries) - known.repos.keys()
@@ -235,23 +241,30 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
                        repos, known.tags)
         missing = needed - known.digests.keys()
         if missing:
-            known.digests.update(
-                await observe(missing, sources, config.run.concurrency, progress, deadline))
-        await _ages(read, known, {**sources, **clocks})
-        await _verify(config, read, known, sources, verifiers or {}, promoted or {})
-        stats = stats_of(sources)
-        stats.requests += sum(lister.requests for lister in own)
-        return {k: v for k, v in asdict(stats).items() if v is not None}
+            known.digests.update(await observe(
+                missing, sources, config.run.concurrency,
+                None if progress is None else lambda done, total: progress("scan", done, total),
+                deadline))
+        await asyncio.gather(
+            _ages(read, known, {**sources, **clocks}, progress),
+            _verify(config, read, known, sources, verifiers or {}, promoted or {}, progress))
+        apis: dict[str, int] = {}
+        for host, api in [*listers.items(), *clocks.items()]:
+            if api in own and api.requests:
+                apis[host] = apis.get(host, 0) + api.requests
+        return apis
     finally:
         for closable in own:
             await closable.aclose()
 
 
-async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> None:
+async def _ages(read: References, known: _Known, sources: dict[str, Any],
+                progress: Progress | None = None) -> None:
     """When the image now behind each tag was built, for `min_age` on digest changes (tags a
     policy moves carry their times with the listing): ECR's push time, else the image config's
-    `created` (the publisher's claim)."""
-    from tagsync.registry.base import tag_times
+    `created` (the publisher's claim), read by the digest observed (the image that would be
+    written, and the read an explanation of it reuses)."""
+    from tagsync.registry.base import created_at, tag_times
 
     asked: set[tuple[ImageName, str]] = set()
     for slot in read.slots:
@@ -263,28 +276,46 @@ async def _ages(read: References, known: _Known, sources: dict[str, Any]) -> Non
             continue
         asked.add(key)
 
+    observed = {(s.image, s.tag): known.digests[want_of(s)].value for s in read.slots
+                if want_of(s) in known.digests}
+    done = 0
+
     async def one(key: tuple[ImageName, str]) -> None:
+        nonlocal done
         image, tag = key
+        source = sources[image.registry]
+        digest = observed.get(key)
         try:
-            times = await tag_times(sources[image.registry], image, (tag,))
+            if getattr(source, "pushed_at", None) is None and digest and _FULL.match(digest):
+                known.ages[key] = await created_at(source, image, digest)
+            else:
+                known.ages[key] = (await tag_times(source, image, (tag,))).get(tag)
         except TagsyncError as exc:
             log.info("%s: creation time unknown: %s", image, exc.message)
-            times = {}
-        known.ages[key] = times.get(tag)
+            known.ages[key] = None
+        done += 1
+        if progress is not None:
+            progress("ages", done, len(asked))
 
     await asyncio.gather(*(one(k) for k in sorted(asked, key=str)))
 
 
-async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> list[Change]:
+async def explain_changes(changes: list[Change], sources: dict[str, Any],
+                          config: Config | None = None, deadline: float | None = None,
+                          progress: Progress | None = None) -> list[Change]:
     """Each change with a line from the old and new images' labels (source, compare view,
     version, age) added to what vouches for it; reads only the images that change, through the
-    survey's own clients (its tokens, rate-limit pauses, deadline and connections)."""
+    survey's own clients (its tokens, rate-limit pauses, deadline and connections), all at once
+    within `run.concurrency`, each change's reads within `run.timeout` and the deadline.
+    `explain: false` (the run's, or a registry's) reads nothing."""
     from tagsync.explain import explain_all, references
     from tagsync.reference import ImageName as Name
 
     wanted: dict[int, tuple[Name, str, str]] = {}
     for i, c in enumerate(changes):
         if c.kind == "append":
+            continue
+        if config is not None and not explains(config, c.image):
             continue
         whole = c.old_tag is not None
         digest = c.new.startswith("sha256:")
@@ -298,13 +329,28 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> lis
             wanted[i] = (Name.parse(c.image), *refs)
     if not wanted:
         return changes
-    lines = await explain_all(sources, sorted(set(wanted.values()), key=str))
+    run_cfg = config.run if config is not None else None
+    lines = await explain_all(
+        sources, sorted(set(wanted.values()), key=str),
+        concurrency=run_cfg.concurrency if run_cfg else 16, deadline=deadline,
+        budget=run_cfg.timeout if run_cfg else 20.0,
+        progress=None if progress is None else lambda done, total: progress("explain", done, total))
     out = list(changes)
     for i, key in wanted.items():
         line = lines.get(key)
         if line:
             out[i] = replace(out[i], why="; ".join(x for x in (out[i].why, line) if x))
     return out
+
+
+def explains(config: Config, image: str) -> bool:
+    """Whether a change of this image is explained: the registry's `explain`, else the run's."""
+    try:
+        host = ImageName.parse(image).registry
+    except TagsyncError:
+        return config.run.explain
+    own = config.registry_for(host).explain
+    return config.run.explain if own is None else own
 
 
 def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
@@ -350,7 +396,8 @@ def make_verifiers(config: Config) -> dict[int, Any]:
 
 
 async def _verify(config: Config, read: References, known: _Known, sources: dict[str, Any],
-                  verifiers: dict[int, Any], promoted: Mapping[Slot, Promotion | Held]) -> None:
+                  verifiers: dict[int, Any], promoted: Mapping[Slot, Promotion | Held],
+                  progress: Progress | None = None) -> None:
     """Check the signature of every digest about to be written under a verify policy."""
     if not verifiers:
         return
@@ -375,7 +422,16 @@ async def _verify(config: Config, read: References, known: _Known, sources: dict
                 and (policy, slot.image, promotion.digest) not in known.verdicts):
             todo[(policy, slot.image, promotion.digest)] = verifiers[id(policy)]
 
+    done = 0
+
     async def one(key: tuple[Any, ImageName, str], verifier: Any) -> None:
+        nonlocal done
+        await check(key, verifier)
+        done += 1
+        if progress is not None:
+            progress("verify", done, len(todo))
+
+    async def check(key: tuple[Any, ImageName, str], verifier: Any) -> None:
         _policy, image, digest = key
         source = sources.get(image.registry)
         if source is None:  # every host a digest was observed on has a source
@@ -468,19 +524,12 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         # contacts nothing until asked, so every host a reference names gets one.
         sources = open_sources(config, _hosts(found.refs), deadline)
         try:
-            stats = await _observe(config, read, known, sources, progress, deadline, verifiers,
-                                   promoted)
+            apis = await _observe(config, read, known, sources, progress, deadline, verifiers,
+                                  promoted)
             plan = _plan(config, found, read, known, promoted, now)
             if then is not None:
-                before = asdict(stats_of(sources))
-                await then(found, plan, sources)
-                for key, value in asdict(stats_of(sources)).items():  # what it read counts too
-                    if key == "ratelimit_remaining":
-                        if value is not None:
-                            stats[key] = value
-                    elif value != before[key]:
-                        stats[key] = stats.get(key, 0) + value - before[key]
-            return plan, stats
+                await then(found, plan, sources)  # what it reads counts too
+            return plan, request_counts(sources, apis)
         finally:
             for source in sources.values():
                 await source.aclose()
@@ -489,10 +538,47 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
     return found, plan, stats
 
 
-async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
-    """`survey(then=explain)`: each change says where its new image comes from."""
-    if plan.changes:
-        plan.changes = await explain_changes(plan.changes, sources)
+def request_counts(sources: dict[str, Any], apis: Mapping[str, int] | None = None
+                   ) -> dict[str, Any]:
+    """What a survey asked, for `--json`: totals (`requests`, `heads`, `manifest_gets`,
+    `token_requests`, `retries`), `by_kind` and `by_host` (registries, and Docker Hub's API as
+    `<host> api`), and `docker_hub_pulls`: the manifest GETs sent to docker.io, each a pull."""
+    from tagsync.reference import DOCKER_HUB
+
+    stats = stats_of(sources)
+    out: dict[str, Any] = {k: v for k, v in asdict(stats).items() if v is not None}
+    out["by_kind"] = out.pop("kinds")
+    out["by_host"] = requests_by_host(sources)
+    for host, n in (apis or {}).items():
+        out["requests"] += n
+        out["by_host"][f"{host} api"] = {"requests": n}
+    out["docker_hub_pulls"] = out["by_host"].get(DOCKER_HUB, {}).get("pulls", 0)
+    return out
+
+
+def add_counts(total: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """Request counts of a re-plan added to the first pass's (numbers add up, nested counts
+    per key, anything else is the latest)."""
+    out = dict(total)
+    for key, value in more.items():
+        if isinstance(value, bool) or not isinstance(value, (int, dict)):
+            if value is not None:
+                out[key] = value
+        elif isinstance(value, dict):
+            out[key] = add_counts(out.get(key) or {}, value)
+        else:
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+def explainer(config: Config, deadline: float | None = None,
+              progress: Progress | None = None) -> Then:
+    """`survey(then=explainer(...))`: each change says where its new image comes from."""
+    async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
+        if plan.changes:
+            plan.changes = await explain_changes(plan.changes, sources, config, deadline,
+                                                 progress)
+    return explain
 
 
 def _plan(config: Config, found: Read, read: References, known: _Known,
@@ -532,14 +618,11 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         snap = publisher.snapshot()
-        found, plan, stats = survey(config, snap, known, progress, deadline, then=explain)
+        found, plan, stats = survey(config, snap, known, progress, deadline,
+                                    then=explainer(config, deadline, progress))
         catalogs = found.sources
         summary.warnings = found.warnings
-        for key, value in stats.items():  # a re-plan adds to what the first pass cost
-            if isinstance(value, int):
-                summary.requests[key] = summary.requests.get(key, 0) + value
-            else:
-                summary.requests[key] = value
+        summary.requests = add_counts(summary.requests, stats)  # a re-plan adds to the first
         summary.deferred = deferred(known)
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
@@ -551,6 +634,8 @@ def run(
                 publisher.publish(snap, {}, "", [])
             return summary
         message = commit_message(config, plan)
+        if progress is not None:
+            progress("publish", 0, 1)
         try:
             result = publisher.publish(snap, files, message, plan.changes)
         except BranchMovedError as exc:
@@ -559,6 +644,8 @@ def run(
                     f"{exc.message}; gave up after {attempts} attempts") from None
             log.warning("%s (attempt %d of %d)", exc.message, attempt, attempts)
             continue
+        if progress is not None:
+            progress("publish", 1, 1)
         summary.commit, summary.pushed, summary.url = result.revision, result.pushed, result.url
         summary.pull_request, summary.pull_request_action = result.pull_request, result.action
         return summary

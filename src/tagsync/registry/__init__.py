@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 # with this module: planning, `refs` and the Lambda handler's import do not pay for it.
 
 __all__ = ["Observation", "RepoList", "RepoQuery", "Source", "TagList", "TagQuery", "Want",
-           "list_repositories", "list_tags", "observe", "open_listers", "open_sources"]
+           "list_repositories", "list_tags", "observe", "open_listers", "open_sources",
+           "requests_by_host", "stats_of"]
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +247,27 @@ def stats_of(sources: dict[str, Source]) -> Stats:
         if isinstance(s, OciRegistry):
             for k in ("requests", "heads", "manifest_gets", "token_requests", "retries"):
                 setattr(total, k, getattr(total, k) + getattr(s.stats, k))
+            for kind, n in s.stats.kinds.items():
+                total.kinds[kind] = total.kinds.get(kind, 0) + n
             total.ratelimit_remaining = s.stats.ratelimit_remaining or total.ratelimit_remaining
     return total
+
+
+def requests_by_host(sources: dict[str, Source]) -> dict[str, dict[str, int]]:
+    """What each registry was asked, by kind (`manifest HEAD`, `manifest GET`, `blob GET`,
+    `tags GET`, `token GET`…), with `pulls`: the manifest GETs, which Docker Hub counts against
+    its pull limit (HEADs and blob GETs it does not)."""
+    from tagsync.registry.oci import OciRegistry
+
+    out: dict[str, dict[str, int]] = {}
+    for host, s in sources.items():
+        if isinstance(s, OciRegistry):
+            kinds = dict(sorted(s.stats.kinds.items()))
+            kinds["pulls"] = s.stats.manifest_gets
+            out[host] = kinds
+        elif isinstance(getattr(s, "requests", None), int):  # ECR's API: calls, not kinds
+            out[host] = {"requests": s.requests}  # type: ignore[attr-defined]
+    return {h: k for h, k in out.items() if any(k.values())}
 
 
 async def observe(
