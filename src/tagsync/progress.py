@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+EVERY = 5.0  # seconds between two lines of a phase, and before the first
 UNITS = {"scan": "tags", "verify": "digests", "ages": "images", "explain": "changes",
          "publish": "commit"}
 
@@ -19,9 +20,9 @@ class PhaseLines:
     where it is, one line per phase at most every `every` seconds, and the line that ends a
     phase. A quick run says nothing."""
 
-    def __init__(self, write: Callable[[str], None], every: float = 5.0,
+    def __init__(self, write: Callable[[str], None], every: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.write, self.every, self.clock = write, every, clock
+        self.write, self.every, self.clock = write, EVERY if every is None else every, clock
         self.start = clock()
         self.last: dict[str, float] = {}  # phase -> when its last line was written
         self.ended: set[str] = set()
