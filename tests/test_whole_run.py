@@ -73,8 +73,10 @@ class FakeSource:
     `stuck` names references whose reads never answer."""
 
     def __init__(self, ticks: Ticks, labels: dict[str, dict[str, str]],
-                 stuck: frozenset[str] = frozenset()) -> None:
+                 stuck: frozenset[str] = frozenset(),
+                 annotations: dict[str, dict[str, str]] | None = None) -> None:
         self.ticks, self.labels, self.stuck = ticks, labels, stuck
+        self.annotations = annotations or {}
         self.calls: list[tuple[str, str]] = []
         self.blobs: dict[str, bytes] = {}
 
@@ -88,7 +90,8 @@ class FakeSource:
         self.blobs[digest] = config
         manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                               "digest": digest, "size": len(config)}, "layers": []}
+                               "digest": digest, "size": len(config)}, "layers": [],
+                    "annotations": self.annotations.get(reference, {})}
         return json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json"
 
     async def blob(self, image: ImageName, digest: str) -> bytes:
@@ -134,6 +137,15 @@ def test_the_old_image_is_read_only_for_a_compare_view_and_still_overlaps() -> N
     assert "compare/a0...b0" in (lines[_changes(n)[0]] or "")
     assert ticks.ticks <= math.ceil(n / concurrency) * 4
     assert ticks.widest <= concurrency
+
+
+def test_an_old_image_whose_manifest_names_its_revision_costs_no_config_read() -> None:
+    ticks = Ticks()
+    source = FakeSource(ticks, {"new0": {SRC: "https://github.com/acme/app", REV: "b0"}},
+                        annotations={"old0": {REV: "a0"}})
+    lines = asyncio.run(ticks.drive(explain_all({"reg.example": source}, _changes(1))))
+    assert "compare/a0...b0" in (lines[_changes(1)[0]] or "")
+    assert [kind for kind, ref in source.calls] == ["manifest", "blob", "manifest"]
 
 
 def test_an_image_that_never_answers_explains_less_and_holds_nothing() -> None:

@@ -45,8 +45,11 @@ class Provenance:
     created: datetime | None = None
 
 
-async def provenance(source: Source, image: ImageName, reference: str) -> Provenance | None:
-    """The image's labels and annotations (the manifest's win); None when it cannot be read."""
+async def provenance(source: Source, image: ImageName, reference: str,
+                     revision_only: bool = False) -> Provenance | None:
+    """The image's labels and annotations (the manifest's win); None when it cannot be read.
+    `revision_only`: an old image needs only its revision; when the manifest's annotations
+    carry it, its config is not read."""
     name = str(image)
     try:
         body, media_type = await source.get(image, reference)
@@ -59,6 +62,8 @@ async def provenance(source: Source, image: ImageName, reference: str) -> Proven
             body, _ = await source.get(image, str(manifests[0]["digest"]))
             doc = parse_manifest(body, name)
             notes = {**(doc.get("annotations") or {}), **notes}
+        if revision_only and isinstance(notes.get(REVISION), str):
+            return _provenance(notes, {})
         config = json.loads(await source.blob(image, config_digest(doc, name)))
     except (TagsyncError, ValueError, KeyError, TypeError):
         return None
@@ -152,18 +157,19 @@ async def explain_all(sources: dict[str, Source], wanted: list[tuple[ImageName, 
     too). A change's reads get `budget` seconds in all, never past `deadline`
     (`time.monotonic()`): an image that answers slowly explains less, it does not hold the run."""
     gate = asyncio.Semaphore(concurrency)
-    cache: dict[tuple[ImageName, str], asyncio.Future[Provenance | None]] = {}
+    cache: dict[tuple[ImageName, str, bool], asyncio.Future[Provenance | None]] = {}
     out: dict[tuple[ImageName, str, str], str | None] = {}
     todo = [w for w in wanted if w[0].registry in sources]
     done = 0
 
-    async def read(image: ImageName, ref: str) -> Provenance | None:
-        if (image, ref) not in cache:
-            cache[(image, ref)] = asyncio.ensure_future(
-                provenance(sources[image.registry], image, ref))
+    async def read(image: ImageName, ref: str, revision_only: bool = False) -> Provenance | None:
+        key = (image, ref, revision_only)
+        if key not in cache:
+            cache[key] = asyncio.ensure_future(
+                provenance(sources[image.registry], image, ref, revision_only))
         # shared by the changes that name this image: one change's time running out does
         # not cancel another's read
-        return await asyncio.shield(cache[(image, ref)])
+        return await asyncio.shield(cache[key])
 
     async def one(key: tuple[ImageName, str, str]) -> None:
         nonlocal done
@@ -177,7 +183,7 @@ async def explain_all(sources: dict[str, Source], wanted: list[tuple[ImageName, 
                     async with asyncio.timeout(seconds):
                         later = await read(image, new)
                         if old != new and needs_old(later):
-                            earlier = await read(image, old)
+                            earlier = await read(image, old, revision_only=True)
                 except TimeoutError:
                     log.info("%s: labels not read within %.0fs; explained less", image, seconds)
             out[key] = describe(earlier, later, now)
