@@ -399,3 +399,25 @@ def test_verification_reports_its_progress_too(tmp_path: Path, request: pytest.F
         _stop(server.process)
     assert len(summary.changes) == 1 and not summary.failures
     assert [s for s in seen if s[0] == "verify"] == [("verify", 1, 1)]
+
+
+def test_the_runs_deadline_bounds_the_label_reads_of_a_slow_image(
+        faulty_registry: FaultyRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """Its labels would arrive within a request's time (20 s), but after `run.max_duration`:
+    they are not waited for, and every image is still written."""
+    ns = unique_namespace("deadlinelabels", request)
+    host = faulty_registry.host
+    digests = _changed_images(faulty_registry.upstream, ns, 2,
+                              lambda i: {"org.opencontainers.image.version": f"1.{i}"})
+    entries = [f"{host}/{ns}/app{i}:1.0@{old}" for i, (old, _) in enumerate(digests)]
+    config = _catalog(tmp_path, host, faulty_registry.url, entries)
+    config.write_text(config.read_text() + "run:\n  max_duration: 4\n")
+    faulty_registry.faults.add(f"GET /v2/{ns}/app1/manifests/", Fault(delay=12))
+
+    assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    changes = {c["image"].rsplit("/", 1)[1]: c for c in out["changes"]}
+    assert changes["app0"]["why"].startswith("version 1.0")
+    assert not changes["app1"]["why"] and changes["app1"]["new"].endswith(digests[1][1])
+    assert out["deferred"] == []  # the digests were all known: only an explanation was cut
