@@ -48,12 +48,14 @@ def _run_cli(config: Path, *flags: str) -> tuple[float, dict[str, Any]]:
     from tagsync.cli import main
 
     out = io.StringIO()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(out):
         code = main(["run", "-c", str(config), "--json", "--quiet", *flags])
     wall = time.perf_counter() - start
     assert code == 0, out.getvalue()[-2000:]
-    return wall, json.loads(out.getvalue())
+    summary = json.loads(out.getvalue())
+    summary["cpu"] = time.process_time() - cpu
+    return wall, summary
 
 
 def bench_whole_run() -> None:
@@ -94,11 +96,16 @@ def bench_whole_run() -> None:
         work.mkdir()
         config = work / "tagsync.yaml"
         os.environ["BENCH_GIT_TOKEN"] = git.token
-        config.write_text(
-            "catalogs:\n  - name: apps\n    files: ['*/apps.yaml']\n"
-            f"registries:\n  - host: '{host}'\n    url: {url}\n    max_concurrency: {LANES}\n"
-            f"git:\n  repo: {git.url}\n  branch: main\n  token_env: BENCH_GIT_TOKEN\n"
-            f"run:\n  concurrency: {LANES}\n")
+        def settings(registry_url: str) -> str:
+            return ("catalogs:\n  - name: apps\n    files: ['*/apps.yaml']\n"
+                    f"registries:\n  - host: '{host}'\n    url: {registry_url}\n"
+                    f"    max_concurrency: {LANES}\n"
+                    f"git:\n  repo: {git.url}\n  branch: main\n  token_env: BENCH_GIT_TOKEN\n"
+                    f"run:\n  concurrency: {LANES}\n")
+
+        config.write_text(settings(url))
+        direct = work / "direct.yaml"  # the same run, the registry reached without the proxy
+        direct.write_text(settings(server.url))
         git.commit_directly(files, "the images as deployed")
 
         print(f"== whole run: `tagsync run` on {images} images x 2 references, every image "
@@ -123,6 +130,10 @@ def bench_whole_run() -> None:
                   f"            {best / limit:5.2f}x / {median / limit:4.2f}x"
                   f"   {requests:>13}   {requests / len(changed):13.2f}"
                   f"       {summary['requests']['manifest_gets']}   (target <= 1.3x)", flush=True)
+        base = min(_run_cli(direct, "--dry-run")[0] for _ in range(runs))
+        print(f"   dry run, no proxy    {base * 1000:8.0f} ms   = registry, git and client time "
+              f"on top of the added delay; client CPU of the last run {summary['cpu'] * 1000:.0f} ms "
+              f"({summary['cpu'] * 1000 / requests:.2f} ms a request, everything included)")
         by_kind = summary["requests"]["by_kind"]
         print("   requests by kind (last run): "
               + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())))

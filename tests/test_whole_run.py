@@ -421,3 +421,17 @@ def test_the_runs_deadline_bounds_the_label_reads_of_a_slow_image(
     assert changes["app0"]["why"].startswith("version 1.0")
     assert not changes["app1"]["why"] and changes["app1"]["new"].endswith(digests[1][1])
     assert out["deferred"] == []  # the digests were all known: only an explanation was cut
+
+
+def test_a_re_plan_adds_its_requests_to_the_first_pass_kind_by_kind_and_host_by_host() -> None:
+    from tagsync.run import add_counts
+
+    first = {"requests": 3, "heads": 3, "by_kind": {"manifest HEAD": 3},
+             "by_host": {"r": {"manifest HEAD": 3, "pulls": 0}}, "ratelimit_remaining": "90;w=1"}
+    again = {"requests": 2, "heads": 1, "by_kind": {"manifest HEAD": 1, "manifest GET": 1},
+             "by_host": {"r": {"manifest HEAD": 1, "manifest GET": 1, "pulls": 1}},
+             "ratelimit_remaining": "88;w=1"}
+    assert add_counts(first, again) == {
+        "requests": 5, "heads": 4, "by_kind": {"manifest HEAD": 4, "manifest GET": 1},
+        "by_host": {"r": {"manifest HEAD": 4, "manifest GET": 1, "pulls": 1}},
+        "ratelimit_remaining": "88;w=1"}
