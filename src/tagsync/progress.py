@@ -46,15 +46,22 @@ class PhaseLines:
 def bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
     """At a terminal: one bar per phase on stderr, gone when the run ends."""
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    shown = Progress(transient=True, console=Console(stderr=True))
+    shown = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                     TimeElapsedColumn(), transient=True, console=Console(stderr=True))
     tasks: dict[str, object] = {}
     shown.start()
 
     def update(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
-            tasks[phase] = shown.add_task(f"{phase} ({UNITS.get(phase, '')})", total=total)
+            tasks[phase] = shown.add_task(f"{phase:<8} {UNITS.get(phase, ''):<8}", total=total)
         shown.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
 
     return update, shown.stop
