@@ -153,45 +153,49 @@ async def explain_all(sources: dict[str, Source], wanted: list[tuple[ImageName, 
                       ) -> dict[tuple[ImageName, str, str], str | None]:
     """(image, old reference, new reference) → the line, reading each image once.
 
-    Changes are explained `concurrency` at a time (each registry's own connection limit holds
-    too). A change's reads get `budget` seconds in all, never past `deadline`
-    (`time.monotonic()`): an image that answers slowly explains less, it does not hold the run."""
+    Images are read `concurrency` at a time (each registry's own connection limit holds too),
+    every change's new image first, then the old ones a compare view needs. One image's reads
+    get `budget` seconds in all, never past `deadline` (`time.monotonic()`): an image that
+    answers slowly explains less, it does not hold the run."""
     gate = asyncio.Semaphore(concurrency)
     cache: dict[tuple[ImageName, str, bool], asyncio.Future[Provenance | None]] = {}
     out: dict[tuple[ImageName, str, str], str | None] = {}
     todo = [w for w in wanted if w[0].registry in sources]
     done = 0
 
+    async def lane(image: ImageName, ref: str, revision_only: bool) -> Provenance | None:
+        async with gate:
+            seconds = time_left(deadline, budget)
+            if seconds <= 0:
+                return None
+            try:
+                async with asyncio.timeout(seconds):
+                    return await provenance(sources[image.registry], image, ref, revision_only)
+            except TimeoutError:
+                log.info("%s: labels of %s not read within %.0fs; explained less", image,
+                         ref[:19], seconds)
+                return None
+
     async def read(image: ImageName, ref: str, revision_only: bool = False) -> Provenance | None:
         key = (image, ref, revision_only)
         if key not in cache:
-            cache[key] = asyncio.ensure_future(
-                provenance(sources[image.registry], image, ref, revision_only))
-        # shared by the changes that name this image: one change's time running out does
-        # not cancel another's read
+            cache[key] = asyncio.ensure_future(lane(image, ref, revision_only))
+        # shared by the changes that name this image
         return await asyncio.shield(cache[key])
 
     async def one(key: tuple[ImageName, str, str]) -> None:
         nonlocal done
         image, old, new = key
-        async with gate:
-            seconds = time_left(deadline, budget)
-            later: Provenance | None = None
-            earlier: Provenance | None = None
-            if seconds > 0:
-                try:
-                    async with asyncio.timeout(seconds):
-                        later = await read(image, new)
-                        if old != new and needs_old(later):
-                            earlier = await read(image, old, revision_only=True)
-                except TimeoutError:
-                    log.info("%s: labels not read within %.0fs; explained less", image, seconds)
-            out[key] = describe(earlier, later, now)
+        later = await read(image, new)
+        earlier = await read(image, old, True) if old != new and needs_old(later) else None
+        out[key] = describe(earlier, later, now)
         done += 1
         if progress is not None:
             progress(done, len(todo))
 
-    await asyncio.gather(*(one(w) for w in todo))
-    for task in cache.values():  # reads cut short by a change's time: not left running
-        task.cancel()
+    try:
+        await asyncio.gather(*(one(w) for w in todo))
+    finally:
+        for task in cache.values():  # nothing left running when the caller moves on
+            task.cancel()
     return out

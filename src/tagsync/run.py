@@ -306,7 +306,7 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any],
     """Each change with a line from the old and new images' labels (source, compare view,
     version, age) added to what vouches for it; reads only the images that change, through the
     survey's own clients (its tokens, rate-limit pauses, deadline and connections), all at once
-    within `run.concurrency`, each change's reads within `run.timeout` and the deadline.
+    within `run.concurrency`, each image's reads within `run.timeout` and the deadline.
     `explain: false` (the run's, or a registry's) reads nothing."""
     from tagsync.explain import explain_all, references
     from tagsync.reference import ImageName as Name
