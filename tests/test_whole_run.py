@@ -435,3 +435,18 @@ def test_a_re_plan_adds_its_requests_to_the_first_pass_kind_by_kind_and_host_by_
         "requests": 5, "heads": 4, "by_kind": {"manifest HEAD": 4, "manifest GET": 1},
         "by_host": {"r": {"manifest HEAD": 4, "manifest GET": 1, "pulls": 1}},
         "ratelimit_remaining": "88;w=1"}
+
+
+def test_tag_listing_reports_its_progress(
+        registry: RegistryServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    ns = unique_namespace("tagphase", request)
+    for i in range(2):
+        registry.push(f"{ns}/app{i}", "1.0.0", build_image(f"{ns} {i} a"))
+        registry.push(f"{ns}/app{i}", "1.1.0", build_image(f"{ns} {i} b"))
+    config = _catalog(tmp_path, registry.host, registry.url,
+                      [f"{registry.host}/{ns}/app{i}:1.0.0" for i in range(2)],
+                      "    policy: {kind: semver}\n")
+    seen: list[tuple[str, int, int]] = []
+    summary = run(load_config(config), dry_run=True, progress=lambda *report: seen.append(report))
+    assert len(summary.changes) == 2
+    assert [s for s in seen if s[0] == "tags"] == [("tags", 1, 2), ("tags", 2, 2)]

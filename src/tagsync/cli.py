@@ -154,7 +154,7 @@ def run_(
     Entries whose digest is a placeholder or points at another tag are left alone.
 
     Progress goes to stderr: a bar at a terminal; otherwise, once a run lasts more than 5 s,
-    a line per phase (scan, verify, ages, explain, publish) at most every 5 s. `--quiet`
+    a line per phase (tags, scan, verify, ages, explain, publish) at most every 5 s. `--quiet`
     turns it off.
 
     Exit codes: 0 done (or nothing to change), 1 error (nothing written), 2 bad config or

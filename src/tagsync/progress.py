@@ -1,8 +1,9 @@
 """How far a run is, for the person waiting on it: a bar at a terminal, lines in a log.
 
-A run reports `(phase, done, total)` for each phase it goes through: `scan` (a digest per tag),
-`verify` (a signature per digest), `ages` (a creation time per image), `explain` (labels per
-change) and `publish` (the commit). The CLI picks a reporter; the library never prints.
+A run reports `(phase, done, total)` for each phase it goes through: `tags` (a tag list per
+repository, for policies that choose tags, with creation times where they need them), `scan` (a
+digest per tag), `verify` (a signature per digest), `ages` (a creation time per image),
+`explain` (labels per change) and `publish` (the commit). The CLI picks a reporter; the library never prints.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable
 
 EVERY = 5.0  # seconds between two lines of a phase, and before the first
-UNITS = {"scan": "tags", "verify": "digests", "ages": "images", "explain": "changes",
+UNITS = {"tags": "repositories", "scan": "tags", "verify": "digests", "ages": "images", "explain": "changes",
          "publish": "commit"}
 
 

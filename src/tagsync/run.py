@@ -70,7 +70,7 @@ from tagsync.registry import (
 
 log = logging.getLogger(__name__)
 
-# (phase, done, total): "scan", "verify", "ages", "explain", "publish"
+# (phase, done, total): "tags", "scan", "verify", "ages", "explain", "publish"
 Progress = Callable[[str, int, int], None]
 _ANSWERS = (ImageNotFoundError, MalformedAnswerError)
 _FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -235,8 +235,9 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
         clocks = open_clocks(config, timed)
         own += list(clocks.values())
         if queries:
-            known.tags.update(await list_tags(queries, sources, config.run.concurrency, deadline,
-                                              clocks))
+            known.tags.update(await list_tags(
+                queries, sources, config.run.concurrency, deadline, clocks,
+                None if progress is None else lambda done, total: progress("tags", done, total)))
         needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags),
                        repos, known.tags)
         missing = needed - known.digests.keys()

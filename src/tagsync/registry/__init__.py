@@ -76,14 +76,25 @@ async def list_tags(
     concurrency: int = 16,
     deadline: float | None = None,
     clocks: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[TagQuery, TagList]:
     """List each repository's tags once; a failure is recorded per repository. `clocks`: per
     host, something that knows push times better than the images' own `created` (Docker Hub)."""
     gate = asyncio.Semaphore(concurrency)
     for source in [*sources.values(), *(clocks or {}).values()]:
         _bound(source, deadline)
+    unique = sorted(set(queries), key=str)
+    done = 0
 
     async def one(q: TagQuery) -> TagList:
+        nonlocal done
+        listed = await listing(q)
+        done += 1
+        if progress is not None:
+            progress(done, len(unique))
+        return listed
+
+    async def listing(q: TagQuery) -> TagList:
         async with gate:
             if deadline is not None and time.monotonic() >= deadline:
                 return TagList(q, error=DeadlineError(
@@ -107,7 +118,7 @@ async def list_tags(
                 log.info("%s", exc)
                 return TagList(q, error=exc)
 
-    results = await asyncio.gather(*(one(q) for q in sorted(set(queries), key=str)))
+    results = await asyncio.gather(*(one(q) for q in unique))
     return {r.query: r for r in results}
 
 
