@@ -330,8 +330,8 @@ def test_an_image_answering_slowly_after_a_good_head_does_not_hold_the_run(
                               lambda i: {"org.opencontainers.image.version": f"1.{i}"})
     entries = [f"{host}/{ns}/app{i}:1.0@{old}" for i, (old, _) in enumerate(digests)]
     config = _catalog(tmp_path, host, faulty_registry.url, entries, extra="")
-    config.write_text(config.read_text() + "run:\n  timeout: 2\n  retries: 0\n")
-    faulty_registry.faults.add(f"GET /v2/{ns}/app1/manifests/", Fault(delay=8))
+    config.write_text(config.read_text() + "run:\n  timeout: 3\n")
+    faulty_registry.faults.add(f"GET /v2/{ns}/app1/manifests/", *[Fault(delay=10)] * 2)
 
     assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
     changes = {c["image"].rsplit("/", 1)[1]: c for c in json.loads(capsys.readouterr().out)["changes"]}
@@ -412,8 +412,8 @@ def test_the_runs_deadline_bounds_the_label_reads_of_a_slow_image(
                               lambda i: {"org.opencontainers.image.version": f"1.{i}"})
     entries = [f"{host}/{ns}/app{i}:1.0@{old}" for i, (old, _) in enumerate(digests)]
     config = _catalog(tmp_path, host, faulty_registry.url, entries)
-    config.write_text(config.read_text() + "run:\n  max_duration: 4\n")
-    faulty_registry.faults.add(f"GET /v2/{ns}/app1/manifests/", Fault(delay=12))
+    config.write_text(config.read_text() + "run:\n  max_duration: 6\n")
+    faulty_registry.faults.add(f"GET /v2/{ns}/app1/manifests/", Fault(delay=15))
 
     assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
