@@ -29,6 +29,10 @@
    HTTP/1.1 and HTTP/2 against the real registry serving HTTPS (h2 offered), direct and 20 ms
    away: wall, client CPU per request, handshakes, and each stack's import time.
 
+11. Whole run (bench/whole_run.py, issue 30): `tagsync run`, dry and with a commit pushed to the
+   local git server, on 150 images x 2 references, every image changed, the registry 50 ms away:
+   against the latency-bound limit of the run's own requests; requests per changed image.
+
 `BENCH_ONLY=cold,lambda` (names without `bench_`) runs some of them.
 
 No timed assertions: numbers are printed for people to compare between commits.
@@ -997,6 +1001,6 @@ if __name__ == "__main__":
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
                       bench_deploy, __import__("http_stacks").bench_http_stacks,
-                      __import__("org").bench_org):
+                      __import__("whole_run").bench_whole_run, __import__("org").bench_org):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

@@ -98,6 +98,8 @@ def test_every_configured_repository_is_updated_and_each_digest_is_asked_once(or
     assert org.github.read("acme/svc-b", "deploy/app.yaml", pr.head) == org.kube(org.digest)
     assert org.github.read("acme/svc-b", "deploy/app.yaml") == org.kube()  # base untouched
     assert org.heads() == [f"HEAD /v2/{org.ns}/app/manifests/1.0"]  # two repositories, one HEAD
+    asked = org.registry.faults.seen
+    assert len(asked) == len(set(asked))  # labels too: every question once, whoever needs it
     assert not summary.partial
 
 
@@ -185,6 +187,7 @@ def test_a_child_planning_from_stored_answers_writes_what_one_process_would(
     assert [r.repo for r in child.repositories] == ["acme/svc-a"]
     assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube(org.digest)
     assert len(org.heads()) == asked  # the child asked no registry for a digest
+    assert len(org.registry.faults.seen) == len(set(org.registry.faults.seen))  # nor labels
     assert org.github.open_pulls("acme/svc-b") == []  # not this child's repository
 
 

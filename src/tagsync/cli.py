@@ -138,6 +138,9 @@ def run_(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress on stderr (errors still show).")
+    ] = False,
 ) -> None:
     """Look at the registries, update the catalogs where an image changed, and publish.
 
@@ -150,6 +153,10 @@ def run_(
 
     Entries whose digest is a placeholder or points at another tag are left alone.
 
+    Progress goes to stderr: a bar at a terminal; otherwise, once a run lasts more than 5 s,
+    a line per phase (tags, scan, verify, ages, explain, publish) at most every 5 s. `--quiet`
+    turns it off.
+
     Exit codes: 0 done (or nothing to change), 1 error (nothing written), 2 bad config or
     usage, 3 partial (published what could be; some images failed).
     """
@@ -159,7 +166,7 @@ def run_(
     from tagsync.run import run
 
     cfg = load_config(config)
-    progress_cb, finish = _progress(enabled=sys.stderr.isatty() and not json_out)
+    progress_cb, finish = _progress(enabled=not quiet, terminal=sys.stderr.isatty())
     try:
         summary = run(cfg, dry_run=dry_run, progress=progress_cb)
     finally:
@@ -387,21 +394,21 @@ def update_trust_root(
 
 
 def _progress(
-    enabled: bool,
-) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """A progress bar on stderr for long scans, only when a person is watching."""
+    enabled: bool, terminal: bool,
+) -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
+    """Progress on stderr: a bar when a person is watching, else a line per phase now and then."""
+    from tagsync.progress import PhaseLines, bar
+
     if not enabled:
         return None, lambda: None
-    from rich.progress import Progress
+    if terminal:
+        return bar()
 
-    bar = Progress(transient=True, console=None)
-    task = bar.add_task("querying registries", total=None)
-    bar.start()
+    def write(line: str) -> None:
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return update, bar.stop
+    return PhaseLines(write), lambda: None
 
 
 def _print_summary(summary: object) -> None:

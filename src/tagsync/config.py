@@ -365,6 +365,8 @@ class RegistryConfig(_Model):
     """A steady request rate for this registry (bursts up to 1 s)."""
     ratelimit_reserve: int = Field(10, ge=0)
     """Docker Hub: no pulls (GETs) once ratelimit-remaining is this low; deferred to the next run."""
+    explain: bool | None = None
+    """Read the labels of this registry's changed images to explain each bump (default: `run.explain`)."""
 
     _refs = field_validator("password")(validate_ref)
 
@@ -542,6 +544,8 @@ class RunConfig(_Model):
     # longest total `Retry-After` wait per registry; beyond it its work is left for the next run
     max_wait: float = Field(60.0, ge=0)
     """Longest total Retry-After wait per registry; beyond it its work is left for the next run."""
+    explain: bool = True
+    """Explain bumps from image labels: a manifest GET (a Hub pull) and a config read per image."""
 
 
 class Config(_Model):

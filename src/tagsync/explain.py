@@ -3,22 +3,27 @@
 OCI labels and annotations (`org.opencontainers.image.source`, `.revision`, `.version`,
 `.created`) of the old and the new image give the source repository, a compare view between the
 two revisions when the source is on a forge whose URL scheme is known, the new version and its
-age. Reading them costs a manifest and a config read per image, only for what a run changes;
-an image without labels simply explains less.
+age. Reading them costs a manifest and a config read per image, only for what a run changes
+(the old image only when the new one names a forge's revision to compare with), once per
+(image, digest) in a run; an image without labels simply explains less.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tagsync.errors import TagsyncError
 from tagsync.reference import ImageName, Reference
-from tagsync.registry.base import Source, parse_time
+from tagsync.registry.base import Source, parse_time, time_left
 from tagsync.registry.manifest import INDEX_TYPES, config_digest, media_type_of, parse_manifest
+
+log = logging.getLogger(__name__)
 
 SOURCE = "org.opencontainers.image.source"
 REVISION = "org.opencontainers.image.revision"
@@ -40,8 +45,11 @@ class Provenance:
     created: datetime | None = None
 
 
-async def provenance(source: Source, image: ImageName, reference: str) -> Provenance | None:
-    """The image's labels and annotations (the manifest's win); None when it cannot be read."""
+async def provenance(source: Source, image: ImageName, reference: str,
+                     revision_only: bool = False) -> Provenance | None:
+    """The image's labels and annotations (the manifest's win); None when it cannot be read.
+    `revision_only`: an old image needs only its revision; when the manifest's annotations
+    carry it, its config is not read."""
     name = str(image)
     try:
         body, media_type = await source.get(image, reference)
@@ -54,6 +62,8 @@ async def provenance(source: Source, image: ImageName, reference: str) -> Proven
             body, _ = await source.get(image, str(manifests[0]["digest"]))
             doc = parse_manifest(body, name)
             notes = {**(doc.get("annotations") or {}), **notes}
+        if revision_only and isinstance(notes.get(REVISION), str):
+            return _provenance(notes, {})
         config = json.loads(await source.blob(image, config_digest(doc, name)))
     except (TagsyncError, ValueError, KeyError, TypeError):
         return None
@@ -133,19 +143,64 @@ def references(old: str, new: str, old_tag: str, new_tag: str) -> tuple[str, str
     return (a, b) if a and b else None
 
 
+def needs_old(new: Provenance | None) -> bool:
+    """The old image's labels add only the compare view's start: read them only when the new
+    image names a revision of a source on a forge whose compare view is known."""
+    if new is None or not new.source or not new.revision:
+        return False
+    return new.source.split("/")[2] in _FORGES
+
+
 async def explain_all(sources: dict[str, Source], wanted: list[tuple[ImageName, str, str]],
-                      now: datetime | None = None) -> dict[tuple[ImageName, str, str], str | None]:
-    """(image, old reference, new reference) → the line, reading each image once."""
-    cache: dict[tuple[ImageName, str], asyncio.Task[Provenance | None]] = {}
+                      now: datetime | None = None, *, concurrency: int = 16,
+                      deadline: float | None = None, budget: float = 20.0,
+                      progress: Callable[[int, int], None] | None = None,
+                      ) -> dict[tuple[ImageName, str, str], str | None]:
+    """(image, old reference, new reference) → the line, reading each image once.
 
-    def read(image: ImageName, ref: str) -> asyncio.Task[Provenance | None]:
-        if (image, ref) not in cache:
-            cache[(image, ref)] = asyncio.ensure_future(provenance(sources[image.registry], image, ref))
-        return cache[(image, ref)]
-
+    Images are read `concurrency` at a time (each registry's own connection limit holds too),
+    every change's new image first, then the old ones a compare view needs. One image's reads
+    get `budget` seconds in all, never past `deadline` (`time.monotonic()`): an image that
+    answers slowly explains less, it does not hold the run."""
+    gate = asyncio.Semaphore(concurrency)
+    cache: dict[tuple[ImageName, str, bool], asyncio.Future[Provenance | None]] = {}
     out: dict[tuple[ImageName, str, str], str | None] = {}
-    for image, old, new in wanted:
-        if image.registry not in sources:
-            continue
-        out[(image, old, new)] = describe(await read(image, old), await read(image, new), now)
+    todo = [w for w in wanted if w[0].registry in sources]
+    done = 0
+
+    async def lane(image: ImageName, ref: str, revision_only: bool) -> Provenance | None:
+        async with gate:
+            seconds = time_left(deadline, budget)
+            if seconds <= 0:
+                return None
+            try:
+                async with asyncio.timeout(seconds):
+                    return await provenance(sources[image.registry], image, ref, revision_only)
+            except TimeoutError:
+                log.info("%s: labels of %s not read within %.0fs; explained less", image,
+                         ref[:19], seconds)
+                return None
+
+    async def read(image: ImageName, ref: str, revision_only: bool = False) -> Provenance | None:
+        key = (image, ref, revision_only)
+        if key not in cache:
+            cache[key] = asyncio.ensure_future(lane(image, ref, revision_only))
+        # shared by the changes that name this image
+        return await asyncio.shield(cache[key])
+
+    async def one(key: tuple[ImageName, str, str]) -> None:
+        nonlocal done
+        image, old, new = key
+        later = await read(image, new)
+        earlier = await read(image, old, True) if old != new and needs_old(later) else None
+        out[key] = describe(earlier, later, now)
+        done += 1
+        if progress is not None:
+            progress(done, len(todo))
+
+    try:
+        await asyncio.gather(*(one(w) for w in todo))
+    finally:
+        for task in cache.values():  # nothing left running when the caller moves on
+            task.cancel()
     return out

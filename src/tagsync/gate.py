@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -240,18 +240,31 @@ def _age(age: timedelta) -> str:
 async def collect(checks: set[tuple[Any, ImageName, str, str, str | None]],
                   ages: set[tuple[ImageName, str, str]], facts: Facts,
                   verifiers: Mapping[int, Any], sources: Mapping[str, Any],
-                  clocks: Mapping[str, Any]) -> None:
+                  clocks: Mapping[str, Any],
+                  progress: Callable[[str, int, int], None] | None = None) -> None:
     """Check each signature and read each age `facts` lacks (kept across re-plans: they do
-    not depend on the branch). A registry error is a refusal or an unknown age, never a pass."""
+    not depend on the branch), all at once: the signatures and the ages overlap. A registry
+    error is a refusal or an unknown age, never a pass. `progress(phase, done, total)` counts
+    "verify" and "ages"."""
     todo = {(p, i, d): (t, plat) for p, i, d, t, plat in checks if (p, i, d) not in facts.verdicts}
-    await asyncio.gather(*(_check(key, *extra, facts, verifiers, sources)
-                           for key, extra in sorted(todo.items(), key=lambda kv: str(kv[0][1:]))))
     missing = sorted(a for a in ages if a not in facts.ages)
     by_image: dict[ImageName, list[tuple[str, str]]] = {}
     for image, tag, digest in missing:
         by_image.setdefault(image, []).append((tag, digest))
-    await asyncio.gather(*(_ages(image, wanted, facts, sources, clocks)
-                           for image, wanted in sorted(by_image.items(), key=lambda kv: str(kv[0]))))
+    done = {"verify": 0, "ages": 0}
+    totals = {"verify": len(todo), "ages": len(by_image)}
+
+    async def counted(phase: str, work: Awaitable[None]) -> None:
+        await work
+        done[phase] += 1
+        if progress is not None:
+            progress(phase, done[phase], totals[phase])
+
+    await asyncio.gather(
+        *(counted("verify", _check(key, *extra, facts, verifiers, sources))
+          for key, extra in sorted(todo.items(), key=lambda kv: str(kv[0][1:]))),
+        *(counted("ages", _ages(image, wanted, facts, sources, clocks))
+          for image, wanted in sorted(by_image.items(), key=lambda kv: str(kv[0]))))
 
 
 async def _check(key: tuple[Any, ImageName, str], tag: str, platform: str | None, facts: Facts,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -51,6 +52,7 @@ from tagsync.policy import format_age, parse_age
 from tagsync.promote import Held, History, Promotion, promote
 from tagsync.promote import value as held_value
 from tagsync.publish import Publisher, Snapshot
+from tagsync.reference import ImageName
 from tagsync.registry import (
     Observation,
     RepoList,
@@ -64,13 +66,16 @@ from tagsync.registry import (
     open_clocks,
     open_listers,
     open_sources,
+    requests_by_host,
     stats_of,
 )
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+# (phase, done, total): "tags", "scan", "verify", "ages", "explain", "publish"
+Progress = Callable[[str, int, int], None]
 _ANSWERS = (ImageNotFoundError, MalformedAnswerError)
+_FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass
@@ -192,6 +197,9 @@ class _Known:
     # the gate's: signature checks by (policy, image, digest), one per policy whichever catalogs
     # share it, and the ages of new digests
     facts: Facts = field(default_factory=Facts)
+    # explanations by (image, old reference, new reference): the same bump in two repositories
+    # of an organisation reads its labels once
+    explained: dict[tuple[ImageName, str, str], str | None] = field(default_factory=dict)
 
 
 def _hosts(refs: References) -> set[str]:
@@ -202,10 +210,12 @@ def _hosts(refs: References) -> set[str]:
 
 
 async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
-                   progress: Progress | None, deadline: float | None = None) -> dict[str, Any]:
+                   progress: Progress | None, deadline: float | None = None) -> dict[str, int]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
-    repositories), then tag lists (policies choose tags from them), then one digest per tag.
-    `sources` belong to the caller, who closes them (the survey reads more through them)."""
+    repositories), then tag lists (policies choose tags from them), then one digest per tag,
+    then (at once) the creation times and signatures of the digests about to be written.
+    `sources` belong to the caller, who closes them (the survey reads more through them);
+    returns the requests of the clients it opened itself (Docker Hub's API), by host."""
     if not sources:
         return {}
     rqueries = repo_queries(read.discoveries) - known.repos.keys()
@@ -221,33 +231,47 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
         clocks = open_clocks(config, timed)
         own += list(clocks.values())
         if queries:
-            known.tags.update(await list_tags(queries, sources, config.run.concurrency, deadline,
-                                              clocks))
+            known.tags.update(await list_tags(
+                queries, sources, config.run.concurrency, deadline, clocks,
+                None if progress is None else lambda done, total: progress("tags", done, total)))
         needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags),
                        repos, known.tags)
         missing = needed - known.digests.keys()
         if missing:
-            known.digests.update(
-                await observe(missing, sources, config.run.concurrency, progress, deadline))
-        stats = stats_of(sources)
-        stats.requests += sum(lister.requests for lister in own)
-        return {k: v for k, v in asdict(stats).items() if v is not None}
+            known.digests.update(await observe(
+                missing, sources, config.run.concurrency,
+                None if progress is None else lambda done, total: progress("scan", done, total),
+                deadline))
+        apis: dict[str, int] = {}
+        for host, api in [*listers.items(), *clocks.items()]:
+            if api in own and api.requests:
+                apis[host] = apis.get(host, 0) + api.requests
+        return apis
     finally:
         for closable in own:
             await closable.aclose()
 
 
-async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> list[Change]:
+async def explain_changes(changes: list[Change], sources: dict[str, Any],
+                          config: Config | None = None, deadline: float | None = None,
+                          progress: Progress | None = None,
+                          cache: dict[tuple[ImageName, str, str], str | None] | None = None,
+                          ) -> list[Change]:
     """Each change with a line from the old and new images' labels (source, compare view,
     version, age) as its `claims`, apart from the verified facts in `why`; reads only the
     images that change, through the survey's own clients (its tokens, rate-limit pauses,
-    deadline and connections)."""
+    deadline and connections), all at once within `run.concurrency`, each image's reads within
+    `run.timeout` and the deadline.
+    `explain: false` (the run's, or a registry's) reads nothing. `cache`: lines already
+    read (and where the new ones go)."""
     from tagsync.explain import explain_all, references
     from tagsync.reference import ImageName as Name
 
     wanted: dict[int, tuple[Name, str, str]] = {}
     for i, c in enumerate(changes):
         if c.kind == "append":
+            continue
+        if config is not None and not explains(config, c.image):
             continue
         whole = c.old_tag is not None
         digest = c.new.startswith("sha256:")
@@ -261,13 +285,31 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any]) -> lis
             wanted[i] = (Name.parse(c.image), *refs)
     if not wanted:
         return changes
-    lines = await explain_all(sources, sorted(set(wanted.values()), key=str))
+    run_cfg = config.run if config is not None else None
+    cache = {} if cache is None else cache
+    lines = {k: cache[k] for k in wanted.values() if k in cache}
+    lines |= await explain_all(
+        sources, sorted(set(wanted.values()) - lines.keys(), key=str),
+        concurrency=run_cfg.concurrency if run_cfg else 16, deadline=deadline,
+        budget=run_cfg.timeout if run_cfg else 20.0,
+        progress=None if progress is None else lambda done, total: progress("explain", done, total))
+    cache.update(lines)
     out = list(changes)
     for i, key in wanted.items():
         line = lines.get(key)
         if line:
             out[i] = replace(out[i], claims=line)  # the publisher's labels: never `why`
     return out
+
+
+def explains(config: Config, image: str) -> bool:
+    """Whether a change of this image is explained: the registry's `explain`, else the run's."""
+    try:
+        host = ImageName.parse(image).registry
+    except TagsyncError:
+        return config.run.explain
+    own = config.registry_for(host).explain
+    return config.run.explain if own is None else own
 
 
 def promotions(config: Config, snap: Snapshot, found: Read, now: datetime
@@ -329,13 +371,13 @@ def rules(config: Config) -> Callable[[Change], Rule]:
 
 
 async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, Any],
-                verifiers: dict[int, Any], now: datetime) -> Plan:
+                verifiers: dict[int, Any], now: datetime, progress: Progress | None = None) -> Plan:
     """Every change of the draft through the gate, with the facts it needs gathered first."""
     rule_of = rules(config)
     checks, ages = needed(draft, rule_of)
     clocks = open_clocks(config, {image.registry for image, tag, _ in ages if tag})
     try:
-        await collect(checks, ages, known.facts, verifiers, sources, clocks)
+        await collect(checks, ages, known.facts, verifiers, sources, clocks, progress)
     finally:
         for clock in clocks.values():
             await clock.aclose()
@@ -400,16 +442,12 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         # contacts nothing until asked, so every host a reference names gets one.
         sources = open_sources(config, _hosts(found.refs), deadline)
         try:
-            stats = await _observe(config, read, known, sources, progress, deadline)
+            apis = await _observe(config, read, known, sources, progress, deadline)
             draft = _plan(config, found, read, known, promoted, now)
-            before = asdict(stats_of(sources))
-            plan = await _gate(config, draft, known, sources, verifiers, now)
-            _count(stats, before, sources)  # what the gate read counts too
+            plan = await _gate(config, draft, known, sources, verifiers, now, progress)
             if then is not None:
-                before = asdict(stats_of(sources))
-                await then(found, plan, sources)
-                _count(stats, before, sources)
-            return plan, stats
+                await then(found, plan, sources)  # what it reads counts too
+            return plan, request_counts(sources, apis)
         finally:
             for source in sources.values():
                 await source.aclose()
@@ -418,20 +456,47 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
     return found, plan, stats
 
 
-def _count(stats: dict[str, Any], before: dict[str, Any], sources: dict[str, Any]) -> None:
-    """Add what the sources were asked since `before` to a survey's request counts."""
-    for key, value in asdict(stats_of(sources)).items():
-        if key == "ratelimit_remaining":
+def request_counts(sources: dict[str, Any], apis: Mapping[str, int] | None = None
+                   ) -> dict[str, Any]:
+    """What a survey asked, for `--json`: totals (`requests`, `heads`, `manifest_gets`,
+    `token_requests`, `retries`), `by_kind` and `by_host` (registries, and Docker Hub's API as
+    `<host> api`), and `docker_hub_pulls`: the manifest GETs sent to docker.io, each a pull."""
+    from tagsync.reference import DOCKER_HUB
+
+    stats = stats_of(sources)
+    out: dict[str, Any] = {k: v for k, v in asdict(stats).items() if v is not None}
+    out["by_kind"] = out.pop("kinds")
+    out["by_host"] = requests_by_host(sources)
+    for host, n in (apis or {}).items():
+        out["requests"] += n
+        out["by_host"][f"{host} api"] = {"requests": n}
+    out["docker_hub_pulls"] = out["by_host"].get(DOCKER_HUB, {}).get("pulls", 0)
+    return out
+
+
+def add_counts(total: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """Request counts of a re-plan added to the first pass's (numbers add up, nested counts
+    per key, anything else is the latest)."""
+    out = dict(total)
+    for key, value in more.items():
+        if isinstance(value, bool) or not isinstance(value, (int, dict)):
             if value is not None:
-                stats[key] = value
-        elif value != before[key]:
-            stats[key] = stats.get(key, 0) + value - before[key]
+                out[key] = value
+        elif isinstance(value, dict):
+            out[key] = add_counts(out.get(key) or {}, value)
+        else:
+            out[key] = out.get(key, 0) + value
+    return out
 
 
-async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
-    """`survey(then=explain)`: each change says where its new image comes from."""
-    if plan.changes:
-        plan.changes = await explain_changes(plan.changes, sources)
+def explainer(config: Config, deadline: float | None = None, progress: Progress | None = None,
+              cache: dict[tuple[ImageName, str, str], str | None] | None = None) -> Then:
+    """`survey(then=explainer(...))`: each change says where its new image comes from."""
+    async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
+        if plan.changes:
+            plan.changes = await explain_changes(plan.changes, sources, config, deadline,
+                                                 progress, cache)
+    return explain
 
 
 def _plan(config: Config, found: Read, read: References, known: _Known,
@@ -483,16 +548,13 @@ def run(
     for attempt in range(1, attempts + 1):
         summary.attempts = attempt
         if attempt > 1:  # the target moved: its new values may be newer than our answers
-            known = _Known(verdicts=known.verdicts)
+            known = _Known(facts=known.facts, explained=known.explained)
         snap = publisher.snapshot()
-        found, plan, stats = survey(config, snap, known, progress, deadline, then=explain)
+        found, plan, stats = survey(config, snap, known, progress, deadline,
+                                    then=explainer(config, deadline, progress, known.explained))
         catalogs = found.sources
         summary.warnings = found.warnings
-        for key, value in stats.items():  # a re-plan adds to what the first pass cost
-            if isinstance(value, int):
-                summary.requests[key] = summary.requests.get(key, 0) + value
-            else:
-                summary.requests[key] = value
+        summary.requests = add_counts(summary.requests, stats)  # a re-plan adds to the first
         summary.deferred = deferred(known)
         files = render_files(catalogs, plan)
         summary.changes, summary.failures = plan.changes, plan.failures
@@ -503,6 +565,8 @@ def run(
             return summary
         # nothing to write still publishes: PR mode reports, or closes, the PR it finds
         message = commit_message(config, plan) if files else ""
+        if progress is not None:
+            progress("publish", 0, 1)
         try:
             result = publisher.publish(snap, files, message, plan.changes if files else [])
         except BranchMovedError as exc:
@@ -511,6 +575,8 @@ def run(
                     f"{exc.message}; gave up after {attempts} attempts") from None
             log.warning("%s (attempt %d of %d)", exc.message, attempt, attempts)
             continue
+        if progress is not None:
+            progress("publish", 1, 1)
         summary.commit = result.revision if files else snap.revision
         summary.pushed, summary.url = result.pushed, result.url
         summary.pull_request, summary.pull_request_action = result.pull_request, result.action

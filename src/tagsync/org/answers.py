@@ -12,13 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from tagsync import errors
 from tagsync.config import DigestFormat
 from tagsync.errors import ConfigError, TagsyncError
+from tagsync.gate import Checked, Seen
 from tagsync.reference import ImageName
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
+from tagsync.verify.policy import VerifyPolicy
 
-VERSION = 1
+VERSION = 2
 
 
 def _error(exc: TagsyncError | None) -> dict[str, Any] | None:
@@ -32,8 +36,8 @@ def _image(name: ImageName) -> list[str]:
 
 
 def dump(known: Any) -> dict[str, Any]:
-    """`run._Known` as plain JSON-able data (signature verdicts are not stored: each child
-    checks under its own repository's policy)."""
+    """`run._Known` as plain JSON-able data: the registries' answers, the gate's facts
+    (signature verdicts under their policy, ages) and the explanations."""
     return {
         "version": VERSION,
         "repos": [{"registry": q.registry, "namespace": q.namespace, "names": list(r.names),
@@ -45,8 +49,15 @@ def dump(known: Any) -> dict[str, Any]:
         "digests": [{"image": _image(w.image), "tag": w.tag, "format": w.format.value,
                      "platform": w.platform, "value": o.value, "error": _error(o.error)}
                     for w, o in known.digests.items()],
-        "ages": [{"image": _image(i), "tag": t, "at": at.isoformat() if at else None}
-                 for (i, t), at in known.ages.items()],
+        "ages": [{"image": _image(i), "tag": t, "digest": d,
+                  "at": seen.when.isoformat() if seen.when else None, "clock": seen.clock}
+                 for (i, t, d), seen in known.facts.ages.items()],
+        "verdicts": [{"policy": policy.model_dump(mode="json"), "image": _image(i), "digest": d,
+                      "ok": c.ok, "text": c.text, "signer": c.signer,
+                      "logged_at": c.logged_at.isoformat() if c.logged_at else None}
+                     for (policy, i, d), c in known.facts.verdicts.items()],
+        "explained": [{"image": _image(i), "old": old, "new": new, "line": line}
+                      for (i, old, new), line in known.explained.items()],
     }
 
 
@@ -74,10 +85,18 @@ def load(data: Any, source: str) -> Any:
             known.digests[want] = Observation(want, None if value is None else str(value),
                                               _load_error(d["error"]))
         for a in data["ages"]:
-            known.ages[(_load_image(a["image"]), str(a["tag"]))] = (
-                None if a["at"] is None else datetime.fromisoformat(a["at"]))
+            known.facts.ages[(_load_image(a["image"]), str(a["tag"]), str(a["digest"]))] = Seen(
+                None if a["at"] is None else datetime.fromisoformat(a["at"]), str(a["clock"]))
+        for v in data["verdicts"]:
+            key = (VerifyPolicy.model_validate(v["policy"]), _load_image(v["image"]), str(v["digest"]))
+            known.facts.verdicts[key] = Checked(
+                bool(v["ok"]), str(v["text"]), None if v["signer"] is None else str(v["signer"]),
+                None if v["logged_at"] is None else datetime.fromisoformat(v["logged_at"]))
+        for e in data["explained"]:
+            known.explained[(_load_image(e["image"]), str(e["old"]), str(e["new"]))] = (
+                None if e["line"] is None else str(e["line"]))
         return known
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
         raise ConfigError(f"stored registry answers are unreadable ({type(exc).__name__}: {exc})",
                           file=source) from None
 

@@ -259,10 +259,15 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
         if ready:
             summary.requests = _observe_once(ready[0].config, union, known, deadline)
     summary.known = known
+    # Each repository planned (and its gate and explanations asked) with the shared answers:
+    # the same bump in two repositories is verified, aged and explained once. The fan-out's
+    # first step plans them all dry, so its children read everything from the stored answers.
+    _publish_each(ready, known, summary, dry_run or answers_only, deadline)
     if answers_only:
-        summary.repositories += [RepoResult(p.repo.full_name, "planned", "", p.path) for p in ready]
-    else:
-        _publish_each(ready, known, summary, dry_run, deadline)
+        summary.repositories = [r if r.repo not in {p.repo.full_name for p in ready}
+                                or r.status == "failed"
+                                else RepoResult(r.repo, "planned", r.reason, r.config)
+                                for r in summary.repositories]
     summary.repositories.sort(key=lambda r: r.repo.lower())
     if org.dashboard is not None and not (dry_run or answers_only or only is not None):
         summary.dashboard = update_dashboard(org, api, [r.__dict__ for r in summary.repositories])

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 # with this module: planning, `refs` and the Lambda handler's import do not pay for it.
 
 __all__ = ["Observation", "RepoList", "RepoQuery", "Source", "TagList", "TagQuery", "Want",
-           "list_repositories", "list_tags", "observe", "open_listers", "open_sources"]
+           "list_repositories", "list_tags", "observe", "open_listers", "open_sources",
+           "requests_by_host", "stats_of"]
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,25 @@ async def list_tags(
     concurrency: int = 16,
     deadline: float | None = None,
     clocks: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[TagQuery, TagList]:
     """List each repository's tags once; a failure is recorded per repository. `clocks`: per
     host, something that knows push times better than the images' own `created` (Docker Hub)."""
     gate = asyncio.Semaphore(concurrency)
     for source in [*sources.values(), *(clocks or {}).values()]:
         _bound(source, deadline)
+    unique = sorted(set(queries), key=str)
+    done = 0
 
     async def one(q: TagQuery) -> TagList:
+        nonlocal done
+        listed = await listing(q)
+        done += 1
+        if progress is not None:
+            progress(done, len(unique))
+        return listed
+
+    async def listing(q: TagQuery) -> TagList:
         async with gate:
             if deadline is not None and time.monotonic() >= deadline:
                 return TagList(q, error=DeadlineError(
@@ -106,7 +118,7 @@ async def list_tags(
                 log.info("%s", exc)
                 return TagList(q, error=exc)
 
-    results = await asyncio.gather(*(one(q) for q in sorted(set(queries), key=str)))
+    results = await asyncio.gather(*(one(q) for q in unique))
     return {r.query: r for r in results}
 
 
@@ -246,8 +258,27 @@ def stats_of(sources: dict[str, Source]) -> Stats:
         if isinstance(s, OciRegistry):
             for k in ("requests", "heads", "manifest_gets", "token_requests", "retries"):
                 setattr(total, k, getattr(total, k) + getattr(s.stats, k))
+            for kind, n in s.stats.kinds.items():
+                total.kinds[kind] = total.kinds.get(kind, 0) + n
             total.ratelimit_remaining = s.stats.ratelimit_remaining or total.ratelimit_remaining
     return total
+
+
+def requests_by_host(sources: dict[str, Source]) -> dict[str, dict[str, int]]:
+    """What each registry was asked, by kind (`manifest HEAD`, `manifest GET`, `blob GET`,
+    `tags GET`, `token GET`…), with `pulls`: the manifest GETs, which Docker Hub counts against
+    its pull limit (HEADs and blob GETs it does not)."""
+    from tagsync.registry.oci import OciRegistry
+
+    out: dict[str, dict[str, int]] = {}
+    for host, s in sources.items():
+        if isinstance(s, OciRegistry):
+            kinds = dict(sorted(s.stats.kinds.items()))
+            kinds["pulls"] = s.stats.manifest_gets
+            out[host] = kinds
+        elif isinstance(getattr(s, "requests", None), int):  # ECR's API: calls, not kinds
+            out[host] = {"requests": s.requests}  # type: ignore[attr-defined]
+    return {h: k for h, k in out.items() if any(k.values())}
 
 
 async def observe(

@@ -32,7 +32,7 @@ import socket
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,8 @@ class Stats:
     token_requests: int = 0
     retries: int = 0
     ratelimit_remaining: str | None = None
+    # requests sent, by what was asked and how ("manifest HEAD", "blob GET", "tags GET"...)
+    kinds: dict[str, int] = field(default_factory=dict)
 
 
 def default_url(host: str, insecure: bool = False) -> str:
@@ -161,6 +163,40 @@ def parse_ratelimit(value: str | None) -> int | None:
     if not value:
         return None
     return header_int(value.split(";", 1)[0])
+
+
+class ReadOnce:
+    """Content fetched by digest, kept for the client's life: what is asked again (or while
+    it is being fetched) costs no request. Only verified answers are kept, per repository (a
+    token's scope is one repository), and only small ones, up to a total."""
+
+    def __init__(self, max_item: int = 1 << 20, max_total: int = 64 << 20) -> None:
+        self.max_item, self.max_total, self.total = max_item, max_total, 0
+        self._done: dict[tuple[str, str, str], tuple[bytes, str]] = {}
+        self._pending: dict[tuple[str, str, str], asyncio.Future[tuple[bytes, str]]] = {}
+
+    async def once(self, key: tuple[str, str, str],
+                   fetch: Callable[[], Awaitable[tuple[bytes, str]]]) -> tuple[bytes, str]:
+        if key in self._done:
+            return self._done[key]
+        loop = asyncio.get_running_loop()
+        pending = self._pending.get(key)
+        if pending is None or pending.get_loop() is not loop:
+            pending = asyncio.ensure_future(fetch())
+            self._pending[key] = pending
+            pending.add_done_callback(lambda task: self._settle(key, task))
+        # one caller giving up (a deadline, a cancelled change) does not cancel the others' read
+        return await asyncio.shield(pending)
+
+    def _settle(self, key: tuple[str, str, str], task: asyncio.Future[tuple[bytes, str]]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if task.cancelled() or task.exception() is not None:
+            return  # a failure is not kept: the caller that sees it decides
+        body = task.result()
+        if len(body[0]) <= self.max_item and self.total + len(body[0]) <= self.max_total:
+            self._done[key] = body
+            self.total += len(body[0])
 
 
 @dataclass(frozen=True)
@@ -295,6 +331,7 @@ class OciRegistry:
         self._scheme: str | None = None  # learned from the first challenge
         self._challenge: dict[str, str] = {}
         self._token_lock = asyncio.Lock()
+        self._reads = ReadOnce()
 
     def _proxy(self, url: URL) -> str | None:
         """HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as users of any HTTP client expect; read once per
@@ -363,21 +400,29 @@ class OciRegistry:
                 f"(reserve {self.ratelimit_reserve}); left for the next run", image=str(image))
 
     async def get(self, image: ImageName, reference: str) -> tuple[bytes, str]:
-        self._check_allowance(image)
-        resp = await self._request(
-            "GET", f"/v2/{image.repository}/manifests/{reference}", image, "manifest",
-            headers={"Accept": ACCEPT},
-        )
-        self.stats.manifest_gets += 1
-        if ":" in reference:
-            _verify(resp.content, reference, "manifest", str(image))
-        vouched = resp.headers.get("Docker-Content-Digest")
-        if vouched:  # what the registry says it sent must be what it sent
-            validate_digest(vouched, str(image))
-            _verify(resp.content, vouched, "manifest", str(image),
-                    claim="the manifest's Docker-Content-Digest")
-        _, media_type = check_manifest(resp.content, resp.headers.get("Content-Type"), str(image))
-        return resp.content, media_type
+        """A manifest; by digest, read once per client (verification, ages and explanations
+        ask for the same images, and on Docker Hub each read is a pull). What the registry says
+        it sent must be what it sent, and a manifest."""
+        async def fetch() -> tuple[bytes, str]:
+            self._check_allowance(image)
+            resp = await self._request(
+                "GET", f"/v2/{image.repository}/manifests/{reference}", image, "manifest",
+                headers={"Accept": ACCEPT},
+            )
+            self.stats.manifest_gets += 1
+            if ":" in reference:
+                _verify(resp.content, reference, "manifest", str(image))
+            vouched = resp.headers.get("Docker-Content-Digest")
+            if vouched:
+                validate_digest(vouched, str(image))
+                _verify(resp.content, vouched, "manifest", str(image),
+                        claim="the manifest's Docker-Content-Digest")
+            _, media_type = check_manifest(resp.content, resp.headers.get("Content-Type"), str(image))
+            return resp.content, media_type
+
+        if ":" not in reference:  # a tag may move: asked each time
+            return await fetch()
+        return await self._reads.once(("manifest", image.repository, reference), fetch)
 
     async def list_repositories(self, namespace: str, page_size: int = 1000) -> list[str]:
         """Repositories under `namespace/` from `/v2/_catalog` (registries may disable it)."""
@@ -401,11 +446,17 @@ class OciRegistry:
         return sorted({n for n in names if n.startswith(prefix)})
 
     async def blob(self, image: ImageName, digest: str) -> bytes:
-        self._check_allowance(image)
+        """A small blob (an image config, a signature), read once per client."""
         validate_digest(digest, str(image))
-        resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image, "blob")
-        _verify(resp.content, digest, "blob", str(image))
-        return resp.content
+
+        async def fetch() -> tuple[bytes, str]:
+            self._check_allowance(image)
+            resp = await self._request("GET", f"/v2/{image.repository}/blobs/{digest}", image,
+                                       "blob")
+            _verify(resp.content, digest, "blob", str(image))
+            return resp.content, ""
+
+        return (await self._reads.once(("blob", image.repository, digest), fetch))[0]
 
     async def referrers(self, image: ImageName, digest: str,
                         artifact_type: str | None = None) -> dict[str, Any] | None:
@@ -729,6 +780,8 @@ class OciRegistry:
                     await asyncio.sleep(pause)
                 self._check_open(name)
                 self.stats.requests += 1
+                kind = f"{what or 'other'} {method}"
+                self.stats.kinds[kind] = self.stats.kinds.get(kind, 0) + 1
                 try:
                     async with asyncio.timeout(self._time_left()):
                         proxy = self._proxy(target)
@@ -806,6 +859,7 @@ class OciRegistry:
             # its host, which a firewall or proxy must let through, named in every error below
             service = redact(f"{where.scheme}://{where.netloc.rpartition('@')[2]}")
             self.stats.token_requests += 1
+            self.stats.kinds["token GET"] = self.stats.kinds.get("token GET", 0) + 1
             got_headers = False
             try:
                 async with asyncio.timeout(self._time_left()):
