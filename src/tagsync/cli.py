@@ -138,20 +138,40 @@ def run_(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
     ] = False,
+    catalog: Annotated[list[str] | None, typer.Option(
+        "--catalog", help="Only this catalog (repeat for more); a catalog that follows another "
+                          "brings it along.", show_default=False)] = None,
+    image: Annotated[list[str] | None, typer.Option(
+        "--image", help="Only images matching this glob, e.g. 'ghcr.io/acme/*' (repeat for more).",
+        show_default=False)] = None,
+    files: Annotated[bool, typer.Option(
+        "--files", help="In CI, edit the checkout's files on purpose (a later step commits them); "
+                        "without it, a CI run with neither `github:` nor `git:` is refused.")
+    ] = False,
 ) -> None:
-    """Look at the registries, update the catalogs where an image changed, and publish.
+    """Look at the registries, bring every tracked reference up to date, and publish.
 
-    Where the catalogs are read and written depends on the config:
+    What changes is what `tagsync refs` lists as tracked: a digest refreshed for its tag, a tag
+    moved by the policy (semver, regex, numeric, newest) and its digest with it, a digest added
+    where `pin_digests` asks; every other byte of each file stays as written.
+
+    Where the files are read and written depends on the config:
 
     - `github:` reads and commits through GitHub's API (one verified commit per run; with
       `mode: pull-request`, one PR from `tagsync/<catalog>` kept up to date);
     - `git:` fetches the branch and pushes one commit with pure-Python Git (HTTPS or SSH);
-    - neither: the files beside the config are edited in place.
-
-    Entries whose digest is a placeholder or points at another tag are left alone.
+    - neither: the files beside the config are edited in place. In CI (`CI` or
+      `GITHUB_ACTIONS` set) that would change only the runner's copy, so it is refused unless
+      `--files` says a later step takes care of them.
 
     Exit codes: 0 done (or nothing to change), 1 error (nothing written), 2 bad config or
     usage, 3 partial (published what could be; some images failed).
+
+    Examples:
+
+        tagsync run --dry-run
+
+        tagsync run --catalog prod --image 'ghcr.io/acme/*' -v
     """
     import json
 
@@ -159,6 +179,9 @@ def run_(
     from tagsync.run import run
 
     cfg = load_config(config)
+    if catalog or image:
+        cfg = cfg.limited(catalog or (), image or ())
+    _refuse_lost_edits(cfg, dry_run=dry_run, files=files)
     progress_cb, finish = _progress(enabled=sys.stderr.isatty() and not json_out)
     try:
         summary = run(cfg, dry_run=dry_run, progress=progress_cb)
@@ -173,6 +196,34 @@ def run_(
         _print_summary(summary)
     if summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def in_ci() -> str | None:
+    """The variable that says this runs in CI (`GITHUB_ACTIONS`, `CI`), or None."""
+    import os
+
+    for name in ("GITHUB_ACTIONS", "CI"):
+        if os.environ.get(name, "").strip().lower() in ("true", "1", "yes"):
+            return name
+    return None
+
+
+def _refuse_lost_edits(cfg: object, *, dry_run: bool, files: bool) -> None:
+    """A CI run that would edit only the runner's checkout publishes nothing and looks green:
+    refused before any registry is asked, saying what to add."""
+    from tagsync.config import Config
+    from tagsync.errors import ConfigError
+
+    assert isinstance(cfg, Config)
+    variable = in_ci()
+    if dry_run or files or variable is None or cfg.git is not None or cfg.github is not None:
+        return
+    raise ConfigError(
+        f"this runs in CI ({variable} is set) and the config has neither `github:` nor `git:`, "
+        "so the edits would stay on this runner and be lost. Add, for a pull request:\n"
+        "  github:\n    repo: OWNER/NAME\n    mode: pull-request\n    token: env:GITHUB_TOKEN\n"
+        "(see examples/github-action/tagsync.yaml), or pass --files (Action input `files: true`) "
+        "if a later step commits the checkout", file=cfg.config_file)
 
 
 @app.command()

@@ -8,13 +8,22 @@ Validation errors name the key path and the line in the config file, because a u
 # string at import (~3 ms of a cold start); self-references in validators are quoted instead.
 import fnmatch
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tagsync.catalog.append import template_root
 from tagsync.catalog.path import WILDCARD, parse_path
@@ -64,6 +73,10 @@ class PolicyConfig(_Model):
     min_age: str | None = None
     """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`); `0s`
     is no wait, and asks no registry for ages."""
+    within: Literal["major", "minor"] | None = None
+    """semver: each reference moves only to tags of its own major (or major.minor) version, written
+    the same way (`v`, number of parts, suffix such as `-alpine`); a tag that is no version keeps
+    its tag and follows its digest."""
 
     @field_validator("min_age")
     @classmethod
@@ -80,7 +93,7 @@ class PolicyConfig(_Model):
     def to_policy(self) -> Policy:
         age = parse_age(self.min_age) if self.min_age else None
         return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude,
-                      age if age else None)
+                      age if age else None, self.within)
 
 
 class NewImagesConfig(_Model):
@@ -213,6 +226,8 @@ class CatalogConfig(_Model):
     """Take references from another catalog (promotion) instead of asking registries."""
     markers: dict[str, MarkerPolicy] = {}
     """Marker name -> the image and policy a marker comment names."""
+    ignore: list[str] = []
+    """Image name globs left alone, e.g. `docker.io/library/postgres`, `ghcr.io/acme/*`."""
 
     @property
     def shape(self) -> str:
@@ -532,6 +547,29 @@ class Config(_Model):
     run: RunConfig = Field(default_factory=dict, validate_default=True)
     """Limits of one run."""
     base_dir: Path = Field(Path("."), exclude=True)
+    config_file: str | None = Field(None, exclude=True)
+    """The config's own path beside the catalogs (`tagsync.yaml`): no catalog ever reads it."""
+    _only: tuple[str, ...] = PrivateAttr(())
+
+    @property
+    def only_images(self) -> tuple[str, ...]:
+        """Image globs this run is limited to (`run --image`); empty: every image."""
+        return self._only
+
+    def limited(self, catalogs: Sequence[str] = (), images: Sequence[str] = ()) -> "Config":
+        """This config for a run limited to some catalogs (by name) and images (by glob);
+        ConfigError names a catalog that does not exist."""
+        names = [c.name for c in self.catalogs]
+        unknown = [n for n in catalogs if n not in names]
+        if unknown:
+            raise ConfigError(f"no catalog named {', '.join(unknown)} (the config has "
+                              f"{', '.join(names)})", file=self.config_file)
+        keep = [c for c in self.catalogs if not catalogs or c.name in catalogs
+                or any(c.name == o.follow.catalog for o in self.catalogs
+                       if o.name in catalogs and o.follow is not None)]
+        out = self.model_copy(update={"catalogs": keep})
+        out._only = tuple(images)
+        return out
 
     @model_validator(mode="after")
     def _unique(self) -> "Config":
@@ -634,16 +672,82 @@ def parse_config(text: str, file: str, base_dir: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping with at least `catalogs:`", file=file, line=1)
     data.setdefault("base_dir", base_dir)
+    local = Path(file)
+    data["config_file"] = local.name if local.parent == base_dir else None
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        line, column = _line_of(root, loc)
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{key}: {msg}{more}", file=file, line=line, column=column) from exc
+        found = sorted((_in_words(e, data, root) for e in exc.errors()),
+                       key=lambda f: (f[0] is None, f[0] or 0, f[1] or 0))
+        line, column, first = found[0]
+        rest = [f"{file}:{ln}:{col}: {text}" if ln is not None else f"{file}: {text}"
+                for ln, col, text in found[1:]]
+        raise ConfigError("\n".join([first, *rest]), file=file, line=line,
+                          column=column) from exc
+
+
+# list items named by a key of theirs: `catalog "deploy"`, not `catalogs.0`
+_OWNERS = {"catalogs": ("catalog", "name"), "registries": ("registry", "host")}
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model a field holds (itself, in a list, a dict's values or an Optional)."""
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _in_words(error: Any, data: Any, root: yaml.Node | None) -> tuple[int | None, int | None, str]:
+    """One validation error as a person reads it, with its line and column: `unknown key
+    pin_digest in catalog "deploy" (did you mean pin_digests?)`; list items by their name."""
+    import difflib
+
+    loc = tuple(error["loc"])
+    line, column = _line_of(root, loc)
+    owner: list[str] = []
+    keys: list[str] = []
+    node: Any = data
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int) and keys and keys[-1] in _OWNERS:
+            noun, name_key = _OWNERS[keys[-1]]
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get(name_key) if isinstance(item, dict) else None
+            owner = [*owner, *keys[:-1], f'{noun} "{name}"' if isinstance(name, str) and name
+                     else f"{noun} {part + 1} (unnamed)"]
+            keys, node = [], item
+            continue
+        field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
+        keys.append(str(part))
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node)
+            else None)
+        if field is not None:
+            model = _model_in(field.annotation)
+        elif not isinstance(part, int) and model is not None and part not in model.model_fields:
+            model = model if error["type"] == "extra_forbidden" else None
+    where = " ".join(owner) if owner else ""
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden" and keys:
+        unknown = keys[-1]
+        parent = ".".join(keys[:-1])
+        place = " in ".join(p for p in (parent and f"`{parent}`", where) if p)
+        text = f"unknown key {unknown}" + (f" in {place}" if place else "")
+        names = list(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(unknown, names, n=1, cutoff=0.6)
+        return line, column, text + (f" (did you mean {close[0]}?)" if close else "")
+    if error["type"] == "missing" and keys:
+        place = ".".join(keys[:-1])
+        return line, column, (f"{where}: " if where else "") + (
+            f"`{place}` " if place else "") + f"needs `{keys[-1]}`"
+    subject = ": ".join(p for p in (where, ".".join(keys)) if p) or "(top level)"
+    return line, column, f"{subject}: {msg}"
 
 
 # A starting point that expresses the Lablup-style catalog; a test keeps it valid.
