@@ -352,14 +352,16 @@ def init(
     """Write a starting tagsync.yaml for the image references found in a checkout.
 
     One catalog per shape found (Kubernetes, Helm values, kustomize, compose, workflows,
-    Dockerfiles, marker comments), listing the files they are in. Nothing is asked of any
-    registry. Review the policy and pin_digests lines, then try `tagsync run --dry-run`.
+    Dockerfiles), each with globs that pick up new files, a policy that moves every tag within
+    its own major version (`{kind: semver, within: major}`), digests pinned where the files
+    already pin them, and a `markers:` stub per Flux image policy seen. It says what the config
+    tracks and why the rest is left alone. Nothing is asked of any registry.
 
     Example: tagsync init . && tagsync refs -c tagsync.yaml
     """
     from tagsync.config import parse_config
     from tagsync.errors import ConfigError
-    from tagsync.init import starting_config
+    from tagsync.init import draft
 
     if not directory.is_dir():
         raise ConfigError("no such folder: init looks through a checkout and writes its "
@@ -369,16 +371,19 @@ def init(
     target = directory / "tagsync.yaml"
     if target.exists() and not force:
         raise ConfigError("already exists; pass --force to replace it", file=str(target))
-    text, found = starting_config(str(directory))
-    if not found.slots and not found.notes:
+    made = draft(str(directory))
+    if not made.found.slots and not made.found.notes:
         raise ConfigError(f"no image reference found under {directory} (looked at YAML files and "
                           "Dockerfiles)")
-    parse_config(text, str(target), directory)  # what we write must load
+    parse_config(made.text, str(target), directory)  # what we write must load
     try:
-        target.write_text(text, encoding="utf-8")
+        target.write_text(made.text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write: {exc.strerror}", file=str(target)) from None
-    typer.echo(f"wrote {target}: {len(found.slots)} tracked, {len(found.notes)} left alone")
+    typer.echo(f"wrote {target}: {made.tracked} tracked, {made.left_alone} left alone")
+    for line in made.lines:
+        typer.echo(f"  {line}")
+    typer.echo(f"next: tagsync refs -c {target}, then tagsync run -c {target} --dry-run")
 
 
 @app.command("update-trust-root")
