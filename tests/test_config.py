@@ -39,7 +39,30 @@ def test_unknown_key_names_its_line(tmp_path: Path) -> None:
         load_config(write(tmp_path, "catalogs:\n  - name: a\n    file: f\n    image: x\n"
                                     "    pairs: .tags\n    colour: blue\n"))
     assert err.value.line == 6
-    assert "catalogs.0.colour" in err.value.message
+    assert err.value.message == 'unknown key colour in catalog "a"'
+
+
+def test_config_errors_are_words_all_of_them_with_names_not_indexes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs:\n  - name: deploy\n    files: ['*.yaml']\n"
+                                    "    pin_digest: true\n  - name: b\n    file: f\n"
+                                    "    policy: {kind: semver, rnge: '^1'}\n"
+                                    "registries:\n  - host: ghcr.io\n    usrname: bot\n"))
+    text = str(err.value)
+    assert (err.value.line, err.value.column) == (4, 17)
+    assert text.splitlines() == [
+        f"{tmp_path / 'tagsync.yaml'}:4:17: unknown key pin_digest in catalog \"deploy\" "
+        "(did you mean pin_digests?)",
+        f"{tmp_path / 'tagsync.yaml'}:7:34: unknown key rnge in `policy` in catalog \"b\" "
+        "(did you mean range?)",
+        f"{tmp_path / 'tagsync.yaml'}:10:14: unknown key usrname in registry \"ghcr.io\" "
+        "(did you mean username?)"]
+    assert "catalogs.0" not in text and "Extra inputs" not in text
+
+
+def test_a_catalog_without_a_name_is_named_by_its_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"catalog 1 \(unnamed\): needs `name`"):
+        load_config(write(tmp_path, "catalogs:\n  - files: ['*.yaml']\n"))
 
 
 def test_missing_shape_is_explained(tmp_path: Path) -> None:

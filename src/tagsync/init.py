@@ -19,6 +19,7 @@ does; the text is validated as a config before it is written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
@@ -104,10 +105,7 @@ def survey(root: str) -> Tree:
         except (OSError, CatalogError):
             tree.shape[rel] = "unreadable"
             continue
-        if isinstance(source, Catalog):
-            shape = detect(rel, source)
-        else:
-            shape = "dockerfile"
+        shape = detect(rel, source) if isinstance(source, Catalog) else "dockerfile"
         own = [s.shape for s in found.slots if s.shape != "markers"]
         own += [n.shape for n in found.notes if n.shape != "markers"]
         tree.shape[rel] = own[0] if own else (shape if found.slots or found.notes else "")
@@ -185,10 +183,8 @@ def _marker_stubs(found: References) -> dict[str, str | None]:
         if head and last == "name" and note.value:
             image = note.value
         elif not (head and last in ("tag", "digest")) and note.value:
-            try:
+            with contextlib.suppress(TagsyncError):
                 image = str(Reference.parse(note.value).image)
-            except TagsyncError:
-                pass
         names[name] = names.get(name) or image
     return names
 
