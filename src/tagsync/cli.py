@@ -236,6 +236,11 @@ def status(
         "--markdown", help="A Markdown table, for a GitHub job summary or a PR comment.")] = False,
     no_ages: Annotated[bool, typer.Option(
         "--no-ages", help="Skip image creation times (saves two reads per image).")] = False,
+    behind: Annotated[bool, typer.Option(
+        "--behind", help="Only the references a run would change.")] = False,
+    sort: Annotated[str, typer.Option(
+        "--sort", help="Order: where (file and line), image, behind (most first), state (failed "
+                       "first) or age (oldest image first).")] = "where",
 ) -> None:
     """Show every tracked image at a glance: current, candidate, how far behind, and why.
 
@@ -243,18 +248,23 @@ def status(
     policy, the tag and digest the policy would choose now, how many versions the policy ranks
     above the current one, the age of the current and of the candidate image, and the state
     (up to date, behind, left alone or failed, with the reason). It asks the registries what
-    `run --dry-run` asks, plus each image's creation time, and writes nothing.
+    `run --dry-run` asks, plus each image's creation time, and writes nothing. At a terminal
+    the table fits its width: a folder or registry every row shares is said once, and a
+    reason wraps to at most three lines.
 
-    Example: tagsync status --markdown >> "$GITHUB_STEP_SUMMARY"
+    Example: tagsync status --behind --sort behind
     """
     import json
 
     from tagsync.config import load_config
+    from tagsync.status import SORTS, plain, select
     from tagsync.status import markdown as as_markdown
-    from tagsync.status import plain
     from tagsync.status import status as survey
 
-    rows = survey(load_config(config), ages=not no_ages)
+    if sort not in SORTS:
+        raise typer.BadParameter(f"{sort!r}: one of {', '.join(SORTS)}", param_hint="--sort")
+    everything = survey(load_config(config), ages=not no_ages)
+    rows = select(everything, behind_only=behind, sort=sort)
     if json_out:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
     elif markdown:
@@ -263,27 +273,26 @@ def status(
         _status_table(rows)
     else:
         typer.echo(plain(rows), nl=False)
-    behind = sum(1 for r in rows if r.state == "behind")
-    failed = sum(1 for r in rows if r.state == "failed")
+    count = sum(1 for r in everything if r.state == "behind")
+    failed = sum(1 for r in everything if r.state == "failed")
     if not json_out and not markdown:
-        typer.echo(f"{len(rows)} references: {behind} behind, {failed} failed, "
-                   f"{sum(1 for r in rows if r.state == 'left alone')} left alone")
+        typer.echo(f"{len(everything)} references: {count} behind, {failed} failed, "
+                   f"{sum(1 for r in everything if r.state == 'left alone')} left alone")
 
 
 def _status_table(rows: Sequence[object]) -> None:
-    """A coloured table for a person at a terminal."""
+    """A coloured table as wide as the terminal, for a person."""
     from rich.console import Console
-    from rich.table import Table
 
-    from tagsync.status import COLUMNS, Row, cells
+    from tagsync.status import Row, render_lines
 
-    table = Table(*COLUMNS, show_lines=False)
+    console = Console(highlight=False)
     colour = {"up to date": "green", "behind": "yellow", "waiting": "cyan", "failed": "red",
               "left alone": "dim"}
-    for row in rows:
-        assert isinstance(row, Row)
-        table.add_row(*cells(row), style=colour.get(row.state))
-    Console().print(table)
+    shown = [r for r in rows if isinstance(r, Row)]
+    for line, state in render_lines(shown, console.width):
+        console.print(line, style=colour.get(state or "", "bold" if state is None else ""),
+                      markup=False, soft_wrap=True)
 
 
 @app.command()
