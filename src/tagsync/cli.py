@@ -10,6 +10,7 @@ Exit codes:
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -127,11 +128,30 @@ def set_(
         sys.stdout.buffer.flush()
 
 
+CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
+
+
+def _config_path(given: Path | None) -> Path:
+    """The config a command reads: the one named, else tagsync.yaml (or .yml) in this folder
+    or the nearest parent folder, as git finds its repository from a subfolder."""
+    from tagsync.errors import ConfigError
+
+    if given is not None:
+        return given
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    raise ConfigError(f"no tagsync.yaml in {here} or a parent folder: `tagsync init` writes one "
+                      "for this checkout (`tagsync refs PATH…` lists references without one)")
+
+
 @app.command("run")
 def run_(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="Config file.", envvar="TAGSYNC_CONFIG")
-    ] = Path("tagsync.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Config file; default tagsync.yaml here or in a parent folder.",
+        envvar="TAGSYNC_CONFIG", show_default=False)] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Show the diff; write and push nothing.")
     ] = False,
@@ -178,7 +198,7 @@ def run_(
     from tagsync.config import load_config
     from tagsync.run import run
 
-    cfg = load_config(config)
+    cfg = load_config(_config_path(config))
     if catalog or image:
         cfg = cfg.limited(catalog or (), image or ())
     _refuse_lost_edits(cfg, dry_run=dry_run, files=files)
@@ -228,9 +248,9 @@ def _refuse_lost_edits(cfg: object, *, dry_run: bool, files: bool) -> None:
 
 @app.command()
 def status(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="Config file.", envvar="TAGSYNC_CONFIG")
-    ] = Path("tagsync.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Config file; default tagsync.yaml here or in a parent folder.",
+        envvar="TAGSYNC_CONFIG", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="A JSON list of rows on stdout.")] = False,
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="A Markdown table, for a GitHub job summary or a PR comment.")] = False,
@@ -263,7 +283,7 @@ def status(
 
     if sort not in SORTS:
         raise typer.BadParameter(f"{sort!r}: one of {', '.join(SORTS)}", param_hint="--sort")
-    everything = survey(load_config(config), ages=not no_ages)
+    everything = survey(load_config(_config_path(config)), ages=not no_ages)
     rows = select(everything, behind_only=behind, sort=sort)
     if json_out:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -328,7 +348,7 @@ def refs(
         from tagsync.config import load_config
         from tagsync.run import make_publisher, read_references
 
-        cfg = load_config(config or Path("tagsync.yaml"))
+        cfg = load_config(_config_path(config))
         read = read_references(cfg, make_publisher(cfg).snapshot())
         found, warnings = read.refs, read.warnings
     assert isinstance(found, References)
@@ -513,6 +533,7 @@ def _print_summary(summary: object) -> None:
 
 # --- AWS: deploy, rollback, destroy; scaffold --------------------------------------------------
 
+LAMBDA = "Running as a scheduled AWS Lambda function"
 RepoOption = Annotated[str, typer.Option(
     "--repo", envvar="GITHUB_REPOSITORY",
     help="Repository the environment belongs to (owner/name or name); default $GITHUB_REPOSITORY.")]
@@ -560,7 +581,7 @@ def _hosts_in_files(cfg: object) -> set[str]:
     return {s.image.registry for s in read.refs.slots}
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def deploy(
     repo: RepoOption,
     branch: BranchOption,
@@ -630,7 +651,7 @@ def deploy(
     _print_steps(list(deployer.deploy()), plan)
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def build(
     arch: Annotated[str, typer.Option("--arch", help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
     push: Annotated[str | None, typer.Option(
@@ -638,7 +659,8 @@ def build(
                        "registries through `docker login`'s config.json).")] = None,
     python: Annotated[str, typer.Option("--python", help="Python of the base image.")] = "3.11",
     base: Annotated[str | None, typer.Option(
-        "--base", help="Base image (tag or @digest); default public.ecr.aws/lambda/python:<python>.")
+        "--base", help="Base image (tag or @digest); default public.ecr.aws/lambda/python with "
+                       "--python's version as the tag.")
     ] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="A tagsync.yaml to build in as <task root>/tagsync.yaml.")] = None,
@@ -720,7 +742,7 @@ def _source_url() -> str | None:
     return f"{server}/{repo}" if server and repo else None
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def rollback(repo: RepoOption, branch: BranchOption) -> None:
     """Point the alias `live` (what the schedule invokes) at the previously published version."""
     from tagsync.aws.deploy import environment_name
@@ -730,7 +752,7 @@ def rollback(repo: RepoOption, branch: BranchOption) -> None:
     typer.echo(f"{environment_name(repo, branch)}: live moved from version {before} to {after}")
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def destroy(
     repo: RepoOption,
     branch: BranchOption,
@@ -755,7 +777,7 @@ def destroy(
                + ("" if delete_repository else "; the ECR repository is kept (--delete-repository)"))
 
 
-@app.command("scaffold")
+@app.command("scaffold", rich_help_panel=LAMBDA)
 def scaffold_(
     directory: Annotated[Path, typer.Argument(help="Root of the catalog repository.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
@@ -812,10 +834,23 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+_GLOBAL = re.compile(r"^(-v+|--verbose)$")
+
+
+def _global_first(argv: list[str]) -> list[str]:
+    """`tagsync run -v` as `tagsync -v run`: -v/--verbose is the root's option, and a person
+    adds it at the end of the line they just ran. Not after `--`, where arguments are data."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if _GLOBAL.match(a)]
+    rest = [a for a in argv[:end] if not _GLOBAL.match(a)]
+    return [*flags, *rest, *argv[end:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, map library errors to messages and exit codes."""
     try:
-        app(args=argv, prog_name="tagsync")  # click reports usage errors itself (exit 2)
+        args = _global_first(sys.argv[1:] if argv is None else argv)
+        app(args=args, prog_name="tagsync")  # click reports usage errors itself (exit 2)
     except TagsyncError as exc:
         typer.echo(f"tagsync: error: {exc}", err=True)
         return exc.exit_code

@@ -651,6 +651,9 @@ def load_config(path: Path) -> Config:
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}; `tagsync init` writes a starting "
+                          "one for a checkout", file=file) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=file) from exc
     except UnicodeDecodeError as exc:
