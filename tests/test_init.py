@@ -187,3 +187,14 @@ def test_init_that_cannot_write_its_config_says_why(
     (checkout / "tagsync.yaml").mkdir()  # --force replaces a file, never a folder
     assert main(["init", str(checkout), "--force"]) == 2
     assert "tagsync.yaml: cannot write: Is a directory" in capsys.readouterr().err
+
+
+def test_vendored_folders_are_excluded_from_the_globs_that_reach_them(checkout: Path) -> None:
+    (checkout / "deploy" / "vendor").mkdir()
+    (checkout / "deploy" / "vendor" / "x.yaml").write_text("services:\n  a:\n    image: redis:7\n")
+    (checkout / "node_modules" / "pkg").mkdir(parents=True)
+    (checkout / "node_modules" / "pkg" / "Dockerfile").write_text("FROM node:20\n")
+    assert main(["init", str(checkout)]) == 0
+    cfg = {c.name: c.files for c in load_config(checkout / "tagsync.yaml").catalogs}
+    assert cfg["kubernetes"] == ["deploy/**/*.yaml", "!deploy/vendor/**"]
+    assert cfg["dockerfile"] == ["**/*Dockerfile*", "!node_modules/**", "!deploy/vendor/**"]

@@ -67,18 +67,23 @@ class Tree:
     """What init saw: every file (for glob checks), and each readable file's shape and refs."""
 
     files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # vendored folders, not walked
     shape: dict[str, str] = field(default_factory=dict)  # file -> shape ("" : none of ours)
     found: dict[str, References] = field(default_factory=dict)
 
 
-def _walk(root: str) -> list[str]:
+def _walk(root: str) -> tuple[list[str], list[str]]:
+    """Every file under root, and the vendored folders left out (node_modules can hold more
+    files than a checkout's own)."""
     out: list[str] = []
+    skipped: list[str] = []
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(dirs)
-        for name in sorted(names):
-            rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
-            out.append(rel)
-    return out
+        rel_folder = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if rel_folder == "." else rel_folder + "/"
+        skipped += [prefix + d for d in sorted(dirs) if d in _SKIP_DIRS and d != ".git"]
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        out += [prefix + name for name in sorted(names)]
+    return out, skipped
 
 
 def survey(root: str) -> Tree:
@@ -86,12 +91,11 @@ def survey(root: str) -> Tree:
     from tagsync.config import CatalogConfig
 
     cfg = CatalogConfig(name="init", files=["**"], kind="auto")
-    tree = Tree(files=_walk(root))
+    files, skipped = _walk(root)
+    tree = Tree(files=files, skipped=skipped)
     for rel in tree.files:
-        parts = rel.split("/")
-        name = parts[-1]
-        if (any(p in _SKIP_DIRS for p in parts[:-1]) or name in CONFIG_NAMES
-                or not (name.endswith((".yaml", ".yml")) or is_dockerfile(name))):
+        name = rel.rsplit("/", 1)[-1]
+        if name in CONFIG_NAMES or not (name.endswith((".yaml", ".yml")) or is_dockerfile(name)):
             tree.shape[rel] = ""
             continue
         path = os.path.join(root, rel)
@@ -155,9 +159,19 @@ def _safe(glob: str, shape: str, tree: Tree) -> bool:
                 return False
             if other == "" and not (rel.endswith((".yaml", ".yml")) or is_dockerfile(rel)):
                 return False  # a README.md or Dockerfile.md that a Dockerfile glob catches
-            if other == "" and any(p in _SKIP_DIRS for p in rel.split("/")[:-1]):
-                return False  # vendored files init did not read
     return True
+
+
+# names a glob of any shape may reach inside a vendored folder
+_PROBES = ("a.yaml", "a.yml", "values.yaml", "kustomization.yaml", "compose.yaml", "Dockerfile",
+           "a/a.yaml", "a/Dockerfile")
+
+
+def _vendored(globs: list[str], tree: Tree) -> list[str]:
+    """`!folder/**` for each vendored folder a glob could reach: init did not read it, so a
+    run must not either."""
+    return [f"!{d}/**" for d in tree.skipped
+            if any(matches(g, f"{d}/{probe}") for g in globs for probe in _PROBES)]
 
 
 def globs_for(shape: str, files: list[str], tree: Tree) -> list[str]:
@@ -167,7 +181,7 @@ def globs_for(shape: str, files: list[str], tree: Tree) -> list[str]:
         if any(matches(g, rel) for g in chosen):
             continue
         chosen.append(next(g for g in _candidates(shape, rel) if g == rel or _safe(g, shape, tree)))
-    return chosen
+    return chosen + _vendored(chosen, tree)
 
 
 def _marker_stubs(found: References) -> dict[str, str | None]:
