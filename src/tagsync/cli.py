@@ -48,6 +48,8 @@ def _type_label(self: typer.core.TyperOption, ctx: Any) -> str | None:
     if getattr(self, "is_flag", False):
         return None
     label = typer.core.TyperOption.display_type(self, ctx).strip("<>")
+    if label.startswith("list[") and label.endswith("]"):  # a repeatable option: its item's type
+        label = label[5:-1]
     return _CLICK_NAMES.get(label, label.upper() if label.isidentifier() else label)
 
 
