@@ -165,3 +165,14 @@ def test_a_new_entry_template_without_anchors_loads(tmp_path: Path) -> None:
     template = "        name: ${name}\n        tags: [['${tag}', '${digest}']]"
     cfg = load_config(write(tmp_path, NEW_IMAGES % template))
     assert cfg.catalogs[0].new_images is not None
+
+
+@pytest.mark.parametrize("extra, says", [
+    ("    ignore: postgres\n", 'catalog "a": ignore: Input should be a valid list'),
+    ("    policy: {kind: semver, within: patch}\n", "within: Input should be 'major' or 'minor'"),
+    ("    policy: {kind: numeric, within: major}\n", "`within` applies to `kind: semver` only"),
+])
+def test_ignore_and_within_mistakes_are_said_in_words(tmp_path: Path, extra: str, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs:\n  - name: a\n    files: ['*.yaml']\n" + extra))
+    assert says in err.value.message and err.value.line == 4

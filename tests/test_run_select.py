@@ -89,3 +89,49 @@ def test_tls_spoken_to_a_plain_http_registry_says_to_write_http(
     assert main(["run", "-c", str(tmp_path / "tagsync.yaml")]) == 1
     err = capsys.readouterr().err
     assert f"write `url: http://{registry.host}`" in err
+
+
+@pytest.mark.parametrize("host, url", [
+    ("127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("localhost:5000", "http://localhost:5000"),
+    ("[::1]:5000", "http://[::1]:5000"),
+    ("registry.example.com", "https://registry.example.com"),
+    ("127.0.0.1.example.com", "https://127.0.0.1.example.com"),
+])
+def test_only_loopback_hosts_default_to_plain_http(host: str, url: str) -> None:
+    from tagsync.registry.oci import default_url
+
+    assert default_url(host) == url
+
+
+def test_a_catalog_that_follows_another_brings_it_along(tmp_path: Path) -> None:
+    from tagsync.config import load_config
+
+    (tmp_path / "tagsync.yaml").write_text(
+        "catalogs:\n  - name: staging\n    file: s.yaml\n  - name: prod\n    file: p.yaml\n"
+        "    follow: {catalog: staging}\n  - name: other\n    file: o.yaml\n")
+    limited = load_config(tmp_path / "tagsync.yaml").limited(["prod"], ["ghcr.io/*"])
+    assert [c.name for c in limited.catalogs] == ["staging", "prod"]
+    assert limited.only_images == ("ghcr.io/*",)
+
+
+@pytest.mark.parametrize("env, refused", [
+    ({"CI": "true"}, True), ({"GITHUB_ACTIONS": "true"}, True), ({"CI": "1"}, True),
+    ({"CI": "false"}, False), ({"CI": ""}, False), ({}, False),
+])
+def test_only_a_ci_environment_refuses_a_files_run(
+        checkout: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+        refused: bool) -> None:
+    tmp, _ = checkout
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run", "-c", str(tmp / "tagsync.yaml")]) == (2 if refused else 0)
+
+
+def test_a_dry_run_in_ci_is_fine_without_a_publisher(
+        checkout: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp, _ = checkout
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    before = (tmp / "a.yaml").read_text()
+    assert main(["run", "-c", str(tmp / "tagsync.yaml"), "--dry-run"]) == 0
+    assert (tmp / "a.yaml").read_text() == before
