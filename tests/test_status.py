@@ -164,3 +164,20 @@ def test_a_narrow_terminal_drops_policy_and_age_and_says_so() -> None:
     assert "policy" not in head and "age" not in head
     assert "policy and age: --json or a wider terminal" in caption
     assert "policy" in fit(many_rows(), 120)[0]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_at_a_terminal_the_table_is_as_wide_as_it(
+        checkout: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        width: int) -> None:
+    import re
+    import sys
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out = status(checkout, capsys, "--no-ages")
+    assert code == 0
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in out.splitlines()]
+    assert lines[0].split()[:2] == ["where", "image"]
+    assert max(len(line) for line in lines) <= width
+    assert lines[-1] == "4 references: 2 behind, 1 failed, 1 left alone"
