@@ -118,27 +118,32 @@ def survey(root: str) -> Tree:
     return tree
 
 
-def _name_glob(shape: str, rel: str) -> str | None:
-    """The glob a shape's file names follow, if this file's name follows one."""
+def _name_globs(shape: str, rel: str) -> list[str]:
+    """Globs over the names a shape's files go by, broadest first, that this file's name fits."""
     name = posixpath.basename(rel)
     folder = posixpath.dirname(rel)
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
+    out: list[str] = []
     if shape == "dockerfile":
-        return "**/*Dockerfile*" if "Dockerfile" in name else (
-            "**/Containerfile*" if name.startswith("Containerfile") else None)
-    if shape == "kustomize" and name.startswith("kustomization."):
-        return f"**/{name}"
-    if shape == "compose" and re.match(r"^(docker-)?compose([.-].*)?\.ya?ml$", name):
-        return f"**/{'docker-' if name.startswith('docker-') else ''}compose*.{ext}"
-    if shape == "helm" and name.startswith("values"):
-        return f"**/values*.{ext}"
-    if shape == "actions" and folder.endswith(".github/workflows"):
-        return f"{folder}/*.{ext}"
-    return None
+        out += ["**/*Dockerfile*"] if "Dockerfile" in name else (
+            ["**/Containerfile*"] if name.startswith("Containerfile") else [])
+    elif shape == "kustomize" and name.endswith(f"kustomization.{ext}"):
+        out += [f"**/kustomization.{ext}"] if name.startswith("kustomization.") else []
+        out.append(f"**/*kustomization.{ext}")
+    elif shape == "compose" and "compose" in name:
+        if re.match(r"^(docker-)?compose([.-].*)?\.ya?ml$", name):
+            out.append(f"**/{'docker-' if name.startswith('docker-') else ''}compose*.{ext}")
+        out.append(f"**/*compose*.{ext}")
+    elif shape == "helm" and "values" in name:
+        out += [f"**/values*.{ext}"] if name.startswith("values") else []
+        out.append(f"**/*values*.{ext}")
+    elif shape == "actions" and folder.endswith(".github/workflows"):
+        out.append(f"{folder}/*.{ext}")
+    return out
 
 
 def _candidates(shape: str, rel: str) -> list[str]:
-    out = [g for g in [_name_glob(shape, rel)] if g]
+    out = _name_globs(shape, rel)
     folder = posixpath.dirname(rel)
     name = posixpath.basename(rel)
     if name.endswith((".yaml", ".yml")) and shape in ("kubernetes", "helm", "kustomize"):
