@@ -34,7 +34,9 @@ def test_refs_finds_the_config_in_a_parent_folder(
                                            "    policy: {kind: semver}\n")
     monkeypatch.chdir(tmp_path / "deploy" / "deep")
     assert main(["refs"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "1 tracked, 0 left alone"
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "1 tracked, 0 left alone"
+    assert f"using {tmp_path / 'tagsync.yaml'}" in err
 
 
 @pytest.mark.parametrize("argv", [["refs", "-v", "X"], ["refs", "X", "--verbose"], ["-v", "refs", "X"]])

@@ -176,3 +176,15 @@ def test_ignore_and_within_mistakes_are_said_in_words(tmp_path: Path, extra: str
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, "catalogs:\n  - name: a\n    files: ['*.yaml']\n" + extra))
     assert says in err.value.message and err.value.line == 4
+
+
+def test_a_hostile_catalog_name_is_never_echoed_and_a_flood_of_mistakes_is_cut(tmp_path: Path) -> None:
+    keys = "".join(f"    bogus{i}: 1\n" for i in range(200))
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, 'catalogs:\n  - name: "x\\n\\u001b[31mfake"\n    files: [a]\n'
+                          + keys))
+    lines = str(err.value).splitlines()
+    assert "\x1b" not in str(err.value) and "fake" not in str(err.value)
+    assert lines[0].endswith("catalog 1: name: String should match pattern "
+                             "'^[A-Za-z0-9][A-Za-z0-9._-]*$'")
+    assert len(lines) == 51 and lines[-1] == "(and 151 more)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.policy import Kind, Policy, Version, parse_range
 
@@ -143,3 +145,31 @@ def test_within_is_for_semver_only() -> None:
 def test_a_pre_release_never_counts_as_a_newer_version_within_the_line() -> None:
     policy = Policy(Kind.semver, within="major").anchored("2.1.0")
     assert policy.newer(["2.1.0", "2.2.0-rc1", "3.0.0"], ["2.1.0"]) == []
+
+
+_PART = st.integers(0, 30).map(str)
+_TAG = st.builds(lambda v, nums, suffix: v + ".".join(nums) + suffix,
+                 st.sampled_from(["", "v"]), st.lists(_PART, min_size=1, max_size=3),
+                 st.sampled_from(["", "-alpine", "-slim", "-rc1"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(anchor=_TAG, tags=st.lists(_TAG, max_size=25), within=st.sampled_from(["major", "minor"]))
+def test_within_never_leaves_the_line_nor_the_way_the_tag_is_written(
+        anchor: str, tags: list[str], within: str) -> None:
+    """Whatever the registry lists: the chosen tag has the anchor's `v`, number of parts and
+    suffix, its major (and minor), and is never a lower version than the anchor."""
+    import re as regex
+
+    shape = regex.compile(r"^(v?)(\d+(?:\.\d+)*)(.*)$")
+    policy = Policy(Kind.semver, within=within).anchored(anchor)
+    best = policy.best([anchor, *tags])
+    assert best is not None  # the anchor itself is always in its own line
+    a, b = shape.match(anchor), shape.match(best)
+    assert a is not None and b is not None
+    assert (a[1], a[3]) == (b[1], b[3])
+    mine, theirs = [int(x) for x in a[2].split(".")], [int(x) for x in b[2].split(".")]
+    assert len(mine) == len(theirs)
+    keep = 1 if within == "major" else 2
+    assert theirs[:keep] == mine[:keep]
+    assert theirs >= mine

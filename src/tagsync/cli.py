@@ -144,6 +144,8 @@ def _config_path(given: Path | None) -> Path:
     for folder in (here, *here.parents):
         for name in CONFIG_NAMES:
             if (folder / name).is_file():
+                if folder != here:  # a config found above is said: it may be another project's
+                    typer.echo(f"using {folder / name}", err=True)
                 return folder / name
     raise ConfigError(f"no tagsync.yaml in {here} or a parent folder: `tagsync init` writes one "
                       "for this checkout (`tagsync refs PATH…` lists references without one)")

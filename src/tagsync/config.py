@@ -684,13 +684,17 @@ def parse_config(text: str, file: str, base_dir: Path) -> Config:
                        key=lambda f: (f[0] is None, f[0] or 0, f[1] or 0))
         line, column, first = found[0]
         rest = [f"{file}:{ln}:{col}: {text}" if ln is not None else f"{file}: {text}"
-                for ln, col, text in found[1:]]
+                for ln, col, text in found[1:_SHOWN]]
+        if len(found) > _SHOWN:
+            rest.append(f"(and {len(found) - _SHOWN} more)")
         raise ConfigError("\n".join([first, *rest]), file=file, line=line,
                           column=column) from exc
 
 
 # list items named by a key of theirs: `catalog "deploy"`, not `catalogs.0`
 _OWNERS = {"catalogs": ("catalog", "name"), "registries": ("registry", "host")}
+_PRINTABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,99}")
+_SHOWN = 50  # a config with thousands of mistakes is not a thousand-line message
 
 
 def _model_in(annotation: Any) -> Any:
@@ -722,8 +726,9 @@ def _in_words(error: Any, data: Any, root: yaml.Node | None) -> tuple[int | None
             noun, name_key = _OWNERS[keys[-1]]
             item = node[part] if isinstance(node, list) and part < len(node) else None
             name = item.get(name_key) if isinstance(item, dict) else None
-            owner = [*owner, *keys[:-1], f'{noun} "{name}"' if isinstance(name, str) and name
-                     else f"{noun} {part + 1} (unnamed)"]
+            named = isinstance(name, str) and _PRINTABLE_NAME.fullmatch(name)
+            owner = [*owner, *keys[:-1], f'{noun} "{name}"' if named else f"{noun} {part + 1}"
+                     + (" (unnamed)" if not name else "")]
             keys, node = [], item
             continue
         field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
