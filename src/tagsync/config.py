@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -629,23 +629,6 @@ class Config(_Model):
         return RegistryConfig.model_construct(host=host)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
-    node = root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == part), None)
-            if nxt is None:
-                break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-    if node is None:
-        return None, None
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
 def load_config(path: Path) -> Config:
     """Read and validate a config file; every failure is a ConfigError with file and line."""
     file = str(path)
@@ -680,82 +663,9 @@ def parse_config(text: str, file: str, base_dir: Path) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        found = sorted((_in_words(e, data, root) for e in exc.errors()),
-                       key=lambda f: (f[0] is None, f[0] or 0, f[1] or 0))
-        line, column, first = found[0]
-        rest = [f"{file}:{ln}:{col}: {text}" if ln is not None else f"{file}: {text}"
-                for ln, col, text in found[1:_SHOWN]]
-        if len(found) > _SHOWN:
-            rest.append(f"(and {len(found) - _SHOWN} more)")
-        raise ConfigError("\n".join([first, *rest]), file=file, line=line,
-                          column=column) from exc
+        from tagsync.config_words import in_words
 
-
-# list items named by a key of theirs: `catalog "deploy"`, not `catalogs.0`
-_OWNERS = {"catalogs": ("catalog", "name"), "registries": ("registry", "host")}
-_PRINTABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,99}")
-_SHOWN = 50  # a config with thousands of mistakes is not a thousand-line message
-
-
-def _model_in(annotation: Any) -> Any:
-    """The pydantic model a field holds (itself, in a list, a dict's values or an Optional)."""
-    from typing import get_args
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _in_words(error: Any, data: Any, root: yaml.Node | None) -> tuple[int | None, int | None, str]:
-    """One validation error as a person reads it, with its line and column: `unknown key
-    pin_digest in catalog "deploy" (did you mean pin_digests?)`; list items by their name."""
-    import difflib
-
-    loc = tuple(error["loc"])
-    line, column = _line_of(root, loc)
-    owner: list[str] = []
-    keys: list[str] = []
-    node: Any = data
-    model: Any = Config
-    for part in loc:
-        if isinstance(part, int) and keys and keys[-1] in _OWNERS:
-            noun, name_key = _OWNERS[keys[-1]]
-            item = node[part] if isinstance(node, list) and part < len(node) else None
-            name = item.get(name_key) if isinstance(item, dict) else None
-            named = isinstance(name, str) and _PRINTABLE_NAME.fullmatch(name)
-            owner = [*owner, *keys[:-1], f'{noun} "{name}"' if named else f"{noun} {part + 1}"
-                     + (" (unnamed)" if not name else "")]
-            keys, node = [], item
-            continue
-        field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
-        keys.append(str(part))
-        node = node.get(part) if isinstance(node, dict) else (
-            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node)
-            else None)
-        if field is not None:
-            model = _model_in(field.annotation)
-        elif not isinstance(part, int) and model is not None and part not in model.model_fields:
-            model = model if error["type"] == "extra_forbidden" else None
-    where = " ".join(owner) if owner else ""
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden" and keys:
-        unknown = keys[-1]
-        parent = ".".join(keys[:-1])
-        place = " in ".join(p for p in (parent and f"`{parent}`", where) if p)
-        text = f"unknown key {unknown}" + (f" in {place}" if place else "")
-        names = list(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(unknown, names, n=1, cutoff=0.6)
-        return line, column, text + (f" (did you mean {close[0]}?)" if close else "")
-    if error["type"] == "missing" and keys:
-        place = ".".join(keys[:-1])
-        return line, column, (f"{where}: " if where else "") + (
-            f"`{place}` " if place else "") + f"needs `{keys[-1]}`"
-    subject = ": ".join(p for p in (where, ".".join(keys)) if p) or "(top level)"
-    return line, column, f"{subject}: {msg}"
+        raise in_words(exc, Config, data, root, file) from exc
 
 
 # A starting point that expresses the Lablup-style catalog; a test keeps it valid.
