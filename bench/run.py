@@ -22,6 +22,7 @@
 7. Hostile registry: every case of tests/servers/hostile.py in one run with one good image;
    target: all contained, under twice the request timeout.
 8. Corpus: recall and precision of `tagsync refs` on ../shared/corpus/manifests (target 100%).
+   Status: 300 rows fitted to a 120-column terminal, against a rich Table of the same rows.
 9. Deploy: the AWS calls of a redeploy that changes nothing (moto).
 11. Organisation (bench/org.py): one `org run` over 200 repositories x 5 references (100
    images) against 200 single-repository runs, registry 50 ms away: requests and wall time.
@@ -898,6 +899,33 @@ def bench_corpus() -> None:
           f"(target 100% / 100%), found in {took:.0f} ms")
 
 
+def bench_status() -> None:
+    """`tagsync status` at a terminal (issue 31): 300 rows fitted to 120 columns by
+    `status.render`, against the same rows in a rich Table (what it printed before), best of 5."""
+    sys.path.insert(0, str(ROOT))
+    from rich.console import Console
+    from rich.table import Table
+    from tests.test_status import many_rows
+
+    from tagsync.status import COLUMNS, cells, render
+
+    rows = many_rows()
+
+    def ours() -> None:
+        render(rows, 120)
+
+    def rich_table() -> None:
+        table = Table(*COLUMNS)
+        for row in rows:
+            table.add_row(*cells(row))
+        Console(file=io.StringIO(), width=120).print(table)
+
+    fast = best_of(5, ours)[0]
+    slow = best_of(5, rich_table)[0]
+    print(f"== status: 300 rows at 120 columns: {fast * 1000:.1f} ms fitted, {slow * 1000:.0f} ms "
+          f"as a rich Table ({slow / max(fast, 1e-9):.0f}x)")
+
+
 def bench_deploy() -> None:
     """AWS calls of a redeploy that changes nothing (issue 17): reads only, no write."""
     import collections
@@ -1000,7 +1028,7 @@ if __name__ == "__main__":
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
-                      bench_deploy, __import__("http_stacks").bench_http_stacks,
+                      bench_status, bench_deploy, __import__("http_stacks").bench_http_stacks,
                       __import__("whole_run").bench_whole_run, __import__("org").bench_org):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

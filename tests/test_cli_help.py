@@ -46,5 +46,24 @@ def test_no_sentence_is_broken_before_the_line_is_full(command: str, columns: in
 @pytest.mark.parametrize("command", COMMANDS)
 def test_types_read_as_click_users_expect(command: str) -> None:
     text = render(command, 120)
-    assert not re.search(r"<(bool|int|str|float|path)>", text)
+    assert not re.search(r"<(bool|int|str|float|path)>|list\[", text)
     assert re.search(r"--help +Show this message", text)  # a flag shows no type
+
+
+def test_lambda_commands_have_their_own_panel() -> None:
+    text = render("", 120)
+    everyday, _, lambda_panel = text.partition("Running as a scheduled AWS Lambda function")
+    for command in ("deploy", "build", "rollback", "destroy", "scaffold"):
+        assert re.search(rf"│ {command} ", lambda_panel), command
+        assert not re.search(rf"│ {command} ", everyday), command
+    assert re.search(r"│ run ", everyday)
+
+
+def test_build_help_names_its_default_base_image_in_full() -> None:
+    assert "public.ecr.aws/lambda/python:." not in render("build", 120)
+
+
+def test_run_help_speaks_of_every_shape_not_only_catalogs_by_paths() -> None:
+    text = " ".join(render("run", 120).split())
+    assert "placeholder" not in text and "pointer" not in text
+    assert "pin_digests" in text and "--catalog" in text and "--image" in text

@@ -39,7 +39,30 @@ def test_unknown_key_names_its_line(tmp_path: Path) -> None:
         load_config(write(tmp_path, "catalogs:\n  - name: a\n    file: f\n    image: x\n"
                                     "    pairs: .tags\n    colour: blue\n"))
     assert err.value.line == 6
-    assert "catalogs.0.colour" in err.value.message
+    assert err.value.message == 'unknown key colour in catalog "a"'
+
+
+def test_config_errors_are_words_all_of_them_with_names_not_indexes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs:\n  - name: deploy\n    files: ['*.yaml']\n"
+                                    "    pin_digest: true\n  - name: b\n    file: f\n"
+                                    "    policy: {kind: semver, rnge: '^1'}\n"
+                                    "registries:\n  - host: ghcr.io\n    usrname: bot\n"))
+    text = str(err.value)
+    assert (err.value.line, err.value.column) == (4, 17)
+    assert text.splitlines() == [
+        f"{tmp_path / 'tagsync.yaml'}:4:17: unknown key pin_digest in catalog \"deploy\" "
+        "(did you mean pin_digests?)",
+        f"{tmp_path / 'tagsync.yaml'}:7:34: unknown key rnge in `policy` in catalog \"b\" "
+        "(did you mean range?)",
+        f"{tmp_path / 'tagsync.yaml'}:10:14: unknown key usrname in registry \"ghcr.io\" "
+        "(did you mean username?)"]
+    assert "catalogs.0" not in text and "Extra inputs" not in text
+
+
+def test_a_catalog_without_a_name_is_named_by_its_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"catalog 1 \(unnamed\): needs `name`"):
+        load_config(write(tmp_path, "catalogs:\n  - files: ['*.yaml']\n"))
 
 
 def test_missing_shape_is_explained(tmp_path: Path) -> None:
@@ -142,3 +165,26 @@ def test_a_new_entry_template_without_anchors_loads(tmp_path: Path) -> None:
     template = "        name: ${name}\n        tags: [['${tag}', '${digest}']]"
     cfg = load_config(write(tmp_path, NEW_IMAGES % template))
     assert cfg.catalogs[0].new_images is not None
+
+
+@pytest.mark.parametrize("extra, says", [
+    ("    ignore: postgres\n", 'catalog "a": ignore: Input should be a valid list'),
+    ("    policy: {kind: semver, within: patch}\n", "within: Input should be 'major' or 'minor'"),
+    ("    policy: {kind: numeric, within: major}\n", "`within` applies to `kind: semver` only"),
+])
+def test_ignore_and_within_mistakes_are_said_in_words(tmp_path: Path, extra: str, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "catalogs:\n  - name: a\n    files: ['*.yaml']\n" + extra))
+    assert says in err.value.message and err.value.line == 4
+
+
+def test_a_hostile_catalog_name_is_never_echoed_and_a_flood_of_mistakes_is_cut(tmp_path: Path) -> None:
+    keys = "".join(f"    bogus{i}: 1\n" for i in range(200))
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, 'catalogs:\n  - name: "x\\n\\u001b[31mfake"\n    files: [a]\n'
+                          + keys))
+    lines = str(err.value).splitlines()
+    assert "\x1b" not in str(err.value) and "fake" not in str(err.value)
+    assert lines[0].endswith("catalog 1: name: String should match pattern "
+                             "'^[A-Za-z0-9][A-Za-z0-9._-]*$'")
+    assert len(lines) == 51 and lines[-1] == "(and 151 more)"

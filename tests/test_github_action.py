@@ -142,3 +142,103 @@ def test_job_summary_escapes_table_breaking_characters() -> None:
     summary: dict[str, Any] = {"status": "partial", "changes": [], "failures": [
         {"image": "a/b", "tag": "t", "error": "bad | pipe\nand newline"}]}
     assert "| a/b | t | bad \\| pipe and newline |" in markdown(summary, 3)
+
+
+# --- the example workflow and config, end to end ---------------------------------------------
+
+EXAMPLE = ROOT / "examples" / "github-action"
+TOKEN = "ghs_actiontoken0123456789abcdefABCDEF"
+
+
+def example_inputs(token: str) -> dict[str, str]:
+    """The `with:` of the example workflow's tagsync step, as the runner evaluates them on a
+    scheduled run (`inputs.dry-run` is empty, so the expression is false)."""
+    workflow = yaml.safe_load((EXAMPLE / "tagsync.yml").read_text())
+    step = next(s for s in workflow["jobs"]["tagsync"]["steps"] if s.get("id") == "tagsync")
+    assert re.fullmatch(r"OWNER/tagsync@v\d+", step["uses"])
+    given = {k: str(v) for k, v in step["with"].items()}
+    assert given.pop("dry-run") == "${{ inputs.dry-run == true }}"
+    return {**given, "dry-run": "false", "token": token}
+
+
+def test_the_example_workflow_opens_a_pull_request_with_the_jobs_token(
+        registry: RegistryServer, github: Any, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    ns = unique_namespace("example", request)
+    for tag in ("1.2", "1.3", "2.0"):
+        registry.push(f"{ns}/web", tag, f"{ns} web {tag}")
+    manifest = ("apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n"
+                f"      containers:\n        - image: {registry.host}/{ns}/web:1.2\n")
+    config = (EXAMPLE / "tagsync.yaml").read_text().replace(
+        "OWNER/NAME", "acme/deploy").replace("  labels:", f"  api_url: {github.url}\n  labels:")
+    github.create_repo("acme/deploy", {"deploy/web.yaml": manifest.encode(),
+                                       "tagsync.yaml": config.encode()})
+    github.tokens[TOKEN] = "write"
+    (tmp_path / "tagsync.yaml").write_text(config)  # actions/checkout's copy
+    code, outputs, summary = run_step("run", example_inputs(TOKEN), tmp_path,
+                                      {"GITHUB_ACTIONS": "true", "CI": "true"})
+    assert code == 0, summary
+    [pr] = github.open_pulls("acme/deploy")
+    assert outputs["status"] == "changed" and outputs["pull-request"] == str(pr.number)
+    assert github.read("acme/deploy", "deploy/web.yaml") == manifest.encode()  # base untouched
+    head = github.read("acme/deploy", "deploy/web.yaml", ref="tagsync/deploy").decode()
+    assert f"{ns}/web:1.3@sha256:" in head  # within its major, pinned
+    assert github.read("acme/deploy", "tagsync.yaml", ref="tagsync/deploy") == config.encode()
+
+
+def files_only_workspace(registry: RegistryServer, tmp: Path, ns: str) -> Path:
+    registry.push(f"{ns}/web", "1.0", f"{ns} files web")
+    (tmp / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+                                  f"    - image: {registry.host}/{ns}/web:1.0\n")
+    (tmp / "tagsync.yaml").write_text("catalogs:\n  - name: pods\n    files: ['*.yaml']\n"
+                                      "    pin_digests: true\n")
+    return tmp
+
+
+def test_a_ci_run_without_a_publisher_fails_and_says_what_to_add(
+        registry: RegistryServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    ws = files_only_workspace(registry, tmp_path, unique_namespace("ci-files", request))
+    before = (ws / "pod.yaml").read_bytes()
+    code, outputs, _ = run_step("run", {"config": "tagsync.yaml"}, ws, {"GITHUB_ACTIONS": "true"})
+    assert (code, outputs["status"]) == (2, "error")
+    assert (ws / "pod.yaml").read_bytes() == before
+
+
+def test_the_ci_refusal_names_the_variable_and_the_two_ways_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tagsync.cli import main
+
+    (tmp_path / "pod.yaml").write_text("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+                                       "    - image: nginx:1.0@sha256:" + "a" * 64 + "\n")
+    (tmp_path / "tagsync.yaml").write_text("catalogs:\n  - name: pods\n    files: ['*.yaml']\n")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert main(["run", "-c", str(tmp_path / "tagsync.yaml")]) == 2
+    said = capsys.readouterr().err
+    assert "CI is set" in said and "mode: pull-request" in said and "--files" in said
+
+
+def test_the_files_input_edits_the_checkout_on_purpose(
+        registry: RegistryServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    ns = unique_namespace("ci-files-ok", request)
+    ws = files_only_workspace(registry, tmp_path, ns)
+    code, outputs, _ = run_step("run", {"config": "tagsync.yaml", "files": "true"}, ws,
+                                {"GITHUB_ACTIONS": "true"})
+    assert (code, outputs["status"]) == (0, "changed")
+    assert f"{ns}/web:1.0@sha256:" in (ws / "pod.yaml").read_text()
+
+
+def test_the_action_caches_pips_downloads_by_version() -> None:
+    steps = ACTION["runs"]["steps"]
+    cache = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache@"))
+    install = next(i for i, s in enumerate(steps) if s.get("name") == "Install tagsync")
+    assert steps.index(cache) < install
+    assert "steps.pip-cache.outputs.dir" in cache["with"]["path"]
+    assert "inputs.python-version" in cache["with"]["key"] and "action_ref" in cache["with"]["key"]
+
+
+def test_the_release_workflow_moves_the_major_tag() -> None:
+    release = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    on = release[True] if True in release else release["on"]  # YAML 1.1 reads `on` as true
+    assert on["push"]["tags"] == ["v[0-9]+.[0-9]+.[0-9]+"]  # a moved v1 starts no release
+    steps = release["jobs"]["major-tag"]["steps"]
+    assert any('refs/tags/$major' in str(s.get("run", "")) for s in steps)

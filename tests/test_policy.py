@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.policy import Kind, Policy, Version, parse_range
 
@@ -110,3 +112,64 @@ def test_version_parse_rejects_non_versions():
 
 def test_range_parse_accepts_commas():
     assert len(parse_range(">=1.2, <2")[0]) == 2
+
+
+# --- within: major / minor, measured from each reference's own tag ---------------------------
+
+def test_within_major_moves_a_tag_inside_its_major_only() -> None:
+    policy = Policy(Kind.semver, within="major").anchored("v5.2.1")
+    assert policy.best(["v5.2.1", "v5.4.0", "v6.0.0", "v5.10.1", "5.11.0"]) == "v5.10.1"
+
+
+def test_within_keeps_the_way_the_tag_is_written() -> None:
+    policy = Policy(Kind.semver, within="major").anchored("3.12-slim")
+    tags = ["3.12-slim", "3.13-slim", "3.13", "3.13.1-slim", "4.0-slim", "3.14-slim-bookworm"]
+    assert policy.best(tags) == "3.13-slim"
+
+
+def test_within_minor_moves_only_the_patch() -> None:
+    assert Policy(Kind.semver, within="minor").anchored("1.25.3").best(
+        ["1.25.3", "1.25.9", "1.26.0"]) == "1.25.9"
+
+
+def test_within_leaves_a_tag_that_is_no_version_on_its_tag() -> None:
+    policy = Policy(Kind.semver, within="major").anchored("latest")
+    assert policy.kind is Kind.same and "latest is no version" in policy.describe()
+
+
+def test_within_is_for_semver_only() -> None:
+    with pytest.raises(ValueError, match="`within` applies to `kind: semver` only"):
+        Policy(Kind.regex, include="x", within="major").check()
+
+
+def test_a_pre_release_never_counts_as_a_newer_version_within_the_line() -> None:
+    policy = Policy(Kind.semver, within="major").anchored("2.1.0")
+    assert policy.newer(["2.1.0", "2.2.0-rc1", "3.0.0"], ["2.1.0"]) == []
+
+
+_PART = st.integers(0, 30).map(str)
+_TAG = st.builds(lambda v, nums, suffix: v + ".".join(nums) + suffix,
+                 st.sampled_from(["", "v"]), st.lists(_PART, min_size=1, max_size=3),
+                 st.sampled_from(["", "-alpine", "-slim", "-rc1"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(anchor=_TAG, tags=st.lists(_TAG, max_size=25), within=st.sampled_from(["major", "minor"]))
+def test_within_never_leaves_the_line_nor_the_way_the_tag_is_written(
+        anchor: str, tags: list[str], within: str) -> None:
+    """Whatever the registry lists: the chosen tag has the anchor's `v`, number of parts and
+    suffix, its major (and minor), and is never a lower version than the anchor."""
+    import re as regex
+
+    shape = regex.compile(r"^(v?)(\d+(?:\.\d+)*)(.*)$")
+    policy = Policy(Kind.semver, within=within).anchored(anchor)
+    best = policy.best([anchor, *tags])
+    assert best is not None  # the anchor itself is always in its own line
+    a, b = shape.match(anchor), shape.match(best)
+    assert a is not None and b is not None
+    assert (a[1], a[3]) == (b[1], b[3])
+    mine, theirs = [int(x) for x in a[2].split(".")], [int(x) for x in b[2].split(".")]
+    assert len(mine) == len(theirs)
+    keep = 1 if within == "major" else 2
+    assert theirs[:keep] == mine[:keep]
+    assert theirs >= mine

@@ -210,7 +210,7 @@ registries:
 @pytest.mark.parametrize("url", ["127.0.0.1:5000", "registry.example.com", "ftp://x.example",
                                  "https://", "http://h:notaport"])
 def test_a_registry_url_without_an_http_scheme_is_a_config_error(url: str) -> None:
-    with pytest.raises(ConfigError, match=r"registries\.0\.url: .*(http://|invalid port)"):
+    with pytest.raises(ConfigError, match=r"registry \"r\.example\": url: .*(http://|invalid port)"):
         parse_config(f"catalogs: [{{name: c, file: f.yml, image: x/y, tag: .t, digest: .d}}]\n"
                      f"registries: [{{host: r.example, url: '{url}'}}]\n",
                      "tagsync.yaml", Path("."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,81 @@ def test_ages_are_read_through_the_surveys_own_registry_clients(
     assert row["state"] == "behind"
     assert row["created"].startswith("2026-01-01") and row["candidate_created"].startswith("2026-03-01")
     assert [t["scope"] for t in issued[before:]] == [[f"repository:{ns}/web:pull"]]
+
+
+def test_behind_shows_only_what_a_run_would_change_and_sort_orders_them(
+        checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = status(checkout, capsys, "--json", "--behind", "--sort", "behind", "--no-ages")
+    assert code == 0
+    rows = json.loads(out)
+    assert [(r["state"], r["behind"]) for r in rows] == [("behind", 2), ("behind", None)]
+    code, out = status(checkout, capsys, "--json", "--sort", "state", "--no-ages")
+    assert [r["state"] for r in json.loads(out)] == ["failed", "behind", "behind", "left alone"]
+
+
+def test_an_unknown_sort_is_a_usage_error(checkout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "-c", str(checkout / "tagsync.yaml"), "--sort", "size"]) == 2
+    assert "one of where, image, behind, state, age" in capsys.readouterr().err
+
+
+# --- fitting the terminal: rendered at 80 and 120 columns, 300 rows ---------------------------
+
+def many_rows() -> list[Any]:
+    from tagsync.status import Row
+
+    long_reason = ("the registry could not say: GET https://registry.example.com/v2/team/svc/tags/"
+                   "list answered 503 Service Unavailable after 4 attempts; the next run asks again "
+                   "and nothing was written for this image meanwhile")
+    rows = []
+    for i in range(300):
+        state, reason = [("behind", None), ("up to date", None), ("failed", long_reason),
+                         ("left alone", "tag only: with policy `same` there is nothing to update "
+                          "(choose a policy, or set pin_digests: true)")][i % 4]
+        rows.append(Row(f"deploy/environments/production/services/svc{i:03}.yaml", 12 + i,
+                        f"docker.io/teamplatform/service-number-{i:03}", "1.2.3",
+                        "sha256:" + "ab" * 32, "semver within major", "1.4.0", "sha256:" + "cd" * 32,
+                        2, state, reason))
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_table_fits_the_terminal_and_no_cell_is_over_three_lines(width: int) -> None:
+    from tagsync.status import fit, render
+
+    rows = many_rows()
+    head, body, caption = fit(rows, width)
+    assert all(len(cell) <= 3 for row in body for cell in row)
+    text = render(rows, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "files under deploy/environments/production/services/" in caption
+    assert "images under docker.io/teamplatform/" in caption
+    assert "files under deploy/environments/production/services/" in " ".join(text.splitlines())
+    first = dict(zip(head, (cell[0] for cell in body[0]), strict=True))
+    assert first["where"] == "svc000.yaml:12"  # the name, not `deploy/svc000.…`
+    assert first["image"] == ("service-number-000" if width == 120 else "…-number-000")
+
+
+def test_a_narrow_terminal_drops_policy_and_age_and_says_so() -> None:
+    from tagsync.status import fit
+
+    head, _, caption = fit(many_rows(), 80)
+    assert "policy" not in head and "age" not in head
+    assert "policy and age: --json or a wider terminal" in caption
+    assert "policy" in fit(many_rows(), 120)[0]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_at_a_terminal_the_table_is_as_wide_as_it(
+        checkout: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        width: int) -> None:
+    import re
+    import sys
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out = status(checkout, capsys, "--no-ages")
+    assert code == 0
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in out.splitlines()]
+    assert lines[0].split()[:2] == ["where", "image"]
+    assert max(len(line) for line in lines) <= width
+    assert lines[-1] == "4 references: 2 behind, 1 failed, 1 left alone"

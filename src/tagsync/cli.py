@@ -10,6 +10,7 @@ Exit codes:
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +48,8 @@ def _type_label(self: typer.core.TyperOption, ctx: Any) -> str | None:
     if getattr(self, "is_flag", False):
         return None
     label = typer.core.TyperOption.display_type(self, ctx).strip("<>")
+    if label.startswith("list[") and label.endswith("]"):  # a repeatable option: its item's type
+        label = label[5:-1]
     return _CLICK_NAMES.get(label, label.upper() if label.isidentifier() else label)
 
 
@@ -127,11 +130,32 @@ def set_(
         sys.stdout.buffer.flush()
 
 
+CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
+
+
+def _config_path(given: Path | None) -> Path:
+    """The config a command reads: the one named, else tagsync.yaml (or .yml) in this folder
+    or the nearest parent folder, as git finds its repository from a subfolder."""
+    from tagsync.errors import ConfigError
+
+    if given is not None:
+        return given
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                if folder != here:  # a config found above is said: it may be another project's
+                    typer.echo(f"using {folder / name}", err=True)
+                return folder / name
+    raise ConfigError(f"no tagsync.yaml in {here} or a parent folder: `tagsync init` writes one "
+                      "for this checkout (`tagsync refs PATH…` lists references without one)")
+
+
 @app.command("run")
 def run_(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="Config file.", envvar="TAGSYNC_CONFIG")
-    ] = Path("tagsync.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Config file; default tagsync.yaml here or in a parent folder.",
+        envvar="TAGSYNC_CONFIG", show_default=False)] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Show the diff; write and push nothing.")
     ] = False,
@@ -141,17 +165,31 @@ def run_(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress on stderr (errors still show).")
     ] = False,
+    catalog: Annotated[list[str] | None, typer.Option(
+        "--catalog", help="Only this catalog (repeat for more); a catalog that follows another "
+                          "brings it along.", show_default=False)] = None,
+    image: Annotated[list[str] | None, typer.Option(
+        "--image", help="Only images matching this glob, e.g. 'ghcr.io/acme/*' (repeat for more).",
+        show_default=False)] = None,
+    files: Annotated[bool, typer.Option(
+        "--files", help="In CI, edit the checkout's files on purpose (a later step commits them); "
+                        "without it, a CI run with neither `github:` nor `git:` is refused.")
+    ] = False,
 ) -> None:
-    """Look at the registries, update the catalogs where an image changed, and publish.
+    """Look at the registries, bring every tracked reference up to date, and publish.
 
-    Where the catalogs are read and written depends on the config:
+    What changes is what `tagsync refs` lists as tracked: a digest refreshed for its tag, a tag
+    moved by the policy (semver, regex, numeric, newest) and its digest with it, a digest added
+    where `pin_digests` asks; every other byte of each file stays as written.
+
+    Where the files are read and written depends on the config:
 
     - `github:` reads and commits through GitHub's API (one verified commit per run; with
       `mode: pull-request`, one PR from `tagsync/<catalog>` kept up to date);
     - `git:` fetches the branch and pushes one commit with pure-Python Git (HTTPS or SSH);
-    - neither: the files beside the config are edited in place.
-
-    Entries whose digest is a placeholder or points at another tag are left alone.
+    - neither: the files beside the config are edited in place. In CI (`CI` or
+      `GITHUB_ACTIONS` set) that would change only the runner's copy, so it is refused unless
+      `--files` says a later step takes care of them.
 
     Progress goes to stderr: a bar at a terminal; otherwise, once a run lasts more than 5 s,
     a line per phase (tags, scan, verify, ages, explain, publish) at most every 5 s. `--quiet`
@@ -159,13 +197,22 @@ def run_(
 
     Exit codes: 0 done (or nothing to change), 1 error (nothing written), 2 bad config or
     usage, 3 partial (published what could be; some images failed).
+
+    Examples:
+
+        tagsync run --dry-run
+
+        tagsync run --catalog prod --image 'ghcr.io/acme/*' -v
     """
     import json
 
     from tagsync.config import load_config
     from tagsync.run import run
 
-    cfg = load_config(config)
+    cfg = load_config(_config_path(config))
+    if catalog or image:
+        cfg = cfg.limited(catalog or (), image or ())
+    _refuse_lost_edits(cfg, dry_run=dry_run, files=files)
     progress_cb, finish = _progress(enabled=not quiet, terminal=sys.stderr.isatty())
     try:
         summary = run(cfg, dry_run=dry_run, progress=progress_cb)
@@ -182,16 +229,49 @@ def run_(
         raise typer.Exit(EXIT_PARTIAL)
 
 
+def in_ci() -> str | None:
+    """The variable that says this runs in CI (`GITHUB_ACTIONS`, `CI`), or None."""
+    import os
+
+    for name in ("GITHUB_ACTIONS", "CI"):
+        if os.environ.get(name, "").strip().lower() in ("true", "1", "yes"):
+            return name
+    return None
+
+
+def _refuse_lost_edits(cfg: object, *, dry_run: bool, files: bool) -> None:
+    """A CI run that would edit only the runner's checkout publishes nothing and looks green:
+    refused before any registry is asked, saying what to add."""
+    from tagsync.config import Config
+    from tagsync.errors import ConfigError
+
+    assert isinstance(cfg, Config)
+    variable = in_ci()
+    if dry_run or files or variable is None or cfg.git is not None or cfg.github is not None:
+        return
+    raise ConfigError(
+        f"this runs in CI ({variable} is set) and the config has neither `github:` nor `git:`, "
+        "so the edits would stay on this runner and be lost. Add, for a pull request:\n"
+        "  github:\n    repo: OWNER/NAME\n    mode: pull-request\n    token: env:GITHUB_TOKEN\n"
+        "(see examples/github-action/tagsync.yaml), or pass --files (Action input `files: true`) "
+        "if a later step commits the checkout", file=cfg.config_file)
+
+
 @app.command()
 def status(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="Config file.", envvar="TAGSYNC_CONFIG")
-    ] = Path("tagsync.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Config file; default tagsync.yaml here or in a parent folder.",
+        envvar="TAGSYNC_CONFIG", show_default=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="A JSON list of rows on stdout.")] = False,
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="A Markdown table, for a GitHub job summary or a PR comment.")] = False,
     no_ages: Annotated[bool, typer.Option(
         "--no-ages", help="Skip image creation times (saves two reads per image).")] = False,
+    behind: Annotated[bool, typer.Option(
+        "--behind", help="Only the references a run would change.")] = False,
+    sort: Annotated[str, typer.Option(
+        "--sort", help="Order: where (file and line), image, behind (most first), state (failed "
+                       "first) or age (oldest image first).")] = "where",
 ) -> None:
     """Show every tracked image at a glance: current, candidate, how far behind, and why.
 
@@ -199,18 +279,23 @@ def status(
     policy, the tag and digest the policy would choose now, how many versions the policy ranks
     above the current one, the age of the current and of the candidate image, and the state
     (up to date, behind, left alone or failed, with the reason). It asks the registries what
-    `run --dry-run` asks, plus each image's creation time, and writes nothing.
+    `run --dry-run` asks, plus each image's creation time, and writes nothing. At a terminal
+    the table fits its width: a folder or registry every row shares is said once, and a
+    reason wraps to at most three lines.
 
-    Example: tagsync status --markdown >> "$GITHUB_STEP_SUMMARY"
+    Example: tagsync status --behind --sort behind
     """
     import json
 
     from tagsync.config import load_config
+    from tagsync.status import SORTS, plain, select
     from tagsync.status import markdown as as_markdown
-    from tagsync.status import plain
     from tagsync.status import status as survey
 
-    rows = survey(load_config(config), ages=not no_ages)
+    if sort not in SORTS:
+        raise typer.BadParameter(f"{sort!r}: one of {', '.join(SORTS)}", param_hint="--sort")
+    everything = survey(load_config(_config_path(config)), ages=not no_ages)
+    rows = select(everything, behind_only=behind, sort=sort)
     if json_out:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
     elif markdown:
@@ -219,27 +304,26 @@ def status(
         _status_table(rows)
     else:
         typer.echo(plain(rows), nl=False)
-    behind = sum(1 for r in rows if r.state == "behind")
-    failed = sum(1 for r in rows if r.state == "failed")
+    count = sum(1 for r in everything if r.state == "behind")
+    failed = sum(1 for r in everything if r.state == "failed")
     if not json_out and not markdown:
-        typer.echo(f"{len(rows)} references: {behind} behind, {failed} failed, "
-                   f"{sum(1 for r in rows if r.state == 'left alone')} left alone")
+        typer.echo(f"{len(everything)} references: {count} behind, {failed} failed, "
+                   f"{sum(1 for r in everything if r.state == 'left alone')} left alone")
 
 
 def _status_table(rows: Sequence[object]) -> None:
-    """A coloured table for a person at a terminal."""
+    """A coloured table as wide as the terminal, for a person."""
     from rich.console import Console
-    from rich.table import Table
 
-    from tagsync.status import COLUMNS, Row, cells
+    from tagsync.status import Row, render_lines
 
-    table = Table(*COLUMNS, show_lines=False)
+    console = Console(highlight=False)
     colour = {"up to date": "green", "behind": "yellow", "waiting": "cyan", "failed": "red",
               "left alone": "dim"}
-    for row in rows:
-        assert isinstance(row, Row)
-        table.add_row(*cells(row), style=colour.get(row.state))
-    Console().print(table)
+    shown = [r for r in rows if isinstance(r, Row)]
+    for line, state in render_lines(shown, console.width):
+        console.print(line, style=colour.get(state or "", "bold" if state is None else ""),
+                      markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -275,7 +359,7 @@ def refs(
         from tagsync.config import load_config
         from tagsync.run import make_publisher, read_references
 
-        cfg = load_config(config or Path("tagsync.yaml"))
+        cfg = load_config(_config_path(config))
         read = read_references(cfg, make_publisher(cfg).snapshot())
         found, warnings = read.refs, read.warnings
     assert isinstance(found, References)
@@ -308,14 +392,16 @@ def init(
     """Write a starting tagsync.yaml for the image references found in a checkout.
 
     One catalog per shape found (Kubernetes, Helm values, kustomize, compose, workflows,
-    Dockerfiles, marker comments), listing the files they are in. Nothing is asked of any
-    registry. Review the policy and pin_digests lines, then try `tagsync run --dry-run`.
+    Dockerfiles), each with globs that pick up new files, a policy that moves every tag within
+    its own major version (`{kind: semver, within: major}`), digests pinned where the files
+    already pin them, and a `markers:` stub per Flux image policy seen. It says what the config
+    tracks and why the rest is left alone. Nothing is asked of any registry.
 
     Example: tagsync init . && tagsync refs -c tagsync.yaml
     """
     from tagsync.config import parse_config
     from tagsync.errors import ConfigError
-    from tagsync.init import starting_config
+    from tagsync.init import draft
 
     if not directory.is_dir():
         raise ConfigError("no such folder: init looks through a checkout and writes its "
@@ -325,16 +411,19 @@ def init(
     target = directory / "tagsync.yaml"
     if target.exists() and not force:
         raise ConfigError("already exists; pass --force to replace it", file=str(target))
-    text, found = starting_config(str(directory))
-    if not found.slots and not found.notes:
+    made = draft(str(directory))
+    if not made.found.slots and not made.found.notes:
         raise ConfigError(f"no image reference found under {directory} (looked at YAML files and "
                           "Dockerfiles)")
-    parse_config(text, str(target), directory)  # what we write must load
+    parse_config(made.text, str(target), directory)  # what we write must load
     try:
-        target.write_text(text, encoding="utf-8")
+        target.write_text(made.text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write: {exc.strerror}", file=str(target)) from None
-    typer.echo(f"wrote {target}: {len(found.slots)} tracked, {len(found.notes)} left alone")
+    typer.echo(f"wrote {target}: {made.tracked} tracked, {made.left_alone} left alone")
+    for line in made.lines:
+        typer.echo(f"  {line}")
+    typer.echo(f"next: tagsync refs -c {target}, then tagsync run -c {target} --dry-run")
 
 
 @app.command("update-trust-root")
@@ -594,6 +683,7 @@ def org_destroy_(organisation: OrganisationOption, function: FunctionOption) -> 
 
 # --- AWS: deploy, rollback, destroy; scaffold --------------------------------------------------
 
+LAMBDA = "Running as a scheduled AWS Lambda function"
 RepoOption = Annotated[str, typer.Option(
     "--repo", envvar="GITHUB_REPOSITORY",
     help="Repository the environment belongs to (owner/name or name); default $GITHUB_REPOSITORY.")]
@@ -641,7 +731,7 @@ def _hosts_in_files(cfg: object) -> set[str]:
     return {s.image.registry for s in read.refs.slots}
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def deploy(
     repo: RepoOption,
     branch: BranchOption,
@@ -712,7 +802,7 @@ def deploy(
     _print_steps(steps, plan)
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def build(
     arch: Annotated[str, typer.Option("--arch", help="Lambda architecture: x86_64 or arm64.")] = "x86_64",
     push: Annotated[str | None, typer.Option(
@@ -720,7 +810,8 @@ def build(
                        "registries through `docker login`'s config.json).")] = None,
     python: Annotated[str, typer.Option("--python", help="Python of the base image.")] = "3.11",
     base: Annotated[str | None, typer.Option(
-        "--base", help="Base image (tag or @digest); default public.ecr.aws/lambda/python:<python>.")
+        "--base", help="Base image (tag or @digest); default public.ecr.aws/lambda/python with "
+                       "--python's version as the tag.")
     ] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="A tagsync.yaml to build in as <task root>/tagsync.yaml.")] = None,
@@ -802,7 +893,7 @@ def _source_url() -> str | None:
     return f"{server}/{repo}" if server and repo else None
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def rollback(repo: RepoOption, branch: BranchOption) -> None:
     """Point the alias `live` (what the schedule invokes) at the previously published version."""
     from tagsync.aws.deploy import rollback_environment
@@ -811,7 +902,7 @@ def rollback(repo: RepoOption, branch: BranchOption) -> None:
     typer.echo(f"{name}: live moved from version {before} to {after}")
 
 
-@app.command()
+@app.command(rich_help_panel=LAMBDA)
 def destroy(
     repo: RepoOption,
     branch: BranchOption,
@@ -836,7 +927,7 @@ def destroy(
                + ("" if delete_repository else "; the ECR repository is kept (--delete-repository)"))
 
 
-@app.command("scaffold")
+@app.command("scaffold", rich_help_panel=LAMBDA)
 def scaffold_(
     directory: Annotated[Path, typer.Argument(help="Root of the catalog repository.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
@@ -911,6 +1002,18 @@ def _stop(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
+_GLOBAL = re.compile(r"^(-v+|--verbose)$")
+
+
+def _global_first(argv: list[str]) -> list[str]:
+    """`tagsync run -v` as `tagsync -v run`: -v/--verbose is the root's option, and a person
+    adds it at the end of the line they just ran. Not after `--`, where arguments are data."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if _GLOBAL.match(a)]
+    rest = [a for a in argv[:end] if not _GLOBAL.match(a)]
+    return [*flags, *rest, *argv[end:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, map library errors to messages and exit codes; SIGINT and
     SIGTERM end it with 130/143 after removing whatever it had staged."""
@@ -921,7 +1024,8 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        app(args=argv, prog_name="tagsync")  # click reports usage errors itself (exit 2)
+        args = _global_first(sys.argv[1:] if argv is None else argv)
+        app(args=args, prog_name="tagsync")  # click reports usage errors itself (exit 2)
     except TagsyncError as exc:
         typer.echo(f"tagsync: error: {exc}", err=True)
         return exc.exit_code

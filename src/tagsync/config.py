@@ -8,14 +8,22 @@ Validation errors name the key path and the line in the config file, because a u
 # string at import (~3 ms of a cold start); self-references in validators are quoted instead.
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tagsync.catalog.append import template_root
 from tagsync.catalog.path import WILDCARD, parse_path
@@ -73,6 +81,10 @@ class PolicyConfig(_Model):
     min_age: str | None = None
     """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`); `0s`
     is no wait, and asks no registry for ages."""
+    within: Literal["major", "minor"] | None = None
+    """semver: each reference moves only to tags of its own major (or major.minor) version, written
+    the same way (`v`, number of parts, suffix such as `-alpine`); a tag that is no version keeps
+    its tag and follows its digest."""
 
     @field_validator("min_age")
     @classmethod
@@ -89,7 +101,7 @@ class PolicyConfig(_Model):
     def to_policy(self) -> Policy:
         age = parse_age(self.min_age) if self.min_age else None
         return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude,
-                      age if age else None)
+                      age if age else None, self.within)
 
 
 class NewImagesConfig(_Model):
@@ -224,6 +236,8 @@ class CatalogConfig(_Model):
     """Take references from another catalog (promotion) instead of asking registries."""
     markers: dict[str, MarkerPolicy] = {}
     """Marker name -> the image and policy a marker comment names."""
+    ignore: list[str] = []
+    """Image name globs left alone, e.g. `docker.io/library/postgres`, `ghcr.io/acme/*`."""
 
     @property
     def shape(self) -> str:
@@ -560,6 +574,29 @@ class Config(_Model):
     run: RunConfig = Field(default_factory=dict, validate_default=True)
     """Limits of one run."""
     base_dir: Path = Field(Path("."), exclude=True)
+    config_file: str | None = Field(None, exclude=True)
+    """The config's own path beside the catalogs (`tagsync.yaml`): no catalog ever reads it."""
+    _only: tuple[str, ...] = PrivateAttr(())
+
+    @property
+    def only_images(self) -> tuple[str, ...]:
+        """Image globs this run is limited to (`run --image`); empty: every image."""
+        return self._only
+
+    def limited(self, catalogs: Sequence[str] = (), images: Sequence[str] = ()) -> "Config":
+        """This config for a run limited to some catalogs (by name) and images (by glob);
+        ConfigError names a catalog that does not exist."""
+        names = [c.name for c in self.catalogs]
+        unknown = [n for n in catalogs if n not in names]
+        if unknown:
+            raise ConfigError(f"no catalog named {', '.join(unknown)} (the config has "
+                              f"{', '.join(names)})", file=self.config_file)
+        keep = [c for c in self.catalogs if not catalogs or c.name in catalogs
+                or any(c.name == o.follow.catalog for o in self.catalogs
+                       if o.name in catalogs and o.follow is not None)]
+        out = self.model_copy(update={"catalogs": keep})
+        out._only = tuple(images)
+        return out
 
     @model_validator(mode="after")
     def _unique(self) -> "Config":
@@ -619,23 +656,6 @@ class Config(_Model):
         return RegistryConfig.model_construct(host=host)
 
 
-def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
-    node = root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == part), None)
-            if nxt is None:
-                break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-    if node is None:
-        return None, None
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
 def load_config(path: Path) -> Config:
     """Read and validate a config file; every failure is a ConfigError with file and line."""
     from tagsync.config_yaml import read_text
@@ -659,19 +679,14 @@ def parse_config(text: str, file: str, base_dir: Path,
     if overlay is not None:
         data = overlay(data, root)
     data.setdefault("base_dir", base_dir)
+    local = Path(file)
+    data["config_file"] = local.name if local.parent == base_dir else None
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldError):
-            loc = (*loc, cause.key)
-        line, column = line_of(root, loc)
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{key}: {msg}{more}", file=file, line=line, column=column) from exc
+        from tagsync.config_words import in_words
+
+        raise in_words(exc, Config, data, root, file) from exc
 
 
 # A starting point that expresses the Lablup-style catalog; a test keeps it valid.

@@ -57,6 +57,9 @@ def read_text(path: Path, file: str) -> str:
     try:
         with path.open("rb") as fh:
             raw = fh.read(4 * MAX_CHARS + 1)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}; `tagsync init` writes a starting "
+                          "one for a checkout", file=file) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=file) from None
     if len(raw) > 4 * MAX_CHARS:

@@ -396,7 +396,10 @@ def _slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
     where = format_path(slot.path) if slot.path is not None else ""
     if slot.ref is not None:
         ref = slot.ref
-        tag = target if ref.tag is not None or target != slot.tag else None
+        # a digest added to `nginx` keeps the tag it implied (`nginx:latest@sha256:…`): a
+        # digest alone would leave no tag to follow from then on
+        pinning = slot.pin and digest is not None and ref.digest is None
+        tag = target if ref.tag is not None or target != slot.tag or pinning else None
         new = slot.prefix + Reference(ref.name, tag, digest if slot.pin else None).render()
         if new == slot.written:
             return []

@@ -11,6 +11,11 @@ digest); the others choose the best tag among what the registry lists:
 - `numeric`: tags that are numbers (or whose first `include` group is), highest first.
 - `newest`: the most recently created tag, when the registry says when (ECR, OCI config).
 
+`within: major` (or `minor`) keeps each reference of a semver policy inside its own major (or
+major.minor) line and its own way of writing the tag (`v`, how many parts, a suffix such as
+`-alpine`): `v5.2` may become `v5.4`, never `v6.0` nor `v5.4.1`; `anchored` binds it to the tag
+a reference holds. A tag that is no version (`latest`) keeps its tag and follows its digest.
+
 `include`/`exclude` filter every kind.
 """
 
@@ -38,6 +43,17 @@ _SEMVER = re.compile(
 )
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 _COMPARATOR = re.compile(r"^(>=|<=|>|<|==|=|!=|\^|~)?\s*(.+)$")
+# A tag as a version line writes it: `v` or not, 1-3 numeric parts, then any suffix (`-alpine`).
+_LINE = re.compile(r"^([vV]?)(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?((?:[-_+].*)?)$")
+
+
+def _shape_of(tag: str) -> tuple[str, int, str, tuple[int, ...]] | None:
+    """(`v` prefix, number of parts, suffix, the numbers) of a version-like tag, else None."""
+    m = _LINE.match(tag)
+    if m is None:
+        return None
+    numbers = tuple(int(g) for g in m.groups()[1:4] if g is not None)
+    return m.group(1), len(numbers), m.group(5), numbers
 
 
 @dataclass(frozen=True, order=True)
@@ -170,6 +186,29 @@ class Policy:
     include: str | None = None
     exclude: str | None = None
     min_age: timedelta | None = None  # a candidate younger than this waits for a later run
+    within: str | None = None  # semver: "major" or "minor" line of the reference's own tag
+    anchor: str | None = None  # the tag `within` is measured from (set by `anchored`)
+
+    def anchored(self, tag: str) -> Policy:
+        """This policy as it applies to a reference holding `tag`: `within` measured from it.
+        A tag that is no version keeps `same` (its digest is still followed)."""
+        if self.within is None or self.anchor is not None:
+            return self
+        if _shape_of(tag) is None:
+            return Policy(Kind.same, None, False, self.include, self.exclude, self.min_age,
+                          self.within, tag)
+        return Policy(self.kind, self.range, self.prerelease, self.include, self.exclude,
+                      self.min_age, self.within, tag)
+
+    def _in_line(self, tag: str) -> bool:
+        """Written like the anchor and in its major (or major.minor) line."""
+        if self.anchor is None:
+            return True
+        mine, theirs = _shape_of(self.anchor), _shape_of(tag)
+        if mine is None or theirs is None or mine[:3] != theirs[:3]:
+            return False
+        keep = 1 if self.within == "major" else 2
+        return theirs[3][:keep] == mine[3][:keep]
 
     def check(self) -> None:
         """Raise ValueError for a policy that could never choose sensibly."""
@@ -184,6 +223,8 @@ class Policy:
             if self.kind is not Kind.semver:
                 raise ValueError("`range` applies to `kind: semver` only")
             parse_range(self.range)
+        if self.within is not None and self.kind is not Kind.semver:
+            raise ValueError("`within` applies to `kind: semver` only")
         if self.kind is Kind.regex and not self.include:
             raise ValueError("`kind: regex` needs `include`, a pattern whose groups order the tags")
 
@@ -201,6 +242,10 @@ class Policy:
 
     def describe(self) -> str:
         bits = [self.kind.value]
+        if self.within and self.kind is Kind.semver:
+            bits.append(f"within {self.within}")
+        elif self.within:
+            bits.append(f"({self.anchor or 'the tag'} is no version)")
         if self.range:
             bits.append(self.range)
         if self.include:
@@ -234,8 +279,15 @@ class Policy:
         if self.kind is Kind.same:
             return (tag,)
         if self.kind is Kind.semver:
+            if not self._in_line(tag):
+                return None
             text = match.group(1) if match is not None and match.groups() else tag
             v = Version.parse(text)
+            if self.anchor is not None and v is not None and v.pre and not self.prerelease:
+                shape = _shape_of(tag)  # a suffix the anchor shares (`-alpine`) is no pre-release
+                if shape is not None and shape[2]:
+                    nums = (*shape[3], 0, 0)
+                    v = Version(nums[0], nums[1], nums[2], (), shape[1])
             if v is None or (v.pre and not self.prerelease):
                 return None
             if self._range is not None and not any(all(b.allows(v) for b in alt) for alt in self._range):

@@ -10,10 +10,12 @@ digest, are kept).
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
+import posixpath
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -157,6 +159,16 @@ def catalog_files(cfg: CatalogConfig, snap: Snapshot, listing: list[str] | None,
     return chosen, listing
 
 
+CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
+
+
+def _is_config(config: Config, cfg: CatalogConfig, file: str) -> bool:
+    """The config itself is never a catalog: its own file, and a tagsync.yaml a glob matches
+    (it would be read as Helm values and rewritten, and the next run could not load it)."""
+    return file == config.config_file or (
+        posixpath.basename(file) in CONFIG_NAMES and file not in cfg.patterns)
+
+
 def read_references(config: Config, snap: Snapshot) -> Read:
     """Every catalog's files, parsed, and the references found in them. Raises
     NothingFoundError when a catalog finds no reference at all, before anything is written."""
@@ -164,6 +176,7 @@ def read_references(config: Config, snap: Snapshot) -> Read:
     listing: list[str] | None = None
     for cfg in config.catalogs:
         files, listing = catalog_files(cfg, snap, listing, read.warnings)
+        files = [f for f in files if not _is_config(config, cfg, f)]
         read.files[cfg.name] = files
         globbed = bool(cfg.files)
         found = References()
@@ -183,8 +196,36 @@ def read_references(config: Config, snap: Snapshot) -> Read:
                 f"catalog {cfg.name} finds no image reference in {where} "
                 f"({len(files)} file(s) read, kind {cfg.shape})"
                 + (f"; {'; '.join(read.warnings)}" if read.warnings else ""))
-        read.refs.extend(found)
+        read.refs.extend(_selected(config, cfg, found))
+    if config.only_images and not read.refs.slots and not read.refs.notes:
+        raise NothingFoundError("no reference matches --image "
+                                + " ".join(config.only_images))
     return read
+
+
+def _selected(config: Config, cfg: CatalogConfig, found: References) -> References:
+    """The references a run follows: `ignore:` globs left alone (said), `--image` globs kept."""
+    def matches(image: str, globs: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatchcase(image, g) for g in globs)
+
+    notes = list(found.notes)
+    slots: list[Slot] = []
+    for slot in found.slots:
+        image = str(slot.image)
+        hit = next((g for g in cfg.ignore if fnmatch.fnmatchcase(image, g)), None)
+        if hit is not None:
+            notes.append(Note(slot.catalog, slot.file, slot.line, image, slot.tag,
+                              f"ignored by the config (ignore: {hit})", slot.doc, slot.where,
+                              slot.written or slot.current, slot.shape))
+        else:
+            slots.append(slot)
+    if config.only_images:
+        slots = [s for s in slots if matches(str(s.image), config.only_images)]
+        notes = [n for n in notes if matches(n.image, config.only_images)]
+        found = replace(found, growths=[g for g in found.growths
+                                        if matches(str(g.image), config.only_images)],
+                        discoveries=[])
+    return replace(found, slots=slots, notes=notes)
 
 
 @dataclass

@@ -194,6 +194,26 @@ def cells(row: Row, now: datetime | None = None) -> list[str]:
     return [f"{row.file}:{row.line}", row.image, current, row.policy, candidate, behind, ages, state]
 
 
+SORTS = ("where", "image", "behind", "state", "age")
+_STATE_ORDER = {"failed": 0, "behind": 1, "waiting": 2, "up to date": 3, "left alone": 4}
+
+
+def select(rows: list[Row], behind_only: bool = False, sort: str = "where") -> list[Row]:
+    """The rows to show: only those behind (`--behind`), in the order `--sort` asks for:
+    where (file and line), image, behind (most versions behind first), state (failed first),
+    age (oldest current image first)."""
+    out = [r for r in rows if r.state == "behind"] if behind_only else list(rows)
+    oldest = datetime.max.replace(tzinfo=UTC)
+    keys: dict[str, Any] = {
+        "where": lambda r: (r.file, r.line),
+        "image": lambda r: (r.image, r.file, r.line),
+        "behind": lambda r: (-(r.behind or 0), r.state != "behind", r.file, r.line),
+        "state": lambda r: (_STATE_ORDER.get(r.state, 9), r.file, r.line),
+        "age": lambda r: (r.created or oldest, r.file, r.line),
+    }
+    return sorted(out, key=keys[sort])
+
+
 def markdown(rows: list[Row], now: datetime | None = None) -> str:
     """A table for a GitHub job summary or a PR comment."""
     def esc(text: str) -> str:
@@ -210,3 +230,145 @@ def plain(rows: list[Row], now: datetime | None = None) -> str:
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS) - 1)]
     return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(line, widths, strict=False)),
                                 line[-1]]).rstrip() for line in table) + "\n"
+
+
+# --- a table that fits the terminal -----------------------------------------------------------
+
+MAX_LINES = 3  # no cell is taller: a reason longer than that is cut with an ellipsis
+_GAP = 2  # spaces between columns
+# the least a column is squeezed to, and whether it is dropped first on a narrow terminal
+_MIN = {"where": 14, "image": 12, "current": 10, "policy": 8, "candidate": 10, "behind": 6,
+        "age": 9, "state": 14}
+_OPTIONAL = ("policy", "age")  # left out below this many columns (`--json` has them all)
+_NARROW = 110
+
+
+def _common_dir(files: list[str]) -> str:
+    """The folder every file is in (`deploy/`), shown once in the caption instead of per row."""
+    parts = [f.split("/")[:-1] for f in files]
+    if not parts:
+        return ""
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) + "/" if common else ""
+
+
+def _common_image_prefix(images: list[str]) -> str:
+    """The registry and namespace every image shares (`docker.io/team/`), shown once."""
+    parts = [i.split("/")[:-1] for i in images]
+    if not parts:
+        return ""
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) + "/" if common else ""
+
+
+def _clip(text: str, width: int, left: bool = False) -> str:
+    """One line of at most `width`; cut with an ellipsis (at the start for paths and names,
+    whose end says the most)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    return "…" + text[-(width - 1):] if left else text[:width - 1] + "…"
+
+
+def _wrap(text: str, width: int, lines: int = MAX_LINES) -> list[str]:
+    """`text` wrapped to `width`, at most `lines` lines, the last cut with an ellipsis."""
+    import textwrap
+
+    out = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+    if len(out) > lines:
+        out = [*out[:lines - 1], _clip(" ".join(out[lines - 1:]), width)]
+    return out
+
+
+def _short_cells(row: Row, now: datetime | None, file_prefix: str, image_prefix: str) -> dict[str, str]:
+    def ref(tag: str | None, digest: str | None) -> str:
+        return (tag or "-") + (f"@{short(digest, 7)}" if digest else "")
+
+    image = row.image.removeprefix(image_prefix) if image_prefix else row.image
+    image = image.removeprefix("docker.io/library/") if not image_prefix else image
+    return {
+        "where": f"{row.file.removeprefix(file_prefix)}:{row.line}",
+        "image": image,
+        "current": ref(row.tag, row.digest),
+        "policy": row.policy,
+        "candidate": ref(row.candidate, row.candidate_digest) if row.candidate else "-",
+        "behind": "-" if row.behind is None else str(row.behind),
+        "age": f"{age(row.created, now)}/{age(row.candidate_created, now)}",
+        "state": row.state + (f": {row.reason}" if row.reason else ""),
+    }
+
+
+def _widths(columns: list[str], table: list[dict[str, str]], total: int) -> dict[str, int]:
+    """Each column's width: what its widest cell needs; the state column (which wraps) takes
+    what is left, and when even its least does not fit, the widest others are squeezed."""
+    want = {c: max([len(c), *(len(r[c]) for r in table)]) for c in columns}
+    room = total - _GAP * (len(columns) - 1)
+    others = [c for c in columns if c != "state"]
+    width = {c: want[c] for c in others}
+    state_least = min(want["state"], _MIN["state"])
+    while sum(width.values()) + state_least > room:
+        squeezable = [c for c in others if width[c] > max(_MIN[c], len(c))]
+        if not squeezable:
+            break
+        width[max(squeezable, key=lambda c: width[c])] -= 1
+    width["state"] = max(state_least, min(want["state"], room - sum(width.values())))
+    return width
+
+
+def fit(rows: list[Row], columns_total: int, now: datetime | None = None
+        ) -> tuple[list[str], list[list[list[str]]], str]:
+    """The table for a terminal `columns_total` wide: column names, each row's cells as lines
+    (no cell over MAX_LINES), and a caption naming what was left out of every row."""
+    columns = [c for c in COLUMNS if columns_total >= _NARROW or c not in _OPTIONAL]
+    file_prefix = _common_dir([r.file for r in rows]) if len(rows) > 1 else ""
+    image_prefix = _common_image_prefix([r.image for r in rows]) if len(rows) > 1 else ""
+    table = [_short_cells(r, now, file_prefix, image_prefix) for r in rows]
+    width = _widths(columns, table, columns_total)
+    out: list[list[list[str]]] = []
+    for cells_of in table:
+        line: list[list[str]] = []
+        for c in columns:
+            text = cells_of[c]
+            if c == "state":
+                line.append(_wrap(text, width[c]))
+            else:
+                line.append([_clip(text, width[c], left=c in ("where", "image"))])
+        out.append(line)
+    notes = [f"files under {file_prefix}" if file_prefix else "",
+             f"images under {image_prefix}" if image_prefix else "",
+             "policy and age: --json or a wider terminal" if len(columns) < len(COLUMNS) else ""]
+    return [_clip(c, width[c]) for c in columns], out, "; ".join(n for n in notes if n)
+
+
+def render_lines(rows: list[Row], columns_total: int, now: datetime | None = None
+                 ) -> list[tuple[str, str | None]]:
+    """`fit` as lines of text, each with the state of the row it belongs to (None: header,
+    caption): aligned columns, a state's reason wrapped under it."""
+    head, body, caption = fit(rows, columns_total, now)
+    widths = [max([len(h), *(len(line) for r in body for line in r[i])]) for i, h in enumerate(head)]
+    header = (" " * _GAP).join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()
+    out: list[tuple[str, str | None]] = [(header, None)]
+    for row, cells_of in zip(rows, body, strict=True):
+        for k in range(max(len(cell) for cell in cells_of)):
+            text = (" " * _GAP).join((cell[k] if k < len(cell) else "").ljust(w)
+                                     for cell, w in zip(cells_of, widths, strict=True))
+            out.append((text.rstrip(), row.state))
+    if caption:
+        import textwrap
+
+        out += [(line, None) for line in textwrap.wrap(f"({caption})", columns_total)]
+    return out
+
+
+def render(rows: list[Row], columns_total: int, now: datetime | None = None) -> str:
+    """The table for a terminal `columns_total` wide, as text."""
+    return "".join(f"{line}\n" for line, _ in render_lines(rows, columns_total, now))

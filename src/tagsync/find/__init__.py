@@ -164,6 +164,7 @@ def scan(paths: list[str]) -> tuple[References, list[str]]:
                 # regular files only: opening a named pipe found in a folder would wait forever
                 files += [os.path.join(folder, n) for n in sorted(names)
                           if (n.endswith((".yaml", ".yml")) or is_dockerfile(n))
+                          and n not in ("tagsync.yaml", "tagsync.yml")  # a config, no catalog
                           and os.path.isfile(os.path.join(folder, n))]
         elif os.path.exists(root):
             files.append(root)

@@ -70,6 +70,15 @@ def scalar(node: Node | None) -> Scalar | None:
     return node if isinstance(node, Scalar) else None
 
 
+def _tag_only(policy: Policy, tag: str) -> str:
+    """Why a tag without a digest has nothing to follow under `same`."""
+    if policy.within:
+        return (f"tag {tag} is no version, so `within: {policy.within}` keeps it; "
+                "set pin_digests: true to follow its digest")
+    return ("tag only: with policy `same` there is nothing to update "
+            "(choose a policy, or set pin_digests: true)")
+
+
 class Finder:
     """One file of one catalog: the helpers a shape needs to emit slots and notes."""
 
@@ -142,15 +151,14 @@ class Finder:
         except InvalidReferenceError as exc:
             self.note(doc, path, node, f"not an image reference: {exc.message}")
             return
-        chosen = self.policy(image, policy)
         tag = ref.tag or "latest"
+        chosen = self.policy(image, policy).anchored(tag)
         reason = self.shared(doc, path) if path is not None else None
         if reason is None and ref.tag is None and ref.digest is not None and chosen.kind is Kind.same:
             reason = "pinned by digest only: no tag to follow (a policy other than `same` can move it)"
         if (reason is None and ref.digest is None and chosen.kind is Kind.same
                 and not self.cfg.pin_digests):
-            reason = ("tag only: with policy `same` there is nothing to update "
-                      "(choose a policy, or set pin_digests: true)")
+            reason = _tag_only(chosen, tag)
         if reason is not None:
             self.note(doc, path, node, reason, str(image), tag)
             return
@@ -181,6 +189,7 @@ class Finder:
         digest_node = scalar(fields.get(digest_key)) if digest_key else None
         tag = "" if is_null(tag_node) or tag_node is None else tag_node.value
         digest = "" if is_null(digest_node) or digest_node is None else digest_node.value
+        chosen = chosen.anchored(tag or "latest")
         moving = chosen.kind is not Kind.same
         at = tag_node or node
         reason: str | None = None
@@ -192,8 +201,7 @@ class Finder:
         elif not tag and not moving:
             reason = "pinned by digest only: no tag to follow (a policy other than `same` can move it)"
         elif digest_node is None and not moving and not self.cfg.pin_digests:
-            reason = ("tag only: with policy `same` there is nothing to update "
-                      "(choose a policy, or set pin_digests: true)")
+            reason = _tag_only(chosen, tag)
         if reason is None:
             reason = foreign_tag(digest_node) or (foreign_tag(tag_node) if moving else None)
         written = fields.get(digest_key) if digest_key else None

@@ -194,6 +194,7 @@ def _tag_slot(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, imag
         return None
     tag_node = tag_found.node
     tag = tag_node.value
+    policy = policy.anchored(tag)
     moves = policy.kind is not Kind.same
     if moves and foreign_tag(tag_node) is not None:
         return Note(cfg.name, file, tag_node.line, str(image), tag, str(foreign_tag(tag_node)))

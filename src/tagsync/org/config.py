@@ -22,9 +22,9 @@ from tagsync.config import (
     RegistryConfig,
     RunConfig,
     _Model,
-    line_of,
     parse_config,
 )
+from tagsync.config_words import line_of
 from tagsync.errors import ConfigError
 from tagsync.secrets import validate_ref
 
@@ -115,26 +115,18 @@ class OrgConfig(_Model):
 
 def load_org_config(path: Path) -> OrgConfig:
     """Read and validate `org.yaml`; every failure is a ConfigError with file and line."""
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=file) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError("config is not UTF-8", file=file) from exc
-    return parse_org_config(text, file, path.parent)
+    from tagsync.config_yaml import read_text
+
+    return parse_org_config(read_text(path, str(path)), str(path), path.parent)
 
 
 def parse_org_config(text: str, file: str, base_dir: Path) -> OrgConfig:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(str(exc.problem), file=file, line=mark.line + 1 if mark else None,
-                          column=mark.column + 1 if mark else None) from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"not YAML tagsync can read ({type(exc).__name__})", file=file) from None
+    """As hardened as `tagsync.yaml`: NUL, depth, duplicate keys, size (line:col, exit 2), and
+    every mistake in words, never quoting a value."""
+    from tagsync.config_words import in_words
+    from tagsync.config_yaml import load_yaml
+
+    root, data = load_yaml(text, file)
     if not isinstance(data, dict):
         raise ConfigError("an organisation config must be a mapping with `organisation:` and "
                           "`github:`", file=file, line=1)
@@ -142,12 +134,7 @@ def parse_org_config(text: str, file: str, base_dir: Path) -> OrgConfig:
     try:
         return OrgConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        line, column = line_of(root, loc)
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        msg = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{key}: {msg}", file=file, line=line, column=column) from None
+        raise in_words(exc, OrgConfig, data, root, file) from None
 
 
 def repo_config(org: OrgConfig, repo: str, default_branch: str, text: str, file: str) -> Config:

@@ -25,6 +25,7 @@ import asyncio
 import base64
 import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -127,10 +128,31 @@ class Stats:
     kinds: dict[str, int] = field(default_factory=dict)
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost`, `127.0.0.1:5000`, `[::1]:5000`: a registry on this machine."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def default_url(host: str, insecure: bool = False) -> str:
+    """Where a host without `url:` is reached: HTTPS, except loopback hosts and `insecure: true`
+    (a registry on this machine is a test or a tunnel; `url: https://…` asks for TLS there)."""
     if host == DOCKER_HUB:
         host = DOCKER_HUB_API
-    return f"{'http' if insecure else 'https'}://{host}"
+    return f"{'http' if insecure or is_loopback(host) else 'https'}://{host}"
+
+
+def _tls_mismatch(text: str, host: str | None) -> str:
+    """A hint when TLS met a plain-HTTP server (OpenSSL's WRONG_VERSION_NUMBER), or ''."""
+    if "WRONG_VERSION_NUMBER" not in text.upper().replace(" ", "_"):
+        return ""
+    return (f"; the server answers in plain HTTP, not TLS: write `url: http://{host or 'HOST'}` "
+            "in its `registries:` entry")
 
 
 class RateLimiter:
@@ -248,8 +270,10 @@ def _unreachable(exc: BaseException) -> str:
         if (isinstance(os_error.errno, int) and os_error.errno > 0
                 and not isinstance(os_error, ssl.SSLError)):  # whose errno is OpenSSL's code
             why = os.strerror(os_error.errno)  # asyncio's text is "Connect call failed (addr)"
-        return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({why})"
-    return f"{type(exc).__name__}: {redact(str(exc))}".rstrip(": ")
+        return (f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port} ({why})"
+                + _tls_mismatch(f"{why} {exc}", f"{exc.host}:{exc.port}"))
+    text = f"{type(exc).__name__}: {redact(str(exc))}".rstrip(": ")
+    return text + _tls_mismatch(text, None)
 
 
 def _untrusted(exc: aiohttp.ClientConnectorCertificateError) -> str:
