@@ -96,7 +96,7 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
     if shape in ("paths", "markers") or not (cfg.markers or markers.has_markers(source.text)):
         return found
     marked = markers.find(cfg, source)
-    claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _ in s.marks]
+    claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _, _ in s.marks]
     if claimed:
         whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
         inside = {(d, p[:k]) for d, p in claimed for k in range(len(p) + 1)}
@@ -131,7 +131,8 @@ def rows(refs: References) -> list[dict[str, object]]:
             "status": "tracked", "reason": None, "policy": slot.policy.describe(),
         }
         if slot.marks:
-            out += [{**base, "path": path, "line": line} for path, line in slot.marks]
+            out += [{**base, "path": path, "line": line, "value": text}
+                    for path, line, text in slot.marks]
         else:
             out.append(base)
     for status, notes in (("left-alone", refs.notes), ("ignored", refs.ignored)):
@@ -140,7 +141,8 @@ def rows(refs: References) -> list[dict[str, object]]:
                 "file": note.file, "doc": note.doc, "line": note.line, "path": note.path,
                 "value": note.value, "shape": note.shape,
                 "image": None if note.image == "?" else note.image, "tag": note.tag or None,
-                "digest": None, "status": status, "reason": note.reason, "policy": None,
+                "digest": note.digest or None, "status": status, "reason": note.reason,
+                "policy": None,
             })
     out.sort(key=lambda r: (str(r["file"]), int(str(r["doc"])), int(str(r["line"])), str(r["path"])))
     return out

@@ -120,4 +120,4 @@ def _mark(f: Finder, before: int, group: tuple[Mark, ...]) -> None:
     if len(f.slots) > before:
         slot = f.slots[-1]
         f.slots[-1] = replace(slot, entry=None if slot.ref is not None else group[0].path,
-                              marks=tuple((format_path(m.path), m.node.line) for m in group))
+                              marks=tuple((format_path(m.path), m.node.line, m.node.value) for m in group))
