@@ -68,7 +68,8 @@ def detect(file: str, catalog: Catalog) -> str:
         return "helm"
     kind = get(root, "kind")
     api = get(root, "apiVersion")
-    if (isinstance(kind, Scalar) and kind.value == "Kustomization") or (
+    flux_kind = isinstance(api, Scalar) and api.value.startswith("kustomize.toolkit.fluxcd.io/")
+    if (isinstance(kind, Scalar) and kind.value == "Kustomization" and not flux_kind) or (
             isinstance(api, Scalar) and api.value.startswith("kustomize.config.k8s.io/")):
         return "kustomize"
     images = get(root, "images")

@@ -39,8 +39,10 @@ def _is_split(key: object, fields: dict[str, Node]) -> bool:
         isinstance(fields.get("image"), Scalar) and "tag" in fields)
 
 
-def scan(f: Finder, doc: int, root: Node | None) -> None:
-    for path, node in walk(root):
+def scan(f: Finder, doc: int, root: Node | None, base: Path = ()) -> None:
+    """Every image in the values at `root` (found at `base` in the document: a HelmRelease's
+    `spec.values`, an Argo CD Application's `valuesObject`)."""
+    for path, node in walk(root, base):
         if not isinstance(node, Mapping):
             continue
         fields = keys(node)
