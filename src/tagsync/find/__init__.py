@@ -17,7 +17,17 @@ from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import format_path, parse_path
 from tagsync.catalog.text import TextFile
 from tagsync.config import CatalogConfig
-from tagsync.find import actions, compose, dockerfile, helm, kubernetes, kustomize, markers, paths
+from tagsync.find import (
+    actions,
+    compose,
+    dockerfile,
+    gitlab,
+    helm,
+    kubernetes,
+    kustomize,
+    markers,
+    paths,
+)
 from tagsync.find.common import get
 from tagsync.find.model import Discovery, Growth, Note, References, Slot
 
@@ -33,6 +43,7 @@ _YAML_FINDERS: dict[str, Callable[[CatalogConfig, Catalog], References]] = {
     "kustomize": kustomize.find,
     "compose": compose.find,
     "actions": actions.find,
+    "gitlab": gitlab.find,
     "markers": markers.find,
 }
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "vendor"})
@@ -63,6 +74,8 @@ def detect(file: str, catalog: Catalog) -> str:
         return "kustomize"
     if _COMPOSE_NAME.match(base):
         return "compose"
+    if base.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")):
+        return "gitlab"
     root: Node | None = next((d.root for d in catalog.documents if d.root is not None), None)
     if not isinstance(root, Mapping):
         return "helm"
@@ -79,9 +92,12 @@ def detect(file: str, catalog: Catalog) -> str:
         return "kustomize"
     if api is not None and kind is not None:
         return "kubernetes"
-    if isinstance(get(root, "jobs"), Mapping) and (get(root, "on") is not None
-                                                   or get(root, "name") is not None):
+    workflow = "/.github/workflows/" in f"/{file}"  # GitHub runs every file there (`on:` or not)
+    if isinstance(get(root, "jobs"), Mapping) and (
+            workflow or get(root, "on") is not None or get(root, "name") is not None):
         return "actions"
+    if gitlab.is_pipeline(file, root):
+        return "gitlab"
     services = get(root, "services")
     if isinstance(services, Mapping) and all(isinstance(v, Mapping) for _, v in services.pairs):
         return "compose"
