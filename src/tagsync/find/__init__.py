@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.path import format_path, parse_path
+from tagsync.catalog.path import Path, parse_path
 from tagsync.catalog.text import TextFile
 from tagsync.config import CatalogConfig
 from tagsync.find import (
@@ -113,23 +113,64 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
     if shape in ("paths", "markers") or not (cfg.markers or markers.has_markers(source.text)):
         return found
     marked = markers.find(cfg, source)
-    claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _, _ in s.marks]
-    if claimed:
-        whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
-        inside = {(d, p[:k]) for d, p in claimed for k in range(len(p) + 1)}
+    return _owned(found, marked)
 
-        def overlaps(doc: int, where: str | None) -> bool:
-            if where is None:
-                return False
-            at = parse_path(where)
-            return (doc, at) in inside or any((doc, at[:k]) in whole for k in range(len(at) + 1))
 
-        found = replace(
-            found,
-            slots=[s for s in found.slots
-                   if not any(overlaps(s.doc, format_path(p)) for p in (s.path, s.tag_path, s.entry)
-                              if p is not None)],
-            notes=[n for n in found.notes if not overlaps(n.doc, n.path)])
+def _owned(found: References, marked: References) -> References:
+    """A marked value is its marker's: the file's shape does not also follow it. Where the
+    marker follows it, the shape's reading goes; where the marker leaves it alone (a policy
+    the config does not define, a marker that cannot be read), the value is left alone once,
+    by the marker, and a mapping around it that the shape read is left alone, saying why."""
+    following = [(s.doc, parse_path(p)) for s in marked.slots for p, _, _ in s.marks]
+    leaving = {(n.doc, parse_path(n.path)): n for n in marked.notes if n.path is not None}
+    if not following and not leaving:
+        found.extend(marked)
+        return found
+    claimed = [*following, *leaving]
+    whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
+    inside: dict[tuple[int, Path], list[tuple[int, Path]]] = {}
+    for d, p in claimed:
+        for k in range(len(p) + 1):
+            inside.setdefault((d, p[:k]), []).append((d, p))
+
+    def owners(doc: int, where: Path | str | None) -> list[tuple[int, Path]]:
+        """The marked values a place is, is inside of, or holds."""
+        if where is None:
+            return []
+        at = parse_path(where) if isinstance(where, str) else where
+        return inside.get((doc, at), []) + [(doc, at[:k]) for k in range(len(at))
+                                            if (doc, at[:k]) in whole]
+
+    def reading(doc: int, places: tuple[Path | str | None, ...], note: Note) -> Note | None:
+        """The shape's reading of a place near marked values: unchanged when none is near,
+        gone when a marker follows one of them or says the same place, else left alone."""
+        claims = [c for p in places for c in owners(doc, p)]
+        if not claims:
+            return note
+        at = (doc, parse_path(note.path)) if note.path is not None else None
+        if any(c not in leaving or c == at for c in claims):
+            return None
+        first = leaving[claims[0]]
+        return replace(note, reason=f"a value in it is marked (line {first.line}) and the marker "
+                       f"leaves it alone: {first.reason}")
+
+    kept: list[Slot] = []
+    notes: list[Note] = []
+    for s in found.slots:
+        places = (s.path, s.tag_path, s.entry)
+        if not any(owners(s.doc, p) for p in places):
+            kept.append(s)
+            continue
+        as_note = Note(s.catalog, s.file, s.line, str(s.image), s.tag, "", s.doc, s.where,
+                       s.written, s.shape, s.current)
+        stays = reading(s.doc, places, as_note)
+        if stays is not None:
+            notes.append(stays)
+    for n in found.notes:
+        stays = reading(n.doc, (n.path,), n)
+        if stays is not None:
+            notes.append(stays)
+    found = replace(found, slots=kept, notes=notes)
     found.extend(marked)
     return found
 

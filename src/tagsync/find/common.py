@@ -110,9 +110,10 @@ class Finder:
         self.slots: list[Slot] = []
         self.notes: list[Note] = []
         self.ignored: list[Note] = []
+        self.warnings: list[str] = []
 
     def references(self) -> References:
-        return References(self.slots, self.notes, ignored=self.ignored)
+        return References(self.slots, self.notes, ignored=self.ignored, warnings=self.warnings)
 
     def note(self, doc: int, path: Path | None, node: Node, reason: str, image: str = "?",
              tag: str = "", value: str | None = None, digest: str = "") -> None:
@@ -140,9 +141,12 @@ class Finder:
         return override if override is not None else self.cfg.policy_for(str(image))
 
     def whole(self, doc: int, path: Path | None, node: Node, prefix: str = "",
-              policy: Policy | None = None, span: tuple[int, int] | None = None) -> None:
+              policy: Policy | None = None, span: tuple[int, int] | None = None,
+              follows: str | None = None) -> None:
         """A scalar holding `[registry/]repository[:tag][@digest]` (after `prefix`); outside
-        YAML, `node` is a stand-in scalar and `span` its offsets in the text."""
+        YAML, `node` is a stand-in scalar and `span` its offsets in the text. `follows`: the
+        image a marker names; when it is another image than the written one, it is the image
+        followed and the name written on the next update."""
         if isinstance(node, Alias):
             target = node.target
             self.note(doc, path, node, f"value is shared through anchor &{node.name}"
@@ -172,6 +176,8 @@ class Finder:
         except InvalidReferenceError as exc:
             self.note(doc, path, node, f"not an image reference: {exc.message}")
             return
+        if follows is not None and ImageName.parse(follows) != ref.image:
+            ref = Reference(follows, ref.tag, ref.digest)
         self.follow(doc, path, node, ref, text, prefix=prefix, policy=policy, span=span)
 
     def follow(self, doc: int, path: Path | None, node: Scalar, ref: Reference, written: str, *,
