@@ -9,7 +9,8 @@ from tests.test_find_shapes import D1, by_path, found
 
 
 def test_an_actions_service_written_as_a_string_is_its_image() -> None:
-    text = f"on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    services:\n      postgres: postgres:10@{D1}\n"
+    text = (f"on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    services:\n"
+            f"      postgres: postgres:10@{D1}\n")
     row = by_path(found(".github/workflows/ci.yml", text))[".jobs.t.services.postgres"]
     assert (row["status"], row["image"], row["tag"]) == ("tracked", "docker.io/library/postgres", "10")
 

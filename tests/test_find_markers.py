@@ -78,7 +78,8 @@ def test_text_after_the_markers_json_is_not_read_and_is_said() -> None:
 
 def test_marker_rows_show_the_text_written_at_the_marked_place() -> None:
     text = ('image:\n  repository: ghcr.io/acme/web # {"$imagepolicy": "ns:web:name"}\n'
-            f'  tag: "1.2" # {{"$imagepolicy": "ns:web:tag"}}\n  digest: {D1} # {{"$imagepolicy": "ns:web:digest"}}\n')
+            f'  tag: "1.2" # {{"$imagepolicy": "ns:web:tag"}}\n'
+            f'  digest: {D1} # {{"$imagepolicy": "ns:web:digest"}}\n')
     table = by_path(found("values.yaml", text, markers=WEB))
     assert table[".image.tag"]["value"] == "1.2" and table[".image.digest"]["value"] == D1
     assert table[".image.tag"]["status"] == "tracked"
