@@ -238,4 +238,4 @@ def scan(paths: list[str]) -> tuple[References, list[str]]:
             warnings.append(f"{file}: cannot read: {exc.strerror}")
         except CatalogError as exc:
             warnings.append(f"skipped {exc}")
-    return found, warnings
+    return found, warnings + found.warnings
