@@ -247,9 +247,11 @@ def refs(
     """List every image reference tagsync would track, and what it leaves alone and why.
 
     Offline: no registry is asked. Pointed at files or folders, it detects every shape it knows
-    (Kubernetes manifests, Helm values, kustomizations, compose files, GitHub Actions
-    workflows, Dockerfiles, marker comments), so you can see what tagsync understands in a
-    checkout before writing a config. With a config, it lists what the config's catalogs find,
+    (Kubernetes manifests with Flux HelmReleases and Kustomizations and Argo CD Applications,
+    Helm values, kustomizations, compose files, GitHub Actions workflows, GitLab CI pipelines,
+    Dockerfiles, marker comments), so you can see what tagsync understands in a checkout before
+    writing a config. `--json` rows carry the parsed image, tag and digest of every reference,
+    left alone or not, and `value`, the text written at that place. With a config, it lists what the config's catalogs find,
     in the files as the target branch holds them.
 
     Examples:
