@@ -35,8 +35,8 @@ def test_a_directive_with_leading_whitespace_is_a_directive() -> None:
 def test_the_syntax_directive_names_an_image() -> None:
     text = f"# syntax=docker/dockerfile:1.7@{D1}\nFROM alpine:3.20@{D1}\n"
     row = by_line(found("Dockerfile", text))[1][0]
-    assert (row["status"], row["image"], row["tag"], row["shape"]) == (
-        "tracked", "docker.io/docker/dockerfile", "1.7", "dockerfile-syntax")
+    assert (row["status"], row["image"], row["tag"]) == (
+        "tracked", "docker.io/docker/dockerfile", "1.7")
 
 
 def test_a_syntax_line_after_an_instruction_is_a_comment() -> None:

@@ -31,10 +31,15 @@ def truth_keys() -> set[tuple[str, int, str, bool]]:
 
 
 def in_scope(row: dict[str, object]) -> bool:
-    """Rows of the kinds truth.json lists: it predates reading the BuildKit frontend of
-    `# syntax=` (tests/test_find_dockerfile.py checks those), and `ignored` rows are not
-    references."""
-    return row["status"] != "ignored" and row["shape"] != "dockerfile-syntax"
+    """Rows of the kinds truth.json lists: it predates reading the BuildKit frontend of a
+    Dockerfile's `# syntax=` line (tests/test_find_dockerfile.py checks those), and `ignored`
+    rows are not references."""
+    if row["status"] == "ignored":
+        return False
+    if row["shape"] == "dockerfile":
+        line = Path(str(row["file"])).read_text().split("\n")[int(str(row["line"])) - 1]
+        return not line.lstrip().startswith("#")
+    return True
 
 
 def row_key(row: dict[str, object]) -> tuple[str, int, str, bool]:

@@ -251,8 +251,8 @@ def refs(
     Helm values, kustomizations, compose files, GitHub Actions workflows, GitLab CI pipelines,
     Dockerfiles, marker comments), so you can see what tagsync understands in a checkout before
     writing a config. `--json` rows carry the parsed image, tag and digest of every reference,
-    left alone or not, and `value`, the text written at that place. With a config, it lists what the config's catalogs find,
-    in the files as the target branch holds them.
+    left alone or not, and `value`, the text written at that place. With a config, it lists
+    what the config's catalogs find, in the files as the target branch holds them.
 
     Examples:
 

@@ -39,6 +39,8 @@ Source = Catalog | TextFile
 _YAML_FINDERS: dict[str, Callable[[CatalogConfig, Catalog], References]] = {
     "paths": paths.find_references,
     "kubernetes": kubernetes.find,
+    "flux": kubernetes.find,  # the shapes rows name Flux's and Argo CD's kinds by: valid kinds too
+    "argocd": kubernetes.find,
     "helm": helm.find,
     "kustomize": kustomize.find,
     "compose": compose.find,

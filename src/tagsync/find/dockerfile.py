@@ -19,7 +19,6 @@ from tagsync.find.common import Finder
 from tagsync.find.model import Note, References
 from tagsync.find.substitute import Piece, Tail, locate_tail
 
-FRONTEND = "dockerfile-syntax"  # the shape reports give `# syntax=` (the image BuildKit builds with)
 _ARG_ONLY = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -120,11 +119,10 @@ def _stand_in(token: Token, value: str, start: int) -> Scalar:
 def find(cfg: CatalogConfig, source: TextFile) -> References:
     f = Finder(cfg, None, "dockerfile", source.file)
     read = _Read(f)
-    frontend = Finder(cfg, None, FRONTEND, source.file)
     for name, token in directives(source.text):
         if name == "syntax":  # the BuildKit frontend: an image like any other
-            frontend.whole(0, None, _stand_in(token, token.text, token.start),
-                           span=(token.start, token.end))
+            f.whole(0, None, _stand_in(token, token.text, token.start),
+                    span=(token.start, token.end))
     seen_from = False
     for tokens in instructions(source.text):
         word = tokens[0].text.upper()
@@ -151,9 +149,7 @@ def find(cfg: CatalogConfig, source: TextFile) -> References:
                 if t.text.startswith("--mount="):
                     _mount(read, t)
     read.finish()
-    found = f.references()
-    found.extend(frontend.references())
-    return found
+    return f.references()
 
 
 def _mount(read: _Read, token: Token) -> None:
