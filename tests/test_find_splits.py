@@ -87,6 +87,7 @@ def test_the_global_image_registry_goes_before_every_image() -> None:
     table = by_path(found("values.yaml", INGRESS))
     row = table[".controller.image"]
     assert (row["status"], row["image"]) == ("tracked", "registry.k8s.io/ingress-nginx/controller")
+    assert row["value"] == "ingress-nginx/controller"  # the text written there
     assert table[".global.image"]["status"] == "ignored"
 
 

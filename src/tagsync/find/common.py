@@ -211,7 +211,8 @@ class Finder:
 
     def split(self, doc: int, entry: Path, node: Node, image_text: str, tag_key: str | None,
               digest_key: str | None, *, policy: Policy | None = None,
-              insert_key: str | None = "digest", report: Path | None = None) -> None:
+              insert_key: str | None = "digest", report: Path | None = None,
+              written: str | None = None) -> None:
         """A mapping that keeps the image, the tag and the digest in separate fields.
         `report` is the path reports show (default: the mapping's)."""
         fields = keys(node)
@@ -219,23 +220,26 @@ class Finder:
         digest = Field((*entry, digest_key), fields.get(digest_key), digest_key) if digest_key else None
         insert = ((entry, insert_key) if insert_key and isinstance(node, Mapping) else None)
         self.fields(doc, entry, node, image_text, tag, digest, policy=policy, insert=insert,
-                    report=report)
+                    report=report, written=written)
 
     def fields(self, doc: int, entry: Path, node: Node, image_text: str, tag_at: Field | None,
                digest_at: Field | None, *, policy: Policy | None = None,
-               insert: tuple[Path, str] | None = None, report: Path | None = None) -> None:
+               insert: tuple[Path, str] | None = None, report: Path | None = None,
+               written: str | None = None) -> None:
         """An image whose name, tag and digest are written in separate places (a mapping's
         fields, or list items such as Argo CD's `parameters`). `entry` is where they live
-        (checked for shared anchors), `insert` where a digest may be added under pinning."""
+        (checked for shared anchors), `insert` where a digest may be added under pinning;
+        `written` the name as written, when `image_text` has a registry put before it."""
         shown = report if report is not None else entry
+        as_written = written if written is not None else image_text
         if templated(image_text):
             self.note(doc, shown, node, "templated image name: filled in outside this file",
-                      value=image_text)
+                      value=as_written)
             return
         try:
             image = ImageName.parse(image_text)
         except InvalidReferenceError as exc:
-            self.note(doc, shown, node, f"not an image name: {exc.message}", value=image_text)
+            self.note(doc, shown, node, f"not an image name: {exc.message}", value=as_written)
             return
         chosen = self.policy(image, policy)
         tag_node = scalar(tag_at.node) if tag_at else None
@@ -268,10 +272,10 @@ class Finder:
                       "(choose a policy, or set pin_digests: true)")
         if reason is None:
             reason = foreign_tag(digest_node) or (foreign_tag(tag_node) if moving else None)
-        written = digest_at.node if digest_at else None
-        if reason is None and written is not None and digest_node is None:  # not a scalar
-            reason = (f"{digest_key} is shared through anchor &{written.name}; edit the anchor's entry"
-                      if isinstance(written, Alias) else f"{digest_key} is not a single value")
+        raw = digest_at.node if digest_at else None
+        if reason is None and raw is not None and digest_node is None:  # not a scalar
+            reason = (f"{digest_key} is shared through anchor &{raw.name}; edit the anchor's entry"
+                      if isinstance(raw, Alias) else f"{digest_key} is not a single value")
         if reason is None and digest and not digest.startswith(("sha256:", "sha512:")):
             reason = f"{digest_key} {digest!r} is not a digest (sha256:…)"
         for where, sub in ((tag_at, tag_node if moving else None), (digest_at, digest_node)):
@@ -280,7 +284,7 @@ class Finder:
         if reason is None:  # the mapping itself: a key written twice on the way makes it ambiguous
             reason = self.shared(doc, entry)
         if reason is not None:
-            self.note(doc, shown, at, reason, str(image), tag, value=image_text,
+            self.note(doc, shown, at, reason, str(image), tag, value=as_written,
                       digest=digest if digest.startswith(("sha256:", "sha512:")) else "")
             return
         digest_path = digest_at.path if digest_node is not None and digest_at else None
@@ -291,7 +295,7 @@ class Finder:
             self.cfg.name, self.file, doc, digest_path, line, image, tag or "latest", digest,
             DigestFormat.full, self.cfg.platform, tag_path, tag_node.line if tag_node else 0,
             chosen, self.shape, insert_digest=insert, chooses=moving and not tag, entry=shown,
-            written=image_text))
+            written=as_written))
 
     def _tag_at_digest(self, doc: int, tag_at: Field, node: Scalar, image_text: str,
                        image: ImageName, digest: str, policy: Policy | None, shown: Path) -> None:
@@ -310,7 +314,7 @@ class Finder:
                 reason = f"{tag_at.name} {text!r} is not `tag@digest`: {exc.message}"
         reason = reason or foreign_tag(node)
         if reason is not None:
-            self.note(doc, shown, node, reason, str(image), tag, value=image_text)
+            self.note(doc, shown, node, reason, str(image), tag, value=text)
             return
         self.follow(doc, tag_at.path, node, Reference(image_text, tag, inline), text, bare=True,
                     policy=policy, image=image)

@@ -132,7 +132,7 @@ def _split(f: Finder, doc: int, path: Path, node: Mapping, key: object,
     tag_key = "tag" if "tag" in fields or "version" not in fields else "version"
     digest_key = "digest" if "digest" in fields else None
     f.split(doc, path, node, text, tag_key, digest_key,
-            insert_key=None if "sha" in fields else "digest")
+            insert_key=None if "sha" in fields else "digest", written=repo.value)
 
 
 def _registry(node: Mapping, fields: dict[str, Node]) -> Node | None:
