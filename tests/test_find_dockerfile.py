@@ -98,3 +98,21 @@ def test_one_arg_in_two_different_references_is_left_alone() -> None:
     table = found("Dockerfile", f"ARG V=1.79@{D1}\nFROM rust:${{V}}\nFROM ghcr.io/x/y:${{V}}\n")
     [arg] = [r for r in table if r["line"] == 1]
     assert arg["status"] == "left-alone" and "more than one reference" in str(arg["reason"])
+
+
+def test_a_substitution_with_a_word_follows_the_word_written_in_the_line() -> None:
+    text = f"FROM ${{BASE:-alpine:3.20@{D1}}}\n"
+    [slot] = slots(text)
+    assert str(slot.image) == "docker.io/library/alpine"
+    assert slot.span is not None and text[slot.span[0]:slot.span[1]] == f"3.20@{D1}"
+
+
+def test_a_substitution_with_a_word_follows_the_args_default_when_there_is_one() -> None:
+    [slot] = slots(f"ARG TAG=1.25@{D1}\nFROM nginx:${{TAG:-1.0}}\n")
+    assert (slot.tag, slot.line) == ("1.25", 1)
+
+
+def test_an_arg_declared_in_a_stage_is_not_seen_by_from_and_says_so() -> None:
+    [row] = [r for r in found("Dockerfile", f"FROM alpine:3@{D1}\nARG TAG=1.25\nFROM nginx:${{TAG}}\n")
+             if r["line"] == 3]
+    assert "declared inside a stage (line 2)" in str(row["reason"])

@@ -19,7 +19,8 @@ from tagsync.find.common import Finder
 from tagsync.find.model import Note, References
 from tagsync.find.substitute import Piece, Tail, locate_tail
 
-_ARG_ONLY = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+# `${NAME}`, `$NAME`, and `${NAME:-word}` (word when NAME is unset or empty)
+_SUBST = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,12 @@ def find(cfg: CatalogConfig, source: TextFile) -> References:
     seen_from = False
     for tokens in instructions(source.text):
         word = tokens[0].text.upper()
-        if word == "ARG" and not seen_from:
+        if word == "ARG":
             for t in tokens[1:]:
                 name, eq, _ = t.text.partition("=")
-                if eq:
+                if seen_from:
+                    read.in_stage.setdefault(name, t.line)
+                elif eq:
                     read.args[name] = t
         elif word == "FROM":
             seen_from = True
@@ -178,6 +181,7 @@ class _Read:
         self.f = f
         self.stages: set[str] = set()
         self.args: dict[str, Token] = {}  # ARG name -> the token holding NAME=default (before FROM)
+        self.in_stage: dict[str, int] = {}  # ARGs declared inside a stage: FROM does not see them
         self.whole: dict[str, Token] = {}  # ARGs whose default is a whole reference
         self.tails: dict[str, list[tuple[Token, Tail]]] = {}  # ARGs whose default ends one
 
@@ -195,17 +199,21 @@ class _Read:
             f.whole(0, None, _stand_in(token, value, start), span=(start, start + len(value)))
             return
         here = _stand_in(token, value, start)
-        whole_arg = _ARG_ONLY.fullmatch(value)
+        whole_arg = _SUBST.fullmatch(value)
         pieces: list[Piece] = []
         at = 0
-        for m in _ARG_ONLY.finditer(value):
-            name = m.group(1) or m.group(2)
+        for m in _SUBST.finditer(value):
+            name = m.group(1) or m.group(3)
             if m.start() > at:
                 pieces.append(Piece(value[at:m.start()], start + at))
             held = self.args.get(name)
             default, where = _default(held) if held is not None else ("", 0)
+            if not default and m.group(2) is not None:  # `${NAME:-word}`: the word, right here
+                pieces.append(Piece(m.group(2), start + m.start(2)))
+                at = m.end()
+                continue
             if not default:
-                f.note(0, None, here, f"set by the build argument {name}, which has no default here")
+                f.note(0, None, here, self._unset(name))
                 return
             if "$" in default:
                 f.note(0, None, here, f"ARG {name}'s default {default!r} is itself substituted")
@@ -213,11 +221,12 @@ class _Read:
             pieces.append(Piece(default, where, name))
             at = m.end()
         if "$" in value[at:] or any("$" in p.text for p in pieces if p.var is None):
-            f.note(0, None, here, "a substitution other than ${NAME} or $NAME: filled in at build time")
+            f.note(0, None, here, "a substitution other than ${NAME}, $NAME or ${NAME:-word}: "
+                   "filled in at build time")
             return
         if at < len(value):
             pieces.append(Piece(value[at:], start + at))
-        if whole_arg:
+        if whole_arg and pieces[0].var is not None:
             name = pieces[0].var
             assert name is not None
             held = self.args[name]
@@ -242,6 +251,12 @@ class _Read:
         self.tails.setdefault(tail.piece.var, []).append((token, tail))
         f.note(0, None, here, f"follows ARG {tail.piece.var}, whose default (line {held.line}) "
                "holds the tag and is followed instead")
+
+    def _unset(self, name: str) -> str:
+        if name in self.in_stage:
+            return (f"ARG {name} is declared inside a stage (line {self.in_stage[name]}): FROM "
+                    "sees only ARGs declared before the first FROM, so it is set at build time")
+        return f"set by the build argument {name}, which has no default here"
 
     def finish(self) -> None:
         """The ARG defaults found above, each followed once (or said why not)."""
