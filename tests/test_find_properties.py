@@ -746,8 +746,9 @@ def dockerfiles(draw: st.DrawFn) -> tuple[str, list[str]]:
         elif step == "from-env":  # ENV does not reach FROM; an ARG without a default says nothing
             out.lines += [f"ENV BASE_ENV={evil}", "ARG NODEFAULT", "FROM $BASE_ENV",
                           "FROM ${NODEFAULT}"]
-        elif step == "from-default":  # a shell default is filled in at build time, not here
-            out.lines.append(f"FROM ${{UNSET:-{EVIL}:1.0}}")
+        elif step == "from-default":  # FROM sees only ARGs declared before it: UNSET is
+            out.lines.append("FROM ${UNSET:-alpine:3.19}")  # never set, so the word is the image
+            out.tracked.append("3.19")  # (its tag, where it is written, is what is updated)
     tail = draw(st.sampled_from(["", out.newline, f" {escape}", f"{out.newline}RUN true {escape}"]))
     text = out.text(tail)
     return (("\ufeff" if draw(st.booleans()) else "") + text), out.tracked
