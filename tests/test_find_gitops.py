@@ -145,3 +145,16 @@ spec:
     assert (first["status"], first["image"], first["tag"]) == ("tracked", "ghcr.io/acme/web", "1.2")
     second = table[".spec.template.spec.sources[0].kustomize.images[1]"]
     assert second["status"] == "left-alone" and "tag only" in str(second["reason"])
+
+
+def test_helmrelease_values_shared_through_an_anchor_are_left_alone_and_said() -> None:
+    text = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  labels: &common {image: {repository: ghcr.io/acme/web, tag: "1.0"}}
+spec:
+  values: *common
+"""
+    [row] = [r for r in found("apps/web.yaml", text) if r["path"] == ".spec.values"]
+    assert row["status"] == "left-alone" and "anchor &common" in str(row["reason"])

@@ -115,3 +115,9 @@ def test_a_helmrelease_global_registry_goes_before_its_values_images() -> None:
     text = f"apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  values:\n{body}"
     row = by_path(found("apps/ingress.yaml", text))[".spec.values.controller.image"]
     assert row["image"] == "registry.k8s.io/ingress-nginx/controller"
+
+
+@pytest.mark.parametrize("tag", ["1.0@", f"@{D1}", "1.0@sha256:abc", f"1.0@{D1}@x", f"1.0 @{D1}"])
+def test_a_malformed_tag_at_digest_is_left_alone_with_the_reason(tag: str) -> None:
+    [row] = found("values.yaml", f"image:\n  repository: web\n  tag: '{tag}'\n")
+    assert row["status"] == "left-alone" and "is not `tag@digest`" in str(row["reason"])

@@ -47,6 +47,11 @@ def _is_split(key: object, fields: dict[str, Node]) -> bool:
 def scan(f: Finder, doc: int, root: Node | None, base: Path = ()) -> None:
     """Every image in the values at `root` (found at `base` in the document: a HelmRelease's
     `spec.values`, an Argo CD Application's `valuesObject`)."""
+    if isinstance(root, Alias):  # a whole values block shared with others: not edited here
+        where = f" (line {root.target.line})" if root.target is not None else ""
+        f.note(doc, base, root, f"values shared through anchor &{root.name}{where}: editing "
+               "them here would change every user of the anchor", value="")
+        return
     chart = Global.of(root, base)
     for path, node in walk(root, base):
         if not isinstance(node, Mapping):
