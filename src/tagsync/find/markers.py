@@ -9,6 +9,7 @@ in one mapping are one reference.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -79,6 +80,10 @@ def marks(catalog: Catalog) -> tuple[list[Mark], list[Stray]]:
     out: list[Mark] = []
     strays: list[Stray] = []
     seen: set[int] = set()  # lines whose marker was read
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]  # offset -> line by bisection
+
+    def line_of(offset: int) -> int:
+        return bisect.bisect_right(starts, offset) - 1
     for doc, document in enumerate(catalog.documents):
         for path, node in walk(document.root):
             if not isinstance(node, Scalar) or not path or node.style in ("|", ">"):
@@ -90,7 +95,7 @@ def marks(catalog: Catalog) -> tuple[list[Mark], list[Stray]]:
             found = marker_name(rest[1:])
             if found is None:
                 continue
-            seen.add(text.count("\n", 0, node.end))
+            seen.add(line_of(node.end))
             if isinstance(found, Exception):
                 strays.append(Stray(doc, path, node, f"marker comment not read: {found}"))
                 continue
@@ -99,13 +104,14 @@ def marks(catalog: Catalog) -> tuple[list[Mark], list[Stray]]:
             if head and last in SETTERS:
                 name, setter = head, last
             out.append(Mark(doc, path, node, name, setter))
+    holders: dict[int, tuple[int, Path, Node]] | None = None
     for comment in LOOKS.finditer(text):
-        line = text.count("\n", 0, comment.start(1))
+        line = line_of(comment.start(1))
         if line in seen or marker_name(comment.group(1)) is None:
             continue
-        holder = _holder(catalog, line + 1)
-        if holder is not None:
-            doc, path, node = holder
+        holders = holders if holders is not None else _holders(catalog)
+        if line + 1 in holders:
+            doc, path, node = holders[line + 1]
             what = ("a block scalar (| or >)" if isinstance(node, Scalar) else
                     "a mapping" if isinstance(node, Mapping) else "a list")
             strays.append(Stray(doc, path, node, f"marker comment after {what}, which cannot hold "
@@ -113,17 +119,18 @@ def marks(catalog: Catalog) -> tuple[list[Mark], list[Stray]]:
     return out, strays
 
 
-def _holder(catalog: Catalog, line: int) -> tuple[int, Path, Node] | None:
-    """The value a comment on `line` follows when it is not a single-line value: a block
-    scalar or a flow collection starting there (None for a comment on its own)."""
+def _holders(catalog: Catalog) -> dict[int, tuple[int, Path, Node]]:
+    """By line: the value a comment there follows when it is not a single-line value (a block
+    scalar, or a flow collection, starting on that line). A comment on a line of its own has
+    none."""
+    out: dict[int, tuple[int, Path, Node]] = {}
     for doc, document in enumerate(catalog.documents):
         for path, node in walk(document.root):
-            if node.line != line or not path:
-                continue
-            if (isinstance(node, Scalar) and node.style in ("|", ">")) or (
-                    isinstance(node, (Mapping, Sequence)) and node.flow):
-                return doc, path, node
-    return None
+            if path and node.line not in out and (
+                    (isinstance(node, Scalar) and node.style in ("|", ">"))
+                    or (isinstance(node, (Mapping, Sequence)) and node.flow)):
+                out[node.line] = (doc, path, node)
+    return out
 
 
 def find(cfg: CatalogConfig, catalog: Catalog) -> References:
