@@ -65,3 +65,9 @@ def test_gitlab_images_and_services_in_every_form() -> None:
 def test_helm_values_with_a_script_key_stay_helm_values() -> None:
     text = "image: {repository: nginx, tag: '1.25'}\nbackup:\n  script: /bin/backup.sh\n  image: alpine:3\n"
     assert detect("values.yaml", Catalog(text)) == "helm"
+
+
+def test_a_job_file_under_dot_gitlab_is_a_pipeline_and_other_yaml_there_is_not() -> None:
+    jobs = "build:\n  image: golang:1.22\n  script: [make]\n"
+    assert detect(".gitlab/ci/build.yml", Catalog(jobs)) == "gitlab"
+    assert detect(".gitlab/agents/prod/config.yaml", Catalog("gitops:\n  manifest_projects: []\n")) == "helm"

@@ -24,19 +24,21 @@ JOB_KEYS = frozenset({"script", "stage", "extends", "needs", "rules", "trigger",
 
 
 def is_pipeline(file: str, root: Node | None) -> bool:
-    """`.gitlab-ci.yml` by name, a file under `.gitlab/`, or a mapping with `stages:` or a job
-    (a top-level mapping with `script`, `stage`, `extends`, …) beside an `image`/`services`."""
+    """`.gitlab-ci.yml` by name; else a job (a top-level mapping with `script:` or `trigger:`)
+    in a file under `.gitlab/`, or beside `stages:`/`include:`/`default:`/`workflow:`, or with
+    a job keyword only GitLab uses (`stage`, `extends`, `needs`, `rules`, `when`)."""
     base = posixpath.basename(file).lower()
     if base.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")):
         return True
     if not isinstance(root, Mapping):
         return False
-    if ("/.gitlab/" in f"/{file}") and any(isinstance(v, Mapping) for v in keys(root).values()):
-        return True
-    jobs = [keys(v) for k, v in keys(root).items() if k not in GLOBAL_KEYS and isinstance(v, Mapping)]
+    top = keys(root)
+    jobs = [keys(v) for k, v in top.items() if k not in GLOBAL_KEYS and isinstance(v, Mapping)]
     scripted = [job for job in jobs if "script" in job or "trigger" in job]
-    return bool(scripted) and (any(k in keys(root) for k in ("stages", "include", "default", "workflow"))
-                               or any(JOB_KEYS & set(job) - {"script"} for job in scripted))
+    if not scripted:
+        return False
+    return ("/.gitlab/" in f"/{file}" or any(k in top for k in ("stages", "include", "default", "workflow"))
+            or any(JOB_KEYS & set(job) - {"script"} for job in scripted))
 
 
 def find(cfg: CatalogConfig, catalog: Catalog) -> References:
