@@ -222,10 +222,10 @@ spec:
   values:
     global:
       image:
-        registry: {h}
+        registry: {h}/{ns}
     web:
       image:
-        repository: {ns}/web
+        repository: web
         tag: "1.0"
         digest: {old0}   # the chart puts global.image.registry before it
     workers:
@@ -241,10 +241,10 @@ spec:
   values:
     global:
       image:
-        registry: {h}
+        registry: {h}/{ns}
     web:
       image:
-        repository: {ns}/web
+        repository: web
         tag: "1.0"
         digest: {new0}   # the chart puts global.image.registry before it
     workers:
