@@ -451,3 +451,28 @@ def test_a_tag_moved_with_its_digest_counts_as_one_image() -> None:
                 "sha256:" + "a" * 64, DigestFormat.full, None, ("image", "tag"), 3, Policy(Kind.semver))
     changes = slot_changes(slot, "1.1", "sha256:" + "b" * 64)
     assert len(changes) == 2 and images_changed(changes) == 1
+
+
+def test_a_value_marked_for_an_undefined_policy_is_not_edited_through_the_files_shape(
+        registry: RegistryServer, git_server: GitServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """#31 item 5: the marker owns the value; with no `markers:` entry for it, a newer digest in
+    the registry changes nothing, and the run says why once."""
+    ns = unique_namespace("owned", request)
+    old = registry.push(f"{ns}/web", "1.0", f"{ns} web before").digest
+    registry.push(f"{ns}/web", "1.0", f"{ns} web after")
+    text = (f"image:\n  repository: {registry.host}/{ns}/web\n"
+            f'  tag: "1.0" # {{"$imagepolicy": "flux-system:web:tag"}}\n  digest: {old}\n')
+    git_server.commit_directly({"values.yaml": text.encode()}, "initial")
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(
+        "catalogs:\n  - name: chart\n    file: values.yaml\n    pin_digests: true\n"
+        f"registries:\n  - host: {registry.host}\n    url: {registry.url}\n"
+        f"git:\n  repo: {git_server.url}\n  token_env: TEST_GIT_TOKEN\n")
+    monkeypatch.setenv("TEST_GIT_TOKEN", git_server.token)
+
+    result = run(load_config(config))
+    assert not result.changes and not result.pushed
+    assert git_server.read("values.yaml") == text.encode()
+    reasons = [n.reason for n in result.skipped if n.line == 3]
+    assert len(reasons) == 1 and "does not define" in reasons[0]
