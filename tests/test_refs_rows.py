@@ -53,3 +53,12 @@ def test_refs_json_gives_every_field_for_every_row(tmp_path: Path) -> None:
     assert [(r["status"], r["image"]) for r in rows] == [
         ("tracked", "docker.io/library/nginx"), ("left-alone", None),
         ("left-alone", "docker.io/library/redis")]
+
+
+def test_refs_names_the_image_of_a_row_whose_value_is_only_a_tag(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"ARG V=1.79-slim@{D1}\nFROM rust:${{V}}\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["refs", str(tmp_path / "Dockerfile")]) == 0
+    first = out.getvalue().splitlines()[0]
+    assert f"tracked  1.79-slim@{D1}  [docker.io/library/rust]" in first

@@ -286,7 +286,10 @@ def refs(
     for row in table:
         where = f"{row['file']}:{row['line']}"
         reason = f"  ({row['reason']})" if row["reason"] else ""
-        typer.echo(f"{where}  {row['shape']}  {row['status']}  {row['value']}{reason}")
+        value, image = str(row["value"]), row["image"]
+        if image and str(image).rsplit("/", 1)[-1] not in value:  # a tag, a digest: whose?
+            value += f"  [{image}]"
+        typer.echo(f"{where}  {row['shape']}  {row['status']}  {value}{reason}")
     tracked = sum(1 for r in table if r["status"] == "tracked")
     alone = sum(1 for r in table if r["status"] == "left-alone")
     typer.echo(f"{tracked} tracked, {alone} left alone")
