@@ -881,7 +881,7 @@ def bench_corpus() -> None:
     """Recall and precision of `tagsync refs` on the real-file corpus (issue 14; target 100% / 100%)
     against its truth.json, and the time to find every reference in it."""
     sys.path.insert(0, str(ROOT))
-    from tests.test_refs_corpus import MANIFESTS, row_key, truth_keys
+    from tests.test_refs_corpus import MANIFESTS, in_scope, row_key, truth_keys
 
     from tagsync.find import rows, scan
 
@@ -891,7 +891,7 @@ def bench_corpus() -> None:
     start = time.perf_counter()
     refs, _ = scan([str(MANIFESTS)])
     took = (time.perf_counter() - start) * 1000
-    found = {row_key(r) for r in rows(refs) if r["status"] != "ignored"}
+    found = {row_key(r) for r in rows(refs) if in_scope(r)}
     truth = truth_keys()
     hit = len(found & truth)
     print(f"== corpus: {len(truth)} references in {len(list(MANIFESTS.iterdir())) - 4} real files: "

@@ -46,7 +46,7 @@ from tagsync.cli import main
 from tagsync.config import CatalogConfig
 from tagsync.errors import EncodingError, TagsyncError, YamlSyntaxError
 from tagsync.find import References, find_references, open_source, rows
-from tagsync.find.dockerfile import instructions
+from tagsync.find.dockerfile import directives, instructions
 from tagsync.find.model import Slot
 from tagsync.plan import Change, slot_changes
 
@@ -129,8 +129,8 @@ def check_text_edit(text: str, out: str, change: Change) -> None:
     start, end = change.span
     assert text[start:end] == change.old
     assert out == text[:start] + change.new + text[end:]
-    before = [[t.text for t in ins] for ins in instructions(text)]
-    after = [[t.text for t in ins] for ins in instructions(out)]
+    before = [[t.text for _, t in directives(text)]] + [[t.text for t in ins] for ins in instructions(text)]
+    after = [[t.text for _, t in directives(out)]] + [[t.text for t in ins] for ins in instructions(out)]
     assert len(before) == len(after)
     differ = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
     assert len(differ) == 1 and len(differ[0][0]) == len(differ[0][1])
@@ -688,8 +688,9 @@ class Dockerfile:
 def dockerfiles(draw: st.DrawFn) -> tuple[str, list[str]]:
     escape = draw(st.sampled_from(["\\", "`"]))
     out = Dockerfile([], [], draw(st.sampled_from(["\n", "\r\n"])), escape)
-    if draw(st.booleans()):
+    if draw(st.booleans()):  # the BuildKit frontend is an image too
         out.lines.append("# syntax=docker/dockerfile:1")
+        out.tracked.append("docker/dockerfile:1")
     if escape == "`" or draw(st.booleans()):
         out.lines.append(f"# escape={escape}")
     stages: list[str] = []
@@ -745,8 +746,9 @@ def dockerfiles(draw: st.DrawFn) -> tuple[str, list[str]]:
         elif step == "from-env":  # ENV does not reach FROM; an ARG without a default says nothing
             out.lines += [f"ENV BASE_ENV={evil}", "ARG NODEFAULT", "FROM $BASE_ENV",
                           "FROM ${NODEFAULT}"]
-        elif step == "from-default":  # a shell default is filled in at build time, not here
-            out.lines.append(f"FROM ${{UNSET:-{EVIL}:1.0}}")
+        elif step == "from-default":  # FROM sees only ARGs declared before it: UNSET is
+            out.lines.append("FROM ${UNSET:-alpine:3.19}")  # never set, so the word is the image
+            out.tracked.append("3.19")  # (its tag, where it is written, is what is updated)
     tail = draw(st.sampled_from(["", out.newline, f" {escape}", f"{out.newline}RUN true {escape}"]))
     text = out.text(tail)
     return (("\ufeff" if draw(st.booleans()) else "") + text), out.tracked

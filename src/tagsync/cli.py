@@ -338,10 +338,12 @@ def refs(
     """List every image reference tagsync would track, and what it leaves alone and why.
 
     Offline: no registry is asked. Pointed at files or folders, it detects every shape it knows
-    (Kubernetes manifests, Helm values, kustomizations, compose files, GitHub Actions
-    workflows, Dockerfiles, marker comments), so you can see what tagsync understands in a
-    checkout before writing a config. With a config, it lists what the config's catalogs find,
-    in the files as the target branch holds them.
+    (Kubernetes manifests with Flux HelmReleases and Kustomizations and Argo CD Applications,
+    Helm values, kustomizations, compose files, GitHub Actions workflows, GitLab CI pipelines,
+    Dockerfiles, marker comments), so you can see what tagsync understands in a checkout before
+    writing a config. `--json` rows carry the parsed image, tag and digest of every reference,
+    left alone or not, and `value`, the text written at that place. With a config, it lists
+    what the config's catalogs find, in the files as the target branch holds them.
 
     Examples:
 
@@ -375,7 +377,10 @@ def refs(
     for row in table:
         where = f"{row['file']}:{row['line']}"
         reason = f"  ({row['reason']})" if row["reason"] else ""
-        typer.echo(f"{where}  {row['shape']}  {row['status']}  {row['value']}{reason}")
+        value, image = str(row["value"]), row["image"]
+        if image and str(image).rsplit("/", 1)[-1] not in value:  # a tag, a digest: whose?
+            value += f"  [{image}]"
+        typer.echo(f"{where}  {row['shape']}  {row['status']}  {value}{reason}")
     tracked = sum(1 for r in table if r["status"] == "tracked")
     alone = sum(1 for r in table if r["status"] == "left-alone")
     typer.echo(f"{tracked} tracked, {alone} left alone")

@@ -136,10 +136,10 @@ class NewImagesConfig(_Model):
         return value
 
 
-SHAPES = ("paths", "auto", "kubernetes", "helm", "kustomize", "compose", "actions", "dockerfile",
-          "markers")
-Shape = Literal["paths", "auto", "kubernetes", "helm", "kustomize", "compose", "actions", "dockerfile",
-                "markers"]
+SHAPES = ("paths", "auto", "kubernetes", "flux", "argocd", "helm", "kustomize", "compose", "actions",
+          "gitlab", "dockerfile", "markers")
+Shape = Literal["paths", "auto", "kubernetes", "flux", "argocd", "helm", "kustomize", "compose",
+                "actions", "gitlab", "dockerfile", "markers"]
 
 
 class MarkerPolicy(_Model):
@@ -190,7 +190,8 @@ class CatalogConfig(_Model):
     files: list[str] | None = None
     """Globs in the tree (`*`, `?`, `**` across folders); `!glob` excludes."""
     kind: Shape | None = None
-    """The file shape: auto (detected per file), kubernetes, helm, kustomize, compose, actions, dockerfile,
+    """The file shape: auto (detected per file), kubernetes (with Flux and Argo CD kinds; `flux`
+    and `argocd` read the same way), helm, kustomize, compose, actions, gitlab, dockerfile,
     markers, or paths (field by field). Default: paths with `image:`, else auto."""
     doc: int = Field(0, ge=0)
     """paths: which document of a multi-document file (0 = first)."""

@@ -21,7 +21,7 @@ from tagsync.config import Config
 from tagsync.errors import CatalogError
 from tagsync.find.model import Discovery, Growth, Note, Slot
 from tagsync.policy import Kind, Policy, format_age
-from tagsync.reference import ImageName, Reference, short
+from tagsync.reference import ImageName, short
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 
 
@@ -400,7 +400,7 @@ def _slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
         # digest alone would leave no tag to follow from then on
         pinning = slot.pin and digest is not None and ref.digest is None
         tag = target if ref.tag is not None or target != slot.tag or pinning else None
-        new = slot.prefix + Reference(ref.name, tag, digest if slot.pin else None).render()
+        new = slot.render(tag, digest if slot.pin else None)
         if new == slot.written:
             return []
         reason = (f"policy {slot.policy.describe()}" if target != slot.tag

@@ -14,10 +14,20 @@ from dataclasses import replace
 
 from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
-from tagsync.catalog.path import format_path, parse_path
+from tagsync.catalog.path import Path, parse_path
 from tagsync.catalog.text import TextFile
 from tagsync.config import CatalogConfig
-from tagsync.find import actions, compose, dockerfile, helm, kubernetes, kustomize, markers, paths
+from tagsync.find import (
+    actions,
+    compose,
+    dockerfile,
+    gitlab,
+    helm,
+    kubernetes,
+    kustomize,
+    markers,
+    paths,
+)
 from tagsync.find.common import get
 from tagsync.find.model import Discovery, Growth, Note, References, Slot
 
@@ -29,10 +39,13 @@ Source = Catalog | TextFile
 _YAML_FINDERS: dict[str, Callable[[CatalogConfig, Catalog], References]] = {
     "paths": paths.find_references,
     "kubernetes": kubernetes.find,
+    "flux": kubernetes.find,  # the shapes rows name Flux's and Argo CD's kinds by: valid kinds too
+    "argocd": kubernetes.find,
     "helm": helm.find,
     "kustomize": kustomize.find,
     "compose": compose.find,
     "actions": actions.find,
+    "gitlab": gitlab.find,
     "markers": markers.find,
 }
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "vendor"})
@@ -63,12 +76,15 @@ def detect(file: str, catalog: Catalog) -> str:
         return "kustomize"
     if _COMPOSE_NAME.match(base):
         return "compose"
+    if base.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")):
+        return "gitlab"
     root: Node | None = next((d.root for d in catalog.documents if d.root is not None), None)
     if not isinstance(root, Mapping):
         return "helm"
     kind = get(root, "kind")
     api = get(root, "apiVersion")
-    if (isinstance(kind, Scalar) and kind.value == "Kustomization") or (
+    flux_kind = isinstance(api, Scalar) and api.value.startswith("kustomize.toolkit.fluxcd.io/")
+    if (isinstance(kind, Scalar) and kind.value == "Kustomization" and not flux_kind) or (
             isinstance(api, Scalar) and api.value.startswith("kustomize.config.k8s.io/")):
         return "kustomize"
     images = get(root, "images")
@@ -78,9 +94,12 @@ def detect(file: str, catalog: Catalog) -> str:
         return "kustomize"
     if api is not None and kind is not None:
         return "kubernetes"
-    if isinstance(get(root, "jobs"), Mapping) and (get(root, "on") is not None
-                                                   or get(root, "name") is not None):
+    workflow = "/.github/workflows/" in f"/{file}"  # GitHub runs every file there (`on:` or not)
+    if isinstance(get(root, "jobs"), Mapping) and (
+            workflow or get(root, "on") is not None or get(root, "name") is not None):
         return "actions"
+    if gitlab.is_pipeline(file, root):
+        return "gitlab"
     services = get(root, "services")
     if isinstance(services, Mapping) and all(isinstance(v, Mapping) for _, v in services.pairs):
         return "compose"
@@ -96,23 +115,64 @@ def find_references(cfg: CatalogConfig, source: Source) -> References:
     if shape in ("paths", "markers") or not (cfg.markers or markers.has_markers(source.text)):
         return found
     marked = markers.find(cfg, source)
-    claimed = [(s.doc, parse_path(p)) for s in marked.slots for p, _ in s.marks]
-    if claimed:
-        whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
-        inside = {(d, p[:k]) for d, p in claimed for k in range(len(p) + 1)}
+    return _owned(found, marked)
 
-        def overlaps(doc: int, where: str | None) -> bool:
-            if where is None:
-                return False
-            at = parse_path(where)
-            return (doc, at) in inside or any((doc, at[:k]) in whole for k in range(len(at) + 1))
 
-        found = replace(
-            found,
-            slots=[s for s in found.slots
-                   if not any(overlaps(s.doc, format_path(p)) for p in (s.path, s.tag_path, s.entry)
-                              if p is not None)],
-            notes=[n for n in found.notes if not overlaps(n.doc, n.path)])
+def _owned(found: References, marked: References) -> References:
+    """A marked value is its marker's: the file's shape does not also follow it. Where the
+    marker follows it, the shape's reading goes; where the marker leaves it alone (a policy
+    the config does not define, a marker that cannot be read), the value is left alone once,
+    by the marker, and a mapping around it that the shape read is left alone, saying why."""
+    following = [(s.doc, parse_path(p)) for s in marked.slots for p, _, _ in s.marks]
+    leaving = {(n.doc, parse_path(n.path)): n for n in marked.notes if n.path is not None}
+    if not following and not leaving:
+        found.extend(marked)
+        return found
+    claimed = [*following, *leaving]
+    whole = set(claimed)  # sets, not a scan per slot: a file may hold thousands of each
+    inside: dict[tuple[int, Path], list[tuple[int, Path]]] = {}
+    for d, p in claimed:
+        for k in range(len(p) + 1):
+            inside.setdefault((d, p[:k]), []).append((d, p))
+
+    def owners(doc: int, where: Path | str | None) -> list[tuple[int, Path]]:
+        """The marked values a place is, is inside of, or holds."""
+        if where is None:
+            return []
+        at = parse_path(where) if isinstance(where, str) else where
+        return inside.get((doc, at), []) + [(doc, at[:k]) for k in range(len(at))
+                                            if (doc, at[:k]) in whole]
+
+    def reading(doc: int, places: tuple[Path | str | None, ...], note: Note) -> Note | None:
+        """The shape's reading of a place near marked values: unchanged when none is near,
+        gone when a marker follows one of them or says the same place, else left alone."""
+        claims = [c for p in places for c in owners(doc, p)]
+        if not claims:
+            return note
+        at = (doc, parse_path(note.path)) if note.path is not None else None
+        if any(c not in leaving or c == at for c in claims):
+            return None
+        first = leaving[claims[0]]
+        return replace(note, reason=f"a value in it is marked (line {first.line}) and the marker "
+                       f"leaves it alone: {first.reason}")
+
+    kept: list[Slot] = []
+    notes: list[Note] = []
+    for s in found.slots:
+        places = (s.path, s.tag_path, s.entry)
+        if not any(owners(s.doc, p) for p in places):
+            kept.append(s)
+            continue
+        as_note = Note(s.catalog, s.file, s.line, str(s.image), s.tag, "", s.doc, s.where,
+                       s.written, s.shape, s.current)
+        stays = reading(s.doc, places, as_note)
+        if stays is not None:
+            notes.append(stays)
+    for n in found.notes:
+        stays = reading(n.doc, (n.path,), n)
+        if stays is not None:
+            notes.append(stays)
+    found = replace(found, slots=kept, notes=notes)
     found.extend(marked)
     return found
 
@@ -131,7 +191,8 @@ def rows(refs: References) -> list[dict[str, object]]:
             "status": "tracked", "reason": None, "policy": slot.policy.describe(),
         }
         if slot.marks:
-            out += [{**base, "path": path, "line": line} for path, line in slot.marks]
+            out += [{**base, "path": path, "line": line, "value": text}
+                    for path, line, text in slot.marks]
         else:
             out.append(base)
     for status, notes in (("left-alone", refs.notes), ("ignored", refs.ignored)):
@@ -140,7 +201,8 @@ def rows(refs: References) -> list[dict[str, object]]:
                 "file": note.file, "doc": note.doc, "line": note.line, "path": note.path,
                 "value": note.value, "shape": note.shape,
                 "image": None if note.image == "?" else note.image, "tag": note.tag or None,
-                "digest": None, "status": status, "reason": note.reason, "policy": None,
+                "digest": note.digest or None, "status": status, "reason": note.reason,
+                "policy": None,
             })
     out.sort(key=lambda r: (str(r["file"]), int(str(r["doc"])), int(str(r["line"])), str(r["path"])))
     return out
@@ -179,4 +241,4 @@ def scan(paths: list[str]) -> tuple[References, list[str]]:
             warnings.append(f"{file}: cannot read: {exc.strerror}")
         except CatalogError as exc:
             warnings.append(f"skipped {exc}")
-    return found, warnings
+    return found, warnings + found.warnings

@@ -1,4 +1,5 @@
-"""GitHub Actions workflows: job containers, service containers and `docker://` steps."""
+"""GitHub Actions workflows: job containers, service containers (a mapping with `image`, or the
+image as a string) and `docker://` steps."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def find(cfg: CatalogConfig, catalog: Catalog) -> References:
                 f.whole(doc, ("jobs", name, "container", "image"), image)
             for service, spec in keys(get(job, "services")).items():
                 image = get(spec, "image")
-                if image is not None:
+                if isinstance(spec, Scalar):  # `postgres: postgres:16`, as the schema allows
+                    f.whole(doc, ("jobs", name, "services", service), spec)
+                elif image is not None:
                     f.whole(doc, ("jobs", name, "services", service, "image"), image)
             steps = get(job, "steps")
             if isinstance(steps, Sequence):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from tagsync.catalog.document import Mapping, Node, Scalar
 from tagsync.catalog.edit import Catalog
 from tagsync.config import CatalogConfig
+from tagsync.find import argocd, flux
 from tagsync.find.common import Finder, get, walk
 from tagsync.find.model import References
 
@@ -20,10 +21,17 @@ SPEC_IMAGE_KINDS = frozenset({"Prometheus", "Alertmanager", "ThanosRuler", "Prom
 
 
 def find(cfg: CatalogConfig, catalog: Catalog) -> References:
+    """Every document: GitOps kinds (Flux, Argo CD) by their own readers, the rest here."""
     f = Finder(cfg, catalog, "kubernetes")
+    gitops = Finder(cfg, catalog, "flux"), Finder(cfg, catalog, "argocd")
     for doc, document in enumerate(catalog.documents):
-        scan(f, doc, document.root)
-    return f.references()
+        if not (flux.scan(gitops[0], doc, document.root)
+                or argocd.scan(gitops[1], doc, document.root)):
+            scan(f, doc, document.root)
+    found = f.references()
+    for other in gitops:
+        found.extend(other.references())
+    return found
 
 
 def scan(f: Finder, doc: int, root: Node | None) -> None:

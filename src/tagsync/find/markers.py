@@ -9,20 +9,25 @@ in one mapping are one reference.
 
 from __future__ import annotations
 
+import bisect
+import json
 import re
 from dataclasses import dataclass
 
-from tagsync.catalog.document import Mapping, Node, Scalar
+from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import Path, format_path
 from tagsync.config import CatalogConfig
-from tagsync.find.common import Finder, walk
+from tagsync.find.common import Finder, parts, walk
 from tagsync.find.model import References
 from tagsync.reference import is_tag
 
-FLUX = re.compile(r'#\s*\{\s*"\$imagepolicy"\s*:\s*"([^"]+)"\s*\}')
-TAGSYNC = re.compile(r"#\s*tagsync:\s*([A-Za-z0-9._/-]+(?::[A-Za-z0-9._/-]+)*)")
+TAGSYNC = re.compile(r"tagsync:\s*([A-Za-z0-9._/-]+(?::[A-Za-z0-9._/-]+)*)")
 SETTERS = ("tag", "name", "digest")
+# A whole-reference marker on `1.0.0` or `v2.3`: a tag, which would read as docker.io/library/1.0.0.
+_LOOKS_LIKE_TAG = re.compile(r"v?[0-9][A-Za-z0-9._-]*")
+# A comment that looks like a marker, on any line (strict reading is `marker_name`'s job).
+LOOKS = re.compile(r"(?:^|[ \t])#[ \t]*(\{.*\$imagepolicy.*|tagsync:.*)$", re.MULTILINE)
 
 
 def has_markers(text: str) -> bool:
@@ -38,30 +43,101 @@ class Mark:
     setter: str  # image | tag | name | digest
 
 
-def marks(catalog: Catalog) -> list[Mark]:
-    """Every value followed by a marker comment on its line."""
+@dataclass(frozen=True)
+class Stray:
+    """A marker comment tagsync does not act on, and why (a note at `path` when set)."""
+
+    doc: int
+    path: Path | None
+    node: Node
+    reason: str
+
+
+def marker_name(comment: str) -> str | Exception | None:
+    """The name a comment (the text after `#`) marks: Flux's JSON object
+    `{"$imagepolicy": "ns:name[:setter]"}` alone, or `tagsync: name[:setter]` alone. None when
+    it is not a marker at all; an exception (why) when it looks like one but is not exact."""
+    body = comment.strip()
+    if body.startswith("{") and "$imagepolicy" in body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return ValueError("not one JSON object (Flux reads nothing else on the line)")
+        if (not isinstance(data, dict) or list(data) != ["$imagepolicy"]
+                or not isinstance(data["$imagepolicy"], str) or not data["$imagepolicy"]):
+            return ValueError('not `{"$imagepolicy": "namespace:name"}`')
+        return str(data["$imagepolicy"])
+    if body.startswith("tagsync:"):
+        m = TAGSYNC.fullmatch(body)
+        return m.group(1) if m else ValueError("not `tagsync: name` (nothing else on the line)")
+    return None
+
+
+def marks(catalog: Catalog) -> tuple[list[Mark], list[Stray]]:
+    """Every value followed by a marker comment on its line, and every marker comment that
+    cannot be followed (not exact, or after a value that cannot hold a reference)."""
     text = catalog.text
     out: list[Mark] = []
+    strays: list[Stray] = []
+    seen: set[int] = set()  # lines whose marker was read
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]  # offset -> line by bisection
+
+    def line_of(offset: int) -> int:
+        return bisect.bisect_right(starts, offset) - 1
     for doc, document in enumerate(catalog.documents):
         for path, node in walk(document.root):
-            if not isinstance(node, Scalar) or not path:
+            if not isinstance(node, Scalar) or not path or node.style in ("|", ">"):
                 continue
             eol = text.find("\n", node.end)
-            rest = text[node.end: eol if eol >= 0 else len(text)]
-            m = FLUX.match(rest.strip()) or TAGSYNC.match(rest.strip())
-            if m is None:
+            rest = text[node.end: eol if eol >= 0 else len(text)].strip()
+            if not rest.startswith("#"):
                 continue
-            name, setter = m.group(1), "image"
+            found = marker_name(rest[1:])
+            if found is None:
+                continue
+            seen.add(line_of(node.end))
+            if isinstance(found, Exception):
+                strays.append(Stray(doc, path, node, f"marker comment not read: {found}"))
+                continue
+            name, setter = found, "image"
             head, _, last = name.rpartition(":")
             if head and last in SETTERS:
                 name, setter = head, last
             out.append(Mark(doc, path, node, name, setter))
+    holders: dict[int, tuple[int, Path, Node]] | None = None
+    for comment in LOOKS.finditer(text):
+        line = line_of(comment.start(1))
+        if line in seen or marker_name(comment.group(1)) is None:
+            continue
+        holders = holders if holders is not None else _holders(catalog)
+        if line + 1 in holders:
+            doc, path, node = holders[line + 1]
+            what = ("a block scalar (| or >)" if isinstance(node, Scalar) else
+                    "a mapping" if isinstance(node, Mapping) else "a list")
+            strays.append(Stray(doc, path, node, f"marker comment after {what}, which cannot hold "
+                                "an image reference: a marker goes after a single value"))
+    return out, strays
+
+
+def _holders(catalog: Catalog) -> dict[int, tuple[int, Path, Node]]:
+    """By line: the value a comment there follows when it is not a single-line value (a block
+    scalar, or a flow collection, starting on that line). A comment on a line of its own has
+    none."""
+    out: dict[int, tuple[int, Path, Node]] = {}
+    for doc, document in enumerate(catalog.documents):
+        for path, node in walk(document.root):
+            if path and node.line not in out and (
+                    (isinstance(node, Scalar) and node.style in ("|", ">"))
+                    or (isinstance(node, (Mapping, Sequence)) and node.flow)):
+                out[node.line] = (doc, path, node)
     return out
 
 
 def find(cfg: CatalogConfig, catalog: Catalog) -> References:
     f = Finder(cfg, catalog, "markers")
-    found = marks(catalog)
+    found, strays = marks(catalog)
+    for stray in strays:
+        f.note(stray.doc, stray.path, stray.node, stray.reason, value="")
     parents: dict[tuple[int, Path], Node] = {}
     for doc, document in enumerate(catalog.documents):
         for path, node in walk(document.root):
@@ -79,9 +155,20 @@ def find(cfg: CatalogConfig, catalog: Catalog) -> References:
             continue
         chosen = policy.policy.to_policy()
         if mark.setter == "image":
+            if _LOOKS_LIKE_TAG.fullmatch(mark.node.value):
+                f.note(mark.doc, mark.path, mark.node, f"{label} marks {mark.node.value!r}, which "
+                       "reads as a tag, not an image: a value holding only the tag takes `:tag`",
+                       policy.image, mark.node.value)
+                continue
             before = len(f.slots)
-            f.whole(mark.doc, mark.path, mark.node, policy=chosen)
+            f.whole(mark.doc, mark.path, mark.node, policy=chosen, follows=policy.image)
             _mark(f, before, (mark,))
+            written = parts(mark.node.value)[0]
+            if len(f.slots) > before and written not in ("?", str(f.slots[-1].image)):
+                f.warnings.append(
+                    f"{f.file}:{mark.node.line}: {label} follows {policy.image} (its `markers:` "
+                    f"entry) but the value names {written}: the next update writes "
+                    f"{policy.image}, as Flux does")
         elif mark.setter == "name":
             f.note(mark.doc, mark.path, mark.node,
                    f"{label}: the image name is not changed (tagsync follows {policy.image})",
@@ -120,4 +207,4 @@ def _mark(f: Finder, before: int, group: tuple[Mark, ...]) -> None:
     if len(f.slots) > before:
         slot = f.slots[-1]
         f.slots[-1] = replace(slot, entry=None if slot.ref is not None else group[0].path,
-                              marks=tuple((format_path(m.path), m.node.line) for m in group))
+                              marks=tuple((format_path(m.path), m.node.line, m.node.value) for m in group))

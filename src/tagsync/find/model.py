@@ -47,8 +47,18 @@ class Slot:
     chooses: bool = False  # no tag is written (a digest-only mapping): the policy picks one
     entry: Path | None = None  # the mapping a split reference lives in, for reports
     written: str = ""  # the value as written (a whole reference, or the repository field)
-    prefix: str = ""  # text before a whole reference in its scalar (`docker://`)
-    marks: tuple[tuple[str, int], ...] = ()  # marked values (path, line) this slot answers to
+    prefix: str = ""  # text before a whole reference in its scalar (`docker://`, `${IMAGE:-`)
+    suffix: str = ""  # text after it (the `}` of `${IMAGE:-nginx:1.25}`)
+    bare: bool = False  # the value holds only what follows the name: `tag[@digest]`
+    marks: tuple[tuple[str, int, str], ...] = ()  # marked values (path, line, text) it answers to
+
+    def render(self, tag: str | None, digest: str | None) -> str:
+        """The text a whole reference's place holds for (tag, digest), in its author's form:
+        the same prefix and suffix, the name only where it was written."""
+        assert self.ref is not None
+        full = Reference(self.ref.name, tag, digest).render()
+        body = full[len(self.ref.name):].removeprefix(":") if self.bare else full
+        return self.prefix + body + self.suffix
 
     @property
     def moves(self) -> bool:
@@ -84,6 +94,7 @@ class Note:
     path: str | None = None
     value: str = ""
     shape: str = "paths"
+    digest: str = ""  # the digest written, when one is (left alone or not, rows show it)
 
 
 @dataclass(frozen=True)

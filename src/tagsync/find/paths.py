@@ -158,7 +158,8 @@ def find_references(cfg: CatalogConfig, catalog: Catalog) -> References:
                 reason = (f"value is shared through anchor &{found.shared_by.name} "
                           f"(line {found.shared_by.line}); edit the anchor's entry")
             if reason is not None:
-                notes.append(Note(cfg.name, file, digest_node.line, str(image), tag, reason))
+                notes.append(Note(cfg.name, file, digest_node.line, str(image), tag, reason,
+                                  digest=current))
                 continue
             # a pair's tag never moves, but its new digest waits for `min_age` like any other
             slots.append(Slot(cfg.name, file, cfg.doc, digest_path, digest_node.line, image, tag,
@@ -214,7 +215,7 @@ def _tag_slot(cfg: CatalogConfig, catalog: Catalog, file: str, entry: Path, imag
             reason = (f"value is shared through anchor &{found.shared_by.name} "
                       f"(line {found.shared_by.line}); edit the anchor's entry")
         if reason is not None:
-            return Note(cfg.name, file, line, str(image), tag, reason)
+            return Note(cfg.name, file, line, str(image), tag, reason, digest=current)
     return Slot(cfg.name, file, cfg.doc, digest_path, line, image, tag, current,
                 cfg.digest_format, cfg.platform,
                 tag_path if moves else None, tag_node.line, policy)
