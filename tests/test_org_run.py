@@ -410,7 +410,7 @@ def test_a_repository_without_config_is_offered_one_in_a_pull_request(org: Org) 
     [pr] = org.github.open_pulls("acme/new-svc")
     assert row.status == "onboarding" and f"#{pr.number}" in row.reason
     proposed = org.github.read("acme/new-svc", "tagsync.yaml", pr.head).decode()
-    assert "k8s/app.yaml" in proposed
+    assert "k8s/**/*.yaml" in proposed and "kind: kubernetes" in proposed
     repo_config(load_org_config(org.config), "acme/new-svc", "main", proposed, "proposed")
     assert {r.repo: r.status for r in summary.repositories}["acme/no-config"] == "skipped"  # no refs
 
