@@ -367,3 +367,33 @@ def test_the_liar_refuses_what_a_registry_refuses(mode: str) -> None:
             assert _get(manifest, {**accept, "Authorization": f"Bearer {token}"})[0] == 200
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_shape_to_another_origin_is_refused_for_tags_and_manifests(
+        status: int) -> None:
+    import asyncio
+
+    from tagsync.reference import ImageName
+    from tagsync.registry.oci import OciRegistry
+
+    server = LiarRegistry(auth="basic", redirect_status=status).start()
+    client = OciRegistry(server.url, username="robot", password=PASSWORD)
+
+    async def ask() -> list[BaseException | object]:
+        try:
+            return await asyncio.gather(
+                client.list_tags(ImageName(server.host, "l/tags-redirect-foreign")),
+                client.head(ImageName(server.host, "l/manifest-redirect-foreign"), "1.0.0"),
+                client.get(ImageName(server.host, "l/manifest-redirect-foreign"), "1.0.0"),
+                return_exceptions=True)
+        finally:
+            await client.aclose()
+
+    try:
+        answers = asyncio.run(ask())
+    finally:
+        server.stop()
+    assert all(isinstance(a, MalformedAnswerError) and "redirected to another origin" in str(a)
+               for a in answers), answers
+    assert server.at("foreign") == []
