@@ -397,3 +397,36 @@ def test_every_redirect_shape_to_another_origin_is_refused_for_tags_and_manifest
     assert all(isinstance(a, MalformedAnswerError) and "redirected to another origin" in str(a)
                for a in answers), answers
     assert server.at("foreign") == []
+
+
+def test_a_bad_challenge_is_never_remembered_for_the_registry(bearer: LiarRegistry) -> None:
+    """In this order, one at a time: a `file://` realm, a good image, an `ftp://` realm, a
+    `Negotiate`, the good image again: the registry's own challenge is kept throughout."""
+    import asyncio
+
+    from tagsync.reference import ImageName
+    from tagsync.registry.oci import OciRegistry
+
+    client = OciRegistry(bearer.url, username="robot", password=PASSWORD)
+    order = ["l/challenge-file-realm", "good/app", "l/challenge-ftp-realm",
+             "l/challenge-unknown-scheme", "good/app"]
+
+    async def ask() -> list[str]:
+        out = []
+        try:
+            for repo in order:
+                try:
+                    out.append((await client.head(ImageName(bearer.host, repo), "1.0.0")).digest)
+                except (RegistryAuthError, MalformedAnswerError) as exc:
+                    out.append(type(exc).__name__)
+        finally:
+            await client.aclose()
+        return out
+
+    digest, _ = bearer.manifest("good/app", "1.0.0")
+    assert asyncio.run(ask()) == ["RegistryAuthError", digest, "RegistryAuthError",
+                                  "RegistryAuthError", digest]
+    for_good = [r for r in bearer.at("registry")
+                if r.path == "/token" and "repository:good/app:pull" in r.target]
+    assert len(for_good) == 1  # the second good/app used the token it had, from the same realm
+    assert bearer.at("evil") == [] and bearer.at("foreign") == []
