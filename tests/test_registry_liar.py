@@ -141,6 +141,7 @@ def assert_no_secret_left_the_registry(liar: LiarRegistry, shown: str) -> None:
         assert "authorization" not in seen.headers, seen
         assert not any(s in seen.target or s in json.dumps(seen.headers) for s in secrets), seen
     assert liar.at("evil") == []  # no token was ever asked of a realm another host named
+    assert not any("evil-token" in json.dumps(r.headers) for r in liar.seen)  # nor used
     assert not any("evil:hunter2" in json.dumps(r.headers) or "ZXZpbDpodW50ZXIy" in
                    json.dumps(r.headers) for r in liar.seen)  # a Location's userinfo: never sent
     for secret in secrets:
