@@ -20,7 +20,8 @@
    referrer through the OCI client, against the one HEAD per tag a scan costs; the checks alone;
    and a whole run of 500 signed images with and without `verify`.
 7. Hostile registry: every case of tests/servers/hostile.py in one run with one good image;
-   target: all contained, under twice the request timeout.
+   target: all contained, under twice the request timeout. The same for every lie of
+   tests/servers/liar.py (issue #27), and no credential at any listener but the registry.
 8. Corpus: recall and precision of `tagsync refs` on ../shared/corpus/manifests (target 100%).
    Status: 300 rows fitted to a 120-column terminal, against a rich Table of the same rows.
 9. Deploy: the AWS calls of a redeploy that changes nothing (moto).
@@ -744,6 +745,48 @@ def bench_hostile() -> None:
           f"(+ {wall_ra * 1000:.0f} ms for retry-after, which defers its registry) vs "
           f"2x the request timeout = {2 * timeout * 1000:.0f} ms")
 
+def bench_liar() -> None:
+    """Every lie of the second hostile registry (tests/servers/liar.py, issue #27) in one
+    `tagsync run` in Bearer mode, with the good images among them: each must fail alone, the
+    good ones must be updated, no credential may reach the foreign host or realm, and the run
+    must stay under twice the request timeout."""
+    from tests.servers.liar import CASES, GOOD, PASSWORD, LiarRegistry
+
+    from tagsync.config import load_config
+    from tagsync.run import run
+
+    timeout = float(os.environ.get("BENCH_HOSTILE_TIMEOUT", 2.0))
+    server = LiarRegistry(auth="bearer").start()
+    os.environ["BENCH_LIAR_PASSWORD"] = PASSWORD
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            repos = [*GOOD, *(f"l/{c}" for c in sorted(CASES))]
+            (folder / "images.yml").write_text("images:\n" + "".join(
+                f'  - name: {n}\n    tag: "1.0.0"\n    digest: "0123456789ab"\n' for n in repos))
+            (folder / "tagsync.yaml").write_text(
+                f"catalogs:\n  - {{name: k, file: images.yml, entries: '.images[*]', "
+                f"image: '{server.host}/{{name}}', tag: .tag, digest: .digest, "
+                f"digest_format: image-id, policy: {{kind: semver, min_age: 1d}}}}\n"
+                f"registries:\n  - {{host: '{server.host}', url: '{server.url}', username: robot, "
+                f"password: 'env:BENCH_LIAR_PASSWORD'}}\n"
+                f"run: {{timeout: {timeout}, retries: 2, max_wait: 5}}\n")
+            start = time.perf_counter()
+            summary = run(load_config(folder / "tagsync.yaml"))
+            wall = time.perf_counter() - start
+            failed = {f.image.removeprefix(f"{server.host}/") for f in summary.failures}
+            good = (folder / "images.yml").read_text().count('"1.1.0"') == len(GOOD)
+    finally:
+        server.stop()
+        os.environ.pop("BENCH_LIAR_PASSWORD", None)
+    leaked = any("authorization" in r.headers for r in server.at("foreign") + server.at("evil"))
+    contained = failed == {f"l/{c}" for c in CASES} and good
+    print(f"6b. liar registry: {len(CASES)} lies, contained: {'yes' if contained else 'NO'}, "
+          f"credentials elsewhere: {'YES' if leaked else 'none'}; wall time {wall * 1000:.0f} ms "
+          f"with {len(GOOD)} good images vs 2x the request timeout = {2 * timeout * 1000:.0f} ms "
+          f"({len(server.seen)} requests)")
+
+
 def bench_cold() -> None:
     """Lambda cold path (issue 18): `tagsync build`'s own layer, unpacked as Lambda lays it out
     (as the build tests do), and one handler invocation in a fresh interpreter against the local
@@ -1027,8 +1070,9 @@ if __name__ == "__main__":
     else:
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
-                      bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
-                      bench_status, bench_deploy, __import__("http_stacks").bench_http_stacks,
+                      bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_liar,
+                      bench_corpus, bench_status, bench_deploy,
+                      __import__("http_stacks").bench_http_stacks,
                       __import__("whole_run").bench_whole_run, __import__("org").bench_org):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tagsync.config import load_config
-from tagsync.errors import DeadlineError, RegistryAuthError, RegistryError
+from tagsync.errors import DeadlineError, MalformedAnswerError, RegistryAuthError, RegistryError
 from tagsync.find.paths import repository_pattern
 from tagsync.http_policy import RetryPolicy
 from tagsync.reference import short
@@ -100,6 +100,17 @@ def test_hub_api_limit_with_a_wait_already_past_is_retried_a_bounded_number_of_t
     with pytest.raises(RegistryError, match="limit is reached"):
         listed(hub, retry=RetryPolicy(attempts=2, base_delay=0.01))
     assert len(hub.hits) == 3
+
+
+@pytest.mark.parametrize("wait", ["soon", "nan", "Thu, 99 Foo 2027"])
+def test_hub_api_limit_with_an_unreadable_wait_fails_at_once(hub, wait):
+    """A wait the server cannot say is a reason, not a guess (issue #27)."""
+    hub.add("acme", "app")
+    hub.throttle = 50
+    hub.throttle_until = wait
+    with pytest.raises(MalformedAnswerError, match="429 with a wait that is unreadable"):
+        listed(hub, retry=RetryPolicy(attempts=2, base_delay=0.01))
+    assert len(hub.hits) == 1
 
 
 def test_hub_api_waits_end_at_the_runs_deadline(hub):

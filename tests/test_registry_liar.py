@@ -141,6 +141,7 @@ def assert_no_secret_left_the_registry(liar: LiarRegistry, shown: str) -> None:
         assert "authorization" not in seen.headers, seen
         assert not any(s in seen.target or s in json.dumps(seen.headers) for s in secrets), seen
     assert liar.at("evil") == []  # no token was ever asked of a realm another host named
+    assert not any("evil-token" in json.dumps(r.headers) for r in liar.seen)  # nor used
     assert not any("evil:hunter2" in json.dumps(r.headers) or "ZXZpbDpodW50ZXIy" in
                    json.dumps(r.headers) for r in liar.seen)  # a Location's userinfo: never sent
     for secret in secrets:
@@ -367,3 +368,66 @@ def test_the_liar_refuses_what_a_registry_refuses(mode: str) -> None:
             assert _get(manifest, {**accept, "Authorization": f"Bearer {token}"})[0] == 200
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_shape_to_another_origin_is_refused_for_tags_and_manifests(
+        status: int) -> None:
+    import asyncio
+
+    from tagsync.reference import ImageName
+    from tagsync.registry.oci import OciRegistry
+
+    server = LiarRegistry(auth="basic", redirect_status=status).start()
+    client = OciRegistry(server.url, username="robot", password=PASSWORD)
+
+    async def ask() -> list[BaseException | object]:
+        try:
+            return await asyncio.gather(
+                client.list_tags(ImageName(server.host, "l/tags-redirect-foreign")),
+                client.head(ImageName(server.host, "l/manifest-redirect-foreign"), "1.0.0"),
+                client.get(ImageName(server.host, "l/manifest-redirect-foreign"), "1.0.0"),
+                return_exceptions=True)
+        finally:
+            await client.aclose()
+
+    try:
+        answers = asyncio.run(ask())
+    finally:
+        server.stop()
+    assert all(isinstance(a, MalformedAnswerError) and "redirected to another origin" in str(a)
+               for a in answers), answers
+    assert server.at("foreign") == []
+
+
+def test_a_bad_challenge_is_never_remembered_for_the_registry(bearer: LiarRegistry) -> None:
+    """In this order, one at a time: a `file://` realm, a good image, an `ftp://` realm, a
+    `Negotiate`, the good image again: the registry's own challenge is kept throughout."""
+    import asyncio
+
+    from tagsync.reference import ImageName
+    from tagsync.registry.oci import OciRegistry
+
+    client = OciRegistry(bearer.url, username="robot", password=PASSWORD)
+    order = ["l/challenge-file-realm", "good/app", "l/challenge-ftp-realm",
+             "l/challenge-unknown-scheme", "good/app"]
+
+    async def ask() -> list[str]:
+        out = []
+        try:
+            for repo in order:
+                try:
+                    out.append((await client.head(ImageName(bearer.host, repo), "1.0.0")).digest)
+                except (RegistryAuthError, MalformedAnswerError) as exc:
+                    out.append(type(exc).__name__)
+        finally:
+            await client.aclose()
+        return out
+
+    digest, _ = bearer.manifest("good/app", "1.0.0")
+    assert asyncio.run(ask()) == ["RegistryAuthError", digest, "RegistryAuthError",
+                                  "RegistryAuthError", digest]
+    for_good = [r for r in bearer.at("registry")
+                if r.path == "/token" and "repository:good/app:pull" in r.target]
+    assert len(for_good) == 1  # the second good/app used the token it had, from the same realm
+    assert bearer.at("evil") == [] and bearer.at("foreign") == []

@@ -194,7 +194,8 @@ class HostileRegistry:
             writer.close()
 
     def _foreign(self, req: Request) -> bytes:
-        """Another host: a CDN for `h/cdn`'s manifests, else a tag list of its own."""
+        """Another host: a CDN for `h/cdn`'s manifests (which tagsync refuses to follow there:
+        a manifest is the registry's word), else a tag list of its own."""
         head = req.method == "HEAD"
         if req.path.startswith("/v2/h/cdn/manifests/"):
             manifest = image_for("h/cdn", "1.0.0")[1]

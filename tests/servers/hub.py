@@ -117,7 +117,7 @@ class HubServer:
     violations: list[str] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
     throttle: int = 0  # answer this many next requests with 429
-    throttle_until: int | None = None  # X-Retry-After of those 429s (default: a second from now)
+    throttle_until: int | str | None = None  # X-Retry-After of those 429s (default: in 1 s)
     unavailable: int = 0  # answer this many next requests with 503 (the gateway lost the backend)
     tags: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "ns/name" -> tags
     _tokens: set[str] = field(default_factory=set)

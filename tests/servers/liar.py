@@ -89,6 +89,7 @@ class LiarRegistry:
     """Start with `start()`; `url`, `foreign_url`, `evil_url` are the three origins."""
 
     auth: str = "basic"  # or "bearer"
+    redirect_status: int = 302  # how the registry's own redirects are sent (every shape: 30x)
     seen: list[Seen] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)  # issued by the registry's own realm
 
@@ -289,7 +290,8 @@ class LiarRegistry:
         if case in links:
             return response(200, page, {**json_type, "Link": links[case]})
         if case == "tags-redirect-foreign":
-            return response(307, b"", {"Location": f"{self.foreign_url}{req.target}"})
+            return response(self.redirect_status, b"",
+                            {"Location": f"{self.foreign_url}{req.target}"})
         return response(200, page, json_type)
 
     def _manifest(self, req: Seen, repo: str, case: str | None, ref: str) -> bytes:
@@ -309,7 +311,7 @@ class LiarRegistry:
             "location-ftp": f"ftp://127.0.0.1:{self.ports['foreign']}{req.target}",
         }
         if case in redirects:
-            return response(302, b"", {"Location": redirects[case]}, head)
+            return response(self.redirect_status, b"", {"Location": redirects[case]}, head)
         by_tag = {t: self._served(repo, case, t) for t in ("1.0.0", "1.1.0")}
         manifest = by_tag.get(ref) or {blob_digest(m): m for m in by_tag.values()}.get(ref)
         if manifest is None:

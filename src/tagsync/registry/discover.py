@@ -171,9 +171,14 @@ class DockerHub:
                 self.ratelimit_remaining = resp.headers.get("X-RateLimit-Remaining",
                                                             self.ratelimit_remaining)
                 if resp.status_code == 429:
-                    wait = max(wait_from(resp.headers.get("X-Retry-After")
-                                         or resp.headers.get("Retry-After")) or 0.0,
-                               self.retry.delay(attempt))
+                    try:  # a wait the server cannot say is no wait to guess (issue #27)
+                        said = wait_from(resp.headers.get("X-Retry-After")
+                                         or resp.headers.get("Retry-After"), strict=True)
+                    except ValueError as exc:
+                        raise MalformedAnswerError(f"Docker Hub's API answered 429 with a wait "
+                                                   f"that is unreadable ({exc})",
+                                                   image=self.name) from None
+                    wait = max(said or 0.0, self.retry.delay(attempt))
                     if not retryable or waited + wait > self.max_wait:
                         raise RegistryError(f"Docker Hub's API limit is reached for {wait:.0f}s "
                                             "more; try the next run", image=self.name)
