@@ -13,7 +13,7 @@ from tagsync.http_policy import RetryPolicy
 from tagsync.reference import ImageName
 from tagsync.registry.base import digest_value
 from tagsync.registry.oci import OciRegistry
-from tests.servers.fixtures import FaultyRegistry, free_port
+from tests.servers.fixtures import FaultyRegistry
 from tests.servers.proxy import Fault
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=2.0)
@@ -97,9 +97,9 @@ def test_tag_outside_the_oci_grammar_is_refused_before_any_request() -> None:
         head("http://127.0.0.1:9", "f/x", "bad tag!")
 
 
-def test_unreachable_registry_is_a_clear_error() -> None:
+def test_unreachable_registry_is_a_clear_error(closed_port: int) -> None:
     with pytest.raises(RegistryError, match=r"cannot reach http://127\.0\.0\.1"):
-        head(f"http://127.0.0.1:{free_port()}", "f/x", "v1")
+        head(f"http://127.0.0.1:{closed_port}", "f/x", "v1")
 
 
 def test_tag_pages_are_followed(faulty_registry: FaultyRegistry) -> None:

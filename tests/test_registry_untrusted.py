@@ -19,7 +19,6 @@ from tagsync.reference import ImageName, short, validate_digest, validate_reposi
 from tagsync.registry import RepoQuery, list_repositories
 from tagsync.registry.discover import DockerHub
 from tagsync.registry.oci import OciRegistry
-from tests.servers.fixtures import free_port
 from tests.servers.hostile import HUB_NAMESPACES, JUNK_TAGS, HostileRegistry, kernels_config
 
 DIGEST = "sha256:" + "a" * 64
@@ -150,9 +149,9 @@ def test_a_password_inside_the_registry_url_is_used_and_never_shown(
 
 def test_an_unreachable_registry_url_with_a_password_is_redacted(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
-        hostile: HostileRegistry) -> None:
+        hostile: HostileRegistry, closed_port: int) -> None:
     caplog.set_level(logging.DEBUG)
-    port = free_port()
+    port = closed_port
     config = world(hostile, tmp_path, 'images:\n  - name: good/app\n    tag: "1.0.0"\n'
                    '    digest: "0123456789ab"\n', url=f"http://robot:s3cret-pass@127.0.0.1:{port}")
     code = main(["-vv", "run", "-c", str(config), "--json"])

@@ -14,7 +14,7 @@ from tagsync.config import load_config
 from tagsync.publish.git import GitPublisher
 from tagsync.reference import short
 from tagsync.run import run
-from tests.servers.fixtures import GitServer, RegistryServer, free_port, kernels_yaml, unique_namespace
+from tests.servers.fixtures import GitServer, RegistryServer, kernels_yaml, unique_namespace
 
 CATALOG = """\
 # kernels served to users
@@ -199,8 +199,9 @@ def test_protected_branch_refusal_is_clear_and_changes_nothing(
     assert world.git.head() == head
 
 
-def test_unreachable_registry_changes_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    text = world.config.read_text().replace(world.registry.url, f"http://127.0.0.1:{free_port()}")
+def test_unreachable_registry_changes_nothing(world: World, capsys: pytest.CaptureFixture[str],
+                                              closed_port: int) -> None:
+    text = world.config.read_text().replace(world.registry.url, f"http://127.0.0.1:{closed_port}")
     world.config.write_text(text)
     head = world.git.head()
     code, _, err = cli(capsys, "run", "-c", str(world.config))

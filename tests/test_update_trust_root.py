@@ -33,7 +33,6 @@ from tagsync.verify.refresh import (
     update_trust_root,
 )
 from tagsync.verify.trust import load_trust_root
-from tests.servers.fixtures import free_port
 from tests.servers.signed import loopback_only, signatures_dir
 from tests.servers.tuf_repo import ServedRepository, TufRepository, serve
 
@@ -309,8 +308,9 @@ def test_a_repository_without_the_target_is_refused(tuf: Setup, capsys: pytest.C
     assert not tuf.path.exists()
 
 
-def test_an_unreachable_mirror_is_a_clean_error(tuf: Setup, capsys: pytest.CaptureFixture[str]) -> None:
-    closed = f"http://127.0.0.1:{free_port()}"
+def test_an_unreachable_mirror_is_a_clean_error(tuf: Setup, capsys: pytest.CaptureFixture[str],
+                                                closed_port: int) -> None:
+    closed = f"http://127.0.0.1:{closed_port}"
     argv = tuf.argv()
     argv[argv.index(tuf.served.url)] = closed
     code, out, err = cli(capsys, argv)

@@ -619,10 +619,9 @@ def test_the_client_reads_a_registry_without_referrers_api_as_none(registries: R
     assert asyncio.run(go()) is None
 
 
-def test_an_unreachable_registry_is_an_error_not_a_verdict(registries: Registries) -> None:
-    from tests.servers.fixtures import free_port
-
-    port = free_port()
+def test_an_unreachable_registry_is_an_error_not_a_verdict(registries: Registries,
+                                                           closed_port: int) -> None:
+    port = closed_port
     dead = SignedRegistry(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", Path("/nonexistent"), "")
     with pytest.raises(RegistryError, match="cannot reach"):
         check(dead, "signed/app", WHEEL_SHA256, key_policy())

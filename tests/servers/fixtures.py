@@ -36,6 +36,16 @@ from tagsync.image.tiny import Built, build_image
 from tests.servers.images import push_image
 
 
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test: bound by this process and
+    never listening, so no other server (another test run on the machine, a session server)
+    can take it between the pick and the connect, as it could a port only checked free."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
 def free_port() -> int:
     """A free loopback port for a server started as another process (the registry, moto), or
     one to leave closed. Each pytest-xdist worker draws from a range of its own below the
