@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
@@ -436,6 +436,41 @@ class GitHubSnapshot:
             out.append((sha, when, functools.partial(self._file_at, path, sha)))
             parents = c.get("parents") or []
             sha = str(parents[0]["sha"]) if parents and isinstance(parents[0], dict) else None
+        pushed = self._pushed([c for c, _, _ in out])
+        return [(c, max(when, pushed[c]) if c in pushed else when, load) for c, when, load in out]
+
+    @_as_documented
+    def _pushed(self, chain: list[str]) -> dict[str, datetime]:
+        """When each commit of the first-parent chain reached the branch, by GitHub's activity
+        log (GitHub's clock, which no committer sets): the push that brought it, provided every
+        later push kept it on the branch. Commits newer than the newest logged push (the log
+        lags) count as pushed now; commits older than the log keep their own (clamped) time. A
+        GitHub without the log (an older Enterprise Server) leaves the committer times, said
+        in the log."""
+        doing = "reading the branch's push log"
+        response = self.api.request("GET", f"/repos/{self.repo}/activity", doing, allow=(404,),
+                                    params={"ref": f"refs/heads/{self.branch}", "per_page": "100"})
+        if response.status_code == 404:
+            log.warning("%s has no activity log here: promotion goes by committer times alone",
+                        self.repo)
+            return {}
+        body = _json_of(response, doing)
+        pushes = sorted(((when, str(a["after"])) for a in body if isinstance(a, dict)
+                         and (when := parse_time(a.get("timestamp"))) is not None),
+                        reverse=True) if isinstance(body, list) else []
+        index = {sha: i for i, sha in enumerate(chain)}
+        newest = index.get(pushes[0][1], len(chain)) if pushes else 0
+        now = datetime.now(UTC)
+        out: dict[str, datetime] = {}
+        for sha, i in index.items():
+            if i < newest:  # not logged yet: it is on the branch now, and no longer than that
+                out[sha] = now
+                continue
+            for when, after in pushes:
+                j = index.get(after)
+                if j is None or j > i:  # a push before it, or to another history
+                    break
+                out[sha] = when
         return out
 
     @_as_documented
