@@ -76,6 +76,9 @@ class DockerHub:
         self._token: str | None = None
         self.requests = 0
         self.ratelimit_remaining: str | None = None
+        # (repository, tag) -> the digests Docker Hub says the tag's push was of (the index and
+        # its images), so a push time dates those digests only (`tagsync.gate`)
+        self.pushed_digests: dict[tuple[str, str], frozenset[str]] = {}
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -275,6 +278,11 @@ class DockerHub:
                 when = parse_time(tag.get("tag_last_pushed") or tag.get("last_updated"))
                 if isinstance(tag.get("name"), str) and when is not None:
                     out[tag["name"]] = when
+                    images = tag.get("images") if isinstance(tag.get("images"), list) else []
+                    self.pushed_digests[(image.repository, tag["name"])] = frozenset(
+                        d for d in (tag.get("digest"), *(i.get("digest") for i in images
+                                                         if isinstance(i, dict)))
+                        if isinstance(d, str))
             nxt = body.get("next")
             if nxt is not None and (not isinstance(nxt, str)
                                     or origin_of(nxt) != origin_of(self.api_url)):
