@@ -327,7 +327,7 @@ def rules(config: Config) -> Callable[[Change], Rule]:
 
 
 async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, Any],
-                verifiers: dict[int, Any], now: datetime) -> Plan:
+                verifiers: dict[int, Any], now: datetime, stats: dict[str, Any]) -> Plan:
     """Every change of the draft through the gate, with the facts it needs gathered first."""
     rule_of = rules(config)
     checks, ages = needed(draft, rule_of)
@@ -336,6 +336,7 @@ async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, A
         await collect(checks, ages, known.facts, verifiers, sources, clocks)
     finally:
         for clock in clocks.values():
+            stats["requests"] = stats.get("requests", 0) + clock.requests
             await clock.aclose()
     return gate(draft, rule_of, known.facts, now)
 
@@ -401,7 +402,7 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
             stats = await _observe(config, read, known, sources, progress, deadline)
             draft = _plan(config, found, read, known, promoted, now)
             before = asdict(stats_of(sources))
-            plan = await _gate(config, draft, known, sources, verifiers, now)
+            plan = await _gate(config, draft, known, sources, verifiers, now, stats)
             _count(stats, before, sources)  # what the gate read counts too
             if then is not None:
                 before = asdict(stats_of(sources))
