@@ -257,3 +257,31 @@ def test_the_fake_activity_log_answers_as_documented_newest_first_by_ref(
                         params={"per_page": "500"})
     assert refused.status_code == 422
     assert not github.violations
+
+
+def test_a_promotion_waits_for_the_following_catalogs_own_min_age(
+        registry: RegistryServer, git_server: GitServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Staging has held the value two days, past `after`; production's own policy wants images
+    a week old: the promoted digest passes production's gate like any other write."""
+    from tagsync.image.tiny import build_image
+
+    ns = unique_namespace("promote-age", request)
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * DAY))
+    old = registry.push(f"{ns}/web", "1.0", build_image(f"{ns} old", created=when)).digest
+    new = registry.push(f"{ns}/web", "1.1", build_image(f"{ns} new", created=when)).digest
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(lanes(registry).replace("    follow:", "    policy: {min_age: 7d}\n    follow:")
+                      + f"git:\n  repo: {git_server.url}\n  token_env: TEST_GIT_TOKEN\n")
+    monkeypatch.setenv("TEST_GIT_TOKEN", git_server.token)
+    image = f"{registry.host}/{ns}/web"
+    git_server.commit_directly({"prod/app.yaml": pod(f"{image}:1.0@{old}"),
+                                "staging/app.yaml": pod(f"{image}:1.0@{old}")}, "start",
+                               when=int(time.time()) - 10 * DAY)
+    git_server.commit_directly({"staging/app.yaml": pod(f"{image}:1.1@{new}")}, "staging moves",
+                               when=int(time.time()) - 2 * DAY)
+    summary = run(load_config(config))
+    assert git_server.read("prod/app.yaml") == pod(f"{image}:1.0@{old}")
+    [note] = [n for n in summary.skipped if n.file == "prod/app.yaml"]
+    assert note.reason.startswith("waiting: new digest of 1.1 waits until ")
+    assert "min_age 1w" in note.reason
