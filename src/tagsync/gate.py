@@ -50,10 +50,12 @@ class Checked:
 
 @dataclass(frozen=True)
 class Seen:
-    """When a digest appeared, and by whose clock (`clock` names it for people)."""
+    """When a digest appeared, and by whose clock (`clock` names it for people); `pending`
+    says why that clock cannot date this digest yet (it knows another one)."""
 
     when: datetime | None
     clock: str
+    pending: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,9 @@ def _judge(group: list[Change], rule: Rule, facts: Facts, now: datetime) -> Fail
             assert c.digest is not None
             seen = facts.ages.get((image, c.tag, c.digest))
             when, clock = later(seen, logged)
+            if when is None and seen is not None and seen.pending is not None:
+                return Note(first.catalog, first.file, first.line, first.image, tag,
+                            f"waiting: new digest of {c.tag}: {seen.pending}")
             if when is None:
                 return failure("min_age: the new image's creation time is unknown")
             if when > now - rule.min_age:
@@ -334,8 +339,17 @@ async def _ages(image: ImageName, wanted: list[tuple[str, str]], facts: Facts,
         except TagsyncError as exc:
             log.info("%s: push times unknown: %s", image, exc.message)
     clock = _CLOCKS.get(type(source).__name__, "the registry's push time")
+    named: Mapping[tuple[str, str], frozenset[str]] = getattr(source, "pushed_digests", {})
     for tag, digest in wanted:
-        if tag and pushed:
+        known = named.get((image.repository, tag))
+        if tag and pushed and known is not None and digest not in known:
+            # a tag's push time dates the digest it was pushed with: Docker Hub's API may
+            # not know the newest push yet (it lags the registry), so this digest waits
+            facts.ages[(image, tag, digest)] = Seen(
+                None, clock, f"{clock} is for another digest of {tag} "
+                             f"({', '.join(sorted(known))[:80]}); it waits until {clock} "
+                             "knows this one")
+        elif tag and pushed:
             facts.ages[(image, tag, digest)] = Seen(times.get(tag), clock)
         else:  # by digest: the image's own `created` (and what `refuse_rollback` compares)
             facts.ages[(image, tag, digest)] = await _created(image, tag, digest, sources)

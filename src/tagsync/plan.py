@@ -87,7 +87,6 @@ class Change:
             return f"{self.image} tag {self.old} -> {self.new} ({self.reason})"
         return f"{self.image}:{self.tag} {self.old or '(empty)'} -> {self.new}"
 
-
     def explanation(self) -> list[str]:
         """What vouches for the change, verified facts apart from the image's own claims."""
         out = [f"verified: {self.why}"] if self.why else []

@@ -412,7 +412,8 @@ def rules(config: Config) -> Callable[[Change], Rule]:
 
 
 async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, Any],
-                verifiers: dict[int, Any], now: datetime, progress: Progress | None = None) -> Plan:
+                verifiers: dict[int, Any], now: datetime, apis: dict[str, int],
+                progress: Progress | None = None) -> Plan:
     """Every change of the draft through the gate, with the facts it needs gathered first."""
     rule_of = rules(config)
     checks, ages = needed(draft, rule_of)
@@ -420,7 +421,9 @@ async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, A
     try:
         await collect(checks, ages, known.facts, verifiers, sources, clocks, progress)
     finally:
-        for clock in clocks.values():
+        for host, clock in clocks.items():  # what the clocks asked counts too (by host)
+            if clock.requests:
+                apis[host] = apis.get(host, 0) + clock.requests
             await clock.aclose()
     return gate(draft, rule_of, known.facts, now)
 
@@ -485,7 +488,7 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
         try:
             apis = await _observe(config, read, known, sources, progress, deadline)
             draft = _plan(config, found, read, known, promoted, now)
-            plan = await _gate(config, draft, known, sources, verifiers, now, progress)
+            plan = await _gate(config, draft, known, sources, verifiers, now, apis, progress)
             if then is not None:
                 await then(found, plan, sources)  # what it reads counts too
             return plan, request_counts(sources, apis)

@@ -295,6 +295,9 @@ class Repository:
     default_branch: str = "main"
     archived: bool = False
     issues: list[Issue] = field(default_factory=list)
+    # GitHub's activity log (`GET /repos/{owner}/{repo}/activity`): every ref move, with when
+    # it happened by GitHub's clock (a test may set it: a push made in the past)
+    activity: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -351,12 +354,24 @@ class GitHubServer:
         return repo
 
     def commit_directly(self, full_name: str, files: dict[str, bytes], message: str = "someone else",
-                        branch: str = "main", when: int | None = None) -> str:
+                        branch: str = "main", when: int | None = None,
+                        pushed: int | None = None) -> str:
+        """A commit dated `when`, pushed at `pushed` (by GitHub's clock; default: `when`, an
+        honest commit, or now)."""
         repo = self.repos[full_name]
         ref = f"refs/heads/{branch}".encode()
+        before = repo.git.refs[ref] if ref in repo.git.refs else None  # noqa: SIM401
         sha = commit_to_ref(repo.git, files, message, ref, when)
-        self._set_ref(repo, ref, sha)  # GitHub's reaction on pull requests, as for any push
+        # GitHub's reaction on pull requests, as for any push
+        self._set_ref(repo, ref, sha, pushed=pushed if pushed is not None else when,
+                      before=before or b"")  # b"": the branch did not exist
         return sha.decode()
+
+    def push_ref(self, full_name: str, sha: bytes, branch: str = "main",
+                 pushed: int | None = None) -> None:
+        """A push (or a force push) that moves a branch to a commit already in the repository."""
+        repo = self.repos[full_name]
+        self._set_ref(repo, f"refs/heads/{branch}".encode(), sha, pushed=pushed)
 
     def head(self, full_name: str, branch: str = "main") -> str | None:
         refs = self.repos[full_name].git.refs
@@ -668,6 +683,8 @@ class GitHubServer:
             return 200, self._compare(op, repo, params["basehead"], base)
         if t == "/repos/{owner}/{repo}/commits" and method == "GET":
             return 200, self._list_commits(repo, query, base)
+        if t == "/repos/{owner}/{repo}/activity" and method == "GET":
+            return 200, _activity(repo, query)
         if t == "/repos/{owner}/{repo}/issues/{issue_number}/comments" and method == "POST":
             pr = self._pull(repo, params["issue_number"])
             pr.comments.append(body["body"])
@@ -1242,15 +1259,28 @@ class GitHubServer:
     def _repo_by_id(self, node_id: Any) -> Repository | None:
         return next((r for n, r in self.repos.items() if _repo_id(n) == node_id), None)
 
-    def _set_ref(self, repo: Repository, ref: bytes, sha: bytes | None) -> None:
-        """Move, create or delete (None) a ref; then GitHub's reaction on pull requests: a PR
-        whose head branch is gone or has no commit ahead of its base is closed, and one closed
-        because its head was reset cannot be reopened."""
+    def _set_ref(self, repo: Repository, ref: bytes, sha: bytes | None, *,
+                 pushed: int | None = None, before: bytes | None = None) -> None:
+        """Move, create or delete (None) a ref, logged in the activity log at `pushed` (now by
+        default); then GitHub's reaction on pull requests: a PR whose head branch is gone or
+        has no commit ahead of its base is closed, and one closed because its head was reset
+        cannot be reopened."""
+        if before is None:  # the ref as it is now (b"": none)
+            before = repo.git.refs[ref] if ref in repo.git.refs else b""  # noqa: SIM401
+        previous = before or None
         if sha is None:
             del repo.git.refs[ref]
         else:
             repo.git.refs[ref] = sha
         self.ref_log.append((repo.full_name, ref.decode(), sha.decode() if sha else None))
+        kind = ("branch_creation" if previous is None else "branch_deletion" if sha is None
+                else "push" if _is_ancestor(repo.git, previous, sha) else "force_push")
+        repo.activity.append({
+            "id": len(repo.activity) + 1, "node_id": f"A_{len(repo.activity) + 1}",
+            "before": (previous or b"0" * 40).decode(), "after": (sha or b"0" * 40).decode(),
+            "ref": ref.decode(), "activity_type": kind, "actor": None,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                       time.gmtime(time.time() if pushed is None else pushed))})
         for pr in repo.pulls:
             if pr.state != "open":
                 continue
@@ -1356,6 +1386,25 @@ def _is_ancestor(git: MemoryRepo, old: bytes, new: bytes) -> bool:
 def _ref_json(base: str, ref: str, sha: str) -> dict[str, Any]:
     return {"ref": ref, "node_id": "REF_x", "url": f"{base}/git/{ref}",
             "object": {"type": "commit", "sha": sha, "url": f"{base}/git/commits/{sha}"}}
+
+
+def _activity(repo: Repository, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The activity log as documented: newest first (`direction=asc` reverses it), filtered by
+    `ref` (`refs/heads/x` or `x`) and `activity_type`, `per_page` up to 100 (the first page;
+    the tests here never need a second)."""
+    per_page = int(query.get("per_page", ["30"])[0])
+    if not 1 <= per_page <= 100:
+        raise _Answer(422, "per_page must be between 1 and 100")
+    items = sorted(repo.activity, key=lambda a: (a["timestamp"], a["id"]),
+                   reverse=query.get("direction", ["desc"])[0] != "asc")
+    ref = query.get("ref", [None])[0]
+    if ref is not None:
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        items = [a for a in items if a["ref"] == full]
+    kind = query.get("activity_type", [None])[0]
+    if kind is not None:
+        items = [a for a in items if a["activity_type"] == kind]
+    return items[:per_page]
 
 
 def _commit_json(base: str, commit: Commit) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
@@ -463,6 +463,8 @@ class GitHubSnapshot:
     links: dict[str, str] = field(default_factory=dict)  # a symlinked catalog → its target
     modes: dict[str, str] = field(default_factory=dict)  # a file read → its mode ("100755")
     _trees: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _first_parents: list[tuple[str, datetime]] | None = None
+    _files_at: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
 
     @_as_documented
     def read(self, path: str) -> bytes:
@@ -512,18 +514,27 @@ class GitHubSnapshot:
         return self._resolve(asked, target, depth + 1)
 
     @_as_documented
-    def history(self, path: str, limit: int = 30
+    def history(self, path: str, limit: int = 100
                 ) -> list[tuple[str, datetime, Callable[[], bytes | None]]]:
-        """The branch's first-parent commits, newest first, with the committer's time and the
-        file as each left it (read only when asked: one request each). GitHub lists commits
-        of every parent; the chain follows `parents[0]`, listing again from where a page ends."""
+        """The branch's first-parent commits, newest first (at most `limit`), with the time
+        each counts from and the file as each left it (read only when asked, one request per
+        commit, kept for the run: every image of a file shares them)."""
+        return [(c, when, functools.partial(self._file_at, path, c))
+                for c, when in self._chain(limit)]
+
+    def _chain(self, limit: int) -> list[tuple[str, datetime]]:
+        """The first-parent chain from the head, read once per snapshot: GitHub lists commits
+        of every parent, so the chain follows `parents[0]`, listing again where a page ends;
+        each commit's time is raised to its push time where the activity log knows it."""
+        if self._first_parents is not None and len(self._first_parents) >= limit:
+            return self._first_parents[:limit]
         listed: dict[str, dict[str, Any]] = {}
-        out: list[tuple[str, datetime, Callable[[], bytes | None]]] = []
+        out: list[tuple[str, datetime]] = []
         sha: str | None = self.head
         while sha is not None and len(out) < limit:
             if sha not in listed:
                 page = self.api.json("GET", f"/repos/{self.repo}/commits",
-                                     f"reading {path}'s history",
+                                     "reading the branch's history",
                                      params={"sha": sha, "per_page": "100"})
                 listed.update({str(c["sha"]): c for c in page if isinstance(c, dict)}
                               if isinstance(page, list) else {})
@@ -533,17 +544,60 @@ class GitHubSnapshot:
             when = parse_time((c.get("commit") or {}).get("committer", {}).get("date"))
             if when is None:
                 break
-            out.append((sha, when, functools.partial(self._file_at, path, sha)))
+            out.append((sha, when))
             parents = c.get("parents") or []
             sha = str(parents[0]["sha"]) if parents and isinstance(parents[0], dict) else None
+        pushed = self._pushed([c for c, _ in out])
+        self._first_parents = [(c, max(when, pushed[c]) if c in pushed else when)
+                               for c, when in out]
+        return self._first_parents
+
+    @_as_documented
+    def _pushed(self, chain: list[str]) -> dict[str, datetime]:
+        """When each commit of the first-parent chain reached the branch, by GitHub's activity
+        log (GitHub's clock, which no committer sets): the push that brought it, provided every
+        later push kept it on the branch. Commits newer than the newest logged push (the log
+        lags) count as pushed now; commits older than the log keep their own (clamped) time. A
+        GitHub without the log (an older Enterprise Server) leaves the committer times, said
+        in the log."""
+        doing = "reading the branch's push log"
+        response = self.api.request("GET", f"/repos/{self.repo}/activity", doing, allow=(404,),
+                                    params={"ref": f"refs/heads/{self.branch}", "per_page": "100"})
+        if response.status_code == 404:
+            log.warning("%s has no activity log here: promotion goes by committer times alone",
+                        self.repo)
+            return {}
+        body = _json_of(response, doing)
+        pushes = sorted(((when, str(a["after"])) for a in body if isinstance(a, dict)
+                         and (when := parse_time(a.get("timestamp"))) is not None),
+                        reverse=True) if isinstance(body, list) else []
+        index = {sha: i for i, sha in enumerate(chain)}
+        newest = index.get(pushes[0][1], len(chain)) if pushes else 0
+        now = datetime.now(UTC)
+        out: dict[str, datetime] = {}
+        for sha, i in index.items():
+            if i < newest:  # not logged yet: it is on the branch now, and no longer than that
+                out[sha] = now
+                continue
+            since: datetime | None = None
+            for when, after in pushes:
+                j = index.get(after)
+                if j is None or j > i:  # a push before it, or to another history: `since`
+                    if since is not None:  # is the push that brought it
+                        out[sha] = since
+                    break
+                since = when
+            # else it was on the branch before the page's oldest push: its own (clamped) time
         return out
 
     @_as_documented
     def _file_at(self, path: str, sha: str) -> bytes | None:
-        try:
-            return read_file(self.api, self.repo, path, sha)
-        except CatalogError:
-            return None
+        if (path, sha) not in self._files_at:
+            try:
+                self._files_at[(path, sha)] = read_file(self.api, self.repo, path, sha)
+            except CatalogError:
+                self._files_at[(path, sha)] = None
+        return self._files_at[(path, sha)]
 
     @_as_documented
     def files(self) -> list[str]:

@@ -77,6 +77,9 @@ class DockerHub:
         self._token: str | None = None
         self.requests = 0
         self.ratelimit_remaining: str | None = None
+        # (repository, tag) -> the digests Docker Hub says the tag's push was of (the index and
+        # its images), so a push time dates those digests only (`tagsync.gate`)
+        self.pushed_digests: dict[tuple[str, str], frozenset[str]] = {}
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -277,6 +280,11 @@ class DockerHub:
                 when = parse_time(tag.get("tag_last_pushed") or tag.get("last_updated"))
                 if isinstance(tag.get("name"), str) and when is not None:
                     out[tag["name"]] = when
+                    images = tag.get("images") if isinstance(tag.get("images"), list) else []
+                    self.pushed_digests[(image.repository, tag["name"])] = frozenset(
+                        d for d in (tag.get("digest"), *(i.get("digest") for i in images
+                                                         if isinstance(i, dict)))
+                        if isinstance(d, str))
             nxt = _next_page(body.get("next"), str(url), self.api_url, str(image))
             url, params = nxt, None
         return out

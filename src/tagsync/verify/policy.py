@@ -42,7 +42,7 @@ class VerifyPolicy(BaseModel):
     multi_arch: MultiArch = "index"
     """index: the index's signature suffices; platforms: every platform must be signed."""
     match_reference: bool = False
-    """cosign payloads: the signed `docker-reference` must name the image's repository."""
+    """The signature must name the image's repository (cosign's `docker-reference`, a statement's subject)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> "VerifyPolicy":

@@ -399,7 +399,10 @@ class Verifier:
                                f"a message signature over {digest}, whose bytes are not an image "
                                "manifest or index: it does not sign an image (cosign signs "
                                "images with DSSE statements)")
-        return self.verify_bundle(raw, digest, message)
+        finding = self.verify_bundle(raw, digest, message)
+        if finding.reason is Reason.ok and self.policy.match_reference:
+            return _bundle_reference(raw, digest, image, finding)
+        return finding
 
     def verify_bundle(self, raw: bytes, digest: str, message: bytes | None = None) -> Finding:
         """One Sigstore bundle about `digest`: a DSSE in-toto statement whose subject is the
@@ -686,6 +689,27 @@ def _payload_mismatch(payload: bytes, digest: str, image: str | None) -> tuple[R
             return (Reason.reference_mismatch, f"the signature was made for {claimed!r}, not "
                     f"{image} (`match_reference: true`)")
     return None
+
+
+def _bundle_reference(raw: bytes, digest: str, image: str, finding: Finding) -> Finding:
+    """`match_reference` for a bundle that verified: its in-toto statement must name this
+    image's repository for this digest (a message signature names none)."""
+    try:
+        envelope = json.loads(raw).get("dsseEnvelope")
+        if envelope is None:
+            return Finding(finding.form, Reason.reference_mismatch, "a message signature names no "
+                           "repository, and `match_reference: true` needs one (a DSSE statement "
+                           "or a cosign payload)", finding.signer, finding.signed_at)
+        subjects = json.loads(_b64(envelope["payload"])).get("subject") or []
+        names = sorted({str(s.get("name")) for s in subjects if isinstance(s, dict)
+                        and (s.get("digest") or {}).get("sha256") == digest.removeprefix("sha256:")})
+    except (*_MALFORMED, RecursionError) as exc:
+        return Finding(finding.form, Reason.malformed, f"unreadable statement: {exc}")
+    if any(_same_repository(name, image) for name in names):
+        return finding
+    return Finding(finding.form, Reason.reference_mismatch,
+                   f"the statement names {', '.join(names) or 'no repository'} for {digest}, not "
+                   f"{image} (`match_reference: true`)", finding.signer, finding.signed_at)
 
 
 def _same_repository(reference: str, image: str) -> bool:
