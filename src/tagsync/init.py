@@ -307,9 +307,13 @@ def _explained(text: str, root: Path, found: References) -> Draft:
     read = read_references(cfg, FilesPublisher(root).snapshot())
     tracked = len(read.refs.slots)
     reasons = Counter(_reason_group(n.reason) for n in read.refs.notes)
+    first: dict[str, str] = {}
+    for n in sorted(read.refs.notes, key=lambda n: (n.file, n.line)):
+        first.setdefault(_reason_group(n.reason), f"{n.file}:{n.line}")
     lines = [f"tracks {tracked}: tags move within their major version, digests follow where "
              "written"]
-    lines += [f"leaves alone {n}: {reason}" for reason, n in reasons.most_common()]
+    lines += [f"leaves alone {n}: {reason} (e.g. {first[reason]})"
+              for reason, n in reasons.most_common()]
     why = "".join(f"#   {line}\n" for line in lines)
     return Draft(text.replace("{why}", why), found, lines, tracked, len(read.refs.notes))
 
