@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tagsync.catalog.edit import Catalog
+from tagsync.config import CONFIG_NAMES, CatalogConfig
 from tagsync.errors import CatalogError, TagsyncError
 from tagsync.find import References, detect, find_references, is_dockerfile, open_source
 from tagsync.find.globs import matches
 from tagsync.reference import Reference
 
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "vendor"})
-CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
 POLICY = "{kind: semver, within: major}"
 
 HEADER = """\
@@ -88,8 +88,6 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
 
 def survey(root: str) -> Tree:
     """Read every YAML file and Dockerfile outside vendored folders, each with shape detection."""
-    from tagsync.config import CatalogConfig
-
     cfg = CatalogConfig(name="init", files=["**"], kind="auto")
     files, skipped = _walk(root)
     tree = Tree(files=files, skipped=skipped)

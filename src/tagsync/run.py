@@ -19,7 +19,7 @@ from typing import Any
 
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.text import SpliceAt
-from tagsync.config import CatalogConfig, Config
+from tagsync.config import CONFIG_NAMES, CatalogConfig, Config
 from tagsync.errors import (
     BranchMovedError,
     CatalogError,
@@ -149,9 +149,6 @@ def catalog_files(cfg: CatalogConfig, snap: Snapshot, listing: list[str] | None,
     for path in missing:
         warnings.append(f"catalog {cfg.name}: `{path}` is not in the tree")
     return chosen, listing
-
-
-CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
 
 
 def _is_config(config: Config, cfg: CatalogConfig, file: str) -> bool:
