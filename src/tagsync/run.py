@@ -208,6 +208,7 @@ def _selected(config: Config, cfg: CatalogConfig, found: References) -> Referenc
                               slot.written or slot.current, slot.shape))
         else:
             slots.append(slot)
+    found = replace(found, growths=[g for g in found.growths if not matches(str(g.image), cfg.ignore)])
     if config.only_images:
         slots = [s for s in slots if matches(str(s.image), config.only_images)]
         notes = [n for n in notes if matches(n.image, config.only_images)]
