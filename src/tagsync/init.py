@@ -53,7 +53,7 @@ FOOTER = """\
 #     username: bot
 #     password: env:REGISTRY_TOKEN
 # github:                           # one pull request with every bump, kept up to date
-#   repo: OWNER/NAME
+#   repo: {repo}
 #   mode: pull-request
 #   token: env:GITHUB_TOKEN
 # git:                              # or: commit and push with pure-Python Git
@@ -283,11 +283,27 @@ def draft(root: str) -> Draft:
         found.extend(refs)
     parts = [HEADER.format(summary=_summary(tree), why="{why}")]
     parts += [_catalog(shape, files, tree) for shape, files in sorted(by_shape.items())]
-    parts.append(FOOTER)
+    parts.append(FOOTER.replace("{repo}", github_repo(root) or "OWNER/NAME"))
     text = "".join(parts)
     if not by_shape:
         return Draft(text.replace("{why}", ""), found)
     return _explained(text, Path(root), found)
+
+
+_GITHUB_REMOTE = re.compile(
+    r"^\s*url\s*=\s*(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?\s*$", re.M)
+
+
+def github_repo(root: str) -> str | None:
+    """owner/name of the checkout's GitHub remote (its .git/config), for the `github:` hint."""
+    try:
+        with open(os.path.join(root, ".git", "config"), encoding="utf-8", errors="replace") as fh:
+            text = fh.read(65536)
+    except OSError:
+        return None
+    m = _GITHUB_REMOTE.search(text)
+    return m.group(1) if m else None
 
 
 def starting_config(root: str) -> tuple[str, References]:
