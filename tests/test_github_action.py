@@ -50,9 +50,10 @@ def run_step(step_id: str, inputs: dict[str, str], tmp: Path, env: dict[str, str
     script.write_text(step["run"])
     done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
                           env=full_env, cwd=tmp, capture_output=True, text=True, timeout=120)
-    found = re.findall(r"^([\w-]+)<<(\S+)\n(.*?)\n\2$", output.read_text() if output.exists()
-                       else "", re.M | re.S)
-    outputs = {key: value for key, _, value in found}
+    written = output.read_text() if output.exists() else ""
+    found = re.findall(r"^([\w-]+)<<(\S+)\n(.*?)\n\2$", written, re.M | re.S)
+    outputs = dict(re.findall(r"^([\w-]+)=(.*)$", written, re.M))  # `name=value` lines too
+    outputs.update({key: value for key, _, value in found})
     return done.returncode, outputs, summary.read_text() if summary.exists() else ""
 
 
@@ -225,6 +226,11 @@ def test_the_files_input_edits_the_checkout_on_purpose(
                                 {"GITHUB_ACTIONS": "true"})
     assert (code, outputs["status"]) == (0, "changed")
     assert f"{ns}/web:1.0@sha256:" in (ws / "pod.yaml").read_text()
+
+
+def test_the_cache_step_names_pips_own_download_folder(tmp_path: Path) -> None:
+    code, outputs, _ = run_step("pip-cache", {}, tmp_path, {"PIP_CACHE_DIR": str(tmp_path / "pip")})
+    assert (code, outputs["dir"]) == (0, str(tmp_path / "pip"))
 
 
 def test_the_action_caches_pips_downloads_by_version() -> None:

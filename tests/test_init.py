@@ -198,3 +198,11 @@ def test_vendored_folders_are_excluded_from_the_globs_that_reach_them(checkout: 
     cfg = {c.name: c.files for c in load_config(checkout / "tagsync.yaml").catalogs}
     assert cfg["kubernetes"] == ["deploy/**/*.yaml", "!deploy/vendor/**"]
     assert cfg["dockerfile"] == ["**/*Dockerfile*", "!node_modules/**", "!deploy/vendor/**"]
+
+
+def test_the_github_hint_names_the_checkouts_own_repository(checkout: Path) -> None:
+    (checkout / ".git").mkdir()
+    (checkout / ".git" / "config").write_text(
+        '[remote "origin"]\n\turl = git@github.com:acme/deploy.git\n\tfetch = +refs/heads/*\n')
+    assert main(["init", str(checkout)]) == 0
+    assert "#   repo: acme/deploy\n" in (checkout / "tagsync.yaml").read_text()

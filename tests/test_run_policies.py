@@ -151,6 +151,18 @@ def test_new_tags_are_appended_in_the_lists_style_and_nothing_else_moves(registr
     assert again.changes == []  # the catalog is the state: a second run adds nothing
 
 
+def test_an_ignored_image_gains_no_new_tags_either(registry, tmp_path, ns):
+    before, _ = lablup(registry, ns, "3.7-ubuntu")
+    config = setup(tmp_path, registry, before, kernels(registry, ns, """\
+    new_tags: true
+    policy: {kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}
+    ignore: ["*/kernel-python"]
+"""))
+    summary = run(load_config(config))
+    assert summary.changes == [] and (tmp_path / "values.yaml").read_text() == before
+    assert any("ignore: */kernel-python" in n.reason for n in summary.skipped)
+
+
 def test_new_tags_are_off_by_default(registry, tmp_path, ns):
     before, _ = lablup(registry, ns, "3.7-ubuntu")
     config = setup(tmp_path, registry, before, kernels(registry, ns, """\

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.cli import main
 from tagsync.image.tiny import build_image
@@ -181,3 +183,22 @@ def test_at_a_terminal_the_table_is_as_wide_as_it(
     assert lines[0].split()[:2] == ["where", "image"]
     assert max(len(line) for line in lines) <= width
     assert lines[-1] == "4 references: 2 behind, 1 failed, 1 left alone"
+
+
+_TEXT = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=90)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(_TEXT, _TEXT, _TEXT, st.sampled_from(
+    ["behind", "up to date", "failed", "left alone", "waiting"]), st.one_of(st.none(), st.text(
+        st.sampled_from("ab c-/:"), max_size=400))), min_size=1, max_size=12),
+       width=st.integers(80, 200))
+def test_any_rows_fit_any_terminal_of_80_columns_or_more(
+        rows: list[tuple[str, str, str, str, str | None]], width: int) -> None:
+    from tagsync.status import Row, fit, render
+
+    made = [Row(f"{f}.yaml", 1, image, tag, None, "same", None, None, None, state, reason)
+            for f, image, tag, state, reason in rows]
+    _, body, _ = fit(made, width)
+    assert all(len(cell) <= 3 for row in body for cell in row)
+    assert max(len(line) for line in render(made, width).splitlines()) <= width

@@ -130,12 +130,10 @@ def set_(
         sys.stdout.buffer.flush()
 
 
-CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
-
-
 def _config_path(given: Path | None) -> Path:
     """The config a command reads: the one named, else tagsync.yaml (or .yml) in this folder
     or the nearest parent folder, as git finds its repository from a subfolder."""
+    from tagsync.config import CONFIG_NAMES
     from tagsync.errors import ConfigError
 
     if given is not None:

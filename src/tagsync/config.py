@@ -35,6 +35,7 @@ from tagsync.secrets import resolve, validate_ref
 from tagsync.verify.policy import VerifyPolicy
 
 TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")  # a config's names: found by name, never a catalog
 
 
 class FieldError(ValueError):

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tagsync.catalog.edit import Catalog
+from tagsync.config import CONFIG_NAMES, CatalogConfig
 from tagsync.errors import CatalogError, TagsyncError
 from tagsync.find import References, detect, find_references, is_dockerfile, open_source
 from tagsync.find.globs import matches
 from tagsync.reference import Reference
 
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "vendor"})
-CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
 POLICY = "{kind: semver, within: major}"
 
 HEADER = """\
@@ -53,7 +53,7 @@ FOOTER = """\
 #     username: bot
 #     password: env:REGISTRY_TOKEN
 # github:                           # one pull request with every bump, kept up to date
-#   repo: OWNER/NAME
+#   repo: {repo}
 #   mode: pull-request
 #   token: env:GITHUB_TOKEN
 # git:                              # or: commit and push with pure-Python Git
@@ -88,8 +88,6 @@ def _walk(root: str) -> tuple[list[str], list[str]]:
 
 def survey(root: str) -> Tree:
     """Read every YAML file and Dockerfile outside vendored folders, each with shape detection."""
-    from tagsync.config import CatalogConfig
-
     cfg = CatalogConfig(name="init", files=["**"], kind="auto")
     files, skipped = _walk(root)
     tree = Tree(files=files, skipped=skipped)
@@ -285,11 +283,27 @@ def draft(root: str) -> Draft:
         found.extend(refs)
     parts = [HEADER.format(summary=_summary(tree), why="{why}")]
     parts += [_catalog(shape, files, tree) for shape, files in sorted(by_shape.items())]
-    parts.append(FOOTER)
+    parts.append(FOOTER.replace("{repo}", github_repo(root) or "OWNER/NAME"))
     text = "".join(parts)
     if not by_shape:
         return Draft(text.replace("{why}", ""), found)
     return _explained(text, Path(root), found)
+
+
+_GITHUB_REMOTE = re.compile(
+    r"^\s*url\s*=\s*(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?\s*$", re.M)
+
+
+def github_repo(root: str) -> str | None:
+    """owner/name of the checkout's GitHub remote (its .git/config), for the `github:` hint."""
+    try:
+        with open(os.path.join(root, ".git", "config"), encoding="utf-8", errors="replace") as fh:
+            text = fh.read(65536)
+    except OSError:
+        return None
+    m = _GITHUB_REMOTE.search(text)
+    return m.group(1) if m else None
 
 
 def starting_config(root: str) -> tuple[str, References]:
@@ -307,9 +321,13 @@ def _explained(text: str, root: Path, found: References) -> Draft:
     read = read_references(cfg, FilesPublisher(root).snapshot())
     tracked = len(read.refs.slots)
     reasons = Counter(_reason_group(n.reason) for n in read.refs.notes)
+    first: dict[str, str] = {}
+    for n in sorted(read.refs.notes, key=lambda n: (n.file, n.line)):
+        first.setdefault(_reason_group(n.reason), f"{n.file}:{n.line}")
     lines = [f"tracks {tracked}: tags move within their major version, digests follow where "
              "written"]
-    lines += [f"leaves alone {n}: {reason}" for reason, n in reasons.most_common()]
+    lines += [f"leaves alone {n}: {reason} (e.g. {first[reason]})"
+              for reason, n in reasons.most_common()]
     why = "".join(f"#   {line}\n" for line in lines)
     return Draft(text.replace("{why}", why), found, lines, tracked, len(read.refs.notes))
 

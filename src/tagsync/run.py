@@ -22,7 +22,7 @@ from typing import Any
 
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.text import SpliceAt
-from tagsync.config import CatalogConfig, Config
+from tagsync.config import CONFIG_NAMES, CatalogConfig, Config
 from tagsync.errors import (
     BranchMovedError,
     CatalogError,
@@ -159,9 +159,6 @@ def catalog_files(cfg: CatalogConfig, snap: Snapshot, listing: list[str] | None,
     return chosen, listing
 
 
-CONFIG_NAMES = ("tagsync.yaml", "tagsync.yml")
-
-
 def _is_config(config: Config, cfg: CatalogConfig, file: str) -> bool:
     """The config itself is never a catalog: its own file, and a tagsync.yaml a glob matches
     (it would be read as Helm values and rewritten, and the next run could not load it)."""
@@ -219,6 +216,7 @@ def _selected(config: Config, cfg: CatalogConfig, found: References) -> Referenc
                               slot.written or slot.current, slot.shape))
         else:
             slots.append(slot)
+    found = replace(found, growths=[g for g in found.growths if not matches(str(g.image), cfg.ignore)])
     if config.only_images:
         slots = [s for s in slots if matches(str(s.image), config.only_images)]
         notes = [n for n in notes if matches(n.image, config.only_images)]

@@ -16,7 +16,7 @@ from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
 from tagsync.catalog.edit import Catalog
 from tagsync.catalog.path import Path, parse_path
 from tagsync.catalog.text import TextFile
-from tagsync.config import CatalogConfig
+from tagsync.config import CONFIG_NAMES, CatalogConfig
 from tagsync.find import (
     actions,
     compose,
@@ -226,7 +226,7 @@ def scan(paths: list[str]) -> tuple[References, list[str]]:
                 # regular files only: opening a named pipe found in a folder would wait forever
                 files += [os.path.join(folder, n) for n in sorted(names)
                           if (n.endswith((".yaml", ".yml")) or is_dockerfile(n))
-                          and n not in ("tagsync.yaml", "tagsync.yml")  # a config, no catalog
+                          and n not in CONFIG_NAMES  # a config, no catalog
                           and os.path.isfile(os.path.join(folder, n))]
         elif os.path.exists(root):
             files.append(root)
