@@ -424,7 +424,7 @@ def test_the_runs_deadline_bounds_the_label_reads_of_a_slow_image(
 
 
 def test_a_re_plan_adds_its_requests_to_the_first_pass_kind_by_kind_and_host_by_host() -> None:
-    from tagsync.run import add_counts
+    from tagsync.registry.counts import add_counts
 
     first = {"requests": 3, "heads": 3, "by_kind": {"manifest HEAD": 3},
              "by_host": {"r": {"manifest HEAD": 3, "pulls": 0}}, "ratelimit_remaining": "90;w=1"}
