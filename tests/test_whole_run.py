@@ -450,3 +450,22 @@ def test_tag_listing_reports_its_progress(
     summary = run(load_config(config), dry_run=True, progress=lambda *report: seen.append(report))
     assert len(summary.changes) == 2
     assert [s for s in seen if s[0] == "tags"] == [("tags", 1, 2), ("tags", 2, 2)]
+
+
+def test_docker_hub_pulls_are_the_manifest_gets_docker_io_saw(
+        faulty_registry: FaultyRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """docker.io pointed at a local registry (a mirror): its manifest GETs are the pulls Docker
+    Hub would count; its HEADs and blob GETs are not."""
+    ns = unique_namespace("hubpulls", request)
+    digests = _changed_images(faulty_registry.upstream, ns, 2,
+                              lambda i: {SRC: "https://github.com/acme/app", REV: f"r{i}"})
+    entries = [f"docker.io/{ns}/app{i}:1.0@{old}" for i, (old, _) in enumerate(digests)]
+    config = _catalog(tmp_path, "docker.io", faulty_registry.url, entries)
+    faulty_registry.faults.seen.clear()
+
+    assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
+    counts = json.loads(capsys.readouterr().out)["requests"]
+    seen = _seen(faulty_registry)
+    assert counts["docker_hub_pulls"] == seen["manifest GET"] == 4  # new and old, per image
+    assert counts["by_host"]["docker.io"]["manifest HEAD"] == seen["manifest HEAD"] == 2
