@@ -469,3 +469,39 @@ def test_docker_hub_pulls_are_the_manifest_gets_docker_io_saw(
     seen = _seen(faulty_registry)
     assert counts["docker_hub_pulls"] == seen["manifest GET"] == 4  # new and old, per image
     assert counts["by_host"]["docker.io"]["manifest HEAD"] == seen["manifest HEAD"] == 2
+
+
+def test_read_once_shares_one_fetch_keeps_only_successes_and_survives_a_cancelled_caller() -> None:
+    from tagsync.registry.oci import ReadOnce
+
+    async def scenario() -> None:
+        reads = ReadOnce()
+        calls: list[str] = []
+        release = asyncio.Event()
+
+        async def fetch() -> tuple[bytes, str]:
+            calls.append("fetch")
+            await release.wait()
+            return b"body", "type"
+
+        key = ("manifest", "acme/app", "sha256:" + "a" * 64)
+        first = asyncio.ensure_future(reads.once(key, fetch))
+        second = asyncio.ensure_future(reads.once(key, fetch))
+        await asyncio.sleep(0)
+        first.cancel()  # one caller gives up (its deadline): the other still gets the answer
+        release.set()
+        assert await second == (b"body", "type")
+        assert await reads.once(key, fetch) == (b"body", "type")
+        assert calls == ["fetch"]
+
+        async def failing() -> tuple[bytes, str]:
+            calls.append("failing")
+            raise ValueError("a lying answer")
+
+        other = ("blob", "acme/app", "sha256:" + "b" * 64)
+        for _ in range(2):  # a failure is not kept: asked again, fetched again
+            with pytest.raises(ValueError):
+                await reads.once(other, failing)
+        assert calls == ["fetch", "failing", "failing"]
+
+    asyncio.run(scenario())
