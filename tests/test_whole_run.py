@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.cli import main
 from tagsync.config import load_config
@@ -505,3 +508,31 @@ def test_read_once_shares_one_fetch_keeps_only_successes_and_survives_a_cancelle
         assert calls == ["fetch", "failing", "failing"]
 
     asyncio.run(scenario())
+
+
+PHASES = ("tags", "scan", "verify", "ages", "explain", "publish")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 4, allow_nan=False), st.sampled_from(PHASES),
+                          st.integers(0, 5), st.integers(1, 5)), max_size=60))
+def test_progress_lines_are_never_more_often_than_every_few_seconds(
+        calls: list[tuple[float, str, int, int]]) -> None:
+    """Whatever the reports: nothing in the first 5 s, a phase's lines at least 5 s apart
+    except the one that ends it, and a phase ends at most once."""
+    clock, out = Clock(), []
+    lines = PhaseLines(out.append, every=5.0, clock=clock)
+    start = clock.now
+    written: dict[str, list[tuple[float, bool]]] = {}
+    for step, phase, done, total in calls:
+        clock.now += step
+        before = len(out)
+        lines(phase, min(done, total), total)
+        if len(out) > before:
+            assert clock.now - start >= 5.0
+            written.setdefault(phase, []).append((clock.now, done >= total))
+    for times in written.values():
+        assert sum(ending for _, ending in times) <= 1
+        assert all(not ending for _, ending in times[:-1])  # nothing after the end
+        plain = [t for t, ending in times if not ending]
+        assert all(b - a >= 5.0 for a, b in itertools.pairwise(plain))
