@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.cli import main
 from tagsync.config import load_config
@@ -198,6 +201,20 @@ def test_a_slow_phase_says_where_it_is_at_most_every_few_seconds_and_when_it_end
     assert len(out) == 5  # 5 s, 10 s, 15 s, 20 s, then the end
     lines("scan", 100, 100)
     assert len(out) == 5  # an ended phase is not said again
+
+
+def test_a_run_that_turns_out_slow_says_the_phases_it_ended_while_quiet() -> None:
+    clock, out = Clock(), []
+    lines = PhaseLines(out.append, every=5.0, clock=clock)
+    clock.now += 1
+    lines("tags", 3, 3)
+    clock.now += 1
+    lines("scan", 300, 300)
+    clock.now += 4
+    lines("explain", 10, 150)
+    assert out == ["tagsync: tags 3/3 repositories done (1s)\n",
+                   "tagsync: scan 300/300 tags done (2s)\n",
+                   "tagsync: explain 10/150 changes (6s)\n"]
 
 
 def test_every_phase_gets_its_own_line() -> None:
@@ -424,7 +441,7 @@ def test_the_runs_deadline_bounds_the_label_reads_of_a_slow_image(
 
 
 def test_a_re_plan_adds_its_requests_to_the_first_pass_kind_by_kind_and_host_by_host() -> None:
-    from tagsync.run import add_counts
+    from tagsync.registry.counts import add_counts
 
     first = {"requests": 3, "heads": 3, "by_kind": {"manifest HEAD": 3},
              "by_host": {"r": {"manifest HEAD": 3, "pulls": 0}}, "ratelimit_remaining": "90;w=1"}
@@ -450,3 +467,87 @@ def test_tag_listing_reports_its_progress(
     summary = run(load_config(config), dry_run=True, progress=lambda *report: seen.append(report))
     assert len(summary.changes) == 2
     assert [s for s in seen if s[0] == "tags"] == [("tags", 1, 2), ("tags", 2, 2)]
+
+
+def test_docker_hub_pulls_are_the_manifest_gets_docker_io_saw(
+        faulty_registry: FaultyRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
+    """docker.io pointed at a local registry (a mirror): its manifest GETs are the pulls Docker
+    Hub would count; its HEADs and blob GETs are not."""
+    ns = unique_namespace("hubpulls", request)
+    digests = _changed_images(faulty_registry.upstream, ns, 2,
+                              lambda i: {SRC: "https://github.com/acme/app", REV: f"r{i}"})
+    entries = [f"docker.io/{ns}/app{i}:1.0@{old}" for i, (old, _) in enumerate(digests)]
+    config = _catalog(tmp_path, "docker.io", faulty_registry.url, entries)
+    faulty_registry.faults.seen.clear()
+
+    assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
+    counts = json.loads(capsys.readouterr().out)["requests"]
+    seen = _seen(faulty_registry)
+    assert counts["docker_hub_pulls"] == seen["manifest GET"] == 4  # new and old, per image
+    assert counts["by_host"]["docker.io"]["manifest HEAD"] == seen["manifest HEAD"] == 2
+
+
+def test_read_once_shares_one_fetch_keeps_only_successes_and_survives_a_cancelled_caller() -> None:
+    from tagsync.registry.oci import ReadOnce
+
+    async def scenario() -> None:
+        reads = ReadOnce()
+        calls: list[str] = []
+        release = asyncio.Event()
+
+        async def fetch() -> tuple[bytes, str]:
+            calls.append("fetch")
+            await release.wait()
+            return b"body", "type"
+
+        key = ("manifest", "acme/app", "sha256:" + "a" * 64)
+        first = asyncio.ensure_future(reads.once(key, fetch))
+        second = asyncio.ensure_future(reads.once(key, fetch))
+        await asyncio.sleep(0)
+        first.cancel()  # one caller gives up (its deadline): the other still gets the answer
+        release.set()
+        assert await second == (b"body", "type")
+        assert await reads.once(key, fetch) == (b"body", "type")
+        assert calls == ["fetch"]
+
+        async def failing() -> tuple[bytes, str]:
+            calls.append("failing")
+            raise ValueError("a lying answer")
+
+        other = ("blob", "acme/app", "sha256:" + "b" * 64)
+        for _ in range(2):  # a failure is not kept: asked again, fetched again
+            with pytest.raises(ValueError):
+                await reads.once(other, failing)
+        assert calls == ["fetch", "failing", "failing"]
+
+    asyncio.run(scenario())
+
+
+PHASES = ("tags", "scan", "verify", "ages", "explain", "publish")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 4, allow_nan=False), st.sampled_from(PHASES),
+                          st.integers(0, 5), st.integers(1, 5)), max_size=60))
+def test_progress_lines_are_never_more_often_than_every_few_seconds(
+        calls: list[tuple[float, str, int, int]]) -> None:
+    """Whatever the reports: nothing in the first 5 s, a phase's lines at least 5 s apart
+    except the one that ends it, and a phase ends at most once."""
+    clock, out = Clock(), []
+    lines = PhaseLines(out.append, every=5.0, clock=clock)
+    start = clock.now
+    written: dict[str, list[tuple[float, bool]]] = {}
+    for step, phase, done, total in calls:
+        clock.now += step
+        before = len(out)
+        lines(phase, min(done, total), total)
+        for line in out[before:]:
+            assert clock.now - start >= 5.0
+            said = line.split()[1]
+            written.setdefault(said, []).append((clock.now, " done (" in line))
+    for times in written.values():
+        assert sum(ending for _, ending in times) <= 1
+        assert all(not ending for _, ending in times[:-1])  # nothing after the end
+        plain = [t for t, ending in times if not ending]
+        assert all(b - a >= 5.0 for a, b in itertools.pairwise(plain))

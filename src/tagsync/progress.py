@@ -19,7 +19,7 @@ UNITS = {"tags": "repositories", "scan": "tags", "verify": "digests", "ages": "i
 class PhaseLines:
     """Without a terminal (CI logs, a redirect): a run that lasts beyond `every` seconds says
     where it is, one line per phase at most every `every` seconds, and the line that ends a
-    phase. A quick run says nothing."""
+    phase (the phases that ended before it spoke first, then). A quick run says nothing."""
 
     def __init__(self, write: Callable[[str], None], every: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -27,21 +27,33 @@ class PhaseLines:
         self.start = clock()
         self.last: dict[str, float] = {}  # phase -> when its last line was written
         self.ended: set[str] = set()
+        self.unsaid: list[tuple[str, int, int, float]] = []  # phases that ended while quiet
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = self.clock()
-        if now - self.start < self.every or phase in self.ended:
+        if phase in self.ended:
             return
-        last = self.last.get(phase)
         ending = done >= total
+        if now - self.start < self.every:
+            if ending:
+                self.ended.add(phase)
+                self.unsaid.append((phase, done, total, now))
+            return
+        for said in self.unsaid:  # the run turned out slow: its first phases, in order
+            self._line(*said, ending=True)
+        self.unsaid.clear()
+        last = self.last.get(phase)
         if not ending and last is not None and now - last < self.every:
             return
         if ending:
             self.ended.add(phase)
         self.last[phase] = now
+        self._line(phase, done, total, now, ending)
+
+    def _line(self, phase: str, done: int, total: int, when: float, ending: bool) -> None:
         unit = UNITS.get(phase, "")
         self.write(f"tagsync: {phase} {done}/{total} {unit}".rstrip()
-                   + f"{' done' if ending else ''} ({now - self.start:.0f}s)\n")
+                   + f"{' done' if ending else ''} ({when - self.start:.0f}s)\n")
 
 
 def bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:

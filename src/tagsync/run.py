@@ -68,9 +68,8 @@ from tagsync.registry import (
     open_clocks,
     open_listers,
     open_sources,
-    requests_by_host,
-    stats_of,
 )
+from tagsync.registry.counts import add_counts, request_counts
 
 log = logging.getLogger(__name__)
 
@@ -496,39 +495,6 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
 
     plan, stats = asyncio.run(ask())
     return found, plan, stats
-
-
-def request_counts(sources: dict[str, Any], apis: Mapping[str, int] | None = None
-                   ) -> dict[str, Any]:
-    """What a survey asked, for `--json`: totals (`requests`, `heads`, `manifest_gets`,
-    `token_requests`, `retries`), `by_kind` and `by_host` (registries, and Docker Hub's API as
-    `<host> api`), and `docker_hub_pulls`: the manifest GETs sent to docker.io, each a pull."""
-    from tagsync.reference import DOCKER_HUB
-
-    stats = stats_of(sources)
-    out: dict[str, Any] = {k: v for k, v in asdict(stats).items() if v is not None}
-    out["by_kind"] = out.pop("kinds")
-    out["by_host"] = requests_by_host(sources)
-    for host, n in (apis or {}).items():
-        out["requests"] += n
-        out["by_host"][f"{host} api"] = {"requests": n}
-    out["docker_hub_pulls"] = out["by_host"].get(DOCKER_HUB, {}).get("pulls", 0)
-    return out
-
-
-def add_counts(total: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
-    """Request counts of a re-plan added to the first pass's (numbers add up, nested counts
-    per key, anything else is the latest)."""
-    out = dict(total)
-    for key, value in more.items():
-        if isinstance(value, bool) or not isinstance(value, (int, dict)):
-            if value is not None:
-                out[key] = value
-        elif isinstance(value, dict):
-            out[key] = add_counts(out.get(key) or {}, value)
-        else:
-            out[key] = out.get(key, 0) + value
-    return out
 
 
 def explainer(config: Config, deadline: float | None = None, progress: Progress | None = None,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Observation", "RepoList", "RepoQuery", "Source", "TagList", "TagQuery", "Want",
            "list_repositories", "list_tags", "observe", "open_listers", "open_sources",
-           "requests_by_host", "stats_of"]
+           "stats_of"]
 
 log = logging.getLogger(__name__)
 
@@ -262,23 +262,6 @@ def stats_of(sources: dict[str, Source]) -> Stats:
                 total.kinds[kind] = total.kinds.get(kind, 0) + n
             total.ratelimit_remaining = s.stats.ratelimit_remaining or total.ratelimit_remaining
     return total
-
-
-def requests_by_host(sources: dict[str, Source]) -> dict[str, dict[str, int]]:
-    """What each registry was asked, by kind (`manifest HEAD`, `manifest GET`, `blob GET`,
-    `tags GET`, `token GET`…), with `pulls`: the manifest GETs, which Docker Hub counts against
-    its pull limit (HEADs and blob GETs it does not)."""
-    from tagsync.registry.oci import OciRegistry
-
-    out: dict[str, dict[str, int]] = {}
-    for host, s in sources.items():
-        if isinstance(s, OciRegistry):
-            kinds = dict(sorted(s.stats.kinds.items()))
-            kinds["pulls"] = s.stats.manifest_gets
-            out[host] = kinds
-        elif isinstance(getattr(s, "requests", None), int):  # ECR's API: calls, not kinds
-            out[host] = {"requests": s.requests}  # type: ignore[attr-defined]
-    return {h: k for h, k in out.items() if any(k.values())}
 
 
 async def observe(
