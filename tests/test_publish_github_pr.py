@@ -272,26 +272,33 @@ def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(
     assert left == [fresh]
 
 
-def _links_and_modes(world: World) -> None:
-    """images.yml becomes a link to catalogs/kernels.yml, an executable file."""
+def _commit_entries(world: World, entries: list[tuple[str, int, bytes]], message: str) -> None:
+    """A commit on main setting exactly these (path, mode, data) entries, made with dulwich."""
     from dulwich.object_store import commit_tree_changes
     from dulwich.objects import Blob, Commit
 
     git = world.github.repos[REPO].git
     head = git.refs[b"refs/heads/main"]
-    link, target = Blob.from_string(b"catalogs/kernels.yml"), Blob.from_string(world.expected())
-    for blob in (link, target):
+    changes = []
+    for path, mode, data in entries:
+        blob = Blob.from_string(data)
         git.object_store.add_object(blob)
+        changes.append((path.encode(), mode, blob.id))
     commit = Commit()
-    commit.tree = commit_tree_changes(git.object_store, git[head].tree, [
-        (b"images.yml", 0o120000, link.id), (b"catalogs/kernels.yml", 0o100755, target.id)])
+    commit.tree = commit_tree_changes(git.object_store, git[head].tree, changes)
     commit.parents = [head]
     commit.author = commit.committer = b"someone <someone@localhost>"
     commit.author_time = commit.commit_time = 1_700_000_000
     commit.author_timezone = commit.commit_timezone = 0
-    commit.message = b"links and modes"
+    commit.message = message.encode()
     git.object_store.add_object(commit)
     world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+
+
+def _links_and_modes(world: World) -> None:
+    """images.yml becomes a link to catalogs/kernels.yml, an executable file."""
+    _commit_entries(world, [("images.yml", 0o120000, b"catalogs/kernels.yml"),
+                            ("catalogs/kernels.yml", 0o100755, world.expected())], "links")
 
 
 def _entry(world: World, path: str, branch: str = "main") -> tuple[int, bytes]:
@@ -318,6 +325,17 @@ def test_a_symlinked_catalog_is_edited_at_its_target_and_keeps_its_mode(world: W
     assert _entry(world, "catalogs/kernels.yml", branch) == (0o100755, world.expected(**new))
 
 
+def test_a_symlinked_catalog_leading_out_of_the_repository_is_refused(world: World) -> None:
+    from tagsync.errors import CatalogError
+
+    _commit_entries(world, [("images.yml", 0o120000, b"../../etc/passwd")], "a link leading out")
+    new_images(world)
+    head = world.github.head(REPO)
+    with pytest.raises(CatalogError, match="symlink leading outside the repository"):
+        run_once(world)
+    assert world.github.head(REPO) == head
+
+
 def test_a_symlink_the_contents_api_cannot_follow_is_described_as_a_link(world: World) -> None:
     """The contract server's contents API, as documented: a link to a file answers with the
     file; a link leading elsewhere answers with the link itself."""
@@ -328,26 +346,7 @@ def test_a_symlink_the_contents_api_cannot_follow_is_described_as_a_link(world: 
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json",
                "X-GitHub-Api-Version": "2022-11-28"}
     assert httpx.get(url, headers=headers).json()["type"] == "file"
-    world.github.commit_directly(REPO, {"catalogs/kernels.yml": b"x"})  # still a file target
-    git = world.github.repos[REPO].git
-    from dulwich.objects import Blob
-
-    away = Blob.from_string(b"../outside.yml")
-    git.object_store.add_object(away)
-    from dulwich.object_store import commit_tree_changes
-    from dulwich.objects import Commit
-
-    head = git.refs[b"refs/heads/main"]
-    commit = Commit()
-    commit.tree = commit_tree_changes(git.object_store, git[head].tree,
-                                      [(b"images.yml", 0o120000, away.id)])
-    commit.parents = [head]
-    commit.author = commit.committer = b"someone <someone@localhost>"
-    commit.author_time = commit.commit_time = 1_700_000_000
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = b"a link leading out"
-    git.object_store.add_object(commit)
-    world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+    _commit_entries(world, [("images.yml", 0o120000, b"../outside.yml")], "a link leading out")
     answer = httpx.get(url, headers=headers).json()
     assert (answer["type"], answer["target"]) == ("symlink", "../outside.yml")
 
