@@ -256,7 +256,7 @@ def test_a_cached_app_token_github_refuses_is_dropped_and_a_new_one_used(world: 
 def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(world: World) -> None:
     import time
 
-    from tagsync.publish.github import SCRATCH
+    from tagsync.publish.pull_request import SCRATCH
 
     new_images(world)
     pr_mode(world)
