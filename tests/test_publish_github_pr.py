@@ -399,3 +399,25 @@ def test_a_pull_request_another_run_opened_first_makes_this_run_replan(world: Wo
     assert summary.attempts == 2
     assert (summary.pull_request, summary.pull_request_action) == (50, "unchanged")
     assert [p.number for p in github.repos[REPO].pulls] == [50]
+
+
+def test_an_open_pr_from_the_older_default_branch_is_closed_as_superseded(world: World) -> None:
+    """tagsync used to open PRs from `tagsync/<catalog>` whatever the base: the first PR from the
+    per-base branch closes such an open PR, saying which one supersedes it."""
+    from tagsync.publish.upkeep import MARKER
+    from tests.servers.github import PullRequest
+
+    new_images(world)
+    pr_mode(world)
+    github = world.github
+    github.commit_directly(REPO, {"images.yml": world.expected(py="aaaaaaaaaaaa")},
+                           "tagsync: update\n\nTagsync-Branch: tagsync/kernels",
+                           branch="tagsync/kernels")
+    old = PullRequest(40, "tagsync/kernels", "main", "tagsync: update",
+                      "table\n" + MARKER.format(branch="tagsync/kernels") + "\n")
+    github.repos[REPO].pulls.append(old)
+    summary = run_once(world)
+    [new] = world.github.open_pulls(REPO)
+    assert (new.head, summary.pull_request_action) == (BRANCH, "opened")
+    assert old.state == "closed" and f"Superseded by #{new.number}" in old.comments[-1]
+    assert any("closed #40" in w for w in summary.warnings)

@@ -544,6 +544,9 @@ class PullRequestOptions:
     reviewers: tuple[str, ...] = ()
     team_reviewers: tuple[str, ...] = ()
     auto_merge: str | None = None  # merge | squash | rebase
+    # the default branch of tagsync before PRs were kept per base (`tagsync/<catalog>`): an open
+    # PR from it is closed as superseded when the first PR from `branch` opens
+    legacy_branch: str | None = None
 
 
 class GitHubPublisher:
@@ -686,6 +689,7 @@ def github_publisher(config: GitHubConfig, first_catalog: str, base_dir: Path, *
     if config.mode == "pull-request":
         pr = PullRequestOptions(
             branch=config.pr_branch or default_pr_branch(config.branch, first_catalog),
+            legacy_branch=None if config.pr_branch else f"tagsync/{first_catalog}",
             title=config.pr_title,
             labels=tuple(config.labels), reviewers=tuple(config.reviewers),
             team_reviewers=tuple(config.team_reviewers), auto_merge=config.auto_merge)

@@ -234,10 +234,41 @@ class PullRequestMode:
         number = int(created["number"])
         self._upkeep(created, title, changes, sorted(files), desired)
         log.info("opened pull request #%s", number)
+        legacy = self._supersede_legacy(number)
+        notes = [f"supersedes #{action.supersedes}, closed without merging"
+                 if action.supersedes is not None else "",
+                 f"closed #{legacy} from {self.pr.legacy_branch}, superseded by this one"
+                 if legacy is not None else ""]
         return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
-                             action="opened",
-                             note=f"supersedes #{action.supersedes}, closed without merging"
-                             if action.supersedes is not None else None)
+                             action="opened", note="; ".join(n for n in notes if n) or None)
+
+    def _supersede_legacy(self, number: int) -> int | None:
+        """An open PR of an older tagsync from `tagsync/<catalog>` into this base is closed as
+        superseded by the PR just opened (one PR per base). A failure only warns."""
+        legacy = self.pr.legacy_branch
+        if legacy is None:
+            return None
+        owner = self.repo.split("/")[0]
+        try:
+            pulls = self.api.json("GET", f"/repos/{self.repo}/pulls", "looking for an older PR",
+                                  params={"state": "open", "head": f"{owner}:{legacy}",
+                                          "base": self.branch, "per_page": 100})
+            old = next((p for p in pulls if isinstance(p, dict)
+                        and is_ours(str(p.get("body") or ""), legacy, self.branch)), None)
+            if old is None:
+                return None
+            self.api.json("POST", f"/repos/{self.repo}/issues/{old['number']}/comments",
+                          "commenting on the older pull request", json={
+                              "body": f"Superseded by #{number}: tagsync now keeps one pull "
+                                      f"request per base, from {self.pr.branch}. — tagsync"})
+            self.api.json("PATCH", f"/repos/{self.repo}/pulls/{old['number']}",
+                          "closing the older pull request", json={"state": "closed"})
+        except PublishError as exc:
+            log.warning("could not close the older pull request from %s: %s", legacy, exc.message)
+            return None
+        log.info("closed pull request #%s from %s: superseded by #%s", old["number"], legacy,
+                 number)
+        return int(old["number"])
 
     def _build(self, base: str, head: str | None, owned: Owned | None, files: dict[str, bytes],
                message: str) -> str:
