@@ -32,9 +32,10 @@ BRANCH = "tagsync/main/kernels"
 CATALOG = 'images:\n  - name: python\n    tags:\n      - ["3.6-ubuntu", "{py}"]\n'
 
 
+@pytest.mark.parametrize("api", ["graphql", "rest"])
 def test_people_and_runs_interleaved_keep_every_promise(
         github: GitHubServer, registry: RegistryServer, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, api: str) -> None:
     github.tokens[TOKEN] = "write"
     monkeypatch.setenv("TEST_GITHUB_TOKEN", TOKEN)
     base_ns = unique_namespace("model", request)
@@ -55,7 +56,7 @@ def test_people_and_runs_interleaved_keep_every_promise(
                 config.write_text(
                     kernels_yaml(registry, self.ns) + f"github:\n  repo: {self.repo}\n"
                     f"  api_url: {github.url}\n  token: env:TEST_GITHUB_TOKEN\n"
-                    "  mode: pull-request\n"
+                    f"  mode: pull-request\n  api: {api}\n"
                     f'  message: "tagsync (run {who}): update {{count}} image(s)"\n')
                 self.configs.append(config)
             self.people: list[str] = []  # a person's commits on the PR branch still owed to them
