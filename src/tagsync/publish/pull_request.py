@@ -33,6 +33,7 @@ from tagsync.publish.github import (
 )
 from tagsync.publish.upkeep import (
     TRAILER,
+    Action,
     ClosedPr,
     OpenPr,
     PrView,
@@ -88,6 +89,18 @@ mutation($input: EnablePullRequestAutoMergeInput!) {
 """
 
 
+@dataclass(frozen=True)
+class Observed:
+    """The decision's input, and what carrying out its action needs besides."""
+
+    view: PrView
+    now: PullState
+    base: str  # the base head the run planned against
+    owned: Owned | None
+    open_pr: dict[str, Any] | None  # GitHub's JSON of our open PR
+    urls: dict[int, str]  # our PRs' pages, by number
+
+
 def observe_pulls(pub: GitHubPublisher) -> PullState:
     """Our branch's head and every PR from it (any base, any state), newest first."""
     assert pub.pr is not None
@@ -120,7 +133,6 @@ class PullRequestMode:
 
     def _ownership(self, head: str, base: str) -> Owned:
         """Whose commits the branch has beyond the base: tagsync's carry its trailer."""
-        assert self.pr is not None
         branch = self.pr.branch
         compared = self.api.json("GET", f"/repos/{self.repo}/compare/{base}...{head}",
                                  f"checking who made the commits on {branch}")
@@ -146,22 +158,28 @@ class PullRequestMode:
         return None if mergeable is None else not mergeable
 
     def publish(self, snapshot: GitHubSnapshot, files: dict[str, bytes], message: str,
-                      changes: Sequence[Change]) -> PublishResult:
+                changes: Sequence[Change]) -> PublishResult:
         """Observe the PR state, decide one action (`upkeep.decide`), carry it out. What this run
         planned from must still hold when it writes: a branch or PR that changed since the
         snapshot is a moved target (re-plan); the branch then moves by compare-and-swap."""
-        assert self.pr is not None
-        branch, base = self.pr.branch, snapshot.head
         seen = snapshot.pulls if snapshot.pulls is not None else observe_pulls(self.pub)
         now = observe_pulls(self.pub) if files else seen
         if now.key() != seen.key():
-            raise BranchMovedError(f"{branch} or its pull requests changed while we worked; "
-                                   "re-planning")
-        ours = [p for p in now.pulls if is_ours(str(p.get("body") or ""), branch, self.branch)
+            raise BranchMovedError(f"{self.pr.branch} or its pull requests changed while we "
+                                   "worked; re-planning")
+        observed = self._observe(now, snapshot.head, proposal_of(changes) if files else None)
+        action = decide(observed.view)
+        log.debug("pull request upkeep: %s -> %s", observed.view, action)
+        return self._carry_out(action, observed, snapshot, files, message, changes)
+
+    def _observe(self, now: PullState, base: str, desired: str | None) -> Observed:
+        """The decision's input from what GitHub holds: our PRs into this base, a foreign one,
+        whose commits the branch holds, GitHub's `mergeable`, whether the base caught up."""
+        ours = [p for p in now.pulls
+                if is_ours(str(p.get("body") or ""), self.pr.branch, self.branch)
                 and (p.get("base") or {}).get("ref") == self.branch]
         open_ours = next((p for p in ours if p.get("state") == "open"), None)
         foreign = next((p for p in now.pulls if p.get("state") == "open" and p not in ours), None)
-        desired = proposal_of(changes) if files else None
         owned = (self._ownership(now.head, base)
                  if now.head and (open_ours is not None or desired is not None) else None)
         open_pr = None
@@ -178,15 +196,20 @@ class PullRequestMode:
                        for p in ours if p.get("state") != "open")
         view = PrView(desired, open_pr, closed, int(foreign["number"]) if foreign else None,
                       "absent" if owned is None else "mine" if owned.mine else "person")
-        action = decide(view)
-        log.debug("pull request upkeep: %s -> %s", view, action)
-        url = open_ours.get("html_url") if open_ours else None
+        return Observed(view, now, base, owned, open_ours,
+                        {int(p["number"]): str(p.get("html_url") or "") for p in ours})
+
+    def _carry_out(self, action: Action, seen: Observed, snapshot: GitHubSnapshot,
+                   files: dict[str, bytes], message: str, changes: Sequence[Change]
+                   ) -> PublishResult:
+        branch, base, pr = self.pr.branch, seen.base, seen.open_pr
+        url = seen.urls.get(action.number or 0) or None
         if action.kind == "refuse":
-            if action.number is None and owned is not None:
+            if action.number is None and seen.owned is not None:
                 raise PushRejectedError(
-                    f"branch {branch} holds {owned.person} that tagsync did not make, and no open "
-                    "pull request of tagsync's; tagsync will not overwrite it: merge or delete the "
-                    "branch, or choose another `pr_branch`")
+                    f"branch {branch} holds {seen.owned.person} that tagsync did not make, and no "
+                    "open pull request of tagsync's; tagsync will not overwrite it: merge or "
+                    "delete the branch, or choose another `pr_branch`")
             raise PushRejectedError(action.reason.replace("the branch", branch))
         if action.kind in ("kept", "declined", "merged"):
             if action.reason:
@@ -195,32 +218,38 @@ class PullRequestMode:
                                  action=action.kind, note=action.reason or None)
         if action.kind == "nothing":
             return PublishResult(snapshot.revision, False)
-        assert open_ours is not None or action.kind == "create"
         if action.kind == "close":
-            assert open_ours is not None
-            self._close(open_ours, base)
+            assert pr is not None
+            self._close(pr, base)
             return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
                                  action="closed", note=action.reason)
+        desired = seen.view.desired
         title = self.pr.title or message.partition("\n")[0]
         if action.kind == "leave":
-            if files and open_ours is not None:
-                self._upkeep(open_ours, title, changes, sorted(files), desired)
+            if files and pr is not None:
+                self._upkeep(pr, title, changes, sorted(files), desired)
                 log.info("pull request #%s already holds these changes", action.number)
-            return PublishResult(now.head if files else snapshot.revision, False, url=url,
+            return PublishResult(seen.now.head if files else snapshot.revision, False, url=url,
                                  pull_request=action.number, action="unchanged")
         # The new commit is built beside the PR branch, then the branch moves to it in one step
         # guarded by the head read: the PR never has zero commits (GitHub would close it for
         # good), a failure on the way leaves it as it was, and a concurrent write is refused.
-        sha = self._build(base, now.head, owned, files,
+        head = seen.now.head
+        sha = self._build(base, head, seen.owned, files,
                           f"{message.rstrip()}\n\n{TRAILER.format(branch=branch)}\n")
-        self._move_branch(branch, now.head, sha)
-        if open_ours is not None:
-            self._upkeep(open_ours, title, changes, sorted(files), desired)
-            log.info("updated pull request #%s with %s", open_ours["number"], sha[:12])
-            return PublishResult(sha, True, url=url, pull_request=int(open_ours["number"]),
+        self._move_branch(branch, head, sha)
+        if pr is not None:
+            self._upkeep(pr, title, changes, sorted(files), desired)
+            log.info("updated pull request #%s with %s", pr["number"], sha[:12])
+            return PublishResult(sha, True, url=url, pull_request=int(pr["number"]),
                                  action="updated")
+        return self._open(sha, title, files, changes, desired, action.supersedes)
+
+    def _open(self, sha: str, title: str, files: dict[str, bytes], changes: Sequence[Change],
+              desired: str | None, supersedes: int | None) -> PublishResult:
+        branch = self.pr.branch
         body = pr_body(changes, branch, sorted(files), title, base=self.branch, proposal=desired,
-                       supersedes=action.supersedes)
+                       supersedes=supersedes)
         response = self.api.request("POST", f"/repos/{self.repo}/pulls", "opening the pull request",
                                     json={"title": title, "head": branch, "base": self.branch,
                                           "body": body}, allow=(422,))
@@ -235,8 +264,8 @@ class PullRequestMode:
         self._upkeep(created, title, changes, sorted(files), desired)
         log.info("opened pull request #%s", number)
         legacy = self._supersede_legacy(number)
-        notes = [f"supersedes #{action.supersedes}, closed without merging"
-                 if action.supersedes is not None else "",
+        notes = [f"supersedes #{supersedes}, closed without merging"
+                 if supersedes is not None else "",
                  f"closed #{legacy} from {self.pr.legacy_branch}, superseded by this one"
                  if legacy is not None else ""]
         return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
@@ -280,7 +309,6 @@ class PullRequestMode:
         of the PR head read (and of the base, when the head lacks it), holding the base's tree
         with our files."""
         if self.use_graphql and self.pub._plain():
-            assert self.pr is not None
             self._clean_scratch()
             scratch = f"{self.pr.branch}{SCRATCH}{int(time.time())}-{uuid.uuid4().hex[:8]}"
             self.api.json("POST", f"/repos/{self.repo}/git/refs", f"creating {scratch}",
@@ -302,7 +330,6 @@ class PullRequestMode:
         """Delete the scratch branches a killed run left: those made over an hour ago (no run
         lasts that long; a younger one may be a concurrent run's), or named by an older tagsync
         without a time. A failure only warns: the run does not need it."""
-        assert self.pr is not None
         try:
             refs = self.api.json("GET", f"/repos/{self.repo}/git/matching-refs/heads/"
                                         f"{quote(self.pr.branch + SCRATCH)}", "listing scratch branches")
@@ -395,7 +422,6 @@ class PullRequestMode:
         body is replaced between markers, the title only while it is still the one tagsync set;
         labels, reviewers and auto-merge are (re-)requested when missing. Failing upkeep only
         warns: the commit stands."""
-        assert self.pr is not None
         number = pr["number"]
         old_body = pr.get("body") or ""
         ours = marked_title(old_body)
@@ -420,7 +446,6 @@ class PullRequestMode:
                 "requesting auto-merge"))
 
     def _request_reviews(self, pr: dict[str, Any]) -> None:
-        assert self.pr is not None
         if not (self.pr.reviewers or self.pr.team_reviewers):
             return
         number = pr["number"]
