@@ -325,6 +325,20 @@ def test_a_symlinked_catalog_is_edited_at_its_target_and_keeps_its_mode(world: W
     assert _entry(world, "catalogs/kernels.yml", branch) == (0o100755, world.expected(**new))
 
 
+def test_a_glob_matches_files_not_links(world: World) -> None:
+    """As the git publisher lists a tree: a link is followed when named, never matched by a glob
+    beside its target (one file, edited once)."""
+    from tagsync.publish import github as gh
+
+    _links_and_modes(world)
+    api = gh.GitHubApi(world.github.url, gh.StaticToken(TOKEN))
+    try:
+        snap = gh.GitHubPublisher(api, REPO, "main").snapshot()
+        assert "images.yml" not in snap.files() and "catalogs/kernels.yml" in snap.files()
+    finally:
+        api.close()
+
+
 def test_a_symlinked_catalog_leading_out_of_the_repository_is_refused(world: World) -> None:
     from tagsync.errors import CatalogError
 

@@ -495,12 +495,13 @@ class GitHubSnapshot:
 
     @_as_documented
     def files(self) -> list[str]:
-        """The tree at the head we read: in one request (`recursive=1`), or folder by folder
-        when GitHub truncated that listing (over 100,000 entries)."""
+        """The files (not links) in the tree at the head we read: in one request
+        (`recursive=1`), or folder by folder when GitHub truncated that listing (over 100,000
+        entries)."""
         body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{self.head}", "listing files",
                              params={"recursive": "1"})
         if not body.get("truncated"):
-            return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+            return sorted(e["path"] for e in body.get("tree", []) if _is_file(e))
         log.info("%s: the tree listing was truncated; listing folder by folder", self.repo)
         out: list[str] = []
         todo = [("", self.head)]
@@ -510,9 +511,15 @@ class GitHubSnapshot:
                 path = prefix + str(entry["path"])
                 if entry.get("type") == "tree":
                     todo.append((path + "/", str(entry["sha"])))
-                elif entry.get("type") == "blob":
+                elif _is_file(entry):
                     out.append(path)
         return sorted(out)
+
+
+def _is_file(entry: dict[str, Any]) -> bool:
+    """A tree entry a glob may match: a file, not a link (as the git publisher lists them: a
+    link is followed when a catalog names it, never matched twice beside its target)."""
+    return entry.get("type") == "blob" and entry.get("mode") != "120000"
 
 
 def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
