@@ -435,3 +435,19 @@ def test_an_open_pr_from_the_older_default_branch_is_closed_as_superseded(world:
     assert (new.head, summary.pull_request_action) == (BRANCH, "opened")
     assert old.state == "closed" and f"Superseded by #{new.number}" in old.comments[-1]
     assert any("closed #40" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("skew", [-1200, 1200], ids=["our-clock-ahead", "our-clock-behind"])
+def test_an_app_jwt_refused_for_a_wrong_clock_says_to_fix_the_clock(world: World, app_key: Path,
+                                                                    skew: int) -> None:
+    import time
+
+    from tagsync.errors import PublishAuthError
+
+    new_images(world)
+    app_config(world, app_key)
+    world.github.clock = lambda: time.time() + skew  # GitHub's time, ours off by 20 minutes
+    head = world.github.head(REPO)
+    with pytest.raises(PublishAuthError, match="clock is off"):
+        run_once(world)
+    assert world.github.head(REPO) == head

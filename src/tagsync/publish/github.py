@@ -226,6 +226,10 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     status = response.status_code
     text = redact(f"{doing}: GitHub answered {status} {detail}".rstrip(), *secrets)
     lowered = detail.lower()
+    if status == 401 and "claim" in lowered:  # a JWT's time claims, judged by GitHub's clock
+        return PublishAuthError(text + " — GitHub judges a GitHub App's JWT by its own clock "
+                                       "(issued in the past, expiring within 10 minutes): this "
+                                       "machine's clock is off; set it right (NTP)")
     if status == 401:
         return PublishAuthError(text + " — the token is wrong, expired or revoked")
     if status == 429 or (status == 403 and _is_rate_limit(response)):
