@@ -318,3 +318,17 @@ def test_pull_requests_list_newest_first_with_their_merge_state(server: GitHubSe
     assert listed["state"] == "closed" and listed["merged_at"] is not None
     assert httpx.get(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
                      params={"state": "all", "base": "other"}).json() == []
+
+
+def test_a_pr_no_longer_merges_once_the_base_changed_its_file_otherwise(server: GitHubServer) -> None:
+    _open_pr(server)  # the PR adds b.yml
+    [pr] = server.repos["acme/r"].pulls
+
+    def mergeable() -> Any:
+        return httpx.get(f"{server.url}/repos/acme/r/pulls/{pr.number}", headers=HEADERS).json()[
+            "mergeable"]
+
+    server.commit_directly("acme/r", {"c.yml": b"c\n"})
+    assert mergeable() is True  # the base moved, elsewhere
+    server.commit_directly("acme/r", {"b.yml": b"not the PR's b\n"})
+    assert mergeable() is False

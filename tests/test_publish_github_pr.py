@@ -256,7 +256,7 @@ def test_a_cached_app_token_github_refuses_is_dropped_and_a_new_one_used(world: 
 def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(world: World) -> None:
     import time
 
-    from tagsync.publish.github import SCRATCH
+    from tagsync.publish.pull_request import SCRATCH
 
     new_images(world)
     pr_mode(world)
@@ -272,26 +272,33 @@ def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(
     assert left == [fresh]
 
 
-def _links_and_modes(world: World) -> None:
-    """images.yml becomes a link to catalogs/kernels.yml, an executable file."""
+def _commit_entries(world: World, entries: list[tuple[str, int, bytes]], message: str) -> None:
+    """A commit on main setting exactly these (path, mode, data) entries, made with dulwich."""
     from dulwich.object_store import commit_tree_changes
     from dulwich.objects import Blob, Commit
 
     git = world.github.repos[REPO].git
     head = git.refs[b"refs/heads/main"]
-    link, target = Blob.from_string(b"catalogs/kernels.yml"), Blob.from_string(world.expected())
-    for blob in (link, target):
+    changes = []
+    for path, mode, data in entries:
+        blob = Blob.from_string(data)
         git.object_store.add_object(blob)
+        changes.append((path.encode(), mode, blob.id))
     commit = Commit()
-    commit.tree = commit_tree_changes(git.object_store, git[head].tree, [
-        (b"images.yml", 0o120000, link.id), (b"catalogs/kernels.yml", 0o100755, target.id)])
+    commit.tree = commit_tree_changes(git.object_store, git[head].tree, changes)
     commit.parents = [head]
     commit.author = commit.committer = b"someone <someone@localhost>"
     commit.author_time = commit.commit_time = 1_700_000_000
     commit.author_timezone = commit.commit_timezone = 0
-    commit.message = b"links and modes"
+    commit.message = message.encode()
     git.object_store.add_object(commit)
     world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+
+
+def _links_and_modes(world: World) -> None:
+    """images.yml becomes a link to catalogs/kernels.yml, an executable file."""
+    _commit_entries(world, [("images.yml", 0o120000, b"catalogs/kernels.yml"),
+                            ("catalogs/kernels.yml", 0o100755, world.expected())], "links")
 
 
 def _entry(world: World, path: str, branch: str = "main") -> tuple[int, bytes]:
@@ -318,6 +325,31 @@ def test_a_symlinked_catalog_is_edited_at_its_target_and_keeps_its_mode(world: W
     assert _entry(world, "catalogs/kernels.yml", branch) == (0o100755, world.expected(**new))
 
 
+def test_a_glob_matches_files_not_links(world: World) -> None:
+    """As the git publisher lists a tree: a link is followed when named, never matched by a glob
+    beside its target (one file, edited once)."""
+    from tagsync.publish import github as gh
+
+    _links_and_modes(world)
+    api = gh.GitHubApi(world.github.url, gh.StaticToken(TOKEN))
+    try:
+        snap = gh.GitHubPublisher(api, REPO, "main").snapshot()
+        assert "images.yml" not in snap.files() and "catalogs/kernels.yml" in snap.files()
+    finally:
+        api.close()
+
+
+def test_a_symlinked_catalog_leading_out_of_the_repository_is_refused(world: World) -> None:
+    from tagsync.errors import CatalogError
+
+    _commit_entries(world, [("images.yml", 0o120000, b"../../etc/passwd")], "a link leading out")
+    new_images(world)
+    head = world.github.head(REPO)
+    with pytest.raises(CatalogError, match="symlink leading outside the repository"):
+        run_once(world)
+    assert world.github.head(REPO) == head
+
+
 def test_a_symlink_the_contents_api_cannot_follow_is_described_as_a_link(world: World) -> None:
     """The contract server's contents API, as documented: a link to a file answers with the
     file; a link leading elsewhere answers with the link itself."""
@@ -328,26 +360,7 @@ def test_a_symlink_the_contents_api_cannot_follow_is_described_as_a_link(world: 
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json",
                "X-GitHub-Api-Version": "2022-11-28"}
     assert httpx.get(url, headers=headers).json()["type"] == "file"
-    world.github.commit_directly(REPO, {"catalogs/kernels.yml": b"x"})  # still a file target
-    git = world.github.repos[REPO].git
-    from dulwich.objects import Blob
-
-    away = Blob.from_string(b"../outside.yml")
-    git.object_store.add_object(away)
-    from dulwich.object_store import commit_tree_changes
-    from dulwich.objects import Commit
-
-    head = git.refs[b"refs/heads/main"]
-    commit = Commit()
-    commit.tree = commit_tree_changes(git.object_store, git[head].tree,
-                                      [(b"images.yml", 0o120000, away.id)])
-    commit.parents = [head]
-    commit.author = commit.committer = b"someone <someone@localhost>"
-    commit.author_time = commit.commit_time = 1_700_000_000
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = b"a link leading out"
-    git.object_store.add_object(commit)
-    world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+    _commit_entries(world, [("images.yml", 0o120000, b"../outside.yml")], "a link leading out")
     answer = httpx.get(url, headers=headers).json()
     assert (answer["type"], answer["target"]) == ("symlink", "../outside.yml")
 
@@ -400,3 +413,41 @@ def test_a_pull_request_another_run_opened_first_makes_this_run_replan(world: Wo
     assert summary.attempts == 2
     assert (summary.pull_request, summary.pull_request_action) == (50, "unchanged")
     assert [p.number for p in github.repos[REPO].pulls] == [50]
+
+
+def test_an_open_pr_from_the_older_default_branch_is_closed_as_superseded(world: World) -> None:
+    """tagsync used to open PRs from `tagsync/<catalog>` whatever the base: the first PR from the
+    per-base branch closes such an open PR, saying which one supersedes it."""
+    from tagsync.publish.upkeep import MARKER
+    from tests.servers.github import PullRequest
+
+    new_images(world)
+    pr_mode(world)
+    github = world.github
+    github.commit_directly(REPO, {"images.yml": world.expected(py="aaaaaaaaaaaa")},
+                           "tagsync: update\n\nTagsync-Branch: tagsync/kernels",
+                           branch="tagsync/kernels")
+    old = PullRequest(40, "tagsync/kernels", "main", "tagsync: update",
+                      "table\n" + MARKER.format(branch="tagsync/kernels") + "\n")
+    github.repos[REPO].pulls.append(old)
+    summary = run_once(world)
+    [new] = world.github.open_pulls(REPO)
+    assert (new.head, summary.pull_request_action) == (BRANCH, "opened")
+    assert old.state == "closed" and f"Superseded by #{new.number}" in old.comments[-1]
+    assert any("closed #40" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("skew", [-1200, 1200], ids=["our-clock-ahead", "our-clock-behind"])
+def test_an_app_jwt_refused_for_a_wrong_clock_says_to_fix_the_clock(world: World, app_key: Path,
+                                                                    skew: int) -> None:
+    import time
+
+    from tagsync.errors import PublishAuthError
+
+    new_images(world)
+    app_config(world, app_key)
+    world.github.clock = lambda: time.time() + skew  # GitHub's time, ours off by 20 minutes
+    head = world.github.head(REPO)
+    with pytest.raises(PublishAuthError, match="clock is off"):
+        run_once(world)
+    assert world.github.head(REPO) == head

@@ -227,7 +227,8 @@ def _selected(config: Config, cfg: CatalogConfig, found: References) -> Referenc
 
 @dataclass
 class _Known:
-    """Registry answers kept across re-plans: they do not depend on the branch."""
+    """What the registries answered in one attempt. A re-plan starts afresh and keeps only
+    the signature verdicts: the moved target may hold newer values than these answers."""
 
     repos: dict[RepoQuery, RepoList] = field(default_factory=dict)
     tags: dict[TagQuery, TagList] = field(default_factory=dict)

@@ -6,8 +6,9 @@ GitHub signs the result (a verified commit). The REST Git Data API (tree → com
 update) is the fallback for GitHub Enterprise Server versions without that mutation.
 
 Protected branches get a pull request from `tagsync/<base>/<catalog>`, kept by one decision over
-the PR state the run observed (`upkeep.decide`): one open PR per base carrying our hidden marker,
-edited in place; a person's commit or a closed proposal is respected, never overwritten.
+the PR state the run observed (`upkeep.decide`, carried out by `pull_request`): one open PR per
+base carrying our hidden marker, edited in place; a person's commit or a closed proposal is
+respected, never overwritten.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from __future__ import annotations
 import base64
 import functools
 import logging
-import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -45,23 +44,12 @@ from tagsync.http_policy import (
 )
 from tagsync.plan import Change
 from tagsync.publish import PublishResult, link_target, real_paths
-from tagsync.publish.upkeep import (
-    TRAILER,
-    ClosedPr,
-    OpenPr,
-    PrView,
-    decide,
-    is_ours,
-    marked,
-    marked_files,
-    marked_title,
-    merge_body,
-    pr_body,
-    proposal_of,
-    superseded,
-)
+from tagsync.publish.upkeep import pr_body as pr_body  # where the PR body used to live
 from tagsync.registry.base import parse_time
 from tagsync.secrets import resolve
+
+if TYPE_CHECKING:
+    from tagsync.publish.pull_request import PullState
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +57,6 @@ API_VERSION = "2022-11-28"
 _MOVED_HINTS = ("expected branch to point to", "not a fast forward", "stale_data")
 _PROTECTED_HINTS = ("protected branch", "rule violation", "must be made through a pull request")
 _FILE_MODE = "100644"
-SCRATCH = "-tagsync-scratch-"  # PR branch + this + unix time + random: GraphQL's commit space
-SCRATCH_AGE = 3600.0  # seconds after which a scratch branch is a killed run's leftover
 _PROTECTED_NOTE = " — the branch is protected; set `github.mode: pull-request`"
 
 
@@ -240,6 +226,10 @@ def _http_error(response: httpx.Response, doing: str, secrets: Sequence[str]) ->
     status = response.status_code
     text = redact(f"{doing}: GitHub answered {status} {detail}".rstrip(), *secrets)
     lowered = detail.lower()
+    if status == 401 and "claim" in lowered:  # a JWT's time claims, judged by GitHub's clock
+        return PublishAuthError(text + " — GitHub judges a GitHub App's JWT by its own clock "
+                                       "(issued in the past, expiring within 10 minutes): this "
+                                       "machine's clock is off; set it right (NTP)")
     if status == 401:
         return PublishAuthError(text + " — the token is wrong, expired or revoked")
     if status == 429 or (status == 403 and _is_rate_limit(response)):
@@ -429,28 +419,6 @@ def _raise_graphql_errors(errors: list[Any], doing: str, secrets: Sequence[str])
     raise PublishError(text)
 
 
-@dataclass(frozen=True)
-class PullState:
-    """PR mode: the PR branch's head and every PR from it, as read at one moment."""
-
-    head: str | None
-    pulls: list[dict[str, Any]]
-
-    def key(self) -> tuple[Any, ...]:
-        """What must not change between a run's read and its write."""
-        return (self.head, tuple((p.get("number"), p.get("state"), p.get("merged_at") is not None,
-                                  (p.get("base") or {}).get("ref")) for p in self.pulls))
-
-
-@dataclass(frozen=True)
-class Owned:
-    """Whose commits a PR branch holds beyond the base."""
-
-    mine: bool  # all tagsync's (each carries the trailer)
-    person: str  # the first that is not, in words
-    contains_base: bool  # the branch already has the base's head
-
-
 @dataclass
 class GitHubSnapshot:
     api: GitHubApi
@@ -601,12 +569,13 @@ class GitHubSnapshot:
 
     @_as_documented
     def files(self) -> list[str]:
-        """The tree at the head we read: in one request (`recursive=1`), or folder by folder
-        when GitHub truncated that listing (over 100,000 entries)."""
+        """The files (not links) in the tree at the head we read: in one request
+        (`recursive=1`), or folder by folder when GitHub truncated that listing (over 100,000
+        entries)."""
         body = self.api.json("GET", f"/repos/{self.repo}/git/trees/{self.head}", "listing files",
                              params={"recursive": "1"})
         if not body.get("truncated"):
-            return sorted(e["path"] for e in body.get("tree", []) if e.get("type") == "blob")
+            return sorted(e["path"] for e in body.get("tree", []) if _is_file(e))
         log.info("%s: the tree listing was truncated; listing folder by folder", self.repo)
         out: list[str] = []
         todo = [("", self.head)]
@@ -616,9 +585,15 @@ class GitHubSnapshot:
                 path = prefix + str(entry["path"])
                 if entry.get("type") == "tree":
                     todo.append((path + "/", str(entry["sha"])))
-                elif entry.get("type") == "blob":
+                elif _is_file(entry):
                     out.append(path)
         return sorted(out)
+
+
+def _is_file(entry: dict[str, Any]) -> bool:
+    """A tree entry a glob may match: a file, not a link (as the git publisher lists them: a
+    link is followed when a catalog names it, never matched twice beside its target)."""
+    return entry.get("type") == "blob" and entry.get("mode") != "120000"
 
 
 def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
@@ -642,21 +617,6 @@ mutation($input: CreateCommitOnBranchInput!) {
 }
 """
 
-_REPOSITORY_ID = """
-query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { id } }
-"""
-
-_UPDATE_REFS = """
-mutation($input: UpdateRefsInput!) { updateRefs(input: $input) { clientMutationId } }
-"""
-
-_AUTO_MERGE = """
-mutation($input: EnablePullRequestAutoMergeInput!) {
-  enablePullRequestAutoMerge(input: $input) { pullRequest { number } }
-}
-"""
-
-
 @dataclass(frozen=True)
 class PullRequestOptions:
     branch: str
@@ -665,6 +625,9 @@ class PullRequestOptions:
     reviewers: tuple[str, ...] = ()
     team_reviewers: tuple[str, ...] = ()
     auto_merge: str | None = None  # merge | squash | rebase
+    # the default branch of tagsync before PRs were kept per base (`tagsync/<catalog>`): an open
+    # PR from it is closed as superseded when the first PR from `branch` opens
+    legacy_branch: str | None = None
 
 
 class GitHubPublisher:
@@ -694,7 +657,11 @@ class GitHubPublisher:
     def snapshot(self) -> GitHubSnapshot:
         head = self._head(self.branch)
         assert head is not None
-        pulls = self._observe_pulls() if self.pr is not None else None
+        pulls = None
+        if self.pr is not None:
+            from tagsync.publish.pull_request import observe_pulls
+
+            pulls = observe_pulls(self)
         return GitHubSnapshot(self.api, self.repo, self.branch, head, head, pulls=pulls)
 
     @_as_documented
@@ -704,8 +671,10 @@ class GitHubPublisher:
         files = real_paths(files, snapshot.links)  # a link stays a link: its target is written
         self._modes = {p: snapshot.modes.get(p, _FILE_MODE) for p in files}
         if self.pr is not None:
+            from tagsync.publish.pull_request import PullRequestMode
+
             try:
-                return self._pull_request(snapshot, files, message, changes)
+                return PullRequestMode(self).publish(snapshot, files, message, changes)
             except PushRejectedError as exc:
                 if _PROTECTED_NOTE not in exc.message:
                     raise
@@ -760,323 +729,6 @@ class GitHubPublisher:
                       f"moving {branch} to the new commit", json={"sha": sha, "force": force})
         return sha, url
 
-    # -- pull-request mode -----------------------------------------------------------------
-
-    def _observe_pulls(self) -> PullState:
-        """Our branch's head and every PR from it (any base, any state), newest first."""
-        assert self.pr is not None
-        owner = self.repo.split("/")[0]
-        head = self._head(self.pr.branch, missing_ok=True)
-        pulls = self.api.json("GET", f"/repos/{self.repo}/pulls", "looking for our pull requests",
-                              params={"state": "all", "head": f"{owner}:{self.pr.branch}",
-                                      "sort": "created", "direction": "desc", "per_page": 100})
-        return PullState(head, [p for p in pulls if isinstance(p, dict)])
-
-    def _ownership(self, head: str, base: str) -> Owned:
-        """Whose commits the branch has beyond the base: tagsync's carry its trailer."""
-        assert self.pr is not None
-        branch = self.pr.branch
-        compared = self.api.json("GET", f"/repos/{self.repo}/compare/{base}...{head}",
-                                 f"checking who made the commits on {branch}")
-        commits = compared.get("commits") or []
-        trailer = TRAILER.format(branch=branch)
-        person = ""
-        for commit in commits:
-            text = str((commit.get("commit") or {}).get("message") or "")
-            if trailer not in text.splitlines():
-                person = (f"commit {str(commit.get('sha'))[:12]} "
-                          f"({text.partition(chr(10))[0][:60]!r})")
-                break
-        total = int(compared.get("total_commits") or 0)
-        if not person and total > len(commits):
-            person = f"{total} commits, too many to be tagsync's"
-        return Owned(not person, person, int(compared.get("behind_by") or 0) == 0)
-
-    def _conflicts(self, pr: dict[str, Any]) -> bool | None:
-        """GitHub's word on whether the PR still merges (None while it computes it)."""
-        full = self.api.json("GET", f"/repos/{self.repo}/pulls/{pr['number']}",
-                             "reading the pull request's mergeability")
-        mergeable = full.get("mergeable")
-        return None if mergeable is None else not mergeable
-
-    def _pull_request(self, snapshot: GitHubSnapshot, files: dict[str, bytes], message: str,
-                      changes: Sequence[Change]) -> PublishResult:
-        """Observe the PR state, decide one action (`upkeep.decide`), carry it out. What this run
-        planned from must still hold when it writes: a branch or PR that changed since the
-        snapshot is a moved target (re-plan); the branch then moves by compare-and-swap."""
-        assert self.pr is not None
-        branch, base = self.pr.branch, snapshot.head
-        seen = snapshot.pulls if snapshot.pulls is not None else self._observe_pulls()
-        now = self._observe_pulls() if files else seen
-        if now.key() != seen.key():
-            raise BranchMovedError(f"{branch} or its pull requests changed while we worked; "
-                                   "re-planning")
-        ours = [p for p in now.pulls if is_ours(str(p.get("body") or ""), branch, self.branch)
-                and (p.get("base") or {}).get("ref") == self.branch]
-        open_ours = next((p for p in ours if p.get("state") == "open"), None)
-        foreign = next((p for p in now.pulls if p.get("state") == "open" and p not in ours), None)
-        desired = proposal_of(changes) if files else None
-        owned = (self._ownership(now.head, base)
-                 if now.head and (open_ours is not None or desired is not None) else None)
-        open_pr = None
-        if open_ours is not None:
-            proposal = marked(str(open_ours.get("body") or ""), "proposal")
-            conflicts = (self._conflicts(open_ours)
-                         if desired is not None and proposal == desired else None)
-            base_has_it = (desired is None and now.head is not None
-                           and self._base_has(open_ours, now.head, base))
-            open_pr = OpenPr(int(open_ours["number"]), proposal, owned is None or owned.mine,
-                             conflicts, base_has_it)
-        closed = tuple(ClosedPr(int(p["number"]), marked(str(p.get("body") or ""), "proposal"),
-                                p.get("merged_at") is not None)
-                       for p in ours if p.get("state") != "open")
-        view = PrView(desired, open_pr, closed, int(foreign["number"]) if foreign else None,
-                      "absent" if owned is None else "mine" if owned.mine else "person")
-        action = decide(view)
-        log.debug("pull request upkeep: %s -> %s", view, action)
-        url = open_ours.get("html_url") if open_ours else None
-        if action.kind == "refuse":
-            if action.number is None and owned is not None:
-                raise PushRejectedError(
-                    f"branch {branch} holds {owned.person} that tagsync did not make, and no open "
-                    "pull request of tagsync's; tagsync will not overwrite it: merge or delete the "
-                    "branch, or choose another `pr_branch`")
-            raise PushRejectedError(action.reason.replace("the branch", branch))
-        if action.kind in ("kept", "declined", "merged"):
-            if action.reason:
-                log.warning("%s", action.reason)
-            return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
-                                 action=action.kind, note=action.reason or None)
-        if action.kind == "nothing":
-            return PublishResult(snapshot.revision, False)
-        assert open_ours is not None or action.kind == "create"
-        if action.kind == "close":
-            assert open_ours is not None
-            self._close(open_ours, base)
-            return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
-                                 action="closed", note=action.reason)
-        title = self.pr.title or message.partition("\n")[0]
-        if action.kind == "leave":
-            if files and open_ours is not None:
-                self._upkeep(open_ours, title, changes, sorted(files), desired)
-                log.info("pull request #%s already holds these changes", action.number)
-            return PublishResult(now.head if files else snapshot.revision, False, url=url,
-                                 pull_request=action.number, action="unchanged")
-        # The new commit is built beside the PR branch, then the branch moves to it in one step
-        # guarded by the head read: the PR never has zero commits (GitHub would close it for
-        # good), a failure on the way leaves it as it was, and a concurrent write is refused.
-        sha = self._build(base, now.head, owned, files,
-                          f"{message.rstrip()}\n\n{TRAILER.format(branch=branch)}\n")
-        self._move_branch(branch, now.head, sha)
-        if open_ours is not None:
-            self._upkeep(open_ours, title, changes, sorted(files), desired)
-            log.info("updated pull request #%s with %s", open_ours["number"], sha[:12])
-            return PublishResult(sha, True, url=url, pull_request=int(open_ours["number"]),
-                                 action="updated")
-        body = pr_body(changes, branch, sorted(files), title, base=self.branch, proposal=desired,
-                       supersedes=action.supersedes)
-        response = self.api.request("POST", f"/repos/{self.repo}/pulls", "opening the pull request",
-                                    json={"title": title, "head": branch, "base": self.branch,
-                                          "body": body}, allow=(422,))
-        if response.status_code == 422:
-            if any(p.get("state") == "open" for p in self._observe_pulls().pulls):
-                # another run opened it meanwhile: re-plan
-                raise BranchMovedError(f"a pull request from {branch} was opened while we worked; "
-                                       "re-planning")
-            raise _http_error(response, "opening the pull request", self.api.secrets())
-        created = _json_of(response, "opening the pull request")
-        number = int(created["number"])
-        self._upkeep(created, title, changes, sorted(files), desired)
-        log.info("opened pull request #%s", number)
-        return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
-                             action="opened",
-                             note=f"supersedes #{action.supersedes}, closed without merging"
-                             if action.supersedes is not None else None)
-
-    def _build(self, base: str, head: str | None, owned: Owned | None, files: dict[str, bytes],
-               message: str) -> str:
-        """The PR branch's next commit; no branch a person sees moves.
-
-        GraphQL (signed commits) can only commit on a branch: one fresh commit on the base, made
-        on a scratch branch deleted afterwards; `updateRefs` then moves the PR branch with a
-        compare-and-swap. REST moves a ref safely only by a fast-forward: the commit is a child
-        of the PR head read (and of the base, when the head lacks it), holding the base's tree
-        with our files."""
-        if self.use_graphql and self._plain():
-            assert self.pr is not None
-            self._clean_scratch()
-            scratch = f"{self.pr.branch}{SCRATCH}{int(time.time())}-{uuid.uuid4().hex[:8]}"
-            self.api.json("POST", f"/repos/{self.repo}/git/refs", f"creating {scratch}",
-                          json={"ref": f"refs/heads/{scratch}", "sha": base})
-            try:
-                sha, _ = self._graphql_commit(scratch, base, files, message)
-                return sha
-            except GraphQLUnavailable as exc:
-                log.warning("%s; falling back to the REST Git Data API", exc.message)
-                self.use_graphql = False
-            finally:
-                self._delete_branch(scratch)
-        parents = [base] if head is None else [head] + (
-            [] if owned is not None and owned.contains_base else [base])
-        sha, _ = self._rest_commit_on(base, files, message, parents)
-        return sha
-
-    def _clean_scratch(self) -> None:
-        """Delete the scratch branches a killed run left: those made over an hour ago (no run
-        lasts that long; a younger one may be a concurrent run's), or named by an older tagsync
-        without a time. A failure only warns: the run does not need it."""
-        assert self.pr is not None
-        try:
-            refs = self.api.json("GET", f"/repos/{self.repo}/git/matching-refs/heads/"
-                                        f"{quote(self.pr.branch + SCRATCH)}", "listing scratch branches")
-        except PublishError as exc:
-            log.warning("could not list leftover scratch branches: %s", exc.message)
-            return
-        for ref in refs if isinstance(refs, list) else []:
-            name = str(ref.get("ref", "")).removeprefix("refs/heads/")
-            made = re.fullmatch(r"([0-9]+)-[0-9a-f]+", name.rpartition(SCRATCH)[2])
-            if made is None or int(made.group(1)) < time.time() - SCRATCH_AGE:
-                log.info("deleting the scratch branch %s a stopped run left", name)
-                self._delete_branch(name)
-
-    def _delete_branch(self, branch: str) -> None:
-        try:
-            self.api.request("DELETE", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
-                             f"deleting {branch}")
-        except PublishError as exc:
-            log.warning("could not delete the scratch branch %s: %s", branch, exc.message)
-
-    def _repository_id(self) -> str:
-        if self._repo_id is None:
-            owner, name = self.repo.split("/", 1)
-            data = self.api.graphql(_REPOSITORY_ID, {"owner": owner, "name": name},
-                                    f"reading the id of {self.repo}")
-            self._repo_id = str(data["repository"]["id"])
-        return self._repo_id
-
-    def _move_branch(self, branch: str, old: str | None, new: str) -> None:
-        """Point the PR branch at `new` in one step, only if it is still at `old`: GraphQL
-        `updateRefs` with `beforeOid`; REST a fast-forward (no force), which the REST-built
-        commit is (a child of `old`); creating it fails if it exists."""
-        if old is None:
-            response = self.api.request("POST", f"/repos/{self.repo}/git/refs", f"creating {branch}",
-                                        json={"ref": f"refs/heads/{branch}", "sha": new},
-                                        allow=(422,))
-            if response.status_code == 422:
-                if self._head(branch, missing_ok=True) is not None:
-                    raise BranchMovedError(f"{branch} was created while we worked; re-planning")
-                raise _http_error(response, f"creating {branch}", self.api.secrets())
-            return
-        if self.use_graphql:
-            try:
-                self.api.graphql(_UPDATE_REFS, {"input": {
-                    "repositoryId": self._repository_id(),
-                    "refUpdates": [{"name": f"refs/heads/{branch}", "beforeOid": old,
-                                    "afterOid": new, "force": True}]}}, f"moving {branch}")
-                return
-            except PublishError as exc:
-                now = self._head(branch, missing_ok=True)
-                if now == new:
-                    return
-                if now != old:
-                    raise BranchMovedError(f"{branch} moved while we worked ({exc.message}); "
-                                           "re-planning") from None
-                if isinstance(exc, GraphQLUnavailable) or (
-                        "updateRefs" in exc.message and "exist" in exc.message):
-                    # No way to move a ref by compare-and-swap here: refuse rather than force
-                    raise PublishError(f"moving {branch}: {exc.message}; this GitHub cannot move "
-                                       "a branch with a compare-and-swap through GraphQL: set "
-                                       "`github.api: rest`") from None
-                raise
-        self.api.json("PATCH", f"/repos/{self.repo}/git/refs/heads/{quote(branch)}",
-                      f"moving {branch}", json={"sha": new, "force": False})
-
-    def _base_has(self, pr: dict[str, Any], pr_head: str, base: str) -> bool:
-        """The base already holds what the PR changes (every file its marker names)."""
-        paths = marked_files(str(pr.get("body") or ""))
-        if not paths:
-            return False
-        try:
-            return all(read_file(self.api, self.repo, p, base) == read_file(self.api, self.repo, p, pr_head)
-                       for p in paths)
-        except CatalogError:
-            return False
-
-    def _close(self, pr: dict[str, Any], base: str) -> None:
-        number = pr["number"]
-        self.api.json("POST", f"/repos/{self.repo}/issues/{number}/comments",
-                      "commenting on the pull request", json={
-                          "body": f"Closing: {self.branch} already has these changes "
-                                  f"(at {base[:12]}). — tagsync"})
-        self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "closing the pull request",
-                      json={"state": "closed"})
-        log.info("closed pull request #%s: %s already has its changes", number, self.branch)
-
-    def _upkeep(self, pr: dict[str, Any], title: str, changes: Sequence[Change],
-                files: Sequence[str], proposal: str | None) -> None:
-        """Keep the PR as configured without undoing a person's edits: the generated part of the
-        body is replaced between markers, the title only while it is still the one tagsync set;
-        labels, reviewers and auto-merge are (re-)requested when missing. Failing upkeep only
-        warns: the commit stands."""
-        assert self.pr is not None
-        number = pr["number"]
-        old_body = pr.get("body") or ""
-        ours = marked_title(old_body)
-        keep_title = ours is not None and ours != pr.get("title")  # a person retitled it
-        new_title = str(pr.get("title")) if keep_title else title
-        body = merge_body(old_body, pr_body(changes, self.pr.branch, files,
-                                            ours if keep_title else title, base=self.branch,
-                                            proposal=proposal, supersedes=superseded(old_body)))
-        if body != old_body or new_title != pr.get("title"):
-            self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
-                          json={"title": new_title, "body": body})
-        have = {str(label.get("name")) for label in pr.get("labels") or []}
-        missing = [x for x in self.pr.labels if x not in have]
-        self._try("labelling the PR", lambda: self.api.json(
-            "POST", f"/repos/{self.repo}/issues/{number}/labels", "labelling the PR",
-            json={"labels": missing}) if missing else None)
-        self._request_reviews(pr)
-        if self.pr.auto_merge and not pr.get("auto_merge"):
-            auto_merge = self.pr.auto_merge
-            self._try("requesting auto-merge", lambda: self.api.graphql(_AUTO_MERGE, {"input": {
-                "pullRequestId": pr["node_id"], "mergeMethod": auto_merge.upper()}},
-                "requesting auto-merge"))
-
-    def _request_reviews(self, pr: dict[str, Any]) -> None:
-        assert self.pr is not None
-        if not (self.pr.reviewers or self.pr.team_reviewers):
-            return
-        number = pr["number"]
-        requested = {str(u.get("login")).lower() for u in pr.get("requested_reviewers") or []}
-        teams = {str(t.get("slug")).lower() for t in pr.get("requested_teams") or []}
-        try:
-            reviews = self.api.json("GET", f"/repos/{self.repo}/pulls/{number}/reviews",
-                                    "reading the reviews", params={"per_page": 100})
-        except PublishError as exc:
-            log.warning("pull request #%s: reading the reviews failed: %s", number, exc.message)
-            return
-        reviewed = {str((r.get("user") or {}).get("login")).lower()
-                    for r in (reviews if isinstance(reviews, list) else []) if isinstance(r, dict)}
-        users = [u for u in self.pr.reviewers if u.lower() not in requested | reviewed]
-        team_list = [t for t in self.pr.team_reviewers if t.lower() not in teams]
-        if users or team_list:
-            self._try("requesting reviews", lambda: self.api.json(
-                "POST", f"/repos/{self.repo}/pulls/{number}/requested_reviewers", "requesting reviews",
-                json={"reviewers": users, "team_reviewers": team_list}))
-
-    def _try(self, doing: str, call: Any) -> None:
-        """Upkeep after the commit has landed: a refusal, or an answer not of the documented
-        shape, only warns, so the run does not report as failed a commit that stands."""
-        try:
-            call()
-        except PublishError as exc:
-            log.warning("pull request upkeep: %s failed (the commit stands; the next run "
-                        "retries): %s", doing, exc.message)
-        except _SHAPE_ERRORS as exc:
-            log.warning("pull request upkeep: %s failed on an answer of another shape than "
-                        "documented (the commit stands; the next run retries): %s: %s", doing,
-                        type(exc).__name__, str(exc)[:120])
-
     def _rest_commit_on(self, parent: str, files: dict[str, bytes], message: str,
                         parents: Sequence[str] | None = None) -> tuple[str, str | None]:
         """Tree (`parent`'s, with `files` inline) and a commit of it on `parents` (default
@@ -1127,6 +779,7 @@ def _pr_options(config: GitHubConfig, first_catalog: str) -> PullRequestOptions 
         return None
     return PullRequestOptions(
         branch=config.pr_branch or default_pr_branch(config.branch, first_catalog),
+        legacy_branch=None if config.pr_branch else f"tagsync/{first_catalog}",
         title=config.pr_title,
         labels=tuple(config.labels), reviewers=tuple(config.reviewers),
         team_reviewers=tuple(config.team_reviewers), auto_merge=config.auto_merge)
