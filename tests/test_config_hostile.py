@@ -88,7 +88,8 @@ def test_a_literal_password_is_refused_without_quoting_it() -> None:
     error = refused(CATALOG + "registries:\n  - host: r.example\n    username: bot\n"
                     "    password: S3cr3t-Hunter2\n")
     assert "S3cr3t" not in str(error)
-    assert "registries.0.password" in error.message and "not a secret reference" in error.message
+    assert 'registry "r.example": password' in error.message
+    assert "not a secret reference" in error.message
 
 
 @pytest.mark.parametrize(("text", "where"), [

@@ -136,7 +136,7 @@ def test_a_tag_without_its_digest_under_verify_is_refused_at_load_at_the_key(tmp
     with pytest.raises(ConfigError) as caught:
         load_config(config)
     assert caught.value.line == 6
-    assert "catalogs.0.tag" in caught.value.message and "add `digest:`" in caught.value.message
+    assert 'catalog "apps": tag:' in caught.value.message and "add `digest:`" in caught.value.message
 
 
 def test_a_new_images_template_without_a_digest_under_verify_is_refused_at_load(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_a_new_images_template_without_a_digest_under_verify_is_refused_at_load(
                       "    entries: .images[*]\n    pairs: .tags\n    verify: {key: cosign.pub}\n"
                       "    new_images:\n      template: |\n        name: ${name}\n"
                       "        tags: [['${tag}', 'x']]\n")
-    with pytest.raises(ConfigError, match=r"catalogs\.0\.new_images: .*add `\$\{digest\}`") as caught:
+    with pytest.raises(ConfigError, match=r"catalog \"k\": new_images: .*add `\$\{digest\}`") as caught:
         load_config(config)
     assert caught.value.line == 9
 

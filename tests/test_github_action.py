@@ -181,9 +181,9 @@ def test_the_example_workflow_opens_a_pull_request_with_the_jobs_token(
     [pr] = github.open_pulls("acme/deploy")
     assert outputs["status"] == "changed" and outputs["pull-request"] == str(pr.number)
     assert github.read("acme/deploy", "deploy/web.yaml") == manifest.encode()  # base untouched
-    head = github.read("acme/deploy", "deploy/web.yaml", ref="tagsync/deploy").decode()
+    head = github.read("acme/deploy", "deploy/web.yaml", ref="tagsync/main/deploy").decode()
     assert f"{ns}/web:1.3@sha256:" in head  # within its major, pinned
-    assert github.read("acme/deploy", "tagsync.yaml", ref="tagsync/deploy") == config.encode()
+    assert github.read("acme/deploy", "tagsync.yaml", ref="tagsync/main/deploy") == config.encode()
 
 
 def files_only_workspace(registry: RegistryServer, tmp: Path, ns: str) -> Path:

@@ -16,6 +16,7 @@ import pytest
 
 from tagsync.errors import PublishError
 from tagsync.publish import github as gh
+from tagsync.publish.pull_request import PullRequestMode
 from tests.servers.fixtures import WsgiThread, serve_wsgi
 
 PORTAL = b"<html><body>Sign in to the guest network</body></html>"
@@ -62,7 +63,7 @@ def test_json_of_another_shape_is_a_publish_error_naming_the_step(empty_object: 
 
 def test_a_file_read_through_a_portal_is_a_publish_error(portal: WsgiThread) -> None:
     snap = gh.GitHubSnapshot(publisher(portal.url).api, "acme/catalogs", "main", "a" * 40, None)
-    with pytest.raises(PublishError, match=r"reading pod.yaml: the answer .* is not JSON"):
+    with pytest.raises(PublishError, match=r"reading a folder: the answer .* is not JSON"):
         snap.read("pod.yaml")
 
 
@@ -110,9 +111,11 @@ def test_pull_request_upkeep_on_an_answer_of_another_shape_only_warns(
         caplog: pytest.LogCaptureFixture) -> None:
     """After the commit has landed, labels, reviewers and auto-merge are upkeep: an answer
     without the documented `node_id` is a warning, not a failed run."""
-    pub = publisher("http://127.0.0.1:9")
+    api = gh.GitHubApi("http://127.0.0.1:9", gh.StaticToken("ghp_secret"), retries=0)
+    pub = gh.GitHubPublisher(api, "acme/catalogs", "main",
+                             pull_request=gh.PullRequestOptions("tagsync/main/kernels"))
     pr: dict[str, Any] = {"number": 7}
     with caplog.at_level("WARNING"):
-        pub._try("requesting auto-merge", lambda: pr["node_id"])
+        PullRequestMode(pub)._try("requesting auto-merge", lambda: pr["node_id"])
     assert "requesting auto-merge failed on an answer of another shape" in caplog.text
     assert "the commit stands" in caplog.text

@@ -11,6 +11,7 @@ import pytest
 from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
 from tagsync.cli import main
 from tagsync.errors import ConfigError
+from tests.test_aws_deploy import push_image
 
 SPEC = OrgDeploySpec("Acme", "tagsync-acme-main", "rate(2 hours)", 25)
 NAME = "tagsync-org-acme"
@@ -27,7 +28,7 @@ def function(moto: Any) -> str:
                                                 "Principal": {"Service": "lambda.amazonaws.com"}}]}))
     lam = boto3.client("lambda")
     lam.create_function(FunctionName=SPEC.function, PackageType="Image", Role=role["Role"]["Arn"],
-                        Code={"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tagsync:abc"})
+                        Code={"ImageUri": push_image("abc1234", "tagsync")})
     return str(role["Role"]["RoleName"])
 
 

@@ -306,7 +306,7 @@ def test_each_image_is_read_once_however_many_references_and_phases_need_it(
 
     assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
     changes = json.loads(capsys.readouterr().out)["changes"]
-    assert len(changes) == 2 and all("source https://git.example.com/acme/app" in c["why"]
+    assert len(changes) == 2 and all("source https://git.example.com/acme/app" in c["claims"]
                                      for c in changes)
     gets = [s for s in faulty_registry.faults.seen if s.startswith("GET")]
     assert [s for s in gets if "/manifests/" in s] == [f"GET /v2/{ns}/app0/manifests/{new}"]
@@ -331,7 +331,7 @@ def test_explain_false_saves_every_pull(
 
     assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out["changes"]) == 2 and not any(c["why"] for c in out["changes"])
+    assert len(out["changes"]) == 2 and not any(c["claims"] for c in out["changes"])
     assert out["requests"]["manifest_gets"] == out["requests"]["by_host"][host]["pulls"] == 0
     assert all(s.startswith("HEAD") for s in faulty_registry.faults.seen)
 
@@ -352,8 +352,8 @@ def test_an_image_answering_slowly_after_a_good_head_does_not_hold_the_run(
 
     assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
     changes = {c["image"].rsplit("/", 1)[1]: c for c in json.loads(capsys.readouterr().out)["changes"]}
-    assert changes["app0"]["why"].startswith("version 1.0")
-    assert not changes["app1"]["why"] and changes["app1"]["new"].endswith(digests[1][1])
+    assert changes["app0"]["claims"].startswith("version 1.0")
+    assert not changes["app1"]["claims"] and changes["app1"]["new"].endswith(digests[1][1])
 
 
 def test_a_run_reports_every_phase_it_goes_through(
@@ -435,8 +435,8 @@ def test_the_runs_deadline_bounds_the_label_reads_of_a_slow_image(
     assert main(["run", "-c", str(config), "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
     changes = {c["image"].rsplit("/", 1)[1]: c for c in out["changes"]}
-    assert changes["app0"]["why"].startswith("version 1.0")
-    assert not changes["app1"]["why"] and changes["app1"]["new"].endswith(digests[1][1])
+    assert changes["app0"]["claims"].startswith("version 1.0")
+    assert not changes["app1"]["claims"] and changes["app1"]["new"].endswith(digests[1][1])
     assert out["deferred"] == []  # the digests were all known: only an explanation was cut
 
 
