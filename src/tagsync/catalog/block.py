@@ -2,11 +2,11 @@
 
 Real files keep scripts and configs in block scalars, with image names inside. A change that
 stays within one line of the value is spliced into that line (literal and folded alike); a
-literal scalar may also be rewritten whole. How the value ends (its trailing line breaks) is the
-header's chomping indicator, part of the scalar: when the new value ends differently, only that
-indicator changes (`|` to `|-` for a value without a final line break, `|-` to `|` for one with
-it). Anything else is refused; the engine re-parses every result and refuses too if it does not
-read back as the new value.
+literal scalar may also be rewritten whole, a folded one by a value of one line. How the value
+ends (its trailing line breaks) is the header's chomping indicator, part of the scalar: when the
+new value ends differently, only that indicator changes (`|` to `|-` for a value without a
+final line break, `|-` to `|` for one with it). Anything else is refused; the engine re-parses
+every result and refuses too if it does not read back as the new value.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _chomping(sign: int, old_breaks: int, new_breaks: int) -> str | None:
 def _splice_body(text: str, node: Scalar, indent: int, lines: list[tuple[int, str]],
                  old: str, new: str) -> tuple[int, int, str] | None:
     """(start, end, replacement) that turns the body `old` (trailing line breaks aside) into
-    `new`: within one line for both styles, or the whole body of a literal scalar."""
+    `new`: within one line for both styles, or the whole body (of a folded one: by one line)."""
     p = 0
     while p < min(len(old), len(new)) and old[p] == new[p]:
         p += 1
@@ -84,8 +84,8 @@ def _splice_body(text: str, node: Scalar, indent: int, lines: list[tuple[int, st
                 offset = start + indent + (p - at)
                 return offset, offset + len(old_mid), new_mid
             cursor = at + len(content)
-    if node.style != "|":
-        return None
+    if node.style != "|" and "\n" in new:
+        return None  # folding turns single line breaks into spaces: one line only
     if new.split("\n", 1)[0].startswith(" ") or any(c in new for c in "\t\r"):
         return None
     filled = [(start, line) for start, line in lines if line.strip()]

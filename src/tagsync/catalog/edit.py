@@ -122,8 +122,8 @@ class Catalog:
             if block is None:
                 raise UnsupportedScalarError(
                     f"{format_path(edit.path)} is a block scalar ({node.style}) and the new value "
-                    "cannot be written in it (a change across lines of a folded scalar, an "
-                    "empty value, more than one trailing line break, or a first line that "
+                    "cannot be written in it (a value of several lines in a folded scalar, "
+                    "an empty value, more than one trailing line break, or a first line that "
                     "starts with a space)", **where)
             start, end, text = block
             return Splice(start, end, text, edit, node.value, node)
