@@ -427,3 +427,13 @@ def test_the_read_back_checks_appends_in_the_same_pass(monkeypatch: pytest.Monke
     catalog = Catalog(src)
     out = catalog.apply([Append(("tags",), ("c", "d")), Edit.parse(".other", "2")])
     assert out == 'tags:\n  - [a, b]\n  - [c, d]\nother: "2"\n'
+
+
+def test_the_read_back_checks_inserted_keys_in_the_same_pass() -> None:
+    from tagsync.catalog.insert import InsertKey
+
+    src = "image:\n  repository: nginx # pinned\n  tag: '1.25'\nflow: {a: 1}\n"
+    out = Catalog(src).apply([InsertKey(("image",), "digest", "sha256:" + "a" * 64),
+                              InsertKey(("flow",), "b", "yes"), Edit.parse(".image.tag", "1.26")])
+    assert out == ("image:\n  repository: nginx # pinned\n  tag: '1.26'\n"
+                   f"  digest: sha256:{'a' * 64}\nflow: {{a: 1, b: \"yes\"}}\n")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from tagsync.catalog import Edit, apply_edits
 from tagsync.catalog.document import Scalar, locate, parse_documents
+from tagsync.errors import CatalogError
 
 TRICKY = ["yes", "no", "null", "~", "", "01", "1.10", "0o17", "a: b", "#x", " x", "x ", "-",
           "- x", "[", "}", ",", "'", '"', "\\", "\t", "\n", "sha256:" + "a" * 64, "ca7b9f52b6c2",
@@ -132,3 +133,37 @@ def test_catalog_digest_edits_keep_comments_anchors_and_data(
     assert comment_lines == [ln for ln in out.splitlines() if ln.lstrip().startswith("#")]
     assert out.count("&default") == text.count("&default")
     assert out.count("*default") == text.count("*default")
+
+
+# --- block scalars: any header, any body, any new value: written right or refused -------------
+
+block_lines = st.lists(st.sampled_from(["x", "nginx:1.25", "a b", "", "  more", "# not a comment"]),
+                       min_size=1, max_size=4)
+block_values = st.one_of(
+    st.sampled_from(["y", "y\n", "y\n\n", "", "\n", "a\nb", "a\nb\n", " lead", "x #y\n",
+                     "nginx:1.26", "nginx:1.26\n"]),
+    st.text(alphabet="ab \n", max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(style=st.sampled_from(["|", ">"]), chomp=st.sampled_from(["", "-", "+"]),
+       digit=st.sampled_from(["", "2"]), lines=block_lines, trailer=st.sampled_from(["", "\n"]),
+       value=block_values)
+def test_block_scalar_edits_read_back_exactly_or_are_refused(
+        style: str, chomp: str, digit: str, lines: list[str], trailer: str, value: str) -> None:
+    body = "".join(f"    {line}\n" if line else "\n" for line in lines)
+    text = f"a: {style}{digit}{chomp}\n{body}{trailer}b: 1\n"
+    try:
+        before = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return  # the generator wrote something YAML does not allow
+    try:
+        out = apply_edits(text.encode(), [Edit(("a",), value)]).decode()
+    except CatalogError:
+        event("refused")
+        return  # refused, with a reason
+    event("written")
+    for load in (yaml.safe_load, YAML(typ="safe", pure=True).load):
+        assert load(out) == {**before, "a": value}, out
+    assert out.endswith("b: 1\n")
