@@ -437,3 +437,7 @@ def test_the_read_back_checks_inserted_keys_in_the_same_pass() -> None:
                               InsertKey(("flow",), "b", "yes"), Edit.parse(".image.tag", "1.26")])
     assert out == ("image:\n  repository: nginx # pinned\n  tag: '1.26'\n"
                    f"  digest: sha256:{'a' * 64}\nflow: {{a: 1, b: \"yes\"}}\n")
+
+
+def test_an_explicit_key_spanning_lines_gets_its_colon_line_after_the_key() -> None:
+    assert edit("? e\n  42\nz: 1\n", '.["e 42"]', "v") == "? e\n  42\n: v\nz: 1\n"

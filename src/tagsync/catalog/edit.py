@@ -152,7 +152,11 @@ class Catalog:
         if isinstance(parent, Mapping) and key is not None:
             key_end = content_end(key)
             if not _has_value_indicator(text[key_end:at]):
-                if "\n" in text[key.start:key_end]:
+                question = key.start - 1
+                while question >= 0 and text[question] in " \t\r\n":
+                    question -= 1
+                explicit = question >= 0 and text[question] == "?"
+                if "\n" in text[key.start:key_end] and not explicit:
                     raise UnsupportedScalarError(
                         f"{format_path(edit.path)} is an empty value whose key spans lines: a "
                         "`:` after it would not make it a key (implicit keys fit on one line)",
@@ -165,8 +169,7 @@ class Catalog:
                             "scalar to others",
                             file=self.file, line=key.line, column=key.column)
                     return key_end, key_end, ": " + rendered
-                question = len(text[:key.start].rstrip()) - 1
-                if question < 0 or text[question] != "?":
+                if not explicit:
                     raise UnsupportedScalarError(
                         f"{format_path(edit.path)} is an empty value with no `:` after its key; "
                         "cannot tell where to write one", file=self.file, line=node.line,
