@@ -5,9 +5,10 @@ can address set to 14 hard values, each result judged by PyYAML (pure and libyam
 and eemeli's `yaml` under Node (1.2 and 1.1) as tests/yaml_suite.py defines it: right (the
 edited scalar reads as exactly the new string, everything else as before, no byte outside it
 changed), refused (a typed error), wrong, or a traceback. The test runs a fixed half of these;
-this prints the exact rates of all of them, then of a fixed 1 in 100 of the same edits on the real
-files of ../shared/corpus (catalogs, manifests, values: slow to judge, every reader reads every
-whole output). Target: 0 wrong, 0 tracebacks.
+this prints the exact rates of all of them, then of one pass per case setting every scalar at
+once, then of a fixed 1 in 100 of the same edits on the real files of ../shared/corpus
+(catalogs, manifests, values: slow to judge, every reader reads every whole output).
+Target: 0 wrong, 0 tracebacks.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def bench_yaml_suite() -> None:
     tally = yaml_suite.run()
     _print(f"yaml test suite: {len(yaml_suite.valid_cases())} valid cases x "
            f"{len(yaml_suite.HARD_VALUES)} values", tally, time.perf_counter() - t)
+    t = time.perf_counter()
+    multi = yaml_suite.run_multi()
+    _print("yaml test suite, every addressable scalar of a case set in one pass", multi,
+           time.perf_counter() - t)
     t = time.perf_counter()
     real = yaml_suite.run(sample=100, cases=yaml_suite.real_files())
     _print(f"real files: {len(yaml_suite.real_files())} files of ../shared/corpus, 1 edit in 100",

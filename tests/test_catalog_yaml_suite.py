@@ -78,3 +78,10 @@ def test_set_on_the_command_line_gives_the_engines_answer(
             assert str(f) in err
         else:
             assert (code, out.encode()) == (0, want), err
+
+
+def test_every_scalar_of_a_case_set_in_one_pass_is_right_or_refused() -> None:
+    """As a run edits a catalog: many values in one pass, one read-back for all of them."""
+    tally = yaml_suite.run_multi()
+    assert tally.of("wrong") + tally.of("traceback") == [], yaml_suite.report(tally)
+    assert tally.count("right") > 0.7 * len(tally.outcomes), yaml_suite.report(tally)
