@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from ruamel.yaml import YAML
 
 from tagsync.catalog import Edit, apply_edits
@@ -167,3 +168,47 @@ def test_block_scalar_edits_read_back_exactly_or_are_refused(
     for load in (yaml.safe_load, YAML(typ="safe", pure=True).load):
         assert load(out) == {**before, "a": value}, out
     assert out.endswith("b: 1\n")
+
+
+# --- a file edited run after run: every state reads as the edits say --------------------------
+
+SEEDS = [
+    "? a\n? b # set-like\nc:\n",
+    "- { single line, a: b}\n- [x, {y: }]\n",
+    "run: |\n  docker pull nginx:1.25\nargs: >-\n  --image=a:1\n  --verbose\nkeep: |+\n  x\n\nend: 1\n",
+    "---\n---\nk: ! v\n...\n",
+    "- # empty\n-\n- &a x\n- 'q'\n- \"d\"\n- multi\n  line\n",
+]
+
+
+class RepeatedEdits(RuleBasedStateMachine):
+    """Each step sets one scalar of the current text; refusals leave the text as it was."""
+
+    @initialize(seed=st.sampled_from(SEEDS))
+    def start(self, seed: str) -> None:
+        self.text = seed
+
+    @rule(pick=st.integers(min_value=0), value=st.sampled_from(TRICKY))
+    def set_one(self, pick: int, value: str) -> None:
+        from tests import yaml_suite
+
+        found = yaml_suite.targets(self.text)
+        if not found:
+            return
+        target = found[pick % len(found)]
+        try:
+            out = apply_edits(self.text.encode(), [Edit(target.path, value, target.doc)]).decode()
+        except CatalogError:
+            event("refused")
+            return
+        event("written")
+        for name, read in yaml_suite.python_readers().items():
+            before = yaml_suite._read(read, self.text)
+            if before is not None:
+                assert not yaml_suite._judge(name, before, yaml_suite._read(read, out),
+                                             target.index, value), (self.text, out)
+        self.text = out
+
+
+RepeatedEdits.TestCase.settings = settings(max_examples=60, stateful_step_count=12, deadline=None)
+test_repeated_edits_of_one_file = RepeatedEdits.TestCase
