@@ -441,3 +441,7 @@ def test_the_read_back_checks_inserted_keys_in_the_same_pass() -> None:
 
 def test_an_explicit_key_spanning_lines_gets_its_colon_line_after_the_key() -> None:
     assert edit("? e\n  42\nz: 1\n", '.["e 42"]', "v") == "? e\n  42\n: v\nz: 1\n"
+
+
+def test_a_literal_block_rewritten_whole_drops_its_leading_blank_lines() -> None:
+    assert edit("a: |\n\n  x\n  y\nb: 1\n", ".a", "z\n") == "a: |\n  z\nb: 1\n"

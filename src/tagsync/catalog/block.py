@@ -88,8 +88,10 @@ def _splice_body(text: str, node: Scalar, indent: int, lines: list[tuple[int, st
         return None  # folding turns single line breaks into spaces: one line only
     if new.split("\n", 1)[0].startswith(" ") or any(c in new for c in "\t\r"):
         return None
-    filled = [(start, line) for start, line in lines if line.strip()]
-    first, last = filled[0][0], filled[-1][0] + len(filled[-1][1])
+    # from the first line after the header (leading blank lines are content too) to the end of
+    # the last line holding content (blanks beyond the indentation are content)
+    filled = [(start, line) for start, line in lines if line.strip() or len(line) > indent]
+    first, last = lines[0][0], filled[-1][0] + len(filled[-1][1])
     pad = " " * indent
     return first, last, "\n".join(pad + line if line else "" for line in new.split("\n"))
 
