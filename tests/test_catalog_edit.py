@@ -213,9 +213,15 @@ def test_a_folded_block_scalar_is_rewritten_whole_by_a_one_line_value() -> None:
     assert edit(src, ".args", "--image=nginx:1.25.4") == "args: >-\n  --image=nginx:1.25.4\nnext: 1\n"
 
 
-def test_several_lines_into_a_folded_block_scalar_are_refused() -> None:
-    with pytest.raises(UnsupportedScalarError, match="several lines in a folded scalar"):
-        edit("args: >\n  --a\n  --b\n", ".args", "x\ny\n")
+def test_several_lines_into_a_folded_block_scalar_get_a_blank_line_per_line_break() -> None:
+    out = edit("args: >\n  --a\n  --b\nnext: 1\n", ".args", "x\ny\n\nz\n")
+    assert out == "args: >\n  x\n\n  y\n\n\n  z\nnext: 1\n"
+    assert yaml.safe_load(out)["args"] == "x\ny\n\nz\n"
+
+
+def test_a_more_indented_line_into_a_folded_block_scalar_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="in a folded scalar a line"):
+        edit("args: >\n  --a\n  --b\n", ".args", "x\n  y\n")
 
 
 def test_a_value_with_a_final_line_break_changes_strip_to_clip() -> None:

@@ -2,11 +2,11 @@
 
 Real files keep scripts and configs in block scalars, with image names inside. A change that
 stays within one line of the value is spliced into that line (literal and folded alike); a
-literal scalar may also be rewritten whole, a folded one by a value of one line. How the value
-ends (its trailing line breaks) is the header's chomping indicator, part of the scalar: when the
-new value ends differently, only that indicator changes (`|` to `|-` for a value without a
-final line break, `|-` to `|` for one with it). Anything else is refused; the engine re-parses
-every result and refuses too if it does not read back as the new value.
+block scalar may also be rewritten whole (a folded one with a blank line for each line break).
+How the value ends (its trailing line breaks) is the header's chomping indicator, part of the
+scalar: when the new value ends differently, only that indicator changes (`|` to `|-` for a
+value without a final line break, `|-` to `|` for one with it). Anything else is refused; the
+engine re-parses every result and refuses too if it does not read back as the new value.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 from tagsync.catalog.document import Scalar
 
 _HEADER = re.compile(r"([|>])([1-9+-]{0,2})")
+_BREAKS = re.compile(r"\n+")
 
 
 def _lines(text: str, node: Scalar) -> tuple[int, int, list[tuple[int, str]]] | None:
@@ -65,7 +66,7 @@ def _chomping(sign: int, old_breaks: int, new_breaks: int) -> str | None:
 def _splice_body(text: str, node: Scalar, indent: int, lines: list[tuple[int, str]],
                  old: str, new: str) -> tuple[int, int, str] | None:
     """(start, end, replacement) that turns the body `old` (trailing line breaks aside) into
-    `new`: within one line for both styles, or the whole body (of a folded one: by one line)."""
+    `new`: within one line for both styles, or the whole body."""
     p = 0
     while p < min(len(old), len(new)) and old[p] == new[p]:
         p += 1
@@ -84,10 +85,14 @@ def _splice_body(text: str, node: Scalar, indent: int, lines: list[tuple[int, st
                 offset = start + indent + (p - at)
                 return offset, offset + len(old_mid), new_mid
             cursor = at + len(content)
-    if node.style != "|" and "\n" in new:
-        return None  # folding turns single line breaks into spaces: one line only
     if new.split("\n", 1)[0].startswith(" ") or any(c in new for c in "\t\r"):
         return None
+    if node.style == ">":
+        if any(line.startswith(" ") for line in new.split("\n")):
+            return None  # a more-indented line keeps its line breaks: folding differs there
+        # folding reads a line break between two lines as a space and each empty line as one
+        # line break: n line breaks in the value are written as n + 1
+        new = _BREAKS.sub(lambda m: m.group() + "\n", new)
     # from the first line after the header (leading blank lines are content too) to the end of
     # the last line holding content (blanks beyond the indentation are content)
     filled = [(start, line) for start, line in lines if line.strip() or len(line) > indent]

@@ -122,9 +122,9 @@ class Catalog:
             if block is None:
                 raise UnsupportedScalarError(
                     f"{format_path(edit.path)} is a block scalar ({node.style}) and the new value "
-                    "cannot be written in it (a value of several lines in a folded scalar, "
-                    "an empty value, more than one trailing line break, or a first line that "
-                    "starts with a space)", **where)
+                    "cannot be written in it (an empty value, more than one trailing line "
+                    "break, a first line that starts with a space, or in a folded scalar a line "
+                    "that does)", **where)
             start, end, text = block
             return Splice(start, end, text, edit, node.value, node)
         rendered = render_scalar(edit.value, node.style, found.in_flow)
