@@ -451,3 +451,12 @@ def test_an_explicit_key_spanning_lines_gets_its_colon_line_after_the_key() -> N
 
 def test_a_literal_block_rewritten_whole_drops_its_leading_blank_lines() -> None:
     assert edit("a: |\n\n  x\n  y\nb: 1\n", ".a", "z\n") == "a: |\n  z\nb: 1\n"
+
+
+def test_a_value_starting_with_a_space_gets_an_indentation_indicator() -> None:
+    assert edit("a: |\n  x\nb: 1\n", ".a", " lead") == "a: |2-\n   lead\nb: 1\n"
+    assert edit("- |\n  x\n", "[0]", "  two\n") == "- |2\n    two\n"
+
+
+def test_an_indentation_indicator_counts_from_the_key_of_a_compact_mapping() -> None:
+    assert edit("- aaa: |2\n    xxx\n", "[0].aaa", "yyy\n") == "- aaa: |2\n    yyy\n"

@@ -38,7 +38,7 @@ def test_no_edit_of_the_suite_ends_in_a_traceback(tally: yaml_suite.Tally) -> No
 
 def test_the_suite_is_mostly_written_not_refused(tally: yaml_suite.Tally) -> None:
     # A judge that refuses everything passes the two tests above: the engine must write most
-    # edits (about 87% today; the rest are tags, anchors, block scalars it cannot hold).
+    # edits (about 88% today; the rest are tags, anchors, block scalars it cannot hold).
     assert tally.count("right") > 0.8 * len(tally.outcomes), yaml_suite.report(tally)
 
 
