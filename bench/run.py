@@ -30,8 +30,11 @@
 10. HTTP stacks over TLS (bench/http_stacks.py): tagsync's registry client, bare aiohttp, httpx on
    HTTP/1.1 and HTTP/2 against the real registry serving HTTPS (h2 offered), direct and 20 ms
    away: wall, client CPU per request, handshakes, and each stack's import time.
+13. YAML test suite (bench/yaml_suite.py): every addressable scalar of every valid case set to
+   hard values, judged by PyYAML, ruamel.yaml and eemeli's yaml; exact rates of right, refused,
+   wrong (target 0) and tracebacks (target 0), then the same on a sample of the real files.
 
-11. Whole run (bench/whole_run.py, issue 30): `tagsync run`, dry and with a commit pushed to the
+12. Whole run (bench/whole_run.py, issue 30): `tagsync run`, dry and with a commit pushed to the
    local git server, on 150 images x 2 references, every image changed, the registry 50 ms away:
    against the latency-bound limit of the run's own requests; requests per changed image.
 
@@ -1073,6 +1076,7 @@ if __name__ == "__main__":
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_liar,
                       bench_corpus, bench_status, bench_deploy,
                       __import__("http_stacks").bench_http_stacks,
-                      __import__("whole_run").bench_whole_run, __import__("org").bench_org):
+                      __import__("whole_run").bench_whole_run, __import__("org").bench_org,
+                      __import__("yaml_suite").bench_yaml_suite):
             if not only or bench.__name__.removeprefix("bench_") in only.split(","):
                 bench()

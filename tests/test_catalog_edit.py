@@ -208,6 +208,22 @@ def test_a_folded_one_line_value_changes_only_its_chomping_indicator() -> None:
     assert out == "args: >-  # flags\n    --image=nginx:1.25.4\n"
 
 
+def test_a_folded_block_scalar_is_rewritten_whole_by_a_one_line_value() -> None:
+    src = "args: >\n  --image=nginx:1.25.3\n  --verbose\nnext: 1\n"
+    assert edit(src, ".args", "--image=nginx:1.25.4") == "args: >-\n  --image=nginx:1.25.4\nnext: 1\n"
+
+
+def test_several_lines_into_a_folded_block_scalar_get_a_blank_line_per_line_break() -> None:
+    out = edit("args: >\n  --a\n  --b\nnext: 1\n", ".args", "x\ny\n\nz\n")
+    assert out == "args: >\n  x\n\n  y\n\n\n  z\nnext: 1\n"
+    assert yaml.safe_load(out)["args"] == "x\ny\n\nz\n"
+
+
+def test_a_more_indented_line_into_a_folded_block_scalar_is_refused() -> None:
+    with pytest.raises(UnsupportedScalarError, match="in a folded scalar a line"):
+        edit("args: >\n  --a\n  --b\n", ".args", "x\n  y\n")
+
+
 def test_a_value_with_a_final_line_break_changes_strip_to_clip() -> None:
     assert edit("a: |-\n  x\nb: 1\n", ".a", "x\n") == "a: |\n  x\nb: 1\n"
 
@@ -417,3 +433,30 @@ def test_the_read_back_checks_appends_in_the_same_pass(monkeypatch: pytest.Monke
     catalog = Catalog(src)
     out = catalog.apply([Append(("tags",), ("c", "d")), Edit.parse(".other", "2")])
     assert out == 'tags:\n  - [a, b]\n  - [c, d]\nother: "2"\n'
+
+
+def test_the_read_back_checks_inserted_keys_in_the_same_pass() -> None:
+    from tagsync.catalog.insert import InsertKey
+
+    src = "image:\n  repository: nginx # pinned\n  tag: '1.25'\nflow: {a: 1}\n"
+    out = Catalog(src).apply([InsertKey(("image",), "digest", "sha256:" + "a" * 64),
+                              InsertKey(("flow",), "b", "yes"), Edit.parse(".image.tag", "1.26")])
+    assert out == ("image:\n  repository: nginx # pinned\n  tag: '1.26'\n"
+                   f"  digest: sha256:{'a' * 64}\nflow: {{a: 1, b: \"yes\"}}\n")
+
+
+def test_an_explicit_key_spanning_lines_gets_its_colon_line_after_the_key() -> None:
+    assert edit("? e\n  42\nz: 1\n", '.["e 42"]', "v") == "? e\n  42\n: v\nz: 1\n"
+
+
+def test_a_literal_block_rewritten_whole_drops_its_leading_blank_lines() -> None:
+    assert edit("a: |\n\n  x\n  y\nb: 1\n", ".a", "z\n") == "a: |\n  z\nb: 1\n"
+
+
+def test_a_value_starting_with_a_space_gets_an_indentation_indicator() -> None:
+    assert edit("a: |\n  x\nb: 1\n", ".a", " lead") == "a: |2-\n   lead\nb: 1\n"
+    assert edit("- |\n  x\n", "[0]", "  two\n") == "- |2\n    two\n"
+
+
+def test_an_indentation_indicator_counts_from_the_key_of_a_compact_mapping() -> None:
+    assert edit("- aaa: |2\n    xxx\n", "[0].aaa", "yyy\n") == "- aaa: |2\n    yyy\n"

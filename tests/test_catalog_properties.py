@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from ruamel.yaml import YAML
 
 from tagsync.catalog import Edit, apply_edits
 from tagsync.catalog.document import Scalar, locate, parse_documents
+from tagsync.errors import CatalogError
 
 TRICKY = ["yes", "no", "null", "~", "", "01", "1.10", "0o17", "a: b", "#x", " x", "x ", "-",
           "- x", "[", "}", ",", "'", '"', "\\", "\t", "\n", "sha256:" + "a" * 64, "ca7b9f52b6c2",
@@ -132,3 +134,83 @@ def test_catalog_digest_edits_keep_comments_anchors_and_data(
     assert comment_lines == [ln for ln in out.splitlines() if ln.lstrip().startswith("#")]
     assert out.count("&default") == text.count("&default")
     assert out.count("*default") == text.count("*default")
+
+
+# --- block scalars: any header, any body, any new value: written right or refused -------------
+
+block_lines = st.lists(st.sampled_from(["x", "nginx:1.25", "a b", "", "  more", "# not a comment"]),
+                       min_size=1, max_size=4)
+block_values = st.one_of(
+    st.sampled_from(["y", "y\n", "y\n\n", "", "\n", "a\nb", "a\nb\n", " lead", "x #y\n",
+                     "nginx:1.26", "nginx:1.26\n"]),
+    st.text(alphabet="ab \n", max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(style=st.sampled_from(["|", ">"]), chomp=st.sampled_from(["", "-", "+"]),
+       digit=st.sampled_from(["", "2"]), lines=block_lines, trailer=st.sampled_from(["", "\n"]),
+       value=block_values)
+def test_block_scalar_edits_read_back_exactly_or_are_refused(
+        style: str, chomp: str, digit: str, lines: list[str], trailer: str, value: str) -> None:
+    body = "".join(f"    {line}\n" if line else "\n" for line in lines)
+    text = f"a: {style}{digit}{chomp}\n{body}{trailer}b: 1\n"
+    try:
+        before = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return  # the generator wrote something YAML does not allow
+    try:
+        out = apply_edits(text.encode(), [Edit(("a",), value)]).decode()
+    except CatalogError:
+        event("refused")
+        return  # refused, with a reason
+    event("written")
+    for load in (yaml.safe_load, YAML(typ="safe", pure=True).load):
+        assert load(out) == {**before, "a": value}, out
+    assert out.endswith("b: 1\n")
+
+
+# --- a file edited run after run: every state reads as the edits say --------------------------
+
+SEEDS = [
+    "? a\n? b # set-like\nc:\n",
+    "- { single line, a: b}\n- [x, {y: }]\n",
+    "run: |\n  docker pull nginx:1.25\nargs: >-\n  --image=a:1\n  --verbose\nkeep: |+\n  x\n\nend: 1\n",
+    "---\n---\nk: ! v\n...\n",
+    "- # empty\n-\n- &a x\n- 'q'\n- \"d\"\n- multi\n  line\n",
+]
+
+
+class RepeatedEdits(RuleBasedStateMachine):
+    """Each step sets one scalar of the current text; refusals leave the text as it was."""
+
+    @initialize(seed=st.sampled_from(SEEDS))
+    def start(self, seed: str) -> None:
+        self.text = seed
+
+    @rule(pick=st.integers(min_value=0), value=st.sampled_from(TRICKY))
+    def set_one(self, pick: int, value: str) -> None:
+        from tests import yaml_suite
+
+        found = yaml_suite.targets(self.text)
+        if not found:
+            return
+        target = found[pick % len(found)]
+        try:
+            out = apply_edits(self.text.encode(), [Edit(target.path, value, target.doc)]).decode()
+        except CatalogError:
+            event("refused")
+            return
+        event("written")
+        for name, read in yaml_suite.python_readers().items():
+            before = yaml_suite._read(read, self.text)
+            if before is not None:
+                assert not yaml_suite._judge(name, before, yaml_suite._read(read, out),
+                                             target.index, value), (self.text, out)
+        self.text = out
+
+
+# no timing health check: on a busy CI machine a slow example is not a failure
+RepeatedEdits.TestCase.settings = settings(max_examples=60, stateful_step_count=12, deadline=None,
+                                           suppress_health_check=list(HealthCheck))
+test_repeated_edits_of_one_file = RepeatedEdits.TestCase

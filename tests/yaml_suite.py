@@ -40,6 +40,15 @@ Canon = Any  # nested tuples: ("s", type, value) | ("seq", (...)) | ("map", ((k,
 IndexPath = tuple[int, ...]  # document, then item index or 2*pair+1 for a mapping value
 
 
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def real_files() -> list[tuple[str, str]]:
+    """(name, text) of the real YAML files of ../shared/corpus: catalogs, manifests, values."""
+    files = [*CORPUS.glob("*.yml"), *(CORPUS / "manifests").glob("*.y*ml")]
+    return [(p.name, p.read_bytes().decode("utf-8")) for p in sorted(files)]
+
+
 def valid_cases() -> list[tuple[str, str]]:
     """(case id, input text) of every valid case, in a stable order."""
     cases = []
@@ -220,9 +229,10 @@ class Tally:
         return [o for o in self.outcomes if o.kind == kind]
 
 
-def edits(sample: int | None = None) -> Iterator[tuple[str, str, Target, str]]:
+def edits(cases: list[tuple[str, str]], sample: int | None = None
+          ) -> Iterator[tuple[str, str, Target, str]]:
     """(case, text, target, value); with `sample`, a deterministic share of 1 in `sample`."""
-    for case, text in valid_cases():
+    for case, text in cases:
         for target in targets(text):
             for value in HARD_VALUES:
                 if sample is not None:
@@ -238,13 +248,15 @@ def _outside_changed(text: str, out: str, target: Target) -> bool:
                 and len(out) >= target.lo + tail)
 
 
-def run(sample: int | None = None, use_node: bool = True) -> Tally:
-    """Every edit judged; node's readers (one process for the lot) when asked and installed."""
+def run(sample: int | None = None, use_node: bool = True,
+        cases: list[tuple[str, str]] | None = None) -> Tally:
+    """Every edit judged (of the suite's valid cases unless `cases` says otherwise); node's
+    readers (one process for the lot) when asked and installed."""
     readers = python_readers()
     tally = Tally()
     before_cache: dict[str, dict[str, Canon | None]] = {}
     pending: list[tuple[Outcome, str, Target]] = []
-    for case, text, target, value in edits(sample):
+    for case, text, target, value in edits(valid_cases() if cases is None else cases, sample):
         outcome = Outcome(case, target.doc, target.path, value, "right")
         tally.outcomes.append(outcome)
         try:
@@ -284,6 +296,61 @@ def run(sample: int | None = None, use_node: bool = True) -> Tally:
                     outcome.kind, outcome.detail = "wrong", problem
                     break
     return tally
+
+
+def run_multi(use_node: bool = True) -> Tally:
+    """One pass per case setting every addressable scalar at once (as a run edits a catalog),
+    each to a hard value picked by its position; judged like single edits."""
+    readers = python_readers()
+    tally = Tally()
+    pending: list[tuple[Outcome, str, list[tuple[Target, str]]]] = []
+    for case, text in valid_cases():
+        chosen = [(t, HARD_VALUES[(i + len(case)) % len(HARD_VALUES)])
+                  for i, t in enumerate(targets(text))]
+        if not chosen:
+            continue
+        outcome = Outcome(case, -1, (), f"{len(chosen)} values", "right")
+        tally.outcomes.append(outcome)
+        try:
+            out = apply_edits(text.encode(), [Edit(t.path, v, t.doc) for t, v in chosen]).decode()
+        except TagsyncError as exc:
+            outcome.kind, outcome.detail = "refused", str(exc)
+            continue
+        except Exception as exc:
+            outcome.kind, outcome.detail = "traceback", f"{type(exc).__name__}: {exc}"
+            continue
+        outcome.output = out
+        for name, read in readers.items():
+            problem = _judge_all(name, _read(read, text), _read(read, out), chosen)
+            if problem:
+                outcome.kind, outcome.detail = "wrong", problem
+                break
+        if outcome.kind == "right":
+            pending.append((outcome, text, chosen))
+    if use_node and node_available() and pending:
+        texts = sorted({t for _, t, _ in pending} | {o.output or "" for o, _, _ in pending})
+        seen = dict(zip(texts, node_readers(texts), strict=True))
+        for outcome, text, chosen in pending:
+            for name, before in seen[text].items():
+                problem = _judge_all(name, before, seen[outcome.output or ""][name], chosen)
+                if problem:
+                    outcome.kind, outcome.detail = "wrong", problem
+                    break
+    return tally
+
+
+def _judge_all(name: str, before: Canon | None, after: Canon | None,
+               chosen: list[tuple[Target, str]]) -> str:
+    if before is None:
+        return ""
+    if after is None:
+        return f"{name} cannot read the output"
+    want = before
+    for target, value in chosen:
+        want = expected(want, target.index, value, name)
+        if want is None:
+            return ""
+    return "" if after == want else f"{name} reads something else"
 
 
 def _read(read: Callable[[str], Canon], text: str) -> Canon | None:

@@ -105,9 +105,13 @@ def set_(
     """Set the value at PATH, keeping every other byte of the file.
 
     The value is quoted only when it must be to stay a string for YAML 1.1 and 1.2 readers
-    (`yes`, `01`, `1.10`, `a: b` ...); an existing quote style is kept.
+    (`yes`, `01`, `1.10`, `a: b` ...); an existing quote style is kept. The result is parsed
+    again before it is printed or written: unless PATH reads as exactly VALUE and everything
+    else as before, nothing is written and the error says why (exit 1).
 
     Example: tagsync set -i image-metadata.yml '.images[0].tags[1][1]' 0a1b2c3d4e5f
+
+    A VALUE that starts with `-` goes after `--`: tagsync set f.yml .a -- '-y'
     """
     from tagsync.atomic import write_atomic
     from tagsync.catalog import Edit, apply_edits

@@ -118,13 +118,12 @@ class Catalog:
                     "blanks and no line break, which YAML readers read differently", **where)
             if node.value == edit.value:
                 return None
-            block = splice_block(self.text, node, edit.value)
+            block = splice_block(self.text, node, edit.value, _block_indent(self.text, found))
             if block is None:
                 raise UnsupportedScalarError(
                     f"{format_path(edit.path)} is a block scalar ({node.style}) and the new value "
-                    "cannot be written in it (a change across lines of a folded scalar, an "
-                    "empty value, more than one trailing line break, or a first line that "
-                    "starts with a space)", **where)
+                    "cannot be written in it (an empty value, more than one trailing line "
+                    "break, or in a folded scalar a line that starts with a space)", **where)
             start, end, text = block
             return Splice(start, end, text, edit, node.value, node)
         rendered = render_scalar(edit.value, node.style, found.in_flow)
@@ -152,7 +151,11 @@ class Catalog:
         if isinstance(parent, Mapping) and key is not None:
             key_end = content_end(key)
             if not _has_value_indicator(text[key_end:at]):
-                if "\n" in text[key.start:key_end]:
+                question = key.start - 1
+                while question >= 0 and text[question] in " \t\r\n":
+                    question -= 1
+                explicit = question >= 0 and text[question] == "?"
+                if "\n" in text[key.start:key_end] and not explicit:
                     raise UnsupportedScalarError(
                         f"{format_path(edit.path)} is an empty value whose key spans lines: a "
                         "`:` after it would not make it a key (implicit keys fit on one line)",
@@ -165,8 +168,7 @@ class Catalog:
                             "scalar to others",
                             file=self.file, line=key.line, column=key.column)
                     return key_end, key_end, ": " + rendered
-                question = len(text[:key.start].rstrip()) - 1
-                if question < 0 or text[question] != "?":
+                if not explicit:
                     raise UnsupportedScalarError(
                         f"{format_path(edit.path)} is an empty value with no `:` after its key; "
                         "cannot tell where to write one", file=self.file, line=node.line,
@@ -256,6 +258,23 @@ class Catalog:
     def render(self, text: str) -> bytes:
         """Encode edited text the way the file was (UTF-8, BOM kept)."""
         return encode(text, self.had_bom)
+
+
+def _block_indent(text: str, found: Located) -> int | None:
+    """The indentation YAML counts a block scalar's indentation indicator from: the column of
+    its key or of its `-` (-1 for a document's root); None where it is not that simple."""
+    parent = found.parent
+    if parent is None:
+        return -1
+    if isinstance(parent, Mapping) and found.key is not None:
+        before = text[found.key.start - 2:found.key.start] if found.key.start >= 2 else ""
+        return None if "?" in before else found.key.column - 1
+    at = found.node.start - 1
+    while at >= 0 and text[at] in " \t":
+        at -= 1
+    if at < 0 or text[at] != "-":
+        return None
+    return at - (text.rfind("\n", 0, at) + 1)
 
 
 def _refuse_unreadable(found: Located, node: Scalar, edit: Edit, where: dict[str, Any]) -> None:

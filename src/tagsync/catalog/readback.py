@@ -68,18 +68,26 @@ def check_read_back(
                     raise ReadBackError("the edited text ends at another place than the original",
                                         file=file)
                 break
-            mark: Any = a.start_mark
-            if isinstance(a, _START):
-                stack.append(grown.get((type(a), mark.index + shift), 0))
-            elif isinstance(a, _END):
+            kind = type(a)
+            if kind is yaml.ScalarEvent:  # most events: compared inline, the rest by signature
+                if pending:
+                    key = (a.start_mark.index + shift, a.end_mark.index + shift)
+                    if key in pending:
+                        value, path = pending.pop(key)
+                        _check_edited(a, b, value, path, file)
+                        continue
+                if (type(b) is not kind or a.value != b.value or a.tag != b.tag
+                        or a.anchor != b.anchor or (not a.style) != (not b.style)):
+                    raise _differs(a, b, file)
+                continue
+            if kind in _START:
+                mark: Any = a.start_mark
+                stack.append(grown.get((kind, mark.index + shift), 0))
+            elif kind in _END:
                 extra = stack.pop()
                 if extra:
                     b = _skip_items(new, b, extra, file)
-            key = (mark.index + shift, a.end_mark.index + shift)
-            if isinstance(a, yaml.ScalarEvent) and key in pending:
-                value, path = pending.pop(key)
-                _check_edited(a, b, value, path, file)
-            elif _signature(a) != _signature(b):
+            if _signature(a) != _signature(b):
                 raise _differs(a, b, file)
     except (yaml.YAMLError, YamlSyntaxError) as exc:
         raise ReadBackError(f"the edited text would not be valid YAML ({exc}); nothing was "
