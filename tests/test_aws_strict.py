@@ -338,3 +338,20 @@ def test_the_model_rules_translate_awss_unicode_classes() -> None:
     found = violations("iam", "TagRole", {"RoleName": "r", "Tags": [{"Key": "k", "Value": "fix#12"}]})
     assert len(found) == 1 and "Tags[0].Value" in found[0]
     assert violations("lambda", "CreateAlias", {"FunctionName": "f", "Name": "1", "FunctionVersion": "1"})
+
+
+def test_images_published_versions_run_are_kept_by_the_lifecycle_policy(
+        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """ECR never lets a lower-priority rule expire an image matching a higher one's tags."""
+    images = [push_image(sha, NAME) for sha in (SHA1, SHA2)]
+    assert cli(capsys, *deploy_args(images[0], SHA1, "--keep-images", "1"))[0] == 0
+    code, out, _ = cli(capsys, *deploy_args(images[1], SHA2, "--keep-images", "1"))
+    assert code == 0 and f"tag published-{SHA2}" in out
+    ecr = boto3.client("ecr")
+    rules = json.loads(ecr.get_lifecycle_policy(repositoryName=NAME)["lifecyclePolicyText"])["rules"]
+    keep = min(rules, key=lambda r: r["rulePriority"])
+    assert keep["selection"]["tagPrefixList"] == ["published-"]
+    assert max(rules, key=lambda r: r["rulePriority"])["selection"]["tagStatus"] == "any"
+    tags = {t for d in ecr.describe_images(repositoryName=NAME)["imageDetails"] for t in d["imageTags"]}
+    assert {f"published-{SHA1}", f"published-{SHA2}"} <= tags
+    assert "no change" in cli(capsys, *deploy_args(images[1], SHA2, "--keep-images", "1"))[1]

@@ -62,6 +62,7 @@ STATEMENT_ID = "tagsync-schedule"
 TARGET_ID = "tagsync"
 TASK_ROOT = "/var/task"  # LAMBDA_TASK_ROOT of the AWS base images
 READ_POLICY = "tagsync-read"
+PUBLISHED = "published-"  # tag prefix of the images published versions run
 # variables tagsync itself sets; the two lists say which of the others it manages
 OWN_ENV = ("TAGSYNC_CONFIG", "TAGSYNC_SHA", "TAGSYNC_MANAGED_ENV", "TAGSYNC_SECRET_ENV")
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]+$")
@@ -545,11 +546,42 @@ class Deployer:
     # -- steps ----------------------------------------------------------------------------------
 
     def _lifecycle(self) -> str:
-        return json.dumps({"rules": [{
-            "rulePriority": 1, "description": f"keep the last {self.spec.keep_images} images",
-            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                          "countNumber": self.spec.keep_images},
-            "action": {"type": "expire"}}]}, sort_keys=True)
+        """Keep the last N images, but never one a published version runs: those carry a
+        `published-<sha>` tag, and ECR never lets a lower-priority rule expire an image that
+        matches a higher-priority rule's tags (the first rule only expires past 10000 of them)."""
+        return json.dumps({"rules": [
+            {"rulePriority": 1, "description": "keep images that published versions run",
+             "selection": {"tagStatus": "tagged", "tagPrefixList": [PUBLISHED],
+                           "countType": "imageCountMoreThan", "countNumber": 10000},
+             "action": {"type": "expire"}},
+            {"rulePriority": 2, "description": f"keep the last {self.spec.keep_images} images",
+             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                           "countNumber": self.spec.keep_images},
+             "action": {"type": "expire"}}]}, sort_keys=True)
+
+    def keep_published(self, image: str) -> None:
+        """Tag the image a published version runs `published-<sha>` (in our repository), so the
+        lifecycle policy never expires what `live` or a rollback may point at."""
+        repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
+        tag = image.rsplit(":", 1)[-1]
+        if repository != self.name or "@" in image or self.dry:
+            return
+        ecr = self.client("ecr")
+        mark = f"{PUBLISHED}{self.spec.sha}"
+        try:
+            found = ecr.describe_images(repositoryName=self.name,
+                                        imageIds=[{"imageTag": tag}])["imageDetails"]
+        except ecr.exceptions.ImageNotFoundException:
+            log.warning("ECR does not list %s: it is not marked as published", image)
+            return
+        if mark in found[0].get("imageTags", []):
+            self._step(f"image {image}", "none", f"kept by the lifecycle policy ({mark})")
+            return
+        if self._step(f"image {image}", "update", f"tag {mark}: the lifecycle policy keeps it"):
+            got = ecr.batch_get_image(repositoryName=self.name, imageIds=[{"imageTag": tag}])["images"]
+            ecr.put_image(repositoryName=self.name, imageManifest=got[0]["imageManifest"], imageTag=mark,
+                          **({"imageManifestMediaType": got[0]["imageManifestMediaType"]}
+                             if got[0].get("imageManifestMediaType") else {}))
 
     def ecr_repository(self) -> str:
         ecr = self.client("ecr")
@@ -975,6 +1007,7 @@ class Deployer:
             role = self.role(account, region)
             self.function(image, role)
             version = self.version()
+            self.keep_published(image)
             alias_arn = self.alias(version)
             self.schedule(alias_arn)
         return self.steps
