@@ -534,8 +534,9 @@ def deploy(
 ) -> None:
     """Deploy tagsync as a scheduled Lambda function for one branch; converges from any state.
 
-    Everything is checked before the first write (names, schedule, --image, builder, config):
-    a refused deploy creates nothing (exit 2). Then it creates what is missing and repairs what
+    Everything is checked before the first write (names, schedule, --image, builder, config,
+    AWS's length and pattern rules, a Zip function of the same name, and the caller's
+    permissions through iam:SimulatePrincipalPolicy): a refused deploy creates nothing (exit 2). Then it creates what is missing and repairs what
     differs: the ECR repository (immutable tags, scan on push, lifecycle), the image tagged with
     the commit SHA (built with Docker when a daemon is available, else by `tagsync build` with
     --config built in; or give --image), the IAM role (basic execution + read access to exactly
