@@ -938,7 +938,8 @@ def bench_deploy() -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    writes = [op for op in calls if not op.startswith(("Get", "List", "Describe"))]
+    # SimulatePrincipalPolicy is the permissions preflight: a read (moto does not implement it)
+    writes = [op for op in calls if not op.startswith(("Get", "List", "Describe", "Simulate"))]
     print("== deploy: a redeploy of the same commit and settings (moto)")
     print(f"   AWS calls {sum(calls.values())}, writes {len(writes)}, steps changed "
           f"{sum(s.action != 'none' for s in steps)}, {elapsed * 1000:.0f} ms against moto")

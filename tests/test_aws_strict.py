@@ -281,15 +281,20 @@ def test_adopted_resources_get_our_tags_so_destroy_removes_them(
     assert code == 0 and "keep" not in out and "deleted 4 resource(s)" in out
 
 
+# one per service and the implicit ones; that the preflight asks for every action deploy calls is
+# test_aws_deploy_role.py's test_the_permissions_preflight_asks_for_every_action_deploy_calls
+@pytest.mark.parametrize("action", ["ecr:SetRepositoryPolicy", "iam:PassRole", "lambda:TagResource",
+                                    "lambda:PublishVersion", "events:PutTargets"])
 def test_a_missing_permission_is_said_before_the_first_write(
-        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+        moto: Any, capsys: pytest.CaptureFixture[str], action: str) -> None:
+    """Without the preflight, most of these were refused after some resources existed."""
     image = push_image(SHA1, "catalogs-images")
     narrowed = policy()
     for statement in narrowed["Statement"]:
-        statement["Action"] = [a for a in statement["Action"] if a != "events:PutTargets"]
+        statement["Action"] = [a for a in statement["Action"] if a != action]
     moto.contract.strict.caller = narrowed
     code, _, err = cli(capsys, *deploy_args(image))
-    assert code == 2 and "events:PutTargets on arn:aws:events" in err and "Nothing was changed" in err
+    assert code == 2 and f"{action} on arn:aws:" in err and "Nothing was changed" in err
     with moto.contract.paused():
         assert boto3.client("iam").list_roles()["Roles"] == []
         assert [r["repositoryName"] for r in boto3.client("ecr").describe_repositories()["repositories"]] \
