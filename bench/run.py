@@ -906,7 +906,9 @@ def bench_deploy() -> None:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+                            # Lambda resolves the image's digest from ECR, as AWS does (deploy checks it)
+                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+                                 "MOTO_LAMBDA_STUB_ECR": "false"})
     url = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                             "AWS_DEFAULT_REGION", "AWS_PROFILE")}

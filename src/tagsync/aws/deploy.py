@@ -427,7 +427,8 @@ class Deployer:
     def permissions(self) -> None:
         """Ask IAM whether the caller may do what this deploy may do, before the first write;
         without iam:SimulatePrincipalPolicy, list what it needs instead."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         account, region = self.identity()
         image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
@@ -450,9 +451,10 @@ class Deployer:
                                     for k, v in context.items()])
                 denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
                            for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
-        except ClientError as exc:
-            log.warning("cannot check permissions (%s): deploy needs %s", _code(exc), ", ".join(actions))
-            self._step(resource, "none", f"not checked ({_code(exc)} to iam:SimulatePrincipalPolicy); "
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:  # not allowed; no simulator
+            why = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            log.warning("cannot check permissions (%s): deploy needs %s", why, ", ".join(actions))
+            self._step(resource, "none", f"not checked ({why} to iam:SimulatePrincipalPolicy); "
                        "deploy needs: " + ", ".join(actions))
             return
         if denied:
