@@ -360,3 +360,16 @@ def test_images_published_versions_run_are_kept_by_the_lifecycle_policy(
     tags = {t for d in ecr.describe_images(repositoryName=NAME)["imageDetails"] for t in d["imageTags"]}
     assert {f"published-{SHA1}", f"published-{SHA2}"} <= tags
     assert "no change" in cli(capsys, *deploy_args(images[1], SHA2, "--keep-images", "1"))[1]
+
+
+def test_an_endpoint_without_a_simulator_is_not_checked_and_deploys(
+        moto: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto (and LocalStack) answer SimulatePrincipalPolicy with an HTML 500 page."""
+    from botocore.parsers import ResponseParserError
+
+    def no_simulator(params: dict[str, Any]) -> dict[str, Any]:
+        raise ResponseParserError("Unable to parse response, invalid XML received")
+
+    monkeypatch.setattr(moto.contract.strict, "_simulate", no_simulator)
+    code, out, _ = cli(capsys, *deploy_args(push_image(SHA1, "catalogs-images")))
+    assert code == 0 and "not checked (ResponseParserError to iam:SimulatePrincipalPolicy)" in out
