@@ -986,7 +986,9 @@ def bench_deploy() -> None:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+                            # Lambda resolves the image's digest from ECR, as AWS does (deploy checks it)
+                            env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+                                 "MOTO_LAMBDA_STUB_ECR": "false"})
     url = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                             "AWS_DEFAULT_REGION", "AWS_PROFILE")}
@@ -1018,7 +1020,8 @@ def bench_deploy() -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    writes = [op for op in calls if not op.startswith(("Get", "List", "Describe"))]
+    # SimulatePrincipalPolicy is the permissions preflight: a read (moto does not implement it)
+    writes = [op for op in calls if not op.startswith(("Get", "List", "Describe", "Simulate"))]
     print("== deploy: a redeploy of the same commit and settings (moto)")
     print(f"   AWS calls {sum(calls.values())}, writes {len(writes)}, steps changed "
           f"{sum(s.action != 'none' for s in steps)}, {elapsed * 1000:.0f} ms against moto")

@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
-from tagsync.aws.deploy import Deployer, DeployError, DeploySpec, destroy, rollback
+from tagsync.aws.deploy import Deployer, DeployError, DeploySpec
 from tagsync.aws.names import environment_name, validate_schedule
+from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 from tests.test_aws_deploy import ACCOUNT, SHA1, SHA2, push_image
 
@@ -432,3 +433,51 @@ def test_the_contract_refuses_what_aws_would_refuse(moto: Any) -> None:
     found = contract.check(boto3.client("iam").meta.service_model.operation_model("TagRole").input_shape,
                            {"RoleName": "r", "Tags": [{"Key": "k", "Value": "fix/issue#12"}]}, "t")
     assert len(found) == 1 and "does not match" in found[0]
+
+
+# --- starting states real AWS adds: a Zip function, a deleted version, adopted resources ---------
+
+
+def _untag_everything() -> None:
+    lam, iam, events, ecr = (boto3.client(s) for s in ("lambda", "iam", "events", "ecr"))
+    arn = lam.get_function(FunctionName=NAME)["Configuration"]["FunctionArn"]
+    keys = list(lam.list_tags(Resource=arn)["Tags"])
+    lam.untag_resource(Resource=arn, TagKeys=keys)
+    iam.untag_role(RoleName=f"{NAME}-role", TagKeys=keys)
+    events.untag_resource(ResourceARN=events.describe_rule(Name=NAME)["Arn"], TagKeys=keys)
+    repo = ecr.describe_repositories(repositoryNames=[NAME])["repositories"][0]["repositoryArn"]
+    ecr.untag_resource(resourceArn=repo, tagKeys=keys)
+
+
+@pytest.mark.parametrize("state", ["zip function of this environment", "live on a version since deleted",
+                                   "resources without tags (adopted)", "repository policy removed"])
+def test_deploy_converges_from_states_only_real_aws_has(moto: Any, state: str) -> None:
+    from tagsync.aws.names import environment_id
+    from tagsync.aws.policies import lambda_may_pull
+    from tests.test_aws_strict import zip_function
+
+    image1, image2 = push_image(SHA1, "elsewhere"), push_image(SHA2, "elsewhere")
+    sha, image = SHA1, image1
+    if state == "zip function of this environment":
+        zip_function(tags={"tagsync:environment": NAME,
+                           "tagsync:id": environment_id("acme/catalogs", "main")})
+    elif state == "live on a version since deleted":
+        run(image=image1)
+        run(image=image2, sha=SHA2)
+        rollback("acme/catalogs", "main")
+        boto3.client("lambda").delete_function(FunctionName=NAME, Qualifier="2")
+        sha, image = SHA2, image2
+    elif state == "resources without tags (adopted)":
+        run(image=image1)
+        _untag_everything()
+    else:
+        run(image=image1)
+        boto3.client("ecr").delete_repository_policy(repositoryName="elsewhere")
+    run(image=image, sha=sha)
+    assert_converged(sha)
+    lam, ecr = boto3.client("lambda"), boto3.client("ecr")
+    assert lam.get_function(FunctionName=NAME)["Configuration"]["PackageType"] == "Image"
+    arn = lam.get_function(FunctionName=NAME)["Configuration"]["FunctionArn"]
+    assert lam.list_tags(Resource=arn)["Tags"]["tagsync:environment"] == NAME
+    assert lambda_may_pull(json.loads(ecr.get_repository_policy(repositoryName="elsewhere")["policyText"]),
+                           arn)

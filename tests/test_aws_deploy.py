@@ -15,12 +15,11 @@ from hypothesis import strategies as st
 from tagsync.aws.deploy import (
     Deployer,
     DeploySpec,
-    destroy,
     environment_name,
-    rollback,
     validate_schedule,
 )
 from tagsync.aws.policies import role_policy
+from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 
 SHA1 = "a" * 40

@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tagsync.aws.deploy import Deployer, DeploySpec, destroy, rollback
+from tagsync.aws.deploy import Deployer, DeploySpec
 from tagsync.aws.policies import BASIC_EXECUTION
+from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 from tagsync.scaffold import ScaffoldOptions, scaffold
 from tests.servers.aws_contract import allowing
@@ -143,3 +144,21 @@ def test_pass_role_is_scoped_to_the_function_roles_and_to_lambda(tmp_path: Path)
                         "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}]
     assert not allowing(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin")
     assert not allowing(policy, "lambda:DeleteFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other")
+
+
+# what only rollback and destroy call: the deploy's preflight does not ask for them
+NOT_DEPLOY = {"events:DeleteRule", "lambda:DeleteFunction", "iam:DetachRolePolicy", "iam:DeleteRole",
+              "logs:DescribeLogGroups", "logs:DeleteLogGroup", "ecr:DeleteRepository"}
+
+
+def test_the_permissions_preflight_asks_for_every_action_deploy_calls(
+        moto: Any, tmp_path: Path, docker: Path) -> None:
+    """Else a permission missing from the policy would be found after the first write."""
+    from tagsync.aws.policies import deploy_needs
+
+    life_cycle(moto, "main")
+    called = moto.contract.actions() - {"sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"}
+    needs = deploy_needs("catalogs-main", ACCOUNT, REGION, image_repository="catalogs-images",
+                         build=True, replace=True)
+    asked = {a for _, actions, _ in needs for a in actions}
+    assert sorted(called - NOT_DEPLOY - asked) == []

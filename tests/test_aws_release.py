@@ -75,6 +75,7 @@ def test_the_installed_git_commit_is_the_default_source(monkeypatch: pytest.Monk
     ["--account", "12345"],
     ["--repo", "not a repo"],
     ["--tagsync-source", 'git+https://github.com/a"b/tagsync@' + "e" * 40],
+    ["--tagsync-source", "git+https://gitlab.example/acme/tagsync@" + "e" * 40],  # no archive for Lambda
 ])
 def test_unpinned_or_malformed_scaffold_options_are_usage_errors(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
@@ -90,6 +91,9 @@ def test_scaffold_without_a_known_source_says_what_to_fill_in(
     assert "note: this tagsync was not installed from a Git commit" in out
     assert PLACEHOLDER_SOURCE in (tmp_path / ".github/workflows/tagsync-deploy.yml").read_text()
     assert (tmp_path / "aws/tagsync-deploy-policy.json").exists()
+    dockerfile = (tmp_path / "Dockerfile").read_text()
+    assert "git+" not in dockerfile  # the Lambda base has no git, even once the placeholder is filled in
+    assert "https://github.com/OWNER/tagsync/archive/COMMIT_SHA_OF_TAGSYNC.tar.gz" in dockerfile
 
 
 def test_scaffolded_workflow_with_options_passes_actionlint(tmp_path: Path) -> None:

@@ -281,15 +281,20 @@ def test_adopted_resources_get_our_tags_so_destroy_removes_them(
     assert code == 0 and "keep" not in out and "deleted 4 resource(s)" in out
 
 
+# one per service and the implicit ones; that the preflight asks for every action deploy calls is
+# test_aws_deploy_role.py's test_the_permissions_preflight_asks_for_every_action_deploy_calls
+@pytest.mark.parametrize("action", ["ecr:SetRepositoryPolicy", "iam:PassRole", "lambda:TagResource",
+                                    "lambda:PublishVersion", "events:PutTargets"])
 def test_a_missing_permission_is_said_before_the_first_write(
-        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+        moto: Any, capsys: pytest.CaptureFixture[str], action: str) -> None:
+    """Without the preflight, most of these were refused after some resources existed."""
     image = push_image(SHA1, "catalogs-images")
     narrowed = policy()
     for statement in narrowed["Statement"]:
-        statement["Action"] = [a for a in statement["Action"] if a != "events:PutTargets"]
+        statement["Action"] = [a for a in statement["Action"] if a != action]
     moto.contract.strict.caller = narrowed
     code, _, err = cli(capsys, *deploy_args(image))
-    assert code == 2 and "events:PutTargets on arn:aws:events" in err and "Nothing was changed" in err
+    assert code == 2 and f"{action} on arn:aws:" in err and "Nothing was changed" in err
     with moto.contract.paused():
         assert boto3.client("iam").list_roles()["Roles"] == []
         assert [r["repositoryName"] for r in boto3.client("ecr").describe_repositories()["repositories"]] \
@@ -338,3 +343,33 @@ def test_the_model_rules_translate_awss_unicode_classes() -> None:
     found = violations("iam", "TagRole", {"RoleName": "r", "Tags": [{"Key": "k", "Value": "fix#12"}]})
     assert len(found) == 1 and "Tags[0].Value" in found[0]
     assert violations("lambda", "CreateAlias", {"FunctionName": "f", "Name": "1", "FunctionVersion": "1"})
+
+
+def test_images_published_versions_run_are_kept_by_the_lifecycle_policy(
+        moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """ECR never lets a lower-priority rule expire an image matching a higher one's tags."""
+    images = [push_image(sha, NAME) for sha in (SHA1, SHA2)]
+    assert cli(capsys, *deploy_args(images[0], SHA1, "--keep-images", "1"))[0] == 0
+    code, out, _ = cli(capsys, *deploy_args(images[1], SHA2, "--keep-images", "1"))
+    assert code == 0 and f"tag published-{SHA2}" in out
+    ecr = boto3.client("ecr")
+    rules = json.loads(ecr.get_lifecycle_policy(repositoryName=NAME)["lifecyclePolicyText"])["rules"]
+    keep = min(rules, key=lambda r: r["rulePriority"])
+    assert keep["selection"]["tagPrefixList"] == ["published-"]
+    assert max(rules, key=lambda r: r["rulePriority"])["selection"]["tagStatus"] == "any"
+    tags = {t for d in ecr.describe_images(repositoryName=NAME)["imageDetails"] for t in d["imageTags"]}
+    assert {f"published-{SHA1}", f"published-{SHA2}"} <= tags
+    assert "no change" in cli(capsys, *deploy_args(images[1], SHA2, "--keep-images", "1"))[1]
+
+
+def test_an_endpoint_without_a_simulator_is_not_checked_and_deploys(
+        moto: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto (and LocalStack) answer SimulatePrincipalPolicy with an HTML 500 page."""
+    from botocore.parsers import ResponseParserError
+
+    def no_simulator(params: dict[str, Any]) -> dict[str, Any]:
+        raise ResponseParserError("Unable to parse response, invalid XML received")
+
+    monkeypatch.setattr(moto.contract.strict, "_simulate", no_simulator)
+    code, out, _ = cli(capsys, *deploy_args(push_image(SHA1, "catalogs-images")))
+    assert code == 0 and "not checked (ResponseParserError to iam:SimulatePrincipalPolicy)" in out

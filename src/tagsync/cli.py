@@ -777,9 +777,11 @@ def deploy(
 ) -> None:
     """Deploy tagsync as a scheduled Lambda function for one branch; converges from any state.
 
-    Everything is checked before the first write (names, schedule, --image, builder, config):
-    a refused deploy creates nothing (exit 2). Then it creates what is missing and repairs what
-    differs: the ECR repository (immutable tags, scan on push, lifecycle), the image tagged with
+    Everything is checked before the first write (names, schedule, --image, builder, config,
+    AWS's length and pattern rules, a Zip function of the same name, and the caller's
+    permissions through iam:SimulatePrincipalPolicy): a refused deploy creates nothing (exit 2).
+    Then it creates what is missing and repairs what differs: the ECR repository (immutable
+    tags, scan on push, lifecycle; its policy lets Lambda pull), the image tagged with
     the commit SHA (built with Docker when a daemon is available, else by `tagsync build` with
     --config built in; or give --image), the IAM role (basic execution + read access to exactly
     the secrets and ECR registries the config names), the function (waits until it is ready), the
@@ -903,7 +905,7 @@ def _source_url() -> str | None:
 @app.command(rich_help_panel=LAMBDA)
 def rollback(repo: RepoOption, branch: BranchOption) -> None:
     """Point the alias `live` (what the schedule invokes) at the previously published version."""
-    from tagsync.aws.deploy import rollback_environment
+    from tagsync.aws.teardown import rollback_environment
 
     before, after, name = rollback_environment(repo, branch)
     typer.echo(f"{name}: live moved from version {before} to {after}")
@@ -924,7 +926,7 @@ def destroy(
     Only resources tagged as this repository's and branch's environment are deleted; others of
     the same name are listed as kept.
     """
-    from tagsync.aws.deploy import destroy as do_destroy
+    from tagsync.aws.teardown import destroy as do_destroy
 
     steps = do_destroy(repo, branch, delete_repository=delete_repository, keep_logs=keep_logs, dry=plan)
     for step in steps:

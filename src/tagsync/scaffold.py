@@ -58,8 +58,10 @@ def installed_source() -> str | None:
 
 
 def archive_of(source: str) -> str:
-    """What pip installs without git (the Lambda base image has none): GitHub's archive of the commit."""
-    m = re.match(r"^git\+(https://github\.com/[^@\s]+?)(?:\.git)?@([0-9a-f]{40})$", source)
+    """What pip installs without git (the Lambda base image has none): GitHub's archive of the
+    commit (the placeholder's too, so the Dockerfile never needs git once filled in)."""
+    m = re.match(r"^git\+(https://github\.com/[^@\s]+?)(?:\.git)?@([0-9a-f]{40}|COMMIT_SHA_OF_TAGSYNC)$",
+                 source)
     return f"{m[1]}/archive/{m[2]}.tar.gz" if m else source
 
 
@@ -93,6 +95,10 @@ class ScaffoldOptions:
         if chosen != PLACEHOLDER_SOURCE and not _PINNED.match(chosen):
             raise ConfigError(f"--tagsync-source {chosen!r}: pin a commit, e.g. "
                               "git+https://github.com/OWNER/tagsync@<40-hex commit sha>")
+        if archive_of(chosen).startswith("git+"):
+            raise ConfigError(f"--tagsync-source {chosen!r}: the Lambda base image has no git, so the "
+                              "Dockerfile needs an archive: give a github.com commit, or "
+                              "https://HOST/PATH/<40-hex commit sha>.tar.gz")
         pinned = dict(ACTIONS)
         for item in actions:
             name, _, sha = item.partition("@")
@@ -107,7 +113,8 @@ class ScaffoldOptions:
         out = []
         if self.source == PLACEHOLDER_SOURCE:
             out.append("this tagsync was not installed from a Git commit: replace COMMIT_SHA_OF_TAGSYNC "
-                       "and OWNER in the workflow and Dockerfile, or rerun with --tagsync-source "
+                       "and OWNER in the workflow and the Dockerfile (an archive URL: the Lambda base "
+                       "has no git), or rerun with --tagsync-source "
                        "git+https://github.com/OWNER/tagsync@<sha>")
         if self.repo == "OWNER/REPO":
             out.append("rerun with --repo owner/name so the deploy role trusts this repository only")

@@ -54,14 +54,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ALIAS", "DeployError", "DeploySpec", "Deployer", "Step", "destroy", "environment_name",
-           "rollback", "validate_branch", "validate_schedule"]
+__all__ = ["ALIAS", "DeployError", "DeploySpec", "Deployer", "Step", "environment_name", "resolve_name",
+           "validate_branch", "validate_schedule"]
 
 ALIAS = "live"
 STATEMENT_ID = "tagsync-schedule"
 TARGET_ID = "tagsync"
 TASK_ROOT = "/var/task"  # LAMBDA_TASK_ROOT of the AWS base images
 READ_POLICY = "tagsync-read"
+PUBLISHED = "published-"  # tag prefix of the images published versions run
 # variables tagsync itself sets; the two lists say which of the others it manages
 OWN_ENV = ("TAGSYNC_CONFIG", "TAGSYNC_SHA", "TAGSYNC_MANAGED_ENV", "TAGSYNC_SECRET_ENV")
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]+$")
@@ -426,7 +427,8 @@ class Deployer:
     def permissions(self) -> None:
         """Ask IAM whether the caller may do what this deploy may do, before the first write;
         without iam:SimulatePrincipalPolicy, list what it needs instead."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         account, region = self.identity()
         image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
@@ -449,9 +451,10 @@ class Deployer:
                                     for k, v in context.items()])
                 denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
                            for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
-        except ClientError as exc:
-            log.warning("cannot check permissions (%s): deploy needs %s", _code(exc), ", ".join(actions))
-            self._step(resource, "none", f"not checked ({_code(exc)} to iam:SimulatePrincipalPolicy); "
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:  # not allowed; no simulator
+            why = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            log.warning("cannot check permissions (%s): deploy needs %s", why, ", ".join(actions))
+            self._step(resource, "none", f"not checked ({why} to iam:SimulatePrincipalPolicy); "
                        "deploy needs: " + ", ".join(actions))
             return
         if denied:
@@ -545,11 +548,42 @@ class Deployer:
     # -- steps ----------------------------------------------------------------------------------
 
     def _lifecycle(self) -> str:
-        return json.dumps({"rules": [{
-            "rulePriority": 1, "description": f"keep the last {self.spec.keep_images} images",
-            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                          "countNumber": self.spec.keep_images},
-            "action": {"type": "expire"}}]}, sort_keys=True)
+        """Keep the last N images, but never one a published version runs: those carry a
+        `published-<sha>` tag, and ECR never lets a lower-priority rule expire an image that
+        matches a higher-priority rule's tags (the first rule only expires past 10000 of them)."""
+        return json.dumps({"rules": [
+            {"rulePriority": 1, "description": "keep images that published versions run",
+             "selection": {"tagStatus": "tagged", "tagPrefixList": [PUBLISHED],
+                           "countType": "imageCountMoreThan", "countNumber": 10000},
+             "action": {"type": "expire"}},
+            {"rulePriority": 2, "description": f"keep the last {self.spec.keep_images} images",
+             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                           "countNumber": self.spec.keep_images},
+             "action": {"type": "expire"}}]}, sort_keys=True)
+
+    def keep_published(self, image: str) -> None:
+        """Tag the image a published version runs `published-<sha>` (in our repository), so the
+        lifecycle policy never expires what `live` or a rollback may point at."""
+        repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
+        tag = image.rsplit(":", 1)[-1]
+        if repository != self.name or "@" in image or self.dry:
+            return
+        ecr = self.client("ecr")
+        mark = f"{PUBLISHED}{self.spec.sha}"
+        try:
+            found = ecr.describe_images(repositoryName=self.name,
+                                        imageIds=[{"imageTag": tag}])["imageDetails"]
+        except ecr.exceptions.ImageNotFoundException:
+            log.warning("ECR does not list %s: it is not marked as published", image)
+            return
+        if mark in found[0].get("imageTags", []):
+            self._step(f"image {image}", "none", f"kept by the lifecycle policy ({mark})")
+            return
+        if self._step(f"image {image}", "update", f"tag {mark}: the lifecycle policy keeps it"):
+            got = ecr.batch_get_image(repositoryName=self.name, imageIds=[{"imageTag": tag}])["images"]
+            ecr.put_image(repositoryName=self.name, imageManifest=got[0]["imageManifest"], imageTag=mark,
+                          **({"imageManifestMediaType": got[0]["imageManifestMediaType"]}
+                             if got[0].get("imageManifestMediaType") else {}))
 
     def ecr_repository(self) -> str:
         ecr = self.client("ecr")
@@ -975,6 +1009,7 @@ class Deployer:
             role = self.role(account, region)
             self.function(image, role)
             version = self.version()
+            self.keep_published(image)
             alias_arn = self.alias(version)
             self.schedule(alias_arn)
         return self.steps
@@ -1013,138 +1048,3 @@ def docker_build_and_push(uri: str, architecture: str, ecr: Any) -> None:
                               capture_output=True)
         if done.returncode != 0:
             raise DeployError(f"`{' '.join(argv[:2])}` failed: {done.stderr.decode()[-500:]}")
-
-
-# --- rollback and destroy ----------------------------------------------------------------------
-
-
-def _session(session: Any) -> Any:
-    import boto3
-
-    return session or boto3.session.Session()
-
-
-def rollback(repo: str, branch: str, *, session: Any = None) -> tuple[str, str]:
-    """Move `live` to the version published before the current one; (from, to)."""
-    before, after, _ = rollback_environment(repo, branch, session=session)
-    return before, after
-
-
-def rollback_environment(repo: str, branch: str, *, session: Any = None) -> tuple[str, str, str]:
-    """`rollback`, also naming the environment it rolled back."""
-    import os
-
-    with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
-        session = _session(session)
-        identity(session)
-        name = resolve_name(session.client, repo, branch)
-        lam = session.client("lambda")
-        try:
-            current = lam.get_alias(FunctionName=name, Name=ALIAS)["FunctionVersion"]
-            arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-        except lam.exceptions.ResourceNotFoundException:
-            raise DeployError(f"{name} has no `{ALIAS}` alias: nothing deployed to roll back") from None
-        tags = dict(lam.list_tags(Resource=arn).get("Tags", {}))
-        if tags.get("tagsync:id", environment_id(repo, branch)) != environment_id(repo, branch):
-            raise DeployError(f"Lambda function {name} belongs to another environment "
-                              f"({tags.get('tagsync:repo', '?')}@{tags.get('tagsync:branch', '?')})")
-        versions = []
-        for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
-            versions += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
-        older = [v for v in versions if v < int(current)]
-        if not older:
-            raise DeployError(f"{name}: version {current} is the oldest; nothing to roll back to")
-        target = str(max(older))
-        lam.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=target)
-    return current, target, name
-
-
-def destroy(repo: str, branch: str, *, delete_repository: bool = False, keep_logs: bool = False,
-            session: Any = None, dry: bool = False) -> list[Step]:
-    """Remove what tagsync created for this environment (checked by its tags), and its logs."""
-    import os
-
-    with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
-        session = _session(session)
-        identity(session)
-        name = resolve_name(session.client, repo, branch)
-        return _destroy(name, environment_id(repo, branch), session,
-                        delete_repository=delete_repository, keep_logs=keep_logs, dry=dry)
-
-
-def _destroy(name: str, env_id: str, session: Any, *, delete_repository: bool, keep_logs: bool,
-             dry: bool) -> list[Step]:
-    """Every ownership is read before the first deletion: a read AWS refuses deletes nothing."""
-    events, lam, iam, ecr, logs = (session.client(s) for s in ("events", "lambda", "iam", "ecr", "logs"))
-    steps: list[Step] = []
-
-    def ours(tags: dict[str, str]) -> bool:
-        return tags.get("tagsync:environment") == name and tags.get("tagsync:id", env_id) == env_id
-
-    def foreign(tags: dict[str, str]) -> bool:
-        """Tagged as another environment's: provably not ours."""
-        return not ours(tags) and ("tagsync:environment" in tags or "tagsync:id" in tags)
-
-    def step(resource: str, owned: bool, why: str = "not created by tagsync for this branch") -> bool:
-        if not owned:
-            steps.append(Step(resource, "keep", why))
-            return False
-        steps.append(Step(resource, "delete"))
-        return not dry
-
-    # -- read --
-    rule = rule_tags = None
-    try:
-        rule = events.describe_rule(Name=name)
-        rule_tags = _tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])
-    except events.exceptions.ResourceNotFoundException:
-        pass
-    fn = fn_tags = None
-    try:
-        fn = lam.get_function(FunctionName=name)
-        # asked for explicitly: GetFunction hides tags from a caller not allowed lambda:ListTags
-        fn_tags = dict(lam.list_tags(Resource=fn["Configuration"]["FunctionArn"]).get("Tags", {}))
-    except lam.exceptions.ResourceNotFoundException:
-        pass
-    role_name = f"{name}-role"
-    role = None
-    with suppress(iam.exceptions.NoSuchEntityException):
-        role = iam.get_role(RoleName=role_name)["Role"]
-    function_ours = fn is None or ours(fn_tags or {})
-    # a function that stays and is not provably another environment's may run with the role
-    role_in_use = fn is not None and not function_ours and (
-        not foreign(fn_tags or {}) or (role is not None and fn["Configuration"].get("Role") == role["Arn"]))
-    group = f"/aws/lambda/{name}"
-    has_logs = not keep_logs and function_ours and any(
-        g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"])
-    repo = repo_tags = None
-    if delete_repository:
-        try:
-            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-            repo_tags = _tags_of(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"])
-        except ecr.exceptions.RepositoryNotFoundException:
-            pass
-
-    # -- delete --
-    if rule is not None and step(f"EventBridge rule {name}", ours(rule_tags or {})):
-        ids = [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]]
-        if ids:
-            events.remove_targets(Rule=name, Ids=ids)
-        events.delete_rule(Name=name)
-    if fn is not None and step(f"Lambda function {name}", function_ours):
-        lam.delete_function(FunctionName=name)
-    if role is not None:
-        owned = ours(_tags_of(role.get("Tags", []))) and not role_in_use
-        why = (f"Lambda function {name} is kept and may run with it" if role_in_use
-               else "not created by tagsync for this branch")
-        if step(f"IAM role {role_name}", owned, why):
-            for p in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
-                iam.detach_role_policy(RoleName=role_name, PolicyArn=p["PolicyArn"])
-            for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
-                iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
-            iam.delete_role(RoleName=role_name)
-    if has_logs and step(f"log group {group}", True):
-        logs.delete_log_group(logGroupName=group)
-    if repo is not None and step(f"ECR repository {name} (and its images)", ours(repo_tags or {})):
-        ecr.delete_repository(repositoryName=name, force=True)
-    return steps
