@@ -130,3 +130,39 @@ def test_cli_org_deploy_prints_the_steps(function: str, capsys: pytest.CaptureFi
     assert main(["org", "deploy", "--organisation", "acme", "--function", SPEC.function,
                  "--plan"]) == 0
     assert f"state machine {NAME}" in capsys.readouterr().out
+
+
+# --- `tagsync deploy --org`: the organisation's function and its fan-out in one command ----------
+
+
+def test_deploy_org_makes_the_function_and_its_fan_out_and_no_eventbridge_rule(
+        moto: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import boto3
+
+    org_yaml = tmp_path / "org.yaml"
+    org_yaml.write_text("organisation: acme\ngithub: {token: 'aws-ssm:/tagsync/github-token'}\n")
+    image = push_image("b" * 40, "platform-main")
+    argv = ["deploy", "--org", "-c", str(org_yaml), "--repo", "acme/platform", "--branch", "main",
+            "--sha", "b" * 40, "--image", image, "--schedule", "rate(2 hours)"]
+    assert main([*argv, "--plan"]) == 0
+    planned = capsys.readouterr().out
+    assert "state machine tagsync-org-acme" in planned and "nothing was changed" in planned
+    assert main(argv) == 0
+    capsys.readouterr()
+    env = boto3.client("lambda").get_function_configuration(
+        FunctionName="platform-main")["Environment"]["Variables"]
+    assert env["TAGSYNC_ORG_CONFIG"] == "/var/task/org.yaml" and "TAGSYNC_CONFIG" not in env
+    assert boto3.client("events").list_rules()["Rules"] == []
+    schedule = boto3.client("scheduler").get_schedule(Name=NAME)
+    assert schedule["ScheduleExpression"] == "rate(2 hours)"
+    role_policy = json.dumps(boto3.client("iam").get_role_policy(
+        RoleName="platform-main-role", PolicyName="tagsync-read")["PolicyDocument"])
+    assert "tagsync/github-token" in role_policy  # the org config's secret, and only what it names
+    assert main(argv) == 0
+    assert "no change" in capsys.readouterr().out
+
+
+def test_deploy_org_without_a_config_is_a_usage_error(moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "--org", "--repo", "acme/platform", "--branch", "main", "--sha",
+                 "b" * 40]) == 2
+    assert "--org needs --config" in capsys.readouterr().err

@@ -774,6 +774,14 @@ def deploy(
     base: Annotated[str | None, typer.Option(
         "--base", help="Base image for --builder tagsync; default public.ecr.aws/lambda/python.")] = None,
     python: Annotated[str, typer.Option("--python", help="Python of the base image.")] = "3.11",
+    org: Annotated[bool, typer.Option(
+        "--org", help="The organisation's function: --config is an org.yaml (built in at "
+                      "/var/task/org.yaml unless --config-ref says otherwise), and instead of "
+                      "an EventBridge rule, `tagsync org deploy`'s state machine and schedule "
+                      "run it, set up in the same command.")] = False,
+    max_concurrency: Annotated[int, typer.Option(
+        "--max-concurrency", help="With --org: repositories run at once by the state "
+                                  "machine's Distributed Map.")] = 10,
 ) -> None:
     """Deploy tagsync as a scheduled Lambda function for one branch; converges from any state.
 
@@ -795,7 +803,20 @@ def deploy(
 
     refs: tuple[str, ...] = ()
     ecr: set[tuple[str, str]] = set()
-    if config:
+    organisation: str | None = None
+    if org:
+        from tagsync.errors import ConfigError
+        from tagsync.org.config import load_org_config, org_secret_refs
+
+        if config is None:
+            raise ConfigError("--org needs --config: the organisation's org.yaml")
+        org_cfg = load_org_config(config)
+        organisation = org_cfg.organisation
+        refs = tuple(r for r in org_secret_refs(org_cfg) if r.startswith("aws-"))
+        ecr = {found for r in org_cfg.registries if (found := parse_ecr_host(r.host)) is not None}
+        if config_ref == "/var/task/tagsync.yaml":
+            config_ref = "/var/task/org.yaml"
+    elif config:
         cfg = load_config(config)
         refs = tuple(r for r in cfg.secret_refs() if r.startswith("aws-"))
         hosts = cfg.named_hosts() | _hosts_in_files(cfg)
@@ -804,9 +825,14 @@ def deploy(
                       timeout=timeout, schedule=schedule, config_ref=config_ref,
                       secret_refs=refs, ecr_registries=tuple(sorted(ecr)), keep_images=keep_images,
                       environment=_pairs(env, "--env"), secret_environment=_pairs(secret_env, "--secret-env"),
-                      builder=builder, base_image=base, python=python, config_file=config)
+                      builder=builder, base_image=base, python=python, config_file=config, org=org)
     deployer = Deployer(spec, dry=plan)
     steps: list[object] = list(deployer.deploy())  # the name is settled by deploy's first reads
+    if organisation is not None:
+        from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
+
+        fan_out = OrgDeploySpec(organisation, deployer.name, schedule, max_concurrency)
+        steps += OrgDeployer(fan_out, dry=plan, function_planned=True).deploy()
     typer.echo(f"environment {deployer.name} ({repo} @ {branch}, {sha[:12]})")
     _print_steps(steps, plan)
 

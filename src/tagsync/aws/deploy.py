@@ -64,7 +64,8 @@ TASK_ROOT = "/var/task"  # LAMBDA_TASK_ROOT of the AWS base images
 READ_POLICY = "tagsync-read"
 PUBLISHED = "published-"  # tag prefix of the images published versions run
 # variables tagsync itself sets; the two lists say which of the others it manages
-OWN_ENV = ("TAGSYNC_CONFIG", "TAGSYNC_SHA", "TAGSYNC_MANAGED_ENV", "TAGSYNC_SECRET_ENV")
+OWN_ENV = ("TAGSYNC_CONFIG", "TAGSYNC_ORG_CONFIG", "TAGSYNC_SHA", "TAGSYNC_MANAGED_ENV",
+           "TAGSYNC_SECRET_ENV")
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]+$")
 _RESERVED_ENV = re.compile(r"^(AWS_|LAMBDA_|_)")
 ENV_BYTES = 4096  # Lambda: all variables together
@@ -97,6 +98,7 @@ class DeploySpec:
     base_image: str | None = None  # tagsync builder: default the Lambda Python image of `python`
     python: str = "3.11"
     config_file: Path | None = None  # built in at config_ref when that is a path in the image
+    org: bool = False  # the organisation's function: config_ref is org.yaml, Step Functions starts it
 
     @property
     def name(self) -> str:
@@ -154,7 +156,8 @@ class DeploySpec:
 
     def desired_environment(self) -> dict[str, str]:
         """The variables tagsync sets; names it manages are listed so a later deploy can drop them."""
-        env = {"TAGSYNC_CONFIG": self.config_ref, "TAGSYNC_SHA": self.sha,
+        env = {"TAGSYNC_ORG_CONFIG" if self.org else "TAGSYNC_CONFIG": self.config_ref,
+               "TAGSYNC_SHA": self.sha,
                **self.environment, **self.secret_environment}
         managed = sorted([*self.environment, *self.secret_environment])
         if managed:
@@ -1011,7 +1014,11 @@ class Deployer:
             version = self.version()
             self.keep_published(image)
             alias_arn = self.alias(version)
-            self.schedule(alias_arn)
+            if self.spec.org:  # the state machine's schedule starts it (`tagsync org deploy`)
+                self._step(f"EventBridge rule {self.name}", "none",
+                           "organisation mode: started by its Step Functions schedule")
+            else:
+                self.schedule(alias_arn)
         return self.steps
 
     def _endpoint(self) -> str | None:

@@ -78,11 +78,12 @@ def bucket_name(spec: OrgDeploySpec, account: str, region: str) -> str:
 class OrgDeployer:
     """The steps of one organisation's fan-out; `dry=True` reads and reports, writing nothing."""
 
-    def __init__(self, spec: OrgDeploySpec, *, session: Any = None, dry: bool = False) -> None:
+    def __init__(self, spec: OrgDeploySpec, *, session: Any = None, dry: bool = False,
+                 function_planned: bool = False) -> None:
         spec.check()
         import boto3
 
-        self.spec, self.dry = spec, dry
+        self.spec, self.dry, self.function_planned = spec, dry, function_planned
         self.session = session or boto3.session.Session()
         self.steps: list[Step] = []
         self.tags = {TAG: spec.organisation.lower(), "tagsync:managed": "true"}
@@ -104,14 +105,18 @@ class OrgDeployer:
 
     # -- the resources ---------------------------------------------------------------------------
 
-    def function_arn(self) -> tuple[str, str]:
-        """The function's `live` alias and its role's name: the function must exist already."""
+    def function_arn(self, account: str, region: str) -> tuple[str, str]:
+        """The function's `live` alias and its role's name: the function must exist already
+        (a plan made together with the function's own first deploy names the one to come)."""
         lam = self.client("lambda")
         try:
             conf = lam.get_function_configuration(FunctionName=self.spec.function)
         except lam.exceptions.ResourceNotFoundException:
+            if self.dry and self.function_planned:
+                return (f"arn:aws:lambda:{region}:{account}:function:{self.spec.function}:{ALIAS}",
+                        f"{self.spec.function}-role")
             raise ConfigError(f"no Lambda function {self.spec.function}: deploy it first with "
-                              "`tagsync deploy` (its image carrying org.yaml)") from None
+                              "`tagsync deploy --org -c org.yaml`") from None
         return f"{conf['FunctionArn']}:{ALIAS}", str(conf["Role"]).rsplit("/", 1)[-1]
 
     def bucket(self, name: str, region: str) -> None:
@@ -175,7 +180,12 @@ class OrgDeployer:
 
     @staticmethod
     def _inline(iam: Any, role: str, name: str) -> Any:
-        if name not in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        """The role's inline policy `name`; None without it (or, in a plan, without the role)."""
+        try:
+            names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        except iam.exceptions.NoSuchEntityException:
+            return None
+        if name not in names:
             return None
         doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         return json.loads(doc) if isinstance(doc, str) else doc
@@ -243,7 +253,7 @@ class OrgDeployer:
         with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
             account, region = identity(self.session, self.client("sts"))
             bucket = bucket_name(self.spec, account, region)
-            function, function_role = self.function_arn()
+            function, function_role = self.function_arn(account, region)
             machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
             self.bucket(bucket, region)
             self.function_access(function_role, bucket)

@@ -113,6 +113,14 @@ class OrgConfig(_Model):
     base_dir: Path = Field(Path("."), exclude=True)
 
 
+def org_secret_refs(org: OrgConfig) -> tuple[str, ...]:
+    """Every secret reference the organisation's config names (its function's role may read
+    exactly these)."""
+    refs = [org.github.token, org.github.app.private_key if org.github.app else None,
+            *(r.password for r in org.registries)]
+    return tuple(r for r in refs if r)
+
+
 def load_org_config(path: Path) -> OrgConfig:
     """Read and validate `org.yaml`; every failure is a ConfigError with file and line."""
     from tagsync.config_yaml import read_text
