@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagsync.config import Config
+from tagsync.config import Config, check_branch
 from tagsync.errors import ConfigError, TagsyncError
 from tagsync.find.model import References
 from tagsync.org.config import OrgConfig, repo_config
@@ -136,14 +137,36 @@ def list_repositories(api: Any, organisation: str) -> list[Repo]:
             raise PublishError(f"listing {organisation}'s repositories: GitHub answered with "
                                "something other than a list")
         for item in body:
-            if not isinstance(item, dict) or not isinstance(item.get("full_name"), str):
+            repo = _listed(item, organisation)
+            if repo is None:
+                log.warning("listing %s's repositories: an entry that is not one of its "
+                            "repositories (by name and default branch) was left out", organisation)
                 continue
-            out.append(Repo(item["full_name"], str(item.get("default_branch") or "main"),
-                            bool(item.get("archived") or item.get("disabled"))))
+            out.append(repo)
         if 'rel="next"' not in response.headers.get("link", ""):
             return sorted(out, key=lambda r: r.full_name.lower())
     raise PublishError(f"listing {organisation}'s repositories: more than {MAX_PAGES * 100}; "
                        "narrow `repositories.include`")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def _listed(item: Any, organisation: str) -> Repo | None:
+    """One entry of GitHub's listing, if it is a repository of this organisation with a name
+    and a default branch that cannot be read as a path (both go into API paths)."""
+    if not isinstance(item, dict) or not isinstance(item.get("full_name"), str):
+        return None
+    owner, _, name = item["full_name"].partition("/")
+    branch = item.get("default_branch") or "main"
+    if (owner.lower() != organisation.lower() or not _NAME.fullmatch(name)
+            or name in (".", "..") or not isinstance(branch, str)):
+        return None
+    try:
+        check_branch(branch)
+    except ValueError:
+        return None
+    return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")))
 
 
 def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
