@@ -234,10 +234,11 @@ def test_a_repository_s_words_in_the_dashboard_mention_link_and_embed_nothing(or
 def test_a_repository_s_words_reach_the_terminal_without_control_characters(
         org: Org, capsys: pytest.CaptureFixture[str]) -> None:
     _hostile_repo(org)
-    assert main(["org", "run", "-c", str(org.config), "--dry-run"]) == 3
-    out = capsys.readouterr()
-    assert "acme/loud" in out.err
-    assert "\x1b" not in out.out + out.err
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    [loud] = [r for r in summary.repositories if r.repo == "acme/loud"]
+    assert "\x1b" not in loud.reason and "\\x1b[2J" in loud.reason  # shown, not sent
+    assert main(["org", "run", "-c", str(org.config), "--dry-run", "--json"]) == 3
+    assert "\x1b" not in json.dumps(json.loads(capsys.readouterr().out), ensure_ascii=False)
 
 
 # --- stored answers are input like a registry's --------------------------------------------------

@@ -8,6 +8,7 @@ closed pull request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,18 @@ def marker(organisation: str) -> str:
     return f"<!-- tagsync:dashboard:{organisation.lower()} -->"
 
 
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")[:300]
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?")
+
+
+def _cell(text: Any) -> str:
+    """A table cell that says what a repository's words say and does nothing else: anything but
+    a plain name goes in a code span, where GitHub neither mentions (`@team`), links, embeds
+    (`<img>`) nor cross-references (`#12`); one line, no control character, at most 300."""
+    words = "".join(c if c.isprintable() else " " for c in str(text))
+    words = " ".join(words.split())[:300]
+    if _PLAIN.fullmatch(words):
+        return words
+    return "`" + words.replace("`", "'").replace("|", "\\|") + "`" if words else ""
 
 
 def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime | None = None) -> str:

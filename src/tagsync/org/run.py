@@ -51,6 +51,16 @@ class RepoResult:
     config: str | None = None  # the path of the repository's own config
     summary: dict[str, Any] | None = None  # the repository's run summary (`tagsync run --json`)
 
+    def __post_init__(self) -> None:
+        self.reason = printable(self.reason)
+
+
+def printable(text: str) -> str:
+    """A reason as it may reach a terminal, a log or the dashboard: its words come from
+    repositories (keys, file names) and servers, so control characters (an escape sequence
+    that clears the operator's screen, a bidi override) are shown as escapes, never sent."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
 
 @dataclass
 class OrgSummary:
