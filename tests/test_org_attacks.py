@@ -309,11 +309,12 @@ def test_onboarding_proposes_nothing_a_file_name_injected(org: Org) -> None:
     org.github.create_repo("acme/aaa-names", {f"{evil}/app.yaml": org.kube(),
                                               "k8s/app.yaml": org.kube()})
     org_run(load_org_config(org.config))
-    for pr in org.github.open_pulls("acme/aaa-names"):
+    [pr] = org.github.open_pulls("acme/aaa-names")  # proposed from k8s/app.yaml
+    if pr:
         proposed = org.github.read("acme/aaa-names", "tagsync.yaml", pr.head).decode()
         config = repo_config(load_org_config(org.config), "acme/aaa-names", "main", proposed, "p")
         assert all(r.url != "http://evil" for r in config.registries)
-        assert "evil" not in proposed.split("#", 1)[0] or "registries:" not in proposed
+        assert "evil" not in proposed
 
 
 # --- one repository's trouble is its own --------------------------------------------------------

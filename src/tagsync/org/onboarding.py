@@ -114,8 +114,11 @@ def propose(api: Any, org: Any, repo: str, branch: str, *, dry_run: bool = False
             if PurePosixPath(path).is_absolute() or ".." in parts:
                 continue  # git trees hold neither; never write outside the folder
             target = root.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except (OSError, ValueError):  # a name this file system refuses (too long), text
+                continue  # that is not UTF-8: a file a proposal can do without
         text, found = starting_config(str(root))
     if not (found.slots or found.notes):
         return Onboarding("nothing", f"no image reference in {len(examined)} file(s) examined")

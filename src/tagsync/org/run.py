@@ -348,6 +348,9 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
         except TagsyncError as exc:
             summary.repositories.append(RepoResult(repo.full_name, "failed", str(exc)))
             continue
+        except Exception as exc:  # one repository's trouble is its own
+            summary.repositories.append(RepoResult(repo.full_name, "failed", _unexpected(exc)))
+            continue
         planned.append(_Planned(repo, config, path))
     return planned
 
@@ -363,6 +366,9 @@ def _without_config(org: OrgConfig, api: Any, repo: Repo, dry_run: bool) -> Repo
         offer = propose(api, org, repo.full_name, repo.default_branch, dry_run=dry_run)
     except TagsyncError as exc:
         return RepoResult(repo.full_name, "failed", f"{missing}; onboarding failed: {exc}")
+    except Exception as exc:  # one repository's trouble is its own
+        return RepoResult(repo.full_name, "failed", f"{missing}; onboarding failed: "
+                          + _unexpected(exc))
     status = "onboarding" if offer.status in ("proposed", "waiting") else "skipped"
     return RepoResult(repo.full_name, status, f"{missing}; {offer.reason}")
 
@@ -387,6 +393,10 @@ def _gather(planned: list[_Planned], summary: OrgSummary,
         except TagsyncError as exc:
             summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
             continue
+        except Exception as exc:  # one repository's trouble is its own
+            summary.repositories.append(RepoResult(p.repo.full_name, "failed", _unexpected(exc),
+                                                   p.path))
+            continue
         following = {c.name for c in p.config.catalogs if c.follow is not None}
         read.refs.slots = [s for s in read.refs.slots if s.catalog not in following]
         union.extend(read.refs)
@@ -406,11 +416,22 @@ def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_ru
         except TagsyncError as exc:
             summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
             continue
+        except Exception as exc:  # one repository's trouble is its own
+            summary.repositories.append(RepoResult(p.repo.full_name, "failed", _unexpected(exc),
+                                                   p.path))
+            continue
         data = result.to_dict()
         if dry_run:
             data["diff"] = result.diff
         summary.repositories.append(RepoResult(p.repo.full_name, str(data["status"]),
                                                _describe(result), p.path, data))
+
+
+def _unexpected(exc: Exception) -> str:
+    """A failure no typed error describes (a bug one repository's files reached): that
+    repository fails, with the traceback in the log, and the others go on."""
+    log.error("a repository's run failed unexpectedly", exc_info=exc)
+    return f"internal error ({type(exc).__name__}: {str(exc)[:200]}); please report it"
 
 
 def _describe(result: Any) -> str:
