@@ -22,7 +22,7 @@ from tagsync.org.config import load_org_config, parse_org_config, repo_config
 from tagsync.org.run import org_run
 from tests import test_org_run
 from tests.servers.fixtures import serve_wsgi
-from tests.test_org_run import REPO_CONFIG, Org
+from tests.test_org_run import KUBE, OLD, REPO_CONFIG, Org
 
 org = test_org_run.org  # the fixture: an organisation on the contract server and a registry
 
@@ -351,3 +351,57 @@ def test_one_repository_asking_for_another_platform_changes_nothing_of_another_s
     assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube(org.digest)
     assert {r.repo: r.status for r in summary.repositories}["acme/svc-a"] == "changed"
 
+
+
+# --- a foreign registry that points tagsync at a credentialed one --------------------------------
+
+
+@pytest.mark.parametrize("trick", ["realm", "redirect"])
+def test_a_foreign_registry_cannot_borrow_the_organisation_s_credentials(
+        org: Org, trick: str) -> None:
+    """A repository names an image on a host of its choosing, which answers with a token realm
+    on (or a redirect to) the organisation's credentialed registry: that registry never sees the
+    organisation's credentials on the foreign host's behalf, and the foreign host never does."""
+    credentialed: list[str] = []
+    foreign: list[str] = []
+
+    def owned(environ: dict[str, Any], start: Any) -> list[bytes]:
+        credentialed.append(environ.get("HTTP_AUTHORIZATION", ""))
+        body = b'{"token": "issued-by-the-credentialed-registry"}'
+        start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    owner = serve_wsgi(owned)
+
+    def hostile(environ: dict[str, Any], start: Any) -> list[bytes]:
+        foreign.append(environ.get("HTTP_AUTHORIZATION", ""))
+        if trick == "redirect":
+            start("307 Temporary Redirect", [("Location", owner.url + environ["PATH_INFO"]),
+                                             ("Content-Length", "0")])
+        else:
+            start("401 Unauthorized", [
+                ("WWW-Authenticate", f'Bearer realm="{owner.url}/token",service="owned",'
+                                     'scope="repository:acme/private:pull"'),
+                ("Content-Length", "0")])
+        return [b""]
+
+    server = serve_wsgi(hostile)
+    try:
+        host, owned_host = (s.url.removeprefix("http://") for s in (server, owner))
+        org.config.write_text(org.config.read_text() + (
+            f"  - host: '{owned_host}'\n    url: {owner.url}\n    username: bot\n"
+            f"    password: env:TEST_ORG_TOKEN\n  - host: '{host}'\n    url: {server.url}\n"))
+        org.github.create_repo("acme/hostile", {
+            "tagsync.yaml": REPO_CONFIG.encode(),
+            "deploy/app.yaml": KUBE.format(host=host, ns="acme", digest=OLD).encode()})
+        summary = org_run(load_org_config(org.config), dry_run=True)
+    finally:
+        server.stop()
+        owner.stop()
+    assert foreign
+    assert all(not a.startswith("Basic") for a in credentialed)  # asked anonymously, if at all
+    # what reaches the foreign host is at most what anyone gets anonymously from that realm
+    assert all(not a.startswith("Basic") for a in foreign)
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/hostile"].status in ("partial", "failed")
+    assert by_repo["acme/svc-a"].status == "changed"
