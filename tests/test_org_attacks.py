@@ -405,3 +405,39 @@ def test_a_foreign_registry_cannot_borrow_the_organisation_s_credentials(
     by_repo = {r.repo: r for r in summary.repositories}
     assert by_repo["acme/hostile"].status in ("partial", "failed")
     assert by_repo["acme/svc-a"].status == "changed"
+
+
+# --- a reference whose host no URL can be made of ------------------------------------------------
+
+
+def test_an_image_on_a_host_off_the_grammar_fails_its_repository_alone(org: Org) -> None:
+    """A port past 65535, a port that is no number, an empty DNS label: each once stopped the
+    whole organisation's run with a traceback (from the URL parser or the resolver)."""
+    org.github.create_repo("acme/aaa-hosts", {
+        "tagsync.yaml": REPO_CONFIG.encode(),
+        **{f"deploy/{i}.yaml": KUBE.format(host=host, ns="x", digest=OLD).encode()
+           for i, host in enumerate(["a.b:99999999", "a.b:xx", "a..b", "a.b:0", "x" * 64 + ".io"])}})
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    by_repo = {r.repo: r for r in summary.repositories}
+    hosts = by_repo["acme/aaa-hosts"]
+    assert hosts.summary is not None and len(hosts.summary["skipped"]) == 5
+    assert "5 skipped" in hosts.reason  # not followed, and said so
+    assert by_repo["acme/svc-a"].status == "changed"
+
+
+@pytest.mark.parametrize("host", ["ghcr.io", "localhost:5000", "127.0.0.1:65535", "[::1]:5000",
+                                  "my-registry.example.com", "xn--bcher-kva.example"])
+def test_ordinary_registry_hosts_are_hosts(host: str) -> None:
+    from tagsync.reference import ImageName
+
+    assert ImageName.parse(f"{host}/acme/app").registry == host
+
+
+@pytest.mark.parametrize("host", ["a.b:99999999", "a.b:xx", "a..b", "a.b:0", "-a.b", "a_b.c",
+                                  "x" * 64 + ".io", "[::1", "a.b%2f"])
+def test_a_registry_host_off_the_grammar_is_no_reference(host: str) -> None:
+    from tagsync.errors import InvalidReferenceError
+    from tagsync.reference import ImageName
+
+    with pytest.raises(InvalidReferenceError):
+        ImageName.parse(f"{host}/acme/app")

@@ -438,6 +438,8 @@ def _describe(result: Any) -> str:
     from tagsync.plan import images_changed
 
     parts = [f"{images_changed(result.changes)} changed", f"{result.up_to_date} up to date"]
+    if result.skipped:  # references found but not followed (e.g. off the grammar): said
+        parts.append(f"{len(result.skipped)} skipped (see --json)")
     if result.failures:
         parts.append(f"{len(result.failures)} failed: " + "; ".join(
             f"{f.image}:{f.tag}: {f.error}" for f in result.failures[:3]))
