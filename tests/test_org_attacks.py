@@ -441,3 +441,23 @@ def test_a_registry_host_off_the_grammar_is_no_reference(host: str) -> None:
 
     with pytest.raises(InvalidReferenceError):
         ImageName.parse(f"{host}/acme/app")
+
+
+# --- the fan-out's stored files -------------------------------------------------------------------
+
+
+def test_a_stored_file_too_large_to_read_whole_is_refused_before_reading(
+        org: Org, moto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from tagsync.aws import org_handler
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="runs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="runs", Key="run-1/answers.json", Body=b"[" + b"0," * 600 + b"0]")
+    monkeypatch.setattr(org_handler, "MAX_STORED", 1000)
+    monkeypatch.setenv("TAGSYNC_ORG_CONFIG", str(org.config))
+    with pytest.raises(ConfigError, match="over 1000 bytes"):
+        org_handler.handle({"tagsync": "org-repo", "bucket": "runs", "repo": "acme/svc-a",
+                            "answers": "run-1/answers.json"})
+    assert org.github.writes() == []
