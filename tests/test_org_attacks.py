@@ -461,3 +461,13 @@ def test_a_stored_file_too_large_to_read_whole_is_refused_before_reading(
         org_handler.handle({"tagsync": "org-repo", "bucket": "runs", "repo": "acme/svc-a",
                             "answers": "run-1/answers.json"})
     assert org.github.writes() == []
+
+
+def test_onboarding_reads_no_file_too_large_for_graphql_to_give_whole(org: Org) -> None:
+    org.config.write_text(org.config.read_text() + "onboarding: true\n")
+    big = org.kube() + b"#" + b"x" * (600 * 1024) + b"\n"
+    org.github.create_repo("acme/aaa-big", {"huge/app.yaml": big, "k8s/app.yaml": org.kube()})
+    summary = org_run(load_org_config(org.config), dry_run=True)
+    assert "would propose" in {r.repo: r for r in summary.repositories}["acme/aaa-big"].reason
+    assert not [h for h in org.github.hits if h.path.endswith("/contents/huge/app.yaml")
+                or (h.path.startswith("/repos/acme/aaa-big/git/blobs/"))]
