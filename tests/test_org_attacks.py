@@ -471,3 +471,22 @@ def test_onboarding_reads_no_file_too_large_for_graphql_to_give_whole(org: Org) 
     assert "would propose" in {r.repo: r for r in summary.repositories}["acme/aaa-big"].reason
     assert not [h for h in org.github.hits if h.path.endswith("/contents/huge/app.yaml")
                 or (h.path.startswith("/repos/acme/aaa-big/git/blobs/"))]
+
+
+def test_an_issue_copying_the_dashboard_s_marker_is_never_taken_for_it(org: Org) -> None:
+    from tests.servers.github import Issue
+
+    org.github.create_repo("acme/ops", {"README.md": b"ops\n"})
+    org.config.write_text(org.config.read_text() + "dashboard: {repo: acme/ops}\n")
+    org_run(load_org_config(org.config))
+    [dashboard] = org.github.repos["acme/ops"].issues
+    for state in ("open", "closed"):  # someone copies the marker into a later issue
+        copy = Issue(1000 + len(state), "look here", dashboard.body + "\n[login](https://evil)\n")
+        copy.state = state
+        org.github.repos["acme/ops"].issues.append(copy)
+    org.github.create_repo("acme/broken", {"tagsync.yaml": b"catalogs: 3\n"})
+    summary = org_run(load_org_config(org.config))
+    assert summary.dashboard == f"dashboard acme/ops#{dashboard.number} updated"
+    assert "acme/broken" in dashboard.body
+    assert all("acme/broken" not in i.body for i in org.github.repos["acme/ops"].issues
+               if i is not dashboard)

@@ -56,17 +56,20 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
 
 def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) -> str:
     """Open, update in place, or leave alone (closed by a person, or already current); says
-    which. Pull requests in GitHub's issue listing are skipped."""
+    which. Pull requests in GitHub's issue listing are skipped; of several issues carrying the
+    marker, the first opened is the dashboard."""
     tag = marker(organisation)
     found = api.json("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
                      params={"state": "all", "per_page": "100"})
     mine = [i for i in found if isinstance(i, dict) and "pull_request" not in i
             and tag in str(i.get("body") or "")] if isinstance(found, list) else []
-    open_ = [i for i in mine if i.get("state") == "open"]
-    if not open_ and mine:
+    # The first one opened is the dashboard: anyone who can open issues there can copy the
+    # marker into a later one, which is never taken for it (nor, closed, for the answer).
+    mine.sort(key=lambda i: i.get("number") if isinstance(i.get("number"), int) else 1 << 62)
+    if mine and mine[0].get("state") != "open":
         return f"dashboard {repo}#{mine[0].get('number')} was closed by a person: left closed"
-    if open_:
-        issue = open_[0]
+    if mine:
+        issue = mine[0]
         if str(issue.get("body") or "") == text:
             return f"dashboard {repo}#{issue.get('number')} already current"
         api.json("PATCH", f"/repos/{repo}/issues/{issue['number']}", "updating the dashboard",

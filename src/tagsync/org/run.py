@@ -303,7 +303,8 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
                                 for r in summary.repositories]
     summary.repositories.sort(key=lambda r: r.repo.lower())
     if org.dashboard is not None and not (dry_run or answers_only or only is not None):
-        summary.dashboard = update_dashboard(org, api, [r.__dict__ for r in summary.repositories])
+        summary.dashboard = printable(update_dashboard(org, api,
+                                                       [r.__dict__ for r in summary.repositories]))
     summary.github_requests = int(getattr(api, "requests", 0))
     return summary
 
