@@ -65,7 +65,7 @@ def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) 
             and tag in str(i.get("body") or "")] if isinstance(found, list) else []
     # The first one opened is the dashboard: anyone who can open issues there can copy the
     # marker into a later one, which is never taken for it (nor, closed, for the answer).
-    mine.sort(key=lambda i: i.get("number") if isinstance(i.get("number"), int) else 1 << 62)
+    mine.sort(key=_number)
     if mine and mine[0].get("state") != "open":
         return f"dashboard {repo}#{mine[0].get('number')} was closed by a person: left closed"
     if mine:
@@ -78,3 +78,8 @@ def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) 
     made = api.json("POST", f"/repos/{repo}/issues", "opening the dashboard",
                     json={"title": title, "body": text})
     return f"dashboard {repo}#{made.get('number') if isinstance(made, dict) else '?'} opened"
+
+
+def _number(issue: dict[str, Any]) -> int:
+    number = issue.get("number")
+    return number if isinstance(number, int) else 1 << 62
