@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagsync.cli import main
 from tagsync.errors import ConfigError
@@ -490,3 +492,37 @@ def test_an_issue_copying_the_dashboard_s_marker_is_never_taken_for_it(org: Org)
     assert "acme/broken" in dashboard.body
     assert all("acme/broken" not in i.body for i in org.github.repos["acme/ops"].issues
                if i is not dashboard)
+
+
+# --- a repository's file globs are matched in time linear in the path ------------------------------
+
+
+def test_file_globs_written_to_backtrack_match_at_once() -> None:
+    """`**/` ten times over, `*a` ten times over: each took the regular expression seconds to
+    hours on one path, and a repository's config names its globs."""
+    from tagsync.find.globs import matches, select
+
+    deep = "/".join(["a"] * 200) + "/y.yaml"
+    assert not matches("/".join(["**"] * 30) + "/x.yaml", deep)
+    assert matches("/".join(["**"] * 30) + "/y.yaml", deep)
+    assert not matches("*a" * 30 + "*b.yaml", "a" * 250 + ".yaml")
+    chosen, _ = select(["*a" * 30 + "*b.yaml"], [f"{'a' * 200}{i}.yaml" for i in range(500)])
+    assert chosen == []
+
+
+@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # `[` in a class
+@given(st.text(alphabet="ab/*?[]!.\n", max_size=10), st.text(alphabet="ab/.\n", max_size=12))
+@settings(max_examples=3000, deadline=None)
+def test_the_linear_glob_matcher_reads_patterns_as_their_regular_expression(
+        pattern: str, path: str) -> None:
+    from tagsync.find.globs import _regex, matches
+
+    if "[]" in pattern or "[!]" in pattern:  # an empty class: `[` is a plain character now
+        matches(pattern, path)  # (the regular expression read on into what followed)
+        return
+    try:
+        expected = _regex(pattern).fullmatch(path) is not None
+    except re.error:  # a class no regular expression reads: `[` is a plain character now
+        matches(pattern, path)
+        return
+    assert matches(pattern, path) == expected
