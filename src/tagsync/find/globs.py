@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 _MAGIC = re.compile(r"[*?\[]")
+FAST_STARS = 2  # up to this many stars a pattern is matched by its regular expression
 
 
 def is_glob(pattern: str) -> bool:
@@ -19,9 +20,9 @@ def is_glob(pattern: str) -> bool:
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
-    """The pattern's language as a regular expression: the specification `matches` follows
-    (tests compare them), never used to match: it backtracks, and `**/**/**/…` or `*a*a*a*…`
-    written in a repository's config took minutes on one path."""
+    """The pattern's language as a regular expression, used by `matches` only for patterns
+    of at most `FAST_STARS` stars: it backtracks, and `**/**/**/…` or `*a*a*a*…` written in a
+    repository's config took minutes on one path."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -122,6 +123,11 @@ def matches(pattern: str, path: str) -> bool:
     patterns, and one stalled path stalls every repository of an organisation)."""
     tokens = _tokens(pattern)
     stars = {i for i, (kind, _) in enumerate(tokens) if kind in ("dirs", "any", "seg")}
+    if len(stars) <= FAST_STARS:  # the usual `deploy/**/*.yaml`: the regular expression, a
+        try:  # hundred times faster, cannot backtrack far with two stars (square at worst)
+            return _regex(pattern).fullmatch(path) is not None
+        except re.error:
+            pass  # a class it cannot read: `[` is a plain character below
 
     def closure(states: set[int]) -> set[int]:  # a star may match nothing
         out = set(states)
