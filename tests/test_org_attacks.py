@@ -549,3 +549,15 @@ def test_a_repository_s_tag_pattern_cannot_stall_the_organisation() -> None:
 
     policy = PolicyConfig.model_validate({"kind": "regex", "include": r"^(a|a)*(\d+)$"})
     policy.to_policy().admitted(["a" * 60 + "-"])  # exponential in the tag's length
+
+
+def test_a_log_line_quoting_a_repository_s_words_sends_no_escape_sequence() -> None:
+    import logging
+
+    from tagsync.http_policy import RedactingFilter
+
+    record = logging.LogRecord("tagsync.org", logging.WARNING, __file__, 1,
+                               "onboarding %s: %s", ("acme/x", "deploy/\x1b[2J\u202e.yaml\nnext"),
+                               None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "onboarding acme/x: deploy/\\x1b[2J\\u202e.yaml\nnext"
