@@ -618,10 +618,11 @@ def org_run_(
     if answers is not None:
         try:
             known = stored.load(json.loads(answers.read_text(encoding="utf-8")), str(answers))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             from tagsync.errors import ConfigError
 
-            raise ConfigError(f"cannot read stored answers: {exc}", file=str(answers)) from None
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ConfigError(f"cannot read stored answers: {why}", file=str(answers)) from None
     summary = org_run(org, dry_run=dry_run, known=known,
                       only=frozenset(repos) if repos else None, answers_only=answers_out is not None)
     if answers_out is not None:

@@ -431,6 +431,41 @@ class RegistryConfig(_Model):
 
 
 DEFAULT_MESSAGE = "tagsync: update {images} image(s) in {catalogs}"
+MESSAGE_FIELDS = ("images", "count", "catalogs")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def check_message(value: str) -> str:
+    """A commit subject template fills in `{images}`, `{count}` and `{catalogs}` and nothing
+    else: `{0}` or `{count.__class__}` would fail (or say too much) only when a commit is made."""
+    import string
+
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value)
+                  if name is not None]
+    except ValueError:
+        fields = [("{", "", None)]
+    if any(name not in MESSAGE_FIELDS or spec or conv for name, spec, conv in fields):
+        raise ValueError("a message template fills in only {images}, {count} and {catalogs} "
+                         "(write {{ or }} for a brace)")
+    return value
+
+
+def check_branch(value: str | None) -> str | None:
+    """A branch name as git allows it (`git check-ref-format`), without `refs/`: names are
+    put into API paths, where `..`, `.` or `//` would name another place, even another
+    repository."""
+    if value is None:
+        return None
+    parts = value.split("/")
+    if (not value or value.startswith(("-", "refs/")) or value in ("@", "HEAD")
+            or value.endswith(".") or _REF_FORBIDDEN.search(value) is not None
+            or not value.isprintable()
+            or any(not p or p.startswith(".") or p.endswith(".lock") for p in parts)):
+        raise ValueError("is not a branch name git accepts (no `..`, `//`, `@{`, leading `/`, "
+                         "`-` or `.`, trailing `/`, `.` or `.lock`, spaces, control characters or "
+                         "any of ~^:?*[\\; the name alone, without refs/heads/)")
+    return value
 
 
 class GitConfig(_Model):
@@ -460,6 +495,8 @@ class GitConfig(_Model):
     """How many times a moved branch is re-read and re-planned."""
 
     _refs = field_validator("token", "ssh_key", "known_hosts")(validate_ref)
+    _branch = field_validator("branch")(check_branch)
+    _message = field_validator("message")(check_message)
 
     @field_validator("author", "committer")
     @classmethod
@@ -532,6 +569,8 @@ class GitHubConfig(_Model):
     """The longest rate-limit wait (seconds) sat out before failing."""
 
     _refs = field_validator("token")(validate_ref)
+    _branches = field_validator("branch", "pr_branch")(check_branch)
+    _message = field_validator("message")(check_message)
 
     @model_validator(mode="after")
     def _one_auth(self) -> "GitHubConfig":

@@ -135,9 +135,16 @@ def redact(text: str, *secrets: str | None, one_url: bool = False) -> str:
     return out
 
 
+def shown(text: str) -> str:
+    """`text` with every control character but line breaks and tabs written as an escape: a
+    log line may quote a repository's file names or a server's words, and an escape sequence
+    in them would drive the reader's terminal (clear it, retitle it, hide what follows)."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
 class RedactingFilter:
     """A `logging` filter for handlers: every record's text passes `redact` (a library log line
-    may quote a server's words, and a server may quote our credentials)."""
+    may quote a server's words, and a server may quote our credentials) and `shown`."""
 
     def filter(self, record: object) -> bool:
         import logging
@@ -147,7 +154,7 @@ class RedactingFilter:
                 message = record.getMessage()
             except (TypeError, ValueError):  # a malformed call: leave it to logging's own report
                 return True
-            cleaned = redact(message)
+            cleaned = shown(redact(message))
             if cleaned != message:
                 record.msg, record.args = cleaned, None
         return True

@@ -20,6 +20,12 @@ DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 SHA256_RE = re.compile(r"sha256:[a-f0-9]{64}")
 SHA512_RE = re.compile(r"sha512:[a-f0-9]{128}")
 
+# A registry host as the distribution spec's reference grammar spells it (DNS labels of at most
+# 63 characters, or a bracketed IPv6 address) with a port 1-65535: anything else would reach a
+# URL parser or a resolver, which fail in their own ways (ValueError, UnicodeError).
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:]+\])(?::([0-9]{{1,5}}))?")
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
@@ -55,6 +61,14 @@ def validate_digest(digest: str, image: str | None = None) -> str:
         raise InvalidReferenceError(f"digest {_shown(digest)} is not a valid sha256/sha512 digest",
                                     image=image)
     return digest
+
+
+def is_host(value: object) -> bool:
+    """Is `value` a registry host (`name[:port]`) a URL can be made of?"""
+    if not isinstance(value, str) or len(value) > 255:
+        return False
+    m = HOST_RE.fullmatch(value)
+    return m is not None and (m.group(1) is None or 0 < int(m.group(1)) < 65536)
 
 
 def validate_repository(name: str) -> str:
@@ -95,6 +109,9 @@ class ImageName:
             registry = DOCKER_HUB
             if "/" not in repository:
                 repository = f"library/{repository}"
+        if not is_host(registry):
+            raise InvalidReferenceError(f"registry host {_shown(registry)} is not a host name "
+                                        "(with a port from 1 to 65535)", image=text)
         validate_repository(repository)
         return cls(registry, repository)
 

@@ -25,6 +25,7 @@ from typing import Any
 log = logging.getLogger("tagsync.aws.org")
 
 DEFAULT_ORG_CONFIG = "/var/task/org.yaml"
+MAX_STORED = 256 << 20  # a stored file read whole into the function's memory: answers, results
 _EXECUTION = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # Step Functions execution names, as keys
 
 
@@ -43,8 +44,12 @@ def _get(bucket: str, key: str) -> Any:
     from tagsync.errors import ConfigError
 
     try:
-        body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-        return json.loads(body)
+        found = _s3().get_object(Bucket=bucket, Key=key)
+        if int(found.get("ContentLength") or 0) > MAX_STORED:
+            raise ConfigError(f"s3://{bucket}/{key} is over {MAX_STORED} bytes; not read")
+        return json.loads(found["Body"].read())
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError(f"s3://{bucket}/{key} is not JSON") from None
     except Exception as exc:  # botocore's errors are generated classes; the code says enough

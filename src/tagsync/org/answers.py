@@ -9,6 +9,7 @@ file is input like any other, and anything off its shape is a ConfigError, never
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +19,12 @@ from tagsync import errors
 from tagsync.config import DigestFormat
 from tagsync.errors import ConfigError, TagsyncError
 from tagsync.gate import Checked, Seen
-from tagsync.reference import ImageName
+from tagsync.reference import ImageName, is_repository, is_tag, validate_digest
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 from tagsync.verify.policy import VerifyPolicy
 
 VERSION = 2
+MAX_NAMES = 100_000  # names in one namespace listing
 
 
 def _error(exc: TagsyncError | None) -> dict[str, Any] | None:
@@ -71,39 +73,85 @@ def load(data: Any, source: str) -> Any:
         known = _Known()
         for r in data["repos"]:
             query = RepoQuery(str(r["registry"]), str(r["namespace"]))
-            known.repos[query] = RepoList(query, tuple(map(str, r["names"])), _load_error(r["error"]))
+            if not _HOST.fullmatch(query.registry) or len(r["names"]) > MAX_NAMES:
+                raise ValueError("a repository listing is off the grammar or too long")
+            known.repos[query] = RepoList(query, tuple(n for n in r["names"] if is_repository(n)),
+                                          _load_error(r["error"]))
         for t in data["tags"]:
             tq = TagQuery(_load_image(t["image"]), bool(t["times"]))
             known.tags[tq] = TagList(
-                tq, tuple(map(str, t["tags"])),
-                {str(k): datetime.fromisoformat(v) for k, v in t["created"].items()},
-                _load_error(t["error"]), tuple(map(str, t["dropped"])))
+                tq, tuple(map(_tag, t["tags"])),
+                {_tag(k): datetime.fromisoformat(v) for k, v in t["created"].items()},
+                _load_error(t["error"]), tuple(map(_words, t["dropped"][:MAX_NAMES])))
         for d in data["digests"]:
-            want = Want(_load_image(d["image"]), str(d["tag"]), DigestFormat(d["format"]),
-                        None if d["platform"] is None else str(d["platform"]))
-            value = d["value"]
-            known.digests[want] = Observation(want, None if value is None else str(value),
+            platform = d["platform"]
+            if platform is not None and not (isinstance(platform, str) and _PLATFORM.fullmatch(platform)):
+                raise ValueError("a platform is os/architecture[/variant]")
+            want = Want(_load_image(d["image"]), _tag(d["tag"]), DigestFormat(d["format"]), platform)
+            known.digests[want] = Observation(want, _value(d["value"], want.format),
                                               _load_error(d["error"]))
         for a in data["ages"]:
-            known.facts.ages[(_load_image(a["image"]), str(a["tag"]), str(a["digest"]))] = Seen(
-                None if a["at"] is None else datetime.fromisoformat(a["at"]), str(a["clock"]))
+            known.facts.ages[(_load_image(a["image"]), _tag(a["tag"]), _digest(a["digest"]))] = Seen(
+                None if a["at"] is None else datetime.fromisoformat(a["at"]), _words(a["clock"]))
         for v in data["verdicts"]:
-            key = (VerifyPolicy.model_validate(v["policy"]), _load_image(v["image"]), str(v["digest"]))
+            key = (VerifyPolicy.model_validate(v["policy"]), _load_image(v["image"]), _digest(v["digest"]))
             known.facts.verdicts[key] = Checked(
-                bool(v["ok"]), str(v["text"]), None if v["signer"] is None else str(v["signer"]),
+                bool(v["ok"]), _words(v["text"]), None if v["signer"] is None else _words(v["signer"]),
                 None if v["logged_at"] is None else datetime.fromisoformat(v["logged_at"]))
         for e in data["explained"]:
-            known.explained[(_load_image(e["image"]), str(e["old"]), str(e["new"]))] = (
-                None if e["line"] is None else str(e["line"]))
+            known.explained[(_load_image(e["image"]), _words(e["old"]), _words(e["new"]))] = (
+                None if e["line"] is None else _words(e["line"]))
         return known
-    except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
-        raise ConfigError(f"stored registry answers are unreadable ({type(exc).__name__}: {exc})",
+    except (KeyError, TypeError, ValueError, AttributeError, ValidationError, TagsyncError) as exc:
+        raise ConfigError(f"stored registry answers are unreadable ({type(exc).__name__}: "
+                          f"{_words(exc)[:200]})",
                           file=source) from None
 
 
+# What a registry's answers are held to when they arrive is what they are held to when read back:
+# a value written into a repository's files comes from here.
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+                   r"(?::[0-9]{1,5})?")
+_HEX = re.compile(r"[0-9a-f]{12,128}")
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9]+(/[a-z0-9.]+)?")
+MAX_WORDS = 1000  # an error's or an explanation's words
+
+
 def _load_image(value: Any) -> ImageName:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise ValueError("an image is [registry, repository]")
     registry, repository = value
-    return ImageName(str(registry), str(repository))
+    if not _HOST.fullmatch(registry) or not is_repository(repository):
+        raise ValueError("an image's registry or repository is off the grammar")
+    return ImageName(registry, repository)
+
+
+def _tag(value: Any) -> str:
+    if not is_tag(value):
+        raise ValueError("a tag is off the OCI tag grammar")
+    return str(value)
+
+
+def _digest(value: Any) -> str:
+    validate_digest(value)
+    return str(value)
+
+
+def _value(value: Any, fmt: DigestFormat) -> str | None:
+    """A digest question's answer in the format asked: a full digest, or its hex."""
+    if value is None:
+        return None
+    if fmt is DigestFormat.full:
+        return _digest(value)
+    if not (isinstance(value, str) and _HEX.fullmatch(value)):
+        raise ValueError(f"a {fmt.value} digest is hex")
+    return value
+
+
+def _words(value: Any) -> str:
+    """Stored words, as they may reach a terminal or an issue: one printable line, bounded."""
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    return text[:MAX_WORDS]
 
 
 def _load_error(value: Any) -> TagsyncError | None:
@@ -112,4 +160,5 @@ def _load_error(value: Any) -> TagsyncError | None:
     kind = getattr(errors, str(value["kind"]), None)
     if not (isinstance(kind, type) and issubclass(kind, errors.RegistryError)):
         kind = errors.RegistryError  # only a registry's kinds of failure are ever stored
-    return kind(str(value["message"]), image=None if value["image"] is None else str(value["image"]))
+    return kind(_words(value["message"]),
+                image=None if value["image"] is None else _words(value["image"]))

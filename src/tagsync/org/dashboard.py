@@ -8,6 +8,7 @@ closed pull request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,18 @@ def marker(organisation: str) -> str:
     return f"<!-- tagsync:dashboard:{organisation.lower()} -->"
 
 
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")[:300]
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?")
+
+
+def _cell(text: Any) -> str:
+    """A table cell that says what a repository's words say and does nothing else: anything but
+    a plain name goes in a code span, where GitHub neither mentions (`@team`), links, embeds
+    (`<img>`) nor cross-references (`#12`); one line, no control character, at most 300."""
+    words = "".join(c if c.isprintable() else " " for c in str(text))
+    words = " ".join(words.split())[:300]
+    if _PLAIN.fullmatch(words):
+        return words
+    return "`" + words.replace("`", "'").replace("|", "\\|") + "`" if words else ""
 
 
 def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime | None = None) -> str:
@@ -45,17 +56,20 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
 
 def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) -> str:
     """Open, update in place, or leave alone (closed by a person, or already current); says
-    which. Pull requests in GitHub's issue listing are skipped."""
+    which. Pull requests in GitHub's issue listing are skipped; of several issues carrying the
+    marker, the first opened is the dashboard."""
     tag = marker(organisation)
     found = api.json("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
                      params={"state": "all", "per_page": "100"})
     mine = [i for i in found if isinstance(i, dict) and "pull_request" not in i
             and tag in str(i.get("body") or "")] if isinstance(found, list) else []
-    open_ = [i for i in mine if i.get("state") == "open"]
-    if not open_ and mine:
+    # The first one opened is the dashboard: anyone who can open issues there can copy the
+    # marker into a later one, which is never taken for it (nor, closed, for the answer).
+    mine.sort(key=_number)
+    if mine and mine[0].get("state") != "open":
         return f"dashboard {repo}#{mine[0].get('number')} was closed by a person: left closed"
-    if open_:
-        issue = open_[0]
+    if mine:
+        issue = mine[0]
         if str(issue.get("body") or "") == text:
             return f"dashboard {repo}#{issue.get('number')} already current"
         api.json("PATCH", f"/repos/{repo}/issues/{issue['number']}", "updating the dashboard",
@@ -64,3 +78,8 @@ def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) 
     made = api.json("POST", f"/repos/{repo}/issues", "opening the dashboard",
                     json={"title": title, "body": text})
     return f"dashboard {repo}#{made.get('number') if isinstance(made, dict) else '?'} opened"
+
+
+def _number(issue: dict[str, Any]) -> int:
+    number = issue.get("number")
+    return number if isinstance(number, int) else 1 << 62

@@ -50,8 +50,8 @@ def previous(api: Any, repo: str) -> dict[str, Any] | None:
 
 
 def read_files(api: Any, repo: str, head: str, paths: list[str]) -> dict[str, str]:
-    """Text of each path at `head`, `BLOBS_PER_QUERY` a GraphQL request (REST where GraphQL
-    cannot say: truncated, or no GraphQL API); binary files are left out."""
+    """Text of each path at `head`, `BLOBS_PER_QUERY` a GraphQL request (REST where there is no
+    GraphQL API); binary files, and files too large for GraphQL to give whole, are left out."""
     from tagsync.errors import CatalogError
     from tagsync.publish.github import GraphQLUnavailable, read_file
 
@@ -73,11 +73,11 @@ def read_files(api: Any, repo: str, head: str, paths: list[str]) -> dict[str, st
         node = data.get("repository") or {}
         for i, path in enumerate(batch):
             blob = node.get(f"f{i}") if isinstance(node, dict) else None
-            if isinstance(blob, dict) and isinstance(blob.get("text"), str):
-                if blob.get("isTruncated"):
-                    rest.append(path)
-                else:
-                    out[path] = blob["text"]
+            # one GraphQL cannot give whole is not read at all: a proposal needs no file that
+            # large, and a repository of 300 such files would fill the run's memory
+            if (isinstance(blob, dict) and isinstance(blob.get("text"), str)
+                    and not blob.get("isTruncated")):
+                out[path] = blob["text"]
     for path in rest:
         try:
             out[path] = read_file(api, repo, path, head).decode("utf-8")
@@ -114,8 +114,11 @@ def propose(api: Any, org: Any, repo: str, branch: str, *, dry_run: bool = False
             if PurePosixPath(path).is_absolute() or ".." in parts:
                 continue  # git trees hold neither; never write outside the folder
             target = root.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            except (OSError, ValueError):  # a name this file system refuses (too long), text
+                continue  # that is not UTF-8: a file a proposal can do without
         text, found = starting_config(str(root))
     if not (found.slots or found.notes):
         return Onboarding("nothing", f"no image reference in {len(examined)} file(s) examined")

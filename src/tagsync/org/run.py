@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagsync.config import Config
+from tagsync.config import Config, check_branch
 from tagsync.errors import ConfigError, TagsyncError
 from tagsync.find.model import References
 from tagsync.org.config import OrgConfig, repo_config
@@ -49,6 +50,16 @@ class RepoResult:
     reason: str = ""
     config: str | None = None  # the path of the repository's own config
     summary: dict[str, Any] | None = None  # the repository's run summary (`tagsync run --json`)
+
+    def __post_init__(self) -> None:
+        self.reason = printable(self.reason)
+
+
+def printable(text: str) -> str:
+    """A reason as it may reach a terminal, a log or the dashboard: its words come from
+    repositories (keys, file names) and servers, so control characters (an escape sequence
+    that clears the operator's screen, a bidi override) are shown as escapes, never sent."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -136,14 +147,36 @@ def list_repositories(api: Any, organisation: str) -> list[Repo]:
             raise PublishError(f"listing {organisation}'s repositories: GitHub answered with "
                                "something other than a list")
         for item in body:
-            if not isinstance(item, dict) or not isinstance(item.get("full_name"), str):
+            repo = _listed(item, organisation)
+            if repo is None:
+                log.warning("listing %s's repositories: an entry that is not one of its "
+                            "repositories (by name and default branch) was left out", organisation)
                 continue
-            out.append(Repo(item["full_name"], str(item.get("default_branch") or "main"),
-                            bool(item.get("archived") or item.get("disabled"))))
+            out.append(repo)
         if 'rel="next"' not in response.headers.get("link", ""):
             return sorted(out, key=lambda r: r.full_name.lower())
     raise PublishError(f"listing {organisation}'s repositories: more than {MAX_PAGES * 100}; "
                        "narrow `repositories.include`")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def _listed(item: Any, organisation: str) -> Repo | None:
+    """One entry of GitHub's listing, if it is a repository of this organisation with a name
+    and a default branch that cannot be read as a path (both go into API paths)."""
+    if not isinstance(item, dict) or not isinstance(item.get("full_name"), str):
+        return None
+    owner, _, name = item["full_name"].partition("/")
+    branch = item.get("default_branch") or "main"
+    if (owner.lower() != organisation.lower() or not _NAME.fullmatch(name)
+            or name in (".", "..") or not isinstance(branch, str)):
+        return None
+    try:
+        check_branch(branch)
+    except ValueError:
+        return None
+    return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")))
 
 
 def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
@@ -270,7 +303,8 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
                                 for r in summary.repositories]
     summary.repositories.sort(key=lambda r: r.repo.lower())
     if org.dashboard is not None and not (dry_run or answers_only or only is not None):
-        summary.dashboard = update_dashboard(org, api, [r.__dict__ for r in summary.repositories])
+        summary.dashboard = printable(update_dashboard(org, api,
+                                                       [r.__dict__ for r in summary.repositories]))
     summary.github_requests = int(getattr(api, "requests", 0))
     return summary
 
@@ -315,6 +349,9 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
         except TagsyncError as exc:
             summary.repositories.append(RepoResult(repo.full_name, "failed", str(exc)))
             continue
+        except Exception as exc:  # one repository's trouble is its own
+            summary.repositories.append(RepoResult(repo.full_name, "failed", _unexpected(exc)))
+            continue
         planned.append(_Planned(repo, config, path))
     return planned
 
@@ -330,6 +367,9 @@ def _without_config(org: OrgConfig, api: Any, repo: Repo, dry_run: bool) -> Repo
         offer = propose(api, org, repo.full_name, repo.default_branch, dry_run=dry_run)
     except TagsyncError as exc:
         return RepoResult(repo.full_name, "failed", f"{missing}; onboarding failed: {exc}")
+    except Exception as exc:  # one repository's trouble is its own
+        return RepoResult(repo.full_name, "failed", f"{missing}; onboarding failed: "
+                          + _unexpected(exc))
     status = "onboarding" if offer.status in ("proposed", "waiting") else "skipped"
     return RepoResult(repo.full_name, status, f"{missing}; {offer.reason}")
 
@@ -354,6 +394,10 @@ def _gather(planned: list[_Planned], summary: OrgSummary,
         except TagsyncError as exc:
             summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
             continue
+        except Exception as exc:  # one repository's trouble is its own
+            summary.repositories.append(RepoResult(p.repo.full_name, "failed", _unexpected(exc),
+                                                   p.path))
+            continue
         following = {c.name for c in p.config.catalogs if c.follow is not None}
         read.refs.slots = [s for s in read.refs.slots if s.catalog not in following]
         union.extend(read.refs)
@@ -373,6 +417,10 @@ def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_ru
         except TagsyncError as exc:
             summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
             continue
+        except Exception as exc:  # one repository's trouble is its own
+            summary.repositories.append(RepoResult(p.repo.full_name, "failed", _unexpected(exc),
+                                                   p.path))
+            continue
         data = result.to_dict()
         if dry_run:
             data["diff"] = result.diff
@@ -380,10 +428,19 @@ def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_ru
                                                _describe(result), p.path, data))
 
 
+def _unexpected(exc: Exception) -> str:
+    """A failure no typed error describes (a bug one repository's files reached): that
+    repository fails, with the traceback in the log, and the others go on."""
+    log.error("a repository's run failed unexpectedly", exc_info=exc)
+    return f"internal error ({type(exc).__name__}: {str(exc)[:200]}); please report it"
+
+
 def _describe(result: Any) -> str:
     from tagsync.plan import images_changed
 
     parts = [f"{images_changed(result.changes)} changed", f"{result.up_to_date} up to date"]
+    if result.skipped:  # references found but not followed (e.g. off the grammar): said
+        parts.append(f"{len(result.skipped)} skipped (see --json)")
     if result.failures:
         parts.append(f"{len(result.failures)} failed: " + "; ".join(
             f"{f.image}:{f.tag}: {f.error}" for f in result.failures[:3]))
