@@ -79,17 +79,16 @@ def event_kind(event: Any) -> str:
     return "manual"
 
 
-def load(ref: str) -> Any:
-    from pathlib import Path
-
-    from tagsync.config import load_config, parse_config
+def read_ref(ref: str, variable: str) -> str | None:
+    """The text a config reference names in SSM (`ssm:/name`) or S3 (`s3://bucket/key`); None
+    for a path in the image, which its loader reads (with its size limit)."""
     from tagsync.errors import ConfigError
     from tagsync.secrets import resolve
 
     if ref.startswith("ssm:"):
-        text = resolve("aws-ssm:" + ref.removeprefix("ssm:"), "TAGSYNC_CONFIG")
+        text = resolve("aws-ssm:" + ref.removeprefix("ssm:"), variable)
         assert text is not None
-        return parse_config(text, ref, Path("/tmp"))
+        return text
     if ref.startswith("s3://"):
         import boto3
 
@@ -99,8 +98,20 @@ def load(ref: str) -> Any:
         except Exception as exc:  # botocore's errors are generated; the code says enough
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
             raise ConfigError(f"cannot read the config from {ref}: {code}") from None
-        return parse_config(body.decode("utf-8"), ref, Path("/tmp"))
-    return load_config(Path(ref))
+        try:
+            return str(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError("config is not UTF-8", file=ref) from None
+    return None
+
+
+def load(ref: str) -> Any:
+    from pathlib import Path
+
+    from tagsync.config import load_config, parse_config
+
+    text = read_ref(ref, "TAGSYNC_CONFIG")
+    return load_config(Path(ref)) if text is None else parse_config(text, ref, Path("/tmp"))
 
 
 _resolved_env = False

@@ -61,23 +61,11 @@ def load_org(ref: str) -> Any:
     """The organisation's config from the image, S3 or SSM (as the single-repository one)."""
     from pathlib import Path
 
-    from tagsync.errors import ConfigError
+    from tagsync.aws.handler import read_ref
     from tagsync.org.config import load_org_config, parse_org_config
-    from tagsync.secrets import resolve
 
-    if ref.startswith("ssm:"):
-        text = resolve("aws-ssm:" + ref.removeprefix("ssm:"), "TAGSYNC_ORG_CONFIG")
-        assert text is not None
-        return parse_org_config(text, ref, Path("/tmp"))
-    if ref.startswith("s3://"):
-        bucket, _, key = ref[5:].partition("/")
-        try:
-            body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            raise ConfigError(f"cannot read the config from {ref}: {code}") from None
-        return parse_org_config(body.decode("utf-8"), ref, Path("/tmp"))
-    return load_org_config(Path(ref))
+    text = read_ref(ref, "TAGSYNC_ORG_CONFIG")
+    return load_org_config(Path(ref)) if text is None else parse_org_config(text, ref, Path("/tmp"))
 
 
 def handle(event: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:

@@ -391,18 +391,21 @@ def _gather(planned: list[_Planned], summary: OrgSummary,
                                            p.config.base_dir, api=api)
             p.snapshot = p.publisher.snapshot()
             read = read_references(p.config, p.snapshot)
-        except TagsyncError as exc:
-            summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
-            continue
         except Exception as exc:  # one repository's trouble is its own
-            summary.repositories.append(RepoResult(p.repo.full_name, "failed", _unexpected(exc),
-                                                   p.path))
+            summary.repositories.append(_failed(p, exc))
             continue
         following = {c.name for c in p.config.catalogs if c.follow is not None}
         read.refs.slots = [s for s in read.refs.slots if s.catalog not in following]
         union.extend(read.refs)
         ready.append(p)
     return ready, union
+
+
+def _failed(p: _Planned, exc: Exception) -> RepoResult:
+    """A repository's row for its own trouble: a typed error in its words, anything else as
+    unexpected (logged with its traceback)."""
+    why = str(exc) if isinstance(exc, TagsyncError) else _unexpected(exc)
+    return RepoResult(p.repo.full_name, "failed", why, p.path)
 
 
 def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_run: bool,
@@ -414,12 +417,8 @@ def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_ru
         try:
             result = run(p.config, dry_run=dry_run, publisher=_Primed(p.publisher, p.snapshot),
                          deadline=deadline, known=known)
-        except TagsyncError as exc:
-            summary.repositories.append(RepoResult(p.repo.full_name, "failed", str(exc), p.path))
-            continue
         except Exception as exc:  # one repository's trouble is its own
-            summary.repositories.append(RepoResult(p.repo.full_name, "failed", _unexpected(exc),
-                                                   p.path))
+            summary.repositories.append(_failed(p, exc))
             continue
         data = result.to_dict()
         if dry_run:
