@@ -243,9 +243,10 @@ _OPTIONAL = ("policy", "age")  # left out below this many columns (`--json` has 
 _NARROW = 110
 
 
-def _common_dir(files: list[str]) -> str:
-    """The folder every file is in (`deploy/`), shown once in the caption instead of per row."""
-    parts = [f.split("/")[:-1] for f in files]
+def _common_prefix(names: list[str]) -> str:
+    """The folders every `/`-separated name shares (`deploy/`, `docker.io/team/`), shown once
+    in the caption instead of per row."""
+    parts = [n.split("/")[:-1] for n in names]
     if not parts:
         return ""
     common: list[str] = []
@@ -254,19 +255,16 @@ def _common_dir(files: list[str]) -> str:
             break
         common.append(level[0])
     return "/".join(common) + "/" if common else ""
+
+
+def _common_dir(files: list[str]) -> str:
+    """The folder every file is in (`deploy/`)."""
+    return _common_prefix(files)
 
 
 def _common_image_prefix(images: list[str]) -> str:
-    """The registry and namespace every image shares (`docker.io/team/`), shown once."""
-    parts = [i.split("/")[:-1] for i in images]
-    if not parts:
-        return ""
-    common: list[str] = []
-    for level in zip(*parts, strict=False):
-        if len(set(level)) != 1:
-            break
-        common.append(level[0])
-    return "/".join(common) + "/" if common else ""
+    """The registry and namespace every image shares (`docker.io/team/`)."""
+    return _common_prefix(images)
 
 
 def _clip(text: str, width: int, left: bool = False) -> str:

@@ -9,7 +9,6 @@ holding them, tagsync itself and an optional config → config and manifest on t
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import shutil
@@ -27,7 +26,7 @@ from tagsync.image.layer import Layer, compress, tree, write_tar
 from tagsync.image.platform import Target
 from tagsync.image.push import DEFAULT_CHUNK, Blob, PushReport, push
 from tagsync.reference import parse_reference
-from tagsync.registry.oci import OciRegistry, default_url
+from tagsync.registry.oci import OciRegistry, default_url, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +81,6 @@ class Built:
 Credentials = Callable[[str], tuple[str | None, str | None]]
 
 
-def _loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class Registries:
     """One client per registry host, opened on first use; loopback hosts speak plain HTTP."""
 
@@ -108,7 +97,7 @@ class Registries:
     def get(self, host: str) -> OciRegistry:
         if host not in self._open:
             user, password = self.credentials(host)
-            url = self.endpoints.get(host) or default_url(host, host in self.insecure or _loopback(host))
+            url = self.endpoints.get(host) or default_url(host, host in self.insecure or is_loopback(host))
             self._open[host] = OciRegistry(url, username=user, password=password)
         return self._open[host]
 
