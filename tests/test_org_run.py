@@ -143,6 +143,30 @@ def test_a_refused_push_fails_that_repository_only(org: Org) -> None:
     assert org.github.read("acme/locked", "deploy/app.yaml") == org.kube()
 
 
+def test_a_refused_edit_fails_its_change_and_the_repository_s_other_files_are_written(
+        org: Org) -> None:
+    """A tag under an anchor named `t:x` reads back differently to YAML 1.1 and 1.2 readers: the
+    engine refuses its edit, that file stays as it was, the repository's other file is written."""
+    org.registry.upstream.push(f"{org.ns}/app", "1.1", f"{org.ns} app 1.1")
+    refused = f'images:\n  - name: app\n    tag: &t:x 1.0\n    digest: "{OLD}"\n'.encode()
+    org.github.create_repo("acme/svc-c", {
+        "tagsync.yaml": (REPO_CONFIG + "  - name: kernels\n    file: cat/b.yml\n"
+                         "    entries: .images[*]\n"
+                         f"    image: '{org.registry.host}/{org.ns}/{{name}}'\n"
+                         "    tag: .tag\n    digest: .digest\n"
+                         "    policy: {kind: semver}\n").encode(),
+        "deploy/app.yaml": org.kube(), "cat/b.yml": refused})
+    summary = org_run(load_org_config(org.config))
+    result = next(r for r in summary.repositories if r.repo == "acme/svc-c")
+    assert result.status == "partial" and summary.partial
+    assert org.github.read("acme/svc-c", "deploy/app.yaml") == org.kube(org.digest)
+    assert org.github.read("acme/svc-c", "cat/b.yml") == refused
+    assert result.summary is not None
+    [failure] = result.summary["failures"]
+    assert (failure["file"], failure["line"], failure["column"]) == ("cat/b.yml", 3, 10)
+    assert "would read back as" in failure["error"] and "would read back as" in result.reason
+
+
 def test_a_dry_run_writes_nothing_and_shows_each_repository_s_diff(org: Org) -> None:
     summary = org_run(load_org_config(org.config), dry_run=True)
     assert org.github.writes() == []

@@ -519,7 +519,8 @@ def _print_summary(summary: object) -> None:
             "would update" if summary.dry_run else "updated")
         out(f"{verb} {c.describe()}  ({c.file}:{c.line})")
     for f in summary.failures:
-        typer.echo(f"failed {f.image}:{f.tag} ({f.file}:{f.line}): {f.error}", err=True)
+        where = f"{f.file}:{f.line}" + (f":{f.column}" if f.column is not None else "")
+        typer.echo(f"failed {f.image}:{f.tag} ({where}): {f.error}", err=True)
     for warning in summary.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for n in summary.skipped:

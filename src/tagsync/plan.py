@@ -97,12 +97,16 @@ class Change:
 
 @dataclass(frozen=True)
 class Failure:
+    """An image (a reference) not updated this run, and why; `column` where the reason points
+    into the file (an edit the engine refused)."""
+
     catalog: str
     file: str
     line: int
     image: str
     tag: str
     error: str
+    column: int | None = None
 
 
 @dataclass

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from tagsync.catalog.edit import Catalog
-from tagsync.catalog.text import SpliceAt
 from tagsync.config import CONFIG_NAMES, CatalogConfig, Config
 from tagsync.errors import (
     BranchMovedError,
@@ -70,6 +68,7 @@ from tagsync.registry import (
     open_sources,
 )
 from tagsync.registry.counts import add_counts, request_counts
+from tagsync.render import render_files, unified_diff
 
 log = logging.getLogger(__name__)
 
@@ -426,35 +425,6 @@ async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, A
     return gate(draft, rule_of, known.facts, now)
 
 
-def render_files(catalogs: dict[str, Source], plan: Plan) -> dict[str, bytes]:
-    """New bytes for every file the plan touches; raises before anything is written."""
-    out: dict[str, bytes] = {}
-    for file, changes in plan.by_file().items():
-        cat = catalogs[file]
-        edits = [c.edit() for c in changes]
-        if isinstance(cat, Catalog):
-            text = cat.apply(e for e in edits if not isinstance(e, SpliceAt))
-        else:
-            text = cat.apply(e for e in edits if isinstance(e, SpliceAt))
-        out[file] = cat.render(text)
-    return out
-
-
-def unified_diff(catalogs: dict[str, Source], files: dict[str, bytes]) -> str:
-    """What a dry run would write, as `git diff` shows it (~150 ms for a 30,000-line catalog:
-    only dry runs pay for it)."""
-    import difflib
-
-    chunks: list[str] = []
-    for file, new in sorted(files.items()):
-        old = catalogs[file].render(catalogs[file].text)
-        chunks.extend(difflib.unified_diff(
-            old.decode().splitlines(keepends=True), new.decode().splitlines(keepends=True),
-            fromfile=f"a/{file}", tofile=f"b/{file}",
-        ))
-    return "".join(chunks)
-
-
 def deferred(known: _Known) -> list[str]:
     """Images whose questions were cut short by the run's deadline (left for the next run)."""
     errors = ([o.error for o in known.digests.values()] + [t.error for t in known.tags.values()]
@@ -565,7 +535,7 @@ def run(
         summary.warnings = found.warnings
         summary.requests = add_counts(summary.requests, stats)  # a re-plan adds to the first
         summary.deferred = deferred(known)
-        files = render_files(catalogs, plan)
+        plan, files = render_files(catalogs, plan)  # a refused file: its changes are failures
         summary.changes, summary.failures = plan.changes, plan.failures
         summary.skipped, summary.up_to_date = plan.notes, plan.up_to_date
         summary.diff = unified_diff(catalogs, files) if dry_run else ""

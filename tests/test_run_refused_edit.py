@@ -1,0 +1,148 @@
+"""One refused edit fails its own change, never the whole run.
+
+The edit engine's last word (`catalog.readback`) refuses an edit whose text would not read back
+as intended; a file holding one is left as it was, whole (never a partial file), its changes are
+failures that name the file, line, column and reason, every other file is still written, and the
+run exits 3 (partial). The adversary is a real file: a tag under an anchor whose name holds a `:`
+(`&t:x 1.0.0`), which YAML 1.2 readers take as the anchor `t:x` and PyYAML as the anchor `t`
+before the value `:x 1.0.0`; no rendering of the new tag reads back right for both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tagsync.cli import main
+from tagsync.config import load_config
+from tagsync.errors import EXIT_PARTIAL
+from tagsync.run import run
+from tests.servers.hostile import HostileRegistry
+
+GOOD_A = 'images:\n  - name: good/a\n    tag: "1.0.0"\n    digest: "0123456789ab"\n'
+REFUSED = '  - name: good/b\n    tag: &t:x 1.0.0\n    digest: "0123456789ab"\n'
+GOOD_C = '  - name: good/c\n    tag: "1.0.0"\n    digest: "0123456789ab"\n'
+
+
+@pytest.fixture
+def registry() -> Iterator[HostileRegistry]:
+    server = HostileRegistry(tags={"good/a": ["1.0.0", "1.1.0"], "good/b": ["1.0.0", "1.1.0"],
+                                   "good/c": ["1.0.0", "1.1.0"]}).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def checkout(tmp_path: Path, registry: HostileRegistry, b: str) -> Path:
+    """Two catalog files beside a config: `cat/a.yml` (fine) and `cat/b.yml` (`b`)."""
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "a.yml").write_text(GOOD_A)
+    (tmp_path / "cat" / "b.yml").write_text(b)
+    config = tmp_path / "tagsync.yaml"
+    config.write_text(f"""\
+catalogs:
+  - name: kernels
+    files: ["cat/*.yml"]
+    entries: .images[*]
+    image: "{registry.host}/{{name}}"
+    tag: .tag
+    digest: .digest
+    digest_format: image-id
+    policy: {{kind: semver}}
+registries:
+  - host: "{registry.host}"
+    url: {registry.url}
+""")
+    return config
+
+
+def json_run(capsys: pytest.CaptureFixture[str], config: Path, *args: str
+             ) -> tuple[int, dict[str, object], str]:
+    code = main(["run", "-c", str(config), "--json", *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_a_refused_edit_fails_its_change_and_the_other_file_is_written(
+        registry: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    b = "images:\n" + REFUSED
+    config = checkout(tmp_path, registry, b)
+    code, summary, err = json_run(capsys, config)
+    assert code == EXIT_PARTIAL and "Traceback" not in err
+    assert summary["status"] == "partial"
+    assert (tmp_path / "cat" / "b.yml").read_text() == b  # byte for byte
+    assert 'tag: "1.1.0"' in (tmp_path / "cat" / "a.yml").read_text()
+    [failure] = summary["failures"]  # type: ignore[misc]
+    assert (failure["file"], failure["line"], failure["column"]) == ("cat/b.yml", 3, 10)
+    assert failure["image"] == f"{registry.host}/good/b"
+    assert "would read back as ':x 1.1.0' instead of '1.1.0'" in failure["error"]
+    assert "cat/b.yml is left as it was" in failure["error"]
+    assert [c["file"] for c in summary["changes"]] == ["cat/a.yml", "cat/a.yml"]  # type: ignore[index]
+
+
+def test_a_file_with_a_refused_edit_is_left_whole_and_each_of_its_changes_says_why(
+        registry: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    b = "images:\n" + GOOD_C + REFUSED
+    config = checkout(tmp_path, registry, b)
+    code, summary, _ = json_run(capsys, config)
+    assert code == EXIT_PARTIAL
+    assert (tmp_path / "cat" / "b.yml").read_text() == b  # never a partial file
+    failures = {f["image"].rsplit("/", 1)[1]: f for f in summary["failures"]}  # type: ignore[attr-defined]
+    assert set(failures) == {"b", "c"}
+    assert (failures["b"]["line"], failures["b"]["column"]) == (6, 10)
+    assert "would read back as" in failures["b"]["error"]
+    # the bystander names the edit that kept its file as it was, and where
+    assert failures["c"]["line"] == 3
+    assert "cat/b.yml:6:10" in failures["c"]["error"] and "left as it was" in failures["c"]["error"]
+    assert all(c["file"] == "cat/a.yml" for c in summary["changes"])  # type: ignore[attr-defined]
+
+
+def test_a_dry_run_shows_the_refusal_and_only_the_other_file_s_diff(
+        registry: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = checkout(tmp_path, registry, "images:\n" + REFUSED)
+    code, summary, _ = json_run(capsys, config, "--dry-run")
+    assert code == EXIT_PARTIAL
+    assert "+++ b/cat/a.yml" in str(summary["diff"]) and "cat/b.yml" not in str(summary["diff"])
+    assert len(summary["failures"]) == 1  # type: ignore[arg-type]
+
+
+def test_the_cli_names_file_line_and_column_of_the_refused_change(
+        registry: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = checkout(tmp_path, registry, "images:\n" + REFUSED)
+    assert main(["run", "-c", str(config)]) == EXIT_PARTIAL
+    out, err = capsys.readouterr()
+    assert f"failed {registry.host}/good/b:1.1.0 (cat/b.yml:3:10): " in err
+    assert "1 failed" in out and "Traceback" not in err
+
+
+def test_when_every_file_is_refused_nothing_is_written_and_the_run_is_partial(
+        registry: HostileRegistry, tmp_path: Path) -> None:
+    config = checkout(tmp_path, registry, "images:\n" + REFUSED)
+    (tmp_path / "cat" / "a.yml").write_text("images:\n" + REFUSED.replace("good/b", "good/a"))
+    before = {p: p.read_bytes() for p in (tmp_path / "cat").iterdir()}
+    summary = run(load_config(config))
+    assert summary.partial and not summary.changes and len(summary.failures) == 2
+    assert {p: p.read_bytes() for p in (tmp_path / "cat").iterdir()} == before
+
+
+def test_two_catalogs_writing_one_value_differently_fail_that_file_only(
+        registry: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same class: an edit the engine refuses for another reason (two edits of one value)."""
+    b = "images:\n" + GOOD_C
+    config = checkout(tmp_path, registry, b)
+    text = config.read_text()
+    head, _, rest = text.partition("registries:")
+    other = head.split("catalogs:\n", 1)[1].replace("name: kernels", "name: pinned").replace(
+        'files: ["cat/*.yml"]', "file: cat/b.yml").replace("policy: {kind: semver}",
+                                                            "policy: {kind: same}")
+    config.write_text(f"{head}{other}registries:{rest}")
+    code, summary, err = json_run(capsys, config)
+    assert code == EXIT_PARTIAL and "Traceback" not in err
+    assert (tmp_path / "cat" / "b.yml").read_text() == b
+    assert 'tag: "1.1.0"' in (tmp_path / "cat" / "a.yml").read_text()
+    assert {f["file"] for f in summary["failures"]} == {"cat/b.yml"}  # type: ignore[attr-defined]
+    assert all("edited twice" in f["error"] for f in summary["failures"])  # type: ignore[attr-defined]
