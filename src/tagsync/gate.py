@@ -46,6 +46,7 @@ class Checked:
     text: str
     signer: str | None = None
     logged_at: datetime | None = None
+    held: bool = False  # no verdict: the check did not finish in its time (`run.image_timeout`)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Seen:
     when: datetime | None
     clock: str
     pending: str | None = None
+    held: str | None = None  # why the age was not read in its time (`run.image_timeout`)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,8 @@ def _judge(group: list[Change], rule: Rule, facts: Facts, now: datetime) -> Fail
             if checked is None:  # fail closed: a check that did not happen is not a pass
                 return failure(f"not {verb}: the signature of {c.digest} was not checked")
             if not checked.ok:
-                return failure(f"not {verb}, signature refused: {checked.text}")
+                why = "held back" if checked.held else "signature refused"
+                return failure(f"not {verb}, {why}: {checked.text}")
             vouched.append(checked.text)
             if checked.logged_at is not None:
                 vouched.append(f"in the transparency log since {_when(checked.logged_at)}")
@@ -192,7 +195,8 @@ def _judge(group: list[Change], rule: Rule, facts: Facts, now: datetime) -> Fail
                 return Note(first.catalog, first.file, first.line, first.image, tag,
                             f"waiting: new digest of {c.tag}: {seen.pending}")
             if when is None:
-                return failure("min_age: the new image's creation time is unknown")
+                return failure("min_age: the new image's creation time is unknown"
+                               + (f": {seen.held}" if seen is not None and seen.held else ""))
             if when > now - rule.min_age:
                 note = (f"waiting: new digest of {c.tag} waits until {_when(when + rule.min_age)} "
                         f"(by {clock}: {_since(when, now)}; min_age {format_age(rule.min_age)})")
@@ -204,8 +208,11 @@ def _judge(group: list[Change], rule: Rule, facts: Facts, now: datetime) -> Fail
         old_when = _seen(facts.ages.get((image, "", previous)))
         new_when = _seen(facts.ages.get((image, "", fresh[0].digest or "")))
         if old_when is None or new_when is None:
+            held = [s.held for s in (facts.ages.get((image, "", previous)),
+                                     facts.ages.get((image, "", fresh[0].digest or "")))
+                    if s is not None and s.held]
             return failure("refuse_rollback: when the new or the current image was built is "
-                           "unknown")
+                           "unknown" + (f": {held[0]}" if held else ""))
         if new_when < old_when:
             return failure(f"refuse_rollback: the new digest {short(fresh[0].digest or '')} "
                            f"was built {_when(new_when)}, before the current "
@@ -246,11 +253,16 @@ async def collect(checks: set[tuple[Any, ImageName, str, str, str | None]],
                   ages: set[tuple[ImageName, str, str]], facts: Facts,
                   verifiers: Mapping[int, Any], sources: Mapping[str, Any],
                   clocks: Mapping[str, Any],
-                  progress: Callable[[str, int, int], None] | None = None) -> None:
+                  progress: Callable[[str, int, int], None] | None = None,
+                  *, concurrency: int = 16, budget: float = 60.0) -> None:
     """Check each signature and read each age `facts` lacks (kept across re-plans: they do
-    not depend on the branch), all at once: the signatures and the ages overlap. A registry
-    error is a refusal or an unknown age, never a pass. `progress(phase, done, total)` counts
-    "verify" and "ages"."""
+    not depend on the branch), image by image, `concurrency` images at once: an image's
+    signatures and ages overlap. A registry error is a refusal or an unknown age, never a pass.
+
+    Each image's reads get `budget` seconds in all (`run.image_timeout`), counted from its
+    turn: a registry that answers one image slowly, request after request each within
+    `run.timeout`, holds that image back (a refusal that says so), not the run.
+    `progress(phase, done, total)` counts "verify" and "ages"."""
     todo = {(p, i, d): (t, plat) for p, i, d, t, plat in checks if (p, i, d) not in facts.verdicts}
     missing = sorted(a for a in ages if a not in facts.ages)
     by_image: dict[ImageName, list[tuple[str, str]]] = {}
@@ -258,18 +270,44 @@ async def collect(checks: set[tuple[Any, ImageName, str, str, str | None]],
         by_image.setdefault(image, []).append((tag, digest))
     done = {"verify": 0, "ages": 0}
     totals = {"verify": len(todo), "ages": len(by_image)}
+    images = sorted({key[1] for key in todo} | by_image.keys(), key=str)
+    turns = asyncio.Semaphore(concurrency)
 
-    async def counted(phase: str, work: Awaitable[None]) -> None:
-        await work
+    def count(phase: str) -> None:
         done[phase] += 1
         if progress is not None:
             progress(phase, done[phase], totals[phase])
 
-    await asyncio.gather(
-        *(counted("verify", _check(key, *extra, facts, verifiers, sources))
-          for key, extra in sorted(todo.items(), key=lambda kv: str(kv[0][1:]))),
-        *(counted("ages", _ages(image, wanted, facts, sources, clocks))
-          for image, wanted in sorted(by_image.items(), key=lambda kv: str(kv[0]))))
+    async def counted(phase: str, work: Awaitable[None]) -> None:
+        await work
+        count(phase)
+
+    async def one(image: ImageName) -> None:
+        keys = sorted((k for k in todo if k[1] == image), key=lambda k: str(k[2:]))
+        wanted = by_image.get(image, [])
+        async with turns:
+            try:
+                async with asyncio.timeout(budget):
+                    await asyncio.gather(
+                        *(counted("verify", _check(k, *todo[k], facts, verifiers, sources))
+                          for k in keys),
+                        *([counted("ages", _ages(image, wanted, facts, sources, clocks))]
+                          if wanted else []))
+            except TimeoutError:
+                held = (f"its signature checks and age reads took longer than "
+                        f"run.image_timeout ({budget:g}s) in all; held back, the next run "
+                        "tries again")
+                log.warning("%s: %s", image, held)
+                for k in keys:
+                    if k not in facts.verdicts:
+                        facts.verdicts[k] = Checked(False, held, held=True)
+                        count("verify")
+                if any((image, t, d) not in facts.ages for t, d in wanted):
+                    for t, d in wanted:
+                        facts.ages.setdefault((image, t, d), Seen(None, "no clock", held=held))
+                    count("ages")
+
+    await asyncio.gather(*(one(image) for image in images))
 
 
 async def _check(key: tuple[Any, ImageName, str], tag: str, platform: str | None, facts: Facts,

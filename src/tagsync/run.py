@@ -416,7 +416,8 @@ async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, A
     checks, ages = needed(draft, rule_of)
     clocks = open_clocks(config, {image.registry for image, tag, _ in ages if tag})
     try:
-        await collect(checks, ages, known.facts, verifiers, sources, clocks, progress)
+        await collect(checks, ages, known.facts, verifiers, sources, clocks, progress,
+                      concurrency=config.run.concurrency, budget=config.run.image_timeout)
     finally:
         for host, clock in clocks.items():  # what the clocks asked counts too (by host)
             if clock.requests:

@@ -109,6 +109,10 @@ class HostileRegistry:
     catalog: list[object] = field(default_factory=list)  # what /v2/_catalog lists
     trickle_interval: float = 0.5
     limited_for: float = 0.0  # > 0: every manifest request 429s for this long after the first
+    # well-behaved repositories whose later reads trickle (what the gate reads, after the scan):
+    # config blobs (an image's age), and the `sha256-<hex>[.sig]` tags signatures live under
+    trickle_blobs: set[str] = field(default_factory=set)
+    trickle_signatures: set[str] = field(default_factory=set)
     seen: list[Request] = field(default_factory=list)
 
     def start(self) -> HostileRegistry:
@@ -305,10 +309,10 @@ class HostileRegistry:
             return error(404, "NAME_UNKNOWN", "repository name not known to registry")
         return response(200, json.dumps({"name": repo, "tags": tags}).encode(), json_type)
 
-    def _trickle(self, body: bytes) -> Writer:
+    def _trickle(self, body: bytes, content_type: str = "application/json") -> Writer:
         async def send(writer: asyncio.StreamWriter) -> None:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                         + str(len(body) + 10_000).encode() + b"\r\n\r\n")
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n".encode()
+                         + b"Content-Length: " + str(len(body) + 10_000).encode() + b"\r\n\r\n")
             for byte in (body + b" " * 10_000):
                 if writer.is_closing():
                     return
@@ -331,8 +335,10 @@ class HostileRegistry:
             await writer.drain()
         return send
 
-    def _manifest(self, req: Request, repo: str, ref: str) -> bytes:
+    def _manifest(self, req: Request, repo: str, ref: str) -> bytes | Writer:
         head = req.method == "HEAD"
+        if repo in self.trickle_signatures and ref.startswith("sha256-") and not head:
+            return self._trickle(b"{}", OCI_MANIFEST)  # a signature that never quite arrives
         case = self._case(repo)
         tags = self._known_tags(repo)
         if tags is None:
@@ -371,12 +377,14 @@ class HostileRegistry:
             headers["Docker-Content-Digest"] = 'sha256:zz" && #injected'
         return response(200, manifest, headers, head)
 
-    def _blob(self, req: Request, repo: str, digest: str) -> bytes:
+    def _blob(self, req: Request, repo: str, digest: str) -> bytes | Writer:
         head = req.method == "HEAD"
         tags = self._known_tags(repo) or []
         configs = {blob_digest(c): c for c in (image_for(repo, t)[0] for t in tags)}
         if digest not in configs:
             return error(404, "BLOB_UNKNOWN", "blob unknown to registry", head)
+        if repo in self.trickle_blobs and not head:
+            return self._trickle(configs[digest], "application/octet-stream")
         return response(200, configs[digest], {"Content-Type": "application/octet-stream",
                                                "Docker-Content-Digest": digest}, head)
 
