@@ -600,8 +600,8 @@ class RunConfig(_Model):
     max_wait: float = Field(60.0, ge=0)
     """Longest total Retry-After wait per registry; beyond it its work is left for the next run."""
     image_timeout: float = Field(60.0, gt=0)
-    """Seconds one image's signature checks and age reads may take in all; past it that
-    image's bump is held back (a failure) and the next run tries again."""
+    """Seconds one signature check (an image's digest), or one image's age reads, may take in
+    all; past it that image's bump is held back (a failure) and the next run tries again."""
     explain: bool = True
     """Explain bumps from image labels: a manifest GET (a Hub pull) and a config read per image."""
 

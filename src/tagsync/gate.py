@@ -256,13 +256,14 @@ async def collect(checks: set[tuple[Any, ImageName, str, str, str | None]],
                   progress: Callable[[str, int, int], None] | None = None,
                   *, concurrency: int = 16, budget: float = 60.0) -> None:
     """Check each signature and read each age `facts` lacks (kept across re-plans: they do
-    not depend on the branch), image by image, `concurrency` images at once: an image's
-    signatures and ages overlap. A registry error is a refusal or an unknown age, never a pass.
+    not depend on the branch), `concurrency` at a time: the signatures and the ages overlap.
+    A registry error is a refusal or an unknown age, never a pass.
 
-    Each image's reads get `budget` seconds in all (`run.image_timeout`), counted from its
-    turn: a registry that answers one image slowly, request after request each within
-    `run.timeout`, holds that image back (a refusal that says so), not the run.
-    `progress(phase, done, total)` counts "verify" and "ages"."""
+    Each signature check (an image's digest) and each image's age reads get `budget` seconds
+    in all (`run.image_timeout`), counted from their turn: a registry that answers one image
+    slowly, request after request each within `run.timeout`, holds back that image (a refusal
+    or an unknown age that says so), not the run. `progress(phase, done, total)` counts
+    "verify" and "ages"."""
     todo = {(p, i, d): (t, plat) for p, i, d, t, plat in checks if (p, i, d) not in facts.verdicts}
     missing = sorted(a for a in ages if a not in facts.ages)
     by_image: dict[ImageName, list[tuple[str, str]]] = {}
@@ -270,44 +271,43 @@ async def collect(checks: set[tuple[Any, ImageName, str, str, str | None]],
         by_image.setdefault(image, []).append((tag, digest))
     done = {"verify": 0, "ages": 0}
     totals = {"verify": len(todo), "ages": len(by_image)}
-    images = sorted({key[1] for key in todo} | by_image.keys(), key=str)
     turns = asyncio.Semaphore(concurrency)
 
-    def count(phase: str) -> None:
+    def held(image: ImageName, what: str) -> str:
+        text = (f"its {what} took longer than run.image_timeout ({budget:g}s); held back, the "
+                "next run tries again")
+        log.warning("%s: %s", image, text)
+        return text
+
+    async def bounded(phase: str, work: Awaitable[None], cut: Callable[[], None]) -> None:
+        async with turns:
+            try:
+                async with asyncio.timeout(budget):
+                    await work
+            except TimeoutError:
+                cut()  # fail closed: what did not finish is no pass
         done[phase] += 1
         if progress is not None:
             progress(phase, done[phase], totals[phase])
 
-    async def counted(phase: str, work: Awaitable[None]) -> None:
-        await work
-        count(phase)
+    def unchecked(key: tuple[Any, ImageName, str]) -> Callable[[], None]:
+        def cut() -> None:
+            if key not in facts.verdicts:
+                facts.verdicts[key] = Checked(False, held(key[1], "signature check"), held=True)
+        return cut
 
-    async def one(image: ImageName) -> None:
-        keys = sorted((k for k in todo if k[1] == image), key=lambda k: str(k[2:]))
-        wanted = by_image.get(image, [])
-        async with turns:
-            try:
-                async with asyncio.timeout(budget):
-                    await asyncio.gather(
-                        *(counted("verify", _check(k, *todo[k], facts, verifiers, sources))
-                          for k in keys),
-                        *([counted("ages", _ages(image, wanted, facts, sources, clocks))]
-                          if wanted else []))
-            except TimeoutError:
-                held = (f"its signature checks and age reads took longer than "
-                        f"run.image_timeout ({budget:g}s) in all; held back, the next run "
-                        "tries again")
-                log.warning("%s: %s", image, held)
-                for k in keys:
-                    if k not in facts.verdicts:
-                        facts.verdicts[k] = Checked(False, held, held=True)
-                        count("verify")
-                if any((image, t, d) not in facts.ages for t, d in wanted):
-                    for t, d in wanted:
-                        facts.ages.setdefault((image, t, d), Seen(None, "no clock", held=held))
-                    count("ages")
+    def unaged(image: ImageName, wanted: list[tuple[str, str]]) -> Callable[[], None]:
+        def cut() -> None:
+            why = held(image, "age reads")
+            for tag, digest in wanted:
+                facts.ages.setdefault((image, tag, digest), Seen(None, "no clock", held=why))
+        return cut
 
-    await asyncio.gather(*(one(image) for image in images))
+    work = [bounded("verify", _check(key, *extra, facts, verifiers, sources), unchecked(key))
+            for key, extra in sorted(todo.items(), key=lambda kv: str(kv[0][1:]))]
+    work += [bounded("ages", _ages(image, wanted, facts, sources, clocks), unaged(image, wanted))
+             for image, wanted in sorted(by_image.items(), key=lambda kv: str(kv[0]))]
+    await asyncio.gather(*work)
 
 
 async def _check(key: tuple[Any, ImageName, str], tag: str, platform: str | None, facts: Facts,
@@ -378,6 +378,9 @@ async def _ages(image: ImageName, wanted: list[tuple[str, str]], facts: Facts,
             log.info("%s: push times unknown: %s", image, exc.message)
     clock = _CLOCKS.get(type(source).__name__, "the registry's push time")
     named: Mapping[tuple[str, str], frozenset[str]] = getattr(source, "pushed_digests", {})
+    by_digest = [(t, d) for t, d in wanted if not (t and pushed)]
+    created = await asyncio.gather(*(_created(image, t, d, sources) for t, d in by_digest))
+    facts.ages.update({(image, t, d): seen for (t, d), seen in zip(by_digest, created, strict=True)})
     for tag, digest in wanted:
         known = named.get((image.repository, tag))
         if tag and pushed and known is not None and digest not in known:
@@ -389,8 +392,6 @@ async def _ages(image: ImageName, wanted: list[tuple[str, str]], facts: Facts,
                              "knows this one")
         elif tag and pushed:
             facts.ages[(image, tag, digest)] = Seen(times.get(tag), clock)
-        else:  # by digest: the image's own `created` (and what `refuse_rollback` compares)
-            facts.ages[(image, tag, digest)] = await _created(image, tag, digest, sources)
 
 
 async def _created(image: ImageName, tag: str, digest: str, sources: Mapping[str, Any]) -> Seen:
