@@ -124,10 +124,11 @@ def test_each_image_gets_its_own_budget_from_its_turn() -> None:
     """One image at a time, the hung one first: it is held back when its budget ends, and the
     next image's budget starts only then, so its checks pass."""
     hung, fine = ImageName("r.test", "a/hung"), ImageName("r.test", "b/fine")
-    policy = object()
+    policy: Any = object()
     facts = Facts()
-    checks = {(policy, hung, "sha256:" + "1" * 64, "1.0.0", None),
-              (policy, fine, "sha256:" + "2" * 64, "1.0.0", None)}
+    checks: set[tuple[Any, ImageName, str, str, str | None]] = {
+        (policy, hung, "sha256:" + "1" * 64, "1.0.0", None),
+        (policy, fine, "sha256:" + "2" * 64, "1.0.0", None)}
     seen: list[tuple[str, int, int]] = []
     asyncio.run(collect(checks, set(), facts, {id(policy): Verifier(hung)},
                         {"r.test": object()}, {}, lambda *p: seen.append(p),

@@ -13,12 +13,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tagsync.catalog.edit import Catalog
 from tagsync.cli import main
 from tagsync.config import load_config
 from tagsync.errors import EXIT_PARTIAL
+from tagsync.plan import Change, Plan
+from tagsync.render import render_files
 from tagsync.run import run
 from tests.servers.hostile import HostileRegistry
 
@@ -61,7 +67,7 @@ registries:
 
 
 def json_run(capsys: pytest.CaptureFixture[str], config: Path, *args: str
-             ) -> tuple[int, dict[str, object], str]:
+             ) -> tuple[int, dict[str, Any], str]:
     code = main(["run", "-c", str(config), "--json", *args])
     out, err = capsys.readouterr()
     return code, json.loads(out), err
@@ -76,12 +82,12 @@ def test_a_refused_edit_fails_its_change_and_the_other_file_is_written(
     assert summary["status"] == "partial"
     assert (tmp_path / "cat" / "b.yml").read_text() == b  # byte for byte
     assert 'tag: "1.1.0"' in (tmp_path / "cat" / "a.yml").read_text()
-    [failure] = summary["failures"]  # type: ignore[misc]
+    [failure] = summary["failures"]
     assert (failure["file"], failure["line"], failure["column"]) == ("cat/b.yml", 3, 10)
     assert failure["image"] == f"{registry.host}/good/b"
     assert "would read back as ':x 1.1.0' instead of '1.1.0'" in failure["error"]
     assert "cat/b.yml is left as it was" in failure["error"]
-    assert [c["file"] for c in summary["changes"]] == ["cat/a.yml", "cat/a.yml"]  # type: ignore[index]
+    assert [c["file"] for c in summary["changes"]] == ["cat/a.yml", "cat/a.yml"]
 
 
 def test_a_file_with_a_refused_edit_is_left_whole_and_each_of_its_changes_says_why(
@@ -91,14 +97,14 @@ def test_a_file_with_a_refused_edit_is_left_whole_and_each_of_its_changes_says_w
     code, summary, _ = json_run(capsys, config)
     assert code == EXIT_PARTIAL
     assert (tmp_path / "cat" / "b.yml").read_text() == b  # never a partial file
-    failures = {f["image"].rsplit("/", 1)[1]: f for f in summary["failures"]}  # type: ignore[attr-defined]
+    failures = {f["image"].rsplit("/", 1)[1]: f for f in summary["failures"]}
     assert set(failures) == {"b", "c"}
     assert (failures["b"]["line"], failures["b"]["column"]) == (6, 10)
     assert "would read back as" in failures["b"]["error"]
     # the bystander names the edit that kept its file as it was, and where
     assert failures["c"]["line"] == 3
     assert "cat/b.yml:6:10" in failures["c"]["error"] and "left as it was" in failures["c"]["error"]
-    assert all(c["file"] == "cat/a.yml" for c in summary["changes"])  # type: ignore[attr-defined]
+    assert all(c["file"] == "cat/a.yml" for c in summary["changes"])
 
 
 def test_a_dry_run_shows_the_refusal_and_only_the_other_file_s_diff(
@@ -107,7 +113,7 @@ def test_a_dry_run_shows_the_refusal_and_only_the_other_file_s_diff(
     code, summary, _ = json_run(capsys, config, "--dry-run")
     assert code == EXIT_PARTIAL
     assert "+++ b/cat/a.yml" in str(summary["diff"]) and "cat/b.yml" not in str(summary["diff"])
-    assert len(summary["failures"]) == 1  # type: ignore[arg-type]
+    assert len(summary["failures"]) == 1
 
 
 def test_the_cli_names_file_line_and_column_of_the_refused_change(
@@ -144,5 +150,44 @@ def test_two_catalogs_writing_one_value_differently_fail_that_file_only(
     assert code == EXIT_PARTIAL and "Traceback" not in err
     assert (tmp_path / "cat" / "b.yml").read_text() == b
     assert 'tag: "1.1.0"' in (tmp_path / "cat" / "a.yml").read_text()
-    assert {f["file"] for f in summary["failures"]} == {"cat/b.yml"}  # type: ignore[attr-defined]
-    assert all("edited twice" in f["error"] for f in summary["failures"])  # type: ignore[attr-defined]
+    assert {f["file"] for f in summary["failures"]} == {"cat/b.yml"}
+    assert all("edited twice" in f["error"] for f in summary["failures"])
+
+
+# --- the edit stage alone: whatever files hold a refused edit, no other file is lost --------
+
+TRAP = "&t:x 1.0.0"  # no rendering of a new tag here reads back right for every reader
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=60,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_each_file_is_written_whole_or_left_whole_and_every_change_is_accounted_for(
+        files: list[list[bool]]) -> None:
+    """`files[i][j]`: whether entry j of file i is a trap. A file with a trap is left as it was
+    and each of its entries is a failure (the trap's with its column); every other file gets
+    every one of its edits."""
+    catalogs: dict[str, Catalog] = {}
+    changes: list[Change] = []
+    for i, traps in enumerate(files):
+        name = f"f{i}.yml"
+        text = "images:\n" + "".join(f"  - tag: {TRAP if trap else '1.0.0'}\n" for trap in traps)
+        catalogs[name] = Catalog(text, name)
+        changes += [Change("c", name, 0, f".images[{j}].tag", j + 2, f"r.test/i{i}e{j}", "1.0.0",
+                           "1.0.0", "2.0.0", "policy", slot=f"{name}:{j}")
+                    for j in range(len(traps))]
+    plan, written = render_files(catalogs, Plan(changes=list(changes)))
+    clean = {f"f{i}.yml" for i, traps in enumerate(files) if not any(traps)}
+    assert set(written) == clean
+    for name in clean:
+        assert written[name].decode() == catalogs[name].text.replace("1.0.0", "2.0.0")
+    assert [c for c in changes if c.file in clean] == plan.changes
+    failed = {(f.file, f.image): f for f in plan.failures}
+    assert set(failed) == {(c.file, c.image) for c in changes if c.file not in clean}
+    for i, traps in enumerate(files):
+        for j, trap in enumerate(traps):
+            failure = failed.get((f"f{i}.yml", f"r.test/i{i}e{j}"))
+            if failure is not None and trap:
+                assert failure.column is not None and "would read back as" in failure.error
+            elif failure is not None:
+                assert "another edit in it was refused" in failure.error
