@@ -191,3 +191,15 @@ def test_each_file_is_written_whole_or_left_whole_and_every_change_is_accounted_
                 assert failure.column is not None and "would read back as" in failure.error
             elif failure is not None:
                 assert "another edit in it was refused" in failure.error
+
+
+def test_a_file_with_too_many_references_to_try_one_by_one_names_the_refusal_in_each_failure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tagsync.render.MAX_TRIES", 1)
+    catalog = Catalog(f"images:\n  - tag: 1.0.0\n  - tag: {TRAP}\n", "f.yml")
+    changes = [Change("c", "f.yml", 0, f".images[{j}].tag", j + 2, f"r.test/e{j}", "1.0.0",
+                      "1.0.0", "2.0.0", "policy", slot=f"f.yml:{j}") for j in range(2)]
+    plan, written = render_files({"f.yml": catalog}, Plan(changes=changes))
+    assert written == {} and plan.changes == []
+    assert [f.line for f in plan.failures] == [2, 3]
+    assert all("an edit in it was refused (f.yml:3:" in f.error for f in plan.failures)

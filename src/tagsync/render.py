@@ -20,8 +20,9 @@ from tagsync.gate import group_of
 from tagsync.plan import Change, Failure, Plan
 
 # Edits of a refused file tried one reference at a time to find the one refused on its own:
-# each try reads the whole file back, so a file with more is judged as a whole.
-MAX_TRIES = 50
+# each try reads the whole file back (a 2 MB catalog: ~0.3 s), so a file with more references
+# is judged as a whole (each failure still names the refusal's line, column and reason).
+MAX_TRIES = 16
 
 
 def render_files(catalogs: Mapping[str, Source], plan: Plan) -> tuple[Plan, dict[str, bytes]]:
@@ -60,7 +61,8 @@ def refusals(source: Source, file: str, changes: list[Change],
     for c in changes:
         groups.setdefault(group_of(c), []).append(c)
     own: dict[str, CatalogError] = {}
-    if len(groups) > 1 and len(groups) <= MAX_TRIES:
+    tried = 1 < len(groups) <= MAX_TRIES
+    if tried:
         for key, group in groups.items():
             try:
                 render_one(source, group)
@@ -73,15 +75,18 @@ def refusals(source: Source, file: str, changes: list[Change],
     for key, group in groups.items():
         why = own.get(key)
         if why is not None:
-            out.append(_failure(group, f"not written, the edit was refused: {why.message}; "
-                                       f"{file} is left as it was", why))
+            text = f"not written, the edit was refused: {why.message}; {file} is left as it was"
         elif first is not None:
-            out.append(_failure(group, f"not written: {file} is left as it was, whole, because "
-                                       f"another edit in it was refused ({_where(first, file)}: "
-                                       f"{first.message})"))
+            text = (f"not written: {file} is left as it was, whole, because another edit in it "
+                    f"was refused ({_where(first, file)}: {first.message})")
+        elif tried:  # each alone is fine: together they are not (two edits of one value)
+            text = (f"not written, the edits of {file} were refused together: {exc.message}; "
+                    f"{file} is left as it was")
         else:
-            out.append(_failure(group, f"not written, the edits of {file} were refused together: "
-                                       f"{exc.message}; {file} is left as it was", exc))
+            text = (f"not written: {file} is left as it was, whole, because an edit in it was "
+                    f"refused ({_where(exc, file)}: {exc.message})")
+        out.append(_failure(group, text, why if why is not None else
+                            exc if first is None and tried else None))
     return out
 
 
