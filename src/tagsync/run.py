@@ -1,10 +1,11 @@
 """The job: config → observe registries → plan → edit text → publish → report.
 
 Everything is computed before anything is written: a run either publishes one complete change
-or nothing. When the target moves under us, the run re-reads it, asks the registries again and
-re-plans, a bounded number of times: whoever moved the target may have seen a newer answer than
-ours, and writing ours would put an older value back (signature verdicts, which belong to a
-digest, are kept).
+or nothing (a file whose edits the engine refuses is left out whole, its changes reported as
+failures: `tagsync.render`). When the target moves under us, the run re-reads it, asks the
+registries again and re-plans, a bounded number of times: whoever moved the target may have
+seen a newer answer than ours, and writing ours would put an older value back (signature
+verdicts, which belong to a digest, are kept).
 """
 
 from __future__ import annotations
