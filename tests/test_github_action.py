@@ -142,7 +142,18 @@ def test_the_example_workflow_passes_actionlint() -> None:
 def test_job_summary_escapes_table_breaking_characters() -> None:
     summary: dict[str, Any] = {"status": "partial", "changes": [], "failures": [
         {"image": "a/b", "tag": "t", "error": "bad | pipe\nand newline"}]}
-    assert "| a/b | t | bad \\| pipe and newline |" in markdown(summary, 3)
+    assert "| a/b | t |  | bad \\| pipe and newline |" in markdown(summary, 3)
+
+
+def test_job_summary_names_where_a_failure_points_in_the_file() -> None:
+    summary: dict[str, Any] = {"status": "partial", "changes": [], "failures": [
+        {"image": "a/b", "tag": "t", "file": "cat/b.yml", "line": 3, "column": 10,
+         "error": "not written, the edit was refused"},
+        {"image": "a/c", "tag": "t", "file": "cat/c.yml", "line": 4, "column": None,
+         "error": "not found"}]}
+    text = markdown(summary, 3)
+    assert "| a/b | t | cat/b.yml:3:10 | not written, the edit was refused |" in text
+    assert "| a/c | t | cat/c.yml:4 | not found |" in text
 
 
 # --- the example workflow and config, end to end ---------------------------------------------

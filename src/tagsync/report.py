@@ -74,9 +74,9 @@ def markdown(summary: Mapping[str, Any] | None, exit_code: int) -> str:
         if len(changes) > _MAX_ROWS:
             lines.append(f"\n… and {len(changes) - _MAX_ROWS} more (see the JSON summary).")
     if failures:
-        lines += ["", "| failed image | tag | error |", "| --- | --- | --- |"]
-        lines += [f"| {_cell(f.get('image'))} | {_cell(f.get('tag'))} | {_cell(f.get('error'))} |"
-                  for f in failures[:_MAX_ROWS]]
+        lines += ["", "| failed image | tag | where | error |", "| --- | --- | --- | --- |"]
+        lines += [f"| {_cell(f.get('image'))} | {_cell(f.get('tag'))} | {_cell(_where(f))} | "
+                  f"{_cell(f.get('error'))} |" for f in failures[:_MAX_ROWS]]
     if summary.get("deferred"):
         lines += ["", f"Left for the next run: {len(summary['deferred'])} image(s)."]
     diff = summary.get("diff")
@@ -84,6 +84,12 @@ def markdown(summary: Mapping[str, Any] | None, exit_code: int) -> str:
         lines += ["", "<details><summary>diff</summary>", "", "```diff", diff.rstrip("\n"), "```",
                   "", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _where(failure: Mapping[str, Any]) -> str:
+    """`file:line[:column]` of a failure, as far as it says."""
+    parts = [failure.get(k) for k in ("file", "line", "column")]
+    return ":".join(str(p) for p in parts if p not in (None, ""))
 
 
 def _output_lines(outputs: Mapping[str, str]) -> str:
