@@ -98,6 +98,9 @@ def test_a_trickling_signature_holds_back_that_image_s_bump_and_not_the_run(
     assert code == EXIT_PARTIAL and "Traceback" not in err
     error = held_back(registry, tmp_path, summary)
     assert error.startswith("not written, held back: ")  # not "signature refused": unchecked
+    reads = [r.path for r in registry.requests_for("slow/app")
+             if "/referrers/" in r.path or "/manifests/sha256-" in r.path]
+    assert 1 <= len(reads) <= 2  # the trickling ones, each cut once: no retry into another
 
 
 # --- the budget, in isolation: one image that never answers, one that needs no wait --------

@@ -110,7 +110,8 @@ class HostileRegistry:
     trickle_interval: float = 0.5
     limited_for: float = 0.0  # > 0: every manifest request 429s for this long after the first
     # well-behaved repositories whose later reads trickle (what the gate reads, after the scan):
-    # config blobs (an image's age), and the `sha256-<hex>[.sig]` tags signatures live under
+    # config blobs (an image's age), and where signatures live: the `sha256-<hex>[.sig]` tags
+    # and the referrers API (which other repositories lack: 404, as distribution 2.8)
     trickle_blobs: set[str] = field(default_factory=set)
     trickle_signatures: set[str] = field(default_factory=set)
     seen: list[Request] = field(default_factory=list)
@@ -238,6 +239,9 @@ class HostileRegistry:
         if "/blobs/" in rest:
             repo, _, digest = rest.rpartition("/blobs/")
             return self._blob(req, repo, digest)
+        if "/referrers/" in rest and rest.rpartition("/referrers/")[0] in self.trickle_signatures:
+            return self._trickle(b'{"schemaVersion": 2, "manifests": []}',
+                                 "application/vnd.oci.image.index.v1+json")
         return error(404, "NOT_FOUND", "no such endpoint", head)
 
     def _hub(self, req: Request, namespace: str) -> bytes:
