@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
-from tagsync.aws.deploy import Deployer, DeployError, DeploySpec
+from tagsync.aws.deploy import Deployer, DeployError
 from tagsync.aws.names import environment_name, validate_schedule
+from tagsync.aws.spec import DeploySpec
 from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 from tests.test_aws_deploy import ACCOUNT, SHA1, SHA2, push_image

@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tagsync.aws.deploy import Deployer, DeploySpec
+from tagsync.aws.deploy import Deployer
 from tagsync.aws.policies import BASIC_EXECUTION
+from tagsync.aws.spec import DeploySpec
 from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 from tagsync.scaffold import ScaffoldOptions, scaffold
