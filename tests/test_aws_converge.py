@@ -13,7 +13,8 @@ import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
-from tagsync.aws.deploy import Deployer, DeployError
+from tagsync.aws.calls import DeployError
+from tagsync.aws.deploy import Deployer
 from tagsync.aws.names import environment_name, validate_schedule
 from tagsync.aws.spec import DeploySpec
 from tagsync.aws.teardown import destroy, rollback

@@ -105,7 +105,7 @@ def test_every_call_deploy_and_destroy_make_is_allowed_by_the_scaffolded_policy(
 
 def test_a_policy_missing_one_action_fails_the_life_cycle(moto: Any, tmp_path: Path, docker: Path) -> None:
     """Guards the guard: the test AWS refuses what the caller's policy does not allow."""
-    from tagsync.aws.deploy import DeployError
+    from tagsync.aws.calls import DeployError
 
     _, policy = policies(tmp_path)
     for statement in policy["Statement"]:
