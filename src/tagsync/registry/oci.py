@@ -76,6 +76,7 @@ from tagsync.registry.answers import (
 )
 from tagsync.registry.base import refuse_past, time_left
 from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor, check_manifest, manifest_header
+from tagsync.registry.pacing import RateLimiter, parse_ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -153,38 +154,6 @@ def _tls_mismatch(text: str, host: str | None) -> str:
         return ""
     return (f"; the server answers in plain HTTP, not TLS: write `url: http://{host or 'HOST'}` "
             "in its `registries:` entry")
-
-
-class RateLimiter:
-    """A token bucket: `rate` requests per second on average, bursts of up to `burst`."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
-        self._tokens = self.capacity
-        self._last = time.monotonic()
-        self._lock = asyncio.Lock()
-        self.waited = 0.0
-
-    async def acquire(self) -> None:
-        async with self._lock:  # waiters queue here, in order
-            now = time.monotonic()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens < 1:
-                wait = (1 - self._tokens) / self.rate
-                self.waited += wait
-                await asyncio.sleep(wait)
-                self._last = time.monotonic()
-                self._tokens = 1.0
-            self._tokens -= 1
-
-
-def parse_ratelimit(value: str | None) -> int | None:
-    """`ratelimit-remaining: 76;w=21600` → 76."""
-    if not value:
-        return None
-    return header_int(value.split(";", 1)[0])
 
 
 class ReadOnce:
