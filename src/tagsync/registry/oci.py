@@ -33,7 +33,7 @@ import socket
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ from tagsync.registry.answers import (
 from tagsync.registry.base import refuse_past, time_left
 from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor, check_manifest, manifest_header
 from tagsync.registry.pacing import RateLimiter, parse_ratelimit
+from tagsync.registry.readonce import ReadOnce
 
 log = logging.getLogger(__name__)
 
@@ -154,40 +155,6 @@ def _tls_mismatch(text: str, host: str | None) -> str:
         return ""
     return (f"; the server answers in plain HTTP, not TLS: write `url: http://{host or 'HOST'}` "
             "in its `registries:` entry")
-
-
-class ReadOnce:
-    """Content fetched by digest, kept for the client's life: what is asked again (or while
-    it is being fetched) costs no request. Only verified answers are kept, per repository (a
-    token's scope is one repository), and only small ones, up to a total."""
-
-    def __init__(self, max_item: int = 1 << 20, max_total: int = 64 << 20) -> None:
-        self.max_item, self.max_total, self.total = max_item, max_total, 0
-        self._done: dict[tuple[str, str, str], tuple[bytes, str]] = {}
-        self._pending: dict[tuple[str, str, str], asyncio.Future[tuple[bytes, str]]] = {}
-
-    async def once(self, key: tuple[str, str, str],
-                   fetch: Callable[[], Awaitable[tuple[bytes, str]]]) -> tuple[bytes, str]:
-        if key in self._done:
-            return self._done[key]
-        loop = asyncio.get_running_loop()
-        pending = self._pending.get(key)
-        if pending is None or pending.get_loop() is not loop:
-            pending = asyncio.ensure_future(fetch())
-            self._pending[key] = pending
-            pending.add_done_callback(lambda task: self._settle(key, task))
-        # one caller giving up (a deadline, a cancelled change) does not cancel the others' read
-        return await asyncio.shield(pending)
-
-    def _settle(self, key: tuple[str, str, str], task: asyncio.Future[tuple[bytes, str]]) -> None:
-        if self._pending.get(key) is task:
-            del self._pending[key]
-        if task.cancelled() or task.exception() is not None:
-            return  # a failure is not kept: the caller that sees it decides
-        body = task.result()
-        if len(body[0]) <= self.max_item and self.total + len(body[0]) <= self.max_total:
-            self._done[key] = body
-            self.total += len(body[0])
 
 
 @dataclass(frozen=True)
