@@ -25,13 +25,8 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-import aiohttp
-from yarl import URL
 
 from tagsync.errors import (
     ImageNotFoundError,
@@ -52,20 +47,14 @@ from tagsync.reference import (
 )
 from tagsync.registry.answers import (
     next_link,
-    server_url,
 )
-from tagsync.registry.auth import Authenticated
 from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor, check_manifest, manifest_header
 from tagsync.registry.readonce import ReadOnce
 from tagsync.registry.transport import (
-    _TRANSPORT_ERRORS,
-    MAX_REDIRECTS,
-    REDIRECT_STATUSES,
     Answer,
-    _https,
-    _untrusted,
     origin_of,
 )
+from tagsync.registry.upload import Uploads
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +77,7 @@ def default_url(host: str, insecure: bool = False) -> str:
     return f"{'http' if insecure or is_loopback(host) else 'https'}://{host}"
 
 
-@dataclass(frozen=True)
-class Upload:
-    """An open blob upload session: where the next bytes go."""
-
-    location: str
-    min_chunk: int = 0  # OCI-Chunk-Min-Length, when the registry sets one
-
-
-def _push_scope(image: ImageName) -> str:
-    return f"repository:{image.repository}:pull,push"
-
-
-class OciRegistry(Authenticated):
+class OciRegistry(Uploads):
     """One registry endpoint; share one instance per host so tokens and connections are reused."""
 
     def __post_init__(self) -> None:
@@ -249,117 +226,6 @@ class OciRegistry(Authenticated):
                 raise MalformedAnswerError(
                     f"a {what} page links to another origin ({redact(url)}); not followed",
                     image=name)
-
-    # --- pushing (the image builder) ---------------------------------------------------------
-
-    async def has_blob(self, image: ImageName, digest: str) -> bool:
-        """`HEAD` a blob: present blobs are never uploaded again."""
-        try:
-            await self._request("HEAD", f"/v2/{image.repository}/blobs/{digest}", image, "blob",
-                                scope=_push_scope(image))
-        except ImageNotFoundError:
-            return False
-        return True
-
-    async def start_upload(self, image: ImageName, mount: str | None = None,
-                           mount_from: str | None = None) -> Upload | None:
-        """Open an upload session, or mount `mount` from another repository of this registry.
-
-        None means the blob was mounted (201): nothing to send. A registry that cannot mount
-        answers 202 with an ordinary session, so asking costs nothing extra.
-        """
-        url = f"/v2/{image.repository}/blobs/uploads/"
-        scope = _push_scope(image)
-        if mount and mount_from:
-            url += f"?mount={mount}&from={mount_from}"
-            scope += f" repository:{mount_from}:pull"
-        resp = await self._request("POST", url, image, "upload", scope=scope)
-        if resp.status == 201:
-            return None
-        location = resp.headers.get("Location")
-        if not location:
-            raise RegistryError("the registry opened an upload without a Location", image=str(image))
-        min_chunk = resp.headers.get("OCI-Chunk-Min-Length", "")
-        return Upload(server_url(self.base_url + "/", location, "Location", str(image)),
-                      header_int(min_chunk) or 0)
-
-    async def upload_chunk(self, image: ImageName, upload: Upload, data: bytes, offset: int) -> Upload:
-        """`PATCH` one chunk; the registry answers with where the next one goes."""
-        resp = await self._request(
-            "PATCH", upload.location, image, "upload", scope=_push_scope(image), content=data,
-            headers={"Content-Type": "application/octet-stream",
-                     "Content-Range": f"{offset}-{offset + len(data) - 1}"}, retry=False)
-        location = resp.headers.get("Location") or upload.location
-        return Upload(server_url(self.base_url + "/", location, "Location", str(image)),
-                      upload.min_chunk)
-
-    async def finish_upload(self, image: ImageName, upload: Upload, digest: str,
-                            data: bytes = b"") -> None:
-        """`PUT …?digest=`: with the whole blob (monolithic) or empty after chunks."""
-        sep = "&" if "?" in upload.location else "?"
-        await self._request(
-            "PUT", f"{upload.location}{sep}digest={digest}", image, "upload",
-            scope=_push_scope(image), content=data,
-            headers={"Content-Type": "application/octet-stream"}, retry=False)
-
-    async def put_manifest(self, image: ImageName, reference: str, body: bytes,
-                           media_type: str) -> str:
-        resp = await self._request(
-            "PUT", f"/v2/{image.repository}/manifests/{reference}", image, "manifest upload",
-            scope=_push_scope(image), content=body, headers={"Content-Type": media_type})
-        return resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
-
-    async def download_blob(self, image: ImageName, digest: str, dest: Path) -> None:
-        """Stream a blob to `dest`, checking its digest; large base layers never sit in memory."""
-        self._check_allowance(image)
-        url = f"{self.base_url}/v2/{image.repository}/blobs/{digest}"
-        scope = f"repository:{image.repository}:pull"
-        await self._request("HEAD", url, image, "blob")  # learns the auth challenge, finds 404s
-        headers = {}
-        auth = await self._auth_header(scope)
-        if auth:
-            headers["Authorization"] = auth
-        algorithm, _, expected = digest.partition(":")
-        hasher = hashlib.new(algorithm)
-        partial = dest.with_name(dest.name + ".part")
-        async with self._gate:
-            try:
-                # redirects followed by hand, as every other answer's (to storage elsewhere,
-                # HTTPS even from HTTP): credentials dropped across origins, userinfo stripped
-                for _ in range(MAX_REDIRECTS + 1):
-                    self.stats.requests += 1
-                    target = URL(url, encoded=True)
-                    async with self._session().get(target, headers=headers, allow_redirects=False,
-                                                   proxy=self._proxy(target),
-                                                   ssl=_https()) as resp:
-                        location = resp.headers.get("Location")
-                        if resp.status in REDIRECT_STATUSES and location:
-                            nxt = server_url(url, location, "Location", str(image))
-                            if origin_of(nxt) != origin_of(url):
-                                headers.pop("Authorization", None)
-                            url = nxt
-                            continue
-                        if resp.status >= 400:
-                            raise RegistryError(f"GET blob {digest} failed: HTTP {resp.status}",
-                                                image=str(image))
-                        with partial.open("wb") as out:
-                            async for chunk in resp.content.iter_chunked(1 << 20):
-                                hasher.update(chunk)
-                                out.write(chunk)
-                        break
-                else:
-                    raise RegistryError(f"cannot download blob {digest}: TooManyRedirects "
-                                        f"(more than {MAX_REDIRECTS})", image=str(image))
-            except (*_TRANSPORT_ERRORS, aiohttp.ClientError) as exc:  # proxies too
-                partial.unlink(missing_ok=True)
-                if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-                    raise RegistryError(_untrusted(exc), image=str(image)) from None
-                raise RegistryError(f"cannot download blob {digest}: {type(exc).__name__}",
-                                    image=str(image)) from None
-        if hasher.hexdigest() != expected:
-            partial.unlink(missing_ok=True)
-            raise RegistryError(f"blob {digest} arrived with a different digest", image=str(image))
-        partial.replace(dest)
 
 
 def _verify(content: bytes, digest: str, what: str, name: str, claim: str = "") -> None:
