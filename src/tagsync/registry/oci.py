@@ -17,6 +17,11 @@ the registry, capped by `max_wait`; beyond it the registry's remaining work is d
 The HTTP client is aiohttp: a scan sends thousands of small requests, and aiohttp's C parser and
 plain connection pool cost far less CPU per request than httpx (`make bench`, registry scan at
 scale). On a small Lambda that CPU is the scan's speed.
+
+The client is built in layers, one concept each: `transport.Transport` (connections, retries,
+redirects, body caps), `auth.Authenticated` (challenges, tokens, every API request),
+`upload.Uploads` (the push side) and, here, `OciRegistry` (reading: digests, manifests, blobs,
+referrers, tag and catalog pages).
 """
 
 from __future__ import annotations
@@ -28,15 +33,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from tagsync.errors import (
-    ImageNotFoundError,
-    MalformedAnswerError,
-    RegistryError,
-)
-from tagsync.http_policy import (
-    header_int,
-    redact,
-)
+from tagsync.errors import ImageNotFoundError, MalformedAnswerError, RegistryError
+from tagsync.http_policy import header_int, redact
 from tagsync.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
@@ -45,18 +43,14 @@ from tagsync.reference import (
     validate_digest,
     validate_tag,
 )
-from tagsync.registry.answers import (
-    next_link,
-)
+from tagsync.registry.answers import next_link
 from tagsync.registry.manifest import ACCEPT, OCI_INDEX, Descriptor, check_manifest, manifest_header
 from tagsync.registry.readonce import ReadOnce
-from tagsync.registry.transport import (
-    Answer,
-    origin_of,
-)
+from tagsync.registry.transport import Answer, origin_of
 from tagsync.registry.upload import Uploads
 
 log = logging.getLogger(__name__)
+
 
 def is_loopback(host: str) -> bool:
     """`localhost`, `127.0.0.1:5000`, `[::1]:5000`: a registry on this machine."""

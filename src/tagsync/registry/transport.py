@@ -60,6 +60,8 @@ MAX_PAGES = 200
 BODY_LIMITS = {"manifest": 4 << 20, "tags": 4 << 20, "catalog": 4 << 20, "blob": 16 << 20,
                "token": 1 << 20}
 DEFAULT_BODY_LIMIT = 1 << 20
+
+
 def origin_of(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the scheme's default port filled in: what "same origin" compares."""
     return origin(url)
