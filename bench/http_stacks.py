@@ -78,13 +78,13 @@ async def scan_tagsync(url: str, refs: list[tuple[str, str]], concurrency: int,
                        ctx: ssl.SSLContext) -> str:
     from tagsync.config import DigestFormat
     from tagsync.reference import ImageName
-    from tagsync.registry import Want, observe, oci
+    from tagsync.registry import Want, observe, oci, transport
 
     host = url.split("://", 1)[1]
     wants = [Want(ImageName(host, r), t, DigestFormat.full, None) for r, t in refs]
     # the bench's counting context in place of the process-wide one (same CA, same settings)
-    shared = oci._https
-    oci._https = lambda: ctx
+    shared = transport._https
+    transport._https = lambda: ctx
     client = oci.OciRegistry(url, max_concurrency=concurrency)
     try:
         found = await observe(wants, {host: client}, concurrency)
@@ -92,7 +92,7 @@ async def scan_tagsync(url: str, refs: list[tuple[str, str]], concurrency: int,
         assert client.stats.requests == len(refs), client.stats
     finally:
         await client.aclose()
-        oci._https = shared
+        transport._https = shared
     return "HTTP/1.1"
 
 

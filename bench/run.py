@@ -981,7 +981,8 @@ def bench_deploy() -> None:
     import httpx
     from tests.servers.fixtures import _stop, free_port, wait_http
 
-    from tagsync.aws.deploy import Deployer, DeploySpec
+    from tagsync.aws.deploy import Deployer
+    from tagsync.aws.spec import DeploySpec
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

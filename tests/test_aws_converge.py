@@ -13,8 +13,10 @@ import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
-from tagsync.aws.deploy import Deployer, DeployError, DeploySpec
+from tagsync.aws.calls import DeployError
+from tagsync.aws.deploy import Deployer
 from tagsync.aws.names import environment_name, validate_schedule
+from tagsync.aws.spec import DeploySpec
 from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 from tests.test_aws_deploy import ACCOUNT, SHA1, SHA2, push_image

@@ -12,13 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagsync.aws.deploy import (
-    Deployer,
-    DeploySpec,
-    environment_name,
-    validate_schedule,
-)
+from tagsync.aws.deploy import Deployer
+from tagsync.aws.names import environment_name, validate_schedule
 from tagsync.aws.policies import role_policy
+from tagsync.aws.spec import DeploySpec
 from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 

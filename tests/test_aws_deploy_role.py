@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tagsync.aws.deploy import Deployer, DeploySpec
+from tagsync.aws.deploy import Deployer
 from tagsync.aws.policies import BASIC_EXECUTION
+from tagsync.aws.spec import DeploySpec
 from tagsync.aws.teardown import destroy, rollback
 from tagsync.errors import ConfigError
 from tagsync.scaffold import ScaffoldOptions, scaffold
@@ -104,7 +105,7 @@ def test_every_call_deploy_and_destroy_make_is_allowed_by_the_scaffolded_policy(
 
 def test_a_policy_missing_one_action_fails_the_life_cycle(moto: Any, tmp_path: Path, docker: Path) -> None:
     """Guards the guard: the test AWS refuses what the caller's policy does not allow."""
-    from tagsync.aws.deploy import DeployError
+    from tagsync.aws.calls import DeployError
 
     _, policy = policies(tmp_path)
     for statement in policy["Statement"]:

@@ -14,7 +14,8 @@ from tagsync.errors import ConfigError, RateLimitReserveError, RegistryAuthError
 from tagsync.reference import ImageName
 from tagsync.registry import Want, observe, open_sources
 from tagsync.registry.credentials import docker_credentials
-from tagsync.registry.oci import OciRegistry, RateLimiter, parse_ratelimit
+from tagsync.registry.oci import OciRegistry
+from tagsync.registry.pacing import RateLimiter, parse_ratelimit
 from tests.servers.fixtures import FaultyRegistry, RegistryServer
 from tests.servers.proxy import Fault
 
@@ -51,12 +52,12 @@ def test_pulls_stop_at_the_reserve_but_heads_go_on(faulty_registry: FaultyRegist
 
 def test_rate_limiter_spaces_requests_after_a_burst(monkeypatch: pytest.MonkeyPatch):
     clock = [100.0]
-    monkeypatch.setattr("tagsync.registry.oci.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("tagsync.registry.pacing.time.monotonic", lambda: clock[0])
 
     async def fake_sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    monkeypatch.setattr("tagsync.registry.oci.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("tagsync.registry.pacing.asyncio.sleep", fake_sleep)
     limiter = RateLimiter(rate=5)  # bursts of 5, then one every 0.2 s
 
     async def go():

@@ -43,12 +43,12 @@ def head_of(server: RegistryServer, repo: str, **client: Any) -> Any:
 
 def test_a_plain_http_registry_never_loads_a_ca_bundle(registry: RegistryServer) -> None:
     """Reading a CA bundle costs ~25 ms of a cold start; only an HTTPS request needs one."""
-    from tagsync.registry import oci
+    from tagsync.registry import transport
 
     registry.push("team/plain", "v1", "plain v1")
-    oci._ssl_context.cache_clear()
+    transport._ssl_context.cache_clear()
     assert head_of(registry, "team/plain").digest.startswith("sha256:")
-    assert oci._ssl_context.cache_info().currsize == 0
+    assert transport._ssl_context.cache_info().currsize == 0
 
 
 def test_head_gives_the_pushed_digest_without_a_manifest_get(registry: RegistryServer) -> None:

@@ -489,7 +489,7 @@ def test_docker_hub_pulls_are_the_manifest_gets_docker_io_saw(
 
 
 def test_read_once_shares_one_fetch_keeps_only_successes_and_survives_a_cancelled_caller() -> None:
-    from tagsync.registry.oci import ReadOnce
+    from tagsync.registry.readonce import ReadOnce
 
     async def scenario() -> None:
         reads = ReadOnce()

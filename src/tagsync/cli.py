@@ -799,7 +799,8 @@ def deploy(
     it, and the EventBridge schedule invoking it. A second deploy of the same SHA changes nothing.
     Uses the usual AWS environment (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
     """
-    from tagsync.aws.deploy import Deployer, DeploySpec
+    from tagsync.aws.deploy import Deployer
+    from tagsync.aws.spec import DeploySpec
     from tagsync.config import load_config
     from tagsync.reference import parse_ecr_host
 

@@ -65,7 +65,7 @@ def environment_name(repo: str, branch: str) -> str:
     used instead (a hash of the raw `owner/repo/branch` appended), so `feature/Foo_bar`,
     `feature/foo-bar` and `feature/FOO.BAR` never share an environment. Either way the name
     starts with `name_prefix(repo)`. Deploy, rollback and destroy also move to the qualified
-    name when this one belongs to a repository of another owner (see deploy.resolve_name).
+    name when this one belongs to a repository of another owner (see calls.resolve_name).
     """
     validate_repo(repo)
     validate_branch(branch)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tagsync.aws.deploy import ALIAS, Step, aws_errors, identity
+from tagsync.aws.calls import ALIAS, Step, aws_errors, identity
 from tagsync.aws.names import validate_schedule
 from tagsync.errors import ConfigError
 from tagsync.org.statemachine import definition, role_policy

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any
 
-from tagsync.aws.deploy import ALIAS, DeployError, Step, _tags_of, aws_errors, identity, resolve_name
+from tagsync.aws.calls import ALIAS, DeployError, Step, _tags_of, aws_errors, identity, resolve_name
 from tagsync.aws.names import environment_id
 
 

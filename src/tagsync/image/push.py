@@ -17,7 +17,7 @@ from typing import Protocol
 
 from tagsync.errors import BuildError, RegistryError
 from tagsync.reference import ImageName
-from tagsync.registry.oci import Upload
+from tagsync.registry.upload import Upload
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from tagsync.registry.credentials import registry_credentials
 from tagsync.registry.layout import LayoutSource
 
 if TYPE_CHECKING:
-    from tagsync.registry.oci import Stats
+    from tagsync.registry.transport import Stats
 
 # The OCI client (and aiohttp, ~100 ms to import) loads when the first source is opened, not
 # with this module: planning, `refs` and the Lambda handler's import do not pay for it.
@@ -248,7 +248,8 @@ def _bound(source: Source, deadline: float | None) -> None:
 
 
 def stats_of(sources: dict[str, Source]) -> Stats:
-    from tagsync.registry.oci import OciRegistry, Stats
+    from tagsync.registry.oci import OciRegistry
+    from tagsync.registry.transport import Stats
 
     total = Stats()
     for s in sources.values():

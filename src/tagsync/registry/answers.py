@@ -3,7 +3,7 @@
 a one-line reason why not (a `MalformedAnswerError` or `RegistryAuthError` for that image),
 never a `ValueError` from a URL parser.
 
-Pure functions over strings; the client (oci.py) decides what to send where with them.
+Pure functions over strings; the client (registry.oci and its layers) decides what to send where with them.
 """
 
 from __future__ import annotations

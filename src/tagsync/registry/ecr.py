@@ -36,7 +36,7 @@ __all__ = ["EcrSource", "parse_ecr_host"]
 @functools.cache
 def _download_tls(bundle: str | None, folder: str | None) -> ssl.SSLContext:
     """One context per trust setting for the process, ECR's downloads' own: httpx sets ALPN on
-    the context it is given, so it is not shared with aiohttp's (`registry.oci`)."""
+    the context it is given, so it is not shared with aiohttp's (`registry.transport`)."""
     return tls_context()
 
 
