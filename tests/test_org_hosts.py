@@ -84,6 +84,8 @@ def test_an_allow_entry_admits_every_spelling_of_its_host(entry: str, host: str)
     ("ghcr.io", "ghcr.io.evil.io"),
     ("docker.io", "docker.io:5000"),
     ("[::1]:5000", "[::2]:5000"),
+    ("*", "[::1]"),  # a glob never matches an IPv6 address
+    ("*", "ghcr.io:5000"),  # nor reaches into a port
 ])
 def test_an_allow_entry_admits_no_other_host(entry: str, host: str) -> None:
     assert not host_allowed(host, [host_pattern(entry)])
@@ -112,7 +114,7 @@ def test_a_listed_host_admits_its_spellings_and_never_another_port(
 
 @pytest.mark.parametrize("entry", ["https://ghcr.io", "ghcr.io/acme", "a..b", "[::1", "[::1]x",
                                    "*[ab].io", "", "ghcr.io:99999", "ghcr.io:0", "*..x", "*:x",
-                                   "a b", "[::1]:*"])
+                                   "a b", "[::1]:*", "10.*", "192.168.*.*", "*.0.0.1:5000"])
 def test_an_allow_entry_that_is_no_host_is_refused_at_load_with_its_line(entry: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_org_config(ORG + f"allowed_registries: [ghcr.io, {json.dumps(entry)}]\n", "org.yaml",

@@ -139,6 +139,11 @@ def host_pattern(text: str) -> str:
         raise ValueError(f"{_shown(text)} is not a host glob: `*` and `?` stand for characters of "
                          "a host name (*.example.com, registry-?.example.com), `:*` for any port; "
                          "IPv6 addresses are listed exactly")
+    labels = name.split(".")
+    if any(x.isdigit() for x in labels) and not any(c.isalpha() for c in name):
+        raise ValueError(f"{_shown(text)} reads as a range of addresses, but a glob matches names: "
+                         "it would admit DNS names such as 10.evil.example too; list addresses "
+                         "exactly")
     return glob
 
 
