@@ -245,3 +245,37 @@ def test_a_child_of_the_fan_out_asks_no_host_outside_the_allow_list(
     assert seen == []
     [row] = child.repositories
     assert row.status == "unchanged" and "not allowed" in row.reason
+
+
+# --- whatever the files name, the hosts a survey asks are allowed ones ---------------------------
+
+
+SPELLINGS = ["ghcr.io", "GHCR.IO", "ghcr.io:443", "ghcr.io:5000", "a.example.com",
+             "A.Example.COM:443", "a.example.com:5000", "example.com", "x.example.com.evil.io",
+             "127.0.0.1:5000", "localhost", "[::1]:5000", "docker.io", "registry-1.docker.io",
+             "2130706433", "169.254.169.254"]
+ALLOWED = ("ghcr.io", "*.example.com")
+
+
+@given(st.lists(st.sampled_from(SPELLINGS), min_size=1, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_every_host_a_survey_would_ask_is_allowed_and_every_other_reference_is_said(
+        hosts: list[str]) -> None:
+    import tempfile
+
+    from tagsync.config import parse_config
+    from tagsync.publish.files import FilesPublisher
+    from tagsync.run import NOT_ALLOWED, _hosts, read_references
+
+    patterns = [host_pattern(a) for a in ALLOWED]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "deploy").mkdir()
+        for i, host in enumerate(hosts):
+            (root / "deploy" / f"{i}.yaml").write_bytes(_quoted(host))
+        config = parse_config(REPO_CONFIG, str(root / "tagsync.yaml"), root).allowing(patterns)
+        read = read_references(config, FilesPublisher(root).snapshot())
+    assert all(host_allowed(h, patterns) for h in _hosts(read.refs))
+    refused = [n for n in read.refs.notes if n.reason.startswith(NOT_ALLOWED)]
+    assert len(refused) == sum(not host_allowed(h, patterns) for h in hosts)
+    assert len(read.refs.slots) + len(refused) == len(hosts)
