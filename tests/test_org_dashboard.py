@@ -4,13 +4,20 @@ when the repository has more issues than tagsync examines."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from tagsync.org import dashboard
 from tagsync.org.config import load_org_config
-from tagsync.org.dashboard import LABEL, marker
+from tagsync.org.dashboard import LABEL, marker, update_issue
 from tagsync.org.run import org_run
+from tagsync.publish.github import GitHubApi, StaticToken
 from tests import test_org_run
+from tests.servers.github import GitHubServer, Issue
 from tests.test_org_run import Org
 
 org = test_org_run.org  # the fixture: an organisation on the contract server and a registry
@@ -102,3 +109,105 @@ def test_more_issues_than_examined_and_no_labelled_dashboard_opens_none(
     assert LABEL in summary.dashboard and "more than 200 issues" in summary.dashboard
     assert _dashboards(org) == []
     assert {r.repo: r.status for r in summary.repositories}["acme/svc-a"] == "changed"
+
+
+# --- whatever people do with the repository's issues ---------------------------------------------
+
+
+def test_whatever_people_do_with_issues_a_second_dashboard_is_never_opened(
+        github: GitHubServer) -> None:
+    """People open issues by the hundred, copy the marker (labelled or not, open or closed),
+    unlabel, close and reopen the dashboard, between runs: tagsync opens a dashboard only where
+    no issue carries the marker, so at most one ever, and never writes to a later copy while
+    the dashboard keeps its label."""
+    github.tokens["ghp_dashboard"] = "write"
+    api = GitHubApi(github.url, StaticToken("ghp_dashboard"), retries=0)
+    tag = marker("acme")
+    names = itertools.count()
+
+    class People(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.repo = f"acme/ops-{next(names)}"
+            github.create_repo(self.repo, {"README.md": b"ops\n"})
+            self.opened: list[Issue] = []  # by tagsync
+            self.copies: dict[int, str] = {}  # later copies of the marker, by number: their body
+            self.runs = 0
+
+        def issues(self) -> list[Issue]:
+            return github.repos[self.repo].issues
+
+        @rule(n=st.integers(1, 150))
+        def people_open_issues(self, n: int) -> None:
+            for _ in range(n):
+                github.open_issue(self.repo, "an issue", "words")
+
+        @rule(label=st.booleans(), closed=st.booleans())
+        def someone_copies_the_marker(self, label: bool, closed: bool) -> None:
+            copy = github.open_issue(self.repo, "look", f"{tag}\n[login](https://evil)\n",
+                                     labels=(LABEL,) if label else (),
+                                     state="closed" if closed else "open")
+            if self.opened:
+                self.copies[copy.number] = copy.body
+
+        @rule()
+        def someone_unlabels_the_dashboard(self) -> None:
+            for issue in self.opened:
+                issue.labels = [x for x in issue.labels if x != LABEL]
+
+        @rule()
+        def someone_closes_or_reopens_the_dashboard(self) -> None:
+            for issue in self.opened:
+                issue.state = "open" if issue.state == "closed" else "closed"
+
+        @rule()
+        def a_run(self) -> None:
+            before = {i.number for i in self.issues()}
+            carried = any(tag in i.body for i in self.issues())
+            labelled = bool(self.opened) and LABEL in self.opened[0].labels
+            self.runs += 1
+            said = update_issue(api, self.repo, "acme", f"{tag}\nrun {self.runs}\n", "tagsync")
+            new = [i for i in self.issues() if i.number not in before]
+            assert not (new and carried), said
+            self.opened += new
+            if labelled:
+                assert all(self.copies[i.number] == i.body for i in self.issues()
+                           if i.number in self.copies)
+
+        @invariant()
+        def at_most_one_dashboard_is_ever_opened(self) -> None:
+            assert len(self.opened) <= 1
+
+    run_state_machine_as_test(People, settings=settings(max_examples=25, stateful_step_count=8,
+                                                        deadline=None))
+
+
+@pytest.mark.parametrize("lie", ["not-a-list", "endless-pages"])
+def test_a_lying_issue_listing_opens_no_dashboard(
+        lie: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing that is no list, or a `Link` to a next page that never ends: the dashboard is
+    not updated (said), and no issue is opened on the strength of it."""
+    import json
+    from typing import Any
+
+    from tagsync.errors import PublishError
+    from tests.servers.fixtures import serve_wsgi
+
+    monkeypatch.setattr(dashboard, "MAX_PAGES", 3)
+    asked: list[str] = []
+
+    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
+        asked.append(environ["REQUEST_METHOD"])
+        body = json.dumps({"message": "ok"} if lie == "not-a-list" else []).encode()
+        start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                         ("Link", '<http://127.0.0.1:1/next>; rel="next"')])
+        return [body]
+
+    server = serve_wsgi(app)
+    try:
+        api = GitHubApi(server.url, StaticToken("t"), retries=0)
+        with pytest.raises(PublishError, match="finding the dashboard"):
+            update_issue(api, "acme/ops", "acme", marker("acme"), "t")
+    finally:
+        server.stop()
+    assert set(asked) == {"GET"} and len(asked) <= 3

@@ -14,6 +14,7 @@ objects GitHub would compute.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import posixpath
 import re
@@ -338,7 +339,7 @@ class GitHubServer:
         self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
-        self._pr_numbers = iter(range(1, 10_000))
+        self._pr_numbers = itertools.count(1)  # issues and pull requests share one numbering
         self.clock: Callable[[], float] = time.time  # GitHub's clock (tests may set it apart)
         # GitHub's limits: a recursive tree lists at most 100,000 entries (then `truncated`);
         # the contents API serves a file's content inline up to 1 MB
