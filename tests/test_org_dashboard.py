@@ -77,6 +77,16 @@ def test_an_unlabelled_dashboard_behind_many_issues_is_found_and_labelled_once(o
     assert _listings(org) - before == 1
 
 
+def test_a_dashboard_that_cannot_be_labelled_is_still_updated_and_says_so(org: Org) -> None:
+    _with_dashboard(org)
+    old = org.github.open_issue("acme/ops", "tagsync", marker("acme") + "\nold table\n")
+    org.github.faults["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"] = 422
+    summary = org_run(load_org_config(org.config))
+    assert summary.dashboard is not None
+    assert summary.dashboard.startswith(f"dashboard acme/ops#{old.number} updated (not labelled")
+    assert "acme/svc-a" in old.body and old.labels == [] and _dashboards(org) == [old.number]
+
+
 def test_a_closed_dashboard_behind_many_issues_stays_closed_and_alone(org: Org) -> None:
     _with_dashboard(org)
     old = org.github.open_issue("acme/ops", "tagsync", marker("acme") + "\nold\n", state="closed")

@@ -9,10 +9,15 @@ as it does for a closed pull request.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from tagsync.errors import TagsyncError
+
+log = logging.getLogger(__name__)
 
 _ICON = {"changed": "changed", "unchanged": "up to date", "partial": "**partial**",
          "failed": "**failed**", "skipped": "skipped", "planned": "planned",
@@ -67,14 +72,19 @@ def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) 
         return f"dashboard {repo}#{issue.get('number')} was closed by a person: left closed"
     if issue is not None:
         number = issue["number"]
+        said = f"dashboard {repo}#{number} already current"
+        if str(issue.get("body") or "") != text:
+            api.json("PATCH", f"/repos/{repo}/issues/{number}", "updating the dashboard",
+                     json={"body": text})
+            said = f"dashboard {repo}#{number} updated"
         if not labelled:  # found the long way: the label finds it in one request next time
-            api.json("POST", f"/repos/{repo}/issues/{number}/labels", "labelling the dashboard",
-                     json={"labels": [LABEL]})
-        if str(issue.get("body") or "") == text:
-            return f"dashboard {repo}#{number} already current"
-        api.json("PATCH", f"/repos/{repo}/issues/{number}", "updating the dashboard",
-                 json={"body": text})
-        return f"dashboard {repo}#{number} updated"
+            try:  # added, never replacing a person's labels
+                api.json("POST", f"/repos/{repo}/issues/{number}/labels",
+                         "labelling the dashboard", json={"labels": [LABEL]})
+            except TagsyncError as exc:  # the table is up to date; finding it stays slower
+                log.warning("dashboard %s#%s: %s", repo, number, exc)
+                said += f" (not labelled `{LABEL}`: {exc})"
+        return said
     made = api.json("POST", f"/repos/{repo}/issues", "opening the dashboard",
                     json={"title": title, "body": text, "labels": [LABEL]})
     return f"dashboard {repo}#{made.get('number') if isinstance(made, dict) else '?'} opened"
