@@ -194,6 +194,20 @@ def test_a_host_outside_the_allow_list_is_never_contacted_whatever_its_spelling(
     assert {r.repo: r.status for r in summary.repositories}["acme/svc-a"] == "changed"
 
 
+def test_without_an_allow_list_the_same_files_reach_that_host(org: Org) -> None:
+    """The control: the spellings above do reach the server when nothing bounds the hosts."""
+    server, seen = _counting()
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        org.github.create_repo("acme/internal", {
+            "tagsync.yaml": REPO_CONFIG.encode(),
+            **{f"deploy/{i}.yaml": _quoted(host) for i, host in enumerate(_spellings(port))}})
+        org_run(load_org_config(org.config), dry_run=True)
+    finally:
+        server.stop()
+    assert any(" /v2/" in s for s in seen), seen
+
+
 def test_a_namespace_on_a_host_outside_the_allow_list_is_never_listed(org: Org) -> None:
     server, seen = _counting()
     try:
