@@ -195,13 +195,12 @@ def test_a_host_outside_the_allow_list_is_never_contacted_whatever_its_spelling(
 
 
 def test_without_an_allow_list_the_same_files_reach_that_host(org: Org) -> None:
-    """The control: the spellings above do reach the server when nothing bounds the hosts."""
+    """The control: such a file does reach the server when nothing bounds the hosts."""
     server, seen = _counting()
     try:
         port = int(server.url.rsplit(":", 1)[1])
-        org.github.create_repo("acme/internal", {
-            "tagsync.yaml": REPO_CONFIG.encode(),
-            **{f"deploy/{i}.yaml": _quoted(host) for i, host in enumerate(_spellings(port))}})
+        org.github.create_repo("acme/internal", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                                 "deploy/0.yaml": _quoted(f"127.0.0.1:{port}")})
         org_run(load_org_config(org.config), dry_run=True)
     finally:
         server.stop()
