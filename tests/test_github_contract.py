@@ -332,3 +332,68 @@ def test_a_pr_no_longer_merges_once_the_base_changed_its_file_otherwise(server: 
     assert mergeable() is True  # the base moved, elsewhere
     server.commit_directly("acme/r", {"b.yml": b"not the PR's b\n"})
     assert mergeable() is False
+
+
+# --- issues: listed a page at a time, in creation order, filtered by label ---------------------
+
+
+def _issues(server: GitHubServer, **params: str) -> httpx.Response:
+    return httpx.get(f"{server.url}/repos/acme/r/issues", headers=HEADERS, params=params)
+
+
+def test_issues_list_newest_first_a_page_at_a_time_with_a_link_to_the_next(
+        server: GitHubServer) -> None:
+    numbers = [server.open_issue("acme/r", f"i{n}", "").number for n in range(250)]
+    first = _issues(server, state="all", per_page="100")
+    assert [i["number"] for i in first.json()] == numbers[::-1][:100]
+    assert 'rel="next"' in first.headers["link"] and "page=2" in first.headers["link"]
+    last = _issues(server, state="all", per_page="100", page="3")
+    assert [i["number"] for i in last.json()] == numbers[::-1][200:]
+    assert "link" not in last.headers
+    assert len(_issues(server, state="all", per_page="500").json()) == 100  # GitHub's cap
+
+
+def test_issues_list_oldest_first_when_asked(server: GitHubServer) -> None:
+    numbers = [server.open_issue("acme/r", f"i{n}", "").number for n in range(3)]
+    listed = _issues(server, state="all", sort="created", direction="asc").json()
+    assert [i["number"] for i in listed] == numbers
+
+
+def test_issues_list_filters_by_every_label_named_pull_requests_included(
+        server: GitHubServer) -> None:
+    both = server.open_issue("acme/r", "both", "", labels=("a", "b"))
+    server.open_issue("acme/r", "only a", "", labels=("a",))
+    server.open_issue("acme/r", "none", "")
+    _open_pr(server)
+    [pr] = server.repos["acme/r"].pulls
+    pr.labels = ["a", "b"]
+    listed = _issues(server, state="all", labels="a,b").json()
+    assert [i["number"] for i in listed] == [pr.number, both.number]
+    assert "pull_request" in listed[0] and [x["name"] for x in listed[1]["labels"]] == ["a", "b"]
+
+
+def test_an_issue_s_labels_are_set_when_opened_replaced_by_an_edit_and_added_to(
+        server: GitHubServer) -> None:
+    made = httpx.post(f"{server.url}/repos/acme/r/issues", headers=HEADERS,
+                      json={"title": "t", "body": "b", "labels": ["x"]}).json()
+    [issue] = server.repos["acme/r"].issues
+    assert [x["name"] for x in made["labels"]] == ["x"] and issue.labels == ["x"]
+    httpx.post(f"{server.url}/repos/acme/r/issues/{issue.number}/labels", headers=HEADERS,
+               json={"labels": ["y"]})
+    assert issue.labels == ["x", "y"]
+    httpx.patch(f"{server.url}/repos/acme/r/issues/{issue.number}", headers=HEADERS,
+                json={"labels": ["z"]})
+    assert issue.labels == ["z"]
+    assert server.violations == []
+
+
+def test_an_issue_order_the_server_does_not_model_is_a_violation(server: GitHubServer) -> None:
+    _issues(server, sort="comments")
+    assert any("sort=comments" in v for v in server.violations)
+    server.violations.clear()
+
+
+def test_an_issue_listing_parameter_outside_the_spec_is_a_violation(server: GitHubServer) -> None:
+    _issues(server, label="x")  # `labels`
+    assert any("'label' is not in the spec" in v for v in server.violations)
+    server.violations.clear()

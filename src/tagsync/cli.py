@@ -557,8 +557,9 @@ def _print_summary(summary: object) -> None:
 org_app = typer.Typer(
     help="Keep every repository of a GitHub organisation in step from one config: each "
          "repository holds its own `tagsync.yaml` (catalogs, push or PR); the organisation's "
-         "`org.yaml` holds GitHub access, registries and credentials. Registries are asked once "
-         "for every repository.",
+         "`org.yaml` holds GitHub access, registries and credentials (and, with "
+         "`allowed_registries`, the only hosts repositories' files may make tagsync ask). "
+         "Registries are asked once for every repository.",
     no_args_is_help=True,
 )
 app.add_typer(org_app, name="org")

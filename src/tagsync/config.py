@@ -30,7 +30,7 @@ from tagsync.catalog.path import WILDCARD, parse_path
 from tagsync.errors import CatalogError, ConfigError, PathSyntaxError, TagsyncError
 from tagsync.http_policy import redact
 from tagsync.policy import Kind, Policy, parse_age
-from tagsync.reference import ImageName, parse_ecr_host
+from tagsync.reference import ImageName, host_allowed, parse_ecr_host
 from tagsync.secrets import resolve, validate_ref
 from tagsync.verify.policy import VerifyPolicy
 
@@ -621,11 +621,24 @@ class Config(_Model):
     config_file: str | None = Field(None, exclude=True)
     """The config's own path beside the catalogs (`tagsync.yaml`): no catalog ever reads it."""
     _only: tuple[str, ...] = PrivateAttr(())
+    _allowed: tuple[str, ...] | None = PrivateAttr(None)
 
     @property
     def only_images(self) -> tuple[str, ...]:
         """Image globs this run is limited to (`run --image`); empty: every image."""
         return self._only
+
+    def allows(self, host: str) -> bool:
+        """May tagsync ask the registry `host` a reference names? Any host, unless the
+        organisation's allow-list came with this config (`allowing`)."""
+        return self._allowed is None or host_allowed(host, self._allowed)
+
+    def allowing(self, patterns: Sequence[str]) -> "Config":
+        """This config with an allow-list of registry hosts (`reference.host_pattern`s): a
+        reference on any other host is reported and never asked (organisation mode)."""
+        out = self.model_copy()
+        out._allowed = tuple(patterns)
+        return out
 
     def limited(self, catalogs: Sequence[str] = (), images: Sequence[str] = ()) -> "Config":
         """This config for a run limited to some catalogs (by name) and images (by glob);

@@ -38,14 +38,16 @@ _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", 
 POLICY = "{kind: semver, within: major}"
 
 HEADER = """\
-# tagsync.yaml, written by `tagsync init` from what it found in this checkout:
+# tagsync.yaml, {origin}:
 #   {summary}
 {why}#
 # `tagsync refs -c tagsync.yaml` lists every reference this config tracks (offline);
-# `tagsync run --dry-run` shows what a run would change. To publish, add `github:` (a pull
-# request) or `git:` (a commit): see the commented lines at the end.
+# `tagsync run --dry-run` shows what a run would change. {publish}
 catalogs:
 """
+ORIGIN = "written by `tagsync init` from what it found in this checkout"
+PUBLISH = """To publish, add `github:` (a pull
+# request) or `git:` (a commit): see the commented lines at the end."""
 
 FOOTER = """\
 # registries:                       # only for private registries or a mirror
@@ -59,6 +61,18 @@ FOOTER = """\
 # git:                              # or: commit and push with pure-Python Git
 #   repo: https://github.com/example/deploy.git
 #   token: env:TAGSYNC_GIT_TOKEN
+"""
+
+# Organisation mode (`tagsync org run`, onboarding): the organisation's config holds the
+# registries, credentials and repository; a repository's own config says only how to propose.
+ORG_ORIGIN = "proposed by the organisation's tagsync: what `tagsync init` finds here"
+ORG_PUBLISH = """The organisation's tagsync publishes
+# this repository (registries and credentials are its own): see the commented lines at the end."""
+ORG_FOOTER = """\
+# github:                           # how changes are proposed here (without it: a commit on
+#   mode: pull-request              #   the default branch): one pull request with every bump,
+#   labels: [dependencies]          #   kept up to date; also: branch, pr_branch, pr_title,
+#                                   #   reviewers, team_reviewers, auto_merge, message
 """
 
 
@@ -269,9 +283,11 @@ class Draft:
     left_alone: int = 0
 
 
-def draft(root: str) -> Draft:
+def draft(root: str, organisation: bool = False) -> Draft:
     """The config for the shapes found under `root`, its header saying what it tracks (read the
-    way a run reads the checkout) and why the rest is left alone."""
+    way a run reads the checkout) and why the rest is left alone. `organisation`: for a
+    repository kept in step by `tagsync org run`, whose publishing hints are only how to
+    propose (the organisation's config holds registries, credentials and the repository)."""
     tree = survey(root)
     by_shape: dict[str, list[str]] = {}
     for rel in tree.found:
@@ -281,9 +297,12 @@ def draft(root: str) -> Draft:
     found = References()
     for refs in tree.found.values():
         found.extend(refs)
-    parts = [HEADER.format(summary=_summary(tree), why="{why}")]
+    parts = [HEADER.format(summary=_summary(tree), why="{why}",
+                           origin=ORG_ORIGIN if organisation else ORIGIN,
+                           publish=ORG_PUBLISH if organisation else PUBLISH)]
     parts += [_catalog(shape, files, tree) for shape, files in sorted(by_shape.items())]
-    parts.append(FOOTER.replace("{repo}", github_repo(root) or "OWNER/NAME"))
+    parts.append(ORG_FOOTER if organisation
+                 else FOOTER.replace("{repo}", github_repo(root) or "OWNER/NAME"))
     text = "".join(parts)
     if not by_shape:
         return Draft(text.replace("{why}", ""), found)
@@ -306,9 +325,9 @@ def github_repo(root: str) -> str | None:
     return m.group(1) if m else None
 
 
-def starting_config(root: str) -> tuple[str, References]:
+def starting_config(root: str, organisation: bool = False) -> tuple[str, References]:
     """The config text for the shapes found under `root`, and what was found."""
-    d = draft(root)
+    d = draft(root, organisation)
     return d.text, d.found
 
 

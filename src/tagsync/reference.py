@@ -6,7 +6,10 @@ grammar of the OCI distribution spec, so a hostile or broken registry cannot inj
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tagsync.errors import InvalidReferenceError
@@ -28,6 +31,8 @@ HOST_RE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[a-fA-F0-9:]+\])(?::([0-9]{
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
+# Spellings of Docker Hub that image names use; each is `docker.io` to tagsync.
+DOCKER_HUB_ALIASES = frozenset({DOCKER_HUB, DOCKER_HUB_API, "index.docker.io"})
 ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 
 
@@ -71,6 +76,97 @@ def is_host(value: object) -> bool:
     return m is not None and (m.group(1) is None or 0 < int(m.group(1)) < 65536)
 
 
+def host_key(host: str) -> str:
+    """One spelling per registry endpoint, for comparing hosts (an allow-list): lower case
+    (DNS is), no trailing dot, an IPv6 address in its short form, HTTPS's port 443 left out
+    where a reference without a port is reached over HTTPS (not `localhost` or a loopback
+    address, which are reached over HTTP), and Docker Hub's spellings as `docker.io`. Anything
+    it does not recognise is kept as written, so two spellings it cannot prove equal stay apart."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        name, bracket, rest = text.partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return text
+        name, port = name + "]", rest[1:] if rest else None
+        with contextlib.suppress(ValueError):
+            name = f"[{ipaddress.IPv6Address(name[1:-1]).compressed}]"
+    else:
+        name, colon, port_text = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+        port = port_text if colon else None
+        name = name[:-1] if name.endswith(".") and len(name) > 1 else name
+    if port == "443" and not _loopback(name):
+        port = None
+    if port is None and name in DOCKER_HUB_ALIASES:
+        return DOCKER_HUB
+    return name if port is None else f"{name}:{port}"
+
+
+def _loopback(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_GLOB_NAME = re.compile(r"[a-z0-9*?](?:[a-z0-9.*?-]*[a-z0-9*?])?")
+
+
+def host_pattern(text: str) -> str:
+    """An allow-list entry as `host_allowed` reads it: a host (in `host_key`'s spelling; a
+    Unicode name in its IDNA form, as references must write it), or a glob whose `*` and `?`
+    stand for characters of the name (never for a port: `ghcr.io:*` admits any port). Raises
+    ValueError saying what a host looks like."""
+    value = text.strip()
+    if "*" not in value and "?" not in value:
+        if value and not value.isascii():
+            name, colon, port = value.rpartition(":") if ":" in value else (value, "", "")
+            try:
+                value = name.rstrip(".").encode("idna").decode("ascii") + colon + port
+            except UnicodeError:
+                raise ValueError(f"{_shown(text)} is not a host name") from None
+        key = host_key(value)
+        if not is_host(key):
+            raise ValueError(f"{_shown(text)} is not a registry host: write it as image names do "
+                             "(ghcr.io, registry.example.com:5000, [::1]:5000), without a scheme "
+                             "or a path")
+        return key
+    glob = value.lower()
+    name, colon, port = glob.rpartition(":") if ":" in glob else (glob, "", "")
+    if (not _GLOB_NAME.fullmatch(name) or ".." in name
+            or (colon and not (port == "*" or is_host(f"a:{port}")))):
+        raise ValueError(f"{_shown(text)} is not a host glob: `*` and `?` stand for characters of "
+                         "a host name (*.example.com, registry-?.example.com), `:*` for any port; "
+                         "IPv6 addresses are listed exactly")
+    labels = name.split(".")
+    if any(x.isdigit() for x in labels) and not any(c.isalpha() for c in name):
+        raise ValueError(f"{_shown(text)} reads as a range of addresses, but a glob matches names: "
+                         "it would admit DNS names such as 10.evil.example too; list addresses "
+                         "exactly")
+    return glob
+
+
+def host_allowed(host: str, patterns: Iterable[str]) -> bool:
+    """Does one of `patterns` (from `host_pattern`) admit the registry `host` as a reference
+    spells it? Compared in `host_key`'s spelling; `*` never reaches into a port."""
+    key = host_key(host)
+    for pattern in patterns:
+        if "*" not in pattern and "?" not in pattern:
+            if key == pattern:
+                return True
+            continue
+        name, colon, port = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
+        regex = re.escape(name).replace(r"\*", "[^:]*").replace(r"\?", "[^:]")
+        if colon and port == "*":
+            regex += "(?::[0-9]+)?"
+        elif colon:
+            regex += re.escape(f":{port}")
+        if re.fullmatch(regex, key):
+            return True
+    return False
+
+
 def validate_repository(name: str) -> str:
     if not is_repository(name):
         raise InvalidReferenceError(
@@ -105,7 +201,7 @@ class ImageName:
             registry, repository = first, rest
         else:
             registry, repository = DOCKER_HUB, name
-        if registry in (DOCKER_HUB, DOCKER_HUB_API, "index.docker.io"):
+        if registry in DOCKER_HUB_ALIASES:
             registry = DOCKER_HUB
             if "/" not in repository:
                 repository = f"library/{repository}"

@@ -192,7 +192,7 @@ def read_references(config: Config, snap: Snapshot) -> Read:
                 f"catalog {cfg.name} finds no image reference in {where} "
                 f"({len(files)} file(s) read, kind {cfg.shape})"
                 + (f"; {'; '.join(read.warnings)}" if read.warnings else ""))
-        read.refs.extend(_selected(config, cfg, found))
+        read.refs.extend(_on_allowed_hosts(config, _selected(config, cfg, found), read.warnings))
     if config.only_images and not read.refs.slots and not read.refs.notes:
         raise NothingFoundError("no reference matches --image "
                                 + " ".join(config.only_images))
@@ -223,6 +223,33 @@ def _selected(config: Config, cfg: CatalogConfig, found: References) -> Referenc
                                         if matches(str(g.image), config.only_images)],
                         discoveries=[])
     return replace(found, slots=slots, notes=notes)
+
+
+NOT_ALLOWED = "not asked: the organisation does not allow registry host"
+
+
+def _on_allowed_hosts(config: Config, found: References, warnings: list[str]) -> References:
+    """Organisation mode's allow-list: a reference on any other registry host is said (a note
+    for a value, a warning for a list that would grow) and never reaches a registry client."""
+    slots: list[Slot] = []
+    notes = list(found.notes)
+    for s in found.slots:
+        if config.allows(s.image.registry):
+            slots.append(s)
+        else:
+            notes.append(Note(s.catalog, s.file, s.line, str(s.image), s.tag,
+                              f"{NOT_ALLOWED} {s.image.registry} (allowed_registries)", s.doc,
+                              s.where, s.written or s.current, s.shape))
+    lists = [*((g.file, g.line, g.image.registry) for g in found.growths),
+             *((d.file, d.line, d.registry) for d in found.discoveries)]
+    refused = [(file, line, host) for file, line, host in lists if not config.allows(host)]
+    if len(slots) == len(found.slots) and not refused:
+        return found
+    warnings += [f"{file}:{line}: {NOT_ALLOWED} {host} (allowed_registries)"
+                 for file, line, host in refused]
+    return replace(found, slots=slots, notes=notes,
+                   growths=[g for g in found.growths if config.allows(g.image.registry)],
+                   discoveries=[d for d in found.discoveries if config.allows(d.registry)])
 
 
 @dataclass

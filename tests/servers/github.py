@@ -14,6 +14,7 @@ objects GitHub would compute.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import posixpath
 import re
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlencode
 
 from dulwich.object_store import commit_tree_changes, tree_lookup_path
 from dulwich.objects import Blob, Commit, Tree
@@ -284,6 +285,7 @@ class Issue:
     title: str
     body: str
     state: str = "open"
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -337,7 +339,7 @@ class GitHubServer:
         self._hold: threading.Barrier | None = None
         self.graphql_enabled = True
         self.lock = threading.Lock()
-        self._pr_numbers = iter(range(1, 10_000))
+        self._pr_numbers = itertools.count(1)  # issues and pull requests share one numbering
         self.clock: Callable[[], float] = time.time  # GitHub's clock (tests may set it apart)
         # GitHub's limits: a recursive tree lists at most 100,000 entries (then `truncated`);
         # the contents API serves a file's content inline up to 1 MB
@@ -745,12 +747,15 @@ class GitHubServer:
                 out.append(review)
             return 200, out
         if t == "/repos/{owner}/{repo}/issues/{issue_number}/labels" and method == "POST":
-            pr = self._pull(repo, params["issue_number"])
-            pr.labels += [x for x in body["labels"] if x not in pr.labels]
+            # adds to the set (a pull request is an issue here too)
+            issue = next((i for i in repo.issues if str(i.number) == params["issue_number"]), None)
+            carrier: Issue | PullRequest = issue or self._pull(repo, params["issue_number"])
+            added = _label_names(body["labels"] if isinstance(body, dict) else body)
+            carrier.labels += [x for x in added if x not in carrier.labels]
             schema = self.contract.response_schema(op, 200) or {}
             item = schema.get("items", schema)
             out = []
-            for name in pr.labels:
+            for name in carrier.labels:
                 label = self.contract.instance(item)
                 label["name"] = name
                 out.append(label)
@@ -771,10 +776,17 @@ class GitHubServer:
         schema = self.contract.response_schema(op, 201 if method == "POST" else 200) or {}
         item_schema = schema.get("items", schema)
 
-        def issue_json(number: int, title: str, text: str, state: str, pr: bool) -> dict[str, Any]:
+        def issue_json(number: int, title: str, text: str, state: str, pr: bool,
+                       labels: list[str]) -> dict[str, Any]:
             out = self.contract.instance(item_schema)
             out.update(number=number, title=title, body=text, state=state,
                        html_url=f"https://github.invalid/{repo.full_name}/issues/{number}")
+            # the spec allows a name or an object per label; GitHub answers with objects
+            items = (self.contract._deref(item_schema).get("properties", {}).get("labels", {})
+                     .get("items", {}))
+            shape = next((o for o in items.get("oneOf", [items]) if o.get("type") == "object"),
+                         {"type": "object"})
+            out["labels"] = [{**self.contract.instance(shape), "name": n} for n in labels]
             if pr:
                 shape = self.contract._deref(item_schema).get("properties", {}).get("pull_request", {})
                 out["pull_request"] = {**self.contract.instance(shape), "url": (
@@ -782,17 +794,38 @@ class GitHubServer:
             return out
 
         if method == "GET" and "issue_number" not in params:
+            # GitHub's documented listing: `state` (open), `labels` (comma-separated, every one
+            # carried), `sort` created and `direction` desc by default, `per_page` at most 100,
+            # `page`, and a `Link` header (rel="next", rel="last") while more pages follow.
+            # Issues and pull requests share one numbering, so a number orders by creation.
             state = query.get("state", ["open"])[0]
-            rows = [(i.number, i.title, i.body, i.state, False) for i in repo.issues]
-            rows += [(p.number, p.title, p.body, "closed" if p.state == "merged" else p.state, True)
-                     for p in repo.pulls]
-            rows = [r for r in rows if state == "all" or r[3] == state]
+            wanted = [x.strip() for x in query.get("labels", [""])[0].split(",") if x.strip()]
+            sort = query.get("sort", ["created"])[0]
+            if sort != "created":
+                self.violations.append(f"GET issues sort={sort}: documented, but the contract "
+                                       "server does not model it (add it, faithfully)")
+                raise _Answer(404, f"contract server does not model sort={sort}")
+            rows = [(i.number, i.title, i.body, i.state, False, i.labels) for i in repo.issues]
+            rows += [(p.number, p.title, p.body, "closed" if p.state == "merged" else p.state, True,
+                      p.labels) for p in repo.pulls]
+            rows = [r for r in rows if (state == "all" or r[3] == state)
+                    and all(w in r[5] for w in wanted)]
+            rows.sort(reverse=query.get("direction", ["desc"])[0] == "desc")
             per_page = min(int(query.get("per_page", ["30"])[0]), 100)
-            return 200, [issue_json(*r) for r in sorted(rows, reverse=True)[:per_page]]
+            page = int(query.get("page", ["1"])[0])
+            last = max(1, -(-len(rows) // per_page))
+            if page < last:
+                kept = {k: v[0] for k, v in query.items() if k != "page"}
+                link = f"{self.url}/repos/{repo.full_name}/issues?{urlencode(kept)}"
+                self.next_headers["Link"] = (f'<{link}&page={page + 1}>; rel="next", '
+                                             f'<{link}&page={last}>; rel="last"')
+            return 200, [issue_json(*r) for r in rows[(page - 1) * per_page: page * per_page]]
         if method == "POST":
-            issue = Issue(next(self._pr_numbers), body["title"], body.get("body") or "")
+            issue = Issue(next(self._pr_numbers), body["title"], body.get("body") or "",
+                          labels=_label_names(body.get("labels")))
             repo.issues.append(issue)
-            return 201, issue_json(issue.number, issue.title, issue.body, issue.state, False)
+            return 201, issue_json(issue.number, issue.title, issue.body, issue.state, False,
+                                   issue.labels)
         found = [i for i in repo.issues if str(i.number) == params.get("issue_number")]
         if not found:
             raise _Answer(404, "Not Found")
@@ -801,7 +834,17 @@ class GitHubServer:
             issue.title = body.get("title", issue.title)
             issue.body = body.get("body", issue.body)
             issue.state = body.get("state", issue.state)
-        return 200, issue_json(issue.number, issue.title, issue.body, issue.state, False)
+            if "labels" in body:  # documented: the set is replaced
+                issue.labels = _label_names(body["labels"])
+        return 200, issue_json(issue.number, issue.title, issue.body, issue.state, False,
+                               issue.labels)
+
+    def open_issue(self, full_name: str, title: str, body: str, *, labels: tuple[str, ...] = (),
+                   state: str = "open") -> Issue:
+        """An issue a person opened (in the one numbering issues and pull requests share)."""
+        issue = Issue(next(self._pr_numbers), title, body, state, list(labels))
+        self.repos[full_name].issues.append(issue)
+        return issue
 
     def _org_repos(self, op: Operation, org: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         """GET /orgs/{org}/repos: a page (per_page at most 100, GitHub's cap) in name order, with
@@ -1437,3 +1480,10 @@ def serve(start: Callable[[Any], Any]) -> Iterator[GitHubServer]:
     server.url = thread.url
     yield server
     thread.stop()
+
+
+def _label_names(value: Any) -> list[str]:
+    """Label names as a request gives them: names, or objects with a `name` (both documented)."""
+    items = value if isinstance(value, list) else []
+    names = [x if isinstance(x, str) else x.get("name") for x in items if isinstance(x, str | dict)]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))

@@ -26,6 +26,7 @@ from tagsync.config import (
 )
 from tagsync.config_words import line_of
 from tagsync.errors import ConfigError
+from tagsync.reference import host_key, host_pattern
 from tagsync.secrets import validate_ref
 
 # What a repository's config may say under `github:`: how to propose, never where or as whom.
@@ -101,6 +102,10 @@ class OrgConfig(_Model):
     """Where a repository keeps its own config, first found wins."""
     registries: list[RegistryConfig] = Field(default_factory=list)
     """The registries and their credentials: the organisation's alone."""
+    allowed_registries: list[str] | None = None
+    """The registry hosts repositories' references may make tagsync ask (globs like
+    `*.example.com`; each host under `registries:` too); a reference on another host is reported
+    and never asked. Unset: any host."""
     trusted_root: str | None = None
     """A pinned Sigstore trusted_root.json for repositories' keyless verify policies."""
     run: RunConfig = Field(default_factory=dict, validate_default=True)
@@ -111,6 +116,18 @@ class OrgConfig(_Model):
     dashboard: DashboardConfig | None = None
     """An issue kept up to date with every repository's state (optional)."""
     base_dir: Path = Field(Path("."), exclude=True)
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _hosts(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [host_pattern(v) for v in value]
+
+    def allowed_hosts(self) -> tuple[str, ...] | None:
+        """The allow-list as `reference.host_allowed` reads it: the listed hosts and globs, and
+        every host the organisation configured (its credentials go nowhere else); None: any."""
+        if self.allowed_registries is None:
+            return None
+        return (*self.allowed_registries, *(host_key(r.host) for r in self.registries))
 
 
 def org_secret_refs(org: OrgConfig) -> tuple[str, ...]:
@@ -168,7 +185,9 @@ def repo_config(org: OrgConfig, repo: str, default_branch: str, text: str, file:
         return {**data, "catalogs": catalogs, "github": github, "registries": org.registries,
                 "run": org.run}
 
-    return parse_config(text, file, org.base_dir, overlay)
+    config = parse_config(text, file, org.base_dir, overlay)
+    allowed = org.allowed_hosts()
+    return config if allowed is None else config.allowing(allowed)
 
 
 def _with_root(catalog: Any, org: OrgConfig) -> Any:
@@ -204,7 +223,9 @@ def check_repo_config(data: dict[str, Any], root: yaml.Node | None, file: str,
             owner = {"registries": "registries and their credentials are the organisation's "
                                    "(org config)",
                      "git": "a repository is published through the organisation's GitHub access",
-                     "run": "the run's limits are the organisation's (org config)"}
+                     "run": "the run's limits are the organisation's (org config)",
+                     "allowed_registries": "the hosts tagsync may ask are the organisation's "
+                                           "(org config)"}
             refuse((key,), "a repository's config may not set this: "
                    + owner.get(str(key), f"only {', '.join(sorted(REPO_KEYS))} are read here"))
     github = data.get("github")

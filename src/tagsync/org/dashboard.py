@@ -1,17 +1,23 @@
 """The organisation's dashboard: one issue (or a Markdown file) with a row per repository,
 updated in place after every run.
 
-The issue is found by a marker in its body, never by its title (people retitle issues). A
-dashboard a person closed stays closed: tagsync says so and writes nothing, as it does for a
-closed pull request.
+The issue is found by a marker in its body, never by its title (people retitle issues), through
+a label tagsync gives it (`tagsync-dashboard`): GitHub filters by label, so a busy repository
+costs one request. A dashboard a person closed stays closed: tagsync says so and writes nothing,
+as it does for a closed pull request.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from tagsync.errors import TagsyncError
+
+log = logging.getLogger(__name__)
 
 _ICON = {"changed": "changed", "unchanged": "up to date", "partial": "**partial**",
          "failed": "**failed**", "skipped": "skipped", "planned": "planned",
@@ -54,32 +60,71 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
     return "\n".join(lines) + "\n"
 
 
+LABEL = "tagsync-dashboard"
+MAX_PAGES = 100  # issues examined before giving up: 10,000, oldest first
+
+
 def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) -> str:
     """Open, update in place, or leave alone (closed by a person, or already current); says
-    which. Pull requests in GitHub's issue listing are skipped; of several issues carrying the
-    marker, the first opened is the dashboard."""
-    tag = marker(organisation)
-    found = api.json("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
-                     params={"state": "all", "per_page": "100"})
-    mine = [i for i in found if isinstance(i, dict) and "pull_request" not in i
-            and tag in str(i.get("body") or "")] if isinstance(found, list) else []
-    # The first one opened is the dashboard: anyone who can open issues there can copy the
-    # marker into a later one, which is never taken for it (nor, closed, for the answer).
-    mine.sort(key=_number)
-    if mine and mine[0].get("state") != "open":
-        return f"dashboard {repo}#{mine[0].get('number')} was closed by a person: left closed"
-    if mine:
-        issue = mine[0]
-        if str(issue.get("body") or "") == text:
-            return f"dashboard {repo}#{issue.get('number')} already current"
-        api.json("PATCH", f"/repos/{repo}/issues/{issue['number']}", "updating the dashboard",
-                 json={"body": text})
-        return f"dashboard {repo}#{issue.get('number')} updated"
+    which. Never opens a second dashboard: one it cannot rule out is an error, not a new issue."""
+    issue, labelled = find_issue(api, repo, marker(organisation))
+    if issue is not None and issue.get("state") != "open":
+        return f"dashboard {repo}#{issue.get('number')} was closed by a person: left closed"
+    if issue is not None:
+        number = issue["number"]
+        said = f"dashboard {repo}#{number} already current"
+        if str(issue.get("body") or "") != text:
+            api.json("PATCH", f"/repos/{repo}/issues/{number}", "updating the dashboard",
+                     json={"body": text})
+            said = f"dashboard {repo}#{number} updated"
+        if not labelled:  # found the long way: the label finds it in one request next time
+            try:  # added, never replacing a person's labels
+                api.json("POST", f"/repos/{repo}/issues/{number}/labels",
+                         "labelling the dashboard", json={"labels": [LABEL]})
+            except TagsyncError as exc:  # the table is up to date; finding it stays slower
+                log.warning("dashboard %s#%s: %s", repo, number, exc)
+                said += f" (not labelled `{LABEL}`: {exc})"
+        return said
     made = api.json("POST", f"/repos/{repo}/issues", "opening the dashboard",
-                    json={"title": title, "body": text})
+                    json={"title": title, "body": text, "labels": [LABEL]})
     return f"dashboard {repo}#{made.get('number') if isinstance(made, dict) else '?'} opened"
 
 
-def _number(issue: dict[str, Any]) -> int:
-    number = issue.get("number")
-    return number if isinstance(number, int) else 1 << 62
+def find_issue(api: Any, repo: str, tag: str) -> tuple[dict[str, Any] | None, bool]:
+    """The dashboard issue and whether it carries `LABEL`: the first opened of the issues (not
+    pull requests) whose body carries the marker, looked for among those with the label (one
+    request, however busy the repository), else among every issue, oldest first (a dashboard
+    opened before the label, or one a person unlabelled). Anyone who can open issues there can
+    copy the marker into a later one, which is never taken for it (nor, closed, for the answer).
+    Raises PublishError when the repository has more issues than are examined."""
+    for labels in (LABEL, None):
+        for issue in _oldest_first(api, repo, labels):
+            if "pull_request" not in issue and tag in str(issue.get("body") or ""):
+                return issue, labels is not None
+    return None, False
+
+
+def _oldest_first(api: Any, repo: str, labels: str | None) -> Iterator[dict[str, Any]]:
+    """Every issue of `repo` (with `labels`), in the order they were opened, 100 a request."""
+    from tagsync.errors import PublishError
+
+    params = {"state": "all", "sort": "created", "direction": "asc", "per_page": "100"}
+    if labels is not None:
+        params["labels"] = labels
+    for page in range(1, MAX_PAGES + 1):
+        response = api.request("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
+                               params={**params, "page": str(page)})
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, list):
+            raise PublishError(f"finding the dashboard issue in {repo}: GitHub answered with "
+                               "something other than a list")
+        yield from (i for i in body if isinstance(i, dict) and isinstance(i.get("number"), int))
+        if 'rel="next"' not in response.headers.get("link", ""):
+            return
+    raise PublishError(f"finding the dashboard issue in {repo}: more than {MAX_PAGES * 100} "
+                       f"issues and none labelled `{LABEL}` carries the dashboard's marker; not "
+                       f"opening another: label the dashboard `{LABEL}`, or keep it in a "
+                       "repository with fewer issues")

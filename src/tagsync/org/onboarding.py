@@ -1,5 +1,6 @@
 """Onboarding: a repository without a config gets one pull request proposing the config
-`tagsync init` would write for it, never twice.
+`tagsync init` would write for it (its catalogs; as publishing hints only what a repository may
+say in organisation mode), never twice.
 
 The proposal is made from the repository's own files (the ones whose names a finder reads:
 YAML, Dockerfiles), read through GraphQL many at a time, laid out in a temporary folder and
@@ -119,7 +120,7 @@ def propose(api: Any, org: Any, repo: str, branch: str, *, dry_run: bool = False
                 target.write_text(text, encoding="utf-8")
             except (OSError, ValueError):  # a name this file system refuses (too long), text
                 continue  # that is not UTF-8: a file a proposal can do without
-        text, found = starting_config(str(root))
+        text, found = starting_config(str(root), organisation=True)
     if not (found.slots or found.notes):
         return Onboarding("nothing", f"no image reference in {len(examined)} file(s) examined")
     try:  # what is proposed must be what tagsync would accept from this repository

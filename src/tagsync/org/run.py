@@ -436,10 +436,15 @@ def _unexpected(exc: Exception) -> str:
 
 def _describe(result: Any) -> str:
     from tagsync.plan import images_changed
+    from tagsync.run import NOT_ALLOWED
 
     parts = [f"{images_changed(result.changes)} changed", f"{result.up_to_date} up to date"]
     if result.skipped:  # references found but not followed (e.g. off the grammar): said
         parts.append(f"{len(result.skipped)} skipped (see --json)")
+    refused = sorted({text.split(NOT_ALLOWED, 1)[1].split()[0] for text in
+                      [*(n.reason for n in result.skipped), *result.warnings] if NOT_ALLOWED in text})
+    if refused:  # the organisation's allow-list: what it kept from the registries, by host
+        parts.append(f"registry host not allowed: {', '.join(refused)}")
     if result.failures:
         parts.append(f"{len(result.failures)} failed: " + "; ".join(
             f"{f.image}:{f.tag}: {f.error}" for f in result.failures[:3]))
