@@ -287,6 +287,9 @@ class GitHubApi:
         self.max_wait = max_wait
         self.requests = 0
         self.writes = 0
+        # called before every request is sent (organisation mode: one repository's share of
+        # the shared rate limit); it raises to refuse the request
+        self.meter: Callable[[str], None] | None = None
         self.client = httpx.Client(
             base_url=self.api_url, timeout=timeout, transport=transport,
             verify=tls_context() if transport is None else True,
@@ -328,6 +331,8 @@ class GitHubApi:
         secondary_hits = 0
         refreshed = False
         for attempt in range(self.retries + 1):
+            if self.meter is not None:
+                self.meter(doing)
             try:  # an App's token exchange goes the same way (proxy, TLS) as the request
                 token = self.auth.token(self.client)
                 if not (token.isascii() and token.isprintable()):  # httpx's error would quote it
