@@ -243,3 +243,31 @@ def test_a_share_spent_while_onboarding_fails_that_repository_alone(org: Org) ->
     assert "per_repository.github_requests" in rows["acme/new-svc"].reason
     assert org.github.repos["acme/new-svc"].pulls == []
 
+
+
+def test_a_re_plan_asks_its_questions_again_within_the_same_share(org: Org) -> None:  # noqa: F811
+    """A person's commit lands while svc-a publishes: the re-plan asks the registries afresh
+    (the moved branch may name newer images), and those questions count against svc-a's share,
+    not against nobody's."""
+    def person_commits(method: str, what: str) -> None:
+        org.github.commit_directly("acme/svc-a", {"NOTES.md": b"a person's commit\n"})
+
+    org.github.before_write = person_commits
+    summary = org_run(_with(org, "per_repository: {registry_questions: 1}\n"))
+    rows = _rows(summary)
+    assert rows["acme/svc-a"].status == "failed"
+    assert "needs 2 registry questions of its own (digests)" in rows["acme/svc-a"].reason
+    assert org.github.read("acme/svc-a", "NOTES.md") == b"a person's commit\n"
+    assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube()
+    assert rows["acme/svc-b"].status == "changed"
+
+
+def test_json_says_what_each_repository_spent_of_its_share(org: Org) -> None:  # noqa: F811
+    summary = org_run(_with(org, ""))
+    rows = {r["repo"]: r for r in summary.to_dict()["repositories"]}
+    spent = rows["acme/svc-b"]["spent"]
+    assert spent["github_requests"] > 0 and spent["registry_questions"] == 0  # svc-a explained it
+    assert rows["acme/svc-a"]["spent"]["registry_questions"] == 1
+    assert rows["acme/no-config"]["spent"] is None
+    assert sum(r["spent"]["github_requests"] for r in rows.values() if r["spent"]) \
+        < summary.github_requests  # the rest is the organisation's own (listing, configs)

@@ -57,6 +57,7 @@ class RepoResult:
     reason: str = ""
     config: str | None = None  # the path of the repository's own config
     summary: dict[str, Any] | None = None  # the repository's run summary (`tagsync run --json`)
+    spent: dict[str, int] | None = None  # of its share: GitHub requests, registry questions
 
     def __post_init__(self) -> None:
         self.reason = printable(self.reason)
@@ -320,6 +321,10 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
                                 for r in summary.repositories]
         summary.items = [Item(p.repo.full_name, p.repo.default_branch, p.path).to_dict()
                          for p in ready if p.repo.full_name not in failed]
+    shares = {p.repo.full_name: p.share for p in planned}
+    for row in summary.repositories:
+        if (share := shares.get(row.repo)) is not None:
+            row.spent = {"github_requests": share.requests, "registry_questions": share.questions}
     summary.repositories.sort(key=lambda r: r.repo.lower())
     if org.dashboard is not None and not (dry_run or answers_only or only is not None
                                           or items is not None):
