@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tagsync.errors import ConfigError, ShareSpentError
 from tagsync.org.config import load_org_config, parse_org_config, repo_config
@@ -74,6 +75,7 @@ def test_a_run_without_a_bound_still_bounds_each_step() -> None:
     assert step_seconds(None, None, 10) == UNBOUNDED_SECONDS
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # no timing: a busy CI
 @given(total=st.floats(min_value=1.0, max_value=10_000.0),
        needs=st.lists(st.floats(min_value=0.0, max_value=20_000.0), min_size=1, max_size=30))
 def test_whatever_the_others_need_each_repository_gets_its_even_share(
@@ -271,3 +273,65 @@ def test_json_says_what_each_repository_spent_of_its_share(org: Org) -> None:  #
     assert rows["acme/no-config"]["spent"] is None
     assert sum(r["spent"]["github_requests"] for r in rows.values() if r["spent"]) \
         < summary.github_requests  # the rest is the organisation's own (listing, configs)
+
+
+class ShareMachine(RuleBasedStateMachine):
+    """Any sequence of steps, requests, questions and clock moves: a share never lets a request
+    or a question past its caps, refuses for time exactly when a step's time is up (and never
+    between steps), and counts only what it let through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = Clock()
+        self.share = Share("acme/x", github_requests=5, registry_questions=7, clock=self.clock)
+        self.until: float | None = None
+        self.requests = self.questions = 0
+
+    @rule(seconds=st.floats(min_value=0.0, max_value=100.0))
+    def start(self, seconds: float) -> None:
+        self.share.start("a step", seconds)
+        self.until = self.clock.now + seconds
+
+    @rule()
+    def stop(self) -> None:
+        self.share.stop()
+        self.until = None
+
+    @rule(seconds=st.floats(min_value=0.0, max_value=50.0))
+    def time_passes(self, seconds: float) -> None:
+        self.clock.now += seconds
+
+    def _late(self) -> bool:
+        return self.until is not None and self.clock.now >= self.until
+
+    @rule()
+    def github(self) -> None:
+        refused = self._late() or self.requests >= 5
+        try:
+            self.share.github("a request")
+        except ShareSpentError:
+            assert refused
+            return
+        assert not refused
+        self.requests += 1
+
+    @rule(count=st.integers(min_value=1, max_value=4))
+    def ask(self, count: int) -> None:
+        refused = self._late() or self.questions + count > 7
+        try:
+            self.share.ask(count, "digests")
+        except ShareSpentError:
+            assert refused
+            return
+        assert not refused
+        self.questions += count
+
+    @invariant()
+    def counted_what_it_let_through(self) -> None:
+        assert (self.share.requests, self.share.questions) == (self.requests, self.questions)
+        assert self.requests <= 5 and self.questions <= 7
+
+
+ShareMachine.TestCase.settings = settings(deadline=None,
+                                         suppress_health_check=[HealthCheck.too_slow])
+TestShareMachine = ShareMachine.TestCase
