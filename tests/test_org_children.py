@@ -73,6 +73,7 @@ repositories: {exclude: ["legacy-*"]}
      "not a repository of acme"),
     ({"repo": "acme/svc-a", "branch": "main/../../x", "config": "tagsync.yaml"}, "branch"),
     ({"repo": "acme/svc-a", "branch": "refs/heads/main", "config": "tagsync.yaml"}, "branch"),
+    ({"repo": "acme/svc-a", "branch": "b" * 100_000, "config": "tagsync.yaml"}, "branch"),
     ({"repo": "acme/svc-a", "branch": "main", "config": "deploy/app.yaml"}, "`config_paths`"),
     ({"repo": "acme/svc-a", "branch": "main", "config": "../tagsync.yaml"}, "`config_paths`"),
     ({"repo": "acme/svc-a", "branch": "main"}, "not one Discover writes"),

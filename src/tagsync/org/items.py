@@ -16,6 +16,8 @@ from typing import Any
 from tagsync.config import check_branch
 from tagsync.org.config import OrgConfig
 
+MAX_BRANCH = 255  # characters; a stored item naming a longer default branch is not believed
+
 
 @dataclass(frozen=True)
 class Item:
@@ -47,6 +49,8 @@ def admit(org: OrgConfig, data: Any) -> Item:
     if not org.repositories.admits(name):
         raise Refused("refused: not selected by the org config's `repositories` (include/exclude)")
     try:
+        if len(branch) > MAX_BRANCH:
+            raise ValueError("too long")
         check_branch(branch)
     except ValueError:
         raise Refused("refused: the Map's item names a default branch git would not accept"
