@@ -375,8 +375,12 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary, only: frozenset[str] 
     chosen = (_listed_and_selected(org, api, summary, only) if items is None
               else _admitted(org, summary, items))
     configs = find_configs(api, org, chosen)
+    # repository steps still to come: each one without a config onboarded, each other one
+    # read, then planned and published
+    unconfigured = sum(configs.get(r.full_name) is None for r in chosen)
+    steps = unconfigured + 2 * (len(chosen) - unconfigured)
     planned: list[_Planned] = []
-    for i, repo in enumerate(chosen):
+    for repo in chosen:
         found = configs.get(repo.full_name)
         share = bound.share(org, repo.full_name)
         if found is None and repo.config_paths:  # an item: its config was there for Discover
@@ -386,10 +390,11 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary, only: frozenset[str] 
             continue
         if found is None:
             try:
-                with metered(api, share, "onboarding", bound.seconds(len(chosen) - i)):
+                with metered(api, share, "onboarding", bound.seconds(steps)):
                     summary.repositories.append(_without_config(org, api, repo, summary.dry_run))
             except TagsyncError as exc:  # its share, spent
                 summary.repositories.append(RepoResult(repo.full_name, "failed", str(exc)))
+            steps -= 1
             continue
         try:
             if isinstance(found, TagsyncError):
