@@ -276,9 +276,10 @@ def test_json_says_what_each_repository_spent_of_its_share(org: Org) -> None:  #
 
 
 class ShareMachine(RuleBasedStateMachine):
-    """Any sequence of steps, requests, questions and clock moves: a share never lets a request
-    or a question past its caps, refuses for time exactly when a step's time is up (and never
-    between steps), and counts only what it let through."""
+    """Any sequence of steps, requests, rate-limit waits, questions and clock moves: a share
+    never lets a request or a question past its caps, refuses for time exactly when a step's
+    time is up (a wait: when it would outlast the step), never between steps, and counts only
+    what it let through."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -315,6 +316,16 @@ class ShareMachine(RuleBasedStateMachine):
         assert not refused
         self.requests += 1
 
+    @rule(seconds=st.floats(min_value=0.0, max_value=100.0))
+    def rate_limit_wait(self, seconds: float) -> None:
+        refused = self.until is not None and seconds >= self.until - self.clock.now
+        try:
+            self.share.wait(seconds, "a request")
+        except ShareSpentError:
+            assert refused
+            return
+        assert not refused
+
     @rule(count=st.integers(min_value=1, max_value=4))
     def ask(self, count: int) -> None:
         refused = self._late() or self.questions + count > 7
@@ -335,3 +346,35 @@ class ShareMachine(RuleBasedStateMachine):
 ShareMachine.TestCase.settings = settings(deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
 TestShareMachine = ShareMachine.TestCase
+
+
+def _rate_limited_once(github: GitHubServer, repo: str, retry_after: str) -> None:
+    """GitHub answers the first request about `repo` with a 429 and Retry-After."""
+    dispatch = github._dispatch
+    pending = [True]
+
+    def limited(method: str, path: str, *rest: Any) -> Any:
+        if path.startswith(f"/repos/{repo}/") and pending:
+            pending.clear()
+            github.throttle.append((429, {"Retry-After": retry_after}))
+        return dispatch(method, path, *rest)
+
+    github._dispatch = limited  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(("retry_after", "slept", "status"), [("45", [], "failed"),
+                                                              ("5", [5.0], "changed")])
+def test_a_rate_limit_wait_past_the_share_s_end_is_refused_instead_of_slept(
+        org: Org, monkeypatch: pytest.MonkeyPatch, retry_after: str,  # noqa: F811
+        slept: list[float], status: str) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr("tagsync.publish.github._sleep", waits.append)
+    org.github.create_repo("acme/limited", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                            "deploy/app.yaml": org.kube()})
+    _rate_limited_once(org.github, "acme/limited", retry_after)
+    rows = _rows(org_run(_with(org, "per_repository: {max_duration: 30}\n"), clock=Clock()))
+    assert waits == slept
+    assert rows["acme/limited"].status == status
+    if status == "failed":
+        assert "GitHub asked to wait 45 s (a rate limit)" in rows["acme/limited"].reason
+    assert rows["acme/svc-a"].status == rows["acme/svc-b"].status == "changed"

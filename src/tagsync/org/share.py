@@ -83,6 +83,16 @@ class Share:
                 "the other repositories keep the rest of the rate limit")
         self.requests += 1
 
+    def wait(self, seconds: float, doing: str) -> None:
+        """Before GitHub's rate limit is sat out: refused at once when the wait would outlast
+        the step (sleeping first would only spend the time the others need)."""
+        left = self.left()
+        if left is not None and seconds >= left:
+            raise ShareSpentError(
+                f"{self.step}: GitHub asked to wait {seconds:.0f} s (a rate limit) while {doing}, "
+                f"past the end of its share of the run ({self.seconds:.0f} s; "
+                "`per_repository.max_duration` in the org config); left for the next run")
+
     def ask(self, count: int, what: str) -> None:
         """Before `count` registry questions are newly asked for this repository."""
         self.check(f"asking {what}")
@@ -100,7 +110,7 @@ def metered(api: Any, share: Share, step: str, seconds: float) -> Iterator[Share
     GitHub client) is counted against it. The meter is removed on the way out, whatever happens."""
     share.start(step, seconds)
     before = getattr(api, "meter", None)
-    api.meter = share.github
+    api.meter = share
     try:
         yield share
     finally:
