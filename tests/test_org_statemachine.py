@@ -107,17 +107,27 @@ def _s3_json(key: str) -> Any:
 def test_discover_stores_the_answers_and_the_repositories_to_run(steps: Org) -> None:
     out = handler({"tagsync": "org-discover", "bucket": BUCKET, "execution": "run-1"}, None)
     assert out["repositories"] == "run-1/repositories.json"
-    assert _s3_json(out["repositories"]) == [{"repo": "acme/svc-a"}, {"repo": "acme/svc-b"}]
+    assert _s3_json(out["repositories"]) == [
+        {"repo": "acme/svc-a", "branch": "main", "config": "tagsync.yaml"},
+        {"repo": "acme/svc-b", "branch": "main", "config": ".github/tagsync.yaml"}]
     assert [r["repo"] for r in _s3_json(out["selection"])] == ["acme/no-config"]
     assert _s3_json(out["answers"])["digests"]
     assert steps.github.writes() == []
 
 
+def child_event(discovered: dict[str, Any], repo: str) -> dict[str, Any]:
+    """A child's event as the Map's ItemSelector builds it from the item Discover stored."""
+    [item] = [i for i in _s3_json(discovered["repositories"]) if i["repo"] == repo]
+    selector = definition(FUNCTION, BUCKET)["States"]["Repositories"]["ItemSelector"]
+    assert selector["item.$"] == "$$.Map.Item.Value"
+    return {"tagsync": "org-repo", "repo": item["repo"], "item": item, "bucket": BUCKET,
+            "answers": discovered["answers"]}
+
+
 def test_a_child_writes_its_repository_from_the_stored_answers(steps: Org) -> None:
     out = handler({"tagsync": "org-discover", "bucket": BUCKET, "execution": "run-1"}, None)
     asked = len(steps.heads())
-    row = handler({"tagsync": "org-repo", "bucket": BUCKET, "repo": "acme/svc-a",
-                   "answers": out["answers"]}, None)
+    row = handler(child_event(out, "acme/svc-a"), None)
     assert row["repo"] == "acme/svc-a" and row["status"] == "changed"
     assert steps.github.read("acme/svc-a", "deploy/app.yaml") == steps.kube(steps.digest)
     assert len(steps.heads()) == asked

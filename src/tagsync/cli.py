@@ -606,6 +606,11 @@ def org_run_(
     `auto_merge`, `message`); registries, credentials, endpoints and limits are the
     organisation's, and anything else is refused with its key and line.
 
+    No repository can starve the others: each gets a share of the run (`per_repository` in
+    org.yaml: its time to be read and again to be published, by default its even share of
+    `run.max_duration`'s time left; its GitHub requests; the registry questions newly asked for
+    it). Past it, that repository fails alone, saying which share; `--json` shows what each spent.
+
     Exit codes: 0 every repository done (or skipped), 1 the organisation could not be listed,
     2 bad org config, 3 some repositories failed (listed).
     """

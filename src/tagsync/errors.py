@@ -214,3 +214,11 @@ class TufVerificationError(TrustRootRefreshError):
 
 class TrustRootTargetError(TrustRootRefreshError):
     """The verified TUF target is missing, or is not a trust root tagsync can verify with."""
+
+
+# --- an organisation's run: one repository's share (issue #32) -------------------------------
+
+
+class ShareSpentError(TagsyncError):
+    """A repository used up its share of an organisation's run (its time, its GitHub requests or
+    its registry questions): it stops there and fails alone, so the others still get theirs."""

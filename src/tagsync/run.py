@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 
 # (phase, done, total): "tags", "scan", "verify", "ages", "explain", "publish"
 Progress = Callable[[str, int, int], None]
+# told (count, what) before registry questions are newly asked; raising refuses them
+Ask = Callable[[int, str], None]
 _ANSWERS = (ImageNotFoundError, MalformedAnswerError)
 _FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -276,15 +278,19 @@ def _hosts(refs: References) -> set[str]:
 
 
 async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
-                   progress: Progress | None, deadline: float | None = None) -> dict[str, int]:
+                   progress: Progress | None, deadline: float | None = None,
+                   ask: Ask | None = None) -> dict[str, int]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag,
     then (at once) the creation times and signatures of the digests about to be written.
     `sources` belong to the caller, who closes them (the survey reads more through them);
-    returns the requests of the clients it opened itself (Docker Hub's API), by host."""
+    returns the requests of the clients it opened itself (Docker Hub's API), by host.
+    `ask(count, what)`: told before questions `known` lacks are asked; it may refuse (raise)."""
     if not sources:
         return {}
     rqueries = repo_queries(read.discoveries) - known.repos.keys()
+    if rqueries and ask is not None:
+        ask(len(rqueries), "namespace listings")
     listers = open_listers(config, {q.registry for q in rqueries}, sources)
     own = [lister for lister in listers.values() if lister not in sources.values()]
     try:
@@ -297,6 +303,8 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
         clocks = open_clocks(config, timed)
         own += list(clocks.values())
         if queries:
+            if ask is not None:
+                ask(len(queries), "tag listings")
             known.tags.update(await list_tags(
                 queries, sources, config.run.concurrency, deadline, clocks,
                 None if progress is None else lambda done, total: progress("tags", done, total)))
@@ -304,6 +312,8 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
                        repos, known.tags)
         missing = needed - known.digests.keys()
         if missing:
+            if ask is not None:
+                ask(len(missing), "digests")
             known.digests.update(await observe(
                 missing, sources, config.run.concurrency,
                 None if progress is None else lambda done, total: progress("scan", done, total),
@@ -322,7 +332,7 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any],
                           config: Config | None = None, deadline: float | None = None,
                           progress: Progress | None = None,
                           cache: dict[tuple[ImageName, str, str], str | None] | None = None,
-                          ) -> list[Change]:
+                          ask: Ask | None = None) -> list[Change]:
     """Each change with a line from the old and new images' labels (source, compare view,
     version, age) as its `claims`, apart from the verified facts in `why`; reads only the
     images that change, through the survey's own clients (its tokens, rate-limit pauses,
@@ -354,8 +364,11 @@ async def explain_changes(changes: list[Change], sources: dict[str, Any],
     run_cfg = config.run if config is not None else None
     cache = {} if cache is None else cache
     lines = {k: cache[k] for k in wanted.values() if k in cache}
+    todo = sorted(set(wanted.values()) - lines.keys(), key=str)
+    if todo and ask is not None:
+        ask(len(todo), "explanations")
     lines |= await explain_all(
-        sources, sorted(set(wanted.values()) - lines.keys(), key=str),
+        sources, todo,
         concurrency=run_cfg.concurrency if run_cfg else 16, deadline=deadline,
         budget=run_cfg.timeout if run_cfg else 20.0,
         progress=None if progress is None else lambda done, total: progress("explain", done, total))
@@ -438,10 +451,15 @@ def rules(config: Config) -> Callable[[Change], Rule]:
 
 async def _gate(config: Config, draft: Plan, known: _Known, sources: dict[str, Any],
                 verifiers: dict[int, Any], now: datetime, apis: dict[str, int],
-                progress: Progress | None = None) -> Plan:
+                progress: Progress | None = None, ask: Ask | None = None) -> Plan:
     """Every change of the draft through the gate, with the facts it needs gathered first."""
     rule_of = rules(config)
     checks, ages = needed(draft, rule_of)
+    if ask is not None:  # what `collect` will ask: each new signature, each image's new ages
+        signatures = {(p, i, d) for p, i, d, _, _ in checks} - known.facts.verdicts.keys()
+        aged = {i for i, t, d in ages if (i, t, d) not in known.facts.ages}
+        if signatures or aged:
+            ask(len(signatures) + len(aged), "signatures and ages")
     clocks = open_clocks(config, {image.registry for image, tag, _ in ages if tag})
     try:
         await collect(checks, ages, known.facts, verifiers, sources, clocks, progress,
@@ -466,26 +484,27 @@ Then = Callable[[Read, Plan, dict[str, Any]], Awaitable[None]]
 
 
 def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None = None,
-           deadline: float | None = None, then: Then | None = None
+           deadline: float | None = None, then: Then | None = None, ask: Ask | None = None
            ) -> tuple[Read, Plan, dict[str, Any]]:
     """Read the catalogs, ask the registries what `known` lacks, and plan: everything a run
     decides, with nothing written (`run` publishes it; `status` reports it). `then` reads more
-    (a change's provenance, an image's age) before the registry clients close."""
+    (a change's provenance, an image's age) before the registry clients close. `ask`: told
+    before registry questions `known` lacks are asked (it may refuse them)."""
     verifiers = make_verifiers(config)
     found = read_references(config, snap)
     now = datetime.now(UTC)
     promoted = promotions(config, snap, found, now)
     read = replace(found.refs, slots=[s for s in found.refs.slots if s not in promoted])
 
-    async def ask() -> tuple[Plan, dict[str, Any]]:
+    async def asking() -> tuple[Plan, dict[str, Any]]:
         # One event loop and one client per registry for the whole survey and what follows it:
         # one token dance, one Retry-After budget, one deadline, warm connections. A client
         # contacts nothing until asked, so every host a reference names gets one.
         sources = open_sources(config, _hosts(found.refs), deadline)
         try:
-            apis = await _observe(config, read, known, sources, progress, deadline)
+            apis = await _observe(config, read, known, sources, progress, deadline, ask)
             draft = _plan(config, found, read, known, promoted, now)
-            plan = await _gate(config, draft, known, sources, verifiers, now, apis, progress)
+            plan = await _gate(config, draft, known, sources, verifiers, now, apis, progress, ask)
             if then is not None:
                 await then(found, plan, sources)  # what it reads counts too
             return plan, request_counts(sources, apis)
@@ -493,17 +512,18 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
             for source in sources.values():
                 await source.aclose()
 
-    plan, stats = asyncio.run(ask())
+    plan, stats = asyncio.run(asking())
     return found, plan, stats
 
 
 def explainer(config: Config, deadline: float | None = None, progress: Progress | None = None,
-              cache: dict[tuple[ImageName, str, str], str | None] | None = None) -> Then:
+              cache: dict[tuple[ImageName, str, str], str | None] | None = None,
+              ask: Ask | None = None) -> Then:
     """`survey(then=explainer(...))`: each change says where its new image comes from."""
     async def explain(found: Read, plan: Plan, sources: dict[str, Any]) -> None:
         if plan.changes:
             plan.changes = await explain_changes(plan.changes, sources, config, deadline,
-                                                 progress, cache)
+                                                 progress, cache, ask)
     return explain
 
 
@@ -543,9 +563,12 @@ def run(
     progress: Progress | None = None,
     deadline: float | None = None,
     known: _Known | None = None,
+    ask: Ask | None = None,
 ) -> Summary:
     """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known.
-    `known`: registry answers already asked for (organisation mode asks once for every repository)."""
+    `known`: registry answers already asked for (organisation mode asks once for every repository);
+    `ask(count, what)`: told before registry questions `known` lacks are asked, and may refuse
+    them (organisation mode: one repository's share of the registries' rate limits)."""
     publisher = publisher or make_publisher(config)
     if config.run.max_duration is not None:  # the whole run's bound, whoever else sets one
         end = time.monotonic() + config.run.max_duration
@@ -559,7 +582,8 @@ def run(
             known = _Known(facts=known.facts, explained=known.explained)
         snap = publisher.snapshot()
         found, plan, stats = survey(config, snap, known, progress, deadline,
-                                    then=explainer(config, deadline, progress, known.explained))
+                                    then=explainer(config, deadline, progress, known.explained, ask),
+                                    ask=ask)
         catalogs = found.sources
         summary.warnings = found.warnings
         summary.requests = add_counts(summary.requests, stats)  # a re-plan adds to the first

@@ -3,10 +3,12 @@ same function as a scheduled single-repository run: `handler.handler` hands ever
 `tagsync` key starts with `org-` here.
 
 - `org-discover`: select the repositories, read their configs and catalogs, ask the registries
-  once; store the answers, the repositories to run and what was skipped or failed already, under
+  once; store the answers, the repositories to run (the Map's items: each one's name, default
+  branch and config path, `org.items`) and what was skipped or failed already, under
   `s3://<bucket>/<execution>/`.
-- `org-repo`: one repository, planned from the stored answers and published; its result (never an
-  exception for the repository's own trouble, which is its result) is the child's output.
+- `org-repo`: one repository, its Map item admitted by the org config (no listing of the
+  organisation), planned from the stored answers and published; its result (never an exception
+  for the repository's own trouble, which is its result) is the child's output.
 - `org-summary`: the Map's results (read back through `ResultWriter`'s manifest) and the
   selection's, one row per repository; `status: partial` when any failed.
 
@@ -97,11 +99,10 @@ def discover(event: dict[str, Any], bucket: str, deadline: float | None = None) 
     result = org_run(org, answers_only=True, deadline=deadline)
     keys = {k: f"{execution}/{k}.json" for k in ("answers", "repositories", "selection")}
     _put(bucket, keys["answers"], answers.dump(result.known))
-    _put(bucket, keys["repositories"], [{"repo": r.repo} for r in result.repositories
-                                        if r.status == "planned"])
+    _put(bucket, keys["repositories"], result.items)
     _put(bucket, keys["selection"], [_row(r.__dict__) for r in result.repositories
                                      if r.status != "planned"])
-    planned = sum(r.status == "planned" for r in result.repositories)
+    planned = len(result.items)
     log.info("org-discover: %d repositories to run, %d registry requests", planned,
              result.requests.get("requests", 0))
     return {"bucket": bucket, **keys, "results": f"{execution}/results", "planned": planned,
@@ -119,11 +120,14 @@ def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
         raise ConfigError("org-repo: the event needs `repo` (owner/name) and `answers` (a key)")
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
     known = answers.load(_get(bucket, key), f"s3://{bucket}/{key}")
-    result = org_run(org, only=frozenset({repo}), known=known, dry_run=bool(event.get("dry_run")),
+    # the item as Discover wrote it (name, default branch, config path): no listing here; an
+    # item that is not one (tampered with, or an older tagsync's) is that repository's failure
+    item = event.get("item", {"repo": repo})
+    result = org_run(org, items=[item], known=known, dry_run=bool(event.get("dry_run")),
                      deadline=deadline)
     rows = [_row(r.__dict__) for r in result.repositories]
-    if not rows:  # gone since discovery (deleted, archived, excluded): say so, never nothing
-        return {"repo": repo, "status": "skipped", "reason": "no longer selected"}
+    if not rows:  # cannot happen (an item is always a row); never nothing
+        return {"repo": repo, "status": "failed", "reason": "the child produced no result"}
     return rows[0]
 
 

@@ -80,6 +80,19 @@ class RepoSelection(_Model):
                 and not any(fnmatch.fnmatchcase(name, g) for g in self.exclude))
 
 
+class RepoShare(_Model):
+    """What one repository may spend of the organisation's run, so none starves the others."""
+
+    max_duration: float | None = Field(None, gt=0)
+    """Seconds a repository may take to read its files, and again to be planned and published;
+    default: its even share of the run's time left (at least 30 s), or 600 s without a bound."""
+    github_requests: int = Field(1000, ge=1)
+    """GitHub requests one repository may send (its files, its commit or pull request)."""
+    registry_questions: int = Field(1000, ge=1)
+    """Registry questions newly asked for one repository beyond the shared ones (signatures,
+    ages, explanations, a re-plan's)."""
+
+
 class DashboardConfig(_Model):
     """An issue with a row per repository, updated in place after every run."""
 
@@ -110,6 +123,8 @@ class OrgConfig(_Model):
     """A pinned Sigstore trusted_root.json for repositories' keyless verify policies."""
     run: RunConfig = Field(default_factory=dict, validate_default=True)
     """Limits of the whole organisation's run (max_duration covers every repository)."""
+    per_repository: RepoShare = Field(default_factory=dict, validate_default=True)
+    """One repository's share of the run: its time, GitHub requests and registry questions."""
     onboarding: bool = False
     """Offer a repository without a config one pull request with the config `tagsync init`
     would write (never twice: a closed one is the answer)."""

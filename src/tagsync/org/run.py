@@ -7,7 +7,11 @@
    need (one tag listing per repository, one digest per tag, whatever the number of repositories
    naming it);
 4. plan and publish each repository on its own with those answers (`run.run(known=…)`): one
-   repository's failure never stops the others.
+   repository's failure never stops the others, and none spends more than its share of the
+   run's time and rate limits (`org.share`).
+
+A child of the Step Functions fan-out gets its repository from the Map's item (`org.items`)
+instead of listing the organisation.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +28,7 @@ from tagsync.config import Config, check_branch
 from tagsync.errors import ConfigError, TagsyncError
 from tagsync.find.model import References
 from tagsync.org.config import OrgConfig, repo_config
+from tagsync.org.share import Share, metered, step_seconds
 from tagsync.publish import Publisher, Snapshot
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,7 @@ class Repo:
     full_name: str
     default_branch: str
     archived: bool = False
+    config_paths: tuple[str, ...] = ()  # where its config may be; empty: the org config's
 
     @property
     def name(self) -> str:
@@ -50,6 +57,7 @@ class RepoResult:
     reason: str = ""
     config: str | None = None  # the path of the repository's own config
     summary: dict[str, Any] | None = None  # the repository's run summary (`tagsync run --json`)
+    spent: dict[str, int] | None = None  # of its share: GitHub requests, registry questions
 
     def __post_init__(self) -> None:
         self.reason = printable(self.reason)
@@ -71,6 +79,7 @@ class OrgSummary:
     known: Any = field(default=None, repr=False)  # run._Known: the answers, for `answers.dump`
     dashboard: str | None = None  # what became of the dashboard issue, in words
     github_requests: int = 0  # every repository's, through the one client
+    items: list[dict[str, str]] = field(default_factory=list)  # answers_only: the Map's items
 
     @property
     def partial(self) -> bool:
@@ -184,7 +193,7 @@ def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
     from tagsync.errors import CatalogError
     from tagsync.publish.github import read_file
 
-    for path in org.config_paths:
+    for path in repo.config_paths or org.config_paths:
         try:
             data = read_file(api, repo.full_name, path, repo.default_branch)
         except CatalogError:
@@ -232,7 +241,7 @@ def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str
         owner, name = repo.full_name.split("/", 1)
         variables[f"o{i}"], variables[f"n{i}"] = owner, name
         objects = []
-        for j, path in enumerate(org.config_paths):
+        for j, path in enumerate(repo.config_paths or org.config_paths):
             variables[f"e{i}_{j}"] = f"{repo.default_branch}:{path}"
             objects.append(f"c{j}: object(expression: $e{i}_{j}) "
                            "{ ... on Blob { text isTruncated isBinary } }")
@@ -246,7 +255,7 @@ def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str
         if not isinstance(node, dict):
             continue  # left for REST, which says why
         found: Any = None
-        for j, path in enumerate(org.config_paths):
+        for j, path in enumerate(repo.config_paths or org.config_paths):
             blob = node.get(f"c{j}")
             if not isinstance(blob, dict):
                 continue
@@ -265,44 +274,60 @@ class _Planned:
     repo: Repo
     config: Config
     path: str
+    share: Share
     publisher: Any = None
     snapshot: Any = None
 
 
 def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: Any = None,
             only: frozenset[str] | None = None, answers_only: bool = False,
-            deadline: float | None = None) -> OrgSummary:
+            deadline: float | None = None, items: list[Any] | None = None,
+            clock: Callable[[], float] = time.monotonic) -> OrgSummary:
     """One run over the organisation; never raises for one repository's trouble (it is that
     repository's result), only for the organisation's own (listing its repositories).
 
     `known`: stored registry answers (a child of the Step Functions fan-out) instead of asking;
     `only`: these repositories (`owner/name`) alone; `answers_only`: stop once the registries
-    have answered (the fan-out's first step), planning and writing nothing."""
+    have answered (the fan-out's first step), planning and writing nothing; `items`: the
+    repositories as the first step found them (`org.items`), admitted by the org config
+    without listing the organisation; `clock`: what time shares and `deadline` are read on
+    (tests pass a fake one)."""
+    from tagsync.org.items import Item
     from tagsync.run import _Known
 
     api = api if api is not None else org_api(org)
     summary = OrgSummary(dry_run=dry_run or answers_only, organisation=org.organisation)
     if org.run.max_duration is not None:  # the organisation's bound, whoever else sets one
-        end = time.monotonic() + org.run.max_duration
+        end = clock() + org.run.max_duration
         deadline = end if deadline is None else min(deadline, end)
-    planned = _select(org, api, summary, only)
-    ready, union = _gather(planned, summary, api)
+    bound = _Bound(clock, deadline, org.per_repository.max_duration)
+    planned = _select(org, api, summary, only, items, bound)
+    ready, union = _gather(planned, summary, api, bound)
     if known is None:
         known = _Known()
         if ready:
-            summary.requests = _observe_once(ready[0].config, union, known, deadline)
+            summary.requests = _observe_once(ready[0].config, union, known,
+                                             bound.monotonic(deadline))
     summary.known = known
     # Each repository planned (and its gate and explanations asked) with the shared answers:
     # the same bump in two repositories is verified, aged and explained once. The fan-out's
     # first step plans them all dry, so its children read everything from the stored answers.
-    _publish_each(ready, known, summary, dry_run or answers_only, deadline)
+    _publish_each(ready, known, summary, dry_run or answers_only, bound, api)
     if answers_only:
+        failed = {r.repo for r in summary.repositories if r.status == "failed"}
         summary.repositories = [r if r.repo not in {p.repo.full_name for p in ready}
                                 or r.status == "failed"
                                 else RepoResult(r.repo, "planned", r.reason, r.config)
                                 for r in summary.repositories]
+        summary.items = [Item(p.repo.full_name, p.repo.default_branch, p.path).to_dict()
+                         for p in ready if p.repo.full_name not in failed]
+    shares = {p.repo.full_name: p.share for p in planned}
+    for row in summary.repositories:
+        if (share := shares.get(row.repo)) is not None:
+            row.spent = {"github_requests": share.requests, "registry_questions": share.questions}
     summary.repositories.sort(key=lambda r: r.repo.lower())
-    if org.dashboard is not None and not (dry_run or answers_only or only is not None):
+    if org.dashboard is not None and not (dry_run or answers_only or only is not None
+                                          or items is not None):
         summary.dashboard = printable(update_dashboard(org, api,
                                                        [r.__dict__ for r in summary.repositories]))
     summary.github_requests = int(getattr(api, "requests", 0))
@@ -322,23 +347,54 @@ def update_dashboard(org: OrgConfig, api: Any, rows: list[dict[str, Any]]) -> st
         return f"dashboard not updated: {exc}"
 
 
-def _select(org: OrgConfig, api: Any, summary: OrgSummary,
-            only: frozenset[str] | None) -> list[_Planned]:
+@dataclass(frozen=True)
+class _Bound:
+    """The run's clock and deadline (on that clock), and a repository step's share of it."""
+
+    clock: Callable[[], float]
+    deadline: float | None
+    cap: float | None  # per_repository.max_duration
+
+    def seconds(self, waiting: int) -> float:
+        """A step's share when `waiting` repository steps (this one included) are still to come."""
+        left = None if self.deadline is None else self.deadline - self.clock()
+        return step_seconds(self.cap, left, waiting)
+
+    def monotonic(self, when: float | None) -> float | None:
+        """`when` (on the run's clock) as `time.monotonic()`, which the registry clients read."""
+        return None if when is None else time.monotonic() + (when - self.clock())
+
+    def share(self, org: OrgConfig, repo: str) -> Share:
+        return Share(repo, org.per_repository.github_requests,
+                     org.per_repository.registry_questions, self.clock)
+
+
+def _select(org: OrgConfig, api: Any, summary: OrgSummary, only: frozenset[str] | None,
+            items: list[Any] | None, bound: _Bound) -> list[_Planned]:
     """The repositories to run, each with its own config read through the trust boundary."""
-    chosen: list[Repo] = []
-    for repo in list_repositories(api, org.organisation):
-        if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
-            continue
-        if repo.archived:
-            summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
-            continue
-        chosen.append(repo)
+    chosen = (_listed_and_selected(org, api, summary, only) if items is None
+              else _admitted(org, summary, items))
     configs = find_configs(api, org, chosen)
+    # repository steps still to come: each one without a config onboarded, each other one
+    # read, then planned and published
+    unconfigured = sum(configs.get(r.full_name) is None for r in chosen)
+    steps = unconfigured + 2 * (len(chosen) - unconfigured)
     planned: list[_Planned] = []
     for repo in chosen:
         found = configs.get(repo.full_name)
+        share = bound.share(org, repo.full_name)
+        if found is None and repo.config_paths:  # an item: its config was there for Discover
+            summary.repositories.append(RepoResult(
+                repo.full_name, "skipped", f"no {repo.config_paths[0]} on {repo.default_branch} "
+                "any more (it was there when the run began); left for the next run"))
+            continue
         if found is None:
-            summary.repositories.append(_without_config(org, api, repo, summary.dry_run))
+            try:
+                with metered(api, share, "onboarding", bound.seconds(steps)):
+                    summary.repositories.append(_without_config(org, api, repo, summary.dry_run))
+            except TagsyncError as exc:  # its share, spent
+                summary.repositories.append(RepoResult(repo.full_name, "failed", str(exc)))
+            steps -= 1
             continue
         try:
             if isinstance(found, TagsyncError):
@@ -352,8 +408,40 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
         except Exception as exc:  # one repository's trouble is its own
             summary.repositories.append(RepoResult(repo.full_name, "failed", _unexpected(exc)))
             continue
-        planned.append(_Planned(repo, config, path))
+        planned.append(_Planned(repo, config, path, share))
     return planned
+
+
+def _listed_and_selected(org: OrgConfig, api: Any, summary: OrgSummary,
+                         only: frozenset[str] | None) -> list[Repo]:
+    """The organisation's repositories its config selects (archived ones: skipped rows)."""
+    chosen: list[Repo] = []
+    for repo in list_repositories(api, org.organisation):
+        if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
+            continue
+        if repo.archived:
+            summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
+            continue
+        chosen.append(repo)
+    return chosen
+
+
+def _admitted(org: OrgConfig, summary: OrgSummary, items: list[Any]) -> list[Repo]:
+    """The Map's items the org config admits, each read at the config path Discover found;
+    a refused one is a failed row (it came from storage: someone changed it)."""
+    from tagsync.org.items import Refused, admit
+
+    chosen: list[Repo] = []
+    for data in items:
+        try:
+            item = admit(org, data)
+        except Refused as exc:
+            named = data.get("repo") if isinstance(data, dict) else None
+            summary.repositories.append(RepoResult(
+                printable(named[:200]) if isinstance(named, str) else "?", "failed", str(exc)))
+            continue
+        chosen.append(Repo(item.repo, item.branch, config_paths=(item.config,)))
+    return chosen
 
 
 def _without_config(org: OrgConfig, api: Any, repo: Repo, dry_run: bool) -> RepoResult:
@@ -374,23 +462,28 @@ def _without_config(org: OrgConfig, api: Any, repo: Repo, dry_run: bool) -> Repo
     return RepoResult(repo.full_name, status, f"{missing}; {offer.reason}")
 
 
-def _gather(planned: list[_Planned], summary: OrgSummary,
-            api: Any) -> tuple[list[_Planned], References]:
+def _gather(planned: list[_Planned], summary: OrgSummary, api: Any,
+            bound: _Bound) -> tuple[list[_Planned], References]:
     """Every repository's references, before any registry is asked: the union is asked once.
     Every repository is published through the organisation's one GitHub client (one token,
-    one rate-limit budget, warm connections)."""
+    one rate-limit budget, warm connections), each within its share: a step's time is the
+    run's time left divided by the steps still to come (each repository is read here, then
+    planned and published)."""
     from tagsync.publish.github import github_publisher
     from tagsync.run import read_references
 
     union = References()
     ready: list[_Planned] = []
-    for p in planned:
+    for i, p in enumerate(planned):
         try:
-            assert p.config.github is not None
-            p.publisher = github_publisher(p.config.github, p.config.catalogs[0].name,
-                                           p.config.base_dir, api=api)
-            p.snapshot = p.publisher.snapshot()
-            read = read_references(p.config, p.snapshot)
+            with metered(api, p.share, "reading its files",
+                         bound.seconds(2 * len(planned) - i)):
+                assert p.config.github is not None
+                p.publisher = github_publisher(p.config.github, p.config.catalogs[0].name,
+                                               p.config.base_dir, api=api)
+                p.snapshot = p.publisher.snapshot()
+                read = read_references(p.config, p.snapshot)
+                p.share.check("finding its references")
         except Exception as exc:  # one repository's trouble is its own
             summary.repositories.append(_failed(p, exc))
             continue
@@ -409,14 +502,21 @@ def _failed(p: _Planned, exc: Exception) -> RepoResult:
 
 
 def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_run: bool,
-                  deadline: float | None) -> None:
-    """Plan and publish each repository on its own, with the answers already known."""
+                  bound: _Bound, api: Any) -> None:
+    """Plan and publish each repository on its own, with the answers already known, within its
+    share: its step's time (registry questions stop at its end too), its GitHub requests and
+    the registry questions newly asked for it."""
     from tagsync.run import run
 
-    for p in ready:
+    for i, p in enumerate(ready):
         try:
-            result = run(p.config, dry_run=dry_run, publisher=_Primed(p.publisher, p.snapshot),
-                         deadline=deadline, known=known)
+            with metered(api, p.share, "planning and publishing it", bound.seconds(len(ready) - i)):
+                ends = [e for e in (bound.deadline, p.share.until) if e is not None]
+                result = run(p.config, dry_run=dry_run, publisher=_Primed(p.publisher, p.snapshot),
+                             deadline=bound.monotonic(min(ends)) if ends else None, known=known,
+                             ask=p.share.ask)
+                if result.deferred:  # questions cut short: by its own share's end, it failed
+                    p.share.check("waiting for the registries")
         except Exception as exc:  # one repository's trouble is its own
             summary.repositories.append(_failed(p, exc))
             continue

@@ -7,7 +7,8 @@
   and the list of repositories to run in S3.
 - **Repositories**: a Distributed Map reads that list from S3 (`ItemReader`), so its size is not
   bound by a state's 256 KiB payload, and runs the same function per repository
-  (`{"tagsync": "org-repo"}`), which plans from the stored answers and publishes. A repository
+  (`{"tagsync": "org-repo"}` with its item: name, default branch, config path), which plans
+  from the stored answers and publishes without listing the organisation again. A repository
   that fails is that child's result; `ToleratedFailurePercentage: 100` keeps the others going.
   Results go to S3 (`ResultWriter`), not into the state.
 - **Summary** (`{"tagsync": "org-summary"}`): reads the results back and returns one row per
@@ -62,7 +63,10 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
                     "Parameters": {"Bucket.$": "$.discovered.bucket",
                                    "Key.$": "$.discovered.repositories"},
                 },
+                # the whole item (repository, default branch, config path: the child lists
+                # nothing), and its name apart for the summary of a child that crashed
                 "ItemSelector": {"tagsync": "org-repo", "repo.$": "$$.Map.Item.Value.repo",
+                                 "item.$": "$$.Map.Item.Value",
                                  "bucket.$": "$.discovered.bucket",
                                  "answers.$": "$.discovered.answers"},
                 "ItemProcessor": {

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -272,6 +272,17 @@ class GraphQLUnavailable(PublishError):
     """The server has no GraphQL endpoint (older GitHub Enterprise Server): use REST instead."""
 
 
+class Meter(Protocol):
+    """What may still be spent through the client (`org.share.Share`): each method raises to
+    refuse."""
+
+    def github(self, doing: str) -> None:
+        """Before each request is sent (each retry too)."""
+
+    def wait(self, seconds: float, doing: str) -> None:
+        """Before a rate limit is sat out for `seconds`."""
+
+
 class GitHubApi:
     """httpx with GitHub's headers, rate-limit waits and typed errors; nothing more."""
 
@@ -287,6 +298,9 @@ class GitHubApi:
         self.max_wait = max_wait
         self.requests = 0
         self.writes = 0
+        # organisation mode: one repository's share of the shared rate limit and of the run's
+        # time, told of every request and every rate-limit wait; it raises to refuse them
+        self.meter: Meter | None = None
         self.client = httpx.Client(
             base_url=self.api_url, timeout=timeout, transport=transport,
             verify=tls_context() if transport is None else True,
@@ -314,6 +328,8 @@ class GitHubApi:
         return wait if wait is not None else SECONDARY_WAIT * 2.0 ** secondary_hits
 
     def _sit_out(self, wait: float, doing: str, why: str) -> None:
+        if self.meter is not None:
+            self.meter.wait(wait, doing)
         if wait > self.max_wait:
             raise PublishError(f"{doing}: rate limited by GitHub ({why}); the limit resets in "
                                f"{wait:.0f} s, more than max_wait ({self.max_wait:.0f} s); the next "
@@ -328,6 +344,8 @@ class GitHubApi:
         secondary_hits = 0
         refreshed = False
         for attempt in range(self.retries + 1):
+            if self.meter is not None:
+                self.meter.github(doing)
             try:  # an App's token exchange goes the same way (proxy, TLS) as the request
                 token = self.auth.token(self.client)
                 if not (token.isascii() and token.isprintable()):  # httpx's error would quote it
