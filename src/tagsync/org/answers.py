@@ -23,7 +23,7 @@ from tagsync.reference import ImageName, is_repository, is_tag, validate_digest
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
 from tagsync.verify.policy import VerifyPolicy
 
-VERSION = 2
+VERSION = 3  # 3: ages keep `pending`/`held`, verdicts `held` (a child decides as Discover would)
 MAX_NAMES = 100_000  # names in one namespace listing
 
 
@@ -52,11 +52,13 @@ def dump(known: Any) -> dict[str, Any]:
                      "platform": w.platform, "value": o.value, "error": _error(o.error)}
                     for w, o in known.digests.items()],
         "ages": [{"image": _image(i), "tag": t, "digest": d,
-                  "at": seen.when.isoformat() if seen.when else None, "clock": seen.clock}
+                  "at": seen.when.isoformat() if seen.when else None, "clock": seen.clock,
+                  "pending": seen.pending, "held": seen.held}
                  for (i, t, d), seen in known.facts.ages.items()],
         "verdicts": [{"policy": policy.model_dump(mode="json"), "image": _image(i), "digest": d,
                       "ok": c.ok, "text": c.text, "signer": c.signer,
-                      "logged_at": c.logged_at.isoformat() if c.logged_at else None}
+                      "logged_at": c.logged_at.isoformat() if c.logged_at else None,
+                      "held": c.held}
                      for (policy, i, d), c in known.facts.verdicts.items()],
         "explained": [{"image": _image(i), "old": old, "new": new, "line": line}
                       for (i, old, new), line in known.explained.items()],
@@ -92,12 +94,14 @@ def load(data: Any, source: str) -> Any:
                                               _load_error(d["error"]))
         for a in data["ages"]:
             known.facts.ages[(_load_image(a["image"]), _tag(a["tag"]), _digest(a["digest"]))] = Seen(
-                None if a["at"] is None else datetime.fromisoformat(a["at"]), _words(a["clock"]))
+                None if a["at"] is None else datetime.fromisoformat(a["at"]), _words(a["clock"]),
+                _maybe_words(a["pending"]), _maybe_words(a["held"]))
         for v in data["verdicts"]:
             key = (VerifyPolicy.model_validate(v["policy"]), _load_image(v["image"]), _digest(v["digest"]))
             known.facts.verdicts[key] = Checked(
                 bool(v["ok"]), _words(v["text"]), None if v["signer"] is None else _words(v["signer"]),
-                None if v["logged_at"] is None else datetime.fromisoformat(v["logged_at"]))
+                None if v["logged_at"] is None else datetime.fromisoformat(v["logged_at"]),
+                _flag(v["held"]))
         for e in data["explained"]:
             known.explained[(_load_image(e["image"]), _words(e["old"]), _words(e["new"]))] = (
                 None if e["line"] is None else _words(e["line"]))
@@ -152,6 +156,16 @@ def _words(value: Any) -> str:
     """Stored words, as they may reach a terminal or an issue: one printable line, bounded."""
     text = "".join(c if c.isprintable() else " " for c in str(value))
     return text[:MAX_WORDS]
+
+
+def _maybe_words(value: Any) -> str | None:
+    return None if value is None else _words(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("a flag is true or false")
+    return value
 
 
 def _load_error(value: Any) -> TagsyncError | None:
