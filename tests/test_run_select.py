@@ -94,6 +94,8 @@ def test_tls_spoken_to_a_plain_http_registry_says_to_write_http(
 @pytest.mark.parametrize("host, url", [
     ("127.0.0.1:5000", "http://127.0.0.1:5000"),
     ("localhost:5000", "http://localhost:5000"),
+    ("LocalHost:5000", "http://LocalHost:5000"),  # host names are case-blind: the allow-list agrees
+    ("localhost.evil.example", "https://localhost.evil.example"),
     ("[::1]:5000", "http://[::1]:5000"),
     ("registry.example.com", "https://registry.example.com"),
     ("127.0.0.1.example.com", "https://127.0.0.1.example.com"),

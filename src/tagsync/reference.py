@@ -101,8 +101,15 @@ def host_key(host: str) -> str:
     return name if port is None else f"{name}:{port}"
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost`, `127.0.0.1:5000`, `[::1]:5000`: a registry on this machine (reached over
+    plain HTTP unless its `url:` asks for TLS)."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    return _loopback(name)
+
+
 def _loopback(name: str) -> bool:
-    if name == "localhost":
+    if name.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(name.strip("[]")).is_loopback

@@ -25,8 +25,8 @@ from tagsync.image.deps import PipOptions, install, own_requirements
 from tagsync.image.layer import Layer, compress, tree, write_tar
 from tagsync.image.platform import Target
 from tagsync.image.push import DEFAULT_CHUNK, Blob, PushReport, push
-from tagsync.reference import parse_reference
-from tagsync.registry.oci import OciRegistry, default_url, is_loopback
+from tagsync.reference import is_loopback, parse_reference
+from tagsync.registry.oci import OciRegistry, default_url
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ referrers, tag and catalog pages).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,6 +38,7 @@ from tagsync.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API,
     ImageName,
+    is_loopback,
     is_repository,
     validate_digest,
     validate_tag,
@@ -50,17 +50,6 @@ from tagsync.registry.transport import Answer, origin_of
 from tagsync.registry.upload import Uploads
 
 log = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost`, `127.0.0.1:5000`, `[::1]:5000`: a registry on this machine."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def default_url(host: str, insecure: bool = False) -> str:
