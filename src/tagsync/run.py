@@ -511,7 +511,17 @@ def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | N
     CPU time the config's regular expressions may take (`tagsync.patterns`; a fresh one when
     not given): a pattern that runs out raises PatternTimeoutError, before anything is written."""
     with spending(budget if budget is not None else Budget()):
-        return _survey(config, snap, known, progress, deadline, then)
+        try:
+            return _survey(config, snap, known, progress, deadline, then)
+        except PatternTimeoutError as exc:
+            raise in_config(exc, config) from None
+
+
+def in_config(exc: PatternTimeoutError, config: Config) -> PatternTimeoutError:
+    """The error, located in the config file that holds the pattern."""
+    if exc.file is None:
+        exc.file = config.config_file
+    return exc
 
 
 def _survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None,

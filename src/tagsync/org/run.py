@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tagsync.config import Config, check_branch
-from tagsync.errors import ConfigError, TagsyncError
+from tagsync.errors import ConfigError, PatternTimeoutError, TagsyncError
 from tagsync.find.model import References
 from tagsync.org.config import OrgConfig, repo_config
 from tagsync.patterns import Budget
@@ -272,7 +272,7 @@ class _Planned:
     # the CPU time its config's regular expressions may take, in the shared survey and its own
     # run together: one repository's patterns never spend another's
     budget: Budget = field(default_factory=Budget)
-    stalled: TagsyncError | None = None  # its pattern ran out of time in the shared survey
+    stalled: PatternTimeoutError | None = None  # its pattern ran out of time in the shared survey
 
 
 def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: Any = None,
@@ -412,10 +412,12 @@ def _gather(planned: list[_Planned], summary: OrgSummary,
 def _without_stalled(ready: list[_Planned], summary: OrgSummary) -> list[_Planned]:
     """The repositories still to plan: one whose pattern ran out of time while the shared
     survey chose its tags has failed, alone, with that error."""
+    from tagsync.run import in_config
+
     out: list[_Planned] = []
     for p in ready:
         if p.stalled is not None:
-            summary.repositories.append(_failed(p, p.stalled))
+            summary.repositories.append(_failed(p, in_config(p.stalled, p.config)))
         else:
             out.append(p)
     return out
