@@ -203,6 +203,20 @@ def test_many_matches_just_under_the_limit_cannot_add_up_to_a_stall() -> None:
     assert caught.value.key == "policy.include"
 
 
+def test_thousands_of_patterns_cannot_add_their_compiles_up_to_a_stall() -> None:
+    """Each compile is bounded by the size limit, and all of a run's compiles draw on its
+    budget (a clock that says each took 0.09 s stands in for the CPU)."""
+    ticks = itertools.count()
+    budget = Budget(seconds=5.0, clock=lambda: next(ticks) * 0.09)
+    compiled = 0
+    with spending(budget), pytest.raises(PatternTimeoutError) as caught:
+        for i in range(10_000):
+            patterns.compile_pattern(f"^v{i}-(\\d+)$", "policy.include")
+            compiled += 1
+    assert compiled < 100
+    assert "used up their 5 s of CPU (while compiling it)" in caught.value.message
+
+
 def test_a_spent_budget_refuses_the_next_match_without_running_it() -> None:
     budget = Budget(seconds=0.5)
     budget.charge(0.5)
@@ -218,6 +232,17 @@ def test_the_same_tag_is_matched_once_per_pattern() -> None:
         for _ in range(50):
             assert pattern.fullmatch("42") is not None
     assert next(calls) == 2  # one match measured (start, end); the rest remembered
+
+
+def test_what_a_run_remembers_is_bounded_and_goes_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patterns, "_MEMO", 10)
+    budget = Budget()
+    pattern = Pattern(r"^v(\d+)$", "policy.include")
+    with spending(budget):
+        for i in range(25):
+            pattern.fullmatch(f"v{i}")
+    assert 0 < len(budget.memo) <= 10
+    assert not Budget().memo  # the next run starts afresh
 
 
 def test_a_budget_reaches_the_tasks_and_threads_a_run_starts() -> None:

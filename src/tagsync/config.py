@@ -76,9 +76,10 @@ class PolicyConfig(_Model):
     prerelease: bool = False
     """semver: admit pre-releases such as `1.3.0-rc1`."""
     include: str | None = None
-    """A regular expression a tag must match; for regex and numeric its groups order the tags."""
+    """A regular expression (Python syntax) a tag must match; for regex and numeric its groups
+    order the tags. Bounded: at most 1000 characters, time-limited (see Tag policies)."""
     exclude: str | None = None
-    """A regular expression no chosen tag may match."""
+    """A regular expression (Python syntax) no chosen tag may match; bounded like `include`."""
     min_age: str | None = None
     """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`); `0s`
     is no wait, and asks no registry for ages."""

@@ -38,7 +38,7 @@ MAX_DEPTH = 20  # nested groups (`regex` recurses per level when it compiles)
 MAX_SIZE = 100_000  # estimated compiled size: `a{100000}` compiles in ~30 ms
 MATCH_SECONDS = 0.1  # CPU time of one match (a tag is at most 128 characters)
 RUN_SECONDS = 5.0  # CPU time of every match of one run (one repository's, in organisation mode)
-_MEMO = 65_536  # remembered results per pattern (the same tag list meets many slots' policies)
+_MEMO = 200_000  # results a budget remembers (the same tag list meets many slots' policies)
 
 
 class Match(Protocol):
@@ -52,7 +52,9 @@ class Match(Protocol):
 class Budget:
     """CPU seconds of pattern matching one run may spend: `seconds` in all, `per_match` at most
     on any one match. `clock` measures what a match cost (this thread's CPU time, which a busy
-    machine does not inflate; `regex`'s own timeout is CPU time too)."""
+    machine does not inflate; `regex`'s own timeout is CPU time too). The results are
+    remembered for the run (every slot of an image ranks the same tag list): a repeated match
+    costs nothing, and what is remembered goes with the run, at most `_MEMO` of them."""
 
     def __init__(self, seconds: float | None = None, per_match: float | None = None,
                  clock: Callable[[], float] = time.thread_time) -> None:
@@ -60,6 +62,7 @@ class Budget:
         self.per_match = MATCH_SECONDS if per_match is None else per_match
         self.clock = clock
         self.spent = 0.0
+        self.memo: dict[tuple[str, bool, str], Match | None] = {}
         self._lock = threading.Lock()
 
     def allowance(self) -> float:
@@ -253,7 +256,6 @@ class Pattern:
         self.text = text
         self.key = key
         self._compiled: Any = regex.compile(as_python_means(text), flags=regex.VERSION0)
-        self._memo: dict[tuple[bool, str], Match | None] = {}
 
     def fullmatch(self, value: str) -> Match | None:
         return self._match(True, value)
@@ -262,10 +264,10 @@ class Pattern:
         return self._match(False, value)
 
     def _match(self, whole: bool, value: str) -> Match | None:
-        key = (whole, value)
-        if key in self._memo:
-            return self._memo[key]
         budget = _BUDGET.get()
+        key = (self.text, whole, value)
+        if budget is not None and key in budget.memo:
+            return budget.memo[key]
         limit = MATCH_SECONDS if budget is None else budget.allowance()
         if limit <= 0:
             raise self._ran_out(value, budget)
@@ -283,27 +285,45 @@ class Pattern:
         finally:
             if budget is not None:
                 budget.charge(budget.clock() - start)
-        if len(self._memo) >= _MEMO:
-            self._memo.clear()
-        self._memo[key] = found
+        if budget is not None:
+            if len(budget.memo) >= _MEMO:
+                budget.memo.clear()
+            budget.memo[key] = found
         return found
 
     def _ran_out(self, value: str, budget: Budget | None) -> PatternTimeoutError:
-        seconds = budget.seconds if budget is not None else 0.0
-        return PatternTimeoutError(
-            f"{self.key} {_clip(self.text)}: the run's regular expressions used up their "
-            f"{seconds:g} s of CPU (at {_clip(value)}); write patterns that do not backtrack",
-            key=self.key, pattern=self.text)
+        return _used_up(self.key, self.text, budget or Budget(0.0), f"at {_clip(value)}")
 
     def __repr__(self) -> str:
         return f"Pattern({self.text!r}, {self.key!r})"
 
 
-@lru_cache(maxsize=512)
 def compile_pattern(text: str, key: str) -> Pattern:
-    """The pattern, checked and compiled once per process (policies are made per reference;
-    their patterns, and what they matched, are shared)."""
+    """The pattern, checked and compiled once per process (policies are made per reference,
+    and an organisation's repositories often share theirs). Compiling draws on the budget too:
+    one compile is bounded by `MAX_SIZE` (tens of milliseconds), and a config with thousands
+    of patterns cannot add those up to a stall."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return _compiled(text, key)
+    if budget.allowance() <= 0:
+        raise _used_up(key, text, budget, "while compiling it")
+    start = budget.clock()
+    try:
+        return _compiled(text, key)
+    finally:
+        budget.charge(budget.clock() - start)
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str, key: str) -> Pattern:
     return Pattern(text, key)
+
+
+def _used_up(key: str, text: str, budget: Budget, where: str) -> PatternTimeoutError:
+    return PatternTimeoutError(
+        f"{key} {_clip(text)}: the run's regular expressions used up their {budget.seconds:g} s "
+        f"of CPU ({where}); write patterns that do not backtrack", key=key, pattern=text)
 
 
 def _clip(text: str, limit: int = 80) -> str:

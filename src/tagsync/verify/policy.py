@@ -33,8 +33,8 @@ class VerifyPolicy(BaseModel):
     identity: str | None = None
     """Keyless: the certificate identity that must have signed."""
     identity_regex: str | None = None
-    """Keyless: a regular expression the whole identity must match (bounded like every pattern of
-    the config: `tagsync.patterns`)."""
+    """Keyless: a regular expression (Python syntax) the whole identity must match; bounded like
+    `policy.include`."""
     issuer: str | None = None
     """Keyless: the OIDC issuer Fulcio recorded."""
     trusted_root: str | None = None
