@@ -94,6 +94,11 @@ def test_what_python_reads_as_characters_stays_characters(pattern: str, same: st
     assert Pattern(pattern, "policy.include").fullmatch(other) is None
 
 
+def test_a_pattern_made_without_a_config_is_checked_as_well() -> None:
+    with pytest.raises(ConfigError, match=r"^policy\.include '\(a\{1000\}\)\{1000\}': .*too large"):
+        Pattern("(a{1000}){1000}", "policy.include")
+
+
 def test_identity_regex_is_checked_when_the_config_is_read(tmp_path: Path) -> None:
     config = _config(tmp_path, "{kind: semver}",
                      "    pin_digests: true\n    verify: {identity_regex: '" + "(?:x{500}){500}"

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Protocol
 
-from tagsync.errors import PatternTimeoutError
+from tagsync.errors import ConfigError, PatternTimeoutError
 
 MAX_LENGTH = 1000  # characters of one pattern
 MAX_DEPTH = 20  # nested groups (`regex` recurses per level when it compiles)
@@ -252,10 +252,14 @@ class Pattern:
     def __init__(self, text: str, key: str) -> None:
         import regex
 
-        check(text)
+        try:
+            check(text)
+            self._compiled: Any = regex.compile(as_python_means(text), flags=regex.VERSION0)
+        except (ValueError, regex.error, RecursionError, OverflowError) as exc:
+            # validated configs never get here: a pattern made without one (a library caller)
+            raise ConfigError(f"{key} {_clip(text)}: {exc}") from None
         self.text = text
         self.key = key
-        self._compiled: Any = regex.compile(as_python_means(text), flags=regex.VERSION0)
 
     def fullmatch(self, value: str) -> Match | None:
         return self._match(True, value)
