@@ -222,6 +222,35 @@ def test_thousands_of_patterns_cannot_add_their_compiles_up_to_a_stall() -> None
     assert "used up their 5 s of CPU (while compiling it)" in caught.value.message
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([r"^v(\d+)$", "rc", BACKTRACKS, r"(\d+)\.(\d+)"]),
+                          st.sampled_from(["v1", "v22", "1.2", "rc1", BAIT, "a" * 12 + "-"]),
+                          st.booleans()), max_size=40))
+def test_a_run_s_matches_agree_with_re_until_its_budget_stops_them(
+        calls: list[tuple[str, str, bool]]) -> None:
+    """Whatever a run matches, in any order: each answer is `re`'s, or the run stops with
+    PatternTimeoutError; no more matches are measured than the budget pays for (a clock that
+    says each took 0.1 s), and none after the budget is spent."""
+    ticks = itertools.count()
+    budget = Budget(seconds=1.0, per_match=0.01, clock=lambda: next(ticks) * 0.1)
+    measured = 0
+    with spending(budget):
+        for text, value, whole in calls:
+            before = len(budget.memo)
+            expected = (re.fullmatch if whole else re.search)(text, value) if value != BAIT else None
+            try:
+                pattern = patterns.compile_pattern(text, "policy.include")
+                found = pattern.fullmatch(value) if whole else pattern.search(value)
+            except PatternTimeoutError as exc:
+                assert exc.pattern == text
+                break
+            measured += len(budget.memo) > before
+            assert (found is None) == (expected is None) and (
+                found is None or expected is None or found.groups() == expected.groups())
+    assert budget.spent <= budget.seconds + 0.2  # at most the match (and compile) that ran out
+    assert measured <= 10
+
+
 def test_a_spent_budget_refuses_the_next_match_without_running_it() -> None:
     budget = Budget(seconds=0.5)
     budget.charge(0.5)
