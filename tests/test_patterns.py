@@ -81,6 +81,13 @@ def test_only_python_syntax_is_accepted(pattern: str) -> None:
         check(pattern)
 
 
+@pytest.mark.parametrize("pattern", ["(?x) \\d+ # a comment\\\n", r"(?x:\d) +", r"(?ix-s:a)"])
+def test_verbose_mode_is_refused(pattern: str) -> None:
+    """`regex` reads a verbose pattern's comments otherwise than `re` (a `\\` ending one)."""
+    with pytest.raises(ValueError, match="verbose mode"):
+        check(pattern)
+
+
 @pytest.mark.parametrize(("pattern", "same", "other"), [
     ("(?:tag){e<=2}", "tag{e<=2}", "tog"),  # characters in `re`, fuzzy matching in `regex`
     ("[[:alpha:]]", "a]", "b"),  # a class and a `]` in `re`, a POSIX class in `regex`
@@ -148,7 +155,8 @@ def test_a_pattern_means_what_python_s_re_says(pieces: list[str], tags: list[str
 
 _TOKENS = st.sampled_from(["a", "b", "1", "{", "}", ",", "2", "e<=1", "[", "]", ":", "^", "-", "(",
                            ")", "(?:", "|", "*", "+", "?", "\\", "\\d", "\\{", "[[:alpha:]]",
-                           "(?#", ".", "$", "&&", "--", "~~", "\\N{DIGIT ONE}"])
+                           "(?#", ".", "$", "&&", "--", "~~", "\\N{DIGIT ONE}", "#", " ",
+                           "\n", "(?x)", "(?x:", "(?i-x:"])
 
 
 @settings(max_examples=500, deadline=None)
@@ -166,7 +174,11 @@ def test_any_pattern_python_accepts_means_the_same(tokens: list[str], texts: lis
             expected = re.compile(text)
         except (re.error, OverflowError):
             return
-    pattern = Pattern(text, "policy.include")
+    try:
+        pattern = Pattern(text, "policy.include")
+    except ConfigError as exc:  # `regex` reads verbose comments otherwise: refused
+        assert "verbose mode" in exc.message
+        return
     for value in texts:
         ours, theirs = pattern.search(value), expected.search(value)
         assert (ours is None) == (theirs is None), (text, value)

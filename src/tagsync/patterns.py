@@ -5,7 +5,8 @@ Why: Python's `re` has no time limit. `^(a|a)*(\\d+)$` meeting sixty `a`s and a 
 for longer than any run lasts, and in organisation mode one repository's pattern would stall
 every repository after it. So a pattern is checked when the config is read:
 
-- Python `re` syntax (configs keep their meaning; `regex`'s own extensions are refused);
+- Python `re` syntax (configs keep their meaning; `regex`'s own extensions are refused, and so
+  is verbose mode, whose comments `regex` reads otherwise);
 - at most `MAX_LENGTH` characters, groups nested at most `MAX_DEPTH` deep;
 - an estimated compiled size (each atom times the counted repeats around it) of at most
   `MAX_SIZE`: `regex` unrolls counted repeats when it compiles, and `((a{1000}){1000}){1000}`
@@ -101,6 +102,7 @@ def blame(image: str, where: str | None = None) -> Iterator[None]:
         raise
 
 
+_VERBOSE = re.compile(r"\(\?[aiLmsu]*x[aiLmsux]*[-:)]")  # `(?x)`, `(?x:…)`, `(?ix-s:…)`
 _QUANTIFIER = re.compile(r"\{(\d*)(?:,(\d*))?\}")  # `re`'s; any other brace is a character
 
 
@@ -240,9 +242,13 @@ def check(pattern: str) -> None:
     try:
         with warnings.catch_warnings():  # "possible nested set": `[[` is read as `re` reads it
             warnings.simplefilter("ignore", FutureWarning)
-            re.compile(pattern)
+            compiled = re.compile(pattern)
     except (re.error, RecursionError, OverflowError) as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    if compiled.flags & re.VERBOSE or _VERBOSE.search(pattern):
+        # `regex` reads a verbose pattern's comments otherwise than `re` (a `\` ending one)
+        raise ValueError("verbose mode (the `x` flag) is not supported: write the pattern "
+                         "without comments and insignificant spaces")
 
 
 class Pattern:
