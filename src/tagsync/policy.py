@@ -107,7 +107,9 @@ class _Bound:
 
 
 def _expand(op: str, text: str) -> list[_Bound]:
-    wildcard = re.sub(r"(\.[xX*])+$", "", text)
+    wildcard = text
+    while len(wildcard) >= 2 and wildcard[-2] == "." and wildcard[-1] in "xX*":
+        wildcard = wildcard[:-2]  # `1.x`, `1.2.*`: what a trailing wildcard leaves
     version = Version.parse(wildcard)
     if version is None:
         raise ValueError(f"{text!r} is not a version")
@@ -136,8 +138,16 @@ def _floor(v: Version) -> Version:
     return Version(v.major, v.minor, v.patch, ((0, 0),), 3)
 
 
+MAX_RANGE = 256  # characters of a version range: reading one is quadratic in its length
+
+
 def parse_range(text: str) -> list[list[_Bound]]:
-    """`>=1.2 <2 || 3.x` → alternatives of ANDed bounds; ValueError names the bad part."""
+    """`>=1.2 <2 || 3.x` → alternatives of ANDed bounds; ValueError names the bad part.
+    A range over `MAX_RANGE` characters is refused before it is read (a repository's config
+    writes it, and a long run of spaces or `.x` would take its scan minutes)."""
+    if len(text) > MAX_RANGE:
+        raise ValueError(f"a version range is at most {MAX_RANGE} characters; this one has "
+                         f"{len(text)}")
     alternatives: list[list[_Bound]] = []
     for alt in text.split("||"):
         bounds: list[_Bound] = []
