@@ -72,7 +72,7 @@ class PolicyConfig(_Model):
     kind: Kind = Kind.same
     """How the tag is chosen: same, semver, regex, numeric or newest."""
     range: str | None = None
-    """semver: the versions admitted, e.g. `>=1.2 <2`, `^1.2`, `~1.2.3`."""
+    """semver: the versions admitted, e.g. `>=1.2 <2`, `^1.2`, `~1.2.3` (at most 256 characters)."""
     prerelease: bool = False
     """semver: admit pre-releases such as `1.3.0-rc1`."""
     include: str | None = None
