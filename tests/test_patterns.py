@@ -330,3 +330,27 @@ def test_ordinary_policies_choose_as_before() -> None:
     policy = Policy(Kind.regex, include=r"(\d+)\.(\d+)-ubuntu", exclude="rc")
     with spending(Budget()):
         assert policy.best(["3.9-ubuntu", "3.10-ubuntu", "3.11rc-ubuntu", "latest"]) == "3.10-ubuntu"
+
+
+def test_new_images_matches_listed_names_through_the_run_s_budget() -> None:
+    """`new_images` matches every listed repository name against the image template (fields
+    side by side could backtrack; `regex` resists the shapes tried, and the budget bounds the
+    rest): a run whose budget is spent stops there, naming the image and the catalog."""
+    from tagsync.config import DigestFormat
+    from tagsync.find.model import Discovery
+    from tagsync.find.paths import repository_pattern
+    from tagsync.plan import new_repositories
+    from tagsync.registry import RepoList, RepoQuery
+
+    registry, namespace, pattern, fields = repository_pattern("ghcr.io/acme/kernel-{name}")
+    discovery = Discovery("kernels", "k.yaml", 0, (), 1, registry, namespace, pattern, fields,
+                          frozenset(), "name: ${name}", "latest", (), Policy(), DigestFormat.full,
+                          None)
+    query = RepoQuery(registry, namespace)
+    listing = RepoList(query, ("acme/kernel-a", "acme/kernel-b"))
+    ticks = itertools.count()
+    budget = Budget(seconds=1.0, clock=lambda: next(ticks) * 0.6)  # each compile or match: 0.6 s
+    with spending(budget), pytest.raises(PatternTimeoutError) as caught:
+        new_repositories([discovery], {query: listing})
+    assert caught.value.key == "image" and caught.value.pattern == pattern
+    assert str(caught.value).startswith("ghcr.io/acme/kernel-b: catalog kernels: image ")
