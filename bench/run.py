@@ -1071,6 +1071,45 @@ def bench_verify_run() -> None:
 
 
 
+def bench_patterns() -> None:
+    """A regex policy ranking 10,000 tags through the bounded engine (`tagsync.patterns`: `regex`
+    with a CPU-time limit, each match measured against the run's budget) against the same policy
+    matching with Python's `re`, unbounded (as before the bound); and a pattern written to
+    backtrack, meeting a tag made for it: the CPU time to fail, against the per-match limit."""
+    import re
+
+    from tagsync import patterns, policy
+    from tagsync.errors import PatternTimeoutError
+
+    tags = [f"{a}.{b}-ubuntu" for a in range(100) for b in range(100)]
+
+    def rank() -> str | None:
+        with patterns.spending(patterns.Budget()):  # a fresh run: nothing remembered
+            return policy.Policy(policy.Kind.regex, include=r"(\d+)\.(\d+)-ubuntu",
+                                 exclude="rc").best(tags)
+
+    ours, best = best_of(5, rank)
+    bounded = policy.compile_pattern
+    policy.compile_pattern = lambda text, key: re.compile(text)  # type: ignore[assignment]
+    try:
+        theirs, same = best_of(5, rank)
+    finally:
+        policy.compile_pattern = bounded
+    start = time.process_time()
+    try:
+        with patterns.spending(patterns.Budget()):
+            policy.Policy(policy.Kind.regex, include=r"^(a|a)*(\d+)$").best(["a" * 60 + "-"])
+        failed = False
+    except PatternTimeoutError:
+        failed = True
+    stall = time.process_time() - start
+    print(f"patterns: a regex policy ranking {len(tags):,} tags {ours * 1000:.0f} ms bounded vs "
+          f"{theirs * 1000:.0f} ms with `re` ({ours / theirs:.1f}x; same choice: "
+          f"{'yes' if best == same else 'NO'}); a backtracking pattern fails: "
+          f"{'yes' if failed else 'NO'}, after {stall:.2f} s of CPU "
+          f"({stall / patterns.MATCH_SECONDS:.2f}x the per-match limit)")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--edit-worker":
         edit_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4])
@@ -1078,7 +1117,7 @@ if __name__ == "__main__":
         only = os.environ.get("BENCH_ONLY")
         for bench in (bench_edit, bench_scan, bench_scale, bench_publish, bench_lambda, bench_build,
                       bench_cold, bench_verify, bench_verify_run, bench_hostile, bench_liar,
-                      bench_corpus, bench_status, bench_deploy,
+                      bench_corpus, bench_status, bench_deploy, bench_patterns,
                       __import__("http_stacks").bench_http_stacks,
                       __import__("whole_run").bench_whole_run, __import__("org").bench_org,
                       __import__("yaml_suite").bench_yaml_suite):

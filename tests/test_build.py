@@ -170,6 +170,17 @@ def test_tagsync_declared_requirements_with_extras_are_what_gets_installed() -> 
     assert "paramiko" not in names and "pytest" not in names
 
 
+def test_the_pattern_engine_is_a_runtime_dependency_the_image_installs() -> None:
+    """`regex` bounds the config's regular expressions (tagsync.patterns) on every run path, so
+    it is declared with the runtime dependencies the image installs (from manylinux wheels, which
+    it publishes for x86_64 and aarch64), not only as a test extra."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    runtime = [d.split(">")[0].split("=")[0].strip() for d in project["project"]["dependencies"]]
+    assert "regex" in runtime
+
+
 # --- build, push, pull back ------------------------------------------------------------------
 
 

@@ -116,3 +116,38 @@ def test_an_arg_declared_in_a_stage_is_not_seen_by_from_and_says_so() -> None:
     [row] = [r for r in found("Dockerfile", f"FROM alpine:3@{D1}\nARG TAG=1.25\nFROM nginx:${{TAG}}\n")
              if r["line"] == 3]
     assert "declared inside a stage (line 2)" in str(row["reason"])
+
+
+# --- parser directives: read in time linear in the line ------------------------------------------
+
+_DIRECTIVE = r"[ \t]*#[ \t]*([A-Za-z][A-Za-z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*"  # what it must read
+
+
+def test_a_directive_made_to_backtrack_is_read_once() -> None:
+    """Blanks inside a directive's value: the regular expression this replaced tried the blanks
+    after every character of it (minutes for a repository's 1 MiB first line)."""
+    from tagsync.find.dockerfile import directives
+
+    value = "docker/dockerfile:1" + " " * 500_000 + "x"
+    [(name, token)] = directives(f"# syntax={value}  \nFROM alpine\n")
+    assert (name, token.text) == ("syntax", value)
+
+
+def test_directives_are_read_as_the_regular_expression_read_them() -> None:
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tagsync.find.dockerfile import _directive
+
+    pieces = st.sampled_from([" ", "\t", "#", "=", "syntax", "a1", "x", "\r", "==", "é"])
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(pieces, max_size=10))
+    def same(parts: list[str]) -> None:
+        line = "".join(parts)
+        m = re.fullmatch(_DIRECTIVE, line)
+        assert _directive(line) == (None if m is None else (m.group(1), m.start(2), m.end(2)))
+
+    same()

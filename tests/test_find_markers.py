@@ -83,3 +83,37 @@ def test_marker_rows_show_the_text_written_at_the_marked_place() -> None:
     table = by_path(found("values.yaml", text, markers=WEB))
     assert table[".image.tag"]["value"] == "1.2" and table[".image.digest"]["value"] == D1
     assert table[".image.tag"]["status"] == "tracked"
+
+
+# --- finding comments that look like markers: linear in the line ---------------------------------
+
+_LOOKS = r"(?:^|[ \t])#[ \t]*(\{.*\$imagepolicy.*|tagsync:.*)$"  # what the scan must find
+
+
+def test_a_line_made_to_rescan_itself_is_read_once() -> None:
+    """` #{` repeated: the regular expression this replaced rescanned the rest of the line from
+    every `#` (minutes for a repository's 1 MiB line); the scan reads it once and finds nothing."""
+    from tagsync.find.markers import looks_like_markers
+
+    assert list(looks_like_markers(" #{" * 300_000 + "\n# tagsync: app\n")) == [
+        (900_003, "tagsync: app")]
+
+
+def test_the_scan_finds_what_the_regular_expression_found() -> None:
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tagsync.find.markers import looks_like_markers
+
+    pieces = st.sampled_from(["#", " ", "\t", "{", "$imagepolicy", "tagsync:", "\n", "\r", "a", "}"])
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(pieces, max_size=14))
+    def same(parts: list[str]) -> None:
+        text = "".join(parts)
+        expected = [(m.start(1), m.group(1)) for m in re.finditer(_LOOKS, text, re.MULTILINE)]
+        assert list(looks_like_markers(text)) == expected, text
+
+    same()

@@ -109,3 +109,14 @@ def test_a_remembered_secret_is_redacted_in_every_later_error_and_log_line() -> 
 def test_a_secret_in_url_encoded_form_is_redacted_too() -> None:
     remember_secret("p@ss word/1")
     assert redact("https://x.example/?q=p%40ss%20word%2F1") == "https://x.example/?q=***"
+
+
+def test_a_long_run_of_words_is_redacted_in_linear_time() -> None:
+    """`a.a.a.…` (a repository's value quoted in a config error): the URL pattern was tried from
+    every word of the run, each time to its end (seconds for 40 KB, minutes for a 1 MiB config);
+    a scheme is now at most 32 characters, and a real one is still found after such a run."""
+    from tagsync.http_policy import redact
+
+    text = "a." * 300_000 + " https://user:secret@host/x"
+    assert redact(text).endswith(" https://***@host/x")
+    assert redact("x-https://user:secret@host") == "x-https://***@host"

@@ -87,3 +87,21 @@ def test_loading_a_config_builds_one_validator(tmp_path: Path) -> None:
     built, timeout, kind, host, concurrency = json.loads(out.strip().splitlines()[-1])
     assert built == ["Config"]
     assert (timeout, kind, host, concurrency) == (20.0, "same", "docker.io", 8)
+
+
+def test_the_pattern_engine_loads_with_the_first_pattern_matched(tmp_path: Path) -> None:
+    """`regex` (the bounded engine for the config's patterns, ~20 ms to import) is loaded by
+    the first match, not by importing the run, nor by reading a config: its patterns are
+    checked with `re`."""
+    assert "regex" not in loaded("tagsync.run") | loaded("tagsync.aws.handler")
+    (tmp_path / "tagsync.yaml").write_text(
+        "catalogs:\n  - name: app\n    file: pod.yaml\n"
+        "    policy: {kind: regex, include: '(\\d+)\\.(\\d+)'}\n")
+    code = ("import json, sys\nfrom pathlib import Path\nfrom tagsync import config as c\n"
+            "cfg = c.load_config(Path('tagsync.yaml'))\n"
+            "before = 'regex' in sys.modules\n"
+            "best = cfg.catalogs[0].policy.to_policy().best(['1.9', '1.10', 'x'])\n"
+            "print(json.dumps([before, best, 'regex' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60, cwd=tmp_path).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == [False, "1.10", True]

@@ -536,19 +536,72 @@ def test_the_linear_glob_matcher_reads_patterns_as_their_regular_expression(
     assert matches(pattern, path) == expected
 
 
-# --- not defended yet ---------------------------------------------------------------------------
+# --- a repository's regular expressions (tagsync.patterns) --------------------------------------
+
+BACKTRACKS = r"^(a|a)*(\d+)$"  # exponential on a tag made for it
+BAIT = "a" * 60 + "-"
 
 
-@pytest.mark.xfail(run=False, reason="a repository's policy.include/exclude (and verify."
-                   "identity_regex) are Python regular expressions; one written to backtrack "
-                   "meeting tags made for it stalls the whole organisation's run (needs a "
-                   "regular-expression engine with a time bound, or repository patterns "
-                   "evaluated apart): see the README's 'Not defended yet'")
-def test_a_repository_s_tag_pattern_cannot_stall_the_organisation() -> None:
-    from tagsync.config import PolicyConfig
+def _with_policy(policy: str) -> bytes:
+    return (REPO_CONFIG + f"    policy: {policy}\n").encode()
 
-    policy = PolicyConfig.model_validate({"kind": "regex", "include": r"^(a|a)*(\d+)$"})
-    policy.to_policy().admitted(["a" * 60 + "-"])  # exponential in the tag's length
+
+def test_a_repository_s_backtracking_tag_pattern_fails_that_repository_alone(org: Org) -> None:
+    """A repository's `policy.include` written to backtrack, meeting a tag made for it: that
+    repository fails with the key and the pattern in its row; the others are planned and
+    published; nothing of the hostile one is written."""
+    org.registry.upstream.push(f"{org.ns}/app", BAIT, f"{org.ns} bait")
+    org.github.create_repo("acme/hostile", {
+        "tagsync.yaml": _with_policy("{kind: regex, include: '" + BACKTRACKS + "'}"),
+        "deploy/app.yaml": org.kube()})
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    hostile = by_repo["acme/hostile"]
+    assert hostile.status == "failed"
+    assert hostile.config == "tagsync.yaml"
+    assert "catalog deploy: policy.include " in hostile.reason and "(a|a)*" in hostile.reason
+    assert "backtracks" in hostile.reason
+    assert org.github.read("acme/hostile", "deploy/app.yaml") == org.kube()
+    assert by_repo["acme/svc-a"].status == "changed"
+    assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube(org.digest)
+    assert by_repo["acme/svc-b"].status == "changed"
+    assert summary.partial
+
+
+def test_one_repository_s_patterns_never_spend_another_s_budget(
+        org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each repository's patterns have their own CPU budget: the hostile one spends all of its
+    own (one match is the whole budget here), and a later repository's ordinary regex policy
+    still chooses its tag."""
+    from tagsync import patterns
+
+    monkeypatch.setattr(patterns, "RUN_SECONDS", 0.05)
+    monkeypatch.setattr(patterns, "MATCH_SECONDS", 0.05)
+    org.registry.upstream.push(f"{org.ns}/app", BAIT, f"{org.ns} bait")
+    org.github.create_repo("acme/a-hostile", {
+        "tagsync.yaml": _with_policy("{kind: regex, include: '" + BACKTRACKS + "'}"),
+        "deploy/app.yaml": org.kube()})
+    org.github.create_repo("acme/z-ordinary", {
+        "tagsync.yaml": _with_policy("{kind: regex, include: '(\\d+)\\.(\\d+)'}"),
+        "deploy/app.yaml": org.kube()})
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/a-hostile"].status == "failed"
+    assert by_repo["acme/z-ordinary"].status == "changed", by_repo["acme/z-ordinary"].reason
+    assert org.github.read("acme/z-ordinary", "deploy/app.yaml") == org.kube(org.digest)
+
+
+def test_the_organisation_s_cli_reports_the_hostile_pattern_and_exits_3(
+        org: Org, capsys: pytest.CaptureFixture[str]) -> None:
+    org.registry.upstream.push(f"{org.ns}/app", BAIT, f"{org.ns} bait")
+    org.github.create_repo("acme/hostile", {
+        "tagsync.yaml": _with_policy("{kind: semver, exclude: '" + BACKTRACKS + "'}"),
+        "deploy/app.yaml": org.kube()})
+    assert main(["org", "run", "-c", str(org.config), "--dry-run", "--json"]) == 3
+    rows = {r["repo"]: r for r in json.loads(capsys.readouterr().out)["repositories"]}
+    assert rows["acme/hostile"]["status"] == "failed"
+    assert "policy.exclude" in rows["acme/hostile"]["reason"]
+    assert rows["acme/svc-a"]["status"] == "changed"
 
 
 def test_a_log_line_quoting_a_repository_s_words_sends_no_escape_sequence() -> None:

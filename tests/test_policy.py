@@ -173,3 +173,19 @@ def test_within_never_leaves_the_line_nor_the_way_the_tag_is_written(
     keep = 1 if within == "major" else 2
     assert theirs[:keep] == mine[:keep]
     assert theirs >= mine
+
+
+@pytest.mark.parametrize("text", ["1" + " " * 100_000 + "!", ">=1 " + "," * 100_000 + "!",
+                                  "1" + ".x" * 100_000 + "y"])
+def test_a_version_range_longer_than_any_real_one_is_refused_before_it_is_read(text: str) -> None:
+    """A repository's config writes the range: a long run of spaces, commas or `.x` made its
+    scan quadratic (minutes for a config-sized one)."""
+    with pytest.raises(ValueError, match="a version range is at most 256 characters"):
+        Policy(Kind.semver, range=text).check()
+
+
+@pytest.mark.parametrize(("text", "admits", "refuses"), [
+    ("1.x", "1.9.0", "2.0.0"), ("1.2.*", "1.2.7", "1.3.0"), ("1.X.x", "1.0.1", "0.9.0")])
+def test_trailing_wildcards_still_widen_a_range(text: str, admits: str, refuses: str) -> None:
+    policy = Policy(Kind.semver, range=text)
+    assert policy.admitted([admits, refuses]) == [admits]

@@ -169,3 +169,47 @@ def test_new_tags_are_off_by_default(registry, tmp_path, ns):
     policy: {kind: regex, include: '(\\d+)\\.(\\d+)-ubuntu'}
 """))
     assert run(load_config(config)).changes == []
+
+
+BAIT = "a" * 60 + "-"  # a tag made for the pattern below
+
+
+def test_a_backtracking_include_ends_the_run_with_a_config_error_naming_it(
+        registry, tmp_path, ns, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pattern written to backtrack meets a tag made for it: the run stops with exit 2 and a
+    message naming the image, the key and the pattern (no traceback); nothing is written."""
+    from tagsync.cli import main
+
+    registry.push(f"{ns}/api", "1", f"{ns} api 1")
+    registry.push(f"{ns}/api", BAIT, f"{ns} api bait")
+    catalog = f"image: {registry.host}/{ns}/api\ntag: '1'\ndigest: x1\n"
+    config = setup(tmp_path, registry, catalog, """\
+    entries: .
+    image: "{image}"
+    tag: .tag
+    digest: .digest
+    policy: {kind: regex, include: '^(a|a)*(\\d+)$'}
+""")
+    assert main(["run", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert (f"tagsync.yaml: {registry.host}/{ns}/api: catalog apps: "
+            "policy.include '^(a|a)*(\\\\d+)$' took more") in err
+    assert "Traceback" not in err, err
+    assert (tmp_path / "values.yaml").read_text() == catalog
+
+
+def test_status_bounds_the_same_pattern(registry, tmp_path, ns) -> None:
+    from tagsync.errors import PatternTimeoutError
+    from tagsync.status import status
+
+    registry.push(f"{ns}/api", "1", f"{ns} api 1")
+    registry.push(f"{ns}/api", BAIT, f"{ns} api bait")
+    config = setup(tmp_path, registry, f"image: {registry.host}/{ns}/api\ntag: '1'\ndigest: x1\n", """\
+    entries: .
+    image: "{image}"
+    tag: .tag
+    digest: .digest
+    policy: {kind: numeric, exclude: '^(a|a)*(\\d+)$'}
+""")
+    with pytest.raises(PatternTimeoutError, match=r"policy\.exclude"):
+        status(load_config(config), ages=False)

@@ -197,6 +197,24 @@ def test_a_real_keyless_signature_is_aged_by_its_rekor_time_the_clock_named(
     assert "by the transparency log (Rekor)" in change.why
 
 
+def test_a_backtracking_identity_regex_ends_the_run_with_a_config_error(
+        signed: SignedRegistry, tmp_path: Path, request: pytest.FixtureRequest,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The real keyless signature's identity meets an `identity_regex` written to backtrack: the
+    run stops (exit 2) naming the key and the pattern, with nothing written; never a refused
+    signature passed off as the image's fault, never a stall."""
+    repo = unique_namespace("keyless-stall/app", request)
+    config = keyless_checkout(tmp_path, signed, repo, "")
+    config.write_text(config.read_text().replace(
+        "identity: mitr@redhat.com", "identity_regex: '^(?:.|.|.|.)*[#%]$'"))
+    before = (tmp_path / "pod.yaml").read_text()
+    assert main(["run", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "verify.identity_regex '^(?:.|.|.|.)*[#%]$' took more than" in err, err
+    assert "Traceback" not in err
+    assert (tmp_path / "pod.yaml").read_text() == before
+
+
 def test_a_real_signature_made_for_another_repository_is_refused_with_match_reference(
         signed: SignedRegistry, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     repo = unique_namespace("keyless-ref/app", request)

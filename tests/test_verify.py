@@ -265,6 +265,38 @@ def test_an_identity_regex_matches_the_certificate(registries: Registries, repo:
     assert check(registries.plain, repo, digest, policy).ok
 
 
+STALLS = r"^(?:.|.|.|.)*[#%]$"  # backtracks exponentially on any long identity (no `#`, `%`)
+
+
+def test_a_backtracking_identity_regex_runs_out_of_time_naming_the_key() -> None:
+    """The certificate's identity (`mitr@redhat.com`) meets a pattern written to backtrack: a
+    typed error naming `verify.identity_regex` and the pattern, never a stall."""
+    from cryptography import x509
+
+    from tagsync.errors import PatternTimeoutError
+    from tagsync.patterns import Budget, spending
+    from tagsync.verify.trust import IdentityRule
+
+    pem = load_signed("dir-img-cosign-fulcio-rekor-valid").layer.annotations[
+        "dev.sigstore.cosign/certificate"]
+    rule = IdentityRule(GITHUB_OAUTH, identity_regex=STALLS)
+    with spending(Budget(per_match=0.02)), pytest.raises(PatternTimeoutError) as caught:
+        rule.check(x509.load_pem_x509_certificate(pem.encode()))
+    assert caught.value.key == "verify.identity_regex" and caught.value.pattern == STALLS
+
+
+def test_a_backtracking_identity_regex_is_not_passed_off_as_a_bad_bundle() -> None:
+    """sigstore-python calls the identity check: its running out of time comes back out as the
+    config's error, not as a refused (malformed) bundle."""
+    from tagsync.errors import PatternTimeoutError
+    from tagsync.patterns import Budget, spending
+
+    bundle = fixture_path("sigstore-python", "bundle_v3_github.whl.sigstore").read_bytes()
+    policy = VerifyPolicy(identity_regex=STALLS, issuer=ACTIONS, trusted_root=production_root())
+    with spending(Budget(per_match=0.02)), pytest.raises(PatternTimeoutError, match="identity_regex"):
+        Verifier(policy).verify_bundle(bundle, WHEEL_SHA256)
+
+
 def test_a_wrong_identity_is_refused(registries: Registries, repo: str) -> None:
     digest = serve_signed(registries.plain, repo, "dir-img-cosign-fulcio-rekor-valid")
     verdict = check(registries.plain, repo, digest, keyless_policy(identity="someone@example.com"))

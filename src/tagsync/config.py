@@ -72,13 +72,14 @@ class PolicyConfig(_Model):
     kind: Kind = Kind.same
     """How the tag is chosen: same, semver, regex, numeric or newest."""
     range: str | None = None
-    """semver: the versions admitted, e.g. `>=1.2 <2`, `^1.2`, `~1.2.3`."""
+    """semver: the versions admitted, e.g. `>=1.2 <2`, `^1.2`, `~1.2.3` (at most 256 characters)."""
     prerelease: bool = False
     """semver: admit pre-releases such as `1.3.0-rc1`."""
     include: str | None = None
-    """A regular expression a tag must match; for regex and numeric its groups order the tags."""
+    """A regular expression (Python syntax) a tag must match; for regex and numeric its groups
+    order the tags. Bounded: at most 1000 characters, time-limited (see Tag policies)."""
     exclude: str | None = None
-    """A regular expression no chosen tag may match."""
+    """A regular expression (Python syntax) no chosen tag may match; bounded like `include`."""
     min_age: str | None = None
     """A new tag or digest waits until it has existed this long (`30m`, `12h`, `3d`, `2w`); `0s`
     is no wait, and asks no registry for ages."""
@@ -325,12 +326,30 @@ class CatalogConfig(_Model):
             if not self.template_fields():
                 raise ValueError("`new_images` needs an image template with a {field}, "
                                  "e.g. lablup/kernel-{name}")
+            self._template_pattern()
         if self.new_tags and self.pairs is None:
             raise ValueError("`new_tags` appends [tag, digest] pairs: it needs the `pairs` shape")
         if self.new_tags and any(p.kind is Kind.same and not p.include for p in policies):
             raise ValueError("`new_tags` needs a policy that says which tags to add "
                              "(a kind other than `same`, or `include`)")
         return self
+
+    def _template_pattern(self) -> None:
+        """`new_images` matches every listed repository name against the image template as a
+        regular expression: it must be one tagsync evaluates (`tagsync.patterns`)."""
+        from tagsync.find.paths import repository_pattern
+        from tagsync.patterns import check
+
+        assert self.image is not None
+        try:
+            pattern = repository_pattern(self.image)[2]
+        except TagsyncError:
+            return  # not an image name once filled in: the run says so, as before
+        try:
+            check(pattern)
+        except ValueError as exc:
+            raise FieldError("image", f"with `new_images`, the image template is matched as a "
+                             f"regular expression, and {exc}") from None
 
     def verify_for(self, image: str) -> VerifyPolicy | None:
         for pattern, policy in self.verify_images.items():

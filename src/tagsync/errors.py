@@ -108,6 +108,17 @@ class ConfigError(TagsyncError):
     exit_code = EXIT_USAGE
 
 
+class PatternTimeoutError(ConfigError):
+    """A regular expression from the config (`policy.include`, `verify.identity_regex`, ...)
+    ran out of time: it backtracks (see `tagsync.patterns`). Nothing is written; in
+    organisation mode only the repository whose config holds it fails."""
+
+    def __init__(self, message: str, *, key: str, pattern: str, image: str | None = None) -> None:
+        super().__init__(message, image=image)
+        self.key = key
+        self.pattern = pattern
+
+
 # --- registries -------------------------------------------------------------------------
 
 

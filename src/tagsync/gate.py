@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tagsync.errors import TagsyncError
+from tagsync.errors import PatternTimeoutError, TagsyncError
 from tagsync.find.model import Note
 from tagsync.plan import Change, Failure, Plan
 from tagsync.policy import format_age
@@ -322,6 +322,10 @@ async def _check(key: tuple[Any, ImageName, str], tag: str, platform: str | None
     verifier = verifiers[id(policy)]
     try:  # any source kind: OCI registry, ECR's API, an image layout
         verdict = await verifier.verify(SourceFetch(source), str(image), digest)
+    except PatternTimeoutError as exc:  # the config's `identity_regex`: the run's fault, not the image's
+        if exc.image is None:
+            exc.image = str(image)
+        raise
     except TagsyncError as exc:
         facts.verdicts[key] = Checked(False, f"cannot check the signature: {exc.message}")
         return
@@ -346,6 +350,8 @@ async def _platform_hint(verifier: Any, source: Any, image: ImageName, tag: str,
         if index == digest:
             return None
         verdict = await verifier.verify(SourceFetch(source), str(image), index)
+    except PatternTimeoutError:
+        raise
     except TagsyncError:
         return None
     if not verdict.ok:

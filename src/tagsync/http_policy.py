@@ -81,9 +81,11 @@ def header_int(value: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 30 else None
 
 
-# Userinfo runs to the last `@` before the host's end: a password may hold an `@` itself.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
-_LEADING_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)?[^/?#\s]*@")
+# Userinfo runs to the last `@` before the host's end: a password may hold an `@` itself. A
+# scheme is at most 32 characters: unbounded, the search tried it from every word of a run such
+# as `a.a.a.…` (a repository's long value quoted in an error took minutes to redact).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)[^/?#\s]*@")
+_LEADING_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]{0,31}://)?[^/?#\s]*@")
 _SECRET_PARAM = re.compile(
     r"(?i)([?&](?:[a-z0-9_-]*token|password|passwd|secret|sig|signature|x-amz-[a-z-]+)=)[^&#\s]*")
 

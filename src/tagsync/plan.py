@@ -7,7 +7,6 @@ then position), so dry-runs, commits and retries after a moved branch agree with
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from tagsync.catalog.text import SpliceAt
 from tagsync.config import Config
 from tagsync.errors import CatalogError
 from tagsync.find.model import Discovery, Growth, Note, Slot
+from tagsync.patterns import blame, compile_pattern
 from tagsync.policy import Kind, Policy, format_age
 from tagsync.reference import ImageName, short
 from tagsync.registry import Observation, RepoList, RepoQuery, TagList, TagQuery, Want
@@ -160,7 +160,8 @@ def choose_tags(slots: Iterable[Slot], tag_lists: Mapping[TagQuery, TagList],
         if slot.policy.min_age is not None:
             ripe = slot.policy.ripe(listing.tags, listing.created, now or datetime.now(UTC))
             tags = [*ripe, *([slot.tag] if slot.tag in listing.tags else [])]
-        out[slot] = slot.policy.best(tags, listing.created)
+        with blame(str(slot.image), f"catalog {slot.catalog}"):
+            out[slot] = slot.policy.best(tags, listing.created)
     return out
 
 
@@ -175,7 +176,8 @@ def waiting_for(slot: Slot, target: str, tag_lists: Mapping[TagQuery, TagList],
     if listing is None:
         return None
     created = listing.created
-    best = slot.policy.best(listing.tags, created)
+    with blame(str(slot.image), f"catalog {slot.catalog}"):
+        best = slot.policy.best(listing.tags, created)
     if best is not None and best != target and best in created:
         return (f"{best} waits until {_when(created[best] + min_age)} "
                 f"(min_age {format_age(min_age)}); following {target} meanwhile")
@@ -192,7 +194,8 @@ def new_tags(growths: Iterable[Growth], tag_lists: Mapping[TagQuery, TagList]) -
     for g in growths:
         listing = _tag_list(tag_lists, g.image, g.policy)
         if listing is not None and listing.error is None:
-            found = g.policy.newer(listing.tags, g.known, listing.created)
+            with blame(str(g.image), f"catalog {g.catalog}"):
+                found = g.policy.newer(listing.tags, g.known, listing.created)
             if found:
                 out[g] = found
     return out
@@ -221,8 +224,11 @@ def new_repositories(discoveries: Iterable[Discovery],
         listing = repo_lists.get(RepoQuery(d.registry, d.namespace))
         if listing is None or listing.error is not None:
             continue
+        # the image template's pattern: its fields can backtrack against a listed name
+        pattern = compile_pattern(d.pattern, "image")
         for name in listing.names:
-            m = re.match(d.pattern, name)
+            with blame(f"{d.registry}/{name}", f"catalog {d.catalog}"):
+                m = pattern.search(name)
             if m is None or name in d.known or any(fnmatch.fnmatchcase(name, x) for x in d.exclude):
                 continue
             fields = tuple((field, m.group(group)) for group, field in d.fields)
@@ -235,7 +241,10 @@ def new_repository_tag(repo: NewRepository, tag_lists: Mapping[TagQuery, TagList
     if policy.kind is Kind.same:
         return repo.discovery.tag
     listing = tag_lists.get(repo.query)
-    return policy.best(listing.tags, listing.created) if listing and not listing.error else None
+    if not listing or listing.error:
+        return None
+    with blame(str(repo.image), f"catalog {repo.discovery.catalog}"):
+        return policy.best(listing.tags, listing.created)
 
 
 def wants(targets: Mapping[Slot, str | None], growing: Mapping[Growth, list[str]],

@@ -16,7 +16,9 @@ major.minor) line and its own way of writing the tag (`v`, how many parts, a suf
 `-alpine`): `v5.2` may become `v5.4`, never `v6.0` nor `v5.4.1`; `anchored` binds it to the tag
 a reference holds. A tag that is no version (`latest`) keeps its tag and follows its digest.
 
-`include`/`exclude` filter every kind.
+`include`/`exclude` filter every kind. They are the config's regular expressions, so they are
+evaluated through `tagsync.patterns` (bounded in size and time: one written to backtrack fails
+its run with `PatternTimeoutError` instead of stalling it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
+
+from tagsync.patterns import Pattern, compile_pattern
+from tagsync.patterns import check as check_pattern
 
 
 class Kind(StrEnum):
@@ -102,7 +107,9 @@ class _Bound:
 
 
 def _expand(op: str, text: str) -> list[_Bound]:
-    wildcard = re.sub(r"(\.[xX*])+$", "", text)
+    wildcard = text
+    while len(wildcard) >= 2 and wildcard[-2] == "." and wildcard[-1] in "xX*":
+        wildcard = wildcard[:-2]  # `1.x`, `1.2.*`: what a trailing wildcard leaves
     version = Version.parse(wildcard)
     if version is None:
         raise ValueError(f"{text!r} is not a version")
@@ -131,8 +138,16 @@ def _floor(v: Version) -> Version:
     return Version(v.major, v.minor, v.patch, ((0, 0),), 3)
 
 
+MAX_RANGE = 256  # characters of a version range: reading one is quadratic in its length
+
+
 def parse_range(text: str) -> list[list[_Bound]]:
-    """`>=1.2 <2 || 3.x` → alternatives of ANDed bounds; ValueError names the bad part."""
+    """`>=1.2 <2 || 3.x` → alternatives of ANDed bounds; ValueError names the bad part.
+    A range over `MAX_RANGE` characters is refused before it is read (a repository's config
+    writes it, and a long run of spaces or `.x` would take its scan minutes)."""
+    if len(text) > MAX_RANGE:
+        raise ValueError(f"a version range is at most {MAX_RANGE} characters; this one has "
+                         f"{len(text)}")
     alternatives: list[list[_Bound]] = []
     for alt in text.split("||"):
         bounds: list[_Bound] = []
@@ -216,9 +231,9 @@ class Policy:
             pattern = getattr(self, name)
             if pattern is not None:
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ValueError(f"{name}: invalid regular expression {pattern!r}: {exc}") from None
+                    check_pattern(pattern)
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
         if self.range is not None:
             if self.kind is not Kind.semver:
                 raise ValueError("`range` applies to `kind: semver` only")
@@ -229,12 +244,12 @@ class Policy:
             raise ValueError("`kind: regex` needs `include`, a pattern whose groups order the tags")
 
     @cached_property
-    def _include(self) -> re.Pattern[str] | None:
-        return re.compile(self.include) if self.include else None
+    def _include(self) -> Pattern | None:
+        return compile_pattern(self.include, "policy.include") if self.include else None
 
     @cached_property
-    def _exclude(self) -> re.Pattern[str] | None:
-        return re.compile(self.exclude) if self.exclude else None
+    def _exclude(self) -> Pattern | None:
+        return compile_pattern(self.exclude, "policy.exclude") if self.exclude else None
 
     @cached_property
     def _range(self) -> list[list[_Bound]] | None:

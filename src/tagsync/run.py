@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tagsync.config import CONFIG_NAMES, CatalogConfig, Config
 from tagsync.errors import (
@@ -29,6 +29,7 @@ from tagsync.errors import (
     ImageNotFoundError,
     MalformedAnswerError,
     NothingFoundError,
+    PatternTimeoutError,
     RegistryError,
     TagsyncError,
 )
@@ -36,6 +37,7 @@ from tagsync.find import Note, References, Source, find_references, open_source
 from tagsync.find.globs import is_glob, select
 from tagsync.find.model import Slot
 from tagsync.gate import Facts, Rule, collect, gate, needed
+from tagsync.patterns import Budget, spending
 from tagsync.plan import (
     Change,
     Failure,
@@ -79,6 +81,7 @@ Progress = Callable[[str, int, int], None]
 Ask = Callable[[int, str], None]
 _ANSWERS = (ImageNotFoundError, MalformedAnswerError)
 _FULL = re.compile(r"^sha256:[0-9a-f]{64}$")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -277,15 +280,46 @@ def _hosts(refs: References) -> set[str]:
             | {g.image.registry for g in refs.growths})
 
 
+@dataclass
+class Part:
+    """One repository's references in an organisation's shared survey: its patterns draw on its
+    own `budget`; `error` when one ran out of time (that repository fails alone, and asks
+    nothing more of the registries)."""
+
+    refs: References
+    budget: Budget
+    error: PatternTimeoutError | None = None
+
+
+def _each(read: References, parts: list[Part] | None,
+          choose: Callable[[References], Iterable[_T]]) -> list[_T]:
+    """What `choose` (which evaluates the config's patterns) gives for the whole survey, or, in
+    organisation mode, for each repository under its own budget: one repository's pattern that
+    runs out of time is that repository's error, never the survey's."""
+    if parts is None:
+        return list(choose(read))
+    out: list[_T] = []
+    for part in parts:
+        if part.error is not None:
+            continue
+        try:
+            with spending(part.budget):
+                out.extend(choose(part.refs))
+        except PatternTimeoutError as exc:
+            part.error = exc
+    return out
+
+
 async def _observe(config: Config, read: References, known: _Known, sources: dict[str, Any],
                    progress: Progress | None, deadline: float | None = None,
-                   ask: Ask | None = None) -> dict[str, int]:
+                   ask: Ask | None = None, parts: list[Part] | None = None) -> dict[str, int]:
     """Ask the registries what the plan needs and `known` lacks: namespaces first (new
     repositories), then tag lists (policies choose tags from them), then one digest per tag,
     then (at once) the creation times and signatures of the digests about to be written.
     `sources` belong to the caller, who closes them (the survey reads more through them);
     returns the requests of the clients it opened itself (Docker Hub's API), by host.
-    `ask(count, what)`: told before questions `known` lacks are asked; it may refuse (raise)."""
+    `ask(count, what)`: told before questions `known` lacks are asked; it may refuse (raise).
+    `parts`: `read` is the union of these (organisation mode), each evaluated on its own."""
     if not sources:
         return {}
     rqueries = repo_queries(read.discoveries) - known.repos.keys()
@@ -296,7 +330,7 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
     try:
         if rqueries:
             known.repos.update(await list_repositories(rqueries, listers, deadline))
-        repos = new_repositories(read.discoveries, known.repos)
+        repos = _each(read, parts, lambda refs: new_repositories(refs.discoveries, known.repos))
         queries = (tag_queries(read.slots, read.growths)
                    | {r.query for r in repos if r.discovery.policy.kind != "same"}) - known.tags.keys()
         timed = {q.image.registry for q in queries if q.times}
@@ -308,8 +342,9 @@ async def _observe(config: Config, read: References, known: _Known, sources: dic
             known.tags.update(await list_tags(
                 queries, sources, config.run.concurrency, deadline, clocks,
                 None if progress is None else lambda done, total: progress("tags", done, total)))
-        needed = wants(choose_tags(read.slots, known.tags), new_tags(read.growths, known.tags),
-                       repos, known.tags)
+        needed = set(_each(read, parts, lambda refs: wants(
+            choose_tags(refs.slots, known.tags), new_tags(refs.growths, known.tags),
+            new_repositories(refs.discoveries, known.repos), known.tags)))
         missing = needed - known.digests.keys()
         if missing:
             if ask is not None:
@@ -484,12 +519,31 @@ Then = Callable[[Read, Plan, dict[str, Any]], Awaitable[None]]
 
 
 def survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None = None,
-           deadline: float | None = None, then: Then | None = None, ask: Ask | None = None
-           ) -> tuple[Read, Plan, dict[str, Any]]:
+           deadline: float | None = None, then: Then | None = None, ask: Ask | None = None,
+           budget: Budget | None = None) -> tuple[Read, Plan, dict[str, Any]]:
     """Read the catalogs, ask the registries what `known` lacks, and plan: everything a run
     decides, with nothing written (`run` publishes it; `status` reports it). `then` reads more
     (a change's provenance, an image's age) before the registry clients close. `ask`: told
-    before registry questions `known` lacks are asked (it may refuse them)."""
+    before registry questions `known` lacks are asked (it may refuse them). `budget`: the
+    CPU time the config's regular expressions may take (`tagsync.patterns`; a fresh one when
+    not given): a pattern that runs out raises PatternTimeoutError, before anything is written."""
+    with spending(budget if budget is not None else Budget()):
+        try:
+            return _survey(config, snap, known, progress, deadline, then, ask)
+        except PatternTimeoutError as exc:
+            raise in_config(exc, config) from None
+
+
+def in_config(exc: PatternTimeoutError, config: Config) -> PatternTimeoutError:
+    """The error, located in the config file that holds the pattern."""
+    if exc.file is None:
+        exc.file = config.config_file
+    return exc
+
+
+def _survey(config: Config, snap: Snapshot, known: _Known, progress: Progress | None,
+            deadline: float | None, then: Then | None, ask: Ask | None
+            ) -> tuple[Read, Plan, dict[str, Any]]:
     verifiers = make_verifiers(config)
     found = read_references(config, snap)
     now = datetime.now(UTC)
@@ -564,12 +618,16 @@ def run(
     deadline: float | None = None,
     known: _Known | None = None,
     ask: Ask | None = None,
+    budget: Budget | None = None,
 ) -> Summary:
     """One run. `deadline` (`time.monotonic()`): stop asking registries then; publish what is known.
     `known`: registry answers already asked for (organisation mode asks once for every repository);
     `ask(count, what)`: told before registry questions `known` lacks are asked, and may refuse
-    them (organisation mode: one repository's share of the registries' rate limits)."""
+    them (organisation mode: one repository's share of the registries' rate limits).
+    `budget`: the CPU time the config's regular expressions may take, every attempt together
+    (organisation mode gives each repository its own)."""
     publisher = publisher or make_publisher(config)
+    budget = budget if budget is not None else Budget()
     if config.run.max_duration is not None:  # the whole run's bound, whoever else sets one
         end = time.monotonic() + config.run.max_duration
         deadline = end if deadline is None else min(deadline, end)
@@ -583,7 +641,7 @@ def run(
         snap = publisher.snapshot()
         found, plan, stats = survey(config, snap, known, progress, deadline,
                                     then=explainer(config, deadline, progress, known.explained, ask),
-                                    ask=ask)
+                                    ask=ask, budget=budget)
         catalogs = found.sources
         summary.warnings = found.warnings
         summary.requests = add_counts(summary.requests, stats)  # a re-plan adds to the first

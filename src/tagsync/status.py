@@ -18,6 +18,7 @@ from tagsync.config import Config
 from tagsync.errors import TagsyncError
 from tagsync.find.model import Slot
 from tagsync.gate import CREATED, REKOR
+from tagsync.patterns import blame
 from tagsync.plan import Plan, choose_tags, slot_changes, want_of
 from tagsync.publish import Publisher
 from tagsync.reference import ImageName, short
@@ -104,7 +105,8 @@ def _behind(slot: Slot, tag_lists: dict[TagQuery, Any]) -> int | None:
     listing = tag_lists.get(TagQuery(slot.image, slot.policy.needs_times))
     if listing is None or listing.error is not None:
         return None
-    return len(slot.policy.newer(listing.tags, (slot.tag,), listing.created))
+    with blame(str(slot.image), f"catalog {slot.catalog}"):
+        return len(slot.policy.newer(listing.tags, (slot.tag,), listing.created))
 
 
 def _gated(rows: list[Row], known: _Known) -> None:

@@ -33,7 +33,25 @@ class Token:
 
 # BuildKit trims the line, then reads `#key=value` with spaces allowed around both; only the
 # known keys are directives, and the first line that is not one ends them.
-_DIRECTIVE = re.compile(r"[ \t]*#[ \t]*([A-Za-z][A-Za-z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*")
+_DIRECTIVE_KEY = re.compile(r"[ \t]*#[ \t]*([A-Za-z][A-Za-z0-9]*)[ \t]*=")
+
+
+def _directive(line: str) -> tuple[str, int, int] | None:
+    """(key, where the value starts, where it ends) of a `#key=value` line, else None: what
+    `[ \t]*#[ \t]*([A-Za-z][A-Za-z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*` reads in full, in linear
+    time (that expression tried the blanks after every character of the value: a repository's
+    first line with a long run of blanks inside its value took minutes)."""
+    m = _DIRECTIVE_KEY.match(line)
+    if m is None:
+        return None
+    start, end = m.end(), len(line)
+    while start < end and line[start] in " \t":
+        start += 1
+    while end > start and line[end - 1] in " \t":
+        end -= 1
+    if start == end:  # blanks alone: the value is the last of them, or there is none
+        return (m.group(1), len(line) - 1, len(line)) if len(line) > m.end() else None
+    return m.group(1), start, end
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC = re.compile(r"\d*<<(-?)([\"']?)([^\"'<\s]+)\2")
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
@@ -89,11 +107,12 @@ def _directives(lines: list[str], offsets: list[int]) -> tuple[list[tuple[str, T
     found: list[tuple[str, Token]] = []
     i = 0
     while i < len(lines):
-        m = _DIRECTIVE.fullmatch(lines[i].removesuffix("\r"))
-        name = m.group(1).lower() if m else ""
+        line = lines[i].removesuffix("\r")
+        m = _directive(line)
+        name = m[0].lower() if m else ""
         if m is None or name not in _KNOWN_DIRECTIVES or any(n == name for n, _ in found):
             break
-        found.append((name, Token(m.group(2), offsets[i] + m.start(2), offsets[i] + m.end(2), i + 1)))
+        found.append((name, Token(line[m[1]:m[2]], offsets[i] + m[1], offsets[i] + m[2], i + 1)))
         i += 1
     return found, i
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tagsync.catalog.document import Mapping, Node, Scalar, Sequence
@@ -26,8 +27,32 @@ TAGSYNC = re.compile(r"tagsync:\s*([A-Za-z0-9._/-]+(?::[A-Za-z0-9._/-]+)*)")
 SETTERS = ("tag", "name", "digest")
 # A whole-reference marker on `1.0.0` or `v2.3`: a tag, which would read as docker.io/library/1.0.0.
 _LOOKS_LIKE_TAG = re.compile(r"v?[0-9][A-Za-z0-9._-]*")
-# A comment that looks like a marker, on any line (strict reading is `marker_name`'s job).
-LOOKS = re.compile(r"(?:^|[ \t])#[ \t]*(\{.*\$imagepolicy.*|tagsync:.*)$", re.MULTILINE)
+
+
+def looks_like_markers(text: str) -> Iterator[tuple[int, str]]:
+    r"""(offset, text to the end of the line) of each comment that looks like a marker, on any
+    line (strict reading is `marker_name`'s job): per line, the first `#` at its start or after
+    a blank, then blanks, then `{` with `$imagepolicy` later on the line, or `tagsync:`. What
+    the regular expression `(?:^|[ \t])#[ \t]*(\{.*\$imagepolicy.*|tagsync:.*)$` finds, in
+    time linear in the line: that one rescanned the rest of the line from every `#`, and a
+    repository's line of ` #{` repeated took minutes."""
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line = text[start:end]
+        policy = line.rfind("$imagepolicy")
+        hash_at = line.find("#")
+        while hash_at >= 0:
+            if hash_at == 0 or line[hash_at - 1] in " \t":
+                j = hash_at + 1
+                while j < len(line) and line[j] in " \t":
+                    j += 1
+                if (line.startswith("{", j) and policy > j) or line.startswith("tagsync:", j):
+                    yield start + j, line[j:]
+                    break
+            hash_at = line.find("#", hash_at + 1)
+        start = end + 1
 
 
 def has_markers(text: str) -> bool:
@@ -105,9 +130,9 @@ def marks(catalog: Catalog) -> tuple[list[Mark], list[Stray]]:
                 name, setter = head, last
             out.append(Mark(doc, path, node, name, setter))
     holders: dict[int, tuple[int, Path, Node]] | None = None
-    for comment in LOOKS.finditer(text):
-        line = line_of(comment.start(1))
-        if line in seen or marker_name(comment.group(1)) is None:
+    for offset, comment in looks_like_markers(text):
+        line = line_of(offset)
+        if line in seen or marker_name(comment) is None:
             continue
         holders = holders if holders is not None else _holders(catalog)
         if line + 1 in holders:

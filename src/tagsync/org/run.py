@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tagsync.config import Config, check_branch
-from tagsync.errors import ConfigError, TagsyncError
+from tagsync.errors import ConfigError, PatternTimeoutError, TagsyncError
 from tagsync.find.model import References
 from tagsync.org.config import OrgConfig, repo_config
 from tagsync.org.share import Share, metered, step_seconds
+from tagsync.patterns import Budget
 from tagsync.publish import Publisher, Snapshot
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,11 @@ class _Planned:
     share: Share
     publisher: Any = None
     snapshot: Any = None
+    refs: References | None = None  # what its catalogs hold (in the shared survey)
+    # the CPU time its config's regular expressions may take, in the shared survey and its own
+    # run together: one repository's patterns never spend another's
+    budget: Budget = field(default_factory=Budget)
+    stalled: PatternTimeoutError | None = None  # its pattern ran out of time in the shared survey
 
 
 def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: Any = None,
@@ -307,8 +313,9 @@ def org_run(org: OrgConfig, *, dry_run: bool = False, api: Any = None, known: An
         known = _Known()
         if ready:
             summary.requests = _observe_once(ready[0].config, union, known,
-                                             bound.monotonic(deadline))
+                                             bound.monotonic(deadline), ready)
     summary.known = known
+    ready = _without_stalled(ready, summary)
     # Each repository planned (and its gate and explanations asked) with the shared answers:
     # the same bump in two repositories is verified, aged and explained once. The fan-out's
     # first step plans them all dry, so its children read everything from the stored answers.
@@ -490,8 +497,23 @@ def _gather(planned: list[_Planned], summary: OrgSummary, api: Any,
         following = {c.name for c in p.config.catalogs if c.follow is not None}
         read.refs.slots = [s for s in read.refs.slots if s.catalog not in following]
         union.extend(read.refs)
+        p.refs = read.refs
         ready.append(p)
     return ready, union
+
+
+def _without_stalled(ready: list[_Planned], summary: OrgSummary) -> list[_Planned]:
+    """The repositories still to plan: one whose pattern ran out of time while the shared
+    survey chose its tags has failed, alone, with that error."""
+    from tagsync.run import in_config
+
+    out: list[_Planned] = []
+    for p in ready:
+        if p.stalled is not None:
+            summary.repositories.append(_failed(p, in_config(p.stalled, p.config)))
+        else:
+            out.append(p)
+    return out
 
 
 def _failed(p: _Planned, exc: Exception) -> RepoResult:
@@ -514,7 +536,7 @@ def _publish_each(ready: list[_Planned], known: Any, summary: OrgSummary, dry_ru
                 ends = [e for e in (bound.deadline, p.share.until) if e is not None]
                 result = run(p.config, dry_run=dry_run, publisher=_Primed(p.publisher, p.snapshot),
                              deadline=bound.monotonic(min(ends)) if ends else None, known=known,
-                             ask=p.share.ask)
+                             ask=p.share.ask, budget=p.budget)
                 if result.deferred:  # questions cut short: by its own share's end, it failed
                     p.share.check("waiting for the registries")
         except Exception as exc:  # one repository's trouble is its own
@@ -555,19 +577,28 @@ def _describe(result: Any) -> str:
     return ", ".join(parts)
 
 
-def _observe_once(config: Config, refs: References, known: Any,
-                  deadline: float | None) -> dict[str, Any]:
+def _observe_once(config: Config, refs: References, known: Any, deadline: float | None,
+                  ready: list[_Planned]) -> dict[str, Any]:
     """Ask the registries for the union of every repository's references, once, with the
-    organisation's registries and limits (every repository's config carries the same)."""
+    organisation's registries and limits (every repository's config carries the same). Each
+    repository's policies choose its tags under its own pattern budget: one whose pattern runs
+    out of time is left with the error (`_without_stalled`)."""
     from tagsync.registry import open_sources
-    from tagsync.run import _hosts, _observe
+    from tagsync.run import Part, _hosts, _observe
+
+    parts = {id(p): Part(p.refs or References(), p.budget) for p in ready}
 
     async def ask() -> dict[str, Any]:
         sources = open_sources(config, _hosts(refs), deadline)
         try:
-            return await _observe(config, refs, known, sources, None, deadline)
+            return await _observe(config, refs, known, sources, None, deadline,
+                                  parts=list(parts.values()))
         finally:
             for source in sources.values():
                 await source.aclose()
 
-    return asyncio.run(ask())
+    try:
+        return asyncio.run(ask())
+    finally:
+        for p in ready:
+            p.stalled = parts[id(p)].error

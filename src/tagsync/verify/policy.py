@@ -5,10 +5,11 @@ keyless identity (exact or a regular expression) plus its OIDC issuer, against a
 user pins. Keys and roots are read once, by `Verifier`, not here: the model stays pure config.
 """
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from tagsync.patterns import check as check_pattern
 
 # What must be signed when the digest is a multi-arch index: `index`, a valid signature on the
 # index digest suffices; `platforms`, every platform manifest it lists must be signed.
@@ -32,7 +33,8 @@ class VerifyPolicy(BaseModel):
     identity: str | None = None
     """Keyless: the certificate identity that must have signed."""
     identity_regex: str | None = None
-    """Keyless: a regular expression the whole identity must match."""
+    """Keyless: a regular expression (Python syntax) the whole identity must match; bounded like
+    `policy.include`."""
     issuer: str | None = None
     """Keyless: the OIDC issuer Fulcio recorded."""
     trusted_root: str | None = None
@@ -63,9 +65,10 @@ class VerifyPolicy(BaseModel):
                 raise ValueError("a keyless policy needs `trusted_root` (a trusted_root.json path)")
         if self.identity_regex is not None:
             try:
-                re.compile(self.identity_regex)
-            except re.error as exc:
-                raise ValueError(f"identity_regex is not a regular expression: {exc}") from None
+                check_pattern(self.identity_regex)
+            except ValueError as exc:
+                raise ValueError(f"identity_regex is not a regular expression tagsync accepts: "
+                                 f"{exc}") from None
         if self.require_tlog and not self.trusted_root:
             raise ValueError("require_tlog needs `trusted_root` (the Rekor keys live there)")
         return self

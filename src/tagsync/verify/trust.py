@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from cryptography.x509.verification import (
 )
 
 from tagsync.errors import ConfigError
+from tagsync.patterns import compile_pattern
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
 # Fulcio's OIDC issuer extensions: v2 holds a DER UTF8String, v1 (deprecated) the raw bytes
@@ -378,7 +378,8 @@ class IdentityRule:
             raise TrustError("wrong_identity", f"certificate issuer {issuer!r} is not {self.issuer!r}")
         for value in identities:
             if (value == self.identity if self.identity is not None
-                    else re.fullmatch(self.identity_regex or "", value) is not None):
+                    else compile_pattern(self.identity_regex or "", "verify.identity_regex")
+                    .fullmatch(value) is not None):
                 return value
         wanted = self.identity if self.identity is not None else f"/{self.identity_regex}/"
         raise TrustError("wrong_identity", f"certificate identity {', '.join(identities) or 'none'} "

@@ -27,7 +27,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from tagsync.errors import ConfigError, DeadlineError, ImageNotFoundError, RegistryError
+from tagsync.errors import (
+    ConfigError,
+    DeadlineError,
+    ImageNotFoundError,
+    PatternTimeoutError,
+    RegistryError,
+)
 from tagsync.reference import validate_digest
 from tagsync.registry.manifest import INDEX_TYPES, MANIFEST_TYPES
 from tagsync.secrets import SecretRef, resolve
@@ -543,6 +549,8 @@ class Verifier:
                 hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(hexdigest))
                 verifier.verify_artifact(hashed, bundle, policy)
         except policy.failures as exc:
+            if policy.stalled is not None:  # the config's pattern ran out of time: the run's fault
+                raise policy.stalled from None
             if policy.failure is not None:
                 return Finding("sigstore-bundle", Reason.wrong_identity, str(policy.failure))
             reason = (Reason.untrusted_root if isinstance(exc, CertValidationError)
@@ -551,6 +559,8 @@ class Verifier:
         except _MALFORMED as exc:
             return Finding("sigstore-bundle", Reason.malformed, f"unreadable statement: {exc}")
         except Exception as exc:  # whatever else a hostile bundle trips in sigstore
+            if policy.stalled is not None:
+                raise policy.stalled from None
             log.debug("bundle verification failed", exc_info=True)
             return Finding("sigstore-bundle", Reason.malformed,
                            f"the bundle could not be verified: {type(exc).__name__}: {exc}")
@@ -585,6 +595,7 @@ class _RecordingPolicy:
 
         self.rule = rule
         self.failure: TrustError | None = None
+        self.stalled: PatternTimeoutError | None = None  # `identity_regex` ran out of time
         self.identity: str | None = None
         self.failures: tuple[type[Exception], ...] = (Error, TrustError)
 
@@ -595,6 +606,9 @@ class _RecordingPolicy:
             self.identity = self.rule.check(cert)
         except TrustError as exc:
             self.failure = exc
+            raise VerificationError(str(exc)) from None
+        except PatternTimeoutError as exc:  # through sigstore's code, and out again
+            self.stalled = exc
             raise VerificationError(str(exc)) from None
 
 
