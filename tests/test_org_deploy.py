@@ -91,7 +91,8 @@ def test_a_state_machine_of_that_name_not_ours_is_refused_before_the_first_write
 def test_plan_reports_and_writes_nothing(function: str) -> None:
     import boto3
 
-    steps = OrgDeployer(SPEC, dry=True).deploy()
+    checked, *steps = OrgDeployer(SPEC, dry=True).deploy()
+    assert checked.resource.startswith("permissions of") and checked.action == "none"
     assert steps and all(s.action == "create" for s in steps)
     assert boto3.client("scheduler").list_schedules()["Schedules"] == []
 

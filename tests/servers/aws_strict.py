@@ -39,8 +39,8 @@ DENIED_CODE = {"iam": "AccessDenied"}
 
 def context_of(action: str, params: dict[str, Any]) -> dict[str, str]:
     """The condition keys AWS sets for the calls tagsync makes."""
-    if action == "iam:PassRole":
-        return {"iam:PassedToService": LAMBDA}
+    if action == "iam:PassRole":  # the service the role is passed to, set by calls_of
+        return {"iam:PassedToService": str(params["PassedToService"])}
     if action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy"):
         return {"iam:PolicyARN": str(params["PolicyArn"])}
     return {}

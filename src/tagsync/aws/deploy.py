@@ -41,6 +41,7 @@ from tagsync.aws.names import (
 from tagsync.aws.policies import (
     BASIC_EXECUTION,
     LAMBDA_TRUST,
+    Needed,
     deploy_needs,
     lambda_may_pull,
     principal_of,
@@ -281,6 +282,41 @@ def identity(session: Any, sts: Any = None, caller: list[str] | None = None) -> 
     return account, str(region)
 
 
+def check_permissions(iam: Any, caller_arn: str, needs: list[Needed], what: str) -> Step:
+    """Ask IAM's simulator whether the caller may call every action `needs` lists, on its
+    resource and with its condition keys, before the first write: a ConfigError naming each one
+    refused ("Nothing was changed"). A caller that is not an IAM role or user, or may not
+    simulate, gets the list of actions in the returned step instead."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    principal = principal_of(caller_arn)
+    actions = sorted({a for _, names, _ in needs for a in names})
+    resource = f"permissions of {principal or caller_arn}"
+    if principal is None:
+        return Step(resource, "none", f"not checked (not an IAM role or user); {what} needs: "
+                    + ", ".join(actions))
+    denied: list[str] = []
+    try:
+        for arn, names, context in needs:
+            answer = iam.simulate_principal_policy(
+                PolicySourceArn=principal, ActionNames=list(names), ResourceArns=[arn],
+                ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
+                                for k, v in context.items()])
+            denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
+                       for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:  # not allowed; no simulator
+        why = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        log.warning("cannot check permissions (%s): %s needs %s", why, what, ", ".join(actions))
+        return Step(resource, "none", f"not checked ({why} to iam:SimulatePrincipalPolicy); "
+                    f"{what} needs: " + ", ".join(actions))
+    if denied:
+        scaffold = "tagsync scaffold --org" if what.startswith("the organisation") else "tagsync scaffold"
+        raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
+                          f"to its policy ({scaffold} writes aws/tagsync-deploy-policy.json)")
+    return Step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")
+
+
 # --- the steps ----------------------------------------------------------------------------------
 
 
@@ -291,7 +327,8 @@ class Deployer:
                  sleep: Callable[[float], None] = time.sleep, role_retry_budget: float = 120.0,
                  build_template: BuildSpec | None = None,
                  registry_endpoints: Mapping[str, str] | None = None,
-                 build_cache: Path | None = None) -> None:
+                 build_cache: Path | None = None,
+                 before_writes: Callable[[str], None] | None = None) -> None:
         spec.check()
         import boto3
 
@@ -300,6 +337,9 @@ class Deployer:
         self.build_template = build_template
         self.registry_endpoints = dict(registry_endpoints or {})
         self.build_cache = build_cache
+        # more checks that must pass before the first write (the organisation's fan-out's dry
+        # pass), given the environment's settled name
+        self.before_writes = before_writes
         self.session = session or boto3.session.Session()
         self.steps: list[Step] = []
         self.role_retry_budget = role_retry_budget
@@ -430,40 +470,12 @@ class Deployer:
     def permissions(self) -> None:
         """Ask IAM whether the caller may do what this deploy may do, before the first write;
         without iam:SimulatePrincipalPolicy, list what it needs instead."""
-        from botocore.exceptions import BotoCoreError, ClientError
-        from botocore.parsers import ResponseParserError
-
         account, region = self.identity()
         image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
         repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
         needs = deploy_needs(self.name, account, region, image_repository=repository,
                              build=self._build_with is not None, replace=self._replace_zip)
-        principal = principal_of(self._caller)
-        actions = sorted({a for _, names, _ in needs for a in names})
-        resource = f"permissions of {principal or self._caller}"
-        if principal is None:
-            self._step(resource, "none", "not checked (not an IAM role or user); deploy needs: "
-                       + ", ".join(actions))
-            return
-        iam, denied = self.client("iam"), []
-        try:
-            for arn, names, context in needs:
-                answer = iam.simulate_principal_policy(
-                    PolicySourceArn=principal, ActionNames=list(names), ResourceArns=[arn],
-                    ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
-                                    for k, v in context.items()])
-                denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
-                           for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
-        except (ClientError, BotoCoreError, ResponseParserError) as exc:  # not allowed; no simulator
-            why = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-            log.warning("cannot check permissions (%s): deploy needs %s", why, ", ".join(actions))
-            self._step(resource, "none", f"not checked ({why} to iam:SimulatePrincipalPolicy); "
-                       "deploy needs: " + ", ".join(actions))
-            return
-        if denied:
-            raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
-                              "to its policy (tagsync scaffold writes aws/tagsync-deploy-policy.json)")
-        self._step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")
+        self.steps.append(check_permissions(self.client("iam"), self._caller, needs, "deploy"))
 
     def _tags_of_function(self, function: dict[str, Any]) -> dict[str, str]:
         """The function's tags, asked for explicitly: GetFunction returns `Tags` only to a caller
@@ -1005,6 +1017,8 @@ class Deployer:
         with aws_errors(self._endpoint()):
             self.preflight()
             self.permissions()
+            if self.before_writes is not None and not self.dry:
+                self.before_writes(self.name)
             account, region = self.identity()
             repository = self.ecr_repository()
             image = self.image(repository)

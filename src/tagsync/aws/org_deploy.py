@@ -22,8 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tagsync.aws.deploy import ALIAS, Step, aws_errors, identity
-from tagsync.aws.names import validate_schedule
+from tagsync.aws.deploy import ALIAS, Step, aws_errors, check_permissions, identity
+from tagsync.aws.names import org_bucket, org_name, validate_schedule
+from tagsync.aws.policies import org_needs
 from tagsync.errors import ConfigError
 from tagsync.org.statemachine import definition, role_policy
 
@@ -49,7 +50,7 @@ class OrgDeploySpec:
 
     @property
     def name(self) -> str:
-        return f"tagsync-org-{self.organisation.lower()}"
+        return org_name(self.organisation)
 
     def check(self) -> None:
         """Every rule AWS applies to the names, before the first write."""
@@ -66,13 +67,7 @@ class OrgDeploySpec:
 
 def bucket_name(spec: OrgDeploySpec, account: str, region: str) -> str:
     """Globally unique and within S3's rules (3-63 lowercase letters, digits, hyphens)."""
-    name = f"{spec.name}-{account}-{region}"
-    if len(name) > 63:  # a long organisation name: a stable hash of it instead
-        import hashlib
-
-        digest = hashlib.sha256(spec.organisation.lower().encode()).hexdigest()[:12]
-        name = f"tagsync-org-{digest}-{account}-{region}"
-    return name
+    return org_bucket(spec.organisation, account, region)
 
 
 class OrgDeployer:
@@ -109,8 +104,8 @@ class OrgDeployer:
         """The function's `live` alias and its role's name: the function must exist already
         (a plan made together with the function's own first deploy names the one to come)."""
         lam = self.client("lambda")
-        try:
-            conf = lam.get_function_configuration(FunctionName=self.spec.function)
+        try:  # GetFunction: the deploy role's read of its functions already (no other action)
+            conf = lam.get_function(FunctionName=self.spec.function)["Configuration"]
         except lam.exceptions.ResourceNotFoundException:
             if self.dry and self.function_planned:
                 return (f"arn:aws:lambda:{region}:{account}:function:{self.spec.function}:{ALIAS}",
@@ -136,14 +131,15 @@ class OrgDeployer:
             if region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
             s3.create_bucket(Bucket=name, **kwargs)
+            # tagged first: a deploy interrupted after this finds the bucket its own
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+                {"Key": k, "Value": v} for k, v in self.tags.items()]})
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                 "RestrictPublicBuckets": True})
             s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
                 "ID": "expire-runs", "Status": "Enabled", "Filter": {"Prefix": ""},
                 "Expiration": {"Days": EXPIRE_DAYS}}]})
-            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
-                {"Key": k, "Value": v} for k, v in self.tags.items()]})
             return
         self._ours(tags, f"S3 bucket {name}")
         self._step(f"S3 bucket {name}", "none")
@@ -251,9 +247,15 @@ class OrgDeployer:
         if not self.dry:
             OrgDeployer(self.spec, session=self.session, dry=True).deploy()
         with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
-            account, region = identity(self.session, self.client("sts"))
+            caller: list[str] = []
+            account, region = identity(self.session, self.client("sts"), caller)
             bucket = bucket_name(self.spec, account, region)
             function, function_role = self.function_arn(account, region)
+            if self.dry:  # the permissions, before the first write (the real deploy's dry pass)
+                self.steps.append(check_permissions(
+                    self.client("iam"), caller[0] if caller else "",
+                    org_needs(self.spec.organisation, account, region, function=self.spec.function,
+                              function_role=function_role), "the organisation's fan-out"))
             machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
             self.bucket(bucket, region)
             self.function_access(function_role, bucket)
@@ -293,8 +295,8 @@ class OrgDeployer:
                 pass
             lam = self.client("lambda")
             try:
-                function_role = str(lam.get_function_configuration(
-                    FunctionName=self.spec.function)["Role"]).rsplit("/", 1)[-1]
+                function_role = str(lam.get_function(FunctionName=self.spec.function)[
+                    "Configuration"]["Role"]).rsplit("/", 1)[-1]
                 granted = RUNS_POLICY in iam.list_role_policies(RoleName=function_role)["PolicyNames"]
                 if granted and self._step(f"{RUNS_POLICY} on IAM role {function_role}", "delete"):
                     iam.delete_role_policy(RoleName=function_role, PolicyName=RUNS_POLICY)
@@ -310,4 +312,32 @@ class OrgDeployer:
                     for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
                         iam.delete_role_policy(RoleName=role, PolicyName=policy)
                     iam.delete_role(RoleName=role)
+            self._delete_bucket(bucket_name(self.spec, account, region))
         return self.steps
+
+    def _delete_bucket(self, name: str) -> None:
+        """Deleted when ours and empty; runs still stored keep it (its expiry rule empties it
+        within EXPIRE_DAYS days: destroy again then), said in the step."""
+        s3 = self.client("s3")
+        try:
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        except s3.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "NoSuchBucket":
+                return
+            if code != "NoSuchTagSet":
+                raise
+            tags = {}
+        resource = f"S3 bucket {name}"
+        if tags.get(TAG) != self.spec.organisation.lower():
+            self._step(resource, "keep", f"not created by tagsync for {self.spec.organisation}")
+            return
+        if not self._step(resource, "delete"):
+            return
+        try:
+            s3.delete_bucket(Bucket=name)
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty":
+                raise
+            self.steps[-1] = Step(resource, "keep", f"runs are still stored: its expiry rule empties "
+                                  f"it within {EXPIRE_DAYS} days, then destroy again")
