@@ -41,6 +41,7 @@ from tagsync.aws.names import (
 from tagsync.aws.policies import (
     BASIC_EXECUTION,
     LAMBDA_TRUST,
+    RUNS_POLICY,
     Needed,
     deploy_needs,
     lambda_may_pull,
@@ -746,8 +747,9 @@ class Deployer:
         missing = self._missing_tags(_tags_of(role.get("Tags")))
         if missing:
             fixes.append("tags")
+        ours = (READ_POLICY, RUNS_POLICY) if self.spec.org else (READ_POLICY,)  # RUNS: org_deploy's
         others = sorted([p.rsplit("/", 1)[-1] for p in attached if p != BASIC_EXECUTION]
-                        + [p for p in inline_names if p != READ_POLICY])
+                        + [p for p in inline_names if p not in ours])
         if others:
             log.warning("IAM role %s has policies tagsync did not set, kept: %s", name, ", ".join(others))
             fixes_detail = ", ".join(fixes) + ("; " if fixes else "") + "kept policies set by hand: " + \

@@ -24,13 +24,12 @@ from typing import Any
 
 from tagsync.aws.deploy import ALIAS, Step, aws_errors, check_permissions, identity
 from tagsync.aws.names import org_bucket, org_name, validate_schedule
-from tagsync.aws.policies import org_needs
+from tagsync.aws.policies import RUNS_POLICY, org_needs
 from tagsync.errors import ConfigError
 from tagsync.org.statemachine import definition, role_policy
 
 log = logging.getLogger(__name__)
 
-RUNS_POLICY = "tagsync-org-runs"  # on the function's role
 TAG = "tagsync:org"
 EXPIRE_DAYS = 14
 _TRUST = {"states": "states.amazonaws.com", "scheduler": "scheduler.amazonaws.com"}

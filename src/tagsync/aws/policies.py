@@ -73,6 +73,7 @@ def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ())
             "StringLike": {f"{GITHUB_OIDC}:sub": subjects}}}]}
 
 
+RUNS_POLICY = "tagsync-org-runs"  # the organisation function role's access to the runs bucket
 STATES = "states.amazonaws.com"
 SCHEDULER = "scheduler.amazonaws.com"
 
