@@ -167,3 +167,54 @@ def test_deploy_org_without_a_config_is_a_usage_error(moto: Any, capsys: pytest.
     assert main(["deploy", "--org", "--repo", "acme/platform", "--branch", "main", "--sha",
                  "b" * 40]) == 2
     assert "--org needs --config" in capsys.readouterr().err
+
+
+# --- org destroy reads every ownership before its first deletion ---------------------------------
+
+
+def test_destroy_keeps_a_state_machine_not_ours_and_the_schedule_starting_it(function: str) -> None:
+    import boto3
+
+    OrgDeployer(SPEC).deploy()
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    sfn.untag_resource(resourceArn=machine, tagKeys=["tagsync:org"])
+    steps = actions(OrgDeployer(SPEC).destroy())
+    assert steps[f"state machine {NAME}"] == "keep" and steps[f"schedule {NAME}"] == "keep"
+    assert steps[f"IAM role {NAME}-sfn"] == "delete"
+    assert sfn.describe_state_machine(stateMachineArn=machine)
+    assert boto3.client("scheduler").get_schedule(Name=NAME)
+
+
+def test_destroy_keeps_a_schedule_of_that_name_starting_something_else(function: str) -> None:
+    import boto3
+
+    OrgDeployer(SPEC).deploy()
+    scheduler = boto3.client("scheduler")
+    current = scheduler.get_schedule(Name=NAME)
+    target = {**current["Target"], "Arn": current["Target"]["Arn"].replace(NAME, "someone-elses")}
+    scheduler.update_schedule(Name=NAME, ScheduleExpression=current["ScheduleExpression"],
+                              FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    destroyed = OrgDeployer(SPEC).destroy()
+    kept = {s.resource: s.detail for s in destroyed if s.action == "keep"}
+    assert list(kept) == [f"schedule {NAME}"] and "someone-elses" in kept[f"schedule {NAME}"]
+    assert scheduler.get_schedule(Name=NAME)
+
+
+def test_a_refused_read_during_destroy_deletes_nothing(moto: Any, function: str) -> None:
+    """Before, the schedule was deleted and then the state machine's tags were refused."""
+    import boto3
+
+    from tagsync.aws.deploy import DeployError
+    from tagsync.aws.policies import deploy_permission_policy
+
+    OrgDeployer(SPEC).deploy()
+    policy = deploy_permission_policy("acme/tagsync", "123456789012", "eu-west-1", "acme")
+    for statement in policy["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "states:ListTagsForResource"]
+    moto.contract.strict.caller = policy
+    with pytest.raises(DeployError, match="states:ListTagsForResource"):
+        OrgDeployer(SPEC).destroy()
+    moto.contract.strict.caller = None
+    assert boto3.client("scheduler").get_schedule(Name=NAME)
+    assert boto3.client("stepfunctions").list_state_machines()["stateMachines"]

@@ -270,73 +270,92 @@ class OrgDeployer:
         return self.steps
 
     def destroy(self) -> list[Step]:
-        """Delete what deploy made for this organisation (tag-checked); the bucket is emptied
-        by its expiry rule and deleted once empty, else kept and said."""
+        """Delete what deploy made for this organisation. Every ownership is read before the
+        first deletion (a read AWS refuses deletes nothing); what is not provably this
+        organisation's is kept and said: a resource without its tag, a schedule starting
+        another state machine. The bucket is deleted once empty (its expiry rule empties it),
+        else kept and said."""
         import os
 
         with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
             account, region = identity(self.session, self.client("sts"))
-            machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
-            scheduler, sfn, iam = (self.client(s) for s in ("scheduler", "stepfunctions", "iam"))
-            try:
-                scheduler.get_schedule(Name=self.spec.name)
-                if self._step(f"schedule {self.spec.name}", "delete"):
-                    scheduler.delete_schedule(Name=self.spec.name)
-            except scheduler.exceptions.ResourceNotFoundException:
-                pass
-            try:
-                tags = sfn.list_tags_for_resource(resourceArn=machine)["tags"]
-                sfn.describe_state_machine(stateMachineArn=machine)
-                self._ours({t["key"]: t["value"] for t in tags}, f"state machine {self.spec.name}")
-                if self._step(f"state machine {self.spec.name}", "delete"):
-                    sfn.delete_state_machine(stateMachineArn=machine)
-            except (sfn.exceptions.StateMachineDoesNotExist, sfn.exceptions.ResourceNotFound):
-                pass
-            lam = self.client("lambda")
-            try:
-                function_role = str(lam.get_function(FunctionName=self.spec.function)[
-                    "Configuration"]["Role"]).rsplit("/", 1)[-1]
-                granted = RUNS_POLICY in iam.list_role_policies(RoleName=function_role)["PolicyNames"]
-                if granted and self._step(f"{RUNS_POLICY} on IAM role {function_role}", "delete"):
-                    iam.delete_role_policy(RoleName=function_role, PolicyName=RUNS_POLICY)
-            except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException):
-                pass
-            for role in (f"{self.spec.name}-scheduler", f"{self.spec.name}-sfn"):
-                try:
-                    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
-                except iam.exceptions.NoSuchEntityException:
-                    continue
-                self._ours(tags, f"IAM role {role}")
-                if self._step(f"IAM role {role}", "delete"):
-                    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                        iam.delete_role_policy(RoleName=role, PolicyName=policy)
-                    iam.delete_role(RoleName=role)
-            self._delete_bucket(bucket_name(self.spec, account, region))
+            found = self._destroy_reads(account, region)
+            for resource, (owned, delete) in found.items():
+                if owned is not True:
+                    self._step(resource, "keep", owned or "")
+                elif self._step(resource, "delete"):
+                    delete()
         return self.steps
 
-    def _delete_bucket(self, name: str) -> None:
-        """Deleted when ours and empty; runs still stored keep it (its expiry rule empties it
-        within EXPIRE_DAYS days: destroy again then), said in the step."""
-        s3 = self.client("s3")
+    def _destroy_reads(self, account: str, region: str) -> dict[str, tuple[str | bool, Any]]:
+        """resource -> (True when ours, else why it is kept; its deletion), in deletion order."""
+        name, org = self.spec.name, self.spec.organisation
+        machine = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        scheduler, sfn, iam, lam, s3 = (self.client(s) for s in (
+            "scheduler", "stepfunctions", "iam", "lambda", "s3"))
+        not_ours = f"not created by tagsync for {org}"
+        found: dict[str, tuple[str | bool, Any]] = {}
+        machine_owned: str | bool = True  # absent: nothing of another's to start
         try:
-            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+            tags = {t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=machine)["tags"]}
+            sfn.describe_state_machine(stateMachineArn=machine)
+            machine_owned = tags.get(TAG) == org.lower() or not_ours
+            machine_found = True
+        except (sfn.exceptions.StateMachineDoesNotExist, sfn.exceptions.ResourceNotFound):
+            machine_found = False
+        try:
+            target = scheduler.get_schedule(Name=name).get("Target", {}).get("Arn")
+            owned = True if target == machine and machine_owned is True else \
+                f"starts {target}, not this organisation's state machine"
+            found[f"schedule {name}"] = (owned, lambda: scheduler.delete_schedule(Name=name))
+        except scheduler.exceptions.ResourceNotFoundException:
+            pass
+        if machine_found:
+            found[f"state machine {name}"] = (
+                machine_owned, lambda: sfn.delete_state_machine(stateMachineArn=machine))
+        try:
+            function_role = str(lam.get_function(FunctionName=self.spec.function)[
+                "Configuration"]["Role"]).rsplit("/", 1)[-1]
+            if RUNS_POLICY in iam.list_role_policies(RoleName=function_role)["PolicyNames"]:
+                found[f"{RUNS_POLICY} on IAM role {function_role}"] = (True, lambda: iam.delete_role_policy(
+                    RoleName=function_role, PolicyName=RUNS_POLICY))
+        except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException):
+            pass
+        for role in (f"{name}-scheduler", f"{name}-sfn"):
+            try:
+                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
+            except iam.exceptions.NoSuchEntityException:
+                continue
+            found[f"IAM role {role}"] = (tags.get(TAG) == org.lower() or not_ours,
+                                         lambda role=role: self._delete_role(iam, role))
+        bucket = bucket_name(self.spec, account, region)
+        bucket_tags: dict[str, str] | None
+        try:
+            bucket_tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
         except s3.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code == "NoSuchBucket":
-                return
-            if code != "NoSuchTagSet":
+            if code not in ("NoSuchBucket", "NoSuchTagSet"):
                 raise
-            tags = {}
-        resource = f"S3 bucket {name}"
-        if tags.get(TAG) != self.spec.organisation.lower():
-            self._step(resource, "keep", f"not created by tagsync for {self.spec.organisation}")
-            return
-        if not self._step(resource, "delete"):
-            return
+            bucket_tags = None if code == "NoSuchBucket" else {}
+        if bucket_tags is not None:
+            found[f"S3 bucket {bucket}"] = (bucket_tags.get(TAG) == org.lower() or not_ours,
+                                           lambda: self._delete_bucket(bucket))
+        return found
+
+    @staticmethod
+    def _delete_role(iam: Any, role: str) -> None:
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy)
+        iam.delete_role(RoleName=role)
+
+    def _delete_bucket(self, name: str) -> None:
+        """Runs still stored keep it (its expiry rule empties it within EXPIRE_DAYS days:
+        destroy again then), said in the step."""
+        s3 = self.client("s3")
         try:
             s3.delete_bucket(Bucket=name)
         except s3.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty":
                 raise
-            self.steps[-1] = Step(resource, "keep", f"runs are still stored: its expiry rule empties "
-                                  f"it within {EXPIRE_DAYS} days, then destroy again")
+            self.steps[-1] = Step(f"S3 bucket {name}", "keep", f"runs are still stored: its expiry rule "
+                                  f"empties it within {EXPIRE_DAYS} days, then destroy again")
