@@ -361,3 +361,19 @@ def test_the_engine_agrees_with_the_preflight_on_a_pass_role_condition(scaffolde
                                            function_role=f"{FUNCTION}-role"):
         for action in actions:
             assert decide([policy], Request(action, arn, context)) == ALLOWED, (action, arn)
+
+
+def test_an_org_yaml_naming_another_organisation_is_refused_before_the_first_write(
+        moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The role was scaffolded for acme: an org.yaml edited to name another organisation cannot
+    make it create (or take over) that organisation's fan-out."""
+    image = push_image(SHA1, "platform-images")
+    org_yaml = scaffolded / "org.yaml"
+    org_yaml.write_text(org_yaml.read_text().replace("organisation: acme", "organisation: other"))
+    moto.contract.strict.caller = policy_of(scaffolded)
+    code, _, err = cli(capsys, *deploy_org(scaffolded, image))
+    assert code == 2 and "Nothing was changed" in err and "Traceback" not in err
+    assert f"states:CreateStateMachine on arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:tagsync-org-other" \
+        in err
+    with moto.contract.paused():
+        nothing_left_but_the_image()
