@@ -218,3 +218,76 @@ def test_a_refused_read_during_destroy_deletes_nothing(moto: Any, function: str)
     moto.contract.strict.caller = None
     assert boto3.client("scheduler").get_schedule(Name=NAME)
     assert boto3.client("stepfunctions").list_state_machines()["stateMachines"]
+
+
+# --- a role created moments ago (IAM propagation), as real AWS answers it ------------------------
+
+
+def not_assumable(code: str, message: str, times: int) -> Any:
+    """A before-send hook answering `times` requests with the error AWS gives for a new role."""
+    from botocore.awsrequest import AWSResponse
+
+    left = {"n": times}
+
+    def hook(request: Any, **_: Any) -> Any:
+        if left["n"] == 0:
+            return None
+        left["n"] -= 1
+        body = json.dumps({"__type": code, "message": message, "Message": message}).encode()
+
+        class Raw:
+            def stream(self, **_: Any) -> Any:
+                yield body
+
+        return AWSResponse(request.url, 400, {"x-amzn-errortype": code}, Raw())
+
+    return hook
+
+
+def test_a_new_role_not_yet_assumable_is_retried_with_backoff_not_a_fixed_sleep(function: str) -> None:
+    import boto3
+
+    slept: list[float] = []
+    deployer = OrgDeployer(SPEC, session=boto3.session.Session(), sleep=slept.append)
+    deployer.client("stepfunctions").meta.events.register(
+        "before-send.sfn.CreateStateMachine", not_assumable(
+            "AccessDeniedException", "Neither the global service principal states.amazonaws.com, "
+            "nor the regional one is authorized to assume the provided role.", 2))
+    deployer.client("scheduler").meta.events.register(
+        "before-send.scheduler.CreateSchedule", not_assumable(
+            "ValidationException", "The execution role you provide must allow AWS "
+            "EventBridge Scheduler to assume the role.", 1))
+    deployer.deploy()
+    assert deployer.role_retries == 3 and slept == [1.0, 2.0, 1.0]
+    assert boto3.client("scheduler").get_schedule(Name=NAME)
+
+
+def test_a_role_never_assumable_fails_within_the_budget_naming_why(function: str) -> None:
+    import boto3
+
+    from tagsync.aws.deploy import DeployError
+
+    slept: list[float] = []
+    deployer = OrgDeployer(SPEC, session=boto3.session.Session(), sleep=slept.append, role_retry_budget=10)
+    deployer.client("scheduler").meta.events.register(
+        "before-send.scheduler.CreateSchedule", not_assumable(
+            "ValidationException", "The execution role you provide must allow AWS "
+            "EventBridge Scheduler to assume the role.", 100))
+    with pytest.raises(DeployError, match="still not assumable after 7 s"):
+        deployer.deploy()
+    assert slept == [1.0, 2.0, 4.0]
+
+
+def test_another_validation_error_is_not_retried(function: str) -> None:
+    import boto3
+
+    from tagsync.aws.deploy import DeployError
+
+    slept: list[float] = []
+    deployer = OrgDeployer(SPEC, session=boto3.session.Session(), sleep=slept.append)
+    deployer.client("scheduler").meta.events.register(
+        "before-send.scheduler.CreateSchedule", not_assumable(
+            "ValidationException", "Invalid Schedule Expression", 1))
+    with pytest.raises(DeployError, match="Invalid Schedule Expression"):
+        deployer.deploy()
+    assert slept == []

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tagsync.aws.deploy import ALIAS, Step, aws_errors, check_permissions, identity
+from tagsync.aws.deploy import ALIAS, DeployError, Step, aws_errors, check_permissions, identity
 from tagsync.aws.names import org_bucket, org_name, validate_schedule
 from tagsync.aws.policies import RUNS_POLICY, org_needs
 from tagsync.errors import ConfigError
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 TAG = "tagsync:org"
 EXPIRE_DAYS = 14
 _TRUST = {"states": "states.amazonaws.com", "scheduler": "scheduler.amazonaws.com"}
+# what Step Functions and Scheduler answer while a new role is not yet assumable
+_NOT_YET_ASSUMABLE = (("AccessDeniedException", "is authorized to assume the provided role"),
+                      ("ValidationException", "must allow AWS EventBridge Scheduler to assume the role"))
 
 
 def trust(service: str) -> dict[str, Any]:
@@ -73,11 +78,13 @@ class OrgDeployer:
     """The steps of one organisation's fan-out; `dry=True` reads and reports, writing nothing."""
 
     def __init__(self, spec: OrgDeploySpec, *, session: Any = None, dry: bool = False,
-                 function_planned: bool = False) -> None:
+                 function_planned: bool = False, sleep: Callable[[float], None] = time.sleep,
+                 role_retry_budget: float = 120.0) -> None:
         spec.check()
         import boto3
 
         self.spec, self.dry, self.function_planned = spec, dry, function_planned
+        self.sleep, self.role_retry_budget, self.role_retries = sleep, role_retry_budget, 0
         self.session = session or boto3.session.Session()
         self.steps: list[Step] = []
         self.tags = {TAG: spec.organisation.lower(), "tagsync:managed": "true"}
@@ -173,6 +180,30 @@ class OrgDeployer:
                 iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
         return str(role["Arn"])
 
+    def _retry_role(self, call: Callable[[], Any]) -> Any:
+        """A role created moments ago is not yet assumable everywhere (IAM propagation): Step
+        Functions and Scheduler refuse it with these exact errors for a few seconds. Retried
+        with backoff within a time budget; any other error at once."""
+        from botocore.exceptions import ClientError
+
+        delay, waited = 1.0, 0.0
+        while True:
+            try:
+                return call()
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+                if not any(code == c and text in message for c, text in _NOT_YET_ASSUMABLE):
+                    raise
+                if waited + delay > self.role_retry_budget:
+                    raise DeployError(f"the new role is still not assumable after {waited:.0f} s: "
+                                      f"{message}") from None
+                self.role_retries += 1
+                log.info("role not yet assumable (IAM propagation); retrying in %.0f s", delay)
+                self.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 16.0)
+
     @staticmethod
     def _inline(iam: Any, role: str, name: str) -> Any:
         """The role's inline policy `name`; None without it (or, in a plan, without the role)."""
@@ -204,16 +235,17 @@ class OrgDeployer:
             current = None
         if current is None:
             if self._step(f"state machine {self.spec.name}", "create", "Distributed Map"):
-                sfn.create_state_machine(name=self.spec.name, roleArn=role, type="STANDARD",
-                                         definition=json.dumps(document),
-                                         tags=[{"key": k, "value": v} for k, v in self.tags.items()])
+                self._retry_role(lambda: sfn.create_state_machine(
+                    name=self.spec.name, roleArn=role, type="STANDARD", definition=json.dumps(document),
+                    tags=[{"key": k, "value": v} for k, v in self.tags.items()]))
             return
         self._ours({t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=arn)["tags"]},
                    f"state machine {self.spec.name}")
         fixes = [what for what, same in (("definition", json.loads(current["definition"]) == document),
                                          ("role", current["roleArn"] == role)) if not same]
         if self._step(f"state machine {self.spec.name}", "update" if fixes else "none", ", ".join(fixes)):
-            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(document), roleArn=role)
+            self._retry_role(lambda: sfn.update_state_machine(
+                stateMachineArn=arn, definition=json.dumps(document), roleArn=role))
 
     def schedule(self, machine: str, role: str) -> None:
         scheduler = self.client("scheduler")
@@ -227,14 +259,14 @@ class OrgDeployer:
                   "Description": f"tagsync: every repository of {self.spec.organisation}"}
         if current is None:
             if self._step(f"schedule {self.spec.name}", "create", self.spec.schedule):
-                scheduler.create_schedule(**kwargs)
+                self._retry_role(lambda: scheduler.create_schedule(**kwargs))
             return
         target = current.get("Target", {})
         same = (current.get("ScheduleExpression") == self.spec.schedule
                 and current.get("State") == "ENABLED"
                 and {k: target.get(k) for k in wanted_target} == wanted_target)
         if self._step(f"schedule {self.spec.name}", "none" if same else "update", self.spec.schedule):
-            scheduler.update_schedule(**kwargs)
+            self._retry_role(lambda: scheduler.update_schedule(**kwargs))
 
     # -- the whole deploy -----------------------------------------------------------------------
 
