@@ -681,8 +681,9 @@ def org_deploy_(
 
 @org_app.command("destroy")
 def org_destroy_(organisation: OrganisationOption, function: FunctionOption) -> None:
-    """Delete the schedule, state machine, roles and bucket access `org deploy` made (each
-    checked by its tag first); the function stays (`tagsync destroy` removes it)."""
+    """Delete the schedule, state machine, roles, bucket access and (once empty) the bucket
+    `org deploy` made. Every ownership is read first; what is not provably this organisation's
+    is kept and listed. The function stays (`tagsync destroy` removes it)."""
     from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
 
     steps = OrgDeployer(OrgDeploySpec(organisation, function)).destroy()
