@@ -377,3 +377,38 @@ def test_an_org_yaml_naming_another_organisation_is_refused_before_the_first_wri
         in err
     with moto.contract.paused():
         nothing_left_but_the_image()
+
+
+# --- the runs bucket's name is guessable: one in another account is never used -----------------
+
+
+def test_the_strict_s3_plays_a_bucket_of_another_account(moto: Any) -> None:
+    moto.contract.strict.foreign_buckets["squatted"] = {"tagsync:org": "acme"}
+    s3 = boto3.client("s3")
+    assert s3.get_bucket_tagging(Bucket="squatted")["TagSet"] == [{"Key": "tagsync:org", "Value": "acme"}]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.get_bucket_tagging(Bucket="squatted", ExpectedBucketOwner=ACCOUNT)
+    with pytest.raises(ClientError, match="BucketAlreadyExists"):
+        s3.create_bucket(Bucket="squatted", CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def test_a_bucket_of_that_name_in_another_account_is_refused_before_the_first_write(
+        moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tagged to look like ours: without ExpectedBucketOwner the deploy took it as its own, and
+    the state machine would have stored (and read back) the organisation's answers there."""
+    image = push_image(SHA1, "platform-images")
+    moto.contract.strict.foreign_buckets[BUCKET] = {"tagsync:org": "acme", "tagsync:managed": "true"}
+    moto.contract.strict.caller = policy_of(scaffolded)
+    code, _, err = cli(capsys, *deploy_org(scaffolded, image))
+    assert code == 2 and f"S3 bucket {BUCKET} exists and is not account {ACCOUNT}'s" in err
+    assert "Traceback" not in err and moto.contract.strict.foreign_writes == []
+    with moto.contract.paused():
+        nothing_left_but_the_image()
+
+
+def test_every_s3_call_names_this_account_as_the_buckets_owner(
+        moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    life_cycle(moto, scaffolded, capsys)
+    s3 = [c for c in moto.contract.calls if c.action.startswith("s3:")]
+    assert s3 and all(c.params.get("ExpectedBucketOwner") == ACCOUNT
+                      for c in s3 if c.action != "s3:CreateBucket"), s3

@@ -120,12 +120,20 @@ class OrgDeployer:
                               "`tagsync deploy --org -c org.yaml`") from None
         return f"{conf['FunctionArn']}:{ALIAS}", str(conf["Role"]).rsplit("/", 1)[-1]
 
-    def bucket(self, name: str, region: str) -> None:
+    def bucket(self, name: str, account: str, region: str) -> None:
+        """Every call names this account as the bucket's owner: the name is guessable, and a
+        bucket of that name in another account (tagged to look like ours) must never hold
+        the organisation's answers."""
         s3 = self.client("s3")
         try:
-            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(
+                Bucket=name, ExpectedBucketOwner=account)["TagSet"]}
         except s3.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
+            if code == "AccessDenied":  # the permissions were checked: another account's
+                raise ConfigError(f"S3 bucket {name} exists and is not account {account}'s (or "
+                                  "may not be read): nothing was changed; its name is taken "
+                                  "elsewhere, which the organisation's fan-out cannot share") from None
             if code not in ("NoSuchBucket", "NoSuchTagSet"):
                 raise
             if code == "NoSuchTagSet":
@@ -138,12 +146,14 @@ class OrgDeployer:
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
             s3.create_bucket(Bucket=name, **kwargs)
             # tagged first: a deploy interrupted after this finds the bucket its own
-            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
+            s3.put_bucket_tagging(Bucket=name, ExpectedBucketOwner=account, Tagging={"TagSet": [
                 {"Key": k, "Value": v} for k, v in self.tags.items()]})
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+            s3.put_public_access_block(Bucket=name, ExpectedBucketOwner=account,
+                                       PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                 "RestrictPublicBuckets": True})
-            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
+            s3.put_bucket_lifecycle_configuration(Bucket=name, ExpectedBucketOwner=account,
+                                                  LifecycleConfiguration={"Rules": [{
                 "ID": "expire-runs", "Status": "Enabled", "Filter": {"Prefix": ""},
                 "Expiration": {"Days": EXPIRE_DAYS}}]})
             return
@@ -288,7 +298,7 @@ class OrgDeployer:
                     org_needs(self.spec.organisation, account, region, function=self.spec.function,
                               function_role=function_role), "the organisation's fan-out"))
             machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
-            self.bucket(bucket, region)
+            self.bucket(bucket, account, region)
             self.function_access(function_role, bucket)
             sfn_role = self.role(f"{self.spec.name}-sfn", "states", "tagsync-org-machine",
                                  role_policy(function, bucket, machine))
@@ -363,7 +373,8 @@ class OrgDeployer:
         bucket = bucket_name(self.spec, account, region)
         bucket_tags: dict[str, str] | None
         try:
-            bucket_tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+            bucket_tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(
+                Bucket=bucket, ExpectedBucketOwner=account)["TagSet"]}
         except s3.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code not in ("NoSuchBucket", "NoSuchTagSet"):
@@ -371,7 +382,7 @@ class OrgDeployer:
             bucket_tags = None if code == "NoSuchBucket" else {}
         if bucket_tags is not None:
             found[f"S3 bucket {bucket}"] = (bucket_tags.get(TAG) == org.lower() or not_ours,
-                                           lambda: self._delete_bucket(bucket))
+                                           lambda: self._delete_bucket(bucket, account))
         return found
 
     @staticmethod
@@ -380,12 +391,12 @@ class OrgDeployer:
             iam.delete_role_policy(RoleName=role, PolicyName=policy)
         iam.delete_role(RoleName=role)
 
-    def _delete_bucket(self, name: str) -> None:
+    def _delete_bucket(self, name: str, account: str) -> None:
         """Runs still stored keep it (its expiry rule empties it within EXPIRE_DAYS days:
         destroy again then), said in the step."""
         s3 = self.client("s3")
         try:
-            s3.delete_bucket(Bucket=name)
+            s3.delete_bucket(Bucket=name, ExpectedBucketOwner=account)
         except s3.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty":
                 raise
