@@ -412,3 +412,9 @@ def test_every_s3_call_names_this_account_as_the_buckets_owner(
     s3 = [c for c in moto.contract.calls if c.action.startswith("s3:")]
     assert s3 and all(c.params.get("ExpectedBucketOwner") == ACCOUNT
                       for c in s3 if c.action != "s3:CreateBucket"), s3
+
+
+def test_the_longest_org_policy_fits_iams_inline_role_policy_limit() -> None:
+    """put-role-policy refuses more than 10,240 characters (whitespace not counted)."""
+    policy = deploy_permission_policy("acme/" + "p" * 100, ACCOUNT, "ap-southeast-2", "a" * 39)
+    assert len(json.dumps(policy, separators=(",", ":"))) <= 10_240
