@@ -258,21 +258,31 @@ def test_deploy_org_converges_and_destroy_removes_everything_as_the_scaffolded_r
         nothing_left()
 
 
-def test_the_fan_out_statements_allow_nothing_the_life_cycle_never_calls(
-        moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    life_cycle(moto, scaffolded, capsys)
-    called = moto.contract.actions()
+_RECORDED: list[Any] = []  # one life cycle's calls, for the tests that only read them
+
+
+@pytest.fixture
+def recorded(moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> list[Any]:
+    """Every call of one life cycle as the scaffolded role (run once per module and process:
+    these tests only read the record, and the life cycle is the suite's slowest part here)."""
+    if not _RECORDED:
+        moto.contract.strict.caller = policy_of(scaffolded)
+        life_cycle(moto, scaffolded, capsys)
+        _RECORDED.extend(moto.contract.calls)
+    return _RECORDED
+
+
+def test_the_fan_out_statements_allow_nothing_the_life_cycle_never_calls(recorded: list[Any]) -> None:
+    called = {c.action for c in recorded}
     granted = {a for s in org_permission_statements("acme", ACCOUNT, REGION) for a in s["Action"]}
     assert sorted(granted - called) == []
 
 
-def test_the_preflight_asks_for_every_action_the_fan_out_deploy_calls(
-        moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_preflight_asks_for_every_action_the_fan_out_deploy_calls(recorded: list[Any]) -> None:
     """Else a permission missing from the policy would be found after the first write."""
     from tagsync.aws.policies import deploy_needs, org_needs
 
-    life_cycle(moto, scaffolded, capsys)
-    called = moto.contract.actions() - {"sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"}
+    called = {c.action for c in recorded} - {"sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"}
     needs = [*deploy_needs(FUNCTION, ACCOUNT, REGION, image_repository="platform-images", build=False,
                            replace=False),
              *org_needs("acme", ACCOUNT, REGION, function=FUNCTION, function_role=f"{FUNCTION}-role")]
@@ -406,10 +416,8 @@ def test_a_bucket_of_that_name_in_another_account_is_refused_before_the_first_wr
         nothing_left_but_the_image()
 
 
-def test_every_s3_call_names_this_account_as_the_buckets_owner(
-        moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    life_cycle(moto, scaffolded, capsys)
-    s3 = [c for c in moto.contract.calls if c.action.startswith("s3:")]
+def test_every_s3_call_names_this_account_as_the_buckets_owner(recorded: list[Any]) -> None:
+    s3 = [c for c in recorded if c.action.startswith("s3:")]
     assert s3 and all(c.params.get("ExpectedBucketOwner") == ACCOUNT
                       for c in s3 if c.action != "s3:CreateBucket"), s3
 
