@@ -91,7 +91,8 @@ def test_a_state_machine_of_that_name_not_ours_is_refused_before_the_first_write
 def test_plan_reports_and_writes_nothing(function: str) -> None:
     import boto3
 
-    steps = OrgDeployer(SPEC, dry=True).deploy()
+    checked, *steps = OrgDeployer(SPEC, dry=True).deploy()
+    assert checked.resource.startswith("permissions of") and checked.action == "none"
     assert steps and all(s.action == "create" for s in steps)
     assert boto3.client("scheduler").list_schedules()["Schedules"] == []
 
@@ -166,3 +167,127 @@ def test_deploy_org_without_a_config_is_a_usage_error(moto: Any, capsys: pytest.
     assert main(["deploy", "--org", "--repo", "acme/platform", "--branch", "main", "--sha",
                  "b" * 40]) == 2
     assert "--org needs --config" in capsys.readouterr().err
+
+
+# --- org destroy reads every ownership before its first deletion ---------------------------------
+
+
+def test_destroy_keeps_a_state_machine_not_ours_and_the_schedule_starting_it(function: str) -> None:
+    import boto3
+
+    OrgDeployer(SPEC).deploy()
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    sfn.untag_resource(resourceArn=machine, tagKeys=["tagsync:org"])
+    steps = actions(OrgDeployer(SPEC).destroy())
+    assert steps[f"state machine {NAME}"] == "keep" and steps[f"schedule {NAME}"] == "keep"
+    assert steps[f"IAM role {NAME}-sfn"] == "delete"
+    assert sfn.describe_state_machine(stateMachineArn=machine)
+    assert boto3.client("scheduler").get_schedule(Name=NAME)
+
+
+def test_destroy_keeps_a_schedule_of_that_name_starting_something_else(function: str) -> None:
+    import boto3
+
+    OrgDeployer(SPEC).deploy()
+    scheduler = boto3.client("scheduler")
+    current = scheduler.get_schedule(Name=NAME)
+    target = {**current["Target"], "Arn": current["Target"]["Arn"].replace(NAME, "someone-elses")}
+    scheduler.update_schedule(Name=NAME, ScheduleExpression=current["ScheduleExpression"],
+                              FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+    destroyed = OrgDeployer(SPEC).destroy()
+    kept = {s.resource: s.detail for s in destroyed if s.action == "keep"}
+    assert list(kept) == [f"schedule {NAME}"] and "someone-elses" in kept[f"schedule {NAME}"]
+    assert scheduler.get_schedule(Name=NAME)
+
+
+def test_a_refused_read_during_destroy_deletes_nothing(moto: Any, function: str) -> None:
+    """Before, the schedule was deleted and then the state machine's tags were refused."""
+    import boto3
+
+    from tagsync.aws.calls import DeployError
+    from tagsync.aws.policies import deploy_permission_policy
+
+    OrgDeployer(SPEC).deploy()
+    policy = deploy_permission_policy("acme/tagsync", "123456789012", "eu-west-1", "acme")
+    for statement in policy["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "states:ListTagsForResource"]
+    moto.contract.strict.caller = policy
+    with pytest.raises(DeployError, match="states:ListTagsForResource"):
+        OrgDeployer(SPEC).destroy()
+    moto.contract.strict.caller = None
+    assert boto3.client("scheduler").get_schedule(Name=NAME)
+    assert boto3.client("stepfunctions").list_state_machines()["stateMachines"]
+
+
+# --- a role created moments ago (IAM propagation), as real AWS answers it ------------------------
+
+
+def not_assumable(code: str, message: str, times: int) -> Any:
+    """A before-send hook answering `times` requests with the error AWS gives for a new role."""
+    from botocore.awsrequest import AWSResponse
+
+    left = {"n": times}
+
+    def hook(request: Any, **_: Any) -> Any:
+        if left["n"] == 0:
+            return None
+        left["n"] -= 1
+        body = json.dumps({"__type": code, "message": message, "Message": message}).encode()
+
+        class Raw:
+            def stream(self, **_: Any) -> Any:
+                yield body
+
+        return AWSResponse(request.url, 400, {"x-amzn-errortype": code}, Raw())
+
+    return hook
+
+
+def test_a_new_role_not_yet_assumable_is_retried_with_backoff_not_a_fixed_sleep(function: str) -> None:
+    import boto3
+
+    slept: list[float] = []
+    deployer = OrgDeployer(SPEC, session=boto3.session.Session(), sleep=slept.append)
+    deployer.client("stepfunctions").meta.events.register(
+        "before-send.sfn.CreateStateMachine", not_assumable(
+            "AccessDeniedException", "Neither the global service principal states.amazonaws.com, "
+            "nor the regional one is authorized to assume the provided role.", 2))
+    deployer.client("scheduler").meta.events.register(
+        "before-send.scheduler.CreateSchedule", not_assumable(
+            "ValidationException", "The execution role you provide must allow AWS "
+            "EventBridge Scheduler to assume the role.", 1))
+    deployer.deploy()
+    assert deployer.role_retries == 3 and slept == [1.0, 2.0, 1.0]
+    assert boto3.client("scheduler").get_schedule(Name=NAME)
+
+
+def test_a_role_never_assumable_fails_within_the_budget_naming_why(function: str) -> None:
+    import boto3
+
+    from tagsync.aws.calls import DeployError
+
+    slept: list[float] = []
+    deployer = OrgDeployer(SPEC, session=boto3.session.Session(), sleep=slept.append, role_retry_budget=10)
+    deployer.client("scheduler").meta.events.register(
+        "before-send.scheduler.CreateSchedule", not_assumable(
+            "ValidationException", "The execution role you provide must allow AWS "
+            "EventBridge Scheduler to assume the role.", 100))
+    with pytest.raises(DeployError, match="still not assumable after 7 s"):
+        deployer.deploy()
+    assert slept == [1.0, 2.0, 4.0]
+
+
+def test_another_validation_error_is_not_retried(function: str) -> None:
+    import boto3
+
+    from tagsync.aws.calls import DeployError
+
+    slept: list[float] = []
+    deployer = OrgDeployer(SPEC, session=boto3.session.Session(), sleep=slept.append)
+    deployer.client("scheduler").meta.events.register(
+        "before-send.scheduler.CreateSchedule", not_assumable(
+            "ValidationException", "Invalid Schedule Expression", 1))
+    with pytest.raises(DeployError, match="Invalid Schedule Expression"):
+        deployer.deploy()
+    assert slept == []

@@ -688,8 +688,9 @@ def org_deploy_(
 
 @org_app.command("destroy")
 def org_destroy_(organisation: OrganisationOption, function: FunctionOption) -> None:
-    """Delete the schedule, state machine, roles and bucket access `org deploy` made (each
-    checked by its tag first); the function stays (`tagsync destroy` removes it)."""
+    """Delete the schedule, state machine, roles, bucket access and (once empty) the bucket
+    `org deploy` made. Every ownership is read first; what is not provably this organisation's
+    is kept and listed. The function stays (`tagsync destroy` removes it)."""
     from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
 
     steps = OrgDeployer(OrgDeploySpec(organisation, function)).destroy()
@@ -835,7 +836,18 @@ def deploy(
                       secret_refs=refs, ecr_registries=tuple(sorted(ecr)), keep_images=keep_images,
                       environment=_pairs(env, "--env"), secret_environment=_pairs(secret_env, "--secret-env"),
                       builder=builder, base_image=base, python=python, config_file=config, org=org)
-    deployer = Deployer(spec, dry=plan)
+    check_fan_out = None
+    if organisation is not None and not plan:
+        from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
+
+        def check_fan_out(name: str) -> None:
+            """The fan-out's refusals (its permissions, a resource not ours) before the
+            function's first write, once deploy's first reads have settled the name."""
+            assert organisation is not None
+            OrgDeployer(OrgDeploySpec(organisation, name, schedule, max_concurrency), dry=True,
+                        function_planned=True).deploy()
+
+    deployer = Deployer(spec, dry=plan, before_writes=check_fan_out)
     steps: list[object] = list(deployer.deploy())  # the name is settled by deploy's first reads
     if organisation is not None:
         from tagsync.aws.org_deploy import OrgDeployer, OrgDeploySpec
@@ -980,7 +992,7 @@ def scaffold_(
         help="owner/name of the catalog repository: the deploy role trusts only its workflows.")
     ] = "OWNER/REPO",
     branch: Annotated[list[str] | None, typer.Option(
-        "--branch", help="Branches that deploy (repeat); default main and dev.")] = None,
+        "--branch", help="Branches that deploy (repeat); default main and dev (--org: main).")] = None,
     account: Annotated[str, typer.Option("--account", help="AWS account id of the deploy role.")
                        ] = "123456789012",
     region: Annotated[str, typer.Option("--region", help="AWS region of the environments.")] = "eu-west-1",
@@ -992,13 +1004,28 @@ def scaffold_(
         "--action", help="OWNER/NAME@<40-hex sha> pinning a third-party action (repeat): "
                          "actions/checkout, actions/setup-python, aws-actions/configure-aws-credentials.")
     ] = None,
+    org: Annotated[bool, typer.Option(
+        "--org", help="Deploy the organisation's function instead (`tagsync deploy --org`): "
+                      "writes a starting org.yaml instead of tagsync.yaml, deploys from one "
+                      "branch (default main), and the role may also converge and destroy the "
+                      "organisation's fan-out (its S3 bucket, state machine, schedule and their "
+                      "two roles, by name).")] = False,
+    organisation: Annotated[str | None, typer.Option(
+        "--organisation", help="With --org: the GitHub organisation (names the fan-out's "
+                               "resources); default the owner in --repo.")] = None,
 ) -> None:
     """Write tagsync.yaml, a Lambda Dockerfile, a GitHub Actions deploy workflow (OIDC), and the
-    deploy role's trust and permission policies (least privilege) as JSON."""
+    deploy role's trust and permission policies (least privilege) as JSON.
+
+    Example (one repository): tagsync scaffold --repo acme/catalogs --account 123456789012
+
+    Example (a whole organisation): tagsync scaffold --org --repo acme/platform --account 123456789012
+    """
     from tagsync.scaffold import ScaffoldOptions, scaffold
 
-    options = ScaffoldOptions.make(repo=repo, branches=tuple(branch or ("main", "dev")), account=account,
-                                   region=region, source=tagsync_source, actions=tuple(action or ()))
+    options = ScaffoldOptions.make(repo=repo, branches=tuple(branch) if branch else None, account=account,
+                                   region=region, source=tagsync_source, actions=tuple(action or ()),
+                                   org=org, organisation=organisation)
     written, kept = scaffold(directory, options, force=force)
     for rel in written:
         typer.echo(f"wrote {directory / rel}")

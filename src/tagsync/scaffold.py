@@ -8,6 +8,11 @@
 - `aws/tagsync-deploy-trust.json` and `aws/tagsync-deploy-policy.json`: that role's trust
   (GitHub's OIDC tokens of this repository and branches) and least-privilege permissions.
 
+With `org=True` (`tagsync scaffold --org`) the repository deploys the organisation's function
+instead: a starting `org.yaml` in place of `tagsync.yaml`, built into the image; the workflow runs
+`tagsync deploy --org` from one branch (one organisation has one fan-out); the role may also
+converge and destroy that organisation's fan-out (aws/policies.org_permission_statements).
+
 tagsync is installed from a pinned, verifiable source: a commit of its Git repository (by
 default the one this tagsync was installed from, when pip recorded it), never an unpinned name
 on a package index. Third-party actions are pinned by commit SHA. Existing files are never
@@ -73,18 +78,34 @@ class ScaffoldOptions:
     region: str = "eu-west-1"
     source: str = PLACEHOLDER_SOURCE
     actions: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(ACTIONS))
+    organisation: str | None = None  # the organisation's deployment (`--org`)
 
     @classmethod
-    def make(cls, *, repo: str = "OWNER/REPO", branches: tuple[str, ...] = ("main", "dev"),
+    def make(cls, *, repo: str = "OWNER/REPO", branches: tuple[str, ...] | None = None,
              account: str = "123456789012", region: str = "eu-west-1", source: str | None = None,
-             actions: tuple[str, ...] = ()) -> ScaffoldOptions:
-        """Checked options: a pinned source, actions by SHA, a real account id and region."""
+             actions: tuple[str, ...] = (), org: bool = False,
+             organisation: str | None = None) -> ScaffoldOptions:
+        """Checked options: a pinned source, actions by SHA, a real account id and region; with
+        `org`, an organisation name GitHub accepts (default: the repository's owner) and one
+        deploying branch."""
         from tagsync.aws.names import validate_branch, validate_repo
 
         if repo != "OWNER/REPO":
             validate_repo(repo)
             if "/" not in repo:
                 raise ConfigError(f"--repo {repo!r}: write owner/name (the OIDC trust names both)")
+        if organisation is not None and not org:
+            raise ConfigError("--organisation is for --org (the organisation's deployment)")
+        if org:
+            organisation = organisation or repo.split("/", 1)[0]
+            if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", organisation):
+                raise ConfigError(f"--organisation {organisation!r} is not a GitHub account name")
+            branches = branches or ("main",)
+            if len(branches) != 1:
+                raise ConfigError(f"--org deploys from one branch, not {len(branches)}: the "
+                                  f"organisation has one fan-out (state machine, schedule, bucket), "
+                                  "which two branches would take from each other")
+        branches = branches or ("main", "dev")
         for branch in branches:
             validate_branch(branch)
         if not re.fullmatch(r"\d{12}", account):
@@ -106,7 +127,7 @@ class ScaffoldOptions:
                 raise ConfigError(f"--action {item!r}: write one of {', '.join(ACTIONS)} "
                                   "as NAME@<40-hex commit sha>")
             pinned[name] = (sha, "pinned with --action")
-        return cls(repo, branches, account, region, chosen, pinned)
+        return cls(repo, branches, account, region, chosen, pinned, organisation)
 
     def notes(self) -> list[str]:
         """What the user still has to fill in before the first workflow run."""
@@ -120,6 +141,9 @@ class ScaffoldOptions:
             out.append("rerun with --repo owner/name so the deploy role trusts this repository only")
         if self.account == "123456789012":
             out.append("rerun with --account (your AWS account id) for the role policies")
+        if self.organisation is not None:
+            out.append("org.yaml names the GitHub token's secret (or an App) and which "
+                       "repositories: check it before the first deploy")
         return out
 
 
@@ -128,10 +152,35 @@ def _uses(options: ScaffoldOptions, name: str) -> str:
     return f"{name}@{sha}  # {label}"
 
 
+def _deploy_step(options: ScaffoldOptions) -> str:
+    if options.organisation is not None:
+        return ('          tagsync deploy --org --config org.yaml\n'
+                '          --repo "$REPOSITORY" --branch "$BRANCH" --sha "$SHA"')
+    return ('          tagsync deploy --repo "$REPOSITORY" --branch "$BRANCH" --sha "$SHA"\n'
+            '          --config tagsync.yaml --secret-env "TAGSYNC_GIT_TOKEN=$TAGSYNC_GIT_TOKEN_REF"')
+
+
+def _what(options: ScaffoldOptions) -> str:
+    if options.organisation is not None:
+        return (f"# Deploys tagsync for every repository of {options.organisation}: the function (org.yaml\n"
+                "# built in), and the Step Functions state machine, schedule and bucket that fan it out.")
+    return "# Deploys tagsync as a scheduled AWS Lambda function, one environment per branch."
+
+
+def _token_env(options: ScaffoldOptions) -> str:
+    if options.organisation is not None:  # org.yaml names its own secrets
+        return ""
+    return """\
+  # tagsync.yaml reads the Git token from TAGSYNC_GIT_TOKEN; the function resolves this
+  # reference at run time, and its role may read exactly this secret.
+  TAGSYNC_GIT_TOKEN_REF: aws-secretsmanager:tagsync/git-token
+"""
+
+
 def workflow(options: ScaffoldOptions) -> str:
     branches = ", ".join(json.dumps(b) for b in options.branches)  # a JSON string is a YAML string
     return f"""\
-# Deploys tagsync as a scheduled AWS Lambda function, one environment per branch.
+{_what(options)}
 # The role under `env:` is created from aws/tagsync-deploy-trust.json and
 # aws/tagsync-deploy-policy.json (written by `tagsync scaffold`): it trusts GitHub's OIDC tokens
 # of {options.repo} only. No AWS keys are stored in GitHub.
@@ -150,10 +199,7 @@ permissions:
 env:
   AWS_REGION: {options.region}
   TAGSYNC_DEPLOY_ROLE_ARN: arn:aws:iam::{options.account}:role/tagsync-deploy
-  # tagsync.yaml reads the Git token from TAGSYNC_GIT_TOKEN; the function resolves this
-  # reference at run time, and its role may read exactly this secret.
-  TAGSYNC_GIT_TOKEN_REF: aws-secretsmanager:tagsync/git-token
-  TAGSYNC_SOURCE: "{options.source}"
+{_token_env(options)}  TAGSYNC_SOURCE: "{options.source}"
 
 concurrency:
   group: tagsync-deploy-${{{{ github.ref_name }}}}
@@ -180,12 +226,12 @@ jobs:
           BRANCH: ${{{{ github.ref_name }}}}
           SHA: ${{{{ github.sha }}}}
         run: >-
-          tagsync deploy --repo "$REPOSITORY" --branch "$BRANCH" --sha "$SHA"
-          --config tagsync.yaml --secret-env "TAGSYNC_GIT_TOKEN=$TAGSYNC_GIT_TOKEN_REF"
+{_deploy_step(options)}
 """
 
 
 def dockerfile(options: ScaffoldOptions) -> str:
+    config = "tagsync.yaml" if options.organisation is None else "org.yaml"
     return f"""\
 # The tagsync Lambda image. The base is multi-arch: `docker build --platform linux/arm64` for
 # Graviton, linux/amd64 for x86_64 (tagsync deploy passes the right one). tagsync comes from a
@@ -193,7 +239,7 @@ def dockerfile(options: ScaffoldOptions) -> str:
 FROM public.ecr.aws/lambda/python:3.11
 # pip compiles the bytecode here, so cold starts do not (the image is read-only on Lambda).
 RUN pip install --no-cache-dir "tagsync[aws,ssh] @ {archive_of(options.source)}"
-COPY tagsync.yaml ${{LAMBDA_TASK_ROOT}}/tagsync.yaml
+COPY {config} ${{LAMBDA_TASK_ROOT}}/{config}
 CMD ["tagsync.aws.handler.handler"]
 """
 
@@ -202,22 +248,46 @@ def files(options: ScaffoldOptions | None = None, root: Path | None = None) -> d
     """The files to write; the config is `tagsync init`'s for the references found under `root`
     (the Lablup-shaped example when there are none)."""
     o = options or ScaffoldOptions()
-    config = EXAMPLE
-    if root is not None:
-        from tagsync.init import starting_config
+    if o.organisation is not None:
+        config = {"org.yaml": org_config(o.organisation)}
+    else:
+        text = EXAMPLE
+        if root is not None:
+            from tagsync.init import starting_config
 
-        text, found = starting_config(str(root))
-        if found.slots or found.notes:
-            config = text
+            found_text, found = starting_config(str(root))
+            if found.slots or found.notes:
+                text = found_text
+        config = {"tagsync.yaml": text}
     return {
-        "tagsync.yaml": config,
+        **config,
         "Dockerfile": dockerfile(o),
         ".github/workflows/tagsync-deploy.yml": workflow(o),
         "aws/tagsync-deploy-trust.json": json.dumps(
             deploy_trust_policy(o.repo, o.account, o.branches), indent=2) + "\n",
         "aws/tagsync-deploy-policy.json": json.dumps(
-            deploy_permission_policy(o.repo, o.account, o.region), indent=2) + "\n",
+            deploy_permission_policy(o.repo, o.account, o.region, o.organisation), indent=2) + "\n",
     }
+
+
+def org_config(organisation: str) -> str:
+    """A starting `org.yaml`: the organisation, a GitHub token the function's role may read,
+    every repository."""
+    return f"""\
+# tagsync's organisation config: `tagsync deploy --org -c org.yaml` builds it into the image.
+# Each repository keeps its own tagsync.yaml (catalogs, how changes are proposed); what reaches
+# a secret or a host is the organisation's, here.
+organisation: {organisation}
+github:
+  # A token with access to the repositories (or a GitHub App:
+  # app: {{app_id: 12345, private_key: aws-secretsmanager:tagsync/app-key, installation_id: 678}}).
+  # The function's role may read exactly the secrets named in this file.
+  token: aws-secretsmanager:tagsync/github-token
+repositories:
+  include: ["*"]
+  exclude: []
+onboarding: false   # true: offer each repository without a config one pull request
+"""
 
 
 def scaffold(root: Path, options: ScaffoldOptions | None = None, *,

@@ -24,6 +24,23 @@ import regex
 
 from tests.servers.aws_strict import StrictAws
 
+# S3 operations whose IAM action has another name (the S3 API reference's "Permissions")
+S3_ACTIONS = {
+    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+    "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+    "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
+    "DeleteBucketLifecycle": "PutLifecycleConfiguration",
+    "DeleteBucketTagging": "PutBucketTagging",
+    "ListObjectsV2": "ListBucket",
+    "ListObjects": "ListBucket",
+    "HeadBucket": "ListBucket",
+    "HeadObject": "GetObject",
+    "ListBuckets": "ListAllMyBuckets",
+    "DeleteObjects": "DeleteObject",
+}
+
 
 @dataclass(frozen=True)
 class Call:
@@ -73,14 +90,25 @@ class AwsContract:
 
     @staticmethod
     def calls_of(prefix: str, operation: str, params: dict[str, Any]) -> list[Call]:
-        """The IAM actions one API call needs: its own, and what AWS authorises on top of it."""
-        out = [Call(f"{prefix}:{operation}", params)]
+        """The IAM actions one API call needs: its own, and what AWS authorises on top of it
+        (the Service Authorization Reference's operation tables: tagging on create, iam:PassRole
+        with the service it is passed to)."""
+        action = S3_ACTIONS.get(operation, operation) if prefix == "s3" else operation
+        out = [Call(f"{prefix}:{action}", params)]
         tags = params.get("tags") or params.get("Tags")
-        if tags and operation in ("CreateRepository", "CreateRole", "CreateFunction", "PutRule"):
+        if tags and operation in ("CreateRepository", "CreateRole", "CreateFunction", "PutRule",
+                                  "CreateStateMachine"):
             out.append(Call(f"{prefix}:{'TagRole' if prefix == 'iam' else 'TagResource'}", params))
-        if prefix == "lambda" and operation in ("CreateFunction", "UpdateFunctionConfiguration") \
-                and params.get("Role"):
-            out.append(Call("iam:PassRole", {"RoleArn": params["Role"]}))
+        passed = {("lambda", "CreateFunction"): params.get("Role"),
+                  ("lambda", "UpdateFunctionConfiguration"): params.get("Role"),
+                  ("states", "CreateStateMachine"): params.get("roleArn"),
+                  ("states", "UpdateStateMachine"): params.get("roleArn"),
+                  ("scheduler", "CreateSchedule"): (params.get("Target") or {}).get("RoleArn"),
+                  ("scheduler", "UpdateSchedule"): (params.get("Target") or {}).get("RoleArn"),
+                  }.get((prefix, operation))
+        if passed:
+            out.append(Call("iam:PassRole", {"RoleArn": passed,
+                                             "PassedToService": f"{prefix}.amazonaws.com"}))
         return out
 
     def actions(self) -> set[str]:
@@ -182,6 +210,22 @@ def resource_of(call: Call, account: str, region: str) -> str:
         if op == "DescribeLogGroups":
             return f"arn:aws:logs:{region}:{account}:log-group:*"
         return f"arn:aws:logs:{region}:{account}:log-group:{p['logGroupName']}"
+    if service == "s3":
+        if "Bucket" not in p:  # ListBuckets
+            return "*"
+        return f"arn:aws:s3:::{p['Bucket']}" + (f"/{p['Key']}" if "Key" in p else "")
+    if service == "states":
+        if "stateMachineArn" in p:
+            return str(p["stateMachineArn"])
+        if "resourceArn" in p:
+            return str(p["resourceArn"])
+        if op == "CreateStateMachine" or op == "TagResource":
+            return f"arn:aws:states:{region}:{account}:stateMachine:{p['name']}"
+        return "*"  # ListStateMachines
+    if service == "scheduler":
+        if "Name" not in p:  # ListSchedules
+            return "*"
+        return f"arn:aws:scheduler:{region}:{account}:schedule/{p.get('GroupName') or 'default'}/{p['Name']}"
     raise AssertionError(f"no resource mapping for {call.action}")
 
 

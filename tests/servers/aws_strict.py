@@ -19,6 +19,10 @@ call a client in this process makes passes here before and after moto answers it
 - **iam:SimulatePrincipalPolicy** is answered by the same engine against `caller`.
 - moto already returns the last version from PublishVersion when nothing changed since it was
   published (as AWS does); a self-test keeps that true.
+- **S3 bucket names are global**: `foreign_buckets` are buckets of another account (moto has
+  one). Their owner lets anyone read their tags and write to them (recorded in
+  `foreign_writes`); a request naming `ExpectedBucketOwner` other than theirs is refused with
+  403 AccessDenied, as S3 refuses it; CreateBucket of such a name is BucketAlreadyExists.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 from tests.servers.iam_policy import ALLOWED, Request, decide
 
 ACCOUNT = "123456789012"
+FOREIGN_ACCOUNT = "210987654321"  # the owner of `foreign_buckets`
 REGION = "eu-west-1"
 LAMBDA = "lambda.amazonaws.com"
 PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
@@ -39,8 +44,8 @@ DENIED_CODE = {"iam": "AccessDenied"}
 
 def context_of(action: str, params: dict[str, Any]) -> dict[str, str]:
     """The condition keys AWS sets for the calls tagsync makes."""
-    if action == "iam:PassRole":
-        return {"iam:PassedToService": LAMBDA}
+    if action == "iam:PassRole":  # the service the role is passed to, set by calls_of
+        return {"iam:PassedToService": str(params["PassedToService"])}
     if action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy"):
         return {"iam:PolicyARN": str(params["PolicyArn"])}
     return {}
@@ -67,6 +72,8 @@ class StrictAws:
     # images pushed through the registry protocol (a docker stand-in, the CNCF registry), which
     # moto does not serve: a tag moto's ECR lacks is taken as pushed there
     images_elsewhere: bool = False
+    foreign_buckets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> its tags
+    foreign_writes: list[str] = field(default_factory=list)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -111,6 +118,8 @@ class StrictAws:
                                       "identity-based policy allows the action")
             if service == "iam" and operation == "SimulatePrincipalPolicy":
                 return self._simulate(params)
+            if service == "s3" and params.get("Bucket") in self.foreign_buckets:
+                return self._foreign_bucket(client, operation, params)
             if service == "lambda":
                 self._lambda_before(client, operation, params)
             response = send()
@@ -204,6 +213,20 @@ class StrictAws:
                     code["ResolvedImageUri"] = f"{repo_uri}@{digest}"
                 else:
                     code.pop("ResolvedImageUri", None)
+
+    # -- S3: a bucket of that name in another account ---------------------------------------------
+
+    def _foreign_bucket(self, client: Any, operation: str, params: dict[str, Any]) -> Any:
+        name = str(params["Bucket"])
+        if params.get("ExpectedBucketOwner", FOREIGN_ACCOUNT) != FOREIGN_ACCOUNT:
+            raise self._error(client, operation, "AccessDenied", "Access Denied")
+        if operation == "CreateBucket":
+            raise self._error(client, operation, "BucketAlreadyExists", "The requested bucket name is "
+                              "not available. The bucket namespace is shared by all users of the system.")
+        if operation == "GetBucketTagging":
+            return {"TagSet": [{"Key": k, "Value": v} for k, v in self.foreign_buckets[name].items()]}
+        self.foreign_writes.append(f"{operation} {name}")
+        return {}
 
     # -- IAM's simulator --------------------------------------------------------------------------
 

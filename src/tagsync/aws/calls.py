@@ -4,6 +4,7 @@ AWS resolves it, and the `Step` each reports."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tagsync.aws.names import environment_id, environment_name, qualified_name
+from tagsync.aws.policies import Needed, principal_of
 from tagsync.errors import ConfigError, TagsyncError
+
+log = logging.getLogger("tagsync.aws.deploy")  # every step's line names the deploy
 
 ALIAS = "live"
 
@@ -128,3 +132,38 @@ def identity(session: Any, sts: Any = None, caller: list[str] | None = None) -> 
         raise DeployError(f"{sts.meta.endpoint_url} does not answer like AWS (STS "
                           "GetCallerIdentity gave no account): is AWS_ENDPOINT_URL right?")
     return account, str(region)
+
+
+def check_permissions(iam: Any, caller_arn: str, needs: list[Needed], what: str) -> Step:
+    """Ask IAM's simulator whether the caller may call every action `needs` lists, on its
+    resource and with its condition keys, before the first write: a ConfigError naming each one
+    refused ("Nothing was changed"). A caller that is not an IAM role or user, or may not
+    simulate, gets the list of actions in the returned step instead."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    principal = principal_of(caller_arn)
+    actions = sorted({a for _, names, _ in needs for a in names})
+    resource = f"permissions of {principal or caller_arn}"
+    if principal is None:
+        return Step(resource, "none", f"not checked (not an IAM role or user); {what} needs: "
+                    + ", ".join(actions))
+    denied: list[str] = []
+    try:
+        for arn, names, context in needs:
+            answer = iam.simulate_principal_policy(
+                PolicySourceArn=principal, ActionNames=list(names), ResourceArns=[arn],
+                ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
+                                for k, v in context.items()])
+            denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
+                       for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:  # not allowed; no simulator
+        why = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        log.warning("cannot check permissions (%s): %s needs %s", why, what, ", ".join(actions))
+        return Step(resource, "none", f"not checked ({why} to iam:SimulatePrincipalPolicy); "
+                    f"{what} needs: " + ", ".join(actions))
+    if denied:
+        scaffold = "tagsync scaffold --org" if what.startswith("the organisation") else "tagsync scaffold"
+        raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
+                          f"to its policy ({scaffold} writes aws/tagsync-deploy-policy.json)")
+    return Step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")

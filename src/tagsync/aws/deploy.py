@@ -26,10 +26,10 @@ import logging
 from typing import Any
 
 from tagsync.aws.artifact import ImageSteps
-from tagsync.aws.calls import ALIAS, Step, _code, _tags_of, aws_errors, resolve_name
+from tagsync.aws.calls import ALIAS, Step, _tags_of, aws_errors, check_permissions, resolve_name
 from tagsync.aws.function import READ_POLICY, STATEMENT_ID, FunctionSteps
 from tagsync.aws.names import description
-from tagsync.aws.policies import LAMBDA_TRUST, deploy_needs, principal_of, role_policy, with_lambda_pull
+from tagsync.aws.policies import LAMBDA_TRUST, deploy_needs, role_policy, with_lambda_pull
 from tagsync.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -121,40 +121,12 @@ class Deployer(ImageSteps, FunctionSteps):
     def permissions(self) -> None:
         """Ask IAM whether the caller may do what this deploy may do, before the first write;
         without iam:SimulatePrincipalPolicy, list what it needs instead."""
-        from botocore.exceptions import BotoCoreError, ClientError
-        from botocore.parsers import ResponseParserError
-
         account, region = self.identity()
         image = self.spec.image or f"{account}.dkr.ecr.{region}.amazonaws.com/{self.name}:{self.spec.sha}"
         repository = image.split("/", 1)[1].split("@")[0].rsplit(":", 1)[0]
         needs = deploy_needs(self.name, account, region, image_repository=repository,
                              build=self._build_with is not None, replace=self._replace_zip)
-        principal = principal_of(self._caller)
-        actions = sorted({a for _, names, _ in needs for a in names})
-        resource = f"permissions of {principal or self._caller}"
-        if principal is None:
-            self._step(resource, "none", "not checked (not an IAM role or user); deploy needs: "
-                       + ", ".join(actions))
-            return
-        iam, denied = self.client("iam"), []
-        try:
-            for arn, names, context in needs:
-                answer = iam.simulate_principal_policy(
-                    PolicySourceArn=principal, ActionNames=list(names), ResourceArns=[arn],
-                    ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
-                                    for k, v in context.items()])
-                denied += [f"{r['EvalActionName']} on {r['EvalResourceName']}"
-                           for r in answer["EvaluationResults"] if r["EvalDecision"] != "allowed"]
-        except (ClientError, BotoCoreError, ResponseParserError) as exc:  # not allowed; no simulator
-            why = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-            log.warning("cannot check permissions (%s): deploy needs %s", why, ", ".join(actions))
-            self._step(resource, "none", f"not checked ({why} to iam:SimulatePrincipalPolicy); "
-                       "deploy needs: " + ", ".join(actions))
-            return
-        if denied:
-            raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
-                              "to its policy (tagsync scaffold writes aws/tagsync-deploy-policy.json)")
-        self._step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")
+        self.steps.append(check_permissions(self.client("iam"), self._caller, needs, "deploy"))
 
     def _tags_of_function(self, function: dict[str, Any]) -> dict[str, str]:
         """The function's tags, asked for explicitly: GetFunction returns `Tags` only to a caller
@@ -181,6 +153,8 @@ class Deployer(ImageSteps, FunctionSteps):
         with aws_errors(self._endpoint()):
             self.preflight()
             self.permissions()
+            if self.before_writes is not None and not self.dry:
+                self.before_writes(self.name)
             account, region = self.identity()
             repository = self.ecr_repository()
             image = self.image(repository)

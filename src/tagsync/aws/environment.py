@@ -28,7 +28,8 @@ class Environment:
                  sleep: Callable[[float], None] = time.sleep, role_retry_budget: float = 120.0,
                  build_template: BuildSpec | None = None,
                  registry_endpoints: Mapping[str, str] | None = None,
-                 build_cache: Path | None = None) -> None:
+                 build_cache: Path | None = None,
+                 before_writes: Callable[[str], None] | None = None) -> None:
         spec.check()
         import boto3
 
@@ -37,6 +38,9 @@ class Environment:
         self.build_template = build_template
         self.registry_endpoints = dict(registry_endpoints or {})
         self.build_cache = build_cache
+        # more checks that must pass before the first write (the organisation's fan-out's dry
+        # pass), given the environment's settled name
+        self.before_writes = before_writes
         self.session = session or boto3.session.Session()
         self.steps: list[Step] = []
         self.role_retry_budget = role_retry_budget

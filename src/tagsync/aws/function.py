@@ -13,7 +13,7 @@ from typing import Any
 from tagsync.aws.calls import ALIAS, DeployError, _code, _message, _tags_of
 from tagsync.aws.environment import Environment
 from tagsync.aws.names import description
-from tagsync.aws.policies import BASIC_EXECUTION, LAMBDA_TRUST, role_policy
+from tagsync.aws.policies import BASIC_EXECUTION, LAMBDA_TRUST, RUNS_POLICY, role_policy
 from tagsync.aws.spec import OWN_ENV
 
 log = logging.getLogger("tagsync.aws.deploy")  # every step's line names the deploy
@@ -67,8 +67,9 @@ class FunctionSteps(Environment):
         missing = self._missing_tags(_tags_of(role.get("Tags")))
         if missing:
             fixes.append("tags")
+        ours = (READ_POLICY, RUNS_POLICY) if self.spec.org else (READ_POLICY,)  # RUNS: org_deploy's
         others = sorted([p.rsplit("/", 1)[-1] for p in attached if p != BASIC_EXECUTION]
-                        + [p for p in inline_names if p != READ_POLICY])
+                        + [p for p in inline_names if p not in ours])
         if others:
             log.warning("IAM role %s has policies tagsync did not set, kept: %s", name, ", ".join(others))
             fixes_detail = ", ".join(fixes) + ("; " if fixes else "") + "kept policies set by hand: " + \

@@ -77,6 +77,21 @@ def environment_name(repo: str, branch: str) -> str:
     return qualified_name(repo, branch)
 
 
+def org_name(organisation: str) -> str:
+    """The organisation's state machine and schedule (its roles add `-sfn`, `-scheduler`)."""
+    return f"tagsync-org-{organisation.lower()}"
+
+
+def org_bucket(organisation: str, account: str, region: str) -> str:
+    """The runs bucket: globally unique and within S3's rules (3-63 lowercase letters, digits,
+    hyphens); a long organisation name gives a stable hash of it instead."""
+    name = f"{org_name(organisation)}-{account}-{region}"
+    if len(name) > 63:
+        digest = hashlib.sha256(organisation.lower().encode()).hexdigest()[:12]
+        name = f"tagsync-org-{digest}-{account}-{region}"
+    return name
+
+
 def tag_value(text: str) -> str:
     """A tag value every service accepts (IAM's pattern is the narrowest), at most 256 characters."""
     return re.sub(r"[^A-Za-z0-9 _.:/=+\-@]", "_", text)[:TAG_VALUE_LIMIT]

@@ -19,20 +19,25 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tagsync.aws.calls import ALIAS, Step, aws_errors, identity
-from tagsync.aws.names import validate_schedule
+from tagsync.aws.calls import ALIAS, DeployError, Step, aws_errors, check_permissions, identity
+from tagsync.aws.names import org_bucket, org_name, validate_schedule
+from tagsync.aws.policies import RUNS_POLICY, org_needs
 from tagsync.errors import ConfigError
 from tagsync.org.statemachine import definition, role_policy
 
 log = logging.getLogger(__name__)
 
-RUNS_POLICY = "tagsync-org-runs"  # on the function's role
 TAG = "tagsync:org"
 EXPIRE_DAYS = 14
 _TRUST = {"states": "states.amazonaws.com", "scheduler": "scheduler.amazonaws.com"}
+# what Step Functions and Scheduler answer while a new role is not yet assumable
+_NOT_YET_ASSUMABLE = (("AccessDeniedException", "is authorized to assume the provided role"),
+                      ("ValidationException", "must allow AWS EventBridge Scheduler to assume the role"))
 
 
 def trust(service: str) -> dict[str, Any]:
@@ -49,7 +54,7 @@ class OrgDeploySpec:
 
     @property
     def name(self) -> str:
-        return f"tagsync-org-{self.organisation.lower()}"
+        return org_name(self.organisation)
 
     def check(self) -> None:
         """Every rule AWS applies to the names, before the first write."""
@@ -66,24 +71,20 @@ class OrgDeploySpec:
 
 def bucket_name(spec: OrgDeploySpec, account: str, region: str) -> str:
     """Globally unique and within S3's rules (3-63 lowercase letters, digits, hyphens)."""
-    name = f"{spec.name}-{account}-{region}"
-    if len(name) > 63:  # a long organisation name: a stable hash of it instead
-        import hashlib
-
-        digest = hashlib.sha256(spec.organisation.lower().encode()).hexdigest()[:12]
-        name = f"tagsync-org-{digest}-{account}-{region}"
-    return name
+    return org_bucket(spec.organisation, account, region)
 
 
 class OrgDeployer:
     """The steps of one organisation's fan-out; `dry=True` reads and reports, writing nothing."""
 
     def __init__(self, spec: OrgDeploySpec, *, session: Any = None, dry: bool = False,
-                 function_planned: bool = False) -> None:
+                 function_planned: bool = False, sleep: Callable[[float], None] = time.sleep,
+                 role_retry_budget: float = 120.0) -> None:
         spec.check()
         import boto3
 
         self.spec, self.dry, self.function_planned = spec, dry, function_planned
+        self.sleep, self.role_retry_budget, self.role_retries = sleep, role_retry_budget, 0
         self.session = session or boto3.session.Session()
         self.steps: list[Step] = []
         self.tags = {TAG: spec.organisation.lower(), "tagsync:managed": "true"}
@@ -109,8 +110,8 @@ class OrgDeployer:
         """The function's `live` alias and its role's name: the function must exist already
         (a plan made together with the function's own first deploy names the one to come)."""
         lam = self.client("lambda")
-        try:
-            conf = lam.get_function_configuration(FunctionName=self.spec.function)
+        try:  # GetFunction: the deploy role's read of its functions already (no other action)
+            conf = lam.get_function(FunctionName=self.spec.function)["Configuration"]
         except lam.exceptions.ResourceNotFoundException:
             if self.dry and self.function_planned:
                 return (f"arn:aws:lambda:{region}:{account}:function:{self.spec.function}:{ALIAS}",
@@ -119,12 +120,20 @@ class OrgDeployer:
                               "`tagsync deploy --org -c org.yaml`") from None
         return f"{conf['FunctionArn']}:{ALIAS}", str(conf["Role"]).rsplit("/", 1)[-1]
 
-    def bucket(self, name: str, region: str) -> None:
+    def bucket(self, name: str, account: str, region: str) -> None:
+        """Every call names this account as the bucket's owner: the name is guessable, and a
+        bucket of that name in another account (tagged to look like ours) must never hold
+        the organisation's answers."""
         s3 = self.client("s3")
         try:
-            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(
+                Bucket=name, ExpectedBucketOwner=account)["TagSet"]}
         except s3.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
+            if code == "AccessDenied":  # the permissions were checked: another account's
+                raise ConfigError(f"S3 bucket {name} exists and is not account {account}'s (or "
+                                  "may not be read): nothing was changed; its name is taken "
+                                  "elsewhere, which the organisation's fan-out cannot share") from None
             if code not in ("NoSuchBucket", "NoSuchTagSet"):
                 raise
             if code == "NoSuchTagSet":
@@ -136,14 +145,17 @@ class OrgDeployer:
             if region != "us-east-1":
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
             s3.create_bucket(Bucket=name, **kwargs)
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+            # tagged first: a deploy interrupted after this finds the bucket its own
+            s3.put_bucket_tagging(Bucket=name, ExpectedBucketOwner=account, Tagging={"TagSet": [
+                {"Key": k, "Value": v} for k, v in self.tags.items()]})
+            s3.put_public_access_block(Bucket=name, ExpectedBucketOwner=account,
+                                       PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                 "RestrictPublicBuckets": True})
-            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
+            s3.put_bucket_lifecycle_configuration(Bucket=name, ExpectedBucketOwner=account,
+                                                  LifecycleConfiguration={"Rules": [{
                 "ID": "expire-runs", "Status": "Enabled", "Filter": {"Prefix": ""},
                 "Expiration": {"Days": EXPIRE_DAYS}}]})
-            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [
-                {"Key": k, "Value": v} for k, v in self.tags.items()]})
             return
         self._ours(tags, f"S3 bucket {name}")
         self._step(f"S3 bucket {name}", "none")
@@ -178,6 +190,30 @@ class OrgDeployer:
                 iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
         return str(role["Arn"])
 
+    def _retry_role(self, call: Callable[[], Any]) -> Any:
+        """A role created moments ago is not yet assumable everywhere (IAM propagation): Step
+        Functions and Scheduler refuse it with these exact errors for a few seconds. Retried
+        with backoff within a time budget; any other error at once."""
+        from botocore.exceptions import ClientError
+
+        delay, waited = 1.0, 0.0
+        while True:
+            try:
+                return call()
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+                if not any(code == c and text in message for c, text in _NOT_YET_ASSUMABLE):
+                    raise
+                if waited + delay > self.role_retry_budget:
+                    raise DeployError(f"the new role is still not assumable after {waited:.0f} s: "
+                                      f"{message}") from None
+                self.role_retries += 1
+                log.info("role not yet assumable (IAM propagation); retrying in %.0f s", delay)
+                self.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 16.0)
+
     @staticmethod
     def _inline(iam: Any, role: str, name: str) -> Any:
         """The role's inline policy `name`; None without it (or, in a plan, without the role)."""
@@ -209,16 +245,17 @@ class OrgDeployer:
             current = None
         if current is None:
             if self._step(f"state machine {self.spec.name}", "create", "Distributed Map"):
-                sfn.create_state_machine(name=self.spec.name, roleArn=role, type="STANDARD",
-                                         definition=json.dumps(document),
-                                         tags=[{"key": k, "value": v} for k, v in self.tags.items()])
+                self._retry_role(lambda: sfn.create_state_machine(
+                    name=self.spec.name, roleArn=role, type="STANDARD", definition=json.dumps(document),
+                    tags=[{"key": k, "value": v} for k, v in self.tags.items()]))
             return
         self._ours({t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=arn)["tags"]},
                    f"state machine {self.spec.name}")
         fixes = [what for what, same in (("definition", json.loads(current["definition"]) == document),
                                          ("role", current["roleArn"] == role)) if not same]
         if self._step(f"state machine {self.spec.name}", "update" if fixes else "none", ", ".join(fixes)):
-            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(document), roleArn=role)
+            self._retry_role(lambda: sfn.update_state_machine(
+                stateMachineArn=arn, definition=json.dumps(document), roleArn=role))
 
     def schedule(self, machine: str, role: str) -> None:
         scheduler = self.client("scheduler")
@@ -232,14 +269,14 @@ class OrgDeployer:
                   "Description": f"tagsync: every repository of {self.spec.organisation}"}
         if current is None:
             if self._step(f"schedule {self.spec.name}", "create", self.spec.schedule):
-                scheduler.create_schedule(**kwargs)
+                self._retry_role(lambda: scheduler.create_schedule(**kwargs))
             return
         target = current.get("Target", {})
         same = (current.get("ScheduleExpression") == self.spec.schedule
                 and current.get("State") == "ENABLED"
                 and {k: target.get(k) for k in wanted_target} == wanted_target)
         if self._step(f"schedule {self.spec.name}", "none" if same else "update", self.spec.schedule):
-            scheduler.update_schedule(**kwargs)
+            self._retry_role(lambda: scheduler.update_schedule(**kwargs))
 
     # -- the whole deploy -----------------------------------------------------------------------
 
@@ -251,11 +288,17 @@ class OrgDeployer:
         if not self.dry:
             OrgDeployer(self.spec, session=self.session, dry=True).deploy()
         with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
-            account, region = identity(self.session, self.client("sts"))
+            caller: list[str] = []
+            account, region = identity(self.session, self.client("sts"), caller)
             bucket = bucket_name(self.spec, account, region)
             function, function_role = self.function_arn(account, region)
+            if self.dry:  # the permissions, before the first write (the real deploy's dry pass)
+                self.steps.append(check_permissions(
+                    self.client("iam"), caller[0] if caller else "",
+                    org_needs(self.spec.organisation, account, region, function=self.spec.function,
+                              function_role=function_role), "the organisation's fan-out"))
             machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
-            self.bucket(bucket, region)
+            self.bucket(bucket, account, region)
             self.function_access(function_role, bucket)
             sfn_role = self.role(f"{self.spec.name}-sfn", "states", "tagsync-org-machine",
                                  role_policy(function, bucket, machine))
@@ -269,45 +312,93 @@ class OrgDeployer:
         return self.steps
 
     def destroy(self) -> list[Step]:
-        """Delete what deploy made for this organisation (tag-checked); the bucket is emptied
-        by its expiry rule and deleted once empty, else kept and said."""
+        """Delete what deploy made for this organisation. Every ownership is read before the
+        first deletion (a read AWS refuses deletes nothing); what is not provably this
+        organisation's is kept and said: a resource without its tag, a schedule starting
+        another state machine. The bucket is deleted once empty (its expiry rule empties it),
+        else kept and said."""
         import os
 
         with aws_errors(os.environ.get("AWS_ENDPOINT_URL")):
             account, region = identity(self.session, self.client("sts"))
-            machine = f"arn:aws:states:{region}:{account}:stateMachine:{self.spec.name}"
-            scheduler, sfn, iam = (self.client(s) for s in ("scheduler", "stepfunctions", "iam"))
-            try:
-                scheduler.get_schedule(Name=self.spec.name)
-                if self._step(f"schedule {self.spec.name}", "delete"):
-                    scheduler.delete_schedule(Name=self.spec.name)
-            except scheduler.exceptions.ResourceNotFoundException:
-                pass
-            try:
-                tags = sfn.list_tags_for_resource(resourceArn=machine)["tags"]
-                sfn.describe_state_machine(stateMachineArn=machine)
-                self._ours({t["key"]: t["value"] for t in tags}, f"state machine {self.spec.name}")
-                if self._step(f"state machine {self.spec.name}", "delete"):
-                    sfn.delete_state_machine(stateMachineArn=machine)
-            except (sfn.exceptions.StateMachineDoesNotExist, sfn.exceptions.ResourceNotFound):
-                pass
-            lam = self.client("lambda")
-            try:
-                function_role = str(lam.get_function_configuration(
-                    FunctionName=self.spec.function)["Role"]).rsplit("/", 1)[-1]
-                granted = RUNS_POLICY in iam.list_role_policies(RoleName=function_role)["PolicyNames"]
-                if granted and self._step(f"{RUNS_POLICY} on IAM role {function_role}", "delete"):
-                    iam.delete_role_policy(RoleName=function_role, PolicyName=RUNS_POLICY)
-            except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException):
-                pass
-            for role in (f"{self.spec.name}-scheduler", f"{self.spec.name}-sfn"):
-                try:
-                    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
-                except iam.exceptions.NoSuchEntityException:
-                    continue
-                self._ours(tags, f"IAM role {role}")
-                if self._step(f"IAM role {role}", "delete"):
-                    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                        iam.delete_role_policy(RoleName=role, PolicyName=policy)
-                    iam.delete_role(RoleName=role)
+            found = self._destroy_reads(account, region)
+            for resource, (owned, delete) in found.items():
+                if owned is not True:
+                    self._step(resource, "keep", owned or "")
+                elif self._step(resource, "delete"):
+                    delete()
         return self.steps
+
+    def _destroy_reads(self, account: str, region: str) -> dict[str, tuple[str | bool, Any]]:
+        """resource -> (True when ours, else why it is kept; its deletion), in deletion order."""
+        name, org = self.spec.name, self.spec.organisation
+        machine = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        scheduler, sfn, iam, lam, s3 = (self.client(s) for s in (
+            "scheduler", "stepfunctions", "iam", "lambda", "s3"))
+        not_ours = f"not created by tagsync for {org}"
+        found: dict[str, tuple[str | bool, Any]] = {}
+        machine_owned: str | bool = True  # absent: nothing of another's to start
+        try:
+            tags = {t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=machine)["tags"]}
+            sfn.describe_state_machine(stateMachineArn=machine)
+            machine_owned = tags.get(TAG) == org.lower() or not_ours
+            machine_found = True
+        except (sfn.exceptions.StateMachineDoesNotExist, sfn.exceptions.ResourceNotFound):
+            machine_found = False
+        try:
+            target = scheduler.get_schedule(Name=name).get("Target", {}).get("Arn")
+            owned = True if target == machine and machine_owned is True else \
+                f"starts {target}, not this organisation's state machine"
+            found[f"schedule {name}"] = (owned, lambda: scheduler.delete_schedule(Name=name))
+        except scheduler.exceptions.ResourceNotFoundException:
+            pass
+        if machine_found:
+            found[f"state machine {name}"] = (
+                machine_owned, lambda: sfn.delete_state_machine(stateMachineArn=machine))
+        try:
+            function_role = str(lam.get_function(FunctionName=self.spec.function)[
+                "Configuration"]["Role"]).rsplit("/", 1)[-1]
+            if RUNS_POLICY in iam.list_role_policies(RoleName=function_role)["PolicyNames"]:
+                found[f"{RUNS_POLICY} on IAM role {function_role}"] = (True, lambda: iam.delete_role_policy(
+                    RoleName=function_role, PolicyName=RUNS_POLICY))
+        except (lam.exceptions.ResourceNotFoundException, iam.exceptions.NoSuchEntityException):
+            pass
+        for role in (f"{name}-scheduler", f"{name}-sfn"):
+            try:
+                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role)["Tags"]}
+            except iam.exceptions.NoSuchEntityException:
+                continue
+            found[f"IAM role {role}"] = (tags.get(TAG) == org.lower() or not_ours,
+                                         lambda role=role: self._delete_role(iam, role))
+        bucket = bucket_name(self.spec, account, region)
+        bucket_tags: dict[str, str] | None
+        try:
+            bucket_tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(
+                Bucket=bucket, ExpectedBucketOwner=account)["TagSet"]}
+        except s3.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("NoSuchBucket", "NoSuchTagSet"):
+                raise
+            bucket_tags = None if code == "NoSuchBucket" else {}
+        if bucket_tags is not None:
+            found[f"S3 bucket {bucket}"] = (bucket_tags.get(TAG) == org.lower() or not_ours,
+                                           lambda: self._delete_bucket(bucket, account))
+        return found
+
+    @staticmethod
+    def _delete_role(iam: Any, role: str) -> None:
+        for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy)
+        iam.delete_role(RoleName=role)
+
+    def _delete_bucket(self, name: str, account: str) -> None:
+        """Runs still stored keep it (its expiry rule empties it within EXPIRE_DAYS days:
+        destroy again then), said in the step."""
+        s3 = self.client("s3")
+        try:
+            s3.delete_bucket(Bucket=name, ExpectedBucketOwner=account)
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketNotEmpty":
+                raise
+            self.steps[-1] = Step(f"S3 bucket {name}", "keep", f"runs are still stored: its expiry rule "
+                                  f"empties it within {EXPIRE_DAYS} days, then destroy again")

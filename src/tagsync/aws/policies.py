@@ -73,8 +73,51 @@ def deploy_trust_policy(repo: str, account: str, branches: tuple[str, ...] = ())
             "StringLike": {f"{GITHUB_OIDC}:sub": subjects}}}]}
 
 
-def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, Any]:
-    """Least privilege for `tagsync deploy`, `rollback` and `destroy` of `repo`'s environments."""
+RUNS_POLICY = "tagsync-org-runs"  # the organisation function role's access to the runs bucket
+STATES = "states.amazonaws.com"
+SCHEDULER = "scheduler.amazonaws.com"
+
+
+def org_permission_statements(organisation: str, account: str, region: str) -> list[dict[str, Any]]:
+    """What `deploy --org`, `org deploy` and `org destroy` add to a repository's deploy: the
+    fan-out's bucket, state machine, schedule and their two roles, each by its exact name
+    (tagsync.aws.names derives them); each role passed only to the service that runs it. The
+    function role's access to the bucket and the function read are the repository's own
+    statements (FunctionRole, Function)."""
+    from tagsync.aws.names import org_bucket, org_name
+
+    name = org_name(organisation)
+    machine_role = f"arn:aws:iam::{account}:role/{name}-sfn"
+    scheduler_role = f"arn:aws:iam::{account}:role/{name}-scheduler"
+    return [
+        {"Sid": "OrgRunsBucket", "Effect": "Allow",
+         "Resource": f"arn:aws:s3:::{org_bucket(organisation, account, region)}", "Action": [
+             "s3:CreateBucket", "s3:DeleteBucket", "s3:GetBucketTagging",
+             "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:PutLifecycleConfiguration"]},
+        {"Sid": "OrgStateMachine", "Effect": "Allow",
+         "Resource": f"arn:aws:states:{region}:{account}:stateMachine:{name}", "Action": [
+             "states:CreateStateMachine", "states:DeleteStateMachine", "states:DescribeStateMachine",
+             "states:ListTagsForResource", "states:TagResource", "states:UpdateStateMachine"]},
+        # Scheduler's default group: a schedule's ARN names its group
+        {"Sid": "OrgSchedule", "Effect": "Allow",
+         "Resource": f"arn:aws:scheduler:{region}:{account}:schedule/default/{name}", "Action": [
+             "scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule",
+             "scheduler:UpdateSchedule"]},
+        {"Sid": "OrgRoles", "Effect": "Allow", "Resource": [machine_role, scheduler_role], "Action": [
+            "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:GetRole",
+            "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PutRolePolicy",
+            "iam:TagRole", "iam:UpdateAssumeRolePolicy"]},
+        {"Sid": "PassStateMachineRole", "Effect": "Allow", "Resource": machine_role,
+         "Action": ["iam:PassRole"], "Condition": {"StringEquals": {"iam:PassedToService": STATES}}},
+        {"Sid": "PassSchedulerRole", "Effect": "Allow", "Resource": scheduler_role,
+         "Action": ["iam:PassRole"], "Condition": {"StringEquals": {"iam:PassedToService": SCHEDULER}}},
+    ]
+
+
+def deploy_permission_policy(repo: str, account: str, region: str,
+                             organisation: str | None = None) -> dict[str, Any]:
+    """Least privilege for `tagsync deploy`, `rollback` and `destroy` of `repo`'s environments;
+    with `organisation`, also for that organisation's fan-out (`deploy --org`, `org destroy`)."""
     from tagsync.aws.names import name_prefix
 
     p = name_prefix(repo)
@@ -123,6 +166,7 @@ def deploy_permission_policy(repo: str, account: str, region: str) -> dict[str, 
         # DescribeLogGroups is authorised on the account's log groups, not on one group.
         {"Sid": "FindLogs", "Effect": "Allow",
          "Resource": f"arn:aws:logs:{region}:{account}:log-group:*", "Action": ["logs:DescribeLogGroups"]},
+        *(org_permission_statements(organisation, account, region) if organisation else []),
     ]}
 
 
@@ -215,6 +259,33 @@ def deploy_needs(name: str, account: str, region: str, *, image_repository: str,
                         "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage",
                         "ecr:GetDownloadUrlForLayer"), {})]
     return out
+
+
+def org_needs(organisation: str, account: str, region: str, *, function: str,
+              function_role: str) -> list[Needed]:
+    """The actions the organisation's fan-out deploy may call, by resource (for the preflight)."""
+    from tagsync.aws.names import org_bucket, org_name
+
+    name = org_name(organisation)
+    role = f"arn:aws:iam::{account}:role/{{}}"
+    roles = ("iam:GetRole", "iam:CreateRole", "iam:TagRole", "iam:ListRoleTags", "iam:ListRolePolicies",
+             "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy")
+    return [
+        (f"arn:aws:lambda:{region}:{account}:function:{function}", ("lambda:GetFunction",), {}),
+        (f"arn:aws:s3:::{org_bucket(organisation, account, region)}",
+         ("s3:GetBucketTagging", "s3:CreateBucket", "s3:PutBucketPublicAccessBlock",
+          "s3:PutLifecycleConfiguration", "s3:PutBucketTagging"), {}),
+        (role.format(function_role), ("iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy"), {}),
+        (role.format(f"{name}-sfn"), roles, {}),
+        (role.format(f"{name}-sfn"), ("iam:PassRole",), {"iam:PassedToService": STATES}),
+        (f"arn:aws:states:{region}:{account}:stateMachine:{name}",
+         ("states:DescribeStateMachine", "states:ListTagsForResource", "states:CreateStateMachine",
+          "states:TagResource", "states:UpdateStateMachine"), {}),
+        (role.format(f"{name}-scheduler"), roles, {}),
+        (role.format(f"{name}-scheduler"), ("iam:PassRole",), {"iam:PassedToService": SCHEDULER}),
+        (f"arn:aws:scheduler:{region}:{account}:schedule/default/{name}",
+         ("scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule"), {}),
+    ]
 
 
 def principal_of(caller_arn: str) -> str | None:
