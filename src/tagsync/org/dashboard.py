@@ -45,7 +45,7 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
         counts[str(r.get("status"))] = counts.get(str(r.get("status")), 0) + 1
     stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     lines = [marker(organisation), f"# tagsync: {organisation}", "",
-             f"Last run {stamp}: " + (", ".join(f"{n} {_ICON.get(s, s)}".replace("**", "")
+             f"Last run {stamp}: " + (", ".join(f"{n} {_ICON.get(s, _cell(s))}".replace("**", "")
                                                 for s, n in sorted(counts.items())) or "nothing"),
              "", "| repository | state | what happened |", "| --- | --- | --- |"]
     for r in rows:
