@@ -57,12 +57,13 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
 def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) -> str:
     """Open, update in place, or leave alone (closed by a person, or already current); says
     which. Pull requests in GitHub's issue listing are skipped; of several issues carrying the
-    marker, the first opened is the dashboard."""
+    marker, the first opened is the dashboard. The marker is where tagsync writes it, first:
+    another organisation's dashboard quotes a repository's words, which may spell ours."""
     tag = marker(organisation)
     found = api.json("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
                      params={"state": "all", "per_page": "100"})
     mine = [i for i in found if isinstance(i, dict) and "pull_request" not in i
-            and tag in str(i.get("body") or "")] if isinstance(found, list) else []
+            and str(i.get("body") or "").startswith(tag)] if isinstance(found, list) else []
     # The first one opened is the dashboard: anyone who can open issues there can copy the
     # marker into a later one, which is never taken for it (nor, closed, for the answer).
     mine.sort(key=_number)
