@@ -131,10 +131,13 @@ def org_api(org: OrgConfig) -> Any:
 
 
 def list_repositories(api: Any, organisation: str) -> list[Repo]:
-    """Every repository of the organisation the credentials can see, by name, 100 a page."""
+    """Every repository of the organisation the credentials can see, by name, 100 a page; each
+    once (pages are read by offset: a repository created meanwhile shifts the next page, and
+    one already listed comes again; names are case-insensitive)."""
     from tagsync.errors import PublishError
 
     out: list[Repo] = []
+    seen: set[str] = set()
     for page in range(1, MAX_PAGES + 1):
         response = api.request("GET", f"/orgs/{organisation}/repos",
                                f"listing {organisation}'s repositories",
@@ -152,7 +155,9 @@ def list_repositories(api: Any, organisation: str) -> list[Repo]:
                 log.warning("listing %s's repositories: an entry that is not one of its "
                             "repositories (by name and default branch) was left out", organisation)
                 continue
-            out.append(repo)
+            if repo.full_name.lower() not in seen:
+                seen.add(repo.full_name.lower())
+                out.append(repo)
         if 'rel="next"' not in response.headers.get("link", ""):
             return sorted(out, key=lambda r: r.full_name.lower())
     raise PublishError(f"listing {organisation}'s repositories: more than {MAX_PAGES * 100}; "
