@@ -16,6 +16,7 @@ The organisation's config comes from `TAGSYNC_ORG_CONFIG` (a path in the image, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,19 +36,27 @@ def _s3() -> Any:
     return boto3.client("s3")
 
 
-def _put(bucket: str, key: str, data: Any) -> None:
-    _s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(data).encode(),
-                     ContentType="application/json")
+def _put(bucket: str, key: str, data: Any) -> str:
+    """Store `data` as JSON; its SHA-256 (hex), for the reader to check it is what was stored."""
+    body = json.dumps(data).encode()
+    _s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return hashlib.sha256(body).hexdigest()
 
 
-def _get(bucket: str, key: str) -> Any:
+def _get(bucket: str, key: str, sha256: str | None = None) -> Any:
+    """A stored JSON file; with `sha256`, only if its bytes are the ones stored (the digest
+    travels in the execution's state, which whoever can write the bucket cannot change)."""
     from tagsync.errors import ConfigError
 
     try:
         found = _s3().get_object(Bucket=bucket, Key=key)
         if int(found.get("ContentLength") or 0) > MAX_STORED:
             raise ConfigError(f"s3://{bucket}/{key} is over {MAX_STORED} bytes; not read")
-        return json.loads(found["Body"].read())
+        body = found["Body"].read()
+        if sha256 is not None and hashlib.sha256(body).hexdigest() != sha256:
+            raise ConfigError(f"s3://{bucket}/{key} changed since it was stored (its SHA-256 is "
+                              "not the one the execution carries); not read")
+        return json.loads(body)
     except ConfigError:
         raise
     except ValueError:
@@ -96,7 +105,7 @@ def discover(event: dict[str, Any], bucket: str, deadline: float | None = None) 
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
     result = org_run(org, answers_only=True, deadline=deadline)
     keys = {k: f"{execution}/{k}.json" for k in ("answers", "repositories", "selection")}
-    _put(bucket, keys["answers"], answers.dump(result.known))
+    digest = _put(bucket, keys["answers"], answers.dump(result.known))
     _put(bucket, keys["repositories"], [{"repo": r.repo} for r in result.repositories
                                         if r.status == "planned"])
     _put(bucket, keys["selection"], [_row(r.__dict__) for r in result.repositories
@@ -104,8 +113,8 @@ def discover(event: dict[str, Any], bucket: str, deadline: float | None = None) 
     planned = sum(r.status == "planned" for r in result.repositories)
     log.info("org-discover: %d repositories to run, %d registry requests", planned,
              result.requests.get("requests", 0))
-    return {"bucket": bucket, **keys, "results": f"{execution}/results", "planned": planned,
-            "requests": result.requests}
+    return {"bucket": bucket, **keys, "answers_sha256": digest, "results": f"{execution}/results",
+            "planned": planned, "requests": result.requests}
 
 
 def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
@@ -118,7 +127,10 @@ def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
     if not isinstance(repo, str) or not isinstance(key, str):
         raise ConfigError("org-repo: the event needs `repo` (owner/name) and `answers` (a key)")
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
-    known = answers.load(_get(bucket, key), f"s3://{bucket}/{key}")
+    digest = event.get("answers_sha256")  # absent only from a state machine deployed before it
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise ConfigError("org-repo: `answers_sha256` is the stored answers' SHA-256, in hex")
+    known = answers.load(_get(bucket, key, digest), f"s3://{bucket}/{key}")
     result = org_run(org, only=frozenset({repo}), known=known, dry_run=bool(event.get("dry_run")),
                      deadline=deadline)
     rows = [_row(r.__dict__) for r in result.repositories]

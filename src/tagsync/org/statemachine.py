@@ -48,6 +48,9 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
                           "execution.$": "$$.Execution.Name"}),
                 "ResultSelector": {"bucket.$": "$.Payload.bucket",
                                    "answers.$": "$.Payload.answers",
+                                   # what the answers hash to, kept in the execution's state:
+                                   # a child refuses answers changed in the bucket since
+                                   "answers_sha256.$": "$.Payload.answers_sha256",
                                    "repositories.$": "$.Payload.repositories",
                                    "selection.$": "$.Payload.selection",
                                    "results.$": "$.Payload.results"},
@@ -64,7 +67,8 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
                 },
                 "ItemSelector": {"tagsync": "org-repo", "repo.$": "$$.Map.Item.Value.repo",
                                  "bucket.$": "$.discovered.bucket",
-                                 "answers.$": "$.discovered.answers"},
+                                 "answers.$": "$.discovered.answers",
+                                 "answers_sha256.$": "$.discovered.answers_sha256"},
                 "ItemProcessor": {
                     # STANDARD children: a repository's run may take up to the function's
                     # 15 minutes (EXPRESS children stop at 5)
