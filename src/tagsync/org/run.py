@@ -185,13 +185,18 @@ def _listed(item: Any, organisation: str) -> Repo | None:
 
 
 def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
-    """The repository's own config on its default branch: (path, text), first found wins."""
+    """The repository's own config on its default branch: (path, text), first found wins. One
+    larger than the loader takes is refused by its size, never read (up to 100 MB each)."""
+    from tagsync.config_yaml import MAX_CHARS, _too_large
     from tagsync.errors import CatalogError
-    from tagsync.publish.github import read_file
+    from tagsync.publish.github import FileTooLarge, read_file
 
     for path in org.config_paths:
         try:
-            data = read_file(api, repo.full_name, path, repo.default_branch)
+            data = read_file(api, repo.full_name, path, repo.default_branch,
+                             max_size=4 * MAX_CHARS)
+        except FileTooLarge as exc:
+            raise _too_large(f"{exc.size} bytes", f"{repo.full_name}:{path}") from None
         except CatalogError:
             continue
         try:
