@@ -577,6 +577,10 @@ class GitHubServer:
             hook, self.before_write = self.before_write, None
             hook(method, t)
         base = f"https://api.github.invalid/repos/{repo.full_name}"
+        if (t in ("/repos/{owner}/{repo}/git/ref/{ref}", "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+                  "/repos/{owner}/{repo}/git/matching-refs/{ref}")
+                and not list(git.refs.allkeys())):
+            raise _Answer(409, "Git Repository is empty.")  # documented: a repository just created
 
         if t == "/repos/{owner}/{repo}/git/ref/{ref}":
             ref = f"refs/{params['ref']}".encode()
