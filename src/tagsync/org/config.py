@@ -98,7 +98,7 @@ class OrgConfig(_Model):
     repositories: RepoSelection = Field(default_factory=dict, validate_default=True)
     """Which repositories; archived ones are always skipped."""
     config_paths: list[str] = Field(["tagsync.yaml", ".github/tagsync.yaml"], min_length=1)
-    """Where a repository keeps its own config, first found wins."""
+    """Where a repository keeps its own config (one of them: a repository with two fails)."""
     registries: list[RegistryConfig] = Field(default_factory=list)
     """The registries and their credentials: the organisation's alone."""
     trusted_root: str | None = None

@@ -185,12 +185,14 @@ def _listed(item: Any, organisation: str) -> Repo | None:
 
 
 def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
-    """The repository's own config on its default branch: (path, text), first found wins. One
-    larger than the loader takes is refused by its size, never read (up to 100 MB each)."""
+    """The repository's own config on its default branch: (path, text); two are refused
+    (`one_config`). One larger than the loader takes is refused by its size, never read (up
+    to 100 MB each)."""
     from tagsync.config_yaml import MAX_CHARS, _too_large
     from tagsync.errors import CatalogError
     from tagsync.publish.github import FileTooLarge, read_file
 
+    found: list[tuple[str, bytes]] = []
     for path in org.config_paths:
         try:
             data = read_file(api, repo.full_name, path, repo.default_branch,
@@ -199,11 +201,25 @@ def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
             raise _too_large(f"{exc.size} bytes", f"{repo.full_name}:{path}") from None
         except CatalogError:
             continue
-        try:
-            return path, data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError("config is not UTF-8", file=f"{repo.full_name}:{path}") from None
-    return None
+        found.append((path, data))
+    if not found:
+        return None
+    path, data = one_config(repo, found)
+    try:
+        return path, data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("config is not UTF-8", file=f"{repo.full_name}:{path}") from None
+
+
+def one_config(repo: Repo, found: list[tuple[str, Any]]) -> tuple[str, Any]:
+    """The one config a repository holds. With two (`tagsync.yaml` and `.github/tagsync.yaml`:
+    an onboarding proposal merged after a person added their own), running either would
+    ignore the other without a word: the repository fails, naming both."""
+    if len(found) > 1:
+        raise ConfigError(f"{' and '.join(p for p, _ in found)} are both on "
+                          f"{repo.default_branch}; keep one (tagsync will not guess which)",
+                          file=f"{repo.full_name}:{found[0][0]}")
+    return found[0]
 
 
 GRAPHQL_BATCH = 50  # repositories per query: well inside GitHub's node and time limits
@@ -255,18 +271,19 @@ def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str
         node = data.get(f"r{i}")
         if not isinstance(node, dict):
             continue  # left for REST, which says why
-        found: Any = None
+        found: list[tuple[str, Any]] = []
         for j, path in enumerate(org.config_paths):
             blob = node.get(f"c{j}")
-            if not isinstance(blob, dict):
-                continue
-            if blob.get("isTruncated") or blob.get("isBinary") or not isinstance(blob.get("text"), str):
-                found = ...  # GraphQL cannot give it whole: REST reads it
-                break
-            found = (path, blob["text"])
-            break
-        if found is not ...:
-            out[repo.full_name] = found
+            if isinstance(blob, dict):
+                found.append((path, blob))
+        if any(b.get("isTruncated") or b.get("isBinary") or not isinstance(b.get("text"), str)
+               for _, b in found):
+            continue  # GraphQL cannot give one whole: REST reads them
+        try:
+            out[repo.full_name] = (one_config(repo, [(p, b["text"]) for p, b in found])
+                                   if found else None)
+        except ConfigError as exc:
+            out[repo.full_name] = exc
     return out
 
 
