@@ -184,7 +184,8 @@ def _listed(item: Any, organisation: str) -> Repo | None:
     return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")))
 
 
-def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
+def find_config(api: Any, org: OrgConfig, repo: Repo,
+                paths: list[str] | None = None) -> tuple[str, str] | None:
     """The repository's own config on its default branch: (path, text); two are refused
     (`one_config`). One larger than the loader takes is refused by its size, never read (up
     to 100 MB each)."""
@@ -193,7 +194,7 @@ def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
     from tagsync.publish.github import FileTooLarge, read_file
 
     found: list[tuple[str, bytes]] = []
-    for path in org.config_paths:
+    for path in org.config_paths if paths is None else paths:
         try:
             data = read_file(api, repo.full_name, path, repo.default_branch,
                              max_size=4 * MAX_CHARS)
@@ -243,12 +244,20 @@ def find_configs(api: Any, org: OrgConfig, repos: list[Repo]) -> dict[str, Any]:
             except TagsyncError as exc:  # a repository gone since the listing: ask one by one
                 log.info("reading configs through GraphQL failed (%s); reading them one by one", exc)
     for repo in repos:
-        if repo.full_name not in out:
+        found = out.get(repo.full_name, _Reread(None))
+        if isinstance(found, _Reread):
             try:
-                out[repo.full_name] = find_config(api, org, repo)
+                out[repo.full_name] = find_config(api, org, repo, found.paths)
             except TagsyncError as exc:
                 out[repo.full_name] = exc
     return out
+
+
+@dataclass(frozen=True)
+class _Reread:
+    """Configs GraphQL cannot give whole, read over REST: these paths (None: every one)."""
+
+    paths: list[str] | None
 
 
 def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str, Any]:
@@ -278,7 +287,8 @@ def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str
                 found.append((path, blob))
         if any(b.get("isTruncated") or b.get("isBinary") or not isinstance(b.get("text"), str)
                for _, b in found):
-            continue  # GraphQL cannot give one whole: REST reads them
+            out[repo.full_name] = _Reread([p for p, _ in found])  # REST reads those there
+            continue
         try:
             out[repo.full_name] = (one_config(repo, [(p, b["text"]) for p, b in found])
                                    if found else None)
