@@ -271,15 +271,19 @@ def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str
             variables[f"e{i}_{j}"] = f"{repo.default_branch}:{path}"
             objects.append(f"c{j}: object(expression: $e{i}_{j}) "
                            "{ ... on Blob { text isTruncated isBinary } }")
-        fields.append(f"r{i}: repository(owner: $o{i}, name: $n{i}) {{ {' '.join(objects)} }}")
+        fields.append(f"r{i}: repository(owner: $o{i}, name: $n{i}) "
+                      f"{{ nameWithOwner {' '.join(objects)} }}")
     declared = ", ".join(f"${k}: String!" for k in variables)
     data = api.graphql(f"query({declared}) {{ {' '.join(fields)} }}", variables,
                        f"reading {len(batch)} repositories' configs")
     out: dict[str, Any] = {}
     for i, repo in enumerate(batch):
         node = data.get(f"r{i}")
-        if not isinstance(node, dict):
-            continue  # left for REST, which says why
+        # an answer for another repository (one renamed or transferred since the listing:
+        # GitHub resolves the old name; an alias mixed up) is not this one's: REST says why
+        if (not isinstance(node, dict)
+                or str(node.get("nameWithOwner")).lower() != repo.full_name.lower()):
+            continue
         found: list[tuple[str, Any]] = []
         for j, path in enumerate(org.config_paths):
             blob = node.get(f"c{j}")
