@@ -55,11 +55,19 @@ class RepoResult:
         self.reason = printable(self.reason)
 
 
+MAX_REASON = 2000  # characters of a row's reason: its start (where) and its end (why)
+
+
 def printable(text: str) -> str:
     """A reason as it may reach a terminal, a log or the dashboard: its words come from
     repositories (keys, file names) and servers, so control characters (an escape sequence
-    that clears the operator's screen, a bidi override) are shown as escapes, never sent."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    that clears the operator's screen, a bidi override) are shown as escapes, never sent; and
+    a repository's key of 500,000 characters is not quoted whole in every row, summary and log."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(shown) <= MAX_REASON:
+        return shown
+    cut = len(shown) - MAX_REASON + 60
+    return f"{shown[:1200]} …({cut} characters left out)… {shown[1200 + cut:]}"
 
 
 @dataclass
