@@ -442,3 +442,22 @@ def test_a_graphql_answer_giving_one_repository_another_s_config_is_not_believed
 
 
 
+
+
+# --- asked for a repository the run does not hold ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "why"), [("acme/legacy-x", "excluded"),
+                                           ("acme/nothing-here", "not listed")])
+def test_a_repository_asked_for_by_name_but_not_run_is_said(
+        org: Org, name: str, why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--repo acme/typo` (or a Map item for a repository deleted since Discover): never a
+    silent success, the row says why nothing ran."""
+    from tagsync.cli import main
+
+    summary = org_run(load_org_config(org.config), only=frozenset({name}))
+    [row] = summary.repositories
+    assert (row.repo, row.status) == (name, "skipped") and why in row.reason
+    assert org.github.writes() == []
+    main(["org", "run", "-c", str(org.config), "--repo", name])
+    assert name in capsys.readouterr().out

@@ -375,7 +375,16 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
             only: frozenset[str] | None) -> list[_Planned]:
     """The repositories to run, each with its own config read through the trust boundary."""
     chosen: list[Repo] = []
-    for repo in list_repositories(api, org.organisation):
+    listed = list_repositories(api, org.organisation)
+    if only is not None:  # a name asked for (`--repo`, a Map item) that does not run: said
+        names = {r.full_name: r for r in listed}
+        summary.repositories += [
+            RepoResult(printable(name), "skipped", "not listed in the organisation (deleted, "
+                       "renamed, or not visible to its credentials)" if name not in names
+                       else "excluded by the organisation's `repositories` selection")
+            for name in sorted(only) if name not in names
+            or not org.repositories.admits(names[name].name)]
+    for repo in listed:
         if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
             continue
         if repo.archived:
