@@ -8,7 +8,12 @@ same function as a scheduled single-repository run: `handler.handler` hands ever
 - `org-repo`: one repository, planned from the stored answers and published; its result (never an
   exception for the repository's own trouble, which is its result) is the child's output.
 - `org-summary`: the Map's results (read back through `ResultWriter`'s manifest) and the
-  selection's, one row per repository; `status: partial` when any failed.
+  selection's, one row per repository (a repository handed to the Map without a recorded
+  result is failed); `status: partial` when any failed.
+
+What Discover stores is checked by its reader against the SHA-256 Discover handed on in the
+execution's state: whoever can write the bucket cannot change the answers, the list of
+repositories or the selection's rows under the run's feet.
 
 The organisation's config comes from `TAGSYNC_ORG_CONFIG` (a path in the image, `s3://…` or
 `ssm:/…`), as `TAGSYNC_CONFIG` does for a single repository.
@@ -105,16 +110,28 @@ def discover(event: dict[str, Any], bucket: str, deadline: float | None = None) 
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
     result = org_run(org, answers_only=True, deadline=deadline)
     keys = {k: f"{execution}/{k}.json" for k in ("answers", "repositories", "selection")}
-    digest = _put(bucket, keys["answers"], answers.dump(result.known))
-    _put(bucket, keys["repositories"], [{"repo": r.repo} for r in result.repositories
-                                        if r.status == "planned"])
-    _put(bucket, keys["selection"], [_row(r.__dict__) for r in result.repositories
-                                     if r.status != "planned"])
+    digests = {
+        "answers_sha256": _put(bucket, keys["answers"], answers.dump(result.known)),
+        "repositories_sha256": _put(bucket, keys["repositories"], [
+            {"repo": r.repo} for r in result.repositories if r.status == "planned"]),
+        "selection_sha256": _put(bucket, keys["selection"], [
+            _row(r.__dict__) for r in result.repositories if r.status != "planned"])}
     planned = sum(r.status == "planned" for r in result.repositories)
     log.info("org-discover: %d repositories to run, %d registry requests", planned,
              result.requests.get("requests", 0))
-    return {"bucket": bucket, **keys, "answers_sha256": digest, "results": f"{execution}/results",
+    return {"bucket": bucket, **keys, **digests, "results": f"{execution}/results",
             "planned": planned, "requests": result.requests}
+
+
+def _digest(event: dict[str, Any], key: str) -> str | None:
+    """A stored file's SHA-256 as the execution carries it; absent only from a state machine
+    deployed before it was (then the file is read unchecked)."""
+    from tagsync.errors import ConfigError
+
+    digest = event.get(key)
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise ConfigError(f"{event.get('tagsync')}: `{key}` is a SHA-256, in hex")
+    return digest
 
 
 def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
@@ -127,10 +144,7 @@ def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
     if not isinstance(repo, str) or not isinstance(key, str):
         raise ConfigError("org-repo: the event needs `repo` (owner/name) and `answers` (a key)")
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
-    digest = event.get("answers_sha256")  # absent only from a state machine deployed before it
-    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
-        raise ConfigError("org-repo: `answers_sha256` is the stored answers' SHA-256, in hex")
-    known = answers.load(_get(bucket, key, digest), f"s3://{bucket}/{key}")
+    known = answers.load(_get(bucket, key, _digest(event, "answers_sha256")), f"s3://{bucket}/{key}")
     result = org_run(org, only=frozenset({repo}), known=known, dry_run=bool(event.get("dry_run")),
                      deadline=deadline)
     rows = [_row(r.__dict__) for r in result.repositories]
@@ -143,7 +157,8 @@ def summary(event: dict[str, Any], bucket: str) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     selection = event.get("selection")
     if isinstance(selection, str):
-        rows += [_row(r) for r in _get(bucket, selection) if isinstance(r, dict)]
+        rows += [_row(r) for r in _get(bucket, selection, _digest(event, "selection_sha256"))
+                 if isinstance(r, dict)]
     written = event.get("written")
     details = written.get("ResultWriterDetails") if isinstance(written, dict) else None
     if isinstance(details, dict) and isinstance(details.get("Key"), str):
@@ -154,6 +169,13 @@ def summary(event: dict[str, Any], bucket: str) -> dict[str, Any]:
                 if isinstance(entry, dict) and isinstance(entry.get("Key"), str):
                     rows += [_child(status, c) for c in _get(bucket, entry["Key"])
                              if isinstance(c, dict)]
+    planned = event.get("repositories")
+    if isinstance(planned, str):  # every repository Discover handed the Map has its row
+        have = {r["repo"] for r in rows}
+        rows += [_row({"repo": r.get("repo"), "status": "failed",
+                       "reason": "no result was recorded for this repository's child"})
+                 for r in _get(bucket, planned, _digest(event, "repositories_sha256"))
+                 if isinstance(r, dict) and str(r.get("repo")) not in have]
     rows.sort(key=lambda r: str(r.get("repo", "")).lower())
     counts: dict[str, int] = {}
     for r in rows:

@@ -51,6 +51,8 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
                                    # what the answers hash to, kept in the execution's state:
                                    # a child refuses answers changed in the bucket since
                                    "answers_sha256.$": "$.Payload.answers_sha256",
+                                   "repositories_sha256.$": "$.Payload.repositories_sha256",
+                                   "selection_sha256.$": "$.Payload.selection_sha256",
                                    "repositories.$": "$.Payload.repositories",
                                    "selection.$": "$.Payload.selection",
                                    "results.$": "$.Payload.results"},
@@ -91,7 +93,11 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
             },
             "Summary": {
                 **invoke({"tagsync": "org-summary", "bucket.$": "$.discovered.bucket",
-                          "selection.$": "$.discovered.selection", "written.$": "$.written"}),
+                          "selection.$": "$.discovered.selection",
+                          "selection_sha256.$": "$.discovered.selection_sha256",
+                          "repositories.$": "$.discovered.repositories",
+                          "repositories_sha256.$": "$.discovered.repositories_sha256",
+                          "written.$": "$.written"}),
                 "OutputPath": "$.Payload",
                 "Next": "Outcome",
             },
