@@ -461,3 +461,65 @@ def test_a_repository_asked_for_by_name_but_not_run_is_said(
     assert org.github.writes() == []
     main(["org", "run", "-c", str(org.config), "--repo", name])
     assert name in capsys.readouterr().out
+
+
+def _discovered(steps: Org) -> dict[str, Any]:
+    from tagsync.aws import org_handler
+
+    out = org_handler.handle({"tagsync": "org-discover", "bucket": BUCKET, "execution": "run-1"})
+    return out
+
+
+def _summary_event(out: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"tagsync": "org-summary", "bucket": BUCKET, "selection": out["selection"],
+            "selection_sha256": out["selection_sha256"], "repositories": out["repositories"],
+            "repositories_sha256": out["repositories_sha256"], **extra}
+
+
+def test_a_selection_changed_in_the_bucket_is_refused_by_the_summary(steps: Org) -> None:
+    """Discover's own rows (a broken config, failed) are in the bucket: rewritten as skipped
+    they would hide a failure from the summary, the dashboard and the execution's outcome."""
+    import boto3
+
+    from tagsync.aws import org_handler
+    from tagsync.errors import ConfigError
+
+    steps.github.create_repo("acme/broken", {"tagsync.yaml": b"catalogs: 3\n"})
+    out = _discovered(steps)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=out["selection"], Body=json.dumps(
+        [{"repo": "acme/broken", "status": "skipped", "reason": "fine"}]).encode())
+    with pytest.raises(ConfigError, match="changed since"):
+        org_handler.handle(_summary_event(out))
+
+
+def test_a_repository_handed_to_the_map_without_a_result_is_failed_in_the_summary(
+        steps: Org) -> None:
+    """A child's result lost (or its file removed from the bucket): the summary never counts
+    the run as a success without it."""
+    import boto3
+
+    from tagsync.aws import org_handler
+
+    out = _discovered(steps)
+    s3 = boto3.client("s3")
+    ok = {"Status": "SUCCEEDED", "Input": json.dumps({"repo": "acme/svc-a"}),
+          "Output": json.dumps({"repo": "acme/svc-a", "status": "changed", "reason": "1 changed"})}
+    s3.put_object(Bucket=BUCKET, Key="run-1/results/x/SUCCEEDED_0.json", Body=json.dumps([ok]))
+    s3.put_object(Bucket=BUCKET, Key="run-1/results/x/manifest.json", Body=json.dumps({
+        "DestinationBucket": BUCKET, "ResultFiles": {
+            "SUCCEEDED": [{"Key": "run-1/results/x/SUCCEEDED_0.json", "Size": 1}]}}))
+    result = org_handler.handle(_summary_event(out, written={"ResultWriterDetails": {
+        "Bucket": BUCKET, "Key": "run-1/results/x/manifest.json"}}))
+    assert result["status"] == "partial"
+    statuses = {r["repo"]: r["status"] for r in result["repositories"]}
+    assert statuses == {"acme/no-config": "skipped", "acme/svc-a": "changed",
+                        "acme/svc-b": "failed"}
+
+
+def test_the_summary_is_handed_what_discover_stored_and_its_digests() -> None:
+    from tagsync.org.statemachine import definition
+
+    doc = definition("arn:aws:lambda:eu-west-1:123456789012:function:f:live", BUCKET)
+    payload = doc["States"]["Summary"]["Parameters"]["Payload"]
+    for key in ("selection", "selection_sha256", "repositories", "repositories_sha256"):
+        assert payload[f"{key}.$"] == f"$.discovered.{key}"
