@@ -523,3 +523,37 @@ def test_the_summary_is_handed_what_discover_stored_and_its_digests() -> None:
     payload = doc["States"]["Summary"]["Parameters"]["Payload"]
     for key in ("selection", "selection_sha256", "repositories", "repositories_sha256"):
         assert payload[f"{key}.$"] == f"$.discovered.{key}"
+
+
+def test_a_person_s_commit_landing_between_the_organisation_s_read_and_its_write_is_kept(
+        org: Org) -> None:
+    """Organisation mode reads every repository first, asks the registries, then writes: the
+    window for a person's push is the whole registry round. Their commit is kept, and
+    tagsync's change is made on top of it."""
+    mine = org.kube() + b"# a person's line\n"
+
+    def person(method: str, template: str) -> None:
+        org.github.commit_directly("acme/svc-a", {"notes.md": b"mine\n",
+                                                  "deploy/app.yaml": mine})
+
+    org.github.before_write = person
+    summary = org_run(load_org_config(org.config))
+    assert {r.repo: r.status for r in summary.repositories}["acme/svc-a"] == "changed"
+    assert org.github.read("acme/svc-a", "notes.md") == b"mine\n"
+    assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube(org.digest) + (
+        b"# a person's line\n")
+
+
+def test_onboarding_never_takes_a_person_s_branch_of_the_same_name(org: Org) -> None:
+    """A person works on a branch that happens to be called `tagsync/onboarding` (no pull
+    request): the proposal never overwrites it, and the row says so rather than 'proposed'."""
+    org.config.write_text(org.config.read_text() + "onboarding: true\n")
+    org.github.create_repo("acme/aaa-new", {"k8s/app.yaml": org.kube()})
+    org.github.commit_directly("acme/aaa-new", {"notes.md": b"mine\n"}, "a person's work",
+                               branch="tagsync/onboarding")
+    before = org.github.head("acme/aaa-new", "tagsync/onboarding")
+    summary = org_run(load_org_config(org.config), only=frozenset({"acme/aaa-new"}))
+    assert org.github.head("acme/aaa-new", "tagsync/onboarding") == before
+    [row] = summary.repositories
+    assert row.status == "failed" and "did not make" in row.reason
+    assert org.github.repos["acme/aaa-new"].pulls == []
