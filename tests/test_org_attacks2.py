@@ -557,3 +557,16 @@ def test_onboarding_never_takes_a_person_s_branch_of_the_same_name(org: Org) -> 
     [row] = summary.repositories
     assert row.status == "failed" and "did not make" in row.reason
     assert org.github.repos["acme/aaa-new"].pulls == []
+
+
+# --- the selection, as GitHub spells names ------------------------------------------------------------
+
+
+def test_an_exclusion_holds_whatever_the_case_of_the_repository_s_name(org: Org) -> None:
+    """GitHub's names are case-insensitive (`acme/Legacy-pay` is `acme/legacy-pay`): a
+    repository created as `Legacy-pay` is still one the organisation excluded with `legacy-*`."""
+    org.github.create_repo("acme/Legacy-pay", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                               "deploy/app.yaml": org.kube()})
+    summary = org_run(load_org_config(org.config))
+    assert "acme/Legacy-pay" not in {r.repo for r in summary.repositories}
+    assert org.github.read("acme/Legacy-pay", "deploy/app.yaml") == org.kube()

@@ -70,13 +70,15 @@ class RepoSelection(_Model):
     """Which of the organisation's repositories are kept in step: globs on the name."""
 
     include: list[str] = Field(default_factory=lambda: ["*"])
-    """Name globs (`*`, `?`, `[abc]`), e.g. `svc-*`; every repository by default."""
+    """Name globs (`*`, `?`, `[abc]`; any case), e.g. `svc-*`; every repository by default."""
     exclude: list[str] = Field(default_factory=list)
     """Name globs left out, even when included."""
 
     def admits(self, name: str) -> bool:
-        return (any(fnmatch.fnmatchcase(name, g) for g in self.include)
-                and not any(fnmatch.fnmatchcase(name, g) for g in self.exclude))
+        """Case-insensitive, as GitHub's names are: `Legacy-pay` is excluded by `legacy-*`."""
+        name = name.lower()
+        return (any(fnmatch.fnmatchcase(name, g.lower()) for g in self.include)
+                and not any(fnmatch.fnmatchcase(name, g.lower()) for g in self.exclude))
 
 
 class DashboardConfig(_Model):
