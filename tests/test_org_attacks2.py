@@ -570,3 +570,28 @@ def test_an_exclusion_holds_whatever_the_case_of_the_repository_s_name(org: Org)
     summary = org_run(load_org_config(org.config))
     assert "acme/Legacy-pay" not in {r.repo for r in summary.repositories}
     assert org.github.read("acme/Legacy-pay", "deploy/app.yaml") == org.kube()
+
+
+# --- a repository archived while the run reads it --------------------------------------------------------
+
+
+def test_the_contract_server_refuses_writes_to_an_archived_repository(org: Org) -> None:
+    from tagsync.errors import PublishError
+
+    org.github.repos["acme/svc-a"].archived = True
+    with pytest.raises(PublishError, match="archived so is read-only"):
+        _api(org).request("POST", "/repos/acme/svc-a/issues", "opening an issue",
+                          json={"title": "x"})
+
+
+def test_a_repository_archived_during_the_run_fails_alone_and_is_not_written(org: Org) -> None:
+    def archive(method: str, template: str) -> None:
+        org.github.repos["acme/svc-a"].archived = True
+
+    org.github.before_write = archive
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/svc-a"].status == "failed"
+    assert "archived" in by_repo["acme/svc-a"].reason
+    assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube()
+    assert by_repo["acme/svc-b"].status == "changed"

@@ -576,6 +576,8 @@ class GitHubServer:
         if write and self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook(method, t)
+        if write and repo.archived:  # as GitHub: an archived repository refuses every write
+            raise _Answer(403, "Repository was archived so is read-only.")
         base = f"https://api.github.invalid/repos/{repo.full_name}"
         if (t in ("/repos/{owner}/{repo}/git/ref/{ref}", "/repos/{owner}/{repo}/git/trees/{tree_sha}",
                   "/repos/{owner}/{repo}/git/matching-refs/{ref}")
@@ -1167,6 +1169,8 @@ class GitHubServer:
         repo = self.repos.get(full) if full else self._repo_by_id(inp["branch"].get("repositoryId"))
         if repo is None:
             raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
+        if repo.archived:
+            raise _Answer(403, "Repository was archived so is read-only.", "FORBIDDEN")
         expected = inp["expectedHeadOid"]
         if not _OID.fullmatch(str(expected)):
             raise self._invalid(f"expectedHeadOid {expected!r} is not a valid GitObjectID")
@@ -1222,6 +1226,8 @@ class GitHubServer:
         if repo is None:
             raise _Answer(404, f"Could not resolve to a node with the global id of "
                                f"'{inp['repositoryId']}'", "NOT_FOUND")
+        if repo.archived:
+            raise _Answer(403, "Repository was archived so is read-only.", "FORBIDDEN")
         planned: list[tuple[bytes, bytes | None]] = []
         for update in inp["refUpdates"]:
             name, after = update["name"], update["afterOid"]
