@@ -595,3 +595,24 @@ def test_a_repository_archived_during_the_run_fails_alone_and_is_not_written(org
     assert "archived" in by_repo["acme/svc-a"].reason
     assert org.github.read("acme/svc-a", "deploy/app.yaml") == org.kube()
     assert by_repo["acme/svc-b"].status == "changed"
+
+
+# --- a fork's config was written by someone outside the organisation ----------------------------------
+
+
+def test_a_fork_is_skipped_unless_the_organisation_runs_forks(org: Org) -> None:
+    """A fork's `tagsync.yaml` came from upstream, written by people outside the organisation:
+    run with the organisation's registry credentials, it could list a private namespace
+    (`new_images`) and commit what it found into a public fork. Forks run only when the
+    organisation says so."""
+    org.github.create_repo("acme/upstream-fork", {"tagsync.yaml": REPO_CONFIG.encode(),
+                                                  "deploy/app.yaml": org.kube()})
+    org.github.repos["acme/upstream-fork"].fork = True
+    summary = org_run(load_org_config(org.config))
+    row = {r.repo: r for r in summary.repositories}["acme/upstream-fork"]
+    assert row.status == "skipped" and "fork" in row.reason
+    assert org.github.read("acme/upstream-fork", "deploy/app.yaml") == org.kube()
+    org.config.write_text(org.config.read_text().replace(
+        "repositories:\n", "repositories:\n  forks: true\n"))
+    summary = org_run(load_org_config(org.config))
+    assert {r.repo: r.status for r in summary.repositories}["acme/upstream-fork"] == "changed"

@@ -294,6 +294,7 @@ class Repository:
     pulls: list[PullRequest] = field(default_factory=list)
     default_branch: str = "main"
     archived: bool = False
+    fork: bool = False
     issues: list[Issue] = field(default_factory=list)
     # GitHub's activity log (`GET /repos/{owner}/{repo}/activity`): every ref move, with when
     # it happened by GitHub's clock (a test may set it: a push made in the past)
@@ -823,7 +824,7 @@ class GitHubServer:
         for name in chosen:
             repo = self.repos[name]
             item = self.contract.instance(schema.get("items", schema))
-            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived,
+            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived, fork=repo.fork,
                         default_branch=repo.default_branch)
             out.append(item)
         if page * per_page < len(names):

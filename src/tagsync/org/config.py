@@ -73,6 +73,9 @@ class RepoSelection(_Model):
     """Name globs (`*`, `?`, `[abc]`; any case), e.g. `svc-*`; every repository by default."""
     exclude: list[str] = Field(default_factory=list)
     """Name globs left out, even when included."""
+    forks: bool = False
+    """Run forks too. Off by default: a fork's config was written upstream, by people outside
+    the organisation, and would run with the organisation's credentials."""
 
     def admits(self, name: str) -> bool:
         """Case-insensitive, as GitHub's names are: `Legacy-pay` is excluded by `legacy-*`."""

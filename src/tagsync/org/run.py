@@ -35,6 +35,7 @@ class Repo:
     full_name: str
     default_branch: str
     archived: bool = False
+    fork: bool = False
 
     @property
     def name(self) -> str:
@@ -189,7 +190,8 @@ def _listed(item: Any, organisation: str) -> Repo | None:
         check_branch(branch)
     except ValueError:
         return None
-    return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")))
+    return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")),
+                item.get("fork") is not False)  # a fork unless GitHub says it is none
 
 
 def find_config(api: Any, org: OrgConfig, repo: Repo,
@@ -389,6 +391,11 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
             continue
         if repo.archived:
             summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
+            continue
+        if repo.fork and not org.repositories.forks:
+            summary.repositories.append(RepoResult(
+                repo.full_name, "skipped", "a fork: its config was written upstream, outside "
+                "the organisation (`repositories.forks: true` runs forks)"))
             continue
         chosen.append(repo)
     configs = find_configs(api, org, chosen)
