@@ -344,6 +344,7 @@ class GitHubServer:
         # the contents API serves a file's content inline up to 1 MB
         self.tree_limit = 100_000
         self.contents_limit = 1024 * 1024
+        self.body_limit = 65536  # an issue's body, in characters
 
     # -- set-up for tests ----------------------------------------------------------------
 
@@ -796,6 +797,10 @@ class GitHubServer:
             rows = [r for r in rows if state == "all" or r[3] == state]
             per_page = min(int(query.get("per_page", ["30"])[0]), 100)
             return 200, [issue_json(*r) for r in sorted(rows, reverse=True)[:per_page]]
+        if method in ("POST", "PATCH") and len(str(body.get("body") or "")) > self.body_limit:
+            # GitHub's limit on an issue's (and a pull request's) body, in characters
+            raise _Answer(422, f"Validation Failed: body is too long (maximum is "
+                               f"{self.body_limit} characters)")
         if method == "POST":
             issue = Issue(next(self._pr_numbers), body["title"], body.get("body") or "")
             repo.issues.append(issue)
