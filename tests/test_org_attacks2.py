@@ -616,3 +616,34 @@ def test_a_fork_is_skipped_unless_the_organisation_runs_forks(org: Org) -> None:
         "repositories:\n", "repositories:\n  forks: true\n"))
     summary = org_run(load_org_config(org.config))
     assert {r.repo: r.status for r in summary.repositories}["acme/upstream-fork"] == "changed"
+
+
+# --- a dashboard for thousands of repositories ---------------------------------------------------------
+
+
+def test_the_contract_server_refuses_an_issue_body_past_github_s_limit(org: Org) -> None:
+    from tagsync.errors import PublishError
+
+    org.github.create_repo("acme/ops", {"README.md": b"ops\n"})
+    with pytest.raises(PublishError, match="body is too long"):
+        _api(org).request("POST", "/repos/acme/ops/issues", "opening an issue",
+                          json={"title": "x", "body": "x" * 65537})
+
+
+def test_a_dashboard_for_thousands_of_repositories_fits_in_an_issue(org: Org) -> None:
+    """GitHub refuses an issue body over 65,536 characters: a row per repository (300
+    characters of reason each, at most) stopped the dashboard from updating once the
+    organisation passed a few hundred repositories. The failures come first, and the rest
+    is counted."""
+    from tagsync.org.dashboard import render, update_issue
+
+    org.github.create_repo("acme/ops", {"README.md": b"ops\n"})
+    rows = [{"repo": f"acme/svc-{i:04d}", "status": "changed" if i % 3 else "failed",
+             "reason": f"{'x' * 250} {i}"} for i in range(1000)]
+    text = render("acme", rows)
+    assert update_issue(_api(org), "acme/ops", "acme", text, "t").endswith("opened")
+    [issue] = org.github.repos["acme/ops"].issues
+    assert "| acme/svc-0000 | **failed** |" in issue.body  # failures first
+    shown = issue.body.count("| acme/svc-")
+    assert f"{1000 - shown} more repositories are not shown" in issue.body
+    assert "Last run" in issue.body and "334 failed" in issue.body  # the counts cover all

@@ -22,6 +22,7 @@ def marker(organisation: str) -> str:
     return f"<!-- tagsync:dashboard:{organisation.lower()} -->"
 
 
+MAX_BODY = 65536  # GitHub refuses an issue body longer than this (characters)
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?")
 
 
@@ -37,7 +38,9 @@ def _cell(text: Any) -> str:
 
 
 def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime | None = None) -> str:
-    """Markdown: failures first (what needs a person), then the rest by name."""
+    """Markdown: failures first (what needs a person), then the rest by name, as many rows as
+    an issue holds (GitHub refuses a longer body, and the dashboard would stop updating once
+    the organisation grew past a few hundred repositories)."""
     rows = sorted(rows, key=lambda r: (r.get("status") not in ("failed", "partial"),
                                        str(r.get("repo", "")).lower()))
     counts: dict[str, int] = {}
@@ -48,9 +51,16 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
              f"Last run {stamp}: " + (", ".join(f"{n} {_ICON.get(s, _cell(s))}".replace("**", "")
                                                 for s, n in sorted(counts.items())) or "nothing"),
              "", "| repository | state | what happened |", "| --- | --- | --- |"]
-    for r in rows:
+    size = sum(len(line) + 1 for line in lines)
+    for shown, r in enumerate(rows):
         state = _ICON.get(str(r.get("status")), _cell(r.get("status", "")))
-        lines.append(f"| {_cell(r.get('repo', '?'))} | {state} | {_cell(r.get('reason', ''))} |")
+        line = f"| {_cell(r.get('repo', '?'))} | {state} | {_cell(r.get('reason', ''))} |"
+        if size + len(line) + 1 > MAX_BODY - 300:  # room left for the line that says so
+            lines += ["", f"{len(rows) - shown} more repositories are not shown: an issue holds "
+                          f"{MAX_BODY} characters (`tagsync org run --json` lists every one)."]
+            break
+        lines.append(line)
+        size += len(line) + 1
     return "\n".join(lines) + "\n"
 
 
