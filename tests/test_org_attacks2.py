@@ -647,3 +647,39 @@ def test_a_dashboard_for_thousands_of_repositories_fits_in_an_issue(org: Org) ->
     shown = issue.body.count("| acme/svc-")
     assert f"{1000 - shown} more repositories are not shown" in issue.body
     assert "Last run" in issue.body and "334 failed" in issue.body  # the counts cover all
+
+
+# --- an image's labels in every repository's commit -----------------------------------------------------
+
+
+@pytest.mark.parametrize("labels", [
+    {"org.opencontainers.image.version": "1.0 fixes #1"},
+    {"org.opencontainers.image.version": "1.0, closes acme/security#42"},
+    {"org.opencontainers.image.version": "@acme/everyone"},
+    {"org.opencontainers.image.source": "https://git.example.com/x",
+     "org.opencontainers.image.revision": "fixes #1"},
+    {"org.opencontainers.image.source": "https://git.example.com/x fixes #1"},
+    {"org.opencontainers.image.source": "https://git.example.com/x#1"},
+])
+def test_an_image_s_labels_never_close_or_reference_issues_from_a_commit(
+        labels: dict[str, str]) -> None:
+    """A commit's message carries the bump's explanation, made from the image's labels; pushed
+    to a default branch, `fixes #1` in it closes issue #1 (`closes acme/security#42`, another
+    repository's). In organisation mode one image's label would close an issue in every
+    repository that uses the image. A label says a version, a revision, a source URL: in
+    their grammar, or nothing."""
+    from tagsync.explain import _provenance, describe
+
+    line = describe(None, _provenance({}, labels)) or ""
+    assert "#" not in line and "@" not in line
+    assert not re.search(r"\b(close|fix|resolve)[sd]?\b", line, re.IGNORECASE), line
+
+
+def test_ordinary_labels_still_explain() -> None:
+    from tagsync.explain import _provenance, describe
+
+    prov = _provenance({}, {"org.opencontainers.image.version": "1.4.3+build.7",
+                            "org.opencontainers.image.source": "https://github.com/acme/web.git",
+                            "org.opencontainers.image.revision": "0123456789abcdef"})
+    assert describe(None, prov) == ("version 1.4.3+build.7; source https://github.com/acme/web "
+                                    "at 0123456789ab")
