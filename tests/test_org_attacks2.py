@@ -683,3 +683,24 @@ def test_ordinary_labels_still_explain() -> None:
                             "org.opencontainers.image.revision": "0123456789abcdef"})
     assert describe(None, prov) == ("version 1.4.3+build.7; source https://github.com/acme/web "
                                     "at 0123456789ab")
+
+
+def test_a_file_name_never_makes_tagsync_s_commit_close_another_repository_s_issue(
+        org: Org) -> None:
+    """The commit message names each changed file; pushed to the default branch with the
+    organisation's credentials, `fixes acme/other#1` in it closes issue 1 of another
+    repository: a write there, chosen by this repository's file names."""
+    org.github.create_repo("acme/aaa-names", {
+        "tagsync.yaml": b"catalogs:\n  - name: d\n    files: ['fixes acme/*.yaml']\n",
+        "fixes acme/other#1.yaml": org.kube(), "@acme/everyone.yaml": org.kube()})
+    org.github.create_repo("acme/aaa-names2", {
+        "tagsync.yaml": b"catalogs:\n  - name: d\n    files: ['@acme/*.yaml']\n",
+        "@acme/everyone.yaml": org.kube()})
+    summary = org_run(load_org_config(org.config))
+    statuses = {r.repo: r.status for r in summary.repositories}
+    assert statuses["acme/aaa-names"] == statuses["acme/aaa-names2"] == "changed"
+    for name in ("acme/aaa-names", "acme/aaa-names2"):
+        head = org.github.head(name)
+        assert head is not None
+        message = org.github.commit(name, head).message.decode()
+        assert "#" not in message and "@" not in message, message
