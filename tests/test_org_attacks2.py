@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -704,3 +705,19 @@ def test_a_file_name_never_makes_tagsync_s_commit_close_another_repository_s_iss
         assert head is not None
         message = org.github.commit(name, head).message.decode()
         assert "#" not in message and "@" not in message, message
+
+
+@pytest.mark.parametrize("message", ["tagsync: {images} (fixes acme/other#1)", "cc @acme/everyone",
+                                     "closes #1"])
+def test_a_message_template_can_never_make_a_commit_act_on_issues(message: str) -> None:
+    """The repository's `github.message` is its author's words, in a commit pushed with the
+    organisation's credentials: `fixes acme/other#1` would close another repository's issue."""
+    from tagsync.errors import ConfigError
+    from tagsync.org.config import parse_org_config, repo_config
+
+    org_yaml = parse_org_config("organisation: acme\ngithub: {token: env:T}\n", "org.yaml",
+                                Path("/org"))
+    with pytest.raises(ConfigError) as caught:
+        repo_config(org_yaml, "acme/svc", "main", "catalogs: [{name: a, file: x.yaml}]\n"
+                    f"github: {{message: {json.dumps(message)}}}\n", "acme/svc:tagsync.yaml")
+    assert caught.value.message.startswith("github.message: ")
