@@ -707,11 +707,14 @@ def test_a_file_name_never_makes_tagsync_s_commit_close_another_repository_s_iss
         assert "#" not in message and "@" not in message, message
 
 
+@pytest.mark.parametrize("key", ["message", "pr_title"])
 @pytest.mark.parametrize("message", ["tagsync: {images} (fixes acme/other#1)", "cc @acme/everyone",
                                      "closes #1"])
-def test_a_message_template_can_never_make_a_commit_act_on_issues(message: str) -> None:
+def test_a_message_template_can_never_make_a_commit_act_on_issues(message: str, key: str) -> None:
     """The repository's `github.message` is its author's words, in a commit pushed with the
-    organisation's credentials: `fixes acme/other#1` would close another repository's issue."""
+    organisation's credentials: `fixes acme/other#1` would close another repository's issue.
+    So is `pr_title`: a squash merge (auto-merge, by the organisation's App) makes it the
+    subject of the commit on the default branch."""
     from tagsync.errors import ConfigError
     from tagsync.org.config import parse_org_config, repo_config
 
@@ -719,5 +722,5 @@ def test_a_message_template_can_never_make_a_commit_act_on_issues(message: str) 
                                 Path("/org"))
     with pytest.raises(ConfigError) as caught:
         repo_config(org_yaml, "acme/svc", "main", "catalogs: [{name: a, file: x.yaml}]\n"
-                    f"github: {{message: {json.dumps(message)}}}\n", "acme/svc:tagsync.yaml")
-    assert caught.value.message.startswith("github.message: ")
+                    f"github: {{{key}: {json.dumps(message)}}}\n", "acme/svc:tagsync.yaml")
+    assert caught.value.message.startswith(f"github.{key}: ")

@@ -221,11 +221,12 @@ def check_repo_config(data: dict[str, Any], root: yaml.Node | None, file: str,
                 refuse(("github", key), "a repository's config may set only "
                        + ", ".join(sorted(REPO_GITHUB_KEYS))
                        + " here (the repository, endpoints and credentials are the organisation's)")
-        message = github.get("message")
-        if isinstance(message, str) and ("#" in message or "@" in message):
-            refuse(("github", "message"), "may not hold `#` or `@`: GitHub acts on a pushed "
-                   "commit's words (`fixes acme/other#1` closes another repository's issue, "
-                   "with the organisation's credentials; `@` mentions)")
+        for key in ("message", "pr_title"):  # a squash merge makes the title a commit's
+            words = github.get(key)
+            if isinstance(words, str) and ("#" in words or "@" in words):
+                refuse(("github", key), "may not hold `#` or `@`: GitHub acts on a pushed "
+                       "commit's words (`fixes acme/other#1` closes another repository's "
+                       "issue, with the organisation's credentials; `@` mentions)")
     catalogs = data.get("catalogs")
     for i, catalog in enumerate(catalogs if isinstance(catalogs, list) else []):
         if not isinstance(catalog, dict):
