@@ -707,6 +707,19 @@ def test_a_file_name_never_makes_tagsync_s_commit_close_another_repository_s_iss
         assert "#" not in message and "@" not in message, message
 
 
+def test_a_file_name_in_a_pull_request_s_table_says_no_closing_phrase() -> None:
+    """A squash merge can take the pull request's description as the commit's body (a
+    repository setting): its file names then stand in a commit on the default branch."""
+    from tagsync.plan import Change
+    from tagsync.publish.github import pr_body
+
+    change = Change("app", "fixes acme/other#1.yaml", 0, ".spec.containers[0].image", 5,
+                    "ghcr.io/acme/web", "1.4", "ghcr.io/acme/web:1.4@sha256:" + "a" * 64,
+                    "ghcr.io/acme/web:1.4@sha256:" + "b" * 64, "digest changed")
+    body = pr_body([change], "tagsync/main/app")
+    assert "other#1" not in body and "fixes acme" not in body
+
+
 @pytest.mark.parametrize("key", ["message", "pr_title"])
 @pytest.mark.parametrize("message", ["tagsync: {images} (fixes acme/other#1)", "cc @acme/everyone",
                                      "closes #1"])

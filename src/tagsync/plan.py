@@ -430,12 +430,12 @@ def commit_message(config: Config, plan: Plan) -> str:
     template = target.message if target is not None else "tagsync: update {images} image(s)"
     images = images_changed(plan.changes)
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
-    body = [f"- {c.describe()} ({_inert_path(c.file)}:{c.line})"
+    body = [f"- {c.describe()} ({inert_path(c.file)}:{c.line})"
             + "".join(f"\n  {line}" for line in c.explanation()) for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"
 
 
-def _inert_path(path: str) -> str:
+def inert_path(path: str) -> str:
     """A file's path as a commit message may carry it: GitHub acts on a pushed message's words
     (`fixes acme/other#1` closes another repository's issue, with the pusher's rights), and a
     path is its repository author's choice; a space, `#` or `@` is shown %-escaped."""

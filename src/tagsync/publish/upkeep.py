@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tagsync.plan import Change
+from tagsync.plan import Change, inert_path
 from tagsync.reference import ImageName, registry_page
 
 BEGIN = "<!-- tagsync:begin (generated; edit outside this part) -->"
@@ -215,7 +215,7 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
         old = f"`{_cell(c.old)}`" if c.old else "(empty)"
         vouched = "<br>".join(_inert(line) for line in c.explanation())
         lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_inert(c.file)}:{c.line} |" + (f" {vouched} |" if why else ""))
+                     f"{_inert(inert_path(c.file))}:{c.line} |" + (f" {vouched} |" if why else ""))
     if supersedes is not None:
         lines += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
                       "values."]
