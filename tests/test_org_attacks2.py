@@ -737,3 +737,27 @@ def test_a_message_template_can_never_make_a_commit_act_on_issues(message: str, 
         repo_config(org_yaml, "acme/svc", "main", "catalogs: [{name: a, file: x.yaml}]\n"
                     f"github: {{{key}: {json.dumps(message)}}}\n", "acme/svc:tagsync.yaml")
     assert caught.value.message.startswith(f"github.{key}: ")
+
+
+# --- a catalog among the workflows, with credentials that may not touch them --------------------------
+
+
+def test_a_catalog_among_workflows_fails_its_repository_alone_when_the_app_may_not_touch_them(
+        org: Org) -> None:
+    """An App installed without the `workflows` permission: GitHub refuses any commit touching
+    `.github/workflows/`, whole. The repository that names a workflow as a catalog fails,
+    saying why; nothing of it is written, and the others go on."""
+    from tests.test_org_run import TOKEN
+
+    org.github.without_workflows.add(TOKEN)
+    org.github.create_repo("acme/aaa-ci", {
+        "tagsync.yaml": b"catalogs:\n  - name: ci\n    files: ['.github/workflows/*.yml', "
+                        b"'deploy/*.yaml']\n",
+        ".github/workflows/deploy.yml": org.kube(), "deploy/app.yaml": org.kube()})
+    before = org.github.head("acme/aaa-ci")
+    summary = org_run(load_org_config(org.config))
+    by_repo = {r.repo: r for r in summary.repositories}
+    assert by_repo["acme/aaa-ci"].status == "failed"
+    assert "workflows" in by_repo["acme/aaa-ci"].reason
+    assert org.github.head("acme/aaa-ci") == before
+    assert by_repo["acme/svc-a"].status == "changed"

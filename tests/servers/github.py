@@ -345,6 +345,7 @@ class GitHubServer:
         self.tree_limit = 100_000
         self.contents_limit = 1024 * 1024
         self.body_limit = 65536  # an issue's body, in characters
+        self.without_workflows: set[str] = set()  # tokens that may not touch .github/workflows/
 
     # -- set-up for tests ----------------------------------------------------------------
 
@@ -1079,11 +1080,12 @@ class GitHubServer:
                 if not mutation:
                     root[key] = self._query(name, args, sel, coerced)
                     continue
-                self._user(headers, write=True)
+                token = self._user(headers, write=True)
                 if self.before_write is not None:
                     hook, self.before_write = self.before_write, None
                     hook("POST", f"graphql:{name}")
-                root[name] = self._mutation(name, (body.get("variables") or {})[_input_var(sel)])
+                root[name] = self._mutation(name, (body.get("variables") or {})[_input_var(sel)],
+                                            token)
             except _Answer as answer:
                 root[key] = None
                 errs.append({"type": answer.kind, "message": answer.message, "path": [key]})
@@ -1147,8 +1149,9 @@ class GitHubServer:
                 "isTruncated": truncated,
                 "text": None if text is None else (text[: self.BLOB_TEXT_LIMIT] if truncated else text)}
 
-    def _mutation(self, name: str, inp: dict[str, Any]) -> dict[str, Any]:
+    def _mutation(self, name: str, inp: dict[str, Any], token: str = "") -> dict[str, Any]:
         if name == "createCommitOnBranch":
+            self._check_workflows(inp, token)
             return self._create_commit_on_branch(inp)
         if name == "updateRefs":
             return self._update_refs(inp)
@@ -1164,6 +1167,18 @@ class GitHubServer:
             raise _Answer(404, "Could not resolve to a node", "NOT_FOUND")
         self.violations.append(f"GraphQL mutation {name}: the contract server does not implement it")
         raise _Answer(400, f"contract server does not implement {name}", "INTERNAL")
+
+    def _check_workflows(self, inp: dict[str, Any], token: str) -> None:
+        """GitHub refuses a commit that touches `.github/workflows/` from a token without the
+        `workflow` scope (an App without the `workflows` permission), whole."""
+        if token not in self.without_workflows:
+            return
+        changes = inp.get("fileChanges") or {}
+        for change in [*(changes.get("additions") or []), *(changes.get("deletions") or [])]:
+            if str(change.get("path", "")).startswith(".github/workflows/"):
+                raise _Answer(403, f"refusing to allow a GitHub App to create or update workflow "
+                                   f"`{change['path']}` without `workflows` permission",
+                              "FORBIDDEN")
 
     def _invalid(self, message: str) -> _Answer:
         """Input GitHub rejects as malformed: a bug in the client, so also a violation."""
