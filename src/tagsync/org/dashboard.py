@@ -88,7 +88,25 @@ def update_issue(api: Any, repo: str, organisation: str, text: str, title: str) 
         return f"dashboard {repo}#{issue.get('number')} updated"
     made = api.json("POST", f"/repos/{repo}/issues", "opening the dashboard",
                     json={"title": title, "body": text})
-    return f"dashboard {repo}#{made.get('number') if isinstance(made, dict) else '?'} opened"
+    number = made.get("number") if isinstance(made, dict) else None
+    earlier = _opened_before(api, repo, tag, number) if isinstance(number, int) else None
+    if earlier is not None:  # another run opened one at the same moment: the first one stays
+        api.json("PATCH", f"/repos/{repo}/issues/{number}", "closing a second dashboard",
+                 json={"state": "closed"})
+        return (f"dashboard {repo}#{earlier} kept (another run opened it at the same moment; "
+                f"#{number} closed)")
+    return f"dashboard {repo}#{number if number is not None else '?'} opened"
+
+
+def _opened_before(api: Any, repo: str, tag: str, number: int) -> int | None:
+    """The number of a dashboard opened before ours (by a run racing this one), if any: the
+    newest issues hold both."""
+    found = api.json("GET", f"/repos/{repo}/issues", "looking for a second dashboard",
+                     params={"state": "open", "per_page": "100"})
+    earlier = [_number(i) for i in found if isinstance(i, dict) and "pull_request" not in i
+               and str(i.get("body") or "").startswith(tag)] if isinstance(found, list) else []
+    first = min(earlier, default=number)
+    return first if first < number else None
 
 
 def _number(issue: dict[str, Any]) -> int:
