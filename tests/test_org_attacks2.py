@@ -761,3 +761,25 @@ def test_a_catalog_among_workflows_fails_its_repository_alone_when_the_app_may_n
     assert "workflows" in by_repo["acme/aaa-ci"].reason
     assert org.github.head("acme/aaa-ci") == before
     assert by_repo["acme/svc-a"].status == "changed"
+
+
+def test_two_runs_opening_the_dashboard_at_once_leave_one_dashboard(org: Org) -> None:
+    """Two runs (overlapping executions, a person's run beside the schedule) both find no
+    dashboard and both open one: the later one closes itself, and the first is the one kept."""
+    from tagsync.org.dashboard import render, update_issue
+
+    org.github.create_repo("acme/ops", {"README.md": b"ops\n"})
+    org.github.hold_writes(2)  # both look for the dashboard before either opens it
+    api = [_api(org), _api(org)]
+    threads = [threading.Thread(target=update_issue, args=(a, "acme/ops", "acme",
+                                                           render("acme", []), "t"))
+               for a in api]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    [kept] = [i for i in org.github.repos["acme/ops"].issues if i.state == "open"]
+    assert kept.number == min(i.number for i in org.github.repos["acme/ops"].issues)
+    assert update_issue(api[0], "acme/ops", "acme", render("acme", [
+        {"repo": "acme/x", "status": "changed", "reason": "r"}]), "t") == (
+        f"dashboard acme/ops#{kept.number} updated")
