@@ -783,3 +783,9 @@ def test_two_runs_opening_the_dashboard_at_once_leave_one_dashboard(org: Org) ->
     assert update_issue(api[0], "acme/ops", "acme", render("acme", [
         {"repo": "acme/x", "status": "changed", "reason": "r"}]), "t") == (
         f"dashboard acme/ops#{kept.number} updated")
+
+
+def test_a_repository_asked_for_in_another_case_runs(org: Org) -> None:
+    """`--repo ACME/SVC-A` names `acme/svc-a` (GitHub's names are case-insensitive)."""
+    summary = org_run(load_org_config(org.config), only=frozenset({"ACME/SVC-A"}), dry_run=True)
+    assert [(r.repo, r.status) for r in summary.repositories] == [("acme/svc-a", "changed")]

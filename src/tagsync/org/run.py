@@ -378,16 +378,18 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
     """The repositories to run, each with its own config read through the trust boundary."""
     chosen: list[Repo] = []
     listed = list_repositories(api, org.organisation)
+    asked = None if only is None else {name.lower() for name in only}  # names: any case
     if only is not None:  # a name asked for (`--repo`, a Map item) that does not run: said
-        names = {r.full_name: r for r in listed}
+        names = {r.full_name.lower(): r for r in listed}
         summary.repositories += [
             RepoResult(printable(name), "skipped", "not listed in the organisation (deleted, "
-                       "renamed, or not visible to its credentials)" if name not in names
+                       "renamed, or not visible to its credentials)" if name.lower() not in names
                        else "excluded by the organisation's `repositories` selection")
-            for name in sorted(only) if name not in names
-            or not org.repositories.admits(names[name].name)]
+            for name in sorted(only) if name.lower() not in names
+            or not org.repositories.admits(names[name.lower()].name)]
     for repo in listed:
-        if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
+        if not org.repositories.admits(repo.name) or (
+                asked is not None and repo.full_name.lower() not in asked):
             continue
         if repo.archived:
             summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
