@@ -648,6 +648,7 @@ def test_a_dashboard_for_thousands_of_repositories_fits_in_an_issue(org: Org) ->
     shown = issue.body.count("| acme/svc-")
     assert f"{1000 - shown} more repositories are not shown" in issue.body
     assert "Last run" in issue.body and "334 failed" in issue.body  # the counts cover all
+    assert render("acme", rows, limit=None).count("| acme/svc-") == 1000  # `--markdown FILE`
 
 
 # --- an image's labels in every repository's commit -----------------------------------------------------

@@ -37,10 +37,11 @@ def _cell(text: Any) -> str:
     return "`" + words.replace("`", "'").replace("|", "\\|") + "`" if words else ""
 
 
-def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime | None = None) -> str:
+def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime | None = None,
+           limit: int | None = MAX_BODY) -> str:
     """Markdown: failures first (what needs a person), then the rest by name, as many rows as
     an issue holds (GitHub refuses a longer body, and the dashboard would stop updating once
-    the organisation grew past a few hundred repositories)."""
+    the organisation grew past a few hundred repositories); `limit=None`: every row (a file)."""
     rows = sorted(rows, key=lambda r: (r.get("status") not in ("failed", "partial"),
                                        str(r.get("repo", "")).lower()))
     counts: dict[str, int] = {}
@@ -55,9 +56,9 @@ def render(organisation: str, rows: Iterable[Mapping[str, Any]], when: datetime 
     for shown, r in enumerate(rows):
         state = _ICON.get(str(r.get("status")), _cell(r.get("status", "")))
         line = f"| {_cell(r.get('repo', '?'))} | {state} | {_cell(r.get('reason', ''))} |"
-        if size + len(line) + 1 > MAX_BODY - 300:  # room left for the line that says so
+        if limit is not None and size + len(line) + 1 > limit - 300:  # room for the last line
             lines += ["", f"{len(rows) - shown} more repositories are not shown: an issue holds "
-                          f"{MAX_BODY} characters (`tagsync org run --json` lists every one)."]
+                          f"{limit} characters (`tagsync org run --json` lists every one)."]
             break
         lines.append(line)
         size += len(line) + 1
