@@ -790,3 +790,49 @@ def test_a_repository_asked_for_in_another_case_runs(org: Org) -> None:
     """`--repo ACME/SVC-A` names `acme/svc-a` (GitHub's names are case-insensitive)."""
     summary = org_run(load_org_config(org.config), only=frozenset({"ACME/SVC-A"}), dry_run=True)
     assert [(r.repo, r.status) for r in summary.repositories] == [("acme/svc-a", "changed")]
+
+
+# --- links in a repository ------------------------------------------------------------------------------
+
+
+def _links(org: Org, repo: str, links: dict[str, bytes]) -> None:
+    """A commit on main adding these symbolic links (path -> target)."""
+    from dulwich.object_store import commit_tree_changes
+    from dulwich.objects import Blob, Commit
+
+    git = org.github.repos[repo].git
+    head = git.refs[b"refs/heads/main"]
+    changes = []
+    for path, target in links.items():
+        blob = Blob.from_string(target)
+        git.object_store.add_object(blob)
+        changes.append((path.encode(), 0o120000, blob.id))
+    commit = Commit()
+    commit.tree = commit_tree_changes(git.object_store, git[head].tree, changes)
+    commit.parents = [head]
+    commit.author = commit.committer = b"someone <someone@localhost>"
+    commit.author_time = commit.commit_time = 1_700_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = b"links"
+    git.object_store.add_object(commit)
+    org.github._set_ref(org.github.repos[repo], b"refs/heads/main", commit.id)
+
+
+@pytest.mark.parametrize("target", [b"../../acme/victim/deploy/app.yaml", b"/etc/passwd",
+                                    b"../../../.git/config"])
+def test_a_link_leading_out_of_the_repository_reaches_nothing_outside_it(
+        org: Org, target: bytes) -> None:
+    """A catalog named through a link whose target leaves the repository: nothing outside is
+    read or written, the repository fails alone, saying so."""
+    org.github.create_repo("acme/victim", {"deploy/app.yaml": org.kube()})
+    victim = org.github.head("acme/victim")
+    org.github.create_repo("acme/aaa-link", {
+        "tagsync.yaml": b"catalogs:\n  - name: d\n    file: deploy/app.yaml\n",
+        "README.md": b"x\n"})
+    _links(org, "acme/aaa-link", {"deploy/app.yaml": target})
+    before = org.github.head("acme/aaa-link")
+    summary = org_run(load_org_config(org.config))
+    row = {r.repo: r for r in summary.repositories}["acme/aaa-link"]
+    assert row.status == "failed" and "symlink" in row.reason
+    assert org.github.head("acme/aaa-link") == before and org.github.head("acme/victim") == victim
+    assert not [h for h in org.github.hits if h.path.startswith("/repos/acme/victim/")]
