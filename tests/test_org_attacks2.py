@@ -836,3 +836,15 @@ def test_a_link_leading_out_of_the_repository_reaches_nothing_outside_it(
     assert row.status == "failed" and "symlink" in row.reason
     assert org.github.head("acme/aaa-link") == before and org.github.head("acme/victim") == victim
     assert not [h for h in org.github.hits if h.path.startswith("/repos/acme/victim/")]
+
+
+# --- not defended yet ------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(run=False, reason="a child's result is written by Step Functions' ResultWriter "
+                   "into the bucket, with no digest the execution carries; rewritten there "
+                   "(FAILED made SUCCEEDED), the summary trusts it. Needs the Map run's own "
+                   "counts (states:DescribeMapRun, a permission of aws/policies.py) compared "
+                   "with the rows: see the README's Step Functions section")
+def test_a_child_s_result_rewritten_in_the_bucket_is_not_taken_for_a_success(steps: Org) -> None:
+    raise AssertionError("not defended yet")
