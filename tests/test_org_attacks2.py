@@ -848,3 +848,11 @@ def test_a_link_leading_out_of_the_repository_reaches_nothing_outside_it(
                    "with the rows: see the README's Step Functions section")
 def test_a_child_s_result_rewritten_in_the_bucket_is_not_taken_for_a_success(steps: Org) -> None:
     raise AssertionError("not defended yet")
+
+
+def test_a_disabled_repository_is_said_to_be_disabled() -> None:
+    from tagsync.org.run import _listed
+
+    repo = _listed({"full_name": "acme/x", "default_branch": "main", "disabled": True,
+                    "archived": False, "fork": False}, "acme")
+    assert repo is not None and repo.archived and repo.disabled

@@ -34,8 +34,9 @@ MAX_PAGES = 100  # 10,000 repositories at 100 a page
 class Repo:
     full_name: str
     default_branch: str
-    archived: bool = False
+    archived: bool = False  # archived or disabled: nothing can be written
     fork: bool = False
+    disabled: bool = False
 
     @property
     def name(self) -> str:
@@ -191,7 +192,8 @@ def _listed(item: Any, organisation: str) -> Repo | None:
     except ValueError:
         return None
     return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")),
-                item.get("fork") is not False)  # a fork unless GitHub says it is none
+                item.get("fork") is not False,  # a fork unless GitHub says it is none
+                bool(item.get("disabled")))
 
 
 def find_config(api: Any, org: OrgConfig, repo: Repo,
@@ -392,7 +394,8 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary,
                 asked is not None and repo.full_name.lower() not in asked):
             continue
         if repo.archived:
-            summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
+            summary.repositories.append(RepoResult(repo.full_name, "skipped",
+                                                   "disabled" if repo.disabled else "archived"))
             continue
         if repo.fork and not org.repositories.forks:
             summary.repositories.append(RepoResult(
