@@ -640,8 +640,8 @@ def org_run_(
         from tagsync.atomic import write_atomic
         from tagsync.org.dashboard import render
 
-        write_atomic(markdown, render(org.organisation, [r.__dict__ for r in summary.repositories]
-                                      ).encode())
+        write_atomic(markdown, render(org.organisation, [r.__dict__ for r in summary.repositories],
+                                      limit=None).encode())  # a file holds every row
     if json_out:
         typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
     else:

@@ -73,19 +73,31 @@ async def provenance(source: Source, image: ImageName, reference: str,
     return _provenance(notes, {**labels, "created": config.get("created")})
 
 
+# A label is its image publisher's claim, and its words go into every commit message and pull
+# request that bumps the image (in organisation mode, into every repository using it): each is
+# held to its own grammar, without spaces, `#` or `@`, so that no label can say `fixes #1` (a
+# commit pushed to a default branch closes that issue, `acme/other#1` another repository's),
+# mention anyone or reference anything. A label off its grammar explains nothing.
+_GRAMMAR = {
+    VERSION: re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}"),
+    REVISION: re.compile(r"[0-9A-Za-z._/-]{1,100}"),
+    SOURCE: re.compile(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9._~/%+-]*"),
+}
+
+
 def _provenance(annotations: dict[str, object], labels: dict[str, object]) -> Provenance:
     merged = {**labels, **annotations}
 
     def text(key: str) -> str | None:
         value = merged.get(key)
-        return value if isinstance(value, str) and value and len(value) < 500 else None
+        return value if isinstance(value, str) and _GRAMMAR[key].fullmatch(value) else None
 
     return Provenance(_clean_url(text(SOURCE)), text(REVISION), text(VERSION),
                       parse_time(merged.get(CREATED) or labels.get("created")))
 
 
 def _clean_url(url: str | None) -> str | None:
-    if url is None or not re.match(r"^https://[A-Za-z0-9.-]+/[^\s]*$", url):
+    if url is None or not _GRAMMAR[SOURCE].fullmatch(url):
         return None
     return url.removesuffix("/").removesuffix(".git")
 

@@ -7,6 +7,7 @@ then position), so dry-runs, commits and retries after a moved branch agree with
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -443,6 +444,13 @@ def commit_message(config: Config, plan: Plan) -> str:
     template = target.message if target is not None else "tagsync: update {images} image(s)"
     images = images_changed(plan.changes)
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
-    body = [f"- {c.describe()} ({c.file}:{c.line})"
+    body = [f"- {c.describe()} ({inert_path(c.file)}:{c.line})"
             + "".join(f"\n  {line}" for line in c.explanation()) for c in plan.changes]
     return subject + "\n\n" + "\n".join(body) + "\n"
+
+
+def inert_path(path: str) -> str:
+    """A file's path as a commit message may carry it: GitHub acts on a pushed message's words
+    (`fixes acme/other#1` closes another repository's issue, with the pusher's rights), and a
+    path is its repository author's choice; a space, `#` or `@` is shown %-escaped."""
+    return re.sub(r"[\s#@%]", lambda m: "%" + format(ord(m.group()), "02X"), path)

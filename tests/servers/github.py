@@ -296,6 +296,7 @@ class Repository:
     pulls: list[PullRequest] = field(default_factory=list)
     default_branch: str = "main"
     archived: bool = False
+    fork: bool = False
     issues: list[Issue] = field(default_factory=list)
     # GitHub's activity log (`GET /repos/{owner}/{repo}/activity`): every ref move, with when
     # it happened by GitHub's clock (a test may set it: a push made in the past)
@@ -345,6 +346,8 @@ class GitHubServer:
         # the contents API serves a file's content inline up to 1 MB
         self.tree_limit = 100_000
         self.contents_limit = 1024 * 1024
+        self.body_limit = 65536  # an issue's body, in characters
+        self.without_workflows: set[str] = set()  # tokens that may not touch .github/workflows/
 
     # -- set-up for tests ----------------------------------------------------------------
 
@@ -578,7 +581,13 @@ class GitHubServer:
         if write and self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook(method, t)
+        if write and repo.archived:  # as GitHub: an archived repository refuses every write
+            raise _Answer(403, "Repository was archived so is read-only.")
         base = f"https://api.github.invalid/repos/{repo.full_name}"
+        if (t in ("/repos/{owner}/{repo}/git/ref/{ref}", "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+                  "/repos/{owner}/{repo}/git/matching-refs/{ref}")
+                and not list(git.refs.allkeys())):
+            raise _Answer(409, "Git Repository is empty.")  # documented: a repository just created
 
         if t == "/repos/{owner}/{repo}/git/ref/{ref}":
             ref = f"refs/{params['ref']}".encode()
@@ -820,6 +829,10 @@ class GitHubServer:
                 self.next_headers["Link"] = (f'<{link}&page={page + 1}>; rel="next", '
                                              f'<{link}&page={last}>; rel="last"')
             return 200, [issue_json(*r) for r in rows[(page - 1) * per_page: page * per_page]]
+        if method in ("POST", "PATCH") and len(str(body.get("body") or "")) > self.body_limit:
+            # GitHub's limit on an issue's (and a pull request's) body, in characters
+            raise _Answer(422, f"Validation Failed: body is too long (maximum is "
+                               f"{self.body_limit} characters)")
         if method == "POST":
             issue = Issue(next(self._pr_numbers), body["title"], body.get("body") or "",
                           labels=_label_names(body.get("labels")))
@@ -860,7 +873,7 @@ class GitHubServer:
         for name in chosen:
             repo = self.repos[name]
             item = self.contract.instance(schema.get("items", schema))
-            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived,
+            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived, fork=repo.fork,
                         default_branch=repo.default_branch)
             out.append(item)
         if page * per_page < len(names):
@@ -1110,11 +1123,12 @@ class GitHubServer:
                 if not mutation:
                     root[key] = self._query(name, args, sel, coerced)
                     continue
-                self._user(headers, write=True)
+                token = self._user(headers, write=True)
                 if self.before_write is not None:
                     hook, self.before_write = self.before_write, None
                     hook("POST", f"graphql:{name}")
-                root[name] = self._mutation(name, (body.get("variables") or {})[_input_var(sel)])
+                root[name] = self._mutation(name, (body.get("variables") or {})[_input_var(sel)],
+                                            token)
             except _Answer as answer:
                 root[key] = None
                 errs.append({"type": answer.kind, "message": answer.message, "path": [key]})
@@ -1178,8 +1192,9 @@ class GitHubServer:
                 "isTruncated": truncated,
                 "text": None if text is None else (text[: self.BLOB_TEXT_LIMIT] if truncated else text)}
 
-    def _mutation(self, name: str, inp: dict[str, Any]) -> dict[str, Any]:
+    def _mutation(self, name: str, inp: dict[str, Any], token: str = "") -> dict[str, Any]:
         if name == "createCommitOnBranch":
+            self._check_workflows(inp, token)
             return self._create_commit_on_branch(inp)
         if name == "updateRefs":
             return self._update_refs(inp)
@@ -1196,6 +1211,18 @@ class GitHubServer:
         self.violations.append(f"GraphQL mutation {name}: the contract server does not implement it")
         raise _Answer(400, f"contract server does not implement {name}", "INTERNAL")
 
+    def _check_workflows(self, inp: dict[str, Any], token: str) -> None:
+        """GitHub refuses a commit that touches `.github/workflows/` from a token without the
+        `workflow` scope (an App without the `workflows` permission), whole."""
+        if token not in self.without_workflows:
+            return
+        changes = inp.get("fileChanges") or {}
+        for change in [*(changes.get("additions") or []), *(changes.get("deletions") or [])]:
+            if str(change.get("path", "")).startswith(".github/workflows/"):
+                raise _Answer(403, f"refusing to allow a GitHub App to create or update workflow "
+                                   f"`{change['path']}` without `workflows` permission",
+                              "FORBIDDEN")
+
     def _invalid(self, message: str) -> _Answer:
         """Input GitHub rejects as malformed: a bug in the client, so also a violation."""
         self.violations.append(f"GraphQL input: {message}")
@@ -1206,6 +1233,8 @@ class GitHubServer:
         repo = self.repos.get(full) if full else self._repo_by_id(inp["branch"].get("repositoryId"))
         if repo is None:
             raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
+        if repo.archived:
+            raise _Answer(403, "Repository was archived so is read-only.", "FORBIDDEN")
         expected = inp["expectedHeadOid"]
         if not _OID.fullmatch(str(expected)):
             raise self._invalid(f"expectedHeadOid {expected!r} is not a valid GitObjectID")
@@ -1261,6 +1290,8 @@ class GitHubServer:
         if repo is None:
             raise _Answer(404, f"Could not resolve to a node with the global id of "
                                f"'{inp['repositoryId']}'", "NOT_FOUND")
+        if repo.archived:
+            raise _Answer(403, "Repository was archived so is read-only.", "FORBIDDEN")
         planned: list[tuple[bytes, bytes | None]] = []
         for update in inp["refUpdates"]:
             name, after = update["name"], update["afterOid"]

@@ -10,7 +10,12 @@ same function as a scheduled single-repository run: `handler.handler` hands ever
   organisation), planned from the stored answers and published; its result (never an exception
   for the repository's own trouble, which is its result) is the child's output.
 - `org-summary`: the Map's results (read back through `ResultWriter`'s manifest) and the
-  selection's, one row per repository; `status: partial` when any failed.
+  selection's, one row per repository (a repository handed to the Map without a recorded
+  result is failed); `status: partial` when any failed.
+
+What Discover stores is checked by its reader against the SHA-256 Discover handed on in the
+execution's state: whoever can write the bucket cannot change the answers, the list of
+repositories or the selection's rows under the run's feet.
 
 The organisation's config comes from `TAGSYNC_ORG_CONFIG` (a path in the image, `s3://…` or
 `ssm:/…`), as `TAGSYNC_CONFIG` does for a single repository.
@@ -18,6 +23,7 @@ The organisation's config comes from `TAGSYNC_ORG_CONFIG` (a path in the image, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -37,19 +43,27 @@ def _s3() -> Any:
     return boto3.client("s3")
 
 
-def _put(bucket: str, key: str, data: Any) -> None:
-    _s3().put_object(Bucket=bucket, Key=key, Body=json.dumps(data).encode(),
-                     ContentType="application/json")
+def _put(bucket: str, key: str, data: Any) -> str:
+    """Store `data` as JSON; its SHA-256 (hex), for the reader to check it is what was stored."""
+    body = json.dumps(data).encode()
+    _s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return hashlib.sha256(body).hexdigest()
 
 
-def _get(bucket: str, key: str) -> Any:
+def _get(bucket: str, key: str, sha256: str | None = None) -> Any:
+    """A stored JSON file; with `sha256`, only if its bytes are the ones stored (the digest
+    travels in the execution's state, which whoever can write the bucket cannot change)."""
     from tagsync.errors import ConfigError
 
     try:
         found = _s3().get_object(Bucket=bucket, Key=key)
         if int(found.get("ContentLength") or 0) > MAX_STORED:
             raise ConfigError(f"s3://{bucket}/{key} is over {MAX_STORED} bytes; not read")
-        return json.loads(found["Body"].read())
+        body = found["Body"].read()
+        if sha256 is not None and hashlib.sha256(body).hexdigest() != sha256:
+            raise ConfigError(f"s3://{bucket}/{key} changed since it was stored (its SHA-256 is "
+                              "not the one the execution carries); not read")
+        return json.loads(body)
     except ConfigError:
         raise
     except ValueError:
@@ -98,15 +112,27 @@ def discover(event: dict[str, Any], bucket: str, deadline: float | None = None) 
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
     result = org_run(org, answers_only=True, deadline=deadline)
     keys = {k: f"{execution}/{k}.json" for k in ("answers", "repositories", "selection")}
-    _put(bucket, keys["answers"], answers.dump(result.known))
-    _put(bucket, keys["repositories"], result.items)
-    _put(bucket, keys["selection"], [_row(r.__dict__) for r in result.repositories
-                                     if r.status != "planned"])
+    digests = {
+        "answers_sha256": _put(bucket, keys["answers"], answers.dump(result.known)),
+        "repositories_sha256": _put(bucket, keys["repositories"], result.items),
+        "selection_sha256": _put(bucket, keys["selection"], [
+            _row(r.__dict__) for r in result.repositories if r.status != "planned"])}
     planned = len(result.items)
     log.info("org-discover: %d repositories to run, %d registry requests", planned,
              result.requests.get("requests", 0))
-    return {"bucket": bucket, **keys, "results": f"{execution}/results", "planned": planned,
-            "requests": result.requests}
+    return {"bucket": bucket, **keys, **digests, "results": f"{execution}/results",
+            "planned": planned, "requests": result.requests}
+
+
+def _digest(event: dict[str, Any], key: str) -> str | None:
+    """A stored file's SHA-256 as the execution carries it; absent only from a state machine
+    deployed before it was (then the file is read unchecked)."""
+    from tagsync.errors import ConfigError
+
+    digest = event.get(key)
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise ConfigError(f"{event.get('tagsync')}: `{key}` is a SHA-256, in hex")
+    return digest
 
 
 def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
@@ -119,7 +145,7 @@ def repository(event: dict[str, Any], bucket: str, deadline: float | None = None
     if not isinstance(repo, str) or not isinstance(key, str):
         raise ConfigError("org-repo: the event needs `repo` (owner/name) and `answers` (a key)")
     org = load_org(os.environ.get("TAGSYNC_ORG_CONFIG", DEFAULT_ORG_CONFIG))
-    known = answers.load(_get(bucket, key), f"s3://{bucket}/{key}")
+    known = answers.load(_get(bucket, key, _digest(event, "answers_sha256")), f"s3://{bucket}/{key}")
     # the item as Discover wrote it (name, default branch, config path): no listing here; an
     # item that is not one (tampered with, or an older tagsync's) is that repository's failure
     item = event.get("item", {"repo": repo})
@@ -135,7 +161,8 @@ def summary(event: dict[str, Any], bucket: str) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     selection = event.get("selection")
     if isinstance(selection, str):
-        rows += [_row(r) for r in _get(bucket, selection) if isinstance(r, dict)]
+        rows += [_row(r) for r in _get(bucket, selection, _digest(event, "selection_sha256"))
+                 if isinstance(r, dict)]
     written = event.get("written")
     details = written.get("ResultWriterDetails") if isinstance(written, dict) else None
     if isinstance(details, dict) and isinstance(details.get("Key"), str):
@@ -146,6 +173,13 @@ def summary(event: dict[str, Any], bucket: str) -> dict[str, Any]:
                 if isinstance(entry, dict) and isinstance(entry.get("Key"), str):
                     rows += [_child(status, c) for c in _get(bucket, entry["Key"])
                              if isinstance(c, dict)]
+    planned = event.get("repositories")
+    if isinstance(planned, str):  # every repository Discover handed the Map has its row
+        have = {r["repo"] for r in rows}
+        rows += [_row({"repo": r.get("repo"), "status": "failed",
+                       "reason": "no result was recorded for this repository's child"})
+                 for r in _get(bucket, planned, _digest(event, "repositories_sha256"))
+                 if isinstance(r, dict) and str(r.get("repo")) not in have]
     rows.sort(key=lambda r: str(r.get("repo", "")).lower())
     counts: dict[str, int] = {}
     for r in rows:

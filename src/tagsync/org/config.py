@@ -71,13 +71,18 @@ class RepoSelection(_Model):
     """Which of the organisation's repositories are kept in step: globs on the name."""
 
     include: list[str] = Field(default_factory=lambda: ["*"])
-    """Name globs (`*`, `?`, `[abc]`), e.g. `svc-*`; every repository by default."""
+    """Name globs (`*`, `?`, `[abc]`; any case), e.g. `svc-*`; every repository by default."""
     exclude: list[str] = Field(default_factory=list)
     """Name globs left out, even when included."""
+    forks: bool = False
+    """Run forks too. Off by default: a fork's config was written upstream, by people outside
+    the organisation, and would run with the organisation's credentials."""
 
     def admits(self, name: str) -> bool:
-        return (any(fnmatch.fnmatchcase(name, g) for g in self.include)
-                and not any(fnmatch.fnmatchcase(name, g) for g in self.exclude))
+        """Case-insensitive, as GitHub's names are: `Legacy-pay` is excluded by `legacy-*`."""
+        name = name.lower()
+        return (any(fnmatch.fnmatchcase(name, g.lower()) for g in self.include)
+                and not any(fnmatch.fnmatchcase(name, g.lower()) for g in self.exclude))
 
 
 class RepoShare(_Model):
@@ -112,7 +117,7 @@ class OrgConfig(_Model):
     repositories: RepoSelection = Field(default_factory=dict, validate_default=True)
     """Which repositories; archived ones are always skipped."""
     config_paths: list[str] = Field(["tagsync.yaml", ".github/tagsync.yaml"], min_length=1)
-    """Where a repository keeps its own config, first found wins."""
+    """Where a repository keeps its own config (one of them: a repository with two fails)."""
     registries: list[RegistryConfig] = Field(default_factory=list)
     """The registries and their credentials: the organisation's alone."""
     allowed_registries: list[str] | None = None
@@ -252,6 +257,12 @@ def check_repo_config(data: dict[str, Any], root: yaml.Node | None, file: str,
                 refuse(("github", key), "a repository's config may set only "
                        + ", ".join(sorted(REPO_GITHUB_KEYS))
                        + " here (the repository, endpoints and credentials are the organisation's)")
+        for key in ("message", "pr_title"):  # a squash merge makes the title a commit's
+            words = github.get(key)
+            if isinstance(words, str) and ("#" in words or "@" in words):
+                refuse(("github", key), "may not hold `#` or `@`: GitHub acts on a pushed "
+                       "commit's words (`fixes acme/other#1` closes another repository's "
+                       "issue, with the organisation's credentials; `@` mentions)")
     catalogs = data.get("catalogs")
     for i, catalog in enumerate(catalogs if isinstance(catalogs, list) else []):
         if not isinstance(catalog, dict):

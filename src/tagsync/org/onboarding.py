@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from tagsync.errors import TagsyncError
 
@@ -102,6 +103,11 @@ def propose(api: Any, org: Any, repo: str, branch: str, *, dry_run: bool = False
         return Onboarding("declined", f"onboarding pull request #{before.get('number')} was "
                           f"{'merged' if merged else 'closed'}; not proposed again",
                           before.get("number"))
+    found = api.request("GET", f"/repos/{repo}/git/ref/heads/{quote(branch)}",
+                        f"reading branch {branch} of {repo}", allow=(404, 409))
+    if found.status_code in (404, 409):  # GitHub: 409 for a repository with no commit yet
+        return Onboarding("nothing", "the repository is empty: nothing to propose"
+                          if found.status_code == 409 else f"no branch {branch}: nothing to propose")
     publisher = GitHubPublisher(api, repo, branch, use_graphql=org.github.api == "graphql",
                                 pull_request=PullRequestOptions(BRANCH, TITLE))
     snap = publisher.snapshot()

@@ -41,7 +41,9 @@ MAX_PAGES = 100  # 10,000 repositories at 100 a page
 class Repo:
     full_name: str
     default_branch: str
-    archived: bool = False
+    archived: bool = False  # archived or disabled: nothing can be written
+    fork: bool = False
+    disabled: bool = False
     config_paths: tuple[str, ...] = ()  # where its config may be; empty: the org config's
 
     @property
@@ -64,11 +66,19 @@ class RepoResult:
         self.reason = printable(self.reason)
 
 
+MAX_REASON = 2000  # characters of a row's reason: its start (where) and its end (why)
+
+
 def printable(text: str) -> str:
     """A reason as it may reach a terminal, a log or the dashboard: its words come from
     repositories (keys, file names) and servers, so control characters (an escape sequence
-    that clears the operator's screen, a bidi override) are shown as escapes, never sent."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    that clears the operator's screen, a bidi override) are shown as escapes, never sent; and
+    a repository's key of 500,000 characters is not quoted whole in every row, summary and log."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(shown) <= MAX_REASON:
+        return shown
+    cut = len(shown) - MAX_REASON + 60
+    return f"{shown[:1200]} …({cut} characters left out)… {shown[1200 + cut:]}"
 
 
 @dataclass
@@ -141,10 +151,13 @@ def org_api(org: OrgConfig) -> Any:
 
 
 def list_repositories(api: Any, organisation: str) -> list[Repo]:
-    """Every repository of the organisation the credentials can see, by name, 100 a page."""
+    """Every repository of the organisation the credentials can see, by name, 100 a page; each
+    once (pages are read by offset: a repository created meanwhile shifts the next page, and
+    one already listed comes again; names are case-insensitive)."""
     from tagsync.errors import PublishError
 
     out: list[Repo] = []
+    seen: set[str] = set()
     for page in range(1, MAX_PAGES + 1):
         response = api.request("GET", f"/orgs/{organisation}/repos",
                                f"listing {organisation}'s repositories",
@@ -162,7 +175,9 @@ def list_repositories(api: Any, organisation: str) -> list[Repo]:
                 log.warning("listing %s's repositories: an entry that is not one of its "
                             "repositories (by name and default branch) was left out", organisation)
                 continue
-            out.append(repo)
+            if repo.full_name.lower() not in seen:
+                seen.add(repo.full_name.lower())
+                out.append(repo)
         if 'rel="next"' not in response.headers.get("link", ""):
             return sorted(out, key=lambda r: r.full_name.lower())
     raise PublishError(f"listing {organisation}'s repositories: more than {MAX_PAGES * 100}; "
@@ -186,24 +201,48 @@ def _listed(item: Any, organisation: str) -> Repo | None:
         check_branch(branch)
     except ValueError:
         return None
-    return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")))
+    return Repo(item["full_name"], branch, bool(item.get("archived") or item.get("disabled")),
+                item.get("fork") is not False,  # a fork unless GitHub says it is none
+                bool(item.get("disabled")))
 
 
-def find_config(api: Any, org: OrgConfig, repo: Repo) -> tuple[str, str] | None:
-    """The repository's own config on its default branch: (path, text), first found wins."""
+def find_config(api: Any, org: OrgConfig, repo: Repo,
+                paths: list[str] | None = None) -> tuple[str, str] | None:
+    """The repository's own config on its default branch: (path, text); two are refused
+    (`one_config`). One larger than the loader takes is refused by its size, never read (up
+    to 100 MB each)."""
+    from tagsync.config_yaml import MAX_CHARS, _too_large
     from tagsync.errors import CatalogError
-    from tagsync.publish.github import read_file
+    from tagsync.publish.github import FileTooLarge, read_file
 
-    for path in repo.config_paths or org.config_paths:
+    found: list[tuple[str, bytes]] = []
+    for path in paths if paths is not None else (repo.config_paths or org.config_paths):
         try:
-            data = read_file(api, repo.full_name, path, repo.default_branch)
+            data = read_file(api, repo.full_name, path, repo.default_branch,
+                             max_size=4 * MAX_CHARS)
+        except FileTooLarge as exc:
+            raise _too_large(f"{exc.size} bytes", f"{repo.full_name}:{path}") from None
         except CatalogError:
             continue
-        try:
-            return path, data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError("config is not UTF-8", file=f"{repo.full_name}:{path}") from None
-    return None
+        found.append((path, data))
+    if not found:
+        return None
+    path, data = one_config(repo, found)
+    try:
+        return path, data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("config is not UTF-8", file=f"{repo.full_name}:{path}") from None
+
+
+def one_config(repo: Repo, found: list[tuple[str, Any]]) -> tuple[str, Any]:
+    """The one config a repository holds. With two (`tagsync.yaml` and `.github/tagsync.yaml`:
+    an onboarding proposal merged after a person added their own), running either would
+    ignore the other without a word: the repository fails, naming both."""
+    if len(found) > 1:
+        raise ConfigError(f"{' and '.join(p for p, _ in found)} are both on "
+                          f"{repo.default_branch}; keep one (tagsync will not guess which)",
+                          file=f"{repo.full_name}:{found[0][0]}")
+    return found[0]
 
 
 GRAPHQL_BATCH = 50  # repositories per query: well inside GitHub's node and time limits
@@ -227,12 +266,20 @@ def find_configs(api: Any, org: OrgConfig, repos: list[Repo]) -> dict[str, Any]:
             except TagsyncError as exc:  # a repository gone since the listing: ask one by one
                 log.info("reading configs through GraphQL failed (%s); reading them one by one", exc)
     for repo in repos:
-        if repo.full_name not in out:
+        found = out.get(repo.full_name, _Reread(None))
+        if isinstance(found, _Reread):
             try:
-                out[repo.full_name] = find_config(api, org, repo)
+                out[repo.full_name] = find_config(api, org, repo, found.paths)
             except TagsyncError as exc:
                 out[repo.full_name] = exc
     return out
+
+
+@dataclass(frozen=True)
+class _Reread:
+    """Configs GraphQL cannot give whole, read over REST: these paths (None: every one)."""
+
+    paths: list[str] | None
 
 
 def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str, Any]:
@@ -246,27 +293,33 @@ def _configs_by_graphql(api: Any, org: OrgConfig, batch: list[Repo]) -> dict[str
             variables[f"e{i}_{j}"] = f"{repo.default_branch}:{path}"
             objects.append(f"c{j}: object(expression: $e{i}_{j}) "
                            "{ ... on Blob { text isTruncated isBinary } }")
-        fields.append(f"r{i}: repository(owner: $o{i}, name: $n{i}) {{ {' '.join(objects)} }}")
+        fields.append(f"r{i}: repository(owner: $o{i}, name: $n{i}) "
+                      f"{{ nameWithOwner {' '.join(objects)} }}")
     declared = ", ".join(f"${k}: String!" for k in variables)
     data = api.graphql(f"query({declared}) {{ {' '.join(fields)} }}", variables,
                        f"reading {len(batch)} repositories' configs")
     out: dict[str, Any] = {}
     for i, repo in enumerate(batch):
         node = data.get(f"r{i}")
-        if not isinstance(node, dict):
-            continue  # left for REST, which says why
-        found: Any = None
+        # an answer for another repository (one renamed or transferred since the listing:
+        # GitHub resolves the old name; an alias mixed up) is not this one's: REST says why
+        if (not isinstance(node, dict)
+                or str(node.get("nameWithOwner")).lower() != repo.full_name.lower()):
+            continue
+        found: list[tuple[str, Any]] = []
         for j, path in enumerate(repo.config_paths or org.config_paths):
             blob = node.get(f"c{j}")
-            if not isinstance(blob, dict):
-                continue
-            if blob.get("isTruncated") or blob.get("isBinary") or not isinstance(blob.get("text"), str):
-                found = ...  # GraphQL cannot give it whole: REST reads it
-                break
-            found = (path, blob["text"])
-            break
-        if found is not ...:
-            out[repo.full_name] = found
+            if isinstance(blob, dict):
+                found.append((path, blob))
+        if any(b.get("isTruncated") or b.get("isBinary") or not isinstance(b.get("text"), str)
+               for _, b in found):
+            out[repo.full_name] = _Reread([p for p, _ in found])  # REST reads those there
+            continue
+        try:
+            out[repo.full_name] = (one_config(repo, [(p, b["text"]) for p, b in found])
+                                   if found else None)
+        except ConfigError as exc:
+            out[repo.full_name] = exc
     return out
 
 
@@ -421,13 +474,32 @@ def _select(org: OrgConfig, api: Any, summary: OrgSummary, only: frozenset[str] 
 
 def _listed_and_selected(org: OrgConfig, api: Any, summary: OrgSummary,
                          only: frozenset[str] | None) -> list[Repo]:
-    """The organisation's repositories its config selects (archived ones: skipped rows)."""
+    """The organisation's repositories its config selects (archived, disabled and, unless
+    `repositories.forks`, forked ones: skipped rows); a name asked for (`--repo`) that does not
+    run is said."""
     chosen: list[Repo] = []
-    for repo in list_repositories(api, org.organisation):
-        if not org.repositories.admits(repo.name) or (only is not None and repo.full_name not in only):
+    listed = list_repositories(api, org.organisation)
+    asked = None if only is None else {name.lower() for name in only}  # names: any case
+    if only is not None:
+        names = {r.full_name.lower(): r for r in listed}
+        summary.repositories += [
+            RepoResult(printable(name), "skipped", "not listed in the organisation (deleted, "
+                       "renamed, or not visible to its credentials)" if name.lower() not in names
+                       else "excluded by the organisation's `repositories` selection")
+            for name in sorted(only) if name.lower() not in names
+            or not org.repositories.admits(names[name.lower()].name)]
+    for repo in listed:
+        if not org.repositories.admits(repo.name) or (
+                asked is not None and repo.full_name.lower() not in asked):
             continue
         if repo.archived:
-            summary.repositories.append(RepoResult(repo.full_name, "skipped", "archived"))
+            summary.repositories.append(RepoResult(repo.full_name, "skipped",
+                                                   "disabled" if repo.disabled else "archived"))
+            continue
+        if repo.fork and not org.repositories.forks:
+            summary.repositories.append(RepoResult(
+                repo.full_name, "skipped", "a fork: its config was written upstream, outside "
+                "the organisation (`repositories.forks: true` runs forks)"))
             continue
         chosen.append(repo)
     return chosen

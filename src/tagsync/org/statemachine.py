@@ -49,6 +49,11 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
                           "execution.$": "$$.Execution.Name"}),
                 "ResultSelector": {"bucket.$": "$.Payload.bucket",
                                    "answers.$": "$.Payload.answers",
+                                   # what the answers hash to, kept in the execution's state:
+                                   # a child refuses answers changed in the bucket since
+                                   "answers_sha256.$": "$.Payload.answers_sha256",
+                                   "repositories_sha256.$": "$.Payload.repositories_sha256",
+                                   "selection_sha256.$": "$.Payload.selection_sha256",
                                    "repositories.$": "$.Payload.repositories",
                                    "selection.$": "$.Payload.selection",
                                    "results.$": "$.Payload.results"},
@@ -68,7 +73,8 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
                 "ItemSelector": {"tagsync": "org-repo", "repo.$": "$$.Map.Item.Value.repo",
                                  "item.$": "$$.Map.Item.Value",
                                  "bucket.$": "$.discovered.bucket",
-                                 "answers.$": "$.discovered.answers"},
+                                 "answers.$": "$.discovered.answers",
+                                 "answers_sha256.$": "$.discovered.answers_sha256"},
                 "ItemProcessor": {
                     # STANDARD children: a repository's run may take up to the function's
                     # 15 minutes (EXPRESS children stop at 5)
@@ -91,7 +97,11 @@ def definition(function_arn: str, bucket: str, *, max_concurrency: int = 10) -> 
             },
             "Summary": {
                 **invoke({"tagsync": "org-summary", "bucket.$": "$.discovered.bucket",
-                          "selection.$": "$.discovered.selection", "written.$": "$.written"}),
+                          "selection.$": "$.discovered.selection",
+                          "selection_sha256.$": "$.discovered.selection_sha256",
+                          "repositories.$": "$.discovered.repositories",
+                          "repositories_sha256.$": "$.discovered.repositories_sha256",
+                          "written.$": "$.written"}),
                 "OutputPath": "$.Payload",
                 "Next": "Outcome",
             },

@@ -614,7 +614,18 @@ def _is_file(entry: dict[str, Any]) -> bool:
     return entry.get("type") == "blob" and entry.get("mode") != "120000"
 
 
-def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
+class FileTooLarge(CatalogError):
+    """A file over the size its reader takes, refused before its content is fetched."""
+
+    def __init__(self, message: str, *, file: str, size: int) -> None:
+        super().__init__(message, file=file)
+        self.size = size
+
+
+def read_file(api: GitHubApi, repo: str, path: str, ref: str,
+              max_size: int | None = None) -> bytes:
+    """A file's bytes at `ref`; with `max_size`, a larger one raises FileTooLarge before its
+    content is read (the listing says its size; up to 100 MB would come through the blob API)."""
     response = api.request("GET", f"/repos/{repo}/contents/{quote(path)}", f"reading {path}",
                            params={"ref": ref}, allow=(404,))
     if response.status_code == 404:
@@ -622,6 +633,9 @@ def read_file(api: GitHubApi, repo: str, path: str, ref: str) -> bytes:
     body = _json_of(response, f"reading {path}")
     if isinstance(body, list) or body.get("type") != "file":
         raise CatalogError(f"is not a file in {repo}", file=path)
+    size = body.get("size")
+    if max_size is not None and isinstance(size, int) and size > max_size:
+        raise FileTooLarge(f"is {size} bytes, over the {max_size} read", file=path, size=size)
     if body.get("encoding") == "base64" and (body.get("content") or not body.get("size")):
         return base64.b64decode(body["content"])
     # Files over 1 MB come without content: fetch the blob by its sha (up to 100 MB).

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tagsync.plan import Change
+from tagsync.plan import Change, inert_path
 from tagsync.reference import ImageName, registry_page
 
 BEGIN = "<!-- tagsync:begin (generated; edit outside this part) -->"
@@ -142,6 +142,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+# Words GitHub renders as nothing but themselves: no `@` (a mention), `#` (a reference), `[`,
+# `<` or `&` (a link, an image, HTML) or `` ` ``; URLs stay links.
+_PLAIN = re.compile(r"[A-Za-z0-9 .,:;/()+=~%'_-]*")
+
+
+def _inert(text: str) -> str:
+    """Words from outside (an image's labels, a signer's identity) as a table cell that says
+    what they say and does nothing else: in organisation mode one image's label is proposed to
+    every repository that uses it, and `@acme/everyone` in it would notify the organisation once
+    per pull request. Anything but plain words goes in a code span, as on the dashboard."""
+    text = " ".join(text.split())
+    if _PLAIN.fullmatch(text):
+        return text
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
 def title_marker(title: str) -> str:
     return f"<!-- tagsync:title {json.dumps(title)} -->"
 
@@ -197,9 +213,9 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
         page = registry_page(ImageName.parse(c.image))
         image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
         old = f"`{_cell(c.old)}`" if c.old else "(empty)"
-        vouched = _cell("<br>".join(c.explanation()))
+        vouched = "<br>".join(_inert(line) for line in c.explanation())
         lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_cell(c.file)}:{c.line} |" + (f" {vouched} |" if why else ""))
+                     f"{_inert(inert_path(c.file))}:{c.line} |" + (f" {vouched} |" if why else ""))
     if supersedes is not None:
         lines += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
                       "values."]
