@@ -173,8 +173,9 @@ def test_a_map_item_naming_a_repository_outside_the_selection_writes_nothing(
                                                  "deploy/app.yaml": steps.kube()})
     out = org_handler.handle({"tagsync": "org-discover", "bucket": BUCKET, "execution": "run-1"})
     row = org_handler.handle({"tagsync": "org-repo", "bucket": BUCKET, "repo": repo,
+                              "item": {"repo": repo, "branch": "main", "config": "tagsync.yaml"},
                               "answers": out["answers"]})
-    assert row["status"] == "skipped"
+    assert row["status"] == "failed" and "refused" in row["reason"]  # a tampered item
     assert steps.github.writes() == []
 
 

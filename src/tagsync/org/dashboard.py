@@ -117,8 +117,9 @@ def find_issue(api: Any, repo: str, tag: str) -> tuple[dict[str, Any] | None, bo
     pull requests) whose body begins with the marker (where tagsync writes it: another
     organisation's dashboard quotes a repository's words, which may spell ours), looked for
     among those with the label (one request, however busy the repository), else among every
-    issue, oldest first (a dashboard opened before the label, or one a person unlabelled). Anyone who can open issues there can
-    copy the marker into a later one, which is never taken for it (nor, closed, for the answer).
+    issue, oldest first (a dashboard opened before the label, or one a person unlabelled).
+    Anyone who can open issues there can copy the marker into a later one, which is never taken
+    for it (nor, closed, for the answer).
     Raises PublishError when the repository has more issues than are examined."""
     for labels in (LABEL, None):
         for issue in _oldest_first(api, repo, labels):
