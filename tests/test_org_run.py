@@ -215,6 +215,15 @@ def test_a_child_planning_from_stored_answers_writes_what_one_process_would(
     assert org.github.open_pulls("acme/svc-b") == []  # not this child's repository
 
 
+def test_the_shared_survey_counts_every_registry_request_it_sent(org: Org) -> None:
+    """Discover's summary (and its log line) counts the registries' requests, not only Docker
+    Hub API's: an operator reading "0 registry requests" would think nothing was asked."""
+    first = org_run(load_org_config(org.config), answers_only=True)
+    assert org.heads()
+    assert first.requests["requests"] >= len(org.heads())
+    assert first.requests["heads"] == len(org.heads())
+
+
 def test_a_registry_failure_survives_storage_as_the_same_kind_of_failure(org: Org) -> None:
     org.github.create_repo("acme/svc-c", {"tagsync.yaml": REPO_CONFIG.encode(),
                                           "deploy/app.yaml": org.kube().replace(b"app:1.0", b"app:9.9")})

@@ -656,15 +656,16 @@ def _observe_once(config: Config, refs: References, known: Any, deadline: float 
     repository's policies choose its tags under its own pattern budget: one whose pattern runs
     out of time is left with the error (`_without_stalled`)."""
     from tagsync.registry import open_sources
+    from tagsync.registry.counts import request_counts
     from tagsync.run import Part, _hosts, _observe
 
     parts = {id(p): Part(p.refs or References(), p.budget) for p in ready}
 
     async def ask() -> dict[str, Any]:
         sources = open_sources(config, _hosts(refs), deadline)
-        try:
-            return await _observe(config, refs, known, sources, None, deadline,
-                                  parts=list(parts.values()))
+        try:  # every request counted, the registries' and Docker Hub API's alike
+            return request_counts(sources, await _observe(config, refs, known, sources, None,
+                                                          deadline, parts=list(parts.values())))
         finally:
             for source in sources.values():
                 await source.aclose()
