@@ -9,13 +9,14 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tagsync.aws.names import environment_id, environment_name, qualified_name
 from tagsync.aws.policies import Needed, principal_of
 from tagsync.errors import ConfigError, TagsyncError
 
 log = logging.getLogger("tagsync.aws.deploy")  # every step's line names the deploy
+_T = TypeVar("_T")
 
 ALIAS = "live"
 
@@ -167,3 +168,29 @@ def check_permissions(iam: Any, caller_arn: str, needs: list[Needed], what: str)
         raise ConfigError(f"{principal} may not: {'; '.join(denied)}. Nothing was changed: add them "
                           f"to its policy ({scaffold} writes aws/tagsync-deploy-policy.json)")
     return Step(resource, "none", f"{len(actions)} actions allowed (iam:SimulatePrincipalPolicy)")
+
+
+def while_propagating(call: Callable[[], _T], not_yet: tuple[tuple[str, str], ...], budget: float,
+                      sleep: Callable[[float], None], retried: Callable[[], None],
+                      by: str = "") -> _T:
+    """`call()`, retried while AWS refuses a role created moments ago as not yet assumable (IAM
+    propagation: `not_yet` lists those refusals as (code, words in the message)), with backoff
+    (1 s doubling to 16 s) within `budget` seconds; any other error at once."""
+    from botocore.exceptions import ClientError
+
+    delay, waited = 1.0, 0.0
+    while True:
+        try:
+            return call()
+        except ClientError as exc:
+            code, message = _code(exc), _message(exc)
+            if not any(code == c and text in message for c, text in not_yet):
+                raise
+            if waited + delay > budget:
+                raise DeployError(f"the new role is still not assumable{by} after {waited:.0f} s: "
+                                  f"{message}") from None
+            retried()
+            log.info("role not yet assumable (IAM propagation); retrying in %.0f s", delay)
+            sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 16.0)

@@ -10,13 +10,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tagsync.aws.calls import ALIAS, DeployError, _code, _message, _tags_of
+from tagsync.aws.calls import ALIAS, DeployError, _tags_of, while_propagating
 from tagsync.aws.environment import Environment
 from tagsync.aws.names import description
 from tagsync.aws.policies import BASIC_EXECUTION, LAMBDA_TRUST, RUNS_POLICY, role_policy
 from tagsync.aws.spec import OWN_ENV
 
 log = logging.getLogger("tagsync.aws.deploy")  # every step's line names the deploy
+# what Lambda says of a role IAM has not yet propagated
+_LAMBDA_NOT_YET = (("InvalidParameterValueException", "cannot be assumed"),)
 
 STATEMENT_ID = "tagsync-schedule"
 TARGET_ID = "tagsync"
@@ -93,23 +95,11 @@ class FunctionSteps(Environment):
 
     def _retry_role(self, call: Callable[[], Any]) -> Any:
         """Retry the one error IAM propagation causes, with backoff, within a time budget."""
-        from botocore.exceptions import ClientError
+        return while_propagating(call, _LAMBDA_NOT_YET, self.role_retry_budget, self.sleep,
+                                 self._retried, " by Lambda")
 
-        delay, waited = 1.0, 0.0
-        while True:
-            try:
-                return call()
-            except ClientError as exc:
-                if _code(exc) != "InvalidParameterValueException" or "cannot be assumed" not in _message(exc):
-                    raise
-                if waited + delay > self.role_retry_budget:
-                    raise DeployError(f"the new role is still not assumable by Lambda after "
-                                      f"{waited:.0f} s: {_message(exc)}") from None
-                self.role_retries += 1
-                log.info("role not yet assumable (IAM propagation); retrying in %.0f s", delay)
-                self.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 16.0)
+    def _retried(self) -> None:
+        self.role_retries += 1
 
     def _environment(self, current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
         """Desired variables plus those set by hand (kept, and named so the user knows)."""

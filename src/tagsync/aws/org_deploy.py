@@ -24,7 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tagsync.aws.calls import ALIAS, DeployError, Step, aws_errors, check_permissions, identity
+from tagsync.aws.calls import (
+    ALIAS,
+    Step,
+    aws_errors,
+    check_permissions,
+    identity,
+    while_propagating,
+)
 from tagsync.aws.names import org_bucket, org_name, validate_schedule
 from tagsync.aws.policies import RUNS_POLICY, org_needs
 from tagsync.errors import ConfigError
@@ -194,25 +201,11 @@ class OrgDeployer:
         """A role created moments ago is not yet assumable everywhere (IAM propagation): Step
         Functions and Scheduler refuse it with these exact errors for a few seconds. Retried
         with backoff within a time budget; any other error at once."""
-        from botocore.exceptions import ClientError
+        return while_propagating(call, _NOT_YET_ASSUMABLE, self.role_retry_budget, self.sleep,
+                                 self._retried)
 
-        delay, waited = 1.0, 0.0
-        while True:
-            try:
-                return call()
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-                if not any(code == c and text in message for c, text in _NOT_YET_ASSUMABLE):
-                    raise
-                if waited + delay > self.role_retry_budget:
-                    raise DeployError(f"the new role is still not assumable after {waited:.0f} s: "
-                                      f"{message}") from None
-                self.role_retries += 1
-                log.info("role not yet assumable (IAM propagation); retrying in %.0f s", delay)
-                self.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 16.0)
+    def _retried(self) -> None:
+        self.role_retries += 1
 
     @staticmethod
     def _inline(iam: Any, role: str, name: str) -> Any:
