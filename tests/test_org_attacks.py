@@ -23,7 +23,7 @@ from tagsync.org import answers
 from tagsync.org.config import load_org_config, parse_org_config, repo_config
 from tagsync.org.run import org_run
 from tests import test_org_run
-from tests.servers.fixtures import serve_wsgi
+from tests.servers.fixtures import serve_json, serve_wsgi
 from tests.test_org_run import KUBE, OLD, REPO_CONFIG, Org
 
 org = test_org_run.org  # the fixture: an organisation on the contract server and a registry
@@ -162,20 +162,13 @@ def test_a_message_template_that_cannot_be_filled_fails_its_repository_alone(org
 # --- a server's listing -------------------------------------------------------------------------
 
 
-def _listing(items: list[Any]) -> Any:
-    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
-        body = json.dumps(items).encode()
-        start("200 OK", [("Content-Type", "application/json"),
-                         ("Content-Length", str(len(body)))])
-        return [body]
-    return serve_wsgi(app)
 
 
 def test_a_listing_keeps_only_the_organisation_s_own_well_named_repositories() -> None:
     from tagsync.org.run import list_repositories
     from tagsync.publish.github import GitHubApi, StaticToken
 
-    server = _listing([
+    server = serve_json([
         {"full_name": "acme/good", "default_branch": "main"},
         {"full_name": "no-slash", "default_branch": "main"},
         {"full_name": "other/elsewhere", "default_branch": "main"},
@@ -195,7 +188,7 @@ def test_a_listing_keeps_only_the_organisation_s_own_well_named_repositories() -
 
 def test_a_hostile_listing_never_stops_the_run_with_a_traceback(
         org: Org, capsys: pytest.CaptureFixture[str]) -> None:
-    server = _listing([{"full_name": "no-slash", "default_branch": "main"}])
+    server = serve_json([{"full_name": "no-slash", "default_branch": "main"}])
     try:
         text = org.config.read_text().replace(org.github.url, server.url)
         org.config.write_text(text)

@@ -23,7 +23,7 @@ import pytest
 from tagsync.org.config import load_org_config
 from tagsync.org.run import org_run
 from tests import test_org_run
-from tests.servers.fixtures import serve_wsgi
+from tests.servers.fixtures import serve_json, serve_wsgi
 from tests.test_org_run import REPO_CONFIG, Org
 
 org = test_org_run.org  # the fixture: an organisation on the contract server and a registry
@@ -118,13 +118,6 @@ def test_a_row_quoting_another_organisation_s_marker_never_makes_this_dashboard_
 # --- GitHub's listing -------------------------------------------------------------------------------
 
 
-def _listing(items: list[Any]) -> Any:
-    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
-        body = json.dumps(items).encode()
-        start("200 OK", [("Content-Type", "application/json"),
-                         ("Content-Length", str(len(body)))])
-        return [body]
-    return serve_wsgi(app)
 
 
 def test_a_repository_listed_twice_is_run_once() -> None:
@@ -134,7 +127,7 @@ def test_a_repository_listed_twice_is_run_once() -> None:
     from tagsync.org.run import list_repositories
     from tagsync.publish.github import GitHubApi, StaticToken
 
-    server = _listing([{"full_name": "acme/svc", "default_branch": "main"},
+    server = serve_json([{"full_name": "acme/svc", "default_branch": "main"},
                        {"full_name": "acme/other", "default_branch": "main"},
                        {"full_name": "acme/svc", "default_branch": "main"},
                        {"full_name": "acme/SVC", "default_branch": "main"}])

@@ -246,6 +246,16 @@ def serve_wsgi(app: Callable[..., Any], *, can_cut: bool = False) -> WsgiThread:
     return WsgiThread(f"http://127.0.0.1:{port}", server, thread)
 
 
+def serve_json(data: Any) -> WsgiThread:
+    """A server answering every request with `data` as JSON (a listing a test makes up)."""
+    def app(environ: dict[str, Any], start: Any) -> list[bytes]:
+        body = json.dumps(data).encode()
+        start("200 OK", [("Content-Type", "application/json"),
+                         ("Content-Length", str(len(body)))])
+        return [body]
+    return serve_wsgi(app)
+
+
 def _token_issuer(key: Any, cert_der: bytes, users: dict[str, str], issued: list[dict[str, Any]]
                   ) -> Callable[..., Any]:
     from urllib.parse import parse_qs
