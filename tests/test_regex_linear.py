@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagsync.errors import BuildError
+from tagsync.errors import BuildError, MalformedAnswerError, RegistryAuthError
 from tagsync.image.certs import hashed_folder, pem_blocks
 from tagsync.image.deps import no_version
 from tagsync.init import github_repo
 from tagsync.reference import host_allowed, host_key, host_pattern, wildcard_match
-from tagsync.registry.answers import parse_challenge
+from tagsync.registry.answers import next_link, parse_challenge, read_challenge
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 
@@ -54,6 +54,18 @@ def test_a_challenge_of_one_long_word_without_a_value_is_read_at_once() -> None:
 def test_a_long_word_before_a_parameter_does_not_hide_it() -> None:
     header = 'Bearer ' + "a" * 200_000 + ' realm="https://auth.example/token"'
     assert parse_challenge(header) == ("bearer", {"realm": "https://auth.example/token"})
+
+
+def test_a_registrys_wordy_challenge_fails_its_image_with_a_reason() -> None:
+    with pytest.raises(RegistryAuthError, match="names no realm"):
+        read_challenge("Bearer " + "a" * 8000, "https://registry.example", "app")
+
+
+def test_a_challenge_or_a_link_over_the_header_bound_is_refused_before_it_is_parsed() -> None:
+    with pytest.raises(MalformedAnswerError, match="WWW-Authenticate header is not well-formed"):
+        read_challenge("Bearer " + "a" * 9000, "https://registry.example", "app")
+    with pytest.raises(MalformedAnswerError, match="Link header is not well-formed"):
+        next_link("<" + "a" * 9000 + '>; rel="next"', "https://registry.example/v2/", "app")
 
 
 # --- host globs (reference.py) ---------------------------------------------------------------
