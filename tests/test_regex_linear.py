@@ -165,7 +165,8 @@ OLD_NO_VERSION = re.compile(re.escape(HEAD) + r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 
 
 @PROPERTY
-@given(_texts(HEAD, "pkg", "a", "-", " ", "(", ")", "(from versions: ", "1.0, 2.0", "\n", "C"))
+@given(_texts(HEAD, "pkg", "a", "-", " ", "(", ")", "(from versions: ", "1.0, 2.0", "\n", "C",
+              HEAD + "pkg>=2 (from versions: 1.0, 2.0)", "(from versions: none)"))
 def test_a_missing_version_is_what_the_old_pattern_found(stderr: str) -> None:
     old = OLD_NO_VERSION.search(stderr)
     assert no_version(stderr) == (old.groups() if old else None)
