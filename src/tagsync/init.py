@@ -309,9 +309,12 @@ def draft(root: str, organisation: bool = False) -> Draft:
     return _explained(text, Path(root), found)
 
 
+# Within one line (`[^\S\n]`: white space but a line break): a `\s*` after `^` ran on through every
+# following blank line from each line's start, quadratic in a run of them (seconds for a 64 KiB
+# .git/config of blank lines).
 _GITHUB_REMOTE = re.compile(
-    r"^\s*url\s*=\s*(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
-    r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?\s*$", re.M)
+    r"^[^\S\n]*url[^\S\n]*=[^\S\n]*(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?[^\S\n]*$", re.M)
 
 
 def github_repo(root: str) -> str | None:

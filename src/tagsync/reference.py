@@ -163,15 +163,51 @@ def host_allowed(host: str, patterns: Iterable[str]) -> bool:
             if key == pattern:
                 return True
             continue
-        name, colon, port = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
-        regex = re.escape(name).replace(r"\*", "[^:]*").replace(r"\?", "[^:]")
-        if colon and port == "*":
-            regex += "(?::[0-9]+)?"
-        elif colon:
-            regex += re.escape(f":{port}")
-        if re.fullmatch(regex, key):
+        if _glob_admits(pattern, key):
             return True
     return False
+
+
+def _glob_admits(pattern: str, key: str) -> bool:
+    """Does the host glob `pattern` admit `key`? `*` and `?` stand for characters other than
+    `:`; a port of `*` is any port or none. Read by a scan, not a regular expression: as one,
+    `*a*a*a*…` backtracked through every way of placing its stars (minutes on one host)."""
+    name, colon, port = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
+    key_name, key_colon, key_port = key.partition(":")
+    if ":" in key_port:
+        return False
+    if not colon:
+        port_ok = not key_colon
+    elif port == "*":
+        port_ok = not key_colon or (key_port != "" and all(c in "0123456789" for c in key_port))
+    else:
+        port_ok = bool(key_colon) and key_port == port
+    return port_ok and wildcard_match(name, key_name)
+
+
+def wildcard_match(glob: str, text: str) -> bool:
+    """`glob` (`*`: any run of characters, `?`: any one) matches the whole of `text`. Each piece
+    between stars is placed at its leftmost fit (a later fit never helps a later piece), so the
+    work is at most len(glob) x len(text), whatever the stars."""
+    first, *rest = glob.split("*")
+    if not rest:
+        return len(first) == len(text) and _fits(first, text, 0)
+    *middle, last = rest
+    end = len(text) - len(last)
+    if end < len(first) or not _fits(first, text, 0) or not _fits(last, text, end):
+        return False
+    at = len(first)
+    for piece in middle:
+        found = next((i for i in range(at, end - len(piece) + 1) if _fits(piece, text, i)), -1)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return True
+
+
+def _fits(piece: str, text: str, at: int) -> bool:
+    """`piece` (`?`: any one character) matches `text` at `at`."""
+    return all(c == "?" or c == text[at + k] for k, c in enumerate(piece))
 
 
 def validate_repository(name: str) -> str:

@@ -46,6 +46,7 @@ CASES: dict[str, str] = {
     "newline-config-digest": "is not a valid sha256/sha512 digest",
     "bad-digest-header": "is not a valid sha256/sha512 digest",
     "retry-after": "the registry asked to wait 100000s (Retry-After)",
+    "huge-link-header": "unreadable answer to GET tags: Got more than 8190 bytes",
 }
 
 
@@ -288,6 +289,9 @@ class HostileRegistry:
         if case == "link-endless":
             n = int(parse_qs(urlsplit(req.target).query).get("page", ["0"])[0]) + 1
             link = f'</v2/{repo}/tags/list?page={n}>; rel="next"'
+            return response(200, page, {**json_type, "Link": link})
+        if case == "huge-link-header":  # over the HTTP client's bound on one header
+            link = f'</v2/{repo}/tags/list?last={"a" * 20000}>; rel="next"'
             return response(200, page, {**json_type, "Link": link})
         if case == "html-tags":
             return response(200, b"<html><body>maintenance</body></html>",

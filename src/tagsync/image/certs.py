@@ -100,17 +100,38 @@ def _subject(cert: bytes) -> bytes:
     return fields[4][1]
 
 
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
+
+
+def pem_blocks(bundle: bytes) -> list[bytes]:
+    """The base64 text of each `BEGIN CERTIFICATE` (then a line break) ... `END CERTIFICATE`
+    block, in order, as the non-overlapping leftmost matches a lazy `(.*?)` would find. A scan:
+    the regular expression retried every BEGIN of a bundle with no END to the bundle's end."""
+    out: list[bytes] = []
+    at = 0
+    while (begin := bundle.find(_BEGIN, at)) >= 0:
+        start = begin + len(_BEGIN)
+        start += 2 if bundle.startswith(b"\r\n", start) else 1 if bundle.startswith(b"\n", start) else 0
+        if start == begin + len(_BEGIN):  # no line break after it: not a block's start
+            at = begin + 1
+            continue
+        end = bundle.find(_END, start)
+        if end < 0:  # no END after this BEGIN, so none after any later one
+            break
+        out.append(bundle[start:end])
+        at = end + len(_END)
+    return out
+
+
 def hashed_folder(bundle: bytes) -> dict[str, bytes]:
     """File name → PEM of one root, for every certificate of a PEM bundle (as it is written:
     a root some parser would frown at is still the same root OpenSSL trusted)."""
     import base64
-    import re
 
     out: dict[str, bytes] = {}
     seen: set[bytes] = set()
-    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----\r?\n(.*?)-----END CERTIFICATE-----",
-                        bundle, re.S)
-    for block in blocks:
+    for block in pem_blocks(bundle):
         try:
             der = base64.b64decode(b"".join(block.split()), validate=True)
             prefix = f"{subject_hash(_subject(der)):08x}"

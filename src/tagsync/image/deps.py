@@ -25,9 +25,13 @@ from tagsync.image.platform import Target
 log = logging.getLogger(__name__)
 
 _NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
-_NO_VERSION = re.compile(
-    r"Could not find a version that satisfies the requirement ([A-Za-z0-9][A-Za-z0-9._-]*)"
-    r"[^(\n]*\(from versions: ([^)]*)\)")
+# pip's "Could not find a version that satisfies the requirement NAME … (from versions: …)", read
+# by `no_version`: as one pattern, `NAME` and the `[^(\n]*` after it split a line in every way,
+# and a search retried every repeat of the phrase on a line to the line's end (quadratic).
+_NO_VERSION_HEAD = "Could not find a version that satisfies the requirement "
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_UNTIL_PAREN = re.compile(r"[^(\n]*")
+_VERSIONS = re.compile(r"\(from versions: ([^)]*)\)")
 _EXTRA_ONLY = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -85,6 +89,29 @@ def pip_command(requirements: Sequence[str], target_dir: Path, target: Target,
     return [*argv, *options.argv(), *requirements]
 
 
+def no_version(stderr: str) -> tuple[str, str] | None:
+    r"""(name, versions) of the first "Could not find a version that satisfies the requirement"
+    that names its versions: what the search of `HEAD([A-Za-z0-9][A-Za-z0-9._-]*)[^(\n]*\(from
+    versions: ([^)]*)\)` finds, in linear time. A phrase whose line has no `(from versions:` before
+    its next `(` or line break fails for every repeat of the phrase up to there, so those are
+    skipped; one with no `)` after it fails for every later one too."""
+    at = 0
+    while (head := stderr.find(_NO_VERSION_HEAD, at)) >= 0:
+        name = _NAME.match(stderr, head + len(_NO_VERSION_HEAD))
+        if name is None:
+            at = head + 1
+            continue
+        rest = _UNTIL_PAREN.match(stderr, name.end())  # always matches, perhaps empty
+        stop = rest.end() if rest else name.end()
+        versions = _VERSIONS.match(stderr, stop)
+        if versions is not None:
+            return name.group(), versions.group(1)
+        if stderr.startswith("(from versions: ", stop):  # no `)` anywhere after it
+            return None
+        at = stop
+    return None
+
+
 def install(requirements: Sequence[str], target_dir: Path, target: Target,
             options: PipOptions = PipOptions(), runner: Runner = subprocess.run) -> None:
     """pip-install `requirements` into `target_dir` for `target`; NoWheelError names the package."""
@@ -97,10 +124,10 @@ def install(requirements: Sequence[str], target_dir: Path, target: Target,
         return
     stderr = done.stderr or ""
     platform = f"Python {target.python} on manylinux {target.machine}"
-    missing = _NO_VERSION.search(stderr)
+    missing = no_version(stderr)
     if missing:
-        versions = missing.group(2).strip()
-        raise NoWheelError(missing.group(1), platform,
+        versions = missing[1].strip()
+        raise NoWheelError(missing[0], platform,
                            "no release has such a wheel" if versions == "none"
                            else f"versions with wheels: {versions}")
     missing_any = _NO_MATCH.search(stderr)

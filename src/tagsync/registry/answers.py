@@ -17,7 +17,10 @@ from tagsync.errors import MalformedAnswerError, RegistryAuthError
 # URL parsers disagree about (`http://a\@b/` is host `a` to a browser, `b` to urllib).
 _UNSAFE = re.compile(r"[^\x21-\x7e]|\\")
 _MAX_HEADER = 8192
-_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
+# `(?<!\w)`: a name starts at a word's start. Without it, a search over a long word with no `=`
+# (`Bearer aaaa…`) retried from every letter of it, each try running to the word's end: quadratic.
+# It finds what it found before, since a word followed by `=` matched from its first letter.
+_CHALLENGE_PARAM = re.compile(r'(?<!\w)(\w+)=(?:"([^"]*)"|([^,\s]*))')
 # one link-value of RFC 8288: `<uri>` then `; param[=value]` pairs
 _LINK_VALUE = re.compile(r'\s*<([^<>]*)>((?:\s*;\s*[\w*-]+(?:\s*=\s*(?:"[^"]*"|[^;,\s]*))?)*)\s*')
 _LINK_PARAM = re.compile(r'([\w*-]+)(?:\s*=\s*(?:"([^"]*)"|([^;,\s]*)))?')

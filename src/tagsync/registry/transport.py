@@ -249,6 +249,10 @@ class Transport:
                 headers={"User-Agent": "tagsync"},
                 # digests are over the bytes as sent: never ask for, or undo, a compression
                 auto_decompress=False, skip_auto_headers=("Accept-Encoding",),
+                # a server's headers are bounded before anything parses them (aiohttp's own
+                # defaults, written out so that no upgrade lifts them): one header 8190 bytes,
+                # 128 headers; `registry.answers` reads a Link or a challenge only in that bound
+                max_line_size=8190, max_field_size=8190, max_headers=128,
             )
             self._http_loop = loop
         return self._http
