@@ -887,7 +887,9 @@ class GitHubServer:
             repo = self.repos[name]
             item = self.contract.instance(schema.get("items", schema))
             item.update(name=name.split("/")[1], full_name=name, archived=repo.archived, fork=repo.fork,
-                        default_branch=repo.default_branch)
+                        private=repo.private, default_branch=repo.default_branch)
+            if isinstance(item.get("owner"), dict):
+                item["owner"]["login"] = name.split("/")[0]
             out.append(item)
         if page * per_page < len(names):
             self.next_headers["Link"] = (f'<{self.url}/orgs/{org}/repos?per_page={per_page}'
@@ -915,8 +917,7 @@ class GitHubServer:
             item.update(name=name.split("/")[1], full_name=name, archived=repo.archived,
                         fork=repo.fork, private=repo.private, default_branch=repo.default_branch,
                         visibility="private" if repo.private else "public")
-            item.setdefault("owner", {})
-            if isinstance(item["owner"], dict):
+            if isinstance(item.get("owner"), dict):
                 item["owner"]["login"] = name.split("/")[0]
             out.append(item)
         if page * per_page < len(names):
