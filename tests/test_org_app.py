@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tagsync.aws.handler import handler
 from tagsync.errors import PublishError
@@ -22,6 +24,7 @@ from tagsync.org.config import load_org_config
 from tagsync.org.run import MAX_PAGES, list_repositories, org_run
 from tagsync.publish import github as gh
 from tests.servers.fixtures import serve_wsgi
+from tests.servers.github import GitHubServer
 from tests.test_org_run import REPO_CONFIG, Org, org  # noqa: F401  (the organisation fixture)
 from tests.test_org_statemachine import BUCKET
 
@@ -226,3 +229,62 @@ def test_a_listing_that_never_ends_stops_at_the_page_bound() -> None:
     finally:
         server.stop()
     assert len(server.seen) == MAX_PAGES
+
+
+# --- the listing, for any organisation and any grant ---------------------------------------------
+
+_REPOS = st.lists(st.tuples(st.sampled_from(["acme", "other"]),
+                            st.text("abcxyz-", min_size=1, max_size=4).filter(
+                                lambda n: n not in (".", "..")),
+                            st.booleans(), st.booleans()),  # private, granted
+                  max_size=8, unique_by=lambda r: (r[0], r[1].lower()))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(repos=_REPOS, select=st.booleans())
+def test_an_installation_lists_exactly_the_organisation_s_repositories_it_was_granted(
+        github: GitHubServer, app_key: Any, repos: list[tuple[str, str, bool, bool]],
+        select: bool) -> None:
+    github.repos.clear()
+    github.installations[INSTALLATION] = (4242, "acme/anchor")  # on the `acme` account
+    github.selected.pop(INSTALLATION, None)
+    if select:
+        github.selected[INSTALLATION] = {f"{o}/{n}" for o, n, _, granted in repos if granted}
+    for owner, name, private, _ in repos:
+        github.create_repo(f"{owner}/{name}", {"x": b"x\n"}).private = private
+    api = gh.GitHubApi(github.url, gh.AppToken(4242, app_key, "", github.url, INSTALLATION),
+                       retries=0)
+    listed = [r.full_name for r in list_repositories(api, "acme", installation=True)]
+    expected = sorted((f"{o}/{n}" for o, n, _, granted in repos
+                       if o == "acme" and (granted or not select)), key=str.lower)
+    assert listed == expected
+
+
+@pytest.fixture
+def app_key(github: GitHubServer) -> str:
+    """App 4242's private key (PEM), its public half known to the contract server."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    github.apps[4242] = key.public_key()
+    gh._INSTALLATION_TOKENS.clear()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def test_a_grant_withdrawn_during_the_run_fails_that_repository_alone(app_org: Org) -> None:
+    """Listed, then taken from the App before its write: GitHub refuses the write (403), and
+    that repository alone fails, saying so; the others are published."""
+    def withdraw(method: str, template: str) -> None:
+        app_org.github.selected[INSTALLATION].discard("acme/svc-a")
+
+    app_org.github.before_write = withdraw
+    summary = org_run(load_org_config(app_org.config))
+    rows = {r.repo: r for r in summary.repositories}
+    assert rows["acme/svc-a"].status == "failed"
+    assert "not accessible" in rows["acme/svc-a"].reason.lower()
+    assert app_org.github.read("acme/svc-a", "deploy/app.yaml") == app_org.kube()
+    assert rows["acme/svc-b"].status == "changed"
+    assert summary.partial

@@ -585,11 +585,11 @@ class GitHubServer:
         write = method != "GET"
         token = self._user(headers, write=write)
         repo = self._repo(params)
-        self._reach(token, repo, write=write)
         git = repo.git
         if write and self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook(method, t)
+        self._reach(token, repo, write=write)  # after the hook: a grant withdrawn just before
         if write and repo.archived:  # as GitHub: an archived repository refuses every write
             raise _Answer(403, "Repository was archived so is read-only.")
         base = f"https://api.github.invalid/repos/{repo.full_name}"
