@@ -288,3 +288,17 @@ def test_a_grant_withdrawn_during_the_run_fails_that_repository_alone(app_org: O
     assert app_org.github.read("acme/svc-a", "deploy/app.yaml") == app_org.kube()
     assert rows["acme/svc-b"].status == "changed"
     assert summary.partial
+
+
+def test_an_app_skips_a_granted_archived_repository_and_fork_as_a_token_does(
+        app_org: Org) -> None:
+    for name in ("acme/old", "acme/forked"):
+        app_org.github.create_repo(name, {"tagsync.yaml": REPO_CONFIG.encode(),
+                                          "deploy/app.yaml": app_org.kube()})
+        app_org.github.selected[INSTALLATION].add(name)
+    app_org.github.repos["acme/old"].archived = True
+    app_org.github.repos["acme/forked"].fork = True
+    summary = org_run(load_org_config(app_org.config))
+    rows = {r.repo: r for r in summary.repositories}
+    assert (rows["acme/old"].status, rows["acme/old"].reason) == ("skipped", "archived")
+    assert rows["acme/forked"].status == "skipped" and "a fork" in rows["acme/forked"].reason
