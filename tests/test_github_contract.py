@@ -397,3 +397,92 @@ def test_an_issue_listing_parameter_outside_the_spec_is_a_violation(server: GitH
     _issues(server, label="x")  # `labels`
     assert any("'label' is not in the spec" in v for v in server.violations)
     server.violations.clear()
+
+
+# --- an App installation's reach: "all repositories" or "only select repositories" ------------------
+
+
+def _installation_token(server: GitHubServer, selected: set[str] | None = None) -> dict[str, str]:
+    """Headers with a token of installation 777 (on `acme`), granted `selected` alone if given."""
+    import time
+
+    import jwt
+
+    key = _app(server)
+    if selected is not None:
+        server.selected[777] = selected
+    now = int(time.time())
+    app_jwt = jwt.encode({"iat": now - 60, "exp": now + 540, "iss": "4242"}, key, algorithm="RS256")
+    r = httpx.post(f"{server.url}/app/installations/777/access_tokens", json={},
+                   headers={**HEADERS, "Authorization": f"Bearer {app_jwt}"})
+    assert r.status_code == 201, r.text
+    return {**HEADERS, "Authorization": f"token {r.json()['token']}"}
+
+
+def test_installation_repositories_refuses_a_token_that_is_not_an_installations(
+        server: GitHubServer) -> None:
+    r = httpx.get(f"{server.url}/installation/repositories", headers=HEADERS)
+    assert r.status_code == 403
+    assert "installation access token" in r.json()["message"]
+
+
+def test_installation_repositories_lists_only_the_selected_ones_paged(server: GitHubServer) -> None:
+    for name in ("acme/a", "acme/b", "acme/not-granted"):
+        server.create_repo(name, {"x": b"x\n"})
+    headers = _installation_token(server, {"acme/a", "acme/b"})
+    first = httpx.get(f"{server.url}/installation/repositories", headers=headers,
+                      params={"per_page": "1"})
+    assert first.status_code == 200
+    assert 'rel="next"' in first.headers["link"]
+    body = first.json()
+    assert (body["total_count"], body["repository_selection"]) == (2, "selected")
+    second = httpx.get(f"{server.url}/installation/repositories", headers=headers,
+                       params={"per_page": "1", "page": "2"})
+    assert "link" not in second.headers
+    names = [r["full_name"] for r in body["repositories"] + second.json()["repositories"]]
+    assert names == ["acme/a", "acme/b"]
+    assert body["repositories"][0]["owner"]["login"] == "acme"
+
+
+def test_an_installation_on_all_repositories_sees_its_accounts_only(server: GitHubServer) -> None:
+    server.create_repo("other/x", {"x": b"x\n"})
+    headers = _installation_token(server)
+    body = httpx.get(f"{server.url}/installation/repositories", headers=headers).json()
+    assert [r["full_name"] for r in body["repositories"]] == ["acme/r"]
+    assert body["repository_selection"] == "all"
+
+
+def test_a_public_repository_not_granted_reads_but_refuses_writes(server: GitHubServer) -> None:
+    server.create_repo("acme/public", {"x": b"x\n"})
+    headers = _installation_token(server, {"acme/r"})
+    read = httpx.get(f"{server.url}/repos/acme/public/contents/x", headers=headers)
+    assert read.status_code == 200
+    write = httpx.post(f"{server.url}/repos/acme/public/git/refs", headers=headers,
+                       json={"ref": "refs/heads/b", "sha": server.head("acme/public")})
+    assert write.status_code == 403
+    assert write.json()["message"] == "Resource not accessible by integration"
+    assert server.head("acme/public", "b") is None
+
+
+def test_a_private_repository_not_granted_does_not_exist_for_the_installation(
+        server: GitHubServer) -> None:
+    server.create_repo("acme/secret", {"x": b"x\n"}).private = True
+    headers = _installation_token(server, {"acme/r"})
+    assert httpx.get(f"{server.url}/repos/acme/secret/contents/x",
+                     headers=headers).status_code == 404
+    query = '{ repository(owner: "acme", name: "secret") { nameWithOwner } }'
+    body = httpx.post(f"{server.url}/graphql", headers=headers,
+                      json={"query": query, "variables": {}}).json()
+    assert body["data"]["repository"] is None
+    assert body["errors"][0]["type"] == "NOT_FOUND"
+
+
+def test_the_org_listing_shows_an_installation_public_repositories_it_was_not_granted(
+        server: GitHubServer) -> None:
+    """GitHub's `/orgs/{org}/repos` is every repository the caller can *see*: for an installation
+    on selected repositories, that is also the org's public ones it cannot write."""
+    server.create_repo("acme/public", {"x": b"x\n"})
+    server.create_repo("acme/secret", {"x": b"x\n"}).private = True
+    headers = _installation_token(server, {"acme/r"})
+    body = httpx.get(f"{server.url}/orgs/acme/repos", headers=headers).json()
+    assert [r["full_name"] for r in body] == ["acme/public", "acme/r"]

@@ -297,6 +297,7 @@ class Repository:
     default_branch: str = "main"
     archived: bool = False
     fork: bool = False
+    private: bool = False  # public by default: anyone (any installation) may read it
     issues: list[Issue] = field(default_factory=list)
     # GitHub's activity log (`GET /repos/{owner}/{repo}/activity`): every ref move, with when
     # it happened by GitHub's clock (a test may set it: a push made in the past)
@@ -325,7 +326,11 @@ class GitHubServer:
         self.tokens: dict[str, str] = {}  # token → scope: "write" | "read"
         self.apps: dict[int, Any] = {}  # app id → RSA public key
         self.installations: dict[int, tuple[int, str]] = {}  # installation id → (app id, repo)
-        self.issued: list[dict[str, Any]] = []  # installation tokens handed out
+        # An installation on "only select repositories": installation id → those (full names);
+        # one absent here is on "all repositories" of its account (the owner of its repo)
+        self.selected: dict[int, set[str]] = {}
+        self.issued: list[dict[str, Any]] = []  # installation tokens handed out (and for which)
+        self.graphql_reads: list[str] = []  # repositories a GraphQL query resolved, in order
         self.hits: list[Hit] = []
         self.violations: list[str] = []
         self.seen_headers: list[dict[str, str]] = []
@@ -556,7 +561,8 @@ class GitHubServer:
                 raise _Answer(404, "Not Found")
             token = f"ghs_{len(self.issued):04d}installationtoken"
             expires = time.time() + 3600
-            self.issued.append({"token": token, "expires": expires})
+            self.issued.append({"token": token, "expires": expires,
+                                "installation": int(params["installation_id"])})
             out = self.contract.instance(self.contract.response_schema(op, 201) or {})
             out.update(token=token, expires_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)))
             return 201, out
@@ -571,16 +577,19 @@ class GitHubServer:
             raise _Answer(404, "Not Found")
 
         if t == "/orgs/{org}/repos":
-            self._user(headers, write=False)
-            return self._org_repos(op, params["org"], query)
+            token = self._user(headers, write=False)
+            return self._org_repos(op, params["org"], query, token)
+        if t == "/installation/repositories":
+            return self._installation_repos(op, self._user(headers, write=False), query)
 
         write = method != "GET"
-        self._user(headers, write=write)
+        token = self._user(headers, write=write)
         repo = self._repo(params)
         git = repo.git
         if write and self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook(method, t)
+        self._reach(token, repo, write=write)  # after the hook: a grant withdrawn just before
         if write and repo.archived:  # as GitHub: an archived repository refuses every write
             raise _Answer(403, "Repository was archived so is read-only.")
         base = f"https://api.github.invalid/repos/{repo.full_name}"
@@ -859,12 +868,16 @@ class GitHubServer:
         self.repos[full_name].issues.append(issue)
         return issue
 
-    def _org_repos(self, op: Operation, org: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+    def _org_repos(self, op: Operation, org: str, query: dict[str, list[str]],
+                   token: str = "") -> tuple[int, Any]:
         """GET /orgs/{org}/repos: a page (per_page at most 100, GitHub's cap) in name order, with
-        the `Link: <…>; rel="next"` header GitHub sends while more pages follow."""
+        the `Link: <…>; rel="next"` header GitHub sends while more pages follow. An installation
+        sees the organisation's public repositories, granted or not, and its private ones only
+        if granted (the hole `/installation/repositories` closes)."""
         names = sorted(n for n in self.repos if n.split("/")[0].lower() == org.lower())
         if not names:
             raise _Answer(404, "Not Found")
+        names = [n for n in names if not self.repos[n].private or self._granted(token, n)]
         per_page = min(int(query.get("per_page", ["30"])[0]), 100)
         page = int(query.get("page", ["1"])[0])
         chosen = names[(page - 1) * per_page: page * per_page]
@@ -874,12 +887,72 @@ class GitHubServer:
             repo = self.repos[name]
             item = self.contract.instance(schema.get("items", schema))
             item.update(name=name.split("/")[1], full_name=name, archived=repo.archived, fork=repo.fork,
-                        default_branch=repo.default_branch)
+                        private=repo.private, default_branch=repo.default_branch)
+            if isinstance(item.get("owner"), dict):
+                item["owner"]["login"] = name.split("/")[0]
             out.append(item)
         if page * per_page < len(names):
             self.next_headers["Link"] = (f'<{self.url}/orgs/{org}/repos?per_page={per_page}'
                                          f'&page={page + 1}>; rel="next"')
         return 200, out
+    def _installation_repos(self, op: Operation, token: str,
+                            query: dict[str, list[str]]) -> tuple[int, Any]:
+        """GET /installation/repositories: what the installation behind the token was granted
+        (every account it can see, in name order), `{total_count, repositories,
+        repository_selection}`, paged with `Link` like every list; any other token is refused
+        with GitHub's 403."""
+        installation = self._installation(token)
+        if installation is None:
+            raise _Answer(403, "You must authenticate with an installation access token in order "
+                               "to list repositories for an installation.")
+        names = sorted((n for n in self.repos if self._granted(token, n)), key=str.lower)
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        schema = self.contract.response_schema(op, 200) or {}
+        item_schema = schema.get("properties", {}).get("repositories", {}).get("items", {})
+        out = []
+        for name in names[(page - 1) * per_page: page * per_page]:
+            repo = self.repos[name]
+            item = self.contract.instance(item_schema)
+            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived,
+                        fork=repo.fork, private=repo.private, default_branch=repo.default_branch,
+                        visibility="private" if repo.private else "public")
+            if isinstance(item.get("owner"), dict):
+                item["owner"]["login"] = name.split("/")[0]
+            out.append(item)
+        if page * per_page < len(names):
+            self.next_headers["Link"] = (f'<{self.url}/installation/repositories?per_page='
+                                         f'{per_page}&page={page + 1}>; rel="next"')
+        selection = "selected" if installation in self.selected else "all"
+        return 200, {"total_count": len(names), "repositories": out,
+                     "repository_selection": selection}
+
+    def _installation(self, token: str) -> int | None:
+        """The installation an installation token was issued for; None for any other token."""
+        return next((int(i["installation"]) for i in self.issued
+                     if i["token"] == token and "installation" in i), None)
+
+    def _granted(self, token: str, full_name: str) -> bool:
+        """Whether the token's installation was granted this repository (a token that is not an
+        installation's is its owner's: everything)."""
+        installation = self._installation(token)
+        if installation is None:
+            return True
+        if installation in self.selected:
+            return full_name in self.selected[installation]
+        account = self.installations.get(installation, (0, "/"))[1].split("/")[0]
+        return full_name.split("/")[0].lower() == account.lower()
+
+    def _reach(self, token: str, repo: Repository, *, write: bool) -> None:
+        """GitHub's answer to an installation outside its grant: a private repository does not
+        exist for it (404); a public one may be read, never written (403)."""
+        if self._granted(token, repo.full_name):
+            return
+        if repo.private:
+            raise _Answer(404, "Not Found")
+        if write:
+            raise _Answer(403, "Resource not accessible by integration")
+
     def _mergeable(self, repo: Repository, pr: PullRequest) -> bool | None:
         """GitHub's `mergeable` of an open PR: False when a file both sides changed since their
         merge base ends up different on each (GitHub merges by lines; this server, by whole
@@ -1078,7 +1151,7 @@ class GitHubServer:
 
         doc_url = {"documentation_url": "https://docs.github.com/graphql"}
         try:
-            self._user(headers, write=False)
+            reader = self._user(headers, write=False)
         except _Answer as answer:
             return answer.status, {"message": answer.message, **doc_url}, {}
         schema = graphql_schema()
@@ -1121,7 +1194,7 @@ class GitHubServer:
                 return status, {"message": "Server Error"}, {}
             try:
                 if not mutation:
-                    root[key] = self._query(name, args, sel, coerced)
+                    root[key] = self._query(name, args, sel, coerced, reader)
                     continue
                 token = self._user(headers, write=True)
                 if self.before_write is not None:
@@ -1150,12 +1223,14 @@ class GitHubServer:
         return 200, out, {}
 
     def _query(self, name: str, args: dict[str, Any], sel: Any = None,
-               variables: Any = None) -> dict[str, Any] | None:
+               variables: Any = None, token: str = "") -> dict[str, Any] | None:
         if name == "repository":
             full = f"{args['owner']}/{args['name']}"
-            if full not in self.repos:
+            if full not in self.repos or (self.repos[full].private
+                                          and not self._granted(token, full)):
                 raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.",
                               "NOT_FOUND")
+            self.graphql_reads.append(full)
             out: dict[str, Any] = {"id": _repo_id(full), "nameWithOwner": full}
             for field_node in (sel.selection_set.selections if sel is not None else ()):
                 if getattr(field_node, "name", None) is not None and field_node.name.value == "object":
@@ -1195,8 +1270,11 @@ class GitHubServer:
     def _mutation(self, name: str, inp: dict[str, Any], token: str = "") -> dict[str, Any]:
         if name == "createCommitOnBranch":
             self._check_workflows(inp, token)
-            return self._create_commit_on_branch(inp)
+            return self._create_commit_on_branch(inp, token)
         if name == "updateRefs":
+            target = self._repo_by_id(inp.get("repositoryId"))
+            if target is not None and not self._granted(token, target.full_name):
+                raise _Answer(403, "Resource not accessible by integration", "FORBIDDEN")
             return self._update_refs(inp)
         if name == "enablePullRequestAutoMerge":
             number = int(str(inp["pullRequestId"]).removeprefix("PR_"))
@@ -1228,11 +1306,13 @@ class GitHubServer:
         self.violations.append(f"GraphQL input: {message}")
         return _Answer(422, message, "INVALID")
 
-    def _create_commit_on_branch(self, inp: dict[str, Any]) -> dict[str, Any]:
+    def _create_commit_on_branch(self, inp: dict[str, Any], token: str = "") -> dict[str, Any]:
         full = inp["branch"].get("repositoryNameWithOwner")
         repo = self.repos.get(full) if full else self._repo_by_id(inp["branch"].get("repositoryId"))
-        if repo is None:
+        if repo is None or (repo.private and not self._granted(token, repo.full_name)):
             raise _Answer(404, f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
+        if not self._granted(token, repo.full_name):
+            raise _Answer(403, "Resource not accessible by integration", "FORBIDDEN")
         if repo.archived:
             raise _Answer(403, "Repository was archived so is read-only.", "FORBIDDEN")
         expected = inp["expectedHeadOid"]

@@ -49,7 +49,8 @@ class OrgGitHub(_Model):
     token: str | None = None
     """A secret reference, e.g. env:GITHUB_TOKEN."""
     app: GitHubAppConfig | None = None
-    """A GitHub App installed on the organisation (`installation_id` required here)."""
+    """A GitHub App installed on the organisation (`installation_id` required here): runs the
+    repositories the installation was granted, never the org's other public ones."""
     retries: int = Field(3, ge=0, le=10)
     """How many times a moved branch is re-read and re-planned."""
     max_wait: float = Field(60.0, ge=0)

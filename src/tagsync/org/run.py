@@ -150,38 +150,81 @@ def org_api(org: OrgConfig) -> Any:
                      timeout=max(org.run.timeout, 10.0))
 
 
-def list_repositories(api: Any, organisation: str) -> list[Repo]:
-    """Every repository of the organisation the credentials can see, by name, 100 a page; each
+def list_repositories(api: Any, organisation: str, *, installation: bool = False) -> list[Repo]:
+    """Every repository of the organisation the credentials may run, by name, 100 a page; each
     once (pages are read by offset: a repository created meanwhile shifts the next page, and
-    one already listed comes again; names are case-insensitive)."""
+    one already listed comes again; names are case-insensitive).
+
+    A token lists `/orgs/{org}/repos`. An App installation lists `/installation/repositories`:
+    the organisation's listing would also show it the public repositories it was not granted
+    ("only select repositories"), which it could read but never write nor onboard; of what the
+    installation can access, only the organisation's own are kept."""
     from tagsync.errors import PublishError
 
+    what = f"listing {organisation}'s repositories" + (" (the App installation's)"
+                                                        if installation else "")
+    path = "/installation/repositories" if installation else f"/orgs/{organisation}/repos"
+    params = {"per_page": "100"} if installation else {"per_page": "100", "type": "all"}
     out: list[Repo] = []
     seen: set[str] = set()
+    others = 0
     for page in range(1, MAX_PAGES + 1):
-        response = api.request("GET", f"/orgs/{organisation}/repos",
-                               f"listing {organisation}'s repositories",
-                               params={"per_page": "100", "page": str(page), "type": "all"})
+        response = api.request("GET", path, what, params={**params, "page": str(page)})
         try:
             body = response.json()
         except ValueError:
             body = None
-        if not isinstance(body, list):
-            raise PublishError(f"listing {organisation}'s repositories: GitHub answered with "
-                               "something other than a list")
-        for item in body:
+        items = _installation_page(body, what) if installation else body
+        if not isinstance(items, list):
+            raise PublishError(f"{what}: GitHub answered with something other than a list")
+        for item in items:
             repo = _listed(item, organisation)
             if repo is None:
-                log.warning("listing %s's repositories: an entry that is not one of its "
-                            "repositories (by name and default branch) was left out", organisation)
+                if installation and _owner(item) not in (None, organisation.lower()):
+                    others += 1  # another account's repository the installation can see
+                    continue
+                log.warning("%s: an entry that is not one of its repositories (by name and "
+                            "default branch) was left out", what)
                 continue
             if repo.full_name.lower() not in seen:
                 seen.add(repo.full_name.lower())
                 out.append(repo)
         if 'rel="next"' not in response.headers.get("link", ""):
+            if others:
+                log.info("%s: %d repositories of other owners left out", what, others)
             return sorted(out, key=lambda r: r.full_name.lower())
-    raise PublishError(f"listing {organisation}'s repositories: more than {MAX_PAGES * 100}; "
-                       "narrow `repositories.include`")
+    raise PublishError(f"{what}: more than {MAX_PAGES * 100}; narrow `repositories.include`")
+
+
+def _installation_page(body: Any, what: str) -> list[Any]:
+    """The `repositories` of one page of `/installation/repositories`, its shape checked
+    (`total_count` a count within what tagsync reads, `repositories` a list)."""
+    from tagsync.errors import PublishError
+
+    if not isinstance(body, dict):
+        raise PublishError(f"{what}: GitHub answered with something other than an object "
+                           "with `total_count` and `repositories`")
+    total, items = body.get("total_count"), body.get("repositories")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise PublishError(f"{what}: GitHub's `total_count` is not a count")
+    if total > MAX_PAGES * 100:
+        raise PublishError(f"{what}: {total}, more than {MAX_PAGES * 100}; grant the App fewer "
+                           "repositories or narrow `repositories.include`")
+    if not isinstance(items, list):
+        raise PublishError(f"{what}: GitHub's `repositories` is not a list")
+    return items
+
+
+def _owner(item: Any) -> str | None:
+    """The owner an entry names (its `owner.login`, else the start of `full_name`), lowered."""
+    if not isinstance(item, dict):
+        return None
+    owner = item.get("owner")
+    login = owner.get("login") if isinstance(owner, dict) else None
+    if not isinstance(login, str):
+        name = item.get("full_name")
+        login = name.partition("/")[0] if isinstance(name, str) and "/" in name else None
+    return login.lower() if login else None
 
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -194,6 +237,10 @@ def _listed(item: Any, organisation: str) -> Repo | None:
         return None
     owner, _, name = item["full_name"].partition("/")
     branch = item.get("default_branch") or "main"
+    listed_owner = item.get("owner")
+    login = listed_owner.get("login") if isinstance(listed_owner, dict) else None
+    if login is not None and (not isinstance(login, str) or login.lower() != owner.lower()):
+        return None  # `owner.login` and `full_name` disagree: neither is believed
     if (owner.lower() != organisation.lower() or not _NAME.fullmatch(name)
             or name in (".", "..") or not isinstance(branch, str)):
         return None
@@ -478,7 +525,8 @@ def _listed_and_selected(org: OrgConfig, api: Any, summary: OrgSummary,
     `repositories.forks`, forked ones: skipped rows); a name asked for (`--repo`) that does not
     run is said."""
     chosen: list[Repo] = []
-    listed = list_repositories(api, org.organisation)
+    listed = list_repositories(api, org.organisation,
+                               installation=org.github.app is not None)
     asked = None if only is None else {name.lower() for name in only}  # names: any case
     if only is not None:
         names = {r.full_name.lower(): r for r in listed}
