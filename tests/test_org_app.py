@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from tagsync.aws.handler import handler
 from tagsync.errors import PublishError
 from tagsync.org.config import load_org_config
-from tagsync.org.run import MAX_PAGES, list_repositories, org_run
+from tagsync.org.repos import MAX_PAGES, list_repositories
+from tagsync.org.run import org_run
 from tagsync.publish import github as gh
 from tests.servers.fixtures import serve_wsgi
 from tests.servers.github import GitHubServer

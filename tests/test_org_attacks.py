@@ -165,7 +165,7 @@ def test_a_message_template_that_cannot_be_filled_fails_its_repository_alone(org
 
 
 def test_a_listing_keeps_only_the_organisation_s_own_well_named_repositories() -> None:
-    from tagsync.org.run import list_repositories
+    from tagsync.org.repos import list_repositories
     from tagsync.publish.github import GitHubApi, StaticToken
 
     server = serve_json([

@@ -124,7 +124,7 @@ def test_a_repository_listed_twice_is_run_once() -> None:
     """GitHub's listing is paged by offset: a repository created while it is read shifts the
     next page, and one already listed comes again. Run twice, the same repository would be
     published twice (two Step Functions children racing on it); names are case-insensitive."""
-    from tagsync.org.run import list_repositories
+    from tagsync.org.repos import list_repositories
     from tagsync.publish.github import GitHubApi, StaticToken
 
     server = serve_json([{"full_name": "acme/svc", "default_branch": "main"},
@@ -845,7 +845,7 @@ def test_a_child_s_result_rewritten_in_the_bucket_is_not_taken_for_a_success(ste
 
 
 def test_a_disabled_repository_is_said_to_be_disabled() -> None:
-    from tagsync.org.run import _listed
+    from tagsync.org.repos import _listed
 
     repo = _listed({"full_name": "acme/x", "default_branch": "main", "disabled": True,
                     "archived": False, "fork": False}, "acme")

@@ -135,20 +135,13 @@ def _oldest_first(api: Any, repo: str, labels: str | None) -> Iterator[dict[str,
     params = {"state": "all", "sort": "created", "direction": "asc", "per_page": "100"}
     if labels is not None:
         params["labels"] = labels
-    for page in range(1, MAX_PAGES + 1):
-        response = api.request("GET", f"/repos/{repo}/issues", "finding the dashboard issue",
-                               params={**params, "page": str(page)})
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    from tagsync.org.repos import pages
+
+    for body in pages(api, f"/repos/{repo}/issues", f"finding the dashboard issue in {repo}", params,
+                      f"more than {MAX_PAGES * 100} issues and none labelled `{LABEL}` carries "
+                      f"the dashboard's marker; not opening another: label the dashboard "
+                      f"`{LABEL}`, or keep it in a repository with fewer issues", MAX_PAGES):
         if not isinstance(body, list):
             raise PublishError(f"finding the dashboard issue in {repo}: GitHub answered with "
                                "something other than a list")
         yield from (i for i in body if isinstance(i, dict) and isinstance(i.get("number"), int))
-        if 'rel="next"' not in response.headers.get("link", ""):
-            return
-    raise PublishError(f"finding the dashboard issue in {repo}: more than {MAX_PAGES * 100} "
-                       f"issues and none labelled `{LABEL}` carries the dashboard's marker; not "
-                       f"opening another: label the dashboard `{LABEL}`, or keep it in a "
-                       "repository with fewer issues")

@@ -35,7 +35,7 @@ class Refused(ValueError):
 
 def admit(org: OrgConfig, data: Any) -> Item:
     """The item, if the org config selects it; Refused saying why otherwise. Pure."""
-    from tagsync.org.run import _NAME
+    from tagsync.org.repos import _NAME
 
     if not isinstance(data, dict) or not all(isinstance(data.get(k), str)
                                              for k in ("repo", "branch", "config")):
