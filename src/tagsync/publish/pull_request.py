@@ -32,11 +32,13 @@ from tagsync.publish.github import (
     read_file,
 )
 from tagsync.publish.upkeep import (
+    MAX_BODY,
     TRAILER,
     Action,
     ClosedPr,
     OpenPr,
     PrView,
+    bounded_title,
     decide,
     is_ours,
     marked,
@@ -45,6 +47,7 @@ from tagsync.publish.upkeep import (
     merge_body,
     pr_body,
     proposal_of,
+    size,
     superseded,
 )
 
@@ -224,7 +227,7 @@ class PullRequestMode:
             return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
                                  action="closed", note=action.reason)
         desired = seen.view.desired
-        title = self.pr.title or message.partition("\n")[0]
+        title = bounded_title(self.pr.title or message.partition("\n")[0])
         if action.kind == "leave":
             if files and pr is not None:
                 self._upkeep(pr, title, changes, sorted(files), desired)
@@ -427,9 +430,17 @@ class PullRequestMode:
         ours = marked_title(old_body)
         keep_title = ours is not None and ours != pr.get("title")  # a person retitled it
         new_title = str(pr.get("title")) if keep_title else title
+        room = MAX_BODY - size(merge_body(old_body, ""))  # a person's text around ours stays
         body = merge_body(old_body, pr_body(changes, self.pr.branch, files,
                                             ours if keep_title else title, base=self.branch,
-                                            proposal=proposal, supersedes=superseded(old_body)))
+                                            proposal=proposal, supersedes=superseded(old_body),
+                                            limit=room))
+        if size(body) > MAX_BODY:
+            log.warning("pull request #%s: the text people added to its description leaves no "
+                        "room within GitHub's limit (%s characters) for tagsync's part; its "
+                        "description is left as it is (shorten that text to let tagsync update "
+                        "it)", number, f"{MAX_BODY:,}")
+            body = old_body
         if body != old_body or new_title != pr.get("title"):
             self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
                           json={"title": new_title, "body": body})

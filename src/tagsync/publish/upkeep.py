@@ -27,6 +27,9 @@ MARKER = "<!-- tagsync:pull-request branch={branch} -->"
 BASE_MARKER = "<!-- tagsync:base {base} -->"
 PROPOSAL_MARKER = "<!-- tagsync:proposal {proposal} -->"
 TRAILER = "Tagsync-Branch: {branch}"  # in every commit tagsync puts on a PR branch: proof it owns it
+MAX_BODY = 65536  # GitHub refuses an issue's or a pull request's body longer than this (characters)
+MAX_TITLE = 256  # and a title longer than this
+FILES_BUDGET = 16384  # the most of a body the list of changed files may take (characters)
 
 Kind = Literal["create", "update", "leave", "close", "merged", "declined", "kept", "refuse",
                "nothing"]
@@ -199,36 +202,81 @@ def merge_body(old: str, generated: str) -> str:
     return generated
 
 
+def bounded_title(title: str, limit: int = MAX_TITLE) -> str:
+    """A title GitHub takes: one line, at most `limit` characters (an ellipsis says it was cut)."""
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[:limit - 1].rstrip() + "…"
+
+
+def files_marker(files: Sequence[str]) -> str:
+    """The files a PR changes, for upkeep to see whether the base caught up. A list too long to
+    carry whole is not carried at all: upkeep, reading no files, never closes the PR on its own
+    (a part of the list could make it close a PR whose other files the base lacks)."""
+    whole = f"<!-- tagsync:files {json.dumps(list(files))} -->"
+    if len(whole) <= FILES_BUDGET:
+        return whole
+    return f"<!-- tagsync:files-omitted {len(files)} -->"
+
+
 def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
             title: str | None = None, *, base: str | None = None, proposal: str | None = None,
-            supersedes: int | None = None) -> str:
+            supersedes: int | None = None, limit: int = MAX_BODY) -> str:
     """A table people can review at a glance, and the markers that let the next run find the PR
     (branch and base), keep a person's edits around the generated part, see whether the base
-    caught up, and recognise the proposal once a person closed it."""
+    caught up, and recognise the proposal once a person closed it.
+
+    At most `limit` characters (GitHub refuses a longer body, and the run with it): the markers
+    are always whole; rows that do not fit are left out from the end, and a line says how many
+    (the commit holds every change)."""
     why = any(c.explanation() for c in changes)  # verified facts, then the labels' claims
-    lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
-             "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
-             "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
-    for c in changes:
-        page = registry_page(ImageName.parse(c.image))
-        image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
-        old = f"`{_cell(c.old)}`" if c.old else "(empty)"
-        vouched = "<br>".join(_inert(line) for line in c.explanation())
-        lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_inert(inert_path(c.file))}:{c.line} |" + (f" {vouched} |" if why else ""))
+    head = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
+            "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
+            "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
+    tail: list[str] = []
     if supersedes is not None:
-        lines += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
-                      "values."]
-    lines += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
-              "here is kept: tagsync then leaves the pull request to you. Closing it without "
-              "merging declines these values for good. Text outside this generated part, and a "
-              "title you change, are kept.",
-              "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
+        tail += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
+                     "values."]
+    tail += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
+             "here is kept: tagsync then leaves the pull request to you. Closing it without "
+             "merging declines these values for good. Text outside this generated part, and a "
+             "title you change, are kept.",
+             "", MARKER.format(branch=branch), files_marker(files)]
     if base is not None:
-        lines.append(BASE_MARKER.format(base=json.dumps(base)))
+        tail.append(BASE_MARKER.format(base=json.dumps(base)))
     if proposal is not None:
-        lines.append(PROPOSAL_MARKER.format(proposal=proposal))
+        tail.append(PROPOSAL_MARKER.format(proposal=proposal))
     if title is not None:
-        lines.append(title_marker(title))
-    lines.append(END)
-    return "\n".join(lines) + "\n"
+        tail.append(title_marker(title))
+    tail.append(END)
+    # every line ends with "\n"; when a row is left out, room is kept for the line saying so
+    rows = [_row(c, why) for c in changes]
+    room = limit - sum(size(line) + 1 for line in head + tail)
+    if sum(size(row) + 1 for row in rows) > room:
+        room -= size(_not_shown(len(rows))) + 2
+        for n, row in enumerate(rows):
+            room -= size(row) + 1
+            if room < 0:
+                rows = [*rows[:n], "", _not_shown(len(rows) - n)]
+                break
+    return "\n".join(head + rows + tail) + "\n"
+
+
+def size(text: str) -> int:
+    """A text's length as GitHub may count it: in UTF-16 code units, which is never less than
+    in characters (a character outside the BMP counts twice), so a body within it is within
+    GitHub's limit either way."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _not_shown(count: int) -> str:
+    return (f"{count} more change(s) not shown: GitHub limits a pull request's description to "
+            f"{MAX_BODY:,} characters. The commit holds every change.")
+
+
+def _row(c: Change, why: bool) -> str:
+    page = registry_page(ImageName.parse(c.image))
+    image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
+    old = f"`{_cell(c.old)}`" if c.old else "(empty)"
+    vouched = "<br>".join(_inert(line) for line in c.explanation())
+    return (f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
+            f"{_inert(inert_path(c.file))}:{c.line} |" + (f" {vouched} |" if why else ""))
