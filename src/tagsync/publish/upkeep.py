@@ -126,16 +126,31 @@ def proposal_of(changes: Sequence[Change]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
+def generated(body: str) -> str:
+    """The part of a PR body tagsync wrote (between its markers; the whole body of a PR from an
+    older tagsync), where alone its markers are read: a person's text around it is not
+    tagsync's word."""
+    if BEGIN in body and END in body.split(BEGIN, 1)[1]:
+        return body.split(BEGIN, 1)[1].split(END, 1)[0]
+    return body
+
+
+def _marker_line(body: str, pattern: str) -> re.Match[str] | None:
+    """A hidden marker on a line of its own in tagsync's part: a table row (where an image's
+    labels are shown) never starts a line with one, so words from outside cannot forge it."""
+    return re.search(r"^<!-- tagsync:" + pattern + r" -->$", generated(body), re.MULTILINE)
+
+
 def marked(body: str, marker: str) -> str | None:
     """The value of a `<!-- tagsync:NAME value -->` marker in a PR body, if there is one."""
-    m = re.search(r"<!-- tagsync:" + re.escape(marker) + r" (\S+) -->", body)
+    m = _marker_line(body, re.escape(marker) + r" (\S+)")
     return m.group(1) if m else None
 
 
 def is_ours(body: str, branch: str, base: str) -> bool:
     """The PR body carries our marker for this branch and, if it names one, this base (PRs of
     an older tagsync name no base: the PR's own base decides)."""
-    if MARKER.format(branch=branch) not in body:
+    if _marker_line(body, re.escape(MARKER.format(branch=branch)[len("<!-- tagsync:"):-4])) is None:
         return False
     named = marked(body, "base")
     return named is None or named == json.dumps(base)
@@ -162,12 +177,14 @@ def _inert(text: str) -> str:
 
 
 def title_marker(title: str) -> str:
-    return f"<!-- tagsync:title {json.dumps(title)} -->"
+    """The title as JSON with `<` and `>` escaped: no title ends the comment or forges a marker."""
+    text = json.dumps(title).replace("<", "\\u003c").replace(">", "\\u003e")
+    return f"<!-- tagsync:title {text} -->"
 
 
 def marked_title(body: str) -> str | None:
     """The title tagsync last set (from its hidden marker); None for a PR without one."""
-    m = re.search(r"<!-- tagsync:title (\".*?(?<!\\)\") -->", body)
+    m = _marker_line(body, r"title (\".*\")")
     if not m:
         return None
     try:
@@ -178,12 +195,12 @@ def marked_title(body: str) -> str | None:
 
 def superseded(body: str) -> int | None:
     """The PR a body says it supersedes (kept across updates of the generated part)."""
-    m = re.search(r"^Supersedes #([0-9]+),", body, re.MULTILINE)
+    m = re.search(r"^Supersedes #([0-9]+),", generated(body), re.MULTILINE)
     return int(m.group(1)) if m else None
 
 
 def marked_files(body: str) -> list[str]:
-    m = re.search(r"<!-- tagsync:files (\[.*?\]) -->", body)
+    m = _marker_line(body, r"files (\[.*\])")
     if not m:
         return []
     try:
@@ -205,7 +222,7 @@ def merge_body(old: str, generated: str) -> str:
 def bounded_title(title: str, limit: int = MAX_TITLE) -> str:
     """A title GitHub takes: one line, at most `limit` characters (an ellipsis says it was cut)."""
     title = " ".join(title.split())
-    return title if len(title) <= limit else title[:limit - 1].rstrip() + "…"
+    return title if len(title) <= limit else title[:limit - 1] + "…"
 
 
 def files_marker(files: Sequence[str]) -> str:
