@@ -121,3 +121,39 @@ def test_a_title_that_writes_the_end_marker_reads_back_whole() -> None:
     body = pr_body([], "tagsync/main/c", ["a.yml"], title, base="main", proposal="0123456789abcdef")
     assert marked_title(body) == title and marked(body, "proposal") == "0123456789abcdef"
     assert merge_body(body, body) == body  # one generated part, replaced whole
+
+
+# --- the commit message: past a few hundred changes, a line says how many more it holds ----------
+
+
+def _message(changes: list[Change]) -> str:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from tagsync.config import Config
+    from tagsync.plan import Plan, commit_message
+
+    return commit_message(cast(Config, SimpleNamespace(git=None, github=None)), Plan(changes=changes))
+
+
+def test_a_commit_message_lists_every_change_up_to_a_few_hundred() -> None:
+    from tagsync.plan import MESSAGE_CHANGES
+
+    message = _message([change(n, "deploy", "", "") for n in range(MESSAGE_CHANGES)])
+    assert message.count("\n- ") == MESSAGE_CHANGES and "not listed" not in message
+
+
+def test_a_commit_message_past_a_few_hundred_changes_says_how_many_more_the_commit_holds() -> None:
+    from tagsync.plan import MESSAGE_CHANGES
+
+    message = _message([change(n, "deploy", "", "") for n in range(MESSAGE_CHANGES + 50)])
+    assert message.count("\n- ") == MESSAGE_CHANGES
+    assert message.endswith("\n50 more change(s) not listed here; the commit holds every change.\n")
+
+
+def test_a_commit_message_of_long_explanations_stays_bounded() -> None:
+    from tagsync.plan import MESSAGE_ROOM
+
+    message = _message([change(n, "deploy", "x" * 5000, "") for n in range(100)])
+    assert MESSAGE_ROOM - 5100 < len(message) <= MESSAGE_ROOM + 200
+    assert "more change(s) not listed here" in message
