@@ -130,3 +130,20 @@ def test_a_title_past_githubs_limit_is_shortened_and_kept_as_tagsyncs(world: Wor
     assert marked_title(pr.body) == pr.title  # still tagsync's title: later runs may set it
     world.push("python", "3.6-ubuntu", "py newer")
     assert run_once(world).pull_request_action == "updated" and len(pr.title) == MAX_TITLE
+
+
+def test_a_persons_text_that_leaves_no_room_keeps_the_description_and_warns(world: World) -> None:
+    """GitHub would refuse any body with tagsync's markers in it: the description is left as the
+    person wrote it, the commit stands, and the run says why (never a 422 that fails the run)."""
+    world.push("python", "3.6-ubuntu", "py new")
+    pr_mode(world)
+    run_once(world)
+    [pr] = world.github.open_pulls(REPO)
+    pr.body = "n" * (MAX_BODY - len(pr.body) - 10) + "\n" + pr.body  # as GitHub took it
+    pr_mode(world, pr_title="T" * MAX_TITLE)  # tagsync's part grows past the room left
+    before = pr.body
+    newer = world.push("python", "3.6-ubuntu", "py newer")
+    summary = run_once(world)
+    assert summary.pull_request_action == "updated" and pr.body == before
+    assert newer.encode() in world.github.read(REPO, "images.yml", BRANCH)
+    assert any("leaves no room" in w for w in summary.warnings)
