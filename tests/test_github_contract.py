@@ -450,3 +450,12 @@ def test_a_comment_over_the_body_limit_is_refused(server: GitHubServer) -> None:
     r = httpx.post(f"{server.url}/repos/acme/r/issues/{pr.number}/comments", headers=HEADERS,
                    json={"body": "x" * (server.body_limit + 1)})
     assert r.status_code == 422 and pr.comments == []
+
+
+def test_a_pull_request_title_over_the_limit_cannot_be_opened(server: GitHubServer) -> None:
+    server.repos["acme/r"].git.refs[b"refs/heads/feature"] = server.head("acme/r").encode()  # type: ignore[union-attr]
+    server.commit_directly("acme/r", {"b.yml": b"b\n"}, branch="feature")
+    r = httpx.post(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                   json={"title": "t" * (server.title_limit + 1), "head": "feature", "base": "main"})
+    assert r.status_code == 422 and "title is too long" in r.json()["message"]
+    assert server.repos["acme/r"].pulls == []

@@ -82,6 +82,8 @@ def test_the_body_is_within_the_limit_and_reads_back_the_same_decision_inputs(
         assert all(f"/{n}.yml:" in body for n in range(shown))
     if person:
         assert body.startswith("x" * person + "\n") and body.endswith("\nbelow\n")
+    # the next run, proposing the same, renders the same body: upkeep writes nothing
+    assert fit(body, changes, branch, files, title, base, proposal, supersedes) == body
 
 
 def test_a_title_within_the_limit_is_kept_as_it_is() -> None:
