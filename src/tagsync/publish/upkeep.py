@@ -225,12 +225,12 @@ def bounded_title(title: str, limit: int = MAX_TITLE) -> str:
     return title if len(title) <= limit else title[:limit - 1] + "…"
 
 
-def files_marker(files: Sequence[str]) -> str:
+def files_marker(files: Sequence[str], budget: int = FILES_BUDGET) -> str:
     """The files a PR changes, for upkeep to see whether the base caught up. A list too long to
     carry whole is not carried at all: upkeep, reading no files, never closes the PR on its own
     (a part of the list could make it close a PR whose other files the base lacks)."""
     whole = f"<!-- tagsync:files {json.dumps(list(files))} -->"
-    if len(whole) <= FILES_BUDGET:
+    if len(whole) <= budget:
         return whole
     return f"<!-- tagsync:files-omitted {len(files)} -->"
 
@@ -249,22 +249,10 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
     head = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
             "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
             "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
-    tail: list[str] = []
-    if supersedes is not None:
-        tail += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
-                     "values."]
-    tail += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
-             "here is kept: tagsync then leaves the pull request to you. Closing it without "
-             "merging declines these values for good. Text outside this generated part, and a "
-             "title you change, are kept.",
-             "", MARKER.format(branch=branch), files_marker(files)]
-    if base is not None:
-        tail.append(BASE_MARKER.format(base=json.dumps(base)))
-    if proposal is not None:
-        tail.append(PROPOSAL_MARKER.format(proposal=proposal))
-    if title is not None:
-        tail.append(title_marker(title))
-    tail.append(END)
+    tail = _tail(branch, files, title, base, proposal, supersedes, FILES_BUDGET)
+    fixed = sum(size(line) + 1 for line in head + tail) + size(_not_shown(len(changes))) + 2
+    if fixed > limit:  # a person's text leaves little room: the files go before the markers do
+        tail = _tail(branch, files, title, base, proposal, supersedes, 0)
     # every line ends with "\n"; when a row is left out, room is kept for the line saying so
     rows = [_row(c, why) for c in changes]
     room = limit - sum(size(line) + 1 for line in head + tail)
@@ -276,6 +264,28 @@ def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
                 rows = [*rows[:n], "", _not_shown(len(rows) - n)]
                 break
     return "\n".join(head + rows + tail) + "\n"
+
+
+def _tail(branch: str, files: Sequence[str], title: str | None, base: str | None,
+          proposal: str | None, supersedes: int | None, files_budget: int) -> list[str]:
+    """What follows the table: a note on the PR superseded, a word to people, the markers."""
+    tail: list[str] = []
+    if supersedes is not None:
+        tail += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
+                     "values."]
+    tail += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
+             "here is kept: tagsync then leaves the pull request to you. Closing it without "
+             "merging declines these values for good. Text outside this generated part, and a "
+             "title you change, are kept.",
+             "", MARKER.format(branch=branch), files_marker(files, files_budget)]
+    if base is not None:
+        tail.append(BASE_MARKER.format(base=json.dumps(base)))
+    if proposal is not None:
+        tail.append(PROPOSAL_MARKER.format(proposal=proposal))
+    if title is not None:
+        tail.append(title_marker(title))
+    tail.append(END)
+    return tail
 
 
 def size(text: str) -> int:
