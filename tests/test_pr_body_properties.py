@@ -164,3 +164,10 @@ def test_a_commit_message_of_long_explanations_stays_bounded() -> None:
     message = _message([change(n, "deploy", "x" * 5000, "") for n in range(100)])
     assert MESSAGE_ROOM - 5100 < len(message) <= MESSAGE_ROOM + 200
     assert "more change(s) not listed here" in message
+
+
+def test_a_label_with_a_lone_surrogate_is_measured_not_a_traceback() -> None:
+    """JSON from a registry or GitHub may escape half a character (`\\ud800`): still a body."""
+    body = pr_body([change(0, "deploy", "", "half \ud800 a character")], "tagsync/main/c",
+                   ["deploy/0.yml"], "t \udc00", base="main", proposal="0123456789abcdef")
+    assert size(body) <= MAX_BODY and marked(body, "proposal") == "0123456789abcdef"

@@ -292,7 +292,7 @@ def size(text: str) -> int:
     """A text's length as GitHub may count it: in UTF-16 code units, which is never less than
     in characters (a character outside the BMP counts twice), so a body within it is within
     GitHub's limit either way."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2  # a lone surrogate: one
 
 
 def _not_shown(count: int) -> str:
