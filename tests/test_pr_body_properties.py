@@ -171,3 +171,14 @@ def test_a_label_with_a_lone_surrogate_is_measured_not_a_traceback() -> None:
     body = pr_body([change(0, "deploy", "", "half \ud800 a character")], "tagsync/main/c",
                    ["deploy/0.yml"], "t \udc00", base="main", proposal="0123456789abcdef")
     assert size(body) <= MAX_BODY and marked(body, "proposal") == "0123456789abcdef"
+
+
+def test_a_body_a_person_saved_in_the_browser_with_crlf_reads_back_the_same() -> None:
+    """GitHub's web editor saves a description with CRLF line ends: a PR a person edited, then
+    closed, must still be recognised as the proposal they declined."""
+    body = pr_body([change(0, "deploy", "", "")], "tagsync/main/c", ["deploy/0.yml"], "t",
+                   base="main", proposal="0123456789abcdef", supersedes=7)
+    saved = ("A note.\n" + body).replace("\n", "\r\n")
+    assert marked(saved, "proposal") == "0123456789abcdef"
+    assert marked_files(saved) == ["deploy/0.yml"] and marked_title(saved) == "t"
+    assert is_ours(saved, "tagsync/main/c", "main") and superseded(saved) == 7

@@ -138,7 +138,7 @@ def generated(body: str) -> str:
 def _marker_line(body: str, pattern: str) -> re.Match[str] | None:
     """A hidden marker on a line of its own in tagsync's part: a table row (where an image's
     labels are shown) never starts a line with one, so words from outside cannot forge it."""
-    return re.search(r"^<!-- tagsync:" + pattern + r" -->$", generated(body), re.MULTILINE)
+    return re.search(r"^<!-- tagsync:" + pattern + r" -->\r?$", generated(body), re.MULTILINE)
 
 
 def marked(body: str, marker: str) -> str | None:
