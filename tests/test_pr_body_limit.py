@@ -145,5 +145,9 @@ def test_a_persons_text_that_leaves_no_room_keeps_the_description_and_warns(worl
     newer = world.push("python", "3.6-ubuntu", "py newer")
     summary = run_once(world)
     assert summary.pull_request_action == "updated" and pr.body == before
+    assert pr.title != "T" * MAX_TITLE  # with its marker in the body left as it was
     assert newer.encode() in world.github.read(REPO, "images.yml", BRANCH)
     assert any("leaves no room" in w for w in summary.warnings)
+    again = run_once(world)  # documented: the proposal cannot be read back, so it is rebuilt
+    assert again.pull_request_action == "updated" and pr.body == before
+    assert any("leaves no room" in w for w in again.warnings)

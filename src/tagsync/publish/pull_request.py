@@ -443,7 +443,9 @@ class PullRequestMode:
                     "part; the description is left as it is, so the next run cannot tell this "
                     "proposal is already there (shorten that text to let tagsync update it)")
             log.warning("%s", note)
-            body = old_body
+            # the title too: its marker is in the body, and a title that moved without it
+            # would read as a person's from then on
+            body, new_title = old_body, str(pr.get("title"))
         if body != old_body or new_title != pr.get("title"):
             self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
                           json={"title": new_title, "body": body})
