@@ -334,6 +334,67 @@ def test_a_pr_no_longer_merges_once_the_base_changed_its_file_otherwise(server: 
     assert mergeable() is False
 
 
+# --- a body or title over GitHub's limit is refused whole, for pull requests as for issues ------
+
+
+def test_a_pull_request_body_over_the_limit_cannot_be_opened(server: GitHubServer) -> None:
+    server.repos["acme/r"].git.refs[b"refs/heads/feature"] = server.head("acme/r").encode()  # type: ignore[union-attr]
+    server.commit_directly("acme/r", {"b.yml": b"b\n"}, branch="feature")
+    r = httpx.post(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                   json={"title": "t", "head": "feature", "base": "main",
+                         "body": "x" * (server.body_limit + 1)})
+    assert r.status_code == 422 and "body is too long" in r.json()["message"]
+    assert server.repos["acme/r"].pulls == []
+
+
+def test_a_pull_request_body_at_the_limit_is_taken(server: GitHubServer) -> None:
+    _open_pr(server)
+    [pr] = server.repos["acme/r"].pulls
+    r = httpx.patch(f"{server.url}/repos/acme/r/pulls/{pr.number}", headers=HEADERS,
+                    json={"body": "é" * server.body_limit})  # characters, not bytes
+    assert r.status_code == 200 and len(pr.body) == server.body_limit
+
+
+def test_a_pull_request_edit_over_the_body_limit_changes_nothing(server: GitHubServer) -> None:
+    _open_pr(server)
+    [pr] = server.repos["acme/r"].pulls
+    r = httpx.patch(f"{server.url}/repos/acme/r/pulls/{pr.number}", headers=HEADERS,
+                    json={"title": "new", "body": "x" * (server.body_limit + 1)})
+    assert r.status_code == 422 and "body is too long" in r.json()["message"]
+    assert (pr.title, pr.body) == ("t", "b")
+
+
+def test_a_pull_request_title_over_the_limit_is_refused(server: GitHubServer) -> None:
+    _open_pr(server)
+    [pr] = server.repos["acme/r"].pulls
+    r = httpx.patch(f"{server.url}/repos/acme/r/pulls/{pr.number}", headers=HEADERS,
+                    json={"title": "t" * (server.title_limit + 1)})
+    assert r.status_code == 422 and "title is too long" in r.json()["message"]
+    assert pr.title == "t"
+
+
+def test_an_issue_title_over_the_limit_is_refused(server: GitHubServer) -> None:
+    r = httpx.post(f"{server.url}/repos/acme/r/issues", headers=HEADERS,
+                   json={"title": "t" * (server.title_limit + 1), "body": "b"})
+    assert r.status_code == 422 and server.repos["acme/r"].issues == []
+
+
+def test_a_comment_over_the_body_limit_is_refused(server: GitHubServer) -> None:
+    _open_pr(server)
+    [pr] = server.repos["acme/r"].pulls
+    r = httpx.post(f"{server.url}/repos/acme/r/issues/{pr.number}/comments", headers=HEADERS,
+                   json={"body": "x" * (server.body_limit + 1)})
+    assert r.status_code == 422 and pr.comments == []
+
+
+def test_a_pull_request_title_over_the_limit_cannot_be_opened(server: GitHubServer) -> None:
+    server.repos["acme/r"].git.refs[b"refs/heads/feature"] = server.head("acme/r").encode()  # type: ignore[union-attr]
+    server.commit_directly("acme/r", {"b.yml": b"b\n"}, branch="feature")
+    r = httpx.post(f"{server.url}/repos/acme/r/pulls", headers=HEADERS,
+                   json={"title": "t" * (server.title_limit + 1), "head": "feature", "base": "main"})
+    assert r.status_code == 422 and "title is too long" in r.json()["message"]
+    assert server.repos["acme/r"].pulls == []
+
 # --- issues: listed a page at a time, in creation order, filtered by label ---------------------
 
 

@@ -437,15 +437,31 @@ def _slot_changes(slot: Slot, target: str, digest: str | None) -> list[Change]:
     return changes
 
 
+# A commit message lists this many changes at most, in at most about this many characters: past
+# a few hundred, a list is read by no one, and `git log` and GitHub's pages slow down on it.
+MESSAGE_CHANGES = 300
+MESSAGE_ROOM = 60_000
+
+
 def commit_message(config: Config, plan: Plan) -> str:
-    """Subject from the config template; body lists every change, one per line."""
+    """Subject from the config template; body lists each change, one per line (the first
+    MESSAGE_CHANGES, then a line saying how many more the commit holds)."""
     catalogs = sorted({c.catalog for c in plan.changes})
     target = config.git or config.github
     template = target.message if target is not None else "tagsync: update {images} image(s)"
     images = images_changed(plan.changes)
     subject = template.format(count=len(plan.changes), images=images, catalogs=", ".join(catalogs))
-    body = [f"- {c.describe()} ({inert_path(c.file)}:{c.line})"
-            + "".join(f"\n  {line}" for line in c.explanation()) for c in plan.changes]
+    body: list[str] = []
+    room = MESSAGE_ROOM
+    for c in plan.changes:
+        item = (f"- {c.describe()} ({inert_path(c.file)}:{c.line})"
+                + "".join(f"\n  {line}" for line in c.explanation()))
+        room -= len(item) + 1
+        if len(body) == MESSAGE_CHANGES or room < 0:
+            body.append(f"{len(plan.changes) - len(body)} more change(s) not listed here; the "
+                        "commit holds every change.")
+            break
+        body.append(item)
     return subject + "\n\n" + "\n".join(body) + "\n"
 
 

@@ -351,7 +351,8 @@ class GitHubServer:
         # the contents API serves a file's content inline up to 1 MB
         self.tree_limit = 100_000
         self.contents_limit = 1024 * 1024
-        self.body_limit = 65536  # an issue's body, in characters
+        self.body_limit = 65536  # an issue's or a pull request's body, in characters
+        self.title_limit = 256  # an issue's or a pull request's title, in characters
         self.without_workflows: set[str] = set()  # tokens that may not touch .github/workflows/
 
     # -- set-up for tests ----------------------------------------------------------------
@@ -707,6 +708,7 @@ class GitHubServer:
             return 200, _activity(repo, query)
         if t == "/repos/{owner}/{repo}/issues/{issue_number}/comments" and method == "POST":
             pr = self._pull(repo, params["issue_number"])
+            self._check_text(body)
             pr.comments.append(body["body"])
             out = self.contract.instance(self.contract.response_schema(op, 201) or {})
             out.update(body=body["body"], id=len(pr.comments))
@@ -731,6 +733,7 @@ class GitHubServer:
                        mergeable_state="dirty" if self._mergeable(repo, pr) is False else "clean")
             return 200, out
         if t == "/repos/{owner}/{repo}/pulls" and method == "POST":
+            self._check_text(body)
             head_sha = self.head(repo.full_name, body["head"])
             base_sha = self.head(repo.full_name, body["base"])
             if head_sha is None or base_sha is None:
@@ -745,6 +748,7 @@ class GitHubServer:
             return 201, self._pr_json(repo, pr, self.contract.response_schema(op, 201) or {})
         if t == "/repos/{owner}/{repo}/pulls/{pull_number}" and method == "PATCH":
             pr = self._pull(repo, params["pull_number"])
+            self._check_text(body)
             if body.get("state") == "open" and pr.state != "open" and pr.closed_because:
                 raise _Answer(422, f"state cannot be changed. The {pr.head} branch has been "
                                    "force-pushed or recreated.")
@@ -838,10 +842,8 @@ class GitHubServer:
                 self.next_headers["Link"] = (f'<{link}&page={page + 1}>; rel="next", '
                                              f'<{link}&page={last}>; rel="last"')
             return 200, [issue_json(*r) for r in rows[(page - 1) * per_page: page * per_page]]
-        if method in ("POST", "PATCH") and len(str(body.get("body") or "")) > self.body_limit:
-            # GitHub's limit on an issue's (and a pull request's) body, in characters
-            raise _Answer(422, f"Validation Failed: body is too long (maximum is "
-                               f"{self.body_limit} characters)")
+        if method in ("POST", "PATCH"):
+            self._check_text(body)
         if method == "POST":
             issue = Issue(next(self._pr_numbers), body["title"], body.get("body") or "",
                           labels=_label_names(body.get("labels")))
@@ -860,6 +862,18 @@ class GitHubServer:
                 issue.labels = _label_names(body["labels"])
         return 200, issue_json(issue.number, issue.title, issue.body, issue.state, False,
                                issue.labels)
+
+    def _check_text(self, body: Any) -> None:
+        """GitHub's limits on an issue's or a pull request's body and title, in characters:
+        over either, the write is refused whole (422) and nothing changes."""
+        if not isinstance(body, dict):
+            return
+        if len(str(body.get("body") or "")) > self.body_limit:
+            raise _Answer(422, f"Validation Failed: body is too long (maximum is "
+                               f"{self.body_limit} characters)")
+        if len(str(body.get("title") or "")) > self.title_limit:
+            raise _Answer(422, f"Validation Failed: title is too long (maximum is "
+                               f"{self.title_limit} characters)")
 
     def open_issue(self, full_name: str, title: str, body: str, *, labels: tuple[str, ...] = (),
                    state: str = "open") -> Issue:

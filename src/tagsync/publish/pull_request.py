@@ -32,11 +32,13 @@ from tagsync.publish.github import (
     read_file,
 )
 from tagsync.publish.upkeep import (
+    MAX_BODY,
     TRAILER,
     Action,
     ClosedPr,
     OpenPr,
     PrView,
+    bounded_title,
     decide,
     is_ours,
     marked,
@@ -45,6 +47,7 @@ from tagsync.publish.upkeep import (
     merge_body,
     pr_body,
     proposal_of,
+    size,
     superseded,
 )
 
@@ -224,13 +227,14 @@ class PullRequestMode:
             return PublishResult(snapshot.revision, False, url=url, pull_request=action.number,
                                  action="closed", note=action.reason)
         desired = seen.view.desired
-        title = self.pr.title or message.partition("\n")[0]
+        title = bounded_title(self.pr.title or message.partition("\n")[0])
         if action.kind == "leave":
+            note = None
             if files and pr is not None:
-                self._upkeep(pr, title, changes, sorted(files), desired)
+                note = self._upkeep(pr, title, changes, sorted(files), desired)
                 log.info("pull request #%s already holds these changes", action.number)
             return PublishResult(seen.now.head if files else snapshot.revision, False, url=url,
-                                 pull_request=action.number, action="unchanged")
+                                 pull_request=action.number, action="unchanged", note=note)
         # The new commit is built beside the PR branch, then the branch moves to it in one step
         # guarded by the head read: the PR never has zero commits (GitHub would close it for
         # good), a failure on the way leaves it as it was, and a concurrent write is refused.
@@ -239,10 +243,10 @@ class PullRequestMode:
                           f"{message.rstrip()}\n\n{TRAILER.format(branch=branch)}\n")
         self._move_branch(branch, head, sha)
         if pr is not None:
-            self._upkeep(pr, title, changes, sorted(files), desired)
+            note = self._upkeep(pr, title, changes, sorted(files), desired)
             log.info("updated pull request #%s with %s", pr["number"], sha[:12])
             return PublishResult(sha, True, url=url, pull_request=int(pr["number"]),
-                                 action="updated")
+                                 action="updated", note=note)
         return self._open(sha, title, files, changes, desired, action.supersedes)
 
     def _open(self, sha: str, title: str, files: dict[str, bytes], changes: Sequence[Change],
@@ -261,13 +265,13 @@ class PullRequestMode:
             raise _http_error(response, "opening the pull request", self.api.secrets())
         created = _json_of(response, "opening the pull request")
         number = int(created["number"])
-        self._upkeep(created, title, changes, sorted(files), desired)
+        kept = self._upkeep(created, title, changes, sorted(files), desired)
         log.info("opened pull request #%s", number)
         legacy = self._supersede_legacy(number)
         notes = [f"supersedes #{supersedes}, closed without merging"
                  if supersedes is not None else "",
                  f"closed #{legacy} from {self.pr.legacy_branch}, superseded by this one"
-                 if legacy is not None else ""]
+                 if legacy is not None else "", kept or ""]
         return PublishResult(sha, True, url=created.get("html_url"), pull_request=number,
                              action="opened", note="; ".join(n for n in notes if n) or None)
 
@@ -417,19 +421,31 @@ class PullRequestMode:
         log.info("closed pull request #%s: %s already has its changes", number, self.branch)
 
     def _upkeep(self, pr: dict[str, Any], title: str, changes: Sequence[Change],
-                files: Sequence[str], proposal: str | None) -> None:
+                files: Sequence[str], proposal: str | None) -> str | None:
         """Keep the PR as configured without undoing a person's edits: the generated part of the
         body is replaced between markers, the title only while it is still the one tagsync set;
         labels, reviewers and auto-merge are (re-)requested when missing. Failing upkeep only
-        warns: the commit stands."""
+        warns: the commit stands. Returns what the run must say (a description left as it was)."""
         number = pr["number"]
         old_body = pr.get("body") or ""
         ours = marked_title(old_body)
         keep_title = ours is not None and ours != pr.get("title")  # a person retitled it
         new_title = str(pr.get("title")) if keep_title else title
+        room = MAX_BODY - size(merge_body(old_body, ""))  # a person's text around ours stays
         body = merge_body(old_body, pr_body(changes, self.pr.branch, files,
                                             ours if keep_title else title, base=self.branch,
-                                            proposal=proposal, supersedes=superseded(old_body)))
+                                            proposal=proposal, supersedes=superseded(old_body),
+                                            limit=room))
+        note = None
+        if size(body) > MAX_BODY:
+            note = (f"pull request #{number}: the text people added to its description leaves "
+                    f"no room within GitHub's limit ({MAX_BODY:,} characters) for tagsync's "
+                    "part; the description is left as it is, so the next run cannot tell this "
+                    "proposal is already there (shorten that text to let tagsync update it)")
+            log.warning("%s", note)
+            # the title too: its marker is in the body, and a title that moved without it
+            # would read as a person's from then on
+            body, new_title = old_body, str(pr.get("title"))
         if body != old_body or new_title != pr.get("title"):
             self.api.json("PATCH", f"/repos/{self.repo}/pulls/{number}", "updating the pull request",
                           json={"title": new_title, "body": body})
@@ -444,6 +460,7 @@ class PullRequestMode:
             self._try("requesting auto-merge", lambda: self.api.graphql(_AUTO_MERGE, {"input": {
                 "pullRequestId": pr["node_id"], "mergeMethod": auto_merge.upper()}},
                 "requesting auto-merge"))
+        return note
 
     def _request_reviews(self, pr: dict[str, Any]) -> None:
         if not (self.pr.reviewers or self.pr.team_reviewers):

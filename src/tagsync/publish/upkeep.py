@@ -27,6 +27,9 @@ MARKER = "<!-- tagsync:pull-request branch={branch} -->"
 BASE_MARKER = "<!-- tagsync:base {base} -->"
 PROPOSAL_MARKER = "<!-- tagsync:proposal {proposal} -->"
 TRAILER = "Tagsync-Branch: {branch}"  # in every commit tagsync puts on a PR branch: proof it owns it
+MAX_BODY = 65536  # GitHub refuses an issue's or a pull request's body longer than this (characters)
+MAX_TITLE = 256  # and a title longer than this
+FILES_BUDGET = 16384  # the most of a body the list of changed files may take (characters)
 
 Kind = Literal["create", "update", "leave", "close", "merged", "declined", "kept", "refuse",
                "nothing"]
@@ -123,16 +126,31 @@ def proposal_of(changes: Sequence[Change]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
+def generated(body: str) -> str:
+    """The part of a PR body tagsync wrote (between its markers; the whole body of a PR from an
+    older tagsync), where alone its markers are read: a person's text around it is not
+    tagsync's word."""
+    if BEGIN in body and END in body.split(BEGIN, 1)[1]:
+        return body.split(BEGIN, 1)[1].split(END, 1)[0]
+    return body
+
+
+def _marker_line(body: str, pattern: str) -> re.Match[str] | None:
+    """A hidden marker on a line of its own in tagsync's part: a table row (where an image's
+    labels are shown) never starts a line with one, so words from outside cannot forge it."""
+    return re.search(r"^<!-- tagsync:" + pattern + r" -->\r?$", generated(body), re.MULTILINE)
+
+
 def marked(body: str, marker: str) -> str | None:
     """The value of a `<!-- tagsync:NAME value -->` marker in a PR body, if there is one."""
-    m = re.search(r"<!-- tagsync:" + re.escape(marker) + r" (\S+) -->", body)
+    m = _marker_line(body, re.escape(marker) + r" (\S+)")
     return m.group(1) if m else None
 
 
 def is_ours(body: str, branch: str, base: str) -> bool:
     """The PR body carries our marker for this branch and, if it names one, this base (PRs of
     an older tagsync name no base: the PR's own base decides)."""
-    if MARKER.format(branch=branch) not in body:
+    if _marker_line(body, re.escape(MARKER.format(branch=branch)[len("<!-- tagsync:"):-4])) is None:
         return False
     named = marked(body, "base")
     return named is None or named == json.dumps(base)
@@ -159,12 +177,14 @@ def _inert(text: str) -> str:
 
 
 def title_marker(title: str) -> str:
-    return f"<!-- tagsync:title {json.dumps(title)} -->"
+    """The title as JSON with `<` and `>` escaped: no title ends the comment or forges a marker."""
+    text = json.dumps(title).replace("<", "\\u003c").replace(">", "\\u003e")
+    return f"<!-- tagsync:title {text} -->"
 
 
 def marked_title(body: str) -> str | None:
     """The title tagsync last set (from its hidden marker); None for a PR without one."""
-    m = re.search(r"<!-- tagsync:title (\".*?(?<!\\)\") -->", body)
+    m = _marker_line(body, r"title (\".*\")")
     if not m:
         return None
     try:
@@ -175,12 +195,12 @@ def marked_title(body: str) -> str | None:
 
 def superseded(body: str) -> int | None:
     """The PR a body says it supersedes (kept across updates of the generated part)."""
-    m = re.search(r"^Supersedes #([0-9]+),", body, re.MULTILINE)
+    m = re.search(r"^Supersedes #([0-9]+),", generated(body), re.MULTILINE)
     return int(m.group(1)) if m else None
 
 
 def marked_files(body: str) -> list[str]:
-    m = re.search(r"<!-- tagsync:files (\[.*?\]) -->", body)
+    m = _marker_line(body, r"files (\[.*\])")
     if not m:
         return []
     try:
@@ -199,36 +219,91 @@ def merge_body(old: str, generated: str) -> str:
     return generated
 
 
+def bounded_title(title: str, limit: int = MAX_TITLE) -> str:
+    """A title GitHub takes: one line, at most `limit` characters (an ellipsis says it was cut)."""
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[:limit - 1] + "…"
+
+
+def files_marker(files: Sequence[str], budget: int = FILES_BUDGET) -> str:
+    """The files a PR changes, for upkeep to see whether the base caught up. A list too long to
+    carry whole is not carried at all: upkeep, reading no files, never closes the PR on its own
+    (a part of the list could make it close a PR whose other files the base lacks)."""
+    whole = f"<!-- tagsync:files {json.dumps(list(files))} -->"
+    if len(whole) <= budget:
+        return whole
+    return f"<!-- tagsync:files-omitted {len(files)} -->"
+
+
 def pr_body(changes: Sequence[Change], branch: str, files: Sequence[str] = (),
             title: str | None = None, *, base: str | None = None, proposal: str | None = None,
-            supersedes: int | None = None) -> str:
+            supersedes: int | None = None, limit: int = MAX_BODY) -> str:
     """A table people can review at a glance, and the markers that let the next run find the PR
     (branch and base), keep a person's edits around the generated part, see whether the base
-    caught up, and recognise the proposal once a person closed it."""
+    caught up, and recognise the proposal once a person closed it.
+
+    At most `limit` characters (GitHub refuses a longer body, and the run with it): the markers
+    are always whole; rows that do not fit are left out from the end, and a line says how many
+    (the commit holds every change)."""
     why = any(c.explanation() for c in changes)  # verified facts, then the labels' claims
-    lines = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
-             "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
-             "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
-    for c in changes:
-        page = registry_page(ImageName.parse(c.image))
-        image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
-        old = f"`{_cell(c.old)}`" if c.old else "(empty)"
-        vouched = "<br>".join(_inert(line) for line in c.explanation())
-        lines.append(f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
-                     f"{_inert(inert_path(c.file))}:{c.line} |" + (f" {vouched} |" if why else ""))
+    head = [BEGIN, f"tagsync found {len(changes)} image reference(s) out of date.", "",
+            "| Image | Tag | Old | New | File |" + (" Why |" if why else ""),
+            "| --- | --- | --- | --- | --- |" + (" --- |" if why else "")]
+    tail = _tail(branch, files, title, base, proposal, supersedes, FILES_BUDGET)
+    fixed = sum(size(line) + 1 for line in head + tail) + size(_not_shown(len(changes))) + 2
+    if fixed > limit:  # a person's text leaves little room: the files go before the markers do
+        tail = _tail(branch, files, title, base, proposal, supersedes, 0)
+    # every line ends with "\n"; when a row is left out, room is kept for the line saying so
+    rows = [_row(c, why) for c in changes]
+    room = limit - sum(size(line) + 1 for line in head + tail)
+    if sum(size(row) + 1 for row in rows) > room:
+        room -= size(_not_shown(len(rows))) + 2
+        for n, row in enumerate(rows):
+            room -= size(row) + 1
+            if room < 0:
+                rows = [*rows[:n], "", _not_shown(len(rows) - n)]
+                break
+    return "\n".join(head + rows + tail) + "\n"
+
+
+def _tail(branch: str, files: Sequence[str], title: str | None, base: str | None,
+          proposal: str | None, supersedes: int | None, files_budget: int) -> list[str]:
+    """What follows the table: a note on the PR superseded, a word to people, the markers."""
+    tail: list[str] = []
     if supersedes is not None:
-        lines += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
-                      "values."]
-    lines += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
-              "here is kept: tagsync then leaves the pull request to you. Closing it without "
-              "merging declines these values for good. Text outside this generated part, and a "
-              "title you change, are kept.",
-              "", MARKER.format(branch=branch), f"<!-- tagsync:files {json.dumps(list(files))} -->"]
+        tail += ["", f"Supersedes #{supersedes}, closed without merging: this proposes other "
+                     "values."]
+    tail += ["", "tagsync keeps this branch one proposal ahead of the base. A commit you push "
+             "here is kept: tagsync then leaves the pull request to you. Closing it without "
+             "merging declines these values for good. Text outside this generated part, and a "
+             "title you change, are kept.",
+             "", MARKER.format(branch=branch), files_marker(files, files_budget)]
     if base is not None:
-        lines.append(BASE_MARKER.format(base=json.dumps(base)))
+        tail.append(BASE_MARKER.format(base=json.dumps(base)))
     if proposal is not None:
-        lines.append(PROPOSAL_MARKER.format(proposal=proposal))
+        tail.append(PROPOSAL_MARKER.format(proposal=proposal))
     if title is not None:
-        lines.append(title_marker(title))
-    lines.append(END)
-    return "\n".join(lines) + "\n"
+        tail.append(title_marker(title))
+    tail.append(END)
+    return tail
+
+
+def size(text: str) -> int:
+    """A text's length as GitHub may count it: in UTF-16 code units, which is never less than
+    in characters (a character outside the BMP counts twice), so a body within it is within
+    GitHub's limit either way."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2  # a lone surrogate: one
+
+
+def _not_shown(count: int) -> str:
+    return (f"{count} more change(s) not shown: GitHub limits a pull request's description to "
+            f"{MAX_BODY:,} characters. The commit holds every change.")
+
+
+def _row(c: Change, why: bool) -> str:
+    page = registry_page(ImageName.parse(c.image))
+    image = f"[{_cell(c.image)}]({page})" if page else f"`{_cell(c.image)}`"
+    old = f"`{_cell(c.old)}`" if c.old else "(empty)"
+    vouched = "<br>".join(_inert(line) for line in c.explanation())
+    return (f"| {image} | `{_cell(c.tag)}` | {old} | `{_cell(c.new)}` | "
+            f"{_inert(inert_path(c.file))}:{c.line} |" + (f" {vouched} |" if why else ""))
