@@ -898,17 +898,22 @@ class GitHubServer:
         schema = self.contract.response_schema(op, 200) or {}
         out = []
         for name in chosen:
-            repo = self.repos[name]
-            item = self.contract.instance(schema.get("items", schema))
-            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived, fork=repo.fork,
-                        private=repo.private, default_branch=repo.default_branch)
-            if isinstance(item.get("owner"), dict):
-                item["owner"]["login"] = name.split("/")[0]
-            out.append(item)
+            out.append(self._repo_item(schema.get("items", schema), name))
         if page * per_page < len(names):
             self.next_headers["Link"] = (f'<{self.url}/orgs/{org}/repos?per_page={per_page}'
                                          f'&page={page + 1}>; rel="next"')
         return 200, out
+
+    def _repo_item(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
+        """A repository as a listing shows it: the schema's instance, with this one's facts."""
+        repo = self.repos[name]
+        item: dict[str, Any] = self.contract.instance(schema)
+        item.update(name=name.split("/")[1], full_name=name, archived=repo.archived, fork=repo.fork,
+                    private=repo.private, default_branch=repo.default_branch)
+        if isinstance(item.get("owner"), dict):
+            item["owner"]["login"] = name.split("/")[0]
+        return item
+
     def _installation_repos(self, op: Operation, token: str,
                             query: dict[str, list[str]]) -> tuple[int, Any]:
         """GET /installation/repositories: what the installation behind the token was granted
@@ -926,13 +931,8 @@ class GitHubServer:
         item_schema = schema.get("properties", {}).get("repositories", {}).get("items", {})
         out = []
         for name in names[(page - 1) * per_page: page * per_page]:
-            repo = self.repos[name]
-            item = self.contract.instance(item_schema)
-            item.update(name=name.split("/")[1], full_name=name, archived=repo.archived,
-                        fork=repo.fork, private=repo.private, default_branch=repo.default_branch,
-                        visibility="private" if repo.private else "public")
-            if isinstance(item.get("owner"), dict):
-                item["owner"]["login"] = name.split("/")[0]
+            item = self._repo_item(item_schema, name)
+            item["visibility"] = "private" if self.repos[name].private else "public"
             out.append(item)
         if page * per_page < len(names):
             self.next_headers["Link"] = (f'<{self.url}/installation/repositories?per_page='
