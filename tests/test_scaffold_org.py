@@ -253,6 +253,8 @@ def test_deploy_org_converges_and_destroy_removes_everything_as_the_scaffolded_r
         moto: Any, scaffolded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     moto.contract.strict.caller = policy_of(scaffolded)
     life_cycle(moto, scaffolded, capsys)
+    if not _RECORDED:  # the tests that only read a life cycle's calls read this one's
+        _RECORDED.extend(moto.contract.calls)
     assert moto.contract.strict.refused == []
     with moto.contract.paused():
         nothing_left()
