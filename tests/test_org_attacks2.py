@@ -23,7 +23,7 @@ import pytest
 from tagsync.org.config import load_org_config
 from tagsync.org.run import org_run
 from tests import test_org_run
-from tests.servers.fixtures import serve_json, serve_wsgi
+from tests.servers.fixtures import commit_entries, serve_json, serve_wsgi
 from tests.test_org_run import REPO_CONFIG, Org
 
 org = test_org_run.org  # the fixture: an organisation on the contract server and a registry
@@ -791,25 +791,10 @@ def test_a_repository_asked_for_in_another_case_runs(org: Org) -> None:
 
 def _links(org: Org, repo: str, links: dict[str, bytes]) -> None:
     """A commit on main adding these symbolic links (path -> target)."""
-    from dulwich.object_store import commit_tree_changes
-    from dulwich.objects import Blob, Commit
-
     git = org.github.repos[repo].git
-    head = git.refs[b"refs/heads/main"]
-    changes = []
-    for path, target in links.items():
-        blob = Blob.from_string(target)
-        git.object_store.add_object(blob)
-        changes.append((path.encode(), 0o120000, blob.id))
-    commit = Commit()
-    commit.tree = commit_tree_changes(git.object_store, git[head].tree, changes)
-    commit.parents = [head]
-    commit.author = commit.committer = b"someone <someone@localhost>"
-    commit.author_time = commit.commit_time = 1_700_000_000
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = b"links"
-    git.object_store.add_object(commit)
-    org.github._set_ref(org.github.repos[repo], b"refs/heads/main", commit.id)
+    made = commit_entries(git, git.refs[b"refs/heads/main"],
+                          [(path, 0o120000, target) for path, target in links.items()], "links")
+    org.github._set_ref(org.github.repos[repo], b"refs/heads/main", made)
 
 
 @pytest.mark.parametrize("target", [b"../../acme/victim/deploy/app.yaml", b"/etc/passwd",

@@ -13,6 +13,7 @@ import pytest
 
 from tagsync.config import load_config
 from tagsync.run import Summary, make_publisher, run
+from tests.servers.fixtures import commit_entries
 from tests.test_publish_github import (  # noqa: F401
     REPO,
     TOKEN,
@@ -274,25 +275,9 @@ def test_scratch_branches_a_killed_run_left_are_deleted_and_a_running_ones_kept(
 
 def _commit_entries(world: World, entries: list[tuple[str, int, bytes]], message: str) -> None:
     """A commit on main setting exactly these (path, mode, data) entries, made with dulwich."""
-    from dulwich.object_store import commit_tree_changes
-    from dulwich.objects import Blob, Commit
-
     git = world.github.repos[REPO].git
-    head = git.refs[b"refs/heads/main"]
-    changes = []
-    for path, mode, data in entries:
-        blob = Blob.from_string(data)
-        git.object_store.add_object(blob)
-        changes.append((path.encode(), mode, blob.id))
-    commit = Commit()
-    commit.tree = commit_tree_changes(git.object_store, git[head].tree, changes)
-    commit.parents = [head]
-    commit.author = commit.committer = b"someone <someone@localhost>"
-    commit.author_time = commit.commit_time = 1_700_000_000
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = message.encode()
-    git.object_store.add_object(commit)
-    world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", commit.id)
+    made = commit_entries(git, git.refs[b"refs/heads/main"], entries, message)
+    world.github._set_ref(world.github.repos[REPO], b"refs/heads/main", made)
 
 
 def _links_and_modes(world: World) -> None:

@@ -425,30 +425,39 @@ def commit_to_ref(repo: Any, files: dict[str, bytes], message: str, ref: bytes,
                   when: int | None = None) -> bytes:
     """One commit with `files` on top of `ref` (or a root commit), and `ref` moved to it;
     `when` sets its time (seconds since the epoch), for tests that read history."""
+    parent = repo.refs[ref] if ref in repo.refs else None  # noqa: SIM401 (refs has no .get)
+    made = commit_entries(repo, parent, [(name, 0o100644, data) for name, data in files.items()],
+                          message, int(time.time()) if when is None else when)
+    repo.refs[ref] = made
+    return made
+
+
+def commit_entries(repo: Any, parent: bytes | None, entries: list[tuple[str, int, bytes]],
+                   message: str, when: int = 1_700_000_000) -> bytes:
+    """A commit on `parent` (or a root commit) setting exactly these (path, mode, data) entries
+    (0o120000: a symbolic link), by someone; no ref is moved (the caller says where it goes)."""
     from dulwich.object_store import commit_tree_changes
     from dulwich.objects import Blob, Commit, Tree
 
-    parent = repo.refs[ref] if ref in repo.refs else None  # noqa: SIM401 (refs has no .get)
     base_tree = repo[parent].tree if parent else None
     if base_tree is None:
         empty = Tree()
         repo.object_store.add_object(empty)
         base_tree = empty.id
     changes = []
-    for name, data in files.items():
+    for name, mode, data in entries:
         blob = Blob.from_string(data)
         repo.object_store.add_object(blob)
-        changes.append((name.encode(), 0o100644, blob.id))
+        changes.append((name.encode(), mode, blob.id))
     commit = Commit()
     commit.tree = commit_tree_changes(repo.object_store, base_tree, changes)
     commit.parents = [parent] if parent else []
     commit.author = commit.committer = b"someone <someone@localhost>"
-    commit.author_time = commit.commit_time = int(time.time()) if when is None else when
+    commit.author_time = commit.commit_time = when
     commit.author_timezone = commit.commit_timezone = 0
     commit.message = message.encode()
     repo.object_store.add_object(commit)
-    repo.refs[ref] = commit.id
-    return commit.id
+    return bytes(commit.id)
 
 
 def _basic_auth(app: Callable[..., Any], token: str, log: list[str]) -> Callable[..., Any]:
